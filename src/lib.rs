@@ -1,0 +1,42 @@
+//! # breakwater
+//!
+//! An embedded, in-process resilience runtime. Around every call to a dependency a
+//! service asks breakwater "may I?" and afterwards says how the call went; the answers
+//! come from circuit breakers, rate limiters, bulkheads, adaptive concurrency limits,
+//! retries with budgets, deadlines and fault injection. Decisions are lock-free and
+//! allocation-free; time is injected through a [`Clock`](clock::Clock) so every rule is
+//! tested deterministically.
+//!
+//! The core API is *permits, not callbacks*: `try_acquire()` returns a permit or a
+//! [`Rejection`], and the permit is completed with an [`Outcome`]. Closure wrappers are
+//! thin layers over that, and the same shape crosses the C ABI.
+//!
+//! ```
+//! use breakwater::breaker::{BreakerConfig, CircuitBreaker};
+//! use breakwater::clock::ManualClock;
+//!
+//! let breaker = CircuitBreaker::with_clock(
+//!     BreakerConfig::default().with_minimum_calls(2).with_failure_rate_threshold(50.0),
+//!     ManualClock::new(),
+//! )
+//! .expect("valid configuration");
+//!
+//! breaker.try_acquire().expect("closed").failure();
+//! breaker.try_acquire().expect("closed").failure();
+//! let rejection = breaker.try_acquire().unwrap_err();
+//! assert_eq!(rejection.reason, breakwater::RejectReason::CircuitOpen);
+//! ```
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+pub(crate) mod sync;
+
+pub mod breaker;
+pub mod clock;
+pub mod error;
+pub mod outcome;
+pub mod rejection;
+
+pub use error::ConfigError;
+pub use outcome::Outcome;
+pub use rejection::{RejectReason, Rejection};
