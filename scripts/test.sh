@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The one test command: every suite of breakwater, installing what is missing.
+#
+#   bash scripts/test.sh
+#
+# Suites: format and lints, header freshness, Rust unit/integration/property/doc tests
+# (with the CLI), loom models, the C suite (static and shared, C and C++ header checks,
+# valgrind), the Python exposition check, and — where a nightly toolchain exists —
+# AddressSanitizer and ThreadSanitizer runs. Every suite runs even when an earlier one
+# failed; the script exits non-zero if any failed and ends with one summary line.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CARGO_TERM_COLOR=never
+export PROPTEST_CASES="${PROPTEST_CASES:-2000}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+
+passed=0
+failed=0
+skipped=0
+failures=()
+summaries=()
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# run NAME CMD...: runs one suite, records the outcome, keeps its runner's summary lines.
+run() {
+  local name=$1
+  shift
+  say "$name"
+  local log="$ROOT/target/test-logs/${name// /_}.log"
+  mkdir -p "$ROOT/target/test-logs"
+  local start=$SECONDS
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local took=$((SECONDS - start))
+  # Keep the runner's own closing lines (cargo test, C suite, pytest).
+  while IFS= read -r line; do summaries+=("$name: $line"); done < <(
+    grep -E '^test result:|^[0-9]+ passed, [0-9]+ failed|[0-9]+ passed.* in [0-9.]+s' "$log" | tail -n 40)
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+    echo "--- $name: ok (${took}s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "--- $name: FAILED (exit $rc, ${took}s)"
+  fi
+}
+
+skip() {
+  skipped=$((skipped + 1))
+  say "$1"
+  echo "skipped: $2"
+  summaries+=("$1: skipped: $2")
+}
+
+ensure_tool() {
+  # ensure_tool COMMAND DEBIAN_PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2 (for $1)"
+  if [ "$(id -u)" -eq 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2") >/dev/null 2>&1
+  else
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2") >/dev/null 2>&1
+  fi
+  command -v "$1" >/dev/null 2>&1
+}
+
+# 1. Formatting and lints.
+if cargo fmt --version >/dev/null 2>&1; then
+  run "rustfmt" cargo fmt --all -- --check
+else
+  skip "rustfmt" "rustfmt component not installed"
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  run "clippy" cargo clippy --all-targets --features cli -- -D warnings
+else
+  skip "clippy" "clippy component not installed"
+fi
+
+# 2. The committed C header must equal a fresh one (build.rs writes it when it differs).
+header_fresh() {
+  cp include/breakwater.h "$ROOT/target/breakwater.h.committed" || return 1
+  cargo build --release --lib || return 1
+  if ! cmp -s include/breakwater.h "$ROOT/target/breakwater.h.committed"; then
+    echo "include/breakwater.h is stale: rebuild and commit it"
+    diff -u "$ROOT/target/breakwater.h.committed" include/breakwater.h | head -n 40
+    cp "$ROOT/target/breakwater.h.committed" include/breakwater.h
+    return 1
+  fi
+  echo "include/breakwater.h is up to date"
+}
+run "header" header_fresh
+
+# 3. Rust tests: unit, integration, property, doc tests, the CLI end to end.
+run "cargo test" cargo test --features cli
+
+# 4. Loom models (release, their own target dir so normal builds stay warm).
+loom_models() {
+  RUSTFLAGS="--cfg loom -C debug-assertions" CARGO_TARGET_DIR="$ROOT/target/loom" \
+    cargo test --release --test 'loom_*'
+}
+run "loom" loom_models
+
+# 5. The C suite: static and shared library, C and C++ header checks, valgrind.
+if ensure_tool valgrind valgrind; then
+  run "c suite" make -C bindings/c test VALGRIND=1
+else
+  run "c suite" make -C bindings/c test
+  skip "c suite under valgrind" "valgrind could not be installed"
+fi
+
+# 6. Python: the Prometheus exposition parsed by the real prometheus_client parser.
+python_suite() {
+  local venv="$ROOT/target/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" || return 1
+  fi
+  "$venv/bin/python" -c 'import prometheus_client, pytest' 2>/dev/null ||
+    "$venv/bin/pip" install -q prometheus_client pytest || return 1
+  cargo build --release --lib || return 1
+  BREAKWATER_LIB="$ROOT/target/release/libbreakwater.so" "$venv/bin/python" -m pytest -q bindings/python/tests
+}
+run "python" python_suite
+
+# 7. Sanitizers, where a nightly toolchain exists.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  asan() {
+    RUSTFLAGS="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer" \
+      RUSTDOCFLAGS="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer" \
+      CARGO_TARGET_DIR="$ROOT/target/asan" ASAN_OPTIONS=detect_leaks=1 PROPTEST_CASES=64 \
+      cargo +nightly test --target x86_64-unknown-linux-gnu --lib --tests &&
+      make -C bindings/c test-asan ASAN_LIB_DIR="$ROOT/target/asan/x86_64-unknown-linux-gnu/release"
+  }
+  run "asan" asan
+  tsan() {
+    RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
+      CARGO_TARGET_DIR="$ROOT/target/tsan" TSAN_OPTIONS="halt_on_error=1" PROPTEST_CASES=16 \
+      cargo +nightly test --target x86_64-unknown-linux-gnu --tests 'stress_' -- --test-threads=1
+  }
+  run "tsan" tsan
+else
+  skip "asan" "no nightly toolchain"
+  skip "tsan" "no nightly toolchain"
+fi
+
+say "summary"
+for s in "${summaries[@]}"; do echo "$s"; done
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "failed suites: ${failures[*]}"
+fi
+echo "suites: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

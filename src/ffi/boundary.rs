@@ -1,0 +1,162 @@
+//! The C boundary: panic catching, pointer checks, and handle ownership.
+//!
+//! Every exported function body runs inside [`ffi_status!`] (or [`ffi_value!`] for
+//! functions without a status), so no panic ever unwinds into C. Handles are of two
+//! kinds, marked in the type system (as in rustls-ffi): [`BoxHandle`] for single-owner
+//! builders freed with `Box`, and [`ArcHandle`] for shared runtime objects (`_clone`
+//! adds a reference, `_free` drops one), so an `Arc` handle cannot be freed as a `Box`.
+
+use std::sync::Arc;
+
+use super::status::{fail, bw_status};
+
+/// Runs `$body` (an expression of type `bw_status`), turning a panic into `BW_PANIC`
+/// with a last-error message.
+macro_rules! ffi_status {
+    ($body:expr) => {{
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| -> $crate::ffi::status::bw_status { $body })) {
+            Ok(status) => status,
+            Err(payload) => $crate::ffi::boundary::panicked(payload),
+        }
+    }};
+}
+
+/// Runs `$body` (any expression), returning `$on_panic` if it panics.
+macro_rules! ffi_value {
+    ($on_panic:expr, $body:expr) => {{
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(value) => value,
+            Err(payload) => {
+                let _ = $crate::ffi::boundary::panicked(payload);
+                $on_panic
+            }
+        }
+    }};
+}
+
+/// Returns `BW_NULL_POINTER` from the enclosing closure if a pointer is NULL.
+macro_rules! ensure_non_null {
+    ($($ptr:ident),+ $(,)?) => {
+        $(
+            if $ptr.is_null() {
+                return $crate::ffi::status::fail(
+                    $crate::ffi::status::bw_status::BW_NULL_POINTER,
+                    concat!("`", stringify!($ptr), "` is NULL"),
+                );
+            }
+        )+
+    };
+}
+
+pub(crate) use {ensure_non_null, ffi_status, ffi_value};
+
+/// Records a caught panic as the last error.
+#[cold]
+pub(crate) fn panicked(payload: Box<dyn std::any::Any + Send>) -> bw_status {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    fail(bw_status::BW_PANIC, format_args!("panic caught at the C boundary: {what}"))
+}
+
+/// A C handle type that stands for a shared, thread-safe `Arc<Self::Rust>`.
+pub(crate) trait ArcHandle: Sized {
+    /// The Rust object behind the handle.
+    type Rust: Send + Sync;
+
+    /// Moves `value` into a new handle (one reference).
+    fn into_handle(value: Self::Rust) -> *mut Self {
+        Arc::into_raw(Arc::new(value)) as *mut Self
+    }
+
+    /// Borrows the object behind a non-NULL handle.
+    ///
+    /// # Safety
+    /// `handle` must come from [`ArcHandle::into_handle`] (or `clone`) of this type and
+    /// must not have been freed by all its owners.
+    unsafe fn borrow<'a>(handle: *const Self) -> &'a Self::Rust {
+        // SAFETY: the caller guarantees `handle` is a live `Arc<Self::Rust>` pointer,
+        // which stays valid while the caller holds its reference.
+        unsafe { &*(handle as *const Self::Rust) }
+    }
+
+    /// Adds a reference and returns the same handle value.
+    ///
+    /// # Safety
+    /// As for [`ArcHandle::borrow`].
+    unsafe fn clone_handle(handle: *const Self) -> *mut Self {
+        // SAFETY: the caller guarantees `handle` is a live `Arc` pointer of this type.
+        unsafe { Arc::increment_strong_count(handle as *const Self::Rust) };
+        handle as *mut Self
+    }
+
+    /// Drops one reference; NULL is a no-op.
+    ///
+    /// # Safety
+    /// `handle` must be NULL or a live handle of this type; each reference is dropped
+    /// at most once.
+    unsafe fn free_handle(handle: *const Self) {
+        if !handle.is_null() {
+            // SAFETY: the caller guarantees a live `Arc` pointer whose reference it owns
+            // and gives up here.
+            drop(unsafe { Arc::from_raw(handle as *const Self::Rust) });
+        }
+    }
+
+    /// A new `Arc` to the object behind a live handle (for handles that keep others).
+    ///
+    /// # Safety
+    /// As for [`ArcHandle::borrow`].
+    unsafe fn to_arc(handle: *const Self) -> Arc<Self::Rust> {
+        // SAFETY: the caller guarantees a live `Arc` pointer; we add a reference before
+        // materialising the second `Arc`, so the counts stay balanced.
+        unsafe {
+            Arc::increment_strong_count(handle as *const Self::Rust);
+            Arc::from_raw(handle as *const Self::Rust)
+        }
+    }
+}
+
+/// A C handle type that stands for a single-owner `Box<Self::Rust>` (config builders).
+pub(crate) trait BoxHandle: Sized {
+    /// The Rust object behind the handle.
+    type Rust;
+
+    /// Moves `value` into a new handle.
+    fn into_handle(value: Self::Rust) -> *mut Self {
+        Box::into_raw(Box::new(value)) as *mut Self
+    }
+
+    /// Borrows the object behind a non-NULL handle mutably.
+    ///
+    /// # Safety
+    /// `handle` must come from [`BoxHandle::into_handle`] of this type, not be freed,
+    /// and not be used from another thread at the same time (builders are
+    /// single-threaded).
+    unsafe fn borrow_mut<'a>(handle: *mut Self) -> &'a mut Self::Rust {
+        // SAFETY: the caller guarantees a live, exclusively used box pointer.
+        unsafe { &mut *(handle as *mut Self::Rust) }
+    }
+
+    /// Borrows the object behind a non-NULL handle.
+    ///
+    /// # Safety
+    /// As for [`BoxHandle::borrow_mut`].
+    unsafe fn borrow<'a>(handle: *const Self) -> &'a Self::Rust {
+        // SAFETY: the caller guarantees a live box pointer not mutated concurrently.
+        unsafe { &*(handle as *const Self::Rust) }
+    }
+
+    /// Frees the handle; NULL is a no-op.
+    ///
+    /// # Safety
+    /// `handle` must be NULL or a live handle of this type, freed at most once.
+    unsafe fn free_handle(handle: *mut Self) {
+        if !handle.is_null() {
+            // SAFETY: the caller guarantees a live box pointer it owns and gives up.
+            drop(unsafe { Box::from_raw(handle as *mut Self::Rust) });
+        }
+    }
+}

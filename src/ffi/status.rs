@@ -1,0 +1,175 @@
+//! Status codes and the thread-local last-error message.
+
+use std::cell::RefCell;
+use std::os::raw::c_char;
+
+use crate::RejectReason;
+
+/// The result of every fallible `bw_` function.
+///
+/// `BW_OK` is 0. Codes 1–6 are rejections: the call was answered "not now", which is a
+/// decision, not an error (see `retry_after_ns` in the permit result). Codes from 100
+/// are errors: nothing was done and outputs were left untouched;
+/// `bw_last_error_message` says why. Values are explicit and never reused.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum bw_status {
+    /// Success.
+    BW_OK = 0,
+    /// Rejected: the circuit breaker is open.
+    BW_CIRCUIT_OPEN = 1,
+    /// Rejected: the rate limiter has no token now.
+    BW_RATE_LIMITED = 2,
+    /// Rejected: the bulkhead is full.
+    BW_BULKHEAD_FULL = 3,
+    /// Rejected: shed by the adaptive limit or the client-side throttle.
+    BW_LOAD_SHED = 4,
+    /// Rejected: the retry budget is spent.
+    BW_RETRY_BUDGET_EXHAUSTED = 5,
+    /// Rejected: fault injection forced a rejection.
+    BW_INJECTED_REJECTION = 6,
+    /// An argument is invalid: an unknown enum code, invalid UTF-8, a value out of range.
+    BW_INVALID_ARGUMENT = 100,
+    /// A required pointer argument was NULL.
+    BW_NULL_POINTER = 101,
+    /// A configuration (builder values or policy file) is invalid; the message names
+    /// the policy, field and reason.
+    BW_INVALID_CONFIG = 102,
+    /// No policy has that name.
+    BW_NOT_FOUND = 103,
+    /// The request can never pass (e.g. a weight above the limiter's burst).
+    BW_NEVER_PASSES = 104,
+    /// The permit was already completed or released.
+    BW_PERMIT_ALREADY_USED = 105,
+    /// A file could not be read.
+    BW_IO_ERROR = 106,
+    /// The permit belongs to another handle.
+    BW_WRONG_HANDLE = 107,
+    /// A panic was caught at the boundary; the handle may be in an unspecified (but
+    /// memory-safe) state.
+    BW_PANIC = 199,
+}
+
+impl bw_status {
+    /// The status of a rejection.
+    pub(crate) fn of_rejection(reason: RejectReason) -> bw_status {
+        match reason {
+            RejectReason::CircuitOpen => bw_status::BW_CIRCUIT_OPEN,
+            RejectReason::RateLimited => bw_status::BW_RATE_LIMITED,
+            RejectReason::BulkheadFull => bw_status::BW_BULKHEAD_FULL,
+            RejectReason::LoadShed => bw_status::BW_LOAD_SHED,
+            RejectReason::RetryBudgetExhausted => bw_status::BW_RETRY_BUDGET_EXHAUSTED,
+            RejectReason::Injected => bw_status::BW_INJECTED_REJECTION,
+        }
+    }
+
+    fn text(self) -> &'static [u8] {
+        match self {
+            bw_status::BW_OK => b"ok\0",
+            bw_status::BW_CIRCUIT_OPEN => b"rejected: circuit open\0",
+            bw_status::BW_RATE_LIMITED => b"rejected: rate limited\0",
+            bw_status::BW_BULKHEAD_FULL => b"rejected: bulkhead full\0",
+            bw_status::BW_LOAD_SHED => b"rejected: load shed\0",
+            bw_status::BW_RETRY_BUDGET_EXHAUSTED => b"rejected: retry budget exhausted\0",
+            bw_status::BW_INJECTED_REJECTION => b"rejected: injected fault\0",
+            bw_status::BW_INVALID_ARGUMENT => b"invalid argument\0",
+            bw_status::BW_NULL_POINTER => b"null pointer\0",
+            bw_status::BW_INVALID_CONFIG => b"invalid configuration\0",
+            bw_status::BW_NOT_FOUND => b"not found\0",
+            bw_status::BW_NEVER_PASSES => b"request can never pass\0",
+            bw_status::BW_PERMIT_ALREADY_USED => b"permit already used\0",
+            bw_status::BW_IO_ERROR => b"i/o error\0",
+            bw_status::BW_WRONG_HANDLE => b"permit belongs to another handle\0",
+            bw_status::BW_PANIC => b"internal panic caught at the C boundary\0",
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Records `message` as this thread's last error and returns `status`, so error paths
+/// read `return fail(BW_…, "why")`. Only error paths allocate; rejections never do.
+#[cold]
+pub(crate) fn fail(status: bw_status, message: impl std::fmt::Display) -> bw_status {
+    set_last_error(message);
+    status
+}
+
+/// Records `message` as this thread's last error.
+#[cold]
+pub(crate) fn set_last_error(message: impl std::fmt::Display) {
+    use std::fmt::Write;
+    LAST_ERROR.with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            slot.clear();
+            let _ = write!(slot, "{message}");
+        }
+    });
+}
+
+/// Static text for a status code; unknown codes get "unknown status". The returned
+/// string is NUL-terminated, static, and must not be freed. Thread-safe.
+#[no_mangle]
+pub extern "C" fn bw_status_str(status: i32) -> *const c_char {
+    let text: &'static [u8] = match status_from_code(status) {
+        Some(status) => status.text(),
+        None => b"unknown status\0",
+    };
+    text.as_ptr().cast()
+}
+
+fn status_from_code(code: i32) -> Option<bw_status> {
+    use bw_status::*;
+    const ALL: [bw_status; 16] = [
+        BW_OK,
+        BW_CIRCUIT_OPEN,
+        BW_RATE_LIMITED,
+        BW_BULKHEAD_FULL,
+        BW_LOAD_SHED,
+        BW_RETRY_BUDGET_EXHAUSTED,
+        BW_INJECTED_REJECTION,
+        BW_INVALID_ARGUMENT,
+        BW_NULL_POINTER,
+        BW_INVALID_CONFIG,
+        BW_NOT_FOUND,
+        BW_NEVER_PASSES,
+        BW_PERMIT_ALREADY_USED,
+        BW_IO_ERROR,
+        BW_WRONG_HANDLE,
+        BW_PANIC,
+    ];
+    ALL.into_iter().find(|s| *s as i32 == code)
+}
+
+/// Copies this thread's last error message into `buf` (at most `len` bytes including
+/// the terminating NUL; truncated if needed) and returns the message's full length in
+/// bytes, without the NUL — like `snprintf`, so a caller can size a buffer with
+/// `bw_last_error_message(NULL, 0) + 1`. With `buf` NULL or `len` 0 nothing is written.
+/// Returns 0 when no error was recorded on this thread. Thread-safe (per thread).
+///
+/// # Safety
+/// `buf`, when not NULL, must point to at least `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bw_last_error_message(buf: *mut c_char, len: usize) -> usize {
+    LAST_ERROR.with(|slot| {
+        let Ok(message) = slot.try_borrow() else {
+            return 0;
+        };
+        let bytes = message.as_bytes();
+        if !buf.is_null() && len > 0 {
+            let n = bytes.len().min(len - 1);
+            // SAFETY:
+            // - the caller guarantees `buf` points to `len` writable bytes, and
+            //   `n + 1 <= len`;
+            // - `bytes` is a live Rust string that cannot overlap caller memory.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
+                *buf.add(n) = 0;
+            }
+        }
+        bytes.len()
+    })
+}
