@@ -36,6 +36,7 @@ pub mod clock;
 pub mod error;
 pub mod outcome;
 pub mod rejection;
+pub mod retry;
 pub mod rng;
 
 pub use error::ConfigError;
