@@ -322,6 +322,8 @@ impl<C: Clock> RetryBudget<C> {
         // Relaxed: a deposit publishes nothing but its count. Withdrawals read request
         // counts without ordering; a reading that misses a concurrent deposit only
         // under-counts requests, which can refuse a retry but never over-grant one.
+        // (A deposit that precedes a thread's own grant is still seen by every later
+        // withdrawal, through the Release/Acquire chain on the head.)
         let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
             Some(deposit(w, now))
         });
