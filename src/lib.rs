@@ -37,6 +37,7 @@ pub mod error;
 pub mod ffi;
 pub mod outcome;
 pub mod rejection;
+pub mod retry;
 pub mod rng;
 
 pub use error::ConfigError;

@@ -1,0 +1,783 @@
+//! The per-call retry state machine and a blocking helper for Rust callers.
+//!
+//! A [`RetryState`] is created when a call starts and asked, after each failed attempt,
+//! whether and when to try again ([`RetryState::next_delay`]). It is plain data (no
+//! allocation, no pointers, no clock of its own: the caller passes the time), so the
+//! pipeline, the C ABI and the language bindings drive it and sleep in their own way.
+//!
+//! # Decision after a failed attempt
+//!
+//! In this order, the first rule that applies wins:
+//!
+//! 1. the state already gave up → the same [`GiveUp`](RetryDecision::GiveUp) again;
+//! 2. `attempts() ≥ max_attempts` → [`GiveUpReason::AttemptsExhausted`];
+//! 3. the delay is `d = max(backoff.delay(n, previous), retry_after)` for retry `n`
+//!    (a rejection's `retry_after` is the *minimum* delay, and may exceed `backoff.max`);
+//! 4. with a deadline, `now + d ≥ deadline` → [`GiveUpReason::DeadlineExceeded`] at once
+//!    (an attempt that would start at or after the deadline is not worth a sleep);
+//! 5. with `max_elapsed`, `now + d − started_at > max_elapsed` →
+//!    [`GiveUpReason::ElapsedExceeded`] (an attempt may start at exactly `max_elapsed`);
+//! 6. with a budget, a refused [`RetryBudget::try_withdraw`] →
+//!    [`GiveUpReason::BudgetExhausted`] (the budget is asked only when every other rule
+//!    says retry, so refused calls never spend it);
+//! 7. otherwise [`RetryDecision::RetryAfter`]`(d)`, and `attempts()` grows by one.
+//!
+//! A give-up is final. For decorrelated jitter, the `previous` delay carried to the next
+//! retry is the jittered backoff delay, not the `retry_after`-raised one, so the schedule
+//! depends only on the seed and the retry number, never on rejections.
+//!
+//! ```
+//! use breakwater::clock::ManualClock;
+//! use breakwater::retry::{
+//!     BackoffConfig, GiveUpReason, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState,
+//! };
+//! use std::time::Duration;
+//!
+//! let config = RetryConfig::default()
+//!     .with_backoff(BackoffConfig::default().with_jitter(Jitter::None));
+//! let mut state = RetryState::new(&config, 7, 0, None);
+//! let none: Option<&RetryBudget<ManualClock>> = None;
+//! assert_eq!(state.next_delay(0, None, none), RetryDecision::RetryAfter(Duration::from_millis(100)));
+//! // A rejection said "not before 1 s": that is the minimum.
+//! let after = Some(Duration::from_secs(1));
+//! assert_eq!(state.next_delay(0, after, none), RetryDecision::RetryAfter(Duration::from_secs(1)));
+//! assert_eq!(state.attempts(), 3);
+//! assert_eq!(state.next_delay(0, None, none), RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
+//! ```
+
+use super::backoff::BackoffConfig;
+use super::budget::{BudgetConfig, RetryBudget};
+use crate::clock::{duration_to_nanos, Clock};
+use crate::error::ConfigError;
+use crate::rng::Rng;
+use std::fmt;
+use std::time::Duration;
+
+/// The configuration of retries for one policy.
+///
+/// Defaults: `max_attempts` 3, default [`BackoffConfig`], no `max_elapsed`, no budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    /// Attempts in all, counting the first; at least 1 (1 = never retry). Default 3.
+    pub max_attempts: u32,
+    /// The delay schedule.
+    pub backoff: BackoffConfig,
+    /// The latest time after the call's start at which a retry may start; `None` = no
+    /// bound. Must be greater than zero when set. Default `None`.
+    pub max_elapsed: Option<Duration>,
+    /// The retry budget the policy shares between calls; `None` = unbudgeted. The config
+    /// only describes it: the owner builds one [`RetryBudget`] from it and passes it to
+    /// [`RetryState::next_delay`]. Default `None`.
+    pub budget: Option<BudgetConfig>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff: BackoffConfig::default(),
+            max_elapsed: None,
+            budget: None,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The same configuration with `max_attempts` set.
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// The same configuration with `backoff` set.
+    pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The same configuration with `max_elapsed` set.
+    pub fn with_max_elapsed(mut self, max_elapsed: Option<Duration>) -> Self {
+        self.max_elapsed = max_elapsed;
+        self
+    }
+
+    /// The same configuration with `budget` set.
+    pub fn with_budget(mut self, budget: Option<BudgetConfig>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Checks every field; errors name `max_attempts`, `max_elapsed`, `backoff.*` or
+    /// `budget.*` as in the policy file.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be at least 1 (it counts the first attempt)",
+            ));
+        }
+        self.backoff.validate()?;
+        if self.max_elapsed == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "max_elapsed",
+                "must be greater than zero (omit it for no bound)",
+            ));
+        }
+        if let Some(budget) = &self.budget {
+            budget.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a call stops retrying.
+///
+/// The numeric values are part of the C ABI and never change (0 is free for "retry").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum GiveUpReason {
+    /// `max_attempts` attempts were made.
+    AttemptsExhausted = 1,
+    /// The next attempt would start after `max_elapsed`.
+    ElapsedExceeded = 2,
+    /// The next attempt would start at or after the call's deadline.
+    DeadlineExceeded = 3,
+    /// The retry budget refused the retry.
+    BudgetExhausted = 4,
+}
+
+impl GiveUpReason {
+    /// Every reason, in code order.
+    pub const ALL: [GiveUpReason; 4] = [
+        GiveUpReason::AttemptsExhausted,
+        GiveUpReason::ElapsedExceeded,
+        GiveUpReason::DeadlineExceeded,
+        GiveUpReason::BudgetExhausted,
+    ];
+
+    /// The stable snake_case name, used in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUpReason::AttemptsExhausted => "attempts_exhausted",
+            GiveUpReason::ElapsedExceeded => "elapsed_exceeded",
+            GiveUpReason::DeadlineExceeded => "deadline_exceeded",
+            GiveUpReason::BudgetExhausted => "budget_exhausted",
+        }
+    }
+
+    /// The C ABI code of this reason.
+    #[inline]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason with C ABI code `code`, or `None` for an unknown code (including 0).
+    pub fn from_code(code: u8) -> Option<GiveUpReason> {
+        GiveUpReason::ALL
+            .get(usize::from(code).checked_sub(1)?)
+            .copied()
+    }
+}
+
+impl fmt::Display for GiveUpReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The answer of [`RetryState::next_delay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryDecision {
+    /// Sleep this long, then make the next attempt.
+    RetryAfter(Duration),
+    /// Stop and report the last error.
+    GiveUp(GiveUpReason),
+}
+
+impl RetryDecision {
+    /// The delay, if this is a retry.
+    pub fn delay(self) -> Option<Duration> {
+        match self {
+            RetryDecision::RetryAfter(d) => Some(d),
+            RetryDecision::GiveUp(_) => None,
+        }
+    }
+}
+
+/// Per-call retry state: plain data (no allocation, no pointers), cheap to copy, usable
+/// from C through a handle. See the [module docs](self) for the decision rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryState {
+    backoff: BackoffConfig,
+    max_attempts: u32,
+    /// Attempts started so far, counting the first.
+    attempts: u32,
+    rng: Rng,
+    /// The last jittered backoff delay (0 before the first retry), for decorrelated jitter.
+    previous_nanos: u64,
+    started_at: u64,
+    max_elapsed_nanos: Option<u64>,
+    deadline: Option<u64>,
+    gave_up: Option<GiveUpReason>,
+}
+
+impl RetryState {
+    /// The state of a call whose first attempt starts at `started_at_nanos` (clock
+    /// nanoseconds), with an optional absolute deadline, drawing jitter from a generator
+    /// seeded with `seed`. Reads `max_attempts`, `backoff` and `max_elapsed` of `config`
+    /// (the budget is passed to [`next_delay`](Self::next_delay)).
+    ///
+    /// An unvalidated `config` never panics: `max_attempts = 0` behaves as 1.
+    pub fn new(
+        config: &RetryConfig,
+        seed: u64,
+        started_at_nanos: u64,
+        deadline_nanos: Option<u64>,
+    ) -> Self {
+        Self {
+            backoff: config.backoff,
+            max_attempts: config.max_attempts,
+            attempts: 1,
+            rng: Rng::new(seed),
+            previous_nanos: 0,
+            started_at: started_at_nanos,
+            max_elapsed_nanos: config.max_elapsed.map(duration_to_nanos),
+            deadline: deadline_nanos,
+            gave_up: None,
+        }
+    }
+
+    /// After a failed attempt (or a rejection carrying `retry_after`), at clock time `now`
+    /// (nanoseconds): whether and how long to wait before the next attempt. Honours
+    /// `max_attempts`, the deadline, `max_elapsed`, `retry_after` as the minimum delay and,
+    /// last, the budget (withdrawn from only when every other rule says retry). See the
+    /// [module docs](self) for the exact order. Allocation-free.
+    #[inline]
+    pub fn next_delay<C: Clock>(
+        &mut self,
+        now: u64,
+        retry_after: Option<Duration>,
+        budget: Option<&RetryBudget<C>>,
+    ) -> RetryDecision {
+        if let Some(reason) = self.gave_up {
+            return RetryDecision::GiveUp(reason);
+        }
+        let mut rng = self.rng.clone();
+        let plan = self.plan(now, retry_after, &mut rng);
+        match plan {
+            Err(reason) => self.give_up(reason),
+            Ok((delay_nanos, backoff_nanos)) => {
+                if let Some(budget) = budget {
+                    if !budget.try_withdraw() {
+                        return self.give_up(GiveUpReason::BudgetExhausted);
+                    }
+                }
+                self.rng = rng;
+                self.previous_nanos = backoff_nanos;
+                self.attempts = self.attempts.saturating_add(1);
+                RetryDecision::RetryAfter(Duration::from_nanos(delay_nanos))
+            }
+        }
+    }
+
+    /// Pure: the decision without the budget, as `(delay, backoff delay)` in nanoseconds
+    /// or the reason to give up. Draws from `rng` only when the attempts allow a retry.
+    #[inline]
+    fn plan(
+        &self,
+        now: u64,
+        retry_after: Option<Duration>,
+        rng: &mut Rng,
+    ) -> Result<(u64, u64), GiveUpReason> {
+        if self.attempts >= self.max_attempts {
+            return Err(GiveUpReason::AttemptsExhausted);
+        }
+        let backoff = self
+            .backoff
+            .delay_nanos(self.attempts, self.previous_nanos, rng);
+        let delay = backoff.max(retry_after.map_or(0, duration_to_nanos));
+        let start = now.saturating_add(delay);
+        if self.deadline.is_some_and(|deadline| start >= deadline) {
+            return Err(GiveUpReason::DeadlineExceeded);
+        }
+        if self
+            .max_elapsed_nanos
+            .is_some_and(|limit| start.saturating_sub(self.started_at) > limit)
+        {
+            return Err(GiveUpReason::ElapsedExceeded);
+        }
+        Ok((delay, backoff))
+    }
+
+    #[cold]
+    fn give_up(&mut self, reason: GiveUpReason) -> RetryDecision {
+        self.gave_up = Some(reason);
+        RetryDecision::GiveUp(reason)
+    }
+
+    /// Attempts started so far, counting the first: 1 at creation, one more for each
+    /// [`RetryDecision::RetryAfter`].
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Why this state gave up, once it has.
+    pub fn gave_up(&self) -> Option<GiveUpReason> {
+        self.gave_up
+    }
+
+    /// The generator's state word (so a caller across the ABI can log or replay it).
+    pub fn rng_state(&self) -> u64 {
+        self.rng.state()
+    }
+
+    /// The call's deadline, in clock nanoseconds.
+    pub fn deadline_nanos(&self) -> Option<u64> {
+        self.deadline
+    }
+}
+
+/// Why [`retry`] returned an error: the last error, and why it was not retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryError<E> {
+    /// The predicate said this error is not worth retrying.
+    NotRetryable {
+        /// The error of the last attempt.
+        error: E,
+        /// Attempts made, counting the first.
+        attempts: u32,
+    },
+    /// The error was retryable, but the retry policy gave up.
+    GaveUp {
+        /// The error of the last attempt.
+        error: E,
+        /// Attempts made, counting the first.
+        attempts: u32,
+        /// Why no further attempt was made.
+        reason: GiveUpReason,
+    },
+}
+
+impl<E> RetryError<E> {
+    /// The error of the last attempt.
+    pub fn error(&self) -> &E {
+        match self {
+            RetryError::NotRetryable { error, .. } | RetryError::GaveUp { error, .. } => error,
+        }
+    }
+
+    /// The error of the last attempt, by value.
+    pub fn into_error(self) -> E {
+        match self {
+            RetryError::NotRetryable { error, .. } | RetryError::GaveUp { error, .. } => error,
+        }
+    }
+
+    /// Attempts made, counting the first.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            RetryError::NotRetryable { attempts, .. } | RetryError::GaveUp { attempts, .. } => {
+                *attempts
+            }
+        }
+    }
+
+    /// Why the retry policy gave up, or `None` when the error was not retryable.
+    pub fn reason(&self) -> Option<GiveUpReason> {
+        match self {
+            RetryError::NotRetryable { .. } => None,
+            RetryError::GaveUp { reason, .. } => Some(*reason),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetryError::NotRetryable { error, attempts } => {
+                write!(f, "not retryable after {attempts} attempt(s): {error}")
+            }
+            RetryError::GaveUp {
+                error,
+                attempts,
+                reason,
+            } => write!(f, "gave up ({reason}) after {attempts} attempt(s): {error}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.error())
+    }
+}
+
+/// Runs `op` (given the attempt number, 1 for the first) until it succeeds, fails with an
+/// error `is_retryable` rejects, or the [`RetryState`] gives up; sleeps with
+/// [`std::thread::sleep`] between attempts. Records the call's first attempt in
+/// `budget` and withdraws from it for each retry.
+///
+/// A helper for Rust users; the policy pipeline drives [`RetryState`] itself. No
+/// deadline; `config` should be validated (an invalid one never panics).
+///
+/// ```
+/// use breakwater::clock::MonotonicClock;
+/// use breakwater::retry::{retry, BackoffConfig, RetryConfig};
+/// use std::time::Duration;
+///
+/// let config = RetryConfig::default()
+///     .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(1)));
+/// let result = retry(&config, &MonotonicClock, None, 42, |_: &&str| true, |attempt| {
+///     if attempt < 3 { Err("flaky") } else { Ok(attempt) }
+/// });
+/// assert_eq!(result, Ok(3));
+/// ```
+pub fn retry<T, E, C: Clock>(
+    config: &RetryConfig,
+    clock: &C,
+    budget: Option<&RetryBudget<C>>,
+    seed: u64,
+    is_retryable: impl Fn(&E) -> bool,
+    op: impl FnMut(u32) -> Result<T, E>,
+) -> Result<T, RetryError<E>> {
+    retry_with_sleep(
+        config,
+        clock,
+        budget,
+        seed,
+        is_retryable,
+        op,
+        std::thread::sleep,
+    )
+}
+
+/// [`retry`] with the sleep supplied by the caller (a test advancing a
+/// [`ManualClock`](crate::clock::ManualClock), or a custom waiter).
+pub fn retry_with_sleep<T, E, C: Clock>(
+    config: &RetryConfig,
+    clock: &C,
+    budget: Option<&RetryBudget<C>>,
+    seed: u64,
+    is_retryable: impl Fn(&E) -> bool,
+    mut op: impl FnMut(u32) -> Result<T, E>,
+    mut sleep: impl FnMut(Duration),
+) -> Result<T, RetryError<E>> {
+    if let Some(budget) = budget {
+        budget.record_request();
+    }
+    let mut state = RetryState::new(config, seed, clock.now(), None);
+    loop {
+        let attempt = state.attempts();
+        let error = match op(attempt) {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if !is_retryable(&error) {
+            return Err(RetryError::NotRetryable {
+                error,
+                attempts: attempt,
+            });
+        }
+        match state.next_delay(clock.now(), None, budget) {
+            RetryDecision::RetryAfter(delay) => sleep(delay),
+            RetryDecision::GiveUp(reason) => {
+                return Err(RetryError::GaveUp {
+                    error,
+                    attempts: attempt,
+                    reason,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::retry::Jitter;
+
+    const NO_BUDGET: Option<&RetryBudget<ManualClock>> = None;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn fixed(max_attempts: u32) -> RetryConfig {
+        RetryConfig::default()
+            .with_max_attempts(max_attempts)
+            .with_backoff(BackoffConfig::default().with_jitter(Jitter::None))
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let c = RetryConfig::default();
+        assert_eq!(c.max_attempts, 3);
+        assert_eq!((c.max_elapsed, c.budget), (None, None));
+        c.validate().unwrap();
+        let field = |c: RetryConfig| c.validate().unwrap_err().field;
+        assert_eq!(field(c.with_max_attempts(0)), "max_attempts");
+        assert_eq!(
+            field(c.with_max_elapsed(Some(Duration::ZERO))),
+            "max_elapsed"
+        );
+        assert_eq!(
+            field(c.with_backoff(BackoffConfig::default().with_multiplier(0.0))),
+            "backoff.multiplier"
+        );
+        assert_eq!(
+            field(c.with_budget(Some(BudgetConfig::default().with_ratio(-1.0)))),
+            "budget.ratio"
+        );
+        c.with_max_attempts(1)
+            .with_max_elapsed(Some(ms(1)))
+            .with_budget(Some(BudgetConfig::default()))
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for r in GiveUpReason::ALL {
+            assert_eq!(GiveUpReason::from_code(r.code()), Some(r));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        assert_eq!(GiveUpReason::from_code(0), None);
+        assert_eq!(GiveUpReason::from_code(5), None);
+    }
+
+    #[test]
+    fn attempts_are_counted_and_give_up_is_final() {
+        let mut s = RetryState::new(&fixed(3), 1, 0, None);
+        assert_eq!(s.attempts(), 1);
+        assert_eq!(
+            s.next_delay(0, None, NO_BUDGET),
+            RetryDecision::RetryAfter(ms(100))
+        );
+        assert_eq!(
+            s.next_delay(0, None, NO_BUDGET),
+            RetryDecision::RetryAfter(ms(200))
+        );
+        assert_eq!(s.attempts(), 3);
+        let gave_up = RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted);
+        assert_eq!(s.next_delay(0, None, NO_BUDGET), gave_up);
+        assert_eq!(s.next_delay(0, None, NO_BUDGET), gave_up);
+        assert_eq!(s.gave_up(), Some(GiveUpReason::AttemptsExhausted));
+        assert_eq!(s.attempts(), 3);
+    }
+
+    #[test]
+    fn one_attempt_and_zero_attempts_never_retry() {
+        for n in [0, 1] {
+            let mut s = RetryState::new(&fixed(n), 1, 0, None);
+            assert_eq!(
+                s.next_delay(0, None, NO_BUDGET),
+                RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted)
+            );
+        }
+    }
+
+    #[test]
+    fn deadline_gives_up_before_a_wasted_sleep() {
+        let ns = |d: Duration| duration_to_nanos(d);
+        // First backoff is 100 ms: a deadline 100 ms away is too close, 100 ms + 1 ns fits.
+        let mut s = RetryState::new(&fixed(5), 1, 0, Some(ns(ms(100))));
+        assert_eq!(
+            s.next_delay(0, None, NO_BUDGET),
+            RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded)
+        );
+        let mut s = RetryState::new(&fixed(5), 1, 0, Some(ns(ms(100)) + 1));
+        assert_eq!(
+            s.next_delay(0, None, NO_BUDGET),
+            RetryDecision::RetryAfter(ms(100))
+        );
+        // retry_after counts against the deadline too.
+        let mut s = RetryState::new(&fixed(5), 1, 0, Some(ns(ms(500))));
+        assert_eq!(
+            s.next_delay(0, Some(ms(600)), NO_BUDGET),
+            RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded)
+        );
+    }
+
+    #[test]
+    fn max_elapsed_bounds_the_start_of_a_retry() {
+        let config = fixed(10).with_max_elapsed(Some(ms(300)));
+        let mut s = RetryState::new(&config, 1, 1_000, None);
+        let t = |d: Duration| 1_000 + duration_to_nanos(d);
+        assert_eq!(
+            s.next_delay(t(ms(100)), None, NO_BUDGET),
+            RetryDecision::RetryAfter(ms(100))
+        );
+        // Now at 100 ms: the 200 ms delay ends exactly at 300 ms, allowed.
+        assert_eq!(
+            s.next_delay(t(ms(100)), None, NO_BUDGET),
+            RetryDecision::RetryAfter(ms(200))
+        );
+        assert_eq!(
+            s.next_delay(t(ms(1)), None, NO_BUDGET),
+            RetryDecision::GiveUp(GiveUpReason::ElapsedExceeded)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_a_minimum_and_does_not_move_the_schedule() {
+        let mut s = RetryState::new(&fixed(4), 1, 0, None);
+        assert_eq!(
+            s.next_delay(0, Some(ms(30)), NO_BUDGET),
+            RetryDecision::RetryAfter(ms(100))
+        );
+        assert_eq!(
+            s.next_delay(0, Some(Duration::from_secs(60)), NO_BUDGET),
+            RetryDecision::RetryAfter(Duration::from_secs(60)),
+            "above backoff.max"
+        );
+        assert_eq!(
+            s.next_delay(0, None, NO_BUDGET),
+            RetryDecision::RetryAfter(ms(400))
+        );
+    }
+
+    #[test]
+    fn budget_is_asked_last_and_refusal_is_final() {
+        let clock = ManualClock::new();
+        let budget = RetryBudget::with_clock(
+            BudgetConfig {
+                ratio: 1.0,
+                min_per_second: 0,
+                window: Duration::from_secs(1),
+            },
+            clock.clone(),
+        )
+        .unwrap();
+        budget.record_request();
+        // Attempts exhausted: the budget is not touched.
+        let mut s = RetryState::new(&fixed(1), 1, 0, None);
+        assert!(s.next_delay(0, None, Some(&budget)).delay().is_none());
+        assert_eq!(budget.snapshot().retries, 0);
+        let mut s = RetryState::new(&fixed(5), 1, 0, None);
+        assert_eq!(
+            s.next_delay(0, None, Some(&budget)),
+            RetryDecision::RetryAfter(ms(100))
+        );
+        assert_eq!(
+            s.next_delay(0, None, Some(&budget)),
+            RetryDecision::GiveUp(GiveUpReason::BudgetExhausted)
+        );
+        budget.record_request();
+        assert_eq!(
+            s.next_delay(0, None, Some(&budget)),
+            RetryDecision::GiveUp(GiveUpReason::BudgetExhausted),
+            "final"
+        );
+        assert_eq!(budget.snapshot().retries, 1);
+    }
+
+    #[test]
+    fn same_seed_same_schedule() {
+        for jitter in Jitter::ALL {
+            let config = RetryConfig::default()
+                .with_max_attempts(20)
+                .with_backoff(BackoffConfig::default().with_jitter(jitter));
+            let run = |seed| {
+                let mut s = RetryState::new(&config, seed, 0, None);
+                (0..19)
+                    .map(|_| s.next_delay(0, None, NO_BUDGET))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(5), run(5));
+            if jitter != Jitter::None {
+                assert_ne!(run(5), run(6));
+            }
+        }
+    }
+
+    #[test]
+    fn retry_helper_counts_attempts() {
+        let clock = ManualClock::new();
+        let sleep = |d| clock.advance(d);
+        let config = fixed(3);
+        let mut calls = Vec::new();
+        let r: Result<(), _> = retry_with_sleep(
+            &config,
+            &clock,
+            None,
+            0,
+            |_: &u32| true,
+            |a| {
+                calls.push(a);
+                Err(a)
+            },
+            sleep,
+        );
+        assert_eq!(calls, [1, 2, 3]);
+        assert_eq!(
+            r,
+            Err(RetryError::GaveUp {
+                error: 3,
+                attempts: 3,
+                reason: GiveUpReason::AttemptsExhausted
+            })
+        );
+        assert_eq!(clock.now(), 1 + duration_to_nanos(ms(300)));
+
+        let r: Result<(), _> = retry_with_sleep(
+            &config,
+            &clock,
+            None,
+            0,
+            |e: &u32| *e < 2,
+            Err,
+            |d| clock.advance(d),
+        );
+        let e = r.unwrap_err();
+        assert_eq!((e.attempts(), e.reason(), *e.error()), (2, None, 2));
+        assert_eq!(e.to_string(), "not retryable after 2 attempt(s): 2");
+    }
+
+    #[test]
+    fn retry_helper_uses_the_budget() {
+        let clock = ManualClock::new();
+        let budget = RetryBudget::with_clock(
+            BudgetConfig {
+                ratio: 1.0,
+                min_per_second: 0,
+                window: Duration::from_secs(1),
+            },
+            clock.clone(),
+        )
+        .unwrap();
+        let r: Result<(), _> = retry_with_sleep(
+            &fixed(5),
+            &clock,
+            Some(&budget),
+            0,
+            |_: &()| true,
+            |_| Err(()),
+            |_| {},
+        );
+        assert_eq!(r.unwrap_err().reason(), Some(GiveUpReason::BudgetExhausted));
+        assert_eq!(budget.snapshot().requests, 1);
+        assert_eq!(budget.snapshot().retries, 1);
+    }
+
+    #[test]
+    fn retry_helper_sleeps_for_real() {
+        let config =
+            fixed(2).with_backoff(BackoffConfig::default().with_initial(Duration::from_micros(10)));
+        let r = retry(
+            &config,
+            &crate::clock::MonotonicClock,
+            None,
+            0,
+            |_: &()| true,
+            |a| {
+                if a == 2 {
+                    Ok(a)
+                } else {
+                    Err(())
+                }
+            },
+        );
+        assert_eq!(r, Ok(2));
+    }
+}
