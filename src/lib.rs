@@ -34,6 +34,7 @@ pub(crate) mod sync;
 pub mod breaker;
 pub mod clock;
 pub mod error;
+pub mod metrics;
 pub mod outcome;
 pub mod rejection;
 pub mod rng;
