@@ -41,7 +41,13 @@ const FIRST_EXP: u32 = 10;
 /// Values (nanoseconds) at or below this land in bucket 0.
 const FIRST_UPPER: u64 = 1 << FIRST_EXP;
 /// The largest value covered by regular buckets: 60 s.
+#[cfg(not(loom))]
 const MAX_TRACKED: u64 = 60_000_000_000;
+/// Under loom the same scheme is cut after two regular buckets (4 buckets in all), so a
+/// snapshot is a handful of loads instead of 414 and the models stay small (as tokio
+/// shrinks its queues under loom). Only the orderings are modelled, not the bucket math.
+#[cfg(loom)]
+const MAX_TRACKED: u64 = 1_100;
 /// Index of the last regular bucket (the one containing [`MAX_TRACKED`]).
 const LAST_REGULAR: usize = raw_index(MAX_TRACKED);
 /// Index of the overflow bucket.
@@ -138,11 +144,10 @@ impl LatencyHistogram {
     #[inline]
     pub fn record_nanos(&self, nanos: u64) {
         let index = Self::bucket_index(nanos);
-        // Release: a snapshot reads the buckets with Acquire *before* it reads the outcome
-        // counters; pairing here makes everything this thread did before the record (the
-        // outcome increment of `PolicyMetrics::on_complete`) visible to a snapshot that
-        // sees this record, so a snapshot never holds more latency records than
-        // completions. Relaxed would let the snapshot see the record without the outcome.
+        // Release: in `PolicyMetrics` a timed completion is counted by this add alone; a
+        // snapshot that sees it with its Acquire load must also see everything that
+        // happened-before it (the permit's `permitted` increment), so that
+        // `completions ≤ permitted` holds in snapshots. Relaxed would break that.
         if let Some(bucket) = self.buckets.get(index) {
             bucket.fetch_add(1, Ordering::Release);
         }
@@ -252,6 +257,19 @@ impl HistogramSnapshot {
         let lo = LatencyHistogram::lower_bound_nanos(index);
         let hi = LatencyHistogram::upper_bound_nanos(index);
         lo + (hi - lo) / 2
+    }
+
+    /// The bucket-wise sum of `parts` (counts, count and sum add up, wrapping).
+    pub fn merged(parts: &[HistogramSnapshot]) -> HistogramSnapshot {
+        let mut out = HistogramSnapshot::default();
+        for p in parts {
+            for (o, &c) in out.counts.iter_mut().zip(p.counts.iter()) {
+                *o = o.wrapping_add(c);
+            }
+            out.count = out.count.wrapping_add(p.count);
+            out.sum_nanos = out.sum_nanos.wrapping_add(p.sum_nanos);
+        }
+        out
     }
 
     /// The median estimate.

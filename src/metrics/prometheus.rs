@@ -440,12 +440,20 @@ impl Family {
 ///     exp.counter_family("demo_calls_total", "Calls.")?.sample(&[("policy", policy)], n)?;
 ///     exp.gauge_family("demo_up", "Up.")?.sample(&[("policy", policy)], 1.0)?;
 /// }
+/// let text = exp.render();
+/// let lines: Vec<&str> = text.lines().collect();
 /// assert_eq!(
-///     exp.render(),
-///     "# HELP demo_calls_total Calls.\n# TYPE demo_calls_total counter\n\
-///      demo_calls_total{policy=\"a\"} 1\ndemo_calls_total{policy=\"b\"} 2\n\
-///      # HELP demo_up Up.\n# TYPE demo_up gauge\n\
-///      demo_up{policy=\"a\"} 1\ndemo_up{policy=\"b\"} 1\n"
+///     lines,
+///     [
+///         "# HELP demo_calls_total Calls.",
+///         "# TYPE demo_calls_total counter",
+///         "demo_calls_total{policy=\"a\"} 1",
+///         "demo_calls_total{policy=\"b\"} 2",
+///         "# HELP demo_up Up.",
+///         "# TYPE demo_up gauge",
+///         "demo_up{policy=\"a\"} 1",
+///         "demo_up{policy=\"b\"} 1",
+///     ]
 /// );
 /// # Ok::<(), breakwater::metrics::ExpositionError>(())
 /// ```
