@@ -35,6 +35,7 @@ pub mod breaker;
 pub mod clock;
 pub mod error;
 pub mod ffi;
+pub mod metrics;
 pub mod outcome;
 pub mod rejection;
 pub mod retry;

@@ -1,0 +1,175 @@
+//! What the metrics path adds to one acquire + complete.
+//!
+//! Each group runs a stand-in permit (a bulkhead-like in-flight counter: one `fetch_add`
+//! on acquire, one `fetch_sub` on complete) without metrics, with [`PolicyMetrics`]
+//! (`on_permitted` + `on_complete` with a duration), and with a mutex-guarded counter
+//! block as the naive reference, and with a single extra `fetch_add` to calibrate what
+//! one locked add costs on the machine. The budget: `with_metrics − baseline
+//! ≤ 5 ns`; the metrics path is three locked adds (`permitted`, bucket, sum).
+//!
+//! Run: `cargo bench --bench metrics -- --warm-up-time 1 --measurement-time 3`
+use breakwater::metrics::PolicyMetrics;
+use breakwater::Outcome;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A stand-in for a primitive's acquire/complete: one in-flight counter.
+#[derive(Default)]
+struct Permits {
+    in_flight: AtomicU64,
+}
+
+impl Permits {
+    #[inline]
+    fn acquire(&self) {
+        self.in_flight.fetch_add(1, Ordering::Acquire);
+    }
+    #[inline]
+    fn complete(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// The naive alternative: every counter behind one mutex.
+#[derive(Default)]
+struct MutexCounters {
+    inner: Mutex<(u64, [u64; 4], Vec<u64>)>,
+}
+
+impl MutexCounters {
+    fn new() -> Self {
+        Self {
+            inner: Mutex::new((0, [0; 4], vec![0; 414])),
+        }
+    }
+    fn on_permitted(&self) {
+        self.inner.lock().unwrap().0 += 1;
+    }
+    fn on_complete(&self, outcome: Outcome, nanos: u64) {
+        let mut g = self.inner.lock().unwrap();
+        g.1[outcome as usize] += 1;
+        let i = breakwater::metrics::LatencyHistogram::bucket_index(nanos);
+        g.2[i] += 1;
+    }
+}
+
+/// A varying duration so different buckets are hit, as in real traffic.
+#[inline]
+fn duration_of(i: u64) -> u64 {
+    20_000 + (i.wrapping_mul(0x9e37_79b9) & 0xF_FFFF) * 16
+}
+
+#[derive(Clone, Copy)]
+enum Variant {
+    Baseline,
+    /// The baseline plus one relaxed `fetch_add`: the unit every counter costs.
+    OneMoreAtomicAdd,
+    WithMetrics,
+    WithMutexCounters,
+}
+
+struct Shared {
+    permits: Permits,
+    metrics: PolicyMetrics,
+    mutex: MutexCounters,
+    extra: AtomicU64,
+}
+
+#[inline]
+fn one_call(s: &Shared, variant: Variant, i: u64) {
+    match variant {
+        Variant::Baseline => {
+            s.permits.acquire();
+            black_box(duration_of(i));
+            s.permits.complete();
+        }
+        Variant::OneMoreAtomicAdd => {
+            s.permits.acquire();
+            let d = black_box(duration_of(i));
+            s.permits.complete();
+            s.extra.fetch_add(d, Ordering::Relaxed);
+        }
+        Variant::WithMetrics => {
+            s.permits.acquire();
+            s.metrics.on_permitted();
+            let d = black_box(duration_of(i));
+            s.permits.complete();
+            s.metrics.on_complete(Outcome::Success, Some(d), false);
+        }
+        Variant::WithMutexCounters => {
+            s.permits.acquire();
+            s.mutex.on_permitted();
+            let d = black_box(duration_of(i));
+            s.permits.complete();
+            s.mutex.on_complete(Outcome::Success, d);
+        }
+    }
+}
+
+fn run(threads: usize, variant: Variant, iters: u64) -> Duration {
+    let shared = Arc::new(Shared {
+        permits: Permits::default(),
+        metrics: PolicyMetrics::new(),
+        mutex: MutexCounters::new(),
+        extra: AtomicU64::new(0),
+    });
+    if threads == 1 {
+        let start = Instant::now();
+        for i in 0..iters {
+            one_call(&shared, variant, i);
+        }
+        return start.elapsed();
+    }
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (shared, barrier) = (Arc::clone(&shared), Arc::clone(&barrier));
+            thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                for i in 0..iters {
+                    one_call(&shared, variant, i ^ (t as u64) << 40);
+                }
+                start.elapsed()
+            })
+        })
+        .collect();
+    // Per-call time per thread: the slowest thread's wall time over its `iters` calls.
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .max()
+        .unwrap_or_default()
+}
+
+fn overhead(c: &mut Criterion) {
+    for threads in [1usize, 2] {
+        let mut group = c.benchmark_group(format!("acquire_complete/{threads}_thread"));
+        for (name, variant) in [
+            ("baseline", Variant::Baseline),
+            ("one_more_atomic_add", Variant::OneMoreAtomicAdd),
+            ("with_metrics", Variant::WithMetrics),
+            ("with_mutex_counters", Variant::WithMutexCounters),
+        ] {
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| run(threads, variant, iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn snapshot(c: &mut Criterion) {
+    let m = PolicyMetrics::new();
+    for i in 0..10_000 {
+        m.on_permitted();
+        m.on_complete(Outcome::Success, Some(duration_of(i)), false);
+    }
+    c.bench_function("snapshot", |b| b.iter(|| black_box(m.snapshot())));
+}
+
+criterion_group!(benches, overhead, snapshot);
+criterion_main!(benches);

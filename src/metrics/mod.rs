@@ -1,0 +1,26 @@
+//! Observability: exact counters, latency histograms, events, Prometheus text and health.
+//!
+//! - [`counters`] — [`PolicyMetrics`]: exact lock-free counters per policy, and the plain
+//!   [`MetricsSnapshot`] with its consistency invariant.
+//! - [`histogram`] — [`LatencyHistogram`]: fixed log-linear buckets, 1 µs to 60 s at
+//!   ≤ 6.25 % relative error; [`HistogramSnapshot`] with quantiles.
+//! - [`prometheus`] — [`Exposition`]: the Prometheus text format 0.0.4, and the
+//!   `breakwater_*` families for policies.
+//! - [`health`] — [`HealthReport`]: `healthy | degraded | unhealthy` with reasons, as JSON.
+//! - [`events`] — [`Event`] and [`EventSink`]: a synchronous listener for transitions,
+//!   budget exhaustion, rejections and reloads (and `tracing` events behind a feature).
+
+pub mod counters;
+pub mod events;
+pub mod health;
+pub mod histogram;
+pub mod prometheus;
+
+pub use counters::{MetricsSnapshot, PolicyMetrics};
+pub use events::{state_name, Event, EventSink, Listener, ListenerAlreadySet, STATE_NAMES};
+pub use health::{HealthReason, HealthReport, HealthStatus, PolicyHealth, ReasonKind, Usage};
+pub use histogram::{HistogramSnapshot, LatencyHistogram};
+pub use prometheus::{
+    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
+    write_policy_metrics, Exposition, ExpositionError, Family, MetricType, SampleValue,
+};

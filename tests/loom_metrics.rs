@@ -1,0 +1,80 @@
+//! Loom models of the snapshot invariant of `PolicyMetrics`:
+//! `latency.count ≤ success + failure + timeout + ignored ≤ permitted` and
+//! `slow ≤ completions`, in every interleaving.
+//!
+//! Run: `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom -C debug-assertions"
+//! CARGO_TARGET_DIR=target/loom cargo test --release --test loom_metrics`
+#![cfg(loom)]
+
+use breakwater::metrics::{MetricsSnapshot, PolicyMetrics};
+use breakwater::Outcome;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+fn check(s: &MetricsSnapshot) {
+    assert!(s.completed() <= s.permitted, "{s:?}");
+    assert!(s.slow <= s.completed(), "{s:?}");
+    assert!(s.latency.count <= s.completed(), "{s:?}");
+}
+
+/// Two callers each acquire and complete on their own thread; the main thread snapshots
+/// concurrently.
+#[test]
+fn snapshot_never_sees_a_completion_without_its_permit() {
+    loom::model(|| {
+        let m = Arc::new(PolicyMetrics::new());
+        let callers: Vec<_> = [
+            (Outcome::Success, Some(5_000), true),
+            (Outcome::Failure, None, false),
+        ]
+        .into_iter()
+        .map(|(outcome, nanos, slow)| {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                m.on_permitted();
+                m.on_complete(outcome, nanos, slow);
+            })
+        })
+        .collect();
+        check(&m.snapshot());
+        for c in callers {
+            c.join().unwrap();
+        }
+        let s = m.snapshot();
+        check(&s);
+        assert_eq!(
+            (s.permitted, s.success, s.failure, s.slow, s.latency.count),
+            (2, 1, 1, 1, 1)
+        );
+    });
+}
+
+/// The permit is acquired on one thread and completed on another (a hand-off with
+/// Release/Acquire, as moving a permit through a channel does); a third snapshots.
+#[test]
+fn invariant_holds_when_the_permit_moves_between_threads() {
+    loom::model(|| {
+        let m = Arc::new(PolicyMetrics::new());
+        let handed = Arc::new(AtomicBool::new(false));
+        let acquirer = {
+            let (m, handed) = (Arc::clone(&m), Arc::clone(&handed));
+            thread::spawn(move || {
+                m.on_permitted();
+                handed.store(true, Ordering::Release);
+            })
+        };
+        let completer = {
+            let (m, handed) = (Arc::clone(&m), Arc::clone(&handed));
+            thread::spawn(move || {
+                if handed.load(Ordering::Acquire) {
+                    m.on_complete(Outcome::Timeout, Some(2_000_000), true);
+                }
+            })
+        };
+        check(&m.snapshot());
+        acquirer.join().unwrap();
+        completer.join().unwrap();
+        check(&m.snapshot());
+    });
+}
