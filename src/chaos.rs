@@ -81,17 +81,17 @@ pub enum LatencyFault {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ChaosConfig {
-    /// Whether faults are injected at all. [false]
+    /// Whether faults are injected at all. Default: false.
     pub enabled: bool,
-    /// Probability that a call is failed without being made. [0]
+    /// Probability that a call is failed without being made. Default: 0.
     pub failure_probability: f64,
-    /// Probability that a call is rejected (`Injected`). [0]
+    /// Probability that a call is rejected (`Injected`). Default: 0.
     pub rejection_probability: f64,
-    /// Probability that `latency` is injected before a call. [0]
+    /// Probability that `latency` is injected before a call. Default: 0.
     pub latency_probability: f64,
-    /// The latency to inject; must not be `None` when `latency_probability > 0`. [None]
+    /// The latency to inject; must not be `None` when `latency_probability > 0`. Default: None.
     pub latency: LatencyFault,
-    /// Seed of the random draws. [0]
+    /// Seed of the random draws. Default: 0.
     pub seed: u64,
 }
 

@@ -32,7 +32,7 @@ fn decide_sees_whole_configurations() {
             let d = chaos.decide();
             let ms = d.latency.as_millis();
             assert!(
-                (d.fail && ms == 1) || (!d.fail && ms == 2) || (d.fail && ms == 3),
+                matches!((d.fail, ms), (true, 1) | (false, 2) | (true, 3)),
                 "mixed configuration: {d:?}"
             );
         }

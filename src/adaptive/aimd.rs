@@ -29,13 +29,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AimdConfig {
     /// How much the limit grows after a completion that was neither dropped nor app
-    /// limited. At least 1. [1]
+    /// limited. At least 1. Default: 1.
     pub increase: u32,
     /// The factor applied to the limit on a drop, in `[0.5, 1.0)`; the limit always
-    /// shrinks by at least 1 (down to `min_limit`). [0.9]
+    /// shrinks by at least 1 (down to `min_limit`). Default: 0.9.
     pub backoff_ratio: f64,
     /// A completion slower than this counts as a drop even when it succeeded. Above 0.
-    /// [5 s]
+    /// Default: 5 s.
     pub timeout: Duration,
 }
 

@@ -45,20 +45,20 @@ impl AdaptiveAlgorithm {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveConfig {
-    /// The algorithm and its knobs. [Gradient2 with its defaults]
+    /// The algorithm and its knobs. Default: Gradient2 with its defaults.
     pub algorithm: AdaptiveAlgorithm,
-    /// The limit before any completion, inside `min_limit..=max_limit`. [20]
+    /// The limit before any completion, inside `min_limit..=max_limit`. Default: 20.
     pub initial_limit: u32,
     /// The lowest the limit may go, at least 1 (so a critical call can always run when
-    /// nothing else is in flight). [1]
+    /// nothing else is in flight). Default: 1.
     pub min_limit: u32,
-    /// The highest the limit may go, at least `min_limit`. [200]
+    /// The highest the limit may go, at least `min_limit`. Default: 200.
     pub max_limit: u32,
     /// The pressure (`in_flight / limit`) from which `sheddable` calls are refused, in
-    /// `[0, 1]` and at most `default_at`. 0 sheds them always. [0.8]
+    /// `[0, 1]` and at most `default_at`. 0 sheds them always. Default: 0.8.
     pub sheddable_at: f64,
     /// The pressure from which `default` calls are refused, in `(0, 1]`; 1 treats them
-    /// like `critical`. [0.9]
+    /// like `critical`. Default: 0.9.
     pub default_at: f64,
 }
 

@@ -43,15 +43,15 @@ pub const LONG_RTT_WARMUP: u32 = 10;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gradient2Config {
     /// How much of each new estimate replaces the old one, in `(0, 1]`; smaller moves the
-    /// limit more slowly. [0.2]
+    /// limit more slowly. Default: 0.2.
     pub smoothing: f64,
     /// How much the current RTT may exceed the baseline before the limit shrinks; at
-    /// least 1.0 (1.5 tolerates latency up to 1.5× the baseline). [1.5]
+    /// least 1.0 (1.5 tolerates latency up to 1.5× the baseline). Default: 1.5.
     pub tolerance: f64,
-    /// The number of samples the long (baseline) RTT averages over, at least 1. [600]
+    /// The number of samples the long (baseline) RTT averages over, at least 1. Default: 600.
     pub long_window: u32,
     /// How much the estimate may grow a step while latency stays low (the queue the
-    /// limit allows for). [4]
+    /// limit allows for). Default: 4.
     pub queue_size: u32,
 }
 

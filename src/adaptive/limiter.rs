@@ -15,10 +15,10 @@
 //! [`Sample`] goes to the algorithm:
 //!
 //! - AIMD's whole state is the limit, updated by one compare-exchange loop over the pure
-//!   [`AimdConfig::next_limit`].
+//!   [`AimdConfig::next_limit`](super::AimdConfig::next_limit).
 //! - Gradient2's state (estimate, baseline RTT, warm-up count) sits in atomics guarded by
 //!   a *try*-lock flag: the completion that takes the flag applies the pure
-//!   [`Gradient2Config::update`] and publishes the new limit; a completion that finds the
+//!   [`Gradient2Config::update`](super::Gradient2Config::update) and publishes the new limit; a completion that finds the
 //!   flag taken skips its sample (counted in [`AdaptiveSnapshot::skipped_samples`])
 //!   instead of waiting. Nobody ever waits, and acquire never touches the flag.
 //!
@@ -60,8 +60,10 @@ use std::time::Duration;
 /// Weight of a new sample in the latency average, as a right shift (1/8).
 const EWMA_SHIFT: u32 = 3;
 
-/// The mutable state, a pointer-free block of atomics (see the module docs' table).
-#[repr(C)]
+/// The mutable state, a pointer-free block of atomics (see the module docs' table),
+/// aligned to one cache line: acquire and complete touch only this line, so a thread
+/// that owns it does the whole round trip without further coherence traffic.
+#[repr(C, align(64))]
 struct AdaptiveState {
     in_flight: AtomicU32,
     limit: AtomicU32,
@@ -199,6 +201,35 @@ impl<C: Clock> AdaptiveLimiter<C> {
     /// completed exactly once with [`complete_raw`](Self::complete_raw).
     #[inline]
     pub fn try_acquire_raw(&self, priority: Priority) -> Result<RawAdaptivePermit, Rejection> {
+        let in_flight = self.admit(priority)?;
+        Ok(RawAdaptivePermit {
+            start_ns: self.clock.now(),
+            in_flight,
+            priority,
+        })
+    }
+
+    /// [`try_acquire_raw`](Self::try_acquire_raw) with the start time supplied by the
+    /// caller (a pipeline that already read the clock for this call), so the limiter
+    /// reads no clock; pair it with `complete_raw(.., Some(rtt))` to read none at all.
+    #[inline]
+    pub fn try_acquire_raw_at(
+        &self,
+        priority: Priority,
+        now_ns: u64,
+    ) -> Result<RawAdaptivePermit, Rejection> {
+        let in_flight = self.admit(priority)?;
+        Ok(RawAdaptivePermit {
+            start_ns: now_ns,
+            in_flight,
+            priority,
+        })
+    }
+
+    /// Takes a slot if the admission rule allows; returns the in-flight count right after
+    /// (this call included).
+    #[inline]
+    fn admit(&self, priority: Priority) -> Result<u32, Rejection> {
         // Relaxed: the counter only counts; it publishes no other memory (a permit carries
         // nothing another thread wrote). Exactness comes from the compare-exchange below,
         // which is a read-modify-write on one location and so sees every other one.
@@ -218,15 +249,10 @@ impl<C: Clock> AdaptiveLimiter<C> {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => return Ok(in_flight + 1),
                 Err(actual) => in_flight = actual,
             }
         }
-        Ok(RawAdaptivePermit {
-            start_ns: self.clock.now(),
-            in_flight: in_flight + 1,
-            priority,
-        })
     }
 
     /// Releases a raw permit's slot and, unless `outcome` is `Ignored`, feeds the
@@ -291,14 +317,17 @@ impl<C: Clock> AdaptiveLimiter<C> {
         let AdaptiveAlgorithm::Gradient2(gradient) = &self.config.algorithm else {
             return;
         };
-        // Acquire on success: pairs with the Release store that cleared the flag, so this
-        // holder reads the state the previous holder wrote. Relaxed on failure: we then
-        // read nothing.
-        if self
-            .state
-            .updating
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
+        // Test before test-and-set, so a busy flag costs no write. Relaxed: the
+        // compare-exchange below is what synchronizes.
+        // Acquire on the exchange's success: pairs with the Release store that cleared
+        // the flag, so this holder reads the state the previous holder wrote. Relaxed on
+        // failure: we then read nothing.
+        if self.state.updating.load(Ordering::Relaxed)
+            || self
+                .state
+                .updating
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
         {
             self.skip_sample();
             return;
@@ -548,6 +577,16 @@ mod tests {
         drop((b, c, d));
         assert_eq!(l.in_flight(), 0);
         assert_eq!(l.limit(), 3, "ignored outcomes teach nothing");
+    }
+
+    #[test]
+    fn caller_supplied_time_reads_no_clock() {
+        let clock = ManualClock::starting_at(5_000);
+        let l = AdaptiveLimiter::with_clock(aimd(5, 1, 10), clock.clone()).unwrap();
+        let p = l.try_acquire_raw_at(Priority::Default, 1_000).unwrap();
+        assert_eq!((p.start_ns, p.in_flight), (1_000, 1));
+        l.complete_raw(p, Outcome::Success, None);
+        assert_eq!(l.latency(), Some(Duration::from_nanos(4_000)));
     }
 
     #[test]

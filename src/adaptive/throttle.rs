@@ -79,15 +79,15 @@ fn pack(tag: u32, count: u64) -> u64 {
 pub struct ThrottleConfig {
     /// The multiplier on accepts, at least 1.0 (below 1 would reject calls even when the
     /// backend accepts them all). 2.0 lets through twice what the backend accepts;
-    /// closer to 1 is more aggressive. [2.0]
+    /// closer to 1 is more aggressive. Default: 2.0.
     pub k: f64,
-    /// The sliding window (the SRE book uses two minutes), above 0. [120 s]
+    /// The sliding window (the SRE book uses two minutes), above 0. Default: 120 s.
     pub window: Duration,
-    /// Buckets the window is split into, `1..=64` and at most `window` in ns. [12]
+    /// Buckets the window is split into, `1..=64` and at most `window` in ns. Default: 12.
     pub buckets: u32,
-    /// The cap on the rejection probability, in `[0, 1]`. [0.9]
+    /// The cap on the rejection probability, in `[0, 1]`. Default: 0.9.
     pub max_rejection_probability: f64,
-    /// Seed of the random draws. [0]
+    /// Seed of the random draws. Default: 0.
     pub seed: u64,
 }
 
