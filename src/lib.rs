@@ -31,7 +31,9 @@
 
 pub(crate) mod sync;
 
+pub mod adaptive;
 pub mod breaker;
+pub mod chaos;
 pub mod clock;
 pub mod error;
 pub mod ffi;
