@@ -32,8 +32,10 @@
 pub(crate) mod sync;
 
 pub mod breaker;
+pub mod bulkhead;
 pub mod clock;
 pub mod error;
+pub mod limiter;
 pub mod outcome;
 pub mod rejection;
 pub mod rng;
