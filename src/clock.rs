@@ -260,10 +260,7 @@ mod tests {
         let precise = MonotonicClock.now();
         let coarse = CoarseClock.now();
         let tick = duration_to_nanos(CoarseClock::resolution());
-        assert!(
-            coarse <= precise + tick,
-            "coarse {coarse} ahead of precise {precise}"
-        );
+        assert!(coarse <= precise + tick, "coarse {coarse} ahead of precise {precise}");
         assert!(precise - coarse.min(precise) <= 2 * tick + 1_000_000);
     }
 
@@ -284,13 +281,7 @@ mod tests {
         let m = ManualClock::starting_at(42);
         let any = AnyClock::from(m);
         assert_eq!(any.with_precision(true).now(), 42);
-        assert!(matches!(
-            AnyClock::Coarse.with_precision(true),
-            AnyClock::Monotonic
-        ));
-        assert!(matches!(
-            AnyClock::Monotonic.with_precision(false),
-            AnyClock::Coarse
-        ));
+        assert!(matches!(AnyClock::Coarse.with_precision(true), AnyClock::Monotonic));
+        assert!(matches!(AnyClock::Monotonic.with_precision(false), AnyClock::Coarse));
     }
 }

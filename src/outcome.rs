@@ -113,22 +113,10 @@ mod tests {
         let limit = Some(Duration::from_millis(10));
         let late = Duration::from_millis(11);
         let on_time = Duration::from_millis(10);
-        assert_eq!(
-            Outcome::Success.with_deadline(late, limit),
-            Outcome::Timeout
-        );
-        assert_eq!(
-            Outcome::Failure.with_deadline(late, limit),
-            Outcome::Timeout
-        );
-        assert_eq!(
-            Outcome::Ignored.with_deadline(late, limit),
-            Outcome::Ignored
-        );
-        assert_eq!(
-            Outcome::Success.with_deadline(on_time, limit),
-            Outcome::Success
-        );
+        assert_eq!(Outcome::Success.with_deadline(late, limit), Outcome::Timeout);
+        assert_eq!(Outcome::Failure.with_deadline(late, limit), Outcome::Timeout);
+        assert_eq!(Outcome::Ignored.with_deadline(late, limit), Outcome::Ignored);
+        assert_eq!(Outcome::Success.with_deadline(on_time, limit), Outcome::Success);
         assert_eq!(Outcome::Success.with_deadline(late, None), Outcome::Success);
     }
 }

@@ -12,13 +12,9 @@
 //! models that need a timeout express it as an explicit action of another thread.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
-};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{
-    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
-};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
 
 pub(crate) use std::sync::atomic::Ordering;
 
@@ -78,11 +74,7 @@ mod blocking {
         }
 
         /// Waits for a notification or `timeout`; returns `true` when it timed out.
-        pub(crate) fn wait_timeout<T>(
-            &self,
-            guard: &mut MutexGuard<'_, T>,
-            timeout: Duration,
-        ) -> bool {
+        pub(crate) fn wait_timeout<T>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
             self.0.wait_for(guard, timeout).timed_out()
         }
 
@@ -152,11 +144,7 @@ mod blocking {
             guard.0 = Some(self.0.wait(inner).unwrap_or_else(|e| e.into_inner()));
         }
 
-        pub(crate) fn wait_timeout<T>(
-            &self,
-            guard: &mut MutexGuard<'_, T>,
-            timeout: Duration,
-        ) -> bool {
+        pub(crate) fn wait_timeout<T>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
             let inner = guard.0.take().expect("guard present");
             let (inner, result) = self
                 .0
