@@ -165,9 +165,14 @@ fn new_picks_the_clock_by_the_rule() {
 /// Spins on a real limiter for `run`, then drains it; returns whether the caller kept
 /// up (no gap between readings longer than the bucket can absorb), the admitted count,
 /// the epoch bracket and the final reading.
-fn spin_real<C: Clock>(config: RateLimiterConfig, clock: C, run: Duration) -> Option<(u64, u64)> {
+fn spin_real<C: Clock, R: Clock>(
+    config: RateLimiterConfig,
+    make: impl FnOnce() -> RateLimiter<C>,
+    clock: R,
+    run: Duration,
+) -> Option<(u64, u64)> {
     let before = clock.now();
-    let limiter = RateLimiter::with_clock(config, &clock).unwrap();
+    let limiter = make();
     let after = clock.now();
     let interval = (config.period.as_nanos() / u128::from(config.rate)) as u64;
     let slack = (config.burst - 1) * interval;
@@ -217,11 +222,16 @@ fn real_clocks_deliver_exactly() {
         AnyClock::Monotonic
     ));
 
-    let mut kept_up = [false, false];
+    let mut kept_up = [false, false, false];
     for _attempt in 0..5 {
         if !kept_up[0] {
             let real_start = MonotonicClock.now();
-            if let Some((admitted, _)) = spin_real(coarse_quota, CoarseClock, run) {
+            if let Some((admitted, _)) = spin_real(
+                coarse_quota,
+                || RateLimiter::with_clock(coarse_quota, CoarseClock).unwrap(),
+                CoarseClock,
+                run,
+            ) {
                 // Against real time the coarse clock is off by at most about a tick.
                 let real = MonotonicClock.now() - real_start;
                 let tick = CoarseClock::resolution().as_nanos() as u64;
@@ -235,13 +245,83 @@ fn real_clocks_deliver_exactly() {
             }
         }
         if !kept_up[1] {
-            kept_up[1] = spin_real(precise_quota, MonotonicClock, run).is_some();
+            kept_up[1] = spin_real(
+                precise_quota,
+                || RateLimiter::with_clock(precise_quota, MonotonicClock).unwrap(),
+                MonotonicClock,
+                run,
+            )
+            .is_some();
+        }
+        if !kept_up[2] {
+            // `new` on CLOCK_MONOTONIC answers from the coarse clock first: same count.
+            kept_up[2] = spin_real(
+                precise_quota,
+                || RateLimiter::new(precise_quota).unwrap(),
+                MonotonicClock,
+                run,
+            )
+            .is_some();
         }
     }
     // On a machine so loaded that a spinning thread is descheduled for longer than the
     // bucket every time, the exactness checks did not run; say so rather than pass.
     assert!(
-        kept_up[0] && kept_up[1],
+        kept_up.iter().all(|k| *k),
         "caller never kept up: {kept_up:?}"
     );
+}
+
+/// The coarse-first shortcut assumes a coarse reading lags `CLOCK_MONOTONIC` by less
+/// than four ticks; check it here (precise read first, so a preemption between the two
+/// reads can only hide lag, never invent it).
+#[test]
+fn coarse_clock_lags_less_than_four_ticks() {
+    let tick = CoarseClock::resolution().as_nanos() as u64;
+    let mut worst = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(50) {
+        let p = MonotonicClock.now();
+        let c = CoarseClock.now();
+        worst = worst.max(p.saturating_sub(c));
+    }
+    assert!(worst < 4 * tick, "coarse lagged {worst} ns, tick {tick} ns");
+}
+
+/// A tight quota on `new` (monotonic, coarse first): admissions stay at least one
+/// interval apart in precise time, and waiting out a refusal's retry_after always
+/// suffices, however the refusal was answered.
+#[test]
+fn coarse_first_refusals_wait_long_enough() {
+    let config = RateLimiterConfig::new(1, Duration::from_millis(30)).with_burst(1);
+    let limiter = RateLimiter::new(config).unwrap();
+    assert!(matches!(limiter.clock(), AnyClock::Monotonic));
+    let start = Instant::now();
+    let mut admitted = Vec::new();
+    let mut refusals = 0;
+    while start.elapsed() < Duration::from_millis(120) {
+        let before = MonotonicClock.now();
+        match limiter.try_acquire() {
+            Ok(()) => admitted.push(before),
+            Err(r) => {
+                refusals += 1;
+                // The limiter read its clock before `after`: waiting until after + d is
+                // at least d after its reading.
+                let after = MonotonicClock.now();
+                let due = after + r.retry_after.unwrap().as_nanos() as u64;
+                if refusals % 1000 == 0 {
+                    while MonotonicClock.now() < due {
+                        std::hint::spin_loop();
+                    }
+                    assert!(limiter.try_acquire().is_ok(), "refused after retry_after");
+                    admitted.push(due);
+                }
+            }
+        }
+    }
+    for pair in admitted.windows(2) {
+        // Readings taken around each call: allow the call's own duration.
+        assert!(pair[1] - pair[0] >= 29_900_000, "{admitted:?}");
+    }
+    assert!(admitted.len() >= 3, "{admitted:?}");
 }

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// [`RateLimiter::new`] reads the cheap coarse clock (see [`RateLimiter::clock_for`]).
 pub const COARSE_CLOCK_MIN_TICKS: u64 = 4;
 
+/// How many ticks a coarse reading is assumed to lag `CLOCK_MONOTONIC` at most, when a
+/// precise limiter answers from the coarse clock first.
+const COARSE_LAG_TICKS: u64 = 4;
+
 /// A GCRA rate limiter: `rate` permits per `period`, at most `burst` at once.
 ///
 /// The whole mutable state is one `AtomicU64`, the theoretical arrival time (TAT) in the
@@ -31,7 +35,10 @@ pub const COARSE_CLOCK_MIN_TICKS: u64 = 4;
 /// * a clock that stalls or reads earlier than before never admits more and never
 ///   panics; it only delays permits;
 /// * a rejection's `retry_after` is exact: the same request, alone, passes after that
-///   long and not a nanosecond earlier.
+///   long and not a nanosecond earlier (for a limiter from [`new`](RateLimiter::new) on
+///   `CLOCK_MONOTONIC`, a refusal far from due may be answered from the coarse clock
+///   and be later by up to the coarse clock's lag, see
+///   [`clock_for`](RateLimiter::clock_for); waiting it out always suffices).
 ///
 /// ```
 /// use breakwater::clock::ManualClock;
@@ -62,6 +69,9 @@ pub struct RateLimiter<C: Clock = AnyClock> {
     epoch: u64,
     clock: C,
     config: RateLimiterConfig,
+    /// In units, the most a coarse reading may lag the precise one, when this limiter
+    /// answers from the coarse clock first (see [`RateLimiter::clock_for`]); 0 = never.
+    coarse_lag: u64,
 }
 
 /// A point-in-time view of a limiter.
@@ -82,10 +92,22 @@ pub struct LimiterSnapshot {
 impl RateLimiter<AnyClock> {
     /// A limiter on the system clock that [`clock_for`](Self::clock_for) picks for this
     /// quota.
+    ///
+    /// When that is `CLOCK_MONOTONIC`, `try_acquire` and `try_acquire_n` still look at the
+    /// coarse clock first and read the precise one only when the answer could depend on
+    /// it (see [`clock_for`](Self::clock_for)).
     pub fn new(config: RateLimiterConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let clock = Self::clock_for(&config);
-        Self::with_clock(config, clock)
+        let precise = matches!(clock, AnyClock::Monotonic);
+        let mut limiter = Self::with_clock(config, clock)?;
+        if precise {
+            let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
+            limiter.coarse_lag = limiter
+                .quota
+                .nanos_to_units(tick.saturating_mul(COARSE_LAG_TICKS));
+        }
+        Ok(limiter)
     }
 
     /// The system clock [`new`](Self::new) uses for `config`.
@@ -107,6 +129,17 @@ impl RateLimiter<AnyClock> {
     /// On either clock the bound holds in that clock's time; the coarse clock lags real
     /// time by up to one tick, so in real time an extra `rate × tick / period` permits
     /// can fall into a short window right after a tick.
+    ///
+    /// **Coarse first, precise when it matters.** A limiter on `CLOCK_MONOTONIC` made by
+    /// [`new`](Self::new) answers `try_acquire`/`try_acquire_n` from a coarse reading
+    /// `c` when every precise reading `p` it could have taken (`c ≤ p ≤ c + lag`, with
+    /// `lag` = 4 ticks, checked by a test on this machine) gives the same answer: when the TAT is at least `c + lag` ahead,
+    /// the precise decision's base is the TAT too, so an admission stores exactly the
+    /// same TAT; and a refusal whose deficit exceeds `lag` would be a refusal at any such
+    /// `p`. Only near the boundary (or with the bucket full) does it read
+    /// `CLOCK_MONOTONIC`. A refusal answered from the coarse reading carries a
+    /// `retry_after` that is conservative by at most `lag` (waiting that long always
+    /// suffices). Reservations always read the precise clock.
     pub fn clock_for(config: &RateLimiterConfig) -> AnyClock {
         let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
         if Self::coarse_is_exact(config, tick) {
@@ -136,6 +169,7 @@ impl<C: Clock> RateLimiter<C> {
             epoch,
             clock,
             config,
+            coarse_lag: 0,
         })
     }
 
@@ -152,8 +186,8 @@ impl<C: Clock> RateLimiter<C> {
     /// One clock read, one load and (when admitted) one compare-exchange.
     #[inline]
     pub fn try_acquire(&self) -> Result<(), Rejection> {
-        match self.commit(self.quota.interval, 0) {
-            Ok(_) => Ok(()),
+        match self.admit_now(self.quota.interval) {
+            Ok(()) => Ok(()),
             Err(retry) => Err(self.rejection(retry)),
         }
     }
@@ -168,8 +202,8 @@ impl<C: Clock> RateLimiter<C> {
         if increment == 0 {
             return Ok(());
         }
-        match self.commit(increment, 0) {
-            Ok(_) => Ok(()),
+        match self.admit_now(increment) {
+            Ok(()) => Ok(()),
             Err(retry) => Err(LimiterError::Rejected(self.rejection(retry))),
         }
     }
@@ -287,6 +321,56 @@ impl<C: Clock> RateLimiter<C> {
         }
         // n ≤ burst, and burst × interval = tolerance fits (validated).
         Ok(n * self.quota.interval)
+    }
+
+    /// An admission with no wait: on the coarse clock first when this limiter may (see
+    /// [`RateLimiter::clock_for`]), else on its own clock.
+    #[inline]
+    fn admit_now(&self, increment: u64) -> Result<(), Option<u64>> {
+        if self.coarse_lag != 0 {
+            if let Some(answer) = self.admit_on_coarse(increment) {
+                return answer;
+            }
+        }
+        self.commit(increment, 0).map(|_| ())
+    }
+
+    /// The coarse-first decision; `None` when the precise clock must decide.
+    #[inline]
+    fn admit_on_coarse(&self, increment: u64) -> Option<Result<(), Option<u64>>> {
+        let coarse = self
+            .quota
+            .nanos_to_units(CoarseClock.now().saturating_sub(self.epoch));
+        // Every precise reading `p` of this moment lies in [coarse, guard].
+        let guard = coarse.saturating_add(self.coarse_lag);
+        let due = coarse.saturating_add(self.quota.tolerance);
+        // Relaxed: as in `commit`.
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            if tat < guard {
+                return None; // p may pass the TAT: the base would differ
+            }
+            let new_tat = tat.checked_add(increment)?;
+            if new_tat <= due {
+                // Admitted at `coarse`, hence at every p ≥ coarse, with base = TAT: the
+                // precise decision would store this same value.
+                match self.tat.compare_exchange_weak(
+                    tat,
+                    new_tat,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Some(Ok(())),
+                    Err(actual) => {
+                        tat = actual;
+                        continue;
+                    }
+                }
+            }
+            let deficit = new_tat - due;
+            // Refused at every p ≤ coarse + lag when the deficit exceeds the lag.
+            return (deficit > self.coarse_lag).then_some(Err(Some(deficit)));
+        }
     }
 
     /// The compare-exchange loop around [`gcra::decide`]: `Ok((new_tat, wait))` once the
