@@ -82,6 +82,25 @@ fn threaded(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
+    {
+        use breakwater::clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+        let mut g = c.benchmark_group("limiter/clock_read");
+        g.bench_function("coarse", |b| b.iter(|| black_box(CoarseClock.now())));
+        g.bench_function("monotonic", |b| b.iter(|| black_box(MonotonicClock.now())));
+        g.bench_function("any_coarse", |b| {
+            let clock = black_box(AnyClock::Coarse);
+            b.iter(|| black_box(clock.now()))
+        });
+        let manual = RateLimiter::with_clock(
+            RateLimiterConfig::new(1_000_000_000, Duration::from_secs(1)),
+            ManualClock::new(),
+        )
+        .unwrap();
+        g.bench_function("try_acquire_on_manual_clock", |b| {
+            b.iter(|| black_box(manual.try_acquire()))
+        });
+        g.finish();
+    }
     for threads in [1usize, 2] {
         for case in &CASES {
             let mut g = c.benchmark_group(format!("limiter/{}/{}t", case.name, threads));

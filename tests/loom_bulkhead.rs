@@ -35,6 +35,40 @@ fn never_more_than_max_concurrent() {
     });
 }
 
+/// Three threads on a bulkhead of 1, one of them willing to wait: the limit holds and
+/// everyone who got a permit returns it; the waiter never waits forever.
+#[test]
+fn limit_holds_with_a_waiter() {
+    loom::model(|| {
+        let b = Arc::new(Bulkhead::new(BulkheadConfig::new(1)).unwrap());
+        let inside = Arc::new(AtomicU32::new(0));
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (b, inside) = (b.clone(), inside.clone());
+                thread::spawn(move || {
+                    let permit = if i == 0 {
+                        b.acquire(Duration::from_secs(1))
+                    } else {
+                        b.try_acquire()
+                    };
+                    if let Ok(permit) = permit {
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(now <= 1, "{now} inside");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(permit);
+                        true
+                    } else {
+                        false
+                    }
+                })
+            })
+            .collect();
+        let got: Vec<bool> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(got[0], "the waiter always gets a permit in the end");
+        assert_eq!((b.in_flight(), b.waiting()), (0, 0));
+    });
+}
+
 /// A waiter and a release: the waiter always gets the permit (no lost wake-up), and
 /// a racing try_acquire never takes it from the waiter once it is queued.
 #[test]
