@@ -33,10 +33,12 @@ pub(crate) mod sync;
 
 pub mod adaptive;
 pub mod breaker;
+pub mod bulkhead;
 pub mod chaos;
 pub mod clock;
 pub mod error;
 pub mod ffi;
+pub mod limiter;
 pub mod metrics;
 pub mod outcome;
 pub mod rejection;

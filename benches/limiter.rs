@@ -1,0 +1,144 @@
+//! Our GCRA limiter's `try_acquire` beside governor's direct `check()`, same quota, in
+//! the same group: always allowed, mostly rejected (coarse clock by our rule), mostly
+//! rejected with burst 1 (precise clock by our rule), with 1 and 2 threads.
+
+use breakwater::clock::AnyClock;
+use breakwater::limiter::{RateLimiter, RateLimiterConfig};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use governor::{Quota, RateLimiter as Governor};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+struct Case {
+    name: &'static str,
+    rate_per_sec: u32,
+    burst: u32,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        name: "allowed",
+        rate_per_sec: 1_000_000_000,
+        burst: 1_000_000_000,
+    },
+    Case {
+        name: "rejected",
+        rate_per_sec: 10,
+        burst: 10,
+    },
+    Case {
+        name: "rejected_burst1",
+        rate_per_sec: 1,
+        burst: 1,
+    },
+];
+
+fn ours(case: &Case) -> RateLimiter {
+    RateLimiter::new(
+        RateLimiterConfig::new(case.rate_per_sec.into(), Duration::from_secs(1))
+            .with_burst(case.burst.into()),
+    )
+    .unwrap()
+}
+
+fn ours_coarse(case: &Case) -> RateLimiter {
+    RateLimiter::with_clock(
+        RateLimiterConfig::new(case.rate_per_sec.into(), Duration::from_secs(1))
+            .with_burst(case.burst.into()),
+        AnyClock::Coarse,
+    )
+    .unwrap()
+}
+
+fn governor(case: &Case) -> governor::DefaultDirectRateLimiter {
+    let n = |v: u32| NonZeroU32::new(v).unwrap();
+    Governor::direct(Quota::per_second(n(case.rate_per_sec)).allow_burst(n(case.burst)))
+}
+
+/// Runs `op` `iters` times on each of `threads` threads at once; returns the wall time
+/// divided by nothing: criterion divides by `iters`, so this is the time per call per
+/// thread while all threads hammer the same object.
+fn threaded(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        op();
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    {
+        use breakwater::clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+        let mut g = c.benchmark_group("limiter/clock_read");
+        g.bench_function("coarse", |b| b.iter(|| black_box(CoarseClock.now())));
+        g.bench_function("monotonic", |b| b.iter(|| black_box(MonotonicClock.now())));
+        g.bench_function("any_coarse", |b| {
+            let clock = black_box(AnyClock::Coarse);
+            b.iter(|| black_box(clock.now()))
+        });
+        let manual = RateLimiter::with_clock(
+            RateLimiterConfig::new(1_000_000_000, Duration::from_secs(1)),
+            ManualClock::new(),
+        )
+        .unwrap();
+        g.bench_function("try_acquire_on_manual_clock", |b| {
+            b.iter(|| black_box(manual.try_acquire()))
+        });
+        g.finish();
+    }
+    for threads in [1usize, 2] {
+        for case in &CASES {
+            let mut g = c.benchmark_group(format!("limiter/{}/{}t", case.name, threads));
+            let l = ours(case);
+            let clock = if matches!(l.clock(), AnyClock::Coarse) {
+                "coarse"
+            } else {
+                "monotonic"
+            };
+            g.bench_function(format!("breakwater_{clock}"), |b| {
+                b.iter_custom(|iters| {
+                    threaded(threads, iters, &|| {
+                        let _ = black_box(l.try_acquire());
+                    })
+                })
+            });
+            if clock != "coarse" {
+                let l = ours_coarse(case);
+                g.bench_function("breakwater_forced_coarse", |b| {
+                    b.iter_custom(|iters| {
+                        threaded(threads, iters, &|| {
+                            let _ = black_box(l.try_acquire());
+                        })
+                    })
+                });
+            }
+            let gov = governor(case);
+            g.bench_function("governor", |b| {
+                b.iter_custom(|iters| {
+                    threaded(threads, iters, &|| {
+                        let _ = black_box(gov.check());
+                    })
+                })
+            });
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

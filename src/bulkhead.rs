@@ -1,0 +1,628 @@
+//! Bulkhead: at most `max_concurrent` calls at once, with an optional bounded wait.
+//!
+//! The permits live in one atomic word (permits out, waiters); taking and returning a
+//! permit when nobody waits is one compare-exchange each, with no lock. A caller that
+//! asked to wait parks on its own condition variable in a FIFO queue behind a mutex, and
+//! a released permit is handed directly to the longest waiter, so waiters are served in
+//! arrival order and `try_acquire` never barges ahead of them.
+//!
+//! ```
+//! use breakwater::bulkhead::{Bulkhead, BulkheadConfig};
+//! use breakwater::RejectReason;
+//!
+//! let bulkhead = Bulkhead::new(BulkheadConfig::new(1)).unwrap();
+//! let permit = bulkhead.try_acquire().unwrap();
+//! assert_eq!(bulkhead.try_acquire().unwrap_err().reason, RejectReason::BulkheadFull);
+//! drop(permit);
+//! assert!(bulkhead.try_acquire().is_ok());
+//! ```
+
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
+use crate::error::ConfigError;
+use crate::rejection::{RejectReason, Rejection};
+use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crossbeam_utils::CachePadded;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+/// A bulkhead's limits.
+///
+/// ```
+/// use breakwater::bulkhead::BulkheadConfig;
+/// use std::time::Duration;
+///
+/// let config = BulkheadConfig::new(32).with_max_wait(Duration::from_millis(50));
+/// assert!(config.validate().is_ok());
+/// assert_eq!(BulkheadConfig::new(0).validate().unwrap_err().field, "max_concurrent");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BulkheadConfig {
+    /// Permits that may be out at once (at least 1).
+    pub max_concurrent: u32,
+    /// How long [`Bulkhead::acquire_default`] waits for a permit [0: never waits].
+    pub max_wait: Duration,
+}
+
+impl BulkheadConfig {
+    /// `max_concurrent` permits, no waiting.
+    pub fn new(max_concurrent: u32) -> Self {
+        Self {
+            max_concurrent,
+            max_wait: Duration::ZERO,
+        }
+    }
+
+    /// The same limits with a default wait.
+    pub fn with_max_wait(self, max_wait: Duration) -> Self {
+        Self { max_wait, ..self }
+    }
+
+    /// Checks every field; the error names it (`max_concurrent`, `max_wait`). Rejected:
+    /// `max_concurrent` of 0 or `u32::MAX` (the counter must be able to tell "full"
+    /// apart from overflow), `max_wait` of 2^64 ns (584 years) or more.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent == 0 {
+            return Err(ConfigError::new("max_concurrent", "must be at least 1"));
+        }
+        if self.max_concurrent == u32::MAX {
+            return Err(ConfigError::new(
+                "max_concurrent",
+                format!("must be below {}", u32::MAX),
+            ));
+        }
+        if self.max_wait.as_nanos() >= u128::from(u64::MAX) {
+            return Err(ConfigError::new(
+                "max_wait",
+                "must be shorter than 2^64 ns (584 years)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The permit word: `in_flight` in the low half, `waiters` in the high half.
+///
+/// | bits   | field       | meaning                                                    |
+/// |--------|-------------|------------------------------------------------------------|
+/// | 0..32  | `in_flight` | permits out, including ones handed to a waiter not yet awake |
+/// | 32..64 | `waiters`   | callers queued for a permit and not yet handed one         |
+///
+/// Invariant: `waiters > 0` implies `in_flight == max_concurrent` (a caller queues only
+/// when every permit is out, and a release with waiters hands its permit over instead of
+/// returning it). Hence "a permit is free and nobody is queued" is simply
+/// `word < max_concurrent`. `waiters` changes only under the queue mutex.
+const IN_FLIGHT_MASK: u64 = 0xFFFF_FFFF;
+/// Shift of the `waiters` field.
+const WAITERS_SHIFT: u32 = 32;
+/// One waiter in the permit word.
+const ONE_WAITER: u64 = 1 << WAITERS_SHIFT;
+
+#[inline]
+fn in_flight_of(word: u64) -> u32 {
+    (word & IN_FLIGHT_MASK) as u32
+}
+
+#[inline]
+fn waiters_of(word: u64) -> u32 {
+    (word >> WAITERS_SHIFT) as u32
+}
+
+/// One queued caller; it owns its condition variable so a hand-off wakes exactly it.
+struct Waiter {
+    id: u64,
+    granted: bool,
+    wake: Arc<Condvar>,
+}
+
+#[derive(Default)]
+struct WaitQueue {
+    /// In arrival order. Entries not yet granted number exactly `waiters`.
+    waiters: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+/// A concurrency limit: at most `max_concurrent` permits out at once.
+///
+/// * [`try_acquire`](Self::try_acquire) never blocks: a free permit (and nobody queued
+///   before it) or [`RejectReason::BulkheadFull`].
+/// * [`acquire`](Self::acquire) waits up to `max_wait` for a permit. Waiters are served
+///   in arrival order; a release wakes exactly one of them (it hands the permit over
+///   directly); a waiter that times out leaves nothing behind.
+/// * A [`BulkheadPermit`] returns its permit when dropped, exactly once. Forgetting a
+///   permit (`std::mem::forget`) is safe: it leaks that one slot (the bulkhead has one
+///   permit fewer from then on), nothing else.
+/// * The `_raw` forms (for the pipeline and the C ABI) do the same without a guard: each
+///   successful `try_acquire_raw`/`acquire_raw` must be followed by exactly one
+///   [`release_raw`](Self::release_raw).
+pub struct Bulkhead {
+    /// The permit word (see `IN_FLIGHT_MASK`); on its own cache line.
+    state: CachePadded<AtomicU64>,
+    queue: Mutex<WaitQueue>,
+    clock: AnyClock,
+    config: BulkheadConfig,
+}
+
+/// A point-in-time view of a bulkhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkheadSnapshot {
+    /// The configured limit.
+    pub max_concurrent: u32,
+    /// Permits out.
+    pub in_flight: u32,
+    /// Permits free (`max_concurrent - in_flight`).
+    pub available: u32,
+    /// Callers queued for a permit.
+    pub waiting: u32,
+}
+
+impl Bulkhead {
+    /// A bulkhead timing waits on `CLOCK_MONOTONIC`.
+    pub fn new(config: BulkheadConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, AnyClock::Monotonic)
+    }
+
+    /// A bulkhead timing waits on `clock`. Only waits read time; with a manual clock a
+    /// waiter gives up when either the real `max_wait` passes or the clock reaches the
+    /// deadline at its next wake-up.
+    pub fn with_clock(
+        config: BulkheadConfig,
+        clock: impl Into<AnyClock>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            state: CachePadded::new(AtomicU64::new(0)),
+            queue: Mutex::new(WaitQueue::default()),
+            clock: clock.into(),
+            config,
+        })
+    }
+
+    #[inline]
+    fn max(&self) -> u64 {
+        u64::from(self.config.max_concurrent)
+    }
+
+    #[cold]
+    fn full() -> Rejection {
+        Rejection::new(RejectReason::BulkheadFull, None)
+    }
+
+    /// Takes a permit if one is free and nobody is queued; never blocks.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, Rejection> {
+        self.try_acquire_raw()
+            .map(|()| BulkheadPermit { bulkhead: self })
+    }
+
+    /// Takes a permit, waiting up to `max_wait` for one (in arrival order).
+    pub fn acquire(&self, max_wait: Duration) -> Result<BulkheadPermit<'_>, Rejection> {
+        self.acquire_raw(max_wait)
+            .map(|()| BulkheadPermit { bulkhead: self })
+    }
+
+    /// [`acquire`](Self::acquire) with the configured `max_wait`.
+    pub fn acquire_default(&self) -> Result<BulkheadPermit<'_>, Rejection> {
+        self.acquire(self.config.max_wait)
+    }
+
+    /// [`try_acquire`](Self::try_acquire) without a guard: on `Ok`, call
+    /// [`release_raw`](Self::release_raw) exactly once later.
+    #[inline]
+    pub fn try_acquire_raw(&self) -> Result<(), Rejection> {
+        let max = self.max();
+        // Relaxed load: only a guess for the compare-exchange, which re-checks it.
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            // Below max means: waiters == 0 and in_flight < max (see the invariant).
+            if word >= max {
+                return Err(Self::full());
+            }
+            // Acquire on success: pairs with the Release of the `release_raw` that freed
+            // this permit, so whatever the previous holder did under it happens-before
+            // our use (a semaphore's guarantee); Relaxed would let our guarded work be
+            // observed to overlap theirs. Failure only retries: Relaxed.
+            match self.state.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// [`acquire`](Self::acquire) without a guard: on `Ok`, call
+    /// [`release_raw`](Self::release_raw) exactly once later.
+    pub fn acquire_raw(&self, max_wait: Duration) -> Result<(), Rejection> {
+        match self.try_acquire_raw() {
+            Ok(()) => Ok(()),
+            Err(_) if max_wait.is_zero() => Err(Self::full()),
+            Err(_) => self.acquire_slow(max_wait),
+        }
+    }
+
+    /// Returns a permit taken with a `_raw` acquire. Returns `false` and changes nothing
+    /// if no permit is out (it never underflows); with permits out it cannot tell whose
+    /// permit is returned, so release each raw permit exactly once.
+    #[inline]
+    pub fn release_raw(&self) -> bool {
+        // Relaxed load: a guess for the compare-exchange.
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            if waiters_of(word) != 0 {
+                return self.release_slow();
+            }
+            if in_flight_of(word) == 0 {
+                return false;
+            }
+            // Release on success: pairs with the Acquire of the next `try_acquire_raw`
+            // that takes this permit (see there). The compare-exchange (not a plain
+            // fetch_sub) is what makes "no waiters" and the decrement one atomic step,
+            // so a waiter that queues at the same time is never skipped.
+            match self.state.compare_exchange_weak(
+                word,
+                word - 1,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Release with waiters queued: hand the permit to the longest waiter.
+    #[cold]
+    fn release_slow(&self) -> bool {
+        let mut queue = self.queue.lock();
+        // Under the lock `waiters` cannot change; `in_flight` can (other fast paths).
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            if waiters_of(word) == 0 {
+                // Every waiter left (timed out) before we got the lock: plain release.
+                if in_flight_of(word) == 0 {
+                    return false;
+                }
+                // Release: as in `release_raw`.
+                match self.state.compare_exchange_weak(
+                    word,
+                    word - 1,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(actual) => word = actual,
+                }
+                continue;
+            }
+            // Hand-off: the permit stays out (in_flight unchanged) and one waiter stops
+            // counting as queued. Relaxed: the waiter learns of its grant through the
+            // `granted` flag under the mutex, whose unlock/lock orders our prior work
+            // before its use; nobody else acquires through this change.
+            match self.state.compare_exchange_weak(
+                word,
+                word - ONE_WAITER,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => word = actual,
+            }
+        }
+        // `waiters` was > 0 under the lock, so an ungranted entry exists.
+        if let Some(waiter) = queue.waiters.iter_mut().find(|w| !w.granted) {
+            waiter.granted = true;
+            waiter.wake.notify_one();
+        }
+        true
+    }
+
+    /// Queue up and wait for a hand-off, up to `max_wait`.
+    #[cold]
+    fn acquire_slow(&self, max_wait: Duration) -> Result<(), Rejection> {
+        let mut queue = self.queue.lock();
+        let max = self.max();
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            if word < max {
+                // A permit came free and nobody is queued: take it (Acquire, as in
+                // `try_acquire_raw`).
+                match self.state.compare_exchange_weak(
+                    word,
+                    word + 1,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Ok(()),
+                    Err(actual) => word = actual,
+                }
+                continue;
+            }
+            if waiters_of(word) == u32::MAX {
+                return Err(Self::full());
+            }
+            // Queue up. Relaxed: `waiters` is guarded by the mutex we hold; the
+            // compare-exchange only keeps the word consistent with racing fast paths,
+            // which read `waiters` to decide whether to take the slow path.
+            match self.state.compare_exchange_weak(
+                word,
+                word + ONE_WAITER,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => word = actual,
+            }
+        }
+        let id = queue.next_id;
+        queue.next_id = queue.next_id.wrapping_add(1);
+        let wake = Arc::new(Condvar::new());
+        queue.waiters.push_back(Waiter {
+            id,
+            granted: false,
+            wake: Arc::clone(&wake),
+        });
+        let deadline = self.clock.now().saturating_add(duration_to_nanos(max_wait));
+        let mut remaining = max_wait;
+        loop {
+            let timed_out = wake.wait_timeout(&mut queue, remaining);
+            if Self::take_grant(&mut queue, id) {
+                return Ok(());
+            }
+            let now = self.clock.now();
+            if timed_out || now >= deadline {
+                Self::leave(&mut queue, id);
+                // Relaxed: `waiters` is guarded by the mutex we hold. The invariant
+                // keeps in_flight == max, so no permit is stranded by our leaving.
+                self.state.fetch_sub(ONE_WAITER, Ordering::Relaxed);
+                return Err(Self::full());
+            }
+            remaining = Duration::from_nanos(deadline - now);
+        }
+    }
+
+    /// Removes waiter `id` if it was granted; says whether it was.
+    fn take_grant(queue: &mut MutexGuard<'_, WaitQueue>, id: u64) -> bool {
+        match queue.waiters.iter().position(|w| w.id == id) {
+            Some(pos) if queue.waiters[pos].granted => {
+                queue.waiters.remove(pos);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes waiter `id` (not granted).
+    fn leave(queue: &mut MutexGuard<'_, WaitQueue>, id: u64) {
+        if let Some(pos) = queue.waiters.iter().position(|w| w.id == id) {
+            queue.waiters.remove(pos);
+        }
+    }
+
+    /// Loom only: wakes every waiter without granting anything, as a timer firing would,
+    /// so a model can make a waiter time out (loom never times out a wait by itself).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn fire_wait_timers_for_model(&self) {
+        let queue = self.queue.lock();
+        for waiter in queue.waiters.iter() {
+            waiter.wake.notify_one();
+        }
+    }
+
+    #[inline]
+    fn word(&self) -> u64 {
+        // Relaxed: a snapshot for reporting; nothing is read through it.
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// Permits out now.
+    pub fn in_flight(&self) -> u32 {
+        in_flight_of(self.word())
+    }
+
+    /// Permits free now.
+    pub fn available(&self) -> u32 {
+        self.config.max_concurrent.saturating_sub(self.in_flight())
+    }
+
+    /// Callers queued for a permit now.
+    pub fn waiting(&self) -> u32 {
+        waiters_of(self.word())
+    }
+
+    /// Limit, permits out, free and queued callers, from one read of the permit word.
+    pub fn snapshot(&self) -> BulkheadSnapshot {
+        let word = self.word();
+        let in_flight = in_flight_of(word);
+        BulkheadSnapshot {
+            max_concurrent: self.config.max_concurrent,
+            in_flight,
+            available: self.config.max_concurrent.saturating_sub(in_flight),
+            waiting: waiters_of(word),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.config
+    }
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("config", &self.config)
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}
+
+/// One permit of a [`Bulkhead`], returned when dropped.
+///
+/// Forget-safe: `std::mem::forget(permit)` leaks one slot of the bulkhead (it stays
+/// counted as out), never memory or soundness.
+#[must_use = "dropping the permit at once releases it"]
+pub struct BulkheadPermit<'a> {
+    bulkhead: &'a Bulkhead,
+}
+
+impl BulkheadPermit<'_> {
+    /// Turns the permit into a raw one: it is no longer released on drop, and
+    /// [`Bulkhead::release_raw`] must be called exactly once for it.
+    pub fn into_raw(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for BulkheadPermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.bulkhead.release_raw();
+    }
+}
+
+impl fmt::Debug for BulkheadPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadPermit").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::sync::mpsc;
+    use std::thread;
+
+    #[test]
+    fn validate_names_fields() {
+        assert_eq!(
+            BulkheadConfig::new(0).validate().unwrap_err().field,
+            "max_concurrent"
+        );
+        assert_eq!(
+            BulkheadConfig::new(u32::MAX).validate().unwrap_err().field,
+            "max_concurrent"
+        );
+        assert_eq!(
+            BulkheadConfig::new(1)
+                .with_max_wait(Duration::MAX)
+                .validate()
+                .unwrap_err()
+                .field,
+            "max_wait"
+        );
+        assert!(Bulkhead::new(BulkheadConfig::new(0)).is_err());
+    }
+
+    #[test]
+    fn counts_and_raw_release_never_underflows() {
+        let b = Bulkhead::new(BulkheadConfig::new(2)).unwrap();
+        assert!(!b.release_raw());
+        let p = b.try_acquire().unwrap();
+        b.try_acquire_raw().unwrap();
+        assert_eq!(
+            b.try_acquire_raw(),
+            Err(Rejection::new(RejectReason::BulkheadFull, None))
+        );
+        assert_eq!(
+            b.snapshot(),
+            BulkheadSnapshot {
+                max_concurrent: 2,
+                in_flight: 2,
+                available: 0,
+                waiting: 0
+            }
+        );
+        assert!(b.release_raw());
+        drop(p);
+        assert_eq!(b.in_flight(), 0);
+        assert!(!b.release_raw());
+        assert_eq!(b.available(), 2);
+    }
+
+    #[test]
+    fn forgotten_permit_leaks_one_slot() {
+        let b = Bulkhead::new(BulkheadConfig::new(2)).unwrap();
+        std::mem::forget(b.try_acquire().unwrap());
+        assert_eq!(b.available(), 1);
+        b.try_acquire().unwrap().into_raw();
+        assert_eq!(b.available(), 0);
+        assert!(b.release_raw());
+        assert_eq!(b.available(), 1);
+    }
+
+    #[test]
+    fn waiter_gets_released_permit() {
+        let b = Bulkhead::new(BulkheadConfig::new(1)).unwrap();
+        let p = b.try_acquire().unwrap();
+        thread::scope(|s| {
+            let h = s.spawn(|| b.acquire(Duration::from_secs(10)).map(|p| p.into_raw()));
+            while b.waiting() == 0 {
+                thread::yield_now();
+            }
+            assert!(b.try_acquire().is_err(), "no barging past a waiter");
+            drop(p);
+            h.join().unwrap().unwrap();
+        });
+        assert_eq!(b.snapshot().in_flight, 1);
+        assert_eq!(b.waiting(), 0);
+        assert!(b.release_raw());
+    }
+
+    #[test]
+    fn timed_out_waiter_leaves_no_trace() {
+        let b =
+            Bulkhead::new(BulkheadConfig::new(1).with_max_wait(Duration::from_millis(5))).unwrap();
+        let p = b.try_acquire().unwrap();
+        assert_eq!(
+            b.acquire_default().unwrap_err().reason,
+            RejectReason::BulkheadFull
+        );
+        assert_eq!(b.waiting(), 0);
+        drop(p);
+        assert_eq!(b.in_flight(), 0);
+        assert!(b.try_acquire().is_ok());
+    }
+
+    #[test]
+    fn manual_clock_deadline_is_checked_on_wake() {
+        let clock = ManualClock::new();
+        let b = Bulkhead::with_clock(BulkheadConfig::new(1), clock.clone()).unwrap();
+        let _p = b.try_acquire().unwrap();
+        // Real max_wait of 1 ms passes: times out even though the manual clock stands.
+        assert!(b.acquire(Duration::from_millis(1)).is_err());
+        assert_eq!(b.waiting(), 0);
+    }
+
+    #[test]
+    fn waiters_are_served_in_arrival_order() {
+        let b = Bulkhead::new(BulkheadConfig::new(1)).unwrap();
+        let p = b.try_acquire().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::scope(|s| {
+            for i in 0..4u32 {
+                let tx = tx.clone();
+                let b = &b;
+                s.spawn(move || {
+                    let permit = b.acquire(Duration::from_secs(10)).unwrap();
+                    tx.send(i).unwrap();
+                    drop(permit);
+                });
+                // Let waiter i queue before waiter i+1 arrives.
+                while b.waiting() <= i {
+                    thread::yield_now();
+                }
+            }
+            drop(p);
+        });
+        drop(tx);
+        let order: Vec<u32> = rx.iter().collect();
+        assert_eq!(order, vec![0, 1, 2, 3]);
+        assert_eq!(b.snapshot().in_flight, 0);
+    }
+}
