@@ -258,7 +258,10 @@ impl<C: Clock> CircuitBreaker<C> {
                 }
                 BreakerState::Open => {
                     let t = *now.get_or_insert_with(|| self.clock.now());
-                    let until = self.instant_of(word, t);
+                    let Some(until) = self.instant_of(word, t) else {
+                        word = self.core.state(); // moved on meanwhile
+                        continue;
+                    };
                     if t < until {
                         return Err(Rejection::after_nanos(RejectReason::CircuitOpen, until - t));
                     }
@@ -266,7 +269,10 @@ impl<C: Clock> CircuitBreaker<C> {
                 }
                 BreakerState::HalfOpen => {
                     let t = *now.get_or_insert_with(|| self.clock.now());
-                    let deadline = self.instant_of(word, t);
+                    let Some(deadline) = self.instant_of(word, t) else {
+                        word = self.core.state(); // moved on meanwhile
+                        continue;
+                    };
                     if t >= deadline {
                         // Probes are missing: decide with what was observed.
                         word = match self.core.trial(generation) {
@@ -339,10 +345,11 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// The published instant of `word`'s generation; publishes it first if the
-    /// transitioning thread has not yet (so no thread waits for another).
-    fn instant_of(&self, word: StateWord, now: u64) -> u64 {
+    /// transitioning thread has not yet (so no thread waits for another). `None` when the
+    /// timing word already belongs to a newer generation (`word` is stale).
+    fn instant_of(&self, word: StateWord, now: u64) -> Option<u64> {
         match self.core.timing(word.generation()) {
-            Some(instant) => instant,
+            Some(instant) => Some(instant),
             None => self
                 .core
                 .publish_timing(word.generation(), self.instant_for(word, now)),

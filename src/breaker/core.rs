@@ -90,19 +90,20 @@ impl Core {
         word.belongs_to(generation).then(|| word.instant())
     }
 
-    /// Publishes `instant` for `generation` unless a value for it (or a newer
-    /// generation) is already there, and returns the instant that now stands for
-    /// `generation` (the first publisher's, rounded to 256 ns).
-    pub(crate) fn publish_timing(&self, generation: u64, instant: u64) -> u64 {
+    /// Publishes `instant` for `generation` unless a value for it is already there, and
+    /// returns the instant that now stands for `generation` (the first publisher's,
+    /// rounded to 256 ns). `None` if the word already belongs to a newer generation: the
+    /// caller's state word is stale and must be reloaded.
+    pub(crate) fn publish_timing(&self, generation: u64, instant: u64) -> Option<u64> {
         let mine = TimingWord::new(generation, instant);
         // Acquire: see `timing`.
         let mut current = TimingWord(self.timing.load(Ordering::Acquire));
         loop {
             if current.belongs_to(generation) {
-                return current.instant();
+                return Some(current.instant());
             }
             if current.is_newer_than(generation) {
-                return mine.instant(); // the caller is stale; the value is only a hint
+                return None;
             }
             // AcqRel: the first publisher wins and every later reader sees its value;
             // nothing else needs ordering.
@@ -112,7 +113,7 @@ impl Core {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return mine.instant(),
+                Ok(_) => return Some(mine.instant()),
                 Err(actual) => current = TimingWord(actual),
             }
         }
@@ -269,10 +270,10 @@ mod tests {
     fn first_publisher_wins_and_stale_publishers_are_ignored() {
         let core = Core::new();
         assert_eq!(core.timing(1), None);
-        assert_eq!(core.publish_timing(1, 1000), 768);
-        assert_eq!(core.publish_timing(1, 5000), 768);
-        assert_eq!(core.publish_timing(2, 7000), 6912);
-        assert_eq!(core.publish_timing(1, 9000), 8960, "stale: a hint only");
+        assert_eq!(core.publish_timing(1, 1000), Some(768));
+        assert_eq!(core.publish_timing(1, 5000), Some(768));
+        assert_eq!(core.publish_timing(2, 7000), Some(6912));
+        assert_eq!(core.publish_timing(1, 9000), None, "stale");
         assert_eq!(core.timing(2), Some(6912));
         assert_eq!(core.timing(1), None);
     }
