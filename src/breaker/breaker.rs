@@ -1,40 +1,6 @@
 //! The circuit breaker: permits in, outcomes out, one lock-free state machine.
 //!
-//! # Semantics (DESIGN.md §3, and the decisions taken where it is silent)
-//!
-//! - **Closed**: every acquire passes. Each success, failure or timeout is recorded in
-//!   the window (`Ignored` is not). The rules are checked after recording a failure, a
-//!   timeout or a slow call, as Polly does: a fast success never opens the circuit (it
-//!   can only lower the rates). Rates count once the window holds `minimum_calls`
-//!   outcomes; `consecutive_failures` ignores `minimum_calls`.
-//! - **Open**: acquires are rejected with `retry_after` = the rest of the open period.
-//!   The first acquire after it moves the breaker to `HalfOpen` and becomes its first
-//!   probe. The open period of the `k`-th failed trial in a row is
-//!   [`BreakerConfig::open_duration_for`]`(k, generation)`.
-//! - **HalfOpen**: at most `half_open_permits` probes are let through; others are
-//!   rejected with `retry_after` = time left until `half_open_max_wait`. An ignored (or
-//!   dropped) probe gives its slot back and does not count: the trial waits for
-//!   `half_open_permits` probes that *completed* (success, failure or timeout). When the
-//!   last one completes, the thread completing it decides: `Closed` (new, empty window)
-//!   if the probes' failure rate is under `failure_rate_threshold` and their slow rate
-//!   under `slow_call_rate_threshold`, `Open` one level up otherwise. If
-//!   `half_open_max_wait` passes first, the next acquire decides with the probes
-//!   completed so far (none completed = failed trial); probes still out then become stale.
-//! - **ForcedOpen** rejects everything (`retry_after` unknown); **Disabled** lets
-//!   everything through and records outcomes in the window (visible in snapshots) but
-//!   never trips. `force_open`, `disable` and `reset` (→ `Closed`, empty window, level 0)
-//!   are transitions like the others, even from the same state.
-//! - Every transition bumps the generation; a permit of another generation is stale: its
-//!   outcome is counted in [`BreakerSnapshot::stale_outcomes`] and changes nothing else.
-//!
-//! # Time
-//!
-//! The clock is read only where a rule needs it: on every rejection while `Open` (and
-//! the acquire after it), in `HalfOpen`, at completion with a time window, at acquire and
-//! completion with the slow-call rule, and at transitions. A `Closed` count-window breaker
-//! without the slow-call rule does not read the clock at all to acquire and complete.
-//! Instants of open periods and deadlines are kept to 256 ns (rounded down, so a
-//! `retry_after` is never longer than the exact remainder).
+//! The rules it follows are on the [module page](super).
 
 use super::config::{BreakerConfig, ResolvedWindow, Tuning};
 use super::core::{Admission, Core};
@@ -136,6 +102,63 @@ impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
     }
 }
 
+/// An acquire decision in two words (see `CircuitBreaker::answer`).
+///
+/// | bits of `word` | meaning |
+/// |---|---|
+/// | 0..45 | generation (permit) |
+/// | 61 | rejection with a known `retry_after` (`nanos`) |
+/// | 62 | the permit is a probe |
+/// | 63 | admitted (`nanos` = `started_at`) |
+#[derive(Clone, Copy)]
+struct Answer {
+    word: u64,
+    nanos: u64,
+}
+
+const ADMITTED: u64 = 1 << 63;
+const PROBE: u64 = 1 << 62;
+const HAS_RETRY: u64 = 1 << 61;
+
+impl Answer {
+    #[inline(always)]
+    fn permit(generation: u64, started_at: u64, probe: bool) -> Self {
+        Answer {
+            word: ADMITTED | if probe { PROBE } else { 0 } | (generation & state::GEN_MASK),
+            nanos: started_at,
+        }
+    }
+
+    #[inline(always)]
+    fn reject(retry_after: Option<u64>) -> Self {
+        match retry_after {
+            Some(nanos) => Answer {
+                word: HAS_RETRY,
+                nanos,
+            },
+            None => Answer { word: 0, nanos: 0 },
+        }
+    }
+
+    #[inline(always)]
+    fn decode(self) -> Result<RawBreakerPermit, Rejection> {
+        if self.word & ADMITTED != 0 {
+            Ok(RawBreakerPermit {
+                generation: self.word & state::GEN_MASK,
+                started_at: self.nanos,
+                probe: self.word & PROBE != 0,
+            })
+        } else if self.word & HAS_RETRY != 0 {
+            Err(Rejection::after_nanos(
+                RejectReason::CircuitOpen,
+                self.nanos,
+            ))
+        } else {
+            Err(Rejection::new(RejectReason::CircuitOpen, None))
+        }
+    }
+}
+
 impl CircuitBreaker<CoarseClock> {
     /// A breaker on [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`: a few ns a reading, a few
     /// ms of resolution, ample for breaker timing).
@@ -195,29 +218,36 @@ impl<C: Clock> CircuitBreaker<C> {
     }
 
     /// Asks to make a call. `Err` says why not and, where known, when to try again.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_, C>, Rejection> {
-        self.try_acquire_raw()
-            .map(|raw| BreakerPermit::new(self, raw))
+        match self.try_acquire_raw() {
+            Ok(raw) => Ok(BreakerPermit::new(self, raw)),
+            Err(rejection) => Err(rejection),
+        }
     }
 
     /// [`try_acquire`](Self::try_acquire) returning a plain-data permit, to be completed
     /// with [`complete_raw`](Self::complete_raw).
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire_raw(&self) -> Result<RawBreakerPermit, Rejection> {
+        self.answer().decode()
+    }
+
+    /// The acquire decision as two words: the fast paths and the out-of-line slow path
+    /// all return this 16-byte value in registers, and it becomes a `Result` only after
+    /// they merge (a 32-byte `Result` merged from both would go through the stack).
+    #[inline(always)]
+    fn answer(&self) -> Answer {
         let word = self.core.state();
         let st = word.state();
-        if st.admits_freely() {
-            return Ok(self.free_permit(word.generation(), None));
+        if st.admits_freely() && !self.tuning.track_slow() {
+            return Answer::permit(word.generation(), 0, false);
         }
         if st == BreakerState::Open {
             let now = self.clock.now();
             if let Some(until) = self.core.timing(word.generation()) {
                 if now < until {
-                    return Err(Rejection::after_nanos(
-                        RejectReason::CircuitOpen,
-                        until - now,
-                    ));
+                    return Answer::reject(Some(until - now));
                 }
             }
             return self.acquire_slow(word, Some(now));
@@ -225,37 +255,22 @@ impl<C: Clock> CircuitBreaker<C> {
         self.acquire_slow(word, None)
     }
 
-    #[inline]
-    fn free_permit(&self, generation: u64, now: Option<u64>) -> RawBreakerPermit {
-        let started_at = if self.tuning.track_slow() {
-            now.unwrap_or_else(|| self.clock.now())
-        } else {
-            0
-        };
-        RawBreakerPermit {
-            generation,
-            started_at,
-            probe: false,
-        }
-    }
-
-    /// Everything but a `Closed`/`Disabled` acquire and a rejection inside the open
-    /// period: transitions, half-open probes, unpublished timing.
-    #[cold]
-    fn acquire_slow(
-        &self,
-        mut word: StateWord,
-        mut now: Option<u64>,
-    ) -> Result<RawBreakerPermit, Rejection> {
+    /// Everything but an untimed `Closed`/`Disabled` acquire and a rejection inside the
+    /// open period: timed permits, transitions, half-open probes, unpublished timing.
+    #[inline(never)]
+    fn acquire_slow(&self, mut word: StateWord, mut now: Option<u64>) -> Answer {
         loop {
             let generation = word.generation();
             match word.state() {
                 BreakerState::Closed | BreakerState::Disabled => {
-                    return Ok(self.free_permit(generation, now))
+                    let started_at = if self.tuning.track_slow() {
+                        now.unwrap_or_else(|| self.clock.now())
+                    } else {
+                        0
+                    };
+                    return Answer::permit(generation, started_at, false);
                 }
-                BreakerState::ForcedOpen => {
-                    return Err(Rejection::new(RejectReason::CircuitOpen, None))
-                }
+                BreakerState::ForcedOpen => return Answer::reject(None),
                 BreakerState::Open => {
                     let t = *now.get_or_insert_with(|| self.clock.now());
                     let Some(until) = self.instant_of(word, t) else {
@@ -263,7 +278,7 @@ impl<C: Clock> CircuitBreaker<C> {
                         continue;
                     };
                     if t < until {
-                        return Err(Rejection::after_nanos(RejectReason::CircuitOpen, until - t));
+                        return Answer::reject(Some(until - t));
                     }
                     word = self.transition(word, state::begin_trial(word), t);
                 }
@@ -290,18 +305,10 @@ impl<C: Clock> CircuitBreaker<C> {
                     }
                     match self.core.admit_probe(generation, self.tuning.permits) {
                         Admission::Admitted => {
-                            return Ok(RawBreakerPermit {
-                                generation,
-                                started_at: if self.tuning.track_slow() { t } else { 0 },
-                                probe: true,
-                            })
+                            let started_at = if self.tuning.track_slow() { t } else { 0 };
+                            return Answer::permit(generation, started_at, true);
                         }
-                        Admission::Full => {
-                            return Err(Rejection::after_nanos(
-                                RejectReason::CircuitOpen,
-                                deadline - t,
-                            ))
-                        }
+                        Admission::Full => return Answer::reject(Some(deadline - t)),
                         Admission::Stale => word = self.core.state(),
                     }
                 }
@@ -361,7 +368,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// the call is not slow). Any parts are safe: a permit of another generation, or a
     /// probe completion when no probe is in flight, is counted as stale and changes
     /// nothing else.
-    #[inline]
+    #[inline(always)]
     pub fn complete_raw(
         &self,
         permit: RawBreakerPermit,
@@ -369,6 +376,22 @@ impl<C: Clock> CircuitBreaker<C> {
         duration: Option<Duration>,
     ) {
         let word = self.core.state();
+        if word.generation() == permit.generation && word.state() == BreakerState::Closed {
+            self.record_closed(word, &permit, outcome, duration, true);
+        } else {
+            self.complete_other(word, permit, outcome, duration);
+        }
+    }
+
+    /// Completion in any case but "current generation, `Closed`".
+    #[inline(never)]
+    fn complete_other(
+        &self,
+        word: StateWord,
+        permit: RawBreakerPermit,
+        outcome: Outcome,
+        duration: Option<Duration>,
+    ) {
         if word.generation() != permit.generation {
             return self.core.count_stale();
         }
@@ -403,7 +426,7 @@ impl<C: Clock> CircuitBreaker<C> {
         elapsed > self.tuning.slow_nanos
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_closed(
         &self,
         word: StateWord,
@@ -426,18 +449,41 @@ impl<C: Clock> CircuitBreaker<C> {
                     return self.core.count_stale();
                 }
             }
-            Window::Time {
-                bucket_nanos,
-                buckets,
-                state,
-            } => {
-                let t = *now.get_or_insert_with(|| self.clock.now());
-                state.record(generation, t, *bucket_nanos, *buckets, failed, slow);
+            Window::Time { .. } => {
+                now = Some(self.record_in_time_window(generation, failed, slow, now))
             }
         }
-        if !rules {
-            return;
+        if rules && (failed || slow || self.tuning.consecutive != 0) {
+            self.apply_rules(word, failed, slow, now);
         }
+    }
+
+    /// Records in the time window at `now` (read if not yet); returns the time used.
+    #[inline(never)]
+    fn record_in_time_window(
+        &self,
+        generation: u64,
+        failed: bool,
+        slow: bool,
+        now: Option<u64>,
+    ) -> u64 {
+        let t = now.unwrap_or_else(|| self.clock.now());
+        if let Window::Time {
+            bucket_nanos,
+            buckets,
+            state,
+        } = &self.window
+        {
+            state.record(generation, t, *bucket_nanos, *buckets, failed, slow);
+        }
+        t
+    }
+
+    /// After a record in `Closed`: the consecutive-failures run, then (after a failure or
+    /// a slow call) the rate rules.
+    #[inline(never)]
+    fn apply_rules(&self, word: StateWord, failed: bool, slow: bool, now: Option<u64>) {
+        let generation = word.generation();
         let mut run_tripped = false;
         if self.tuning.consecutive != 0 {
             if failed {
@@ -650,6 +696,7 @@ mod tests {
         let handle = size_of::<Window>();
         let count = core + handle + size_of::<CountWindow>();
         let time = core + handle + size_of::<TimeWindow>();
+        eprintln!("core {core} + handle {handle}: count window state {count} bytes, time window state {time} bytes");
         assert!(count <= 256, "count-window breaker state is {count} bytes");
         assert!(time <= 512, "time-window breaker state is {time} bytes");
     }

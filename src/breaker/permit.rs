@@ -86,13 +86,13 @@ pub struct BreakerPermit<'a, C: Clock> {
 }
 
 impl<'a, C: Clock> BreakerPermit<'a, C> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(breaker: &'a CircuitBreaker<C>, raw: RawBreakerPermit) -> Self {
         Self { breaker, raw }
     }
 
     /// Takes the raw permit out without completing it (the guard is disarmed).
-    #[inline]
+    #[inline(always)]
     fn disarm(self) -> (&'a CircuitBreaker<C>, RawBreakerPermit) {
         let breaker = self.breaker;
         let raw = self.raw.duplicate();
@@ -101,20 +101,20 @@ impl<'a, C: Clock> BreakerPermit<'a, C> {
     }
 
     /// The call succeeded.
-    #[inline]
+    #[inline(always)]
     pub fn success(self) {
         self.record(Outcome::Success);
     }
 
     /// The call failed.
-    #[inline]
+    #[inline(always)]
     pub fn failure(self) {
         self.record(Outcome::Failure);
     }
 
     /// Reports `outcome`; the call's duration (for the slow-call rule) is measured from
     /// the acquire.
-    #[inline]
+    #[inline(always)]
     pub fn record(self, outcome: Outcome) {
         let (breaker, raw) = self.disarm();
         breaker.complete_raw(raw, outcome, None);

@@ -84,7 +84,7 @@ impl CountWindow {
 
     /// Records one outcome of `generation`; returns `false` (and records nothing) when the
     /// window already belongs to a newer generation.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(
         &self,
         generation: u64,
@@ -153,7 +153,7 @@ impl CountWindow {
 }
 
 /// Sets (`value`) or clears slot `bit` of `word` for `generation`.
-#[inline]
+#[inline(always)]
 fn write_slot(word: &AtomicU64, bit: u32, value: bool, generation: u64) {
     let tag = generation & ((1 << BITS_TAG_BITS) - 1);
     let mask = 1u64 << bit;
