@@ -319,7 +319,9 @@ pub(crate) struct Trial {
 impl Trial {
     #[inline]
     pub(crate) fn in_flight(self) -> u64 {
-        self.admitted - self.completed
+        // Saturating: `completed <= admitted` holds for every word this crate writes; a
+        // corrupted word (shared memory, later) must still not underflow.
+        self.admitted.saturating_sub(self.completed)
     }
 
     #[inline]
@@ -376,7 +378,7 @@ pub(crate) fn complete_probe(
         Some(t) => ProbeStep::Write(
             match outcome {
                 None => Trial {
-                    admitted: t.admitted - 1,
+                    admitted: t.admitted.saturating_sub(1),
                     ..t
                 },
                 Some((failed, slow)) => Trial {
