@@ -1,0 +1,246 @@
+//! Loom models of the circuit breaker's state machine.
+//!
+//! Run with:
+//! `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom -C debug-assertions" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_breaker`
+//!
+//! (a) `HalfOpen` never admits more than `half_open_permits` probes;
+//! (b) racing failures cause exactly one `Closed` → `Open` transition;
+//! (c) racing acquires after `open_duration` perform exactly one `Open` → `HalfOpen`;
+//! (d) a stale-generation outcome never changes the state;
+//! (e) window counts are exact once all threads have finished.
+#![cfg(loom)]
+
+use breakwater::breaker::{BreakerConfig, BreakerState, CircuitBreaker, WindowConfig};
+use breakwater::clock::ManualClock;
+use breakwater::Outcome;
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+
+type Breaker = CircuitBreaker<ManualClock>;
+
+const OPEN: Duration = Duration::from_secs(1);
+
+fn breaker(config: BreakerConfig) -> (Arc<Breaker>, ManualClock) {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::with_clock(config.with_open_duration(OPEN), clock.clone())
+        .expect("valid configuration");
+    (Arc::new(b), clock)
+}
+
+/// Trips `b` with one failure (needs `minimum_calls` 1) and lets the open period pass.
+fn trip_and_expire(b: &Breaker, clock: &ManualClock) {
+    b.try_acquire().expect("closed").failure();
+    assert_eq!(b.state(), BreakerState::Open);
+    clock.advance(OPEN);
+}
+
+#[test]
+fn a_half_open_never_admits_more_than_its_permits() {
+    loom::model(|| {
+        let (b, clock) = breaker(
+            BreakerConfig::default()
+                .with_minimum_calls(1)
+                .with_half_open_permits(2),
+        );
+        trip_and_expire(&b, &clock);
+        let held = b.try_acquire_raw().expect("first probe");
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+
+        let acquirers: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || b.try_acquire_raw().ok())
+            })
+            .collect();
+        let releaser = {
+            let b = b.clone();
+            thread::spawn(move || b.complete_raw(held, Outcome::Ignored, None))
+        };
+        let admitted: Vec<_> = acquirers
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        releaser.join().unwrap();
+
+        let s = b.snapshot();
+        assert!(
+            (1..=2).contains(&admitted.len()),
+            "admitted {}",
+            admitted.len()
+        );
+        assert_eq!(s.half_open_in_flight as usize, admitted.len());
+        assert!(admitted.iter().all(|p| p.is_probe()));
+        assert_eq!(s.state, BreakerState::HalfOpen);
+        for p in admitted {
+            b.complete_raw(p, Outcome::Ignored, None);
+        }
+    });
+}
+
+fn racing_failures_trip_once(window: WindowConfig) {
+    loom::model(move || {
+        let (b, _clock) = breaker(
+            BreakerConfig::default()
+                .with_window(window)
+                .with_minimum_calls(2)
+                .with_failure_rate_threshold(100.0),
+        );
+        let permits = [b.try_acquire_raw().unwrap(), b.try_acquire_raw().unwrap()];
+        let threads: Vec<_> = permits
+            .into_iter()
+            .map(|p| {
+                let b = b.clone();
+                thread::spawn(move || b.complete_raw(p, Outcome::Failure, None))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = b.snapshot();
+        assert_eq!(
+            s.state,
+            BreakerState::Open,
+            "neither thread saw both failures"
+        );
+        assert_eq!(s.transitions.to_open, 1);
+        assert_eq!(s.generation, 1);
+    });
+}
+
+#[test]
+fn b_racing_failures_trip_exactly_once_count_window() {
+    racing_failures_trip_once(WindowConfig::Count { size: 4 });
+}
+
+#[test]
+fn b_racing_failures_trip_exactly_once_time_window() {
+    racing_failures_trip_once(WindowConfig::Time {
+        duration: Duration::from_secs(10),
+        buckets: 2,
+    });
+}
+
+#[test]
+fn c_racing_acquires_after_open_duration_half_open_once() {
+    loom::model(|| {
+        let (b, clock) = breaker(
+            BreakerConfig::default()
+                .with_minimum_calls(1)
+                .with_half_open_permits(2),
+        );
+        trip_and_expire(&b, &clock);
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || b.try_acquire_raw().ok())
+            })
+            .collect();
+        let admitted: Vec<_> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        let s = b.snapshot();
+        assert_eq!(s.transitions.to_half_open, 1);
+        assert_eq!(s.state, BreakerState::HalfOpen);
+        assert_eq!(admitted.len(), 2, "two permits, three racers");
+        assert_eq!(s.half_open_in_flight, 2);
+        for p in admitted {
+            b.complete_raw(p, Outcome::Ignored, None);
+        }
+    });
+}
+
+#[test]
+fn d_stale_outcome_never_changes_state_in_closed() {
+    loom::model(|| {
+        let (b, _clock) = breaker(BreakerConfig::default().with_minimum_calls(1));
+        let stale = b.try_acquire_raw().unwrap();
+        b.reset(); // generation 1: `stale` belongs to generation 0
+        let fresh = b.try_acquire_raw().unwrap();
+        let t1 = {
+            let b = b.clone();
+            thread::spawn(move || b.complete_raw(stale, Outcome::Failure, None))
+        };
+        let t2 = {
+            let b = b.clone();
+            thread::spawn(move || b.complete_raw(fresh, Outcome::Success, None))
+        };
+        t1.join().unwrap();
+        t2.join().unwrap();
+        let s = b.snapshot();
+        assert_eq!(s.state, BreakerState::Closed);
+        assert_eq!(s.transitions.to_open, 0);
+        assert_eq!((s.calls, s.failures, s.stale_outcomes), (1, 0, 1));
+    });
+}
+
+#[test]
+fn d_stale_outcome_never_decides_a_half_open_trial() {
+    loom::model(|| {
+        let (b, clock) = breaker(
+            BreakerConfig::default()
+                .with_minimum_calls(1)
+                .with_half_open_permits(1),
+        );
+        let stale = b.try_acquire_raw().unwrap(); // a slow call started while Closed
+        trip_and_expire(&b, &clock);
+        let probe = b.try_acquire_raw().unwrap();
+        assert!(probe.is_probe());
+        let t1 = {
+            let b = b.clone();
+            thread::spawn(move || b.complete_raw(stale, Outcome::Failure, None))
+        };
+        let t2 = {
+            let b = b.clone();
+            thread::spawn(move || b.complete_raw(probe, Outcome::Success, None))
+        };
+        t1.join().unwrap();
+        t2.join().unwrap();
+        let s = b.snapshot();
+        assert_eq!(s.state, BreakerState::Closed, "only the probe decides");
+        assert_eq!((s.transitions.to_open, s.transitions.to_closed), (1, 1));
+        assert_eq!(s.stale_outcomes, 1);
+    });
+}
+
+fn window_counts_exact(window: WindowConfig) {
+    loom::model(move || {
+        let (b, _clock) = breaker(
+            BreakerConfig::default()
+                .with_window(window)
+                .with_minimum_calls(7)
+                .with_consecutive_failures(5),
+        );
+        let threads: Vec<_> = [Outcome::Failure, Outcome::Timeout, Outcome::Failure]
+            .into_iter()
+            .map(|second| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    b.try_acquire().unwrap().success();
+                    b.try_acquire().unwrap().record(second);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = b.snapshot();
+        assert_eq!(s.state, BreakerState::Closed);
+        assert_eq!((s.calls, s.failures), (6, 3));
+        assert!(s.consecutive_failures <= 3);
+    });
+}
+
+#[test]
+fn e_window_counts_exact_count_window() {
+    window_counts_exact(WindowConfig::Count { size: 8 });
+}
+
+#[test]
+fn e_window_counts_exact_time_window() {
+    window_counts_exact(WindowConfig::Time {
+        duration: Duration::from_secs(10),
+        buckets: 2,
+    });
+}
