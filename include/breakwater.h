@@ -13,13 +13,320 @@
 #define BW_VERSION_STRING "0.1.0"
 
 
+// The permit holds a circuit-breaker permit.
+#define BW_PERMIT_BREAKER 1
+
+// The breaker permit is a half-open probe.
+#define BW_PERMIT_PROBE 2
+
+// The permit holds an adaptive-limit permit.
+#define BW_PERMIT_ADAPTIVE 4
+
+// The permit holds a bulkhead slot.
+#define BW_PERMIT_BULKHEAD 8
+
+// Fault injection decided that this call fails: skip the real call and complete it
+// with `BW_OUTCOME_FAILURE`.
+#define BW_PERMIT_INJECTED_FAILURE 16
+
+// The call succeeded.
+#define BW_OUTCOME_SUCCESS 0
+
+// The call failed.
+#define BW_OUTCOME_FAILURE 1
+
+// The call timed out (counts as a failure).
+#define BW_OUTCOME_TIMEOUT 2
+
+// The call says nothing about the dependency (cancelled); frees the permit only.
+#define BW_OUTCOME_IGNORED 3
+
+// Critical traffic: shed only at the adaptive limit's hard limit.
+#define BW_PRIORITY_CRITICAL 0
+
+// Default traffic.
+#define BW_PRIORITY_DEFAULT 1
+
+// Sheddable traffic: shed first under pressure.
+#define BW_PRIORITY_SHEDDABLE 2
+
+// Pass as `duration_ns` to let the policy use its own measurement.
+#define BW_DURATION_UNKNOWN UINT64_MAX
+
 // The ABI version: bumped on every incompatible change of the C ABI. Bindings compare
 // it with the `BW_ABI_VERSION` they were built against and refuse to load otherwise.
 #define BW_ABI_VERSION 1
 
+// The result of every fallible `bw_` function.
+//
+// `BW_OK` is 0. Codes 1–6 are rejections: the call was answered "not now", which is a
+// decision, not an error (see `retry_after_ns` in the permit result). Codes from 100
+// are errors: nothing was done and outputs were left untouched;
+// `bw_last_error_message` says why. Values are explicit and never reused.
+typedef enum {
+  // Success.
+  BW_OK = 0,
+  // Rejected: the circuit breaker is open.
+  BW_CIRCUIT_OPEN = 1,
+  // Rejected: the rate limiter has no token now.
+  BW_RATE_LIMITED = 2,
+  // Rejected: the bulkhead is full.
+  BW_BULKHEAD_FULL = 3,
+  // Rejected: shed by the adaptive limit or the client-side throttle.
+  BW_LOAD_SHED = 4,
+  // Rejected: the retry budget is spent.
+  BW_RETRY_BUDGET_EXHAUSTED = 5,
+  // Rejected: fault injection forced a rejection.
+  BW_INJECTED_REJECTION = 6,
+  // An argument is invalid: an unknown enum code, invalid UTF-8, a value out of range.
+  BW_INVALID_ARGUMENT = 100,
+  // A required pointer argument was NULL.
+  BW_NULL_POINTER = 101,
+  // A configuration (builder values or policy file) is invalid; the message names
+  // the policy, field and reason.
+  BW_INVALID_CONFIG = 102,
+  // No policy has that name.
+  BW_NOT_FOUND = 103,
+  // The request can never pass (e.g. a weight above the limiter's burst).
+  BW_NEVER_PASSES = 104,
+  // The permit was already completed or released.
+  BW_PERMIT_ALREADY_USED = 105,
+  // A file could not be read.
+  BW_IO_ERROR = 106,
+  // The permit belongs to another handle.
+  BW_WRONG_HANDLE = 107,
+  // A panic was caught at the boundary; the handle may be in an unspecified (but
+  // memory-safe) state.
+  BW_PANIC = 199,
+} bw_status;
+
+// A manual clock (opaque, shared, thread-safe).
+typedef struct bw_clock bw_clock;
+
+// An engine (opaque, shared, thread-safe): a registry of named policies.
+typedef struct bw_engine bw_engine;
+
+// A policy (opaque, shared, thread-safe): one named pipeline of an engine.
+typedef struct bw_policy bw_policy;
+
+// A permit of a policy, passed by value: plain data, no allocation. Fill it with
+// `bw_policy_acquire`, give it back once to `bw_policy_complete` (or
+// `bw_policy_release`) of the same policy. The library marks a completed permit, so
+// completing the same struct twice returns `BW_PERMIT_ALREADY_USED`; a copy of the
+// struct cannot be told from the original, so never complete a copy.
+//
+// Callers read `flags` (`BW_PERMIT_INJECTED_FAILURE`) and `injected_latency_ns`;
+// every other field is the library's and must not be changed.
+typedef struct {
+  // The policy object the permit belongs to.
+  uint64_t instance;
+  // Circuit-breaker generation the permit was taken in.
+  uint64_t breaker_generation;
+  // Breaker permit start time (ns, 0 if not taken).
+  uint64_t breaker_started_ns;
+  // Adaptive-limit permit start time (ns).
+  uint64_t adaptive_started_ns;
+  // When the policy started timing the call (ns, 0 if it does not time it).
+  uint64_t started_ns;
+  // Latency to inject before the call, in nanoseconds (0 for none).
+  uint64_t injected_latency_ns;
+  // `BW_PERMIT_*` bits.
+  uint32_t flags;
+  // Live/used marker, owned by the library.
+  uint32_t state;
+  // Adaptive-limit in-flight count at admission.
+  uint32_t adaptive_in_flight;
+  // Adaptive-limit priority class of the permit.
+  uint32_t adaptive_priority;
+} bw_permit;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Creates a manual clock reading `start_ns` nanoseconds (0 is read as 1, since 0 means
+// "never" inside the library) and writes it to `*out`. Free it with `bw_clock_free`.
+// Returns `BW_NULL_POINTER` if `out` is NULL (nothing is written).
+//
+// # Safety
+// `out` must be NULL or valid for one pointer write.
+bw_status bw_clock_new_manual(uint64_t start_ns, bw_clock **out);
+
+// Adds a reference to `clock` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `clock` must be NULL or a live `bw_clock`.
+bw_clock *bw_clock_clone(const bw_clock *clock);
+
+// Drops one reference to `clock`; NULL is a no-op. Handles built with the clock keep
+// their own reference. Must not be called twice with the same reference.
+//
+// # Safety
+// `clock` must be NULL or a live `bw_clock` reference owned by the caller.
+void bw_clock_free(const bw_clock *clock);
+
+// Moves the clock forward by `delta_ns` (saturating). Thread-safe.
+// Returns `BW_NULL_POINTER` if `clock` is NULL.
+//
+// # Safety
+// `clock` must be NULL or a live `bw_clock`.
+bw_status bw_clock_advance(const bw_clock *clock, uint64_t delta_ns);
+
+// Sets the clock to `now_ns` (0 is read as 1). Setting an earlier time models a
+// misbehaving clock, which every policy tolerates. Thread-safe.
+// Returns `BW_NULL_POINTER` if `clock` is NULL.
+//
+// # Safety
+// `clock` must be NULL or a live `bw_clock`.
+bw_status bw_clock_set(const bw_clock *clock, uint64_t now_ns);
+
+// The clock's time in nanoseconds; 0 if `clock` is NULL. Thread-safe.
+//
+// # Safety
+// `clock` must be NULL or a live `bw_clock`.
+uint64_t bw_clock_now(const bw_clock *clock);
+
+// Creates an engine from the text of a policy file (NUL-terminated UTF-8) and writes
+// it to `*out`. `clock` is a manual clock for every policy, or NULL for the system
+// clocks. Free the engine with `bw_engine_free`.
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` (text not UTF-8);
+// `BW_INVALID_CONFIG` with a message naming every error's policy, field and line.
+// Nothing is written on failure.
+//
+// # Safety
+// `toml` must be NULL or a NUL-terminated string; `clock` NULL or live; `out` NULL or
+// valid for a pointer write.
+bw_status bw_engine_from_toml(const char *toml, const bw_clock *clock, bw_engine **out);
+
+// Creates an engine from the policy file at `path` (NUL-terminated UTF-8). As
+// `bw_engine_from_toml`, plus `BW_IO_ERROR` when the file cannot be read.
+//
+// # Safety
+// As for `bw_engine_from_toml`.
+bw_status bw_engine_from_path(const char *path, const bw_clock *clock, bw_engine **out);
+
+// Writes a new reference to the process-wide engine to `*out` (free it with
+// `bw_engine_free`; the engine itself lives as long as the process). It starts with
+// no policies; configure it with `bw_engine_reload_toml` or `bw_engine_reload_path`.
+//
+// # Safety
+// `out` must be NULL or valid for a pointer write.
+bw_status bw_engine_global(bw_engine **out);
+
+// Replaces the engine's policies with those of a policy file's text, atomically:
+// on any error nothing changes. Unchanged policies keep their state. Thread-safe.
+// Statuses as for `bw_engine_from_toml`.
+//
+// # Safety
+// `engine` must be NULL or live; `toml` NULL or NUL-terminated.
+bw_status bw_engine_reload_toml(const bw_engine *engine, const char *toml);
+
+// `bw_engine_reload_toml` from the policy file at `path`; `BW_IO_ERROR` if it cannot
+// be read.
+//
+// # Safety
+// `engine` must be NULL or live; `path` NULL or NUL-terminated.
+bw_status bw_engine_reload_path(const bw_engine *engine, const char *path);
+
+// Looks up the policy `name` and writes a new reference to it to `*out` (free it with
+// `bw_policy_free`). Returns `BW_NOT_FOUND` when there is none (nothing written).
+// Look a policy up once and keep it: lookups take a short lock. Thread-safe.
+//
+// # Safety
+// `engine` must be NULL or live; `name` NULL or NUL-terminated; `out` NULL or valid
+// for a pointer write.
+bw_status bw_engine_policy(const bw_engine *engine, const char *name, bw_policy **out);
+
+// Writes the Prometheus text exposition of every policy of the engine to `*out`, as a
+// NUL-terminated string to free with `bw_string_free`. Thread-safe.
+//
+// # Safety
+// `engine` must be NULL or live; `out` NULL or valid for a pointer write.
+bw_status bw_engine_prometheus(const bw_engine *engine, char **out);
+
+// Writes the engine's health as JSON (`{"status":"healthy|degraded|unhealthy",
+// "reasons":[…]}`) to `*out`, a string to free with `bw_string_free`. If `out_status`
+// is not NULL it receives the status code (0 healthy, 1 degraded, 2 unhealthy).
+// Thread-safe.
+//
+// # Safety
+// `engine` must be NULL or live; `out` NULL or valid for a pointer write;
+// `out_status` NULL or valid for a write.
+bw_status bw_engine_health(const bw_engine *engine, char **out, int32_t *out_status);
+
+// Adds a reference to `engine` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `engine` must be NULL or live.
+bw_engine *bw_engine_clone(const bw_engine *engine);
+
+// Drops one reference to `engine`; NULL is a no-op. Policies looked up from it keep
+// their own references. Must not be called twice with the same reference.
+//
+// # Safety
+// `engine` must be NULL or a live reference owned by the caller.
+void bw_engine_free(const bw_engine *engine);
+
+// Asks every stage of `policy` for a permit, at `priority` (`BW_PRIORITY_*`).
+//
+// - `BW_OK`: `*out_permit` is filled; complete it exactly once.
+// - a rejection status (`BW_CIRCUIT_OPEN`, `BW_RATE_LIMITED`, `BW_BULKHEAD_FULL`,
+//   `BW_LOAD_SHED`, `BW_INJECTED_REJECTION`): `*out_permit` is untouched and, when
+//   `out_retry_after_ns` is not NULL, it receives the wait after which a new attempt
+//   may pass (0 when unknown). A rejection is an answer, not an error: no message is
+//   recorded and nothing is allocated.
+// - `BW_NULL_POINTER` (policy or out_permit NULL), `BW_INVALID_ARGUMENT` (unknown
+//   priority): nothing written.
+//
+// Thread-safe; may block only if the policy's bulkhead has a `max_wait`.
+//
+// # Safety
+// `policy` must be NULL or live; `out_permit` and `out_retry_after_ns` NULL or valid
+// for writes.
+bw_status bw_policy_acquire(const bw_policy *policy,
+                            int32_t priority,
+                            bw_permit *out_permit,
+                            uint64_t *out_retry_after_ns);
+
+// Reports how the call of `permit` went (`outcome`: `BW_OUTCOME_*`) and frees what
+// the permit holds. `duration_ns` is the call's duration, or `BW_DURATION_UNKNOWN` to
+// let the policy use its own measurement (it times calls when it has a timeout).
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` for an unknown outcome
+// (the permit stays live: complete it again with a valid one);
+// `BW_PERMIT_ALREADY_USED` if this permit was completed before; `BW_WRONG_HANDLE` if
+// it came from another policy (the permit stays live). On success the permit is
+// marked used. Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live; `permit` NULL or a permit filled by
+// `bw_policy_acquire`, not accessed by another thread during the call.
+bw_status bw_policy_complete(const bw_policy *policy,
+                             bw_permit *permit,
+                             int32_t outcome,
+                             uint64_t duration_ns);
+
+// Adds a reference to `policy` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live.
+bw_policy *bw_policy_clone(const bw_policy *policy);
+
+// Drops one reference to `policy`; NULL is a no-op. Must not be called twice with the
+// same reference. Permits of the policy must be completed before its last reference
+// is dropped.
+//
+// # Safety
+// `policy` must be NULL or a live reference owned by the caller.
+void bw_policy_free(const bw_policy *policy);
+
+// Whether a reload replaced this policy's configuration (look it up again with
+// `bw_engine_policy` to follow the new one). False for NULL. Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live.
+bool bw_policy_is_superseded(const bw_policy *policy);
 
 // Static text for a status code; unknown codes get "unknown status". The returned
 // string is NUL-terminated, static, and must not be freed. Thread-safe.
@@ -34,6 +341,14 @@ const char *bw_status_str(int32_t status);
 // # Safety
 // `buf`, when not NULL, must point to at least `len` writable bytes.
 size_t bw_last_error_message(char *buf, size_t len);
+
+// Frees a string returned by the library (`bw_engine_prometheus`, …); NULL is a no-op.
+// Must not be called twice with the same pointer, nor with a string not from the
+// library.
+//
+// # Safety
+// `text` must be NULL or a string returned by this library and not yet freed.
+void bw_string_free(char *text);
 
 // The library version as a static NUL-terminated string ("0.1.0"); never free it.
 // Thread-safe.

@@ -22,7 +22,7 @@
 //! let clock = ManualClock::new();
 //! let same_time = clock.clone();
 //! clock.advance(Duration::from_millis(5));
-//! assert_eq!(same_time.now(), 5_000_000);
+//! assert_eq!(same_time.now(), 1 + 5_000_000, "manual clocks start at 1 ns");
 //! ```
 
 use crate::sync::{Arc, AtomicU64, Ordering};

@@ -36,11 +36,16 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod chaos;
 pub mod clock;
+pub mod config;
+pub mod engine;
 pub mod error;
+#[cfg(not(loom))]
 pub mod ffi;
 pub mod limiter;
 pub mod metrics;
 pub mod outcome;
+pub mod policy;
+pub mod report;
 pub mod rejection;
 pub mod retry;
 pub mod rng;

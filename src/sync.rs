@@ -11,11 +11,16 @@
 //! wait timed out. Under loom a timed wait never times out by itself (loom has no time);
 //! models that need a timeout express it as an explicit action of another thread.
 
+// The shim keeps the full shape of both builds (atomics of every width, spin_loop,
+// thread) even where no module uses a name yet, so new lock-free code never reaches
+// around it to std.
 #[cfg(loom)]
+#[allow(unused_imports)]
 pub(crate) use loom::sync::atomic::{
     fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
 };
 #[cfg(not(loom))]
+#[allow(unused_imports)]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
 };
@@ -28,8 +33,10 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use std::sync::Arc;
 
 #[cfg(loom)]
+#[allow(unused_imports)]
 pub(crate) use loom::hint::spin_loop;
 #[cfg(not(loom))]
+#[allow(unused_imports)]
 pub(crate) use std::hint::spin_loop;
 
 /// Threads: `loom::thread` in models, `std::thread` otherwise.
@@ -181,3 +188,11 @@ mod blocking {
 
 #[allow(unused_imports)]
 pub(crate) use blocking::{Condvar, Mutex, MutexGuard};
+
+/// A reader-writer lock without poisoning, for registries read far more than written
+/// (never on a decision's hot path).
+#[cfg(not(loom))]
+pub(crate) type RwLock<T> = parking_lot::RwLock<T>;
+/// A reader-writer lock (loom's, in models).
+#[cfg(loom)]
+pub(crate) type RwLock<T> = loom::sync::RwLock<T>;

@@ -160,3 +160,42 @@ pub(crate) trait BoxHandle: Sized {
         }
     }
 }
+
+/// Reads a NUL-terminated UTF-8 string argument; NULL → `BW_NULL_POINTER`, invalid
+/// UTF-8 → `BW_INVALID_ARGUMENT`, each with a message naming the argument.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string that stays valid and
+/// unmodified for `'a`.
+pub(crate) unsafe fn c_str<'a>(ptr: *const std::os::raw::c_char, name: &str) -> Result<&'a str, bw_status> {
+    if ptr.is_null() {
+        return Err(fail(bw_status::BW_NULL_POINTER, format_args!("`{name}` is NULL")));
+    }
+    // SAFETY: non-NULL, and by contract NUL-terminated and valid for 'a.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(ptr) };
+    bytes.to_str().map_err(|e| {
+        fail(
+            bw_status::BW_INVALID_ARGUMENT,
+            format_args!("`{name}` is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// Moves a Rust string to C as a NUL-terminated, heap-allocated copy, freed with
+/// `bw_string_free`. Interior NULs (never produced by the library's text) are dropped.
+pub(crate) fn into_c_string(text: String) -> *mut std::os::raw::c_char {
+    let bytes: Vec<u8> = text.into_bytes().into_iter().filter(|&b| b != 0).collect();
+    match std::ffi::CString::new(bytes) {
+        Ok(s) => s.into_raw(),
+        Err(_) => std::ptr::null_mut(),
+    }
+}
+
+/// Writes `value` through `out` after a NULL check already done by the caller.
+///
+/// # Safety
+/// `out` must be non-NULL and valid for one write of `T`.
+pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: the caller guarantees `out` is non-NULL and writable.
+    unsafe { out.write(value) }
+}

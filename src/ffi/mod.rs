@@ -3,6 +3,10 @@
 //! - `boundary`: panic catching, NULL checks, handle ownership (Arc vs Box).
 //! - `status`: `bw_status` codes and the thread-local last-error message.
 //! - `version`: library and ABI versions.
+//! - `strings`: strings handed to C and `bw_string_free`.
+//! - `clock`: `bw_clock`, the manual clock.
+//! - `engine`: `bw_engine`, policies from a policy file.
+//! - `policy`: `bw_policy` and `bw_permit`, acquire and complete.
 //!
 //! The core never imports this module. Every function here is documented for C
 //! callers: who owns what, what NULL does, thread-safety, and that outputs are written
@@ -10,5 +14,9 @@
 #![allow(non_camel_case_types)]
 
 pub(crate) mod boundary;
+pub mod clock;
+pub mod engine;
+pub mod policy;
 pub mod status;
+pub mod strings;
 pub mod version;

@@ -1,0 +1,215 @@
+/* Policies through the C ABI: permits by value, every error path, scenarios with the
+ * manual clock, and four threads hammering one policy. */
+#include <pthread.h>
+#include <stdlib.h>
+#include "bw_test.h"
+
+static bw_engine *engine_with(const char *toml, bw_clock *clock) {
+    bw_engine *engine = NULL;
+    CHECK_OK(bw_engine_from_toml(toml, clock, &engine));
+    return engine;
+}
+
+static bw_policy *policy_of(bw_engine *engine, const char *name) {
+    bw_policy *policy = NULL;
+    CHECK_OK(bw_engine_policy(engine, name, &policy));
+    return policy;
+}
+
+void test_policy_acquire_complete(void) {
+    bw_engine *engine = engine_with("[policies.p.bulkhead]\nmax_concurrent = 1\n", NULL);
+    bw_policy *p = policy_of(engine, "p");
+    bw_permit permit;
+    memset(&permit, 0, sizeof permit);
+    uint64_t after = 12345;
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, &after));
+    CHECK(after == 12345); /* untouched when permitted */
+    CHECK(permit.flags & BW_PERMIT_BULKHEAD);
+    CHECK(!(permit.flags & BW_PERMIT_INJECTED_FAILURE));
+    bw_permit second;
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &second, &after), BW_BULKHEAD_FULL);
+    CHECK_OK(bw_policy_complete(p, &permit, BW_OUTCOME_SUCCESS, 2000));
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_CRITICAL, &second, NULL));
+    CHECK_OK(bw_policy_complete(p, &second, BW_OUTCOME_IGNORED, BW_DURATION_UNKNOWN));
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.permitted == 2);
+    CHECK(stats.success == 1);
+    CHECK(stats.ignored == 1);
+    CHECK(stats.rejected_bulkhead_full == 1);
+    CHECK(stats.breaker_state == -1); /* no breaker */
+    bw_policy *copy = bw_policy_clone(p);
+    CHECK(copy == p);
+    bw_policy_free(copy);
+    bw_policy_free(p);
+    bw_engine_free(engine);
+}
+
+void test_policy_bad_enums_and_double_use(void) {
+    bw_engine *engine = engine_with(
+        "[policies.a.bulkhead]\nmax_concurrent = 4\n[policies.b.bulkhead]\nmax_concurrent = 4\n", NULL);
+    bw_policy *a = policy_of(engine, "a");
+    bw_policy *b = policy_of(engine, "b");
+    bw_permit permit;
+    CHECK_STATUS(bw_policy_acquire(NULL, BW_PRIORITY_DEFAULT, &permit, NULL), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_acquire(a, BW_PRIORITY_DEFAULT, NULL, NULL), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_acquire(a, 7, &permit, NULL), BW_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("priority");
+    CHECK_STATUS(bw_policy_acquire(a, -1, &permit, NULL), BW_INVALID_ARGUMENT);
+    CHECK_OK(bw_policy_acquire(a, BW_PRIORITY_SHEDDABLE, &permit, NULL));
+    CHECK_STATUS(bw_policy_complete(a, &permit, 4, 0), BW_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("outcome");
+    CHECK_STATUS(bw_policy_complete(a, &permit, -3, 0), BW_INVALID_ARGUMENT);
+    CHECK_STATUS(bw_policy_complete(NULL, &permit, BW_OUTCOME_SUCCESS, 0), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_complete(a, NULL, BW_OUTCOME_SUCCESS, 0), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_complete(b, &permit, BW_OUTCOME_SUCCESS, 0), BW_WRONG_HANDLE);
+    /* After all those errors the permit is still live, and completes once. */
+    CHECK_OK(bw_policy_complete(a, &permit, BW_OUTCOME_FAILURE, 0));
+    CHECK_STATUS(bw_policy_complete(a, &permit, BW_OUTCOME_SUCCESS, 0), BW_PERMIT_ALREADY_USED);
+    /* A permit never filled by acquire. */
+    bw_permit garbage;
+    memset(&garbage, 0xab, sizeof garbage);
+    CHECK_STATUS(bw_policy_complete(a, &garbage, BW_OUTCOME_SUCCESS, 0), BW_INVALID_ARGUMENT);
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(a, &stats));
+    CHECK(stats.permitted == 1 && stats.failure == 1 && stats.success == 0);
+    CHECK_STATUS(bw_policy_get_stats(a, NULL), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_get_stats(NULL, &stats), BW_NULL_POINTER);
+    bw_policy_free(a);
+    bw_policy_free(b);
+    bw_engine_free(engine);
+}
+
+void test_policy_breaker_scenario(void) {
+    bw_clock *clock = NULL;
+    CHECK_OK(bw_clock_new_manual(1, &clock));
+    bw_engine *engine = engine_with(
+        "[policies.pay.circuit_breaker]\n"
+        "failure_rate_threshold = 50\n"
+        "minimum_calls = 4\n"
+        "window = { type = \"count\", size = 10 }\n"
+        "open_duration = \"10s\"\n"
+        "half_open_permits = 2\n",
+        clock);
+    bw_policy *p = policy_of(engine, "pay");
+    bw_permit permit;
+    bw_policy_stats stats;
+    /* Closed: 2 successes, 2 failures = 50 % of 4 calls: trips. */
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, NULL));
+        CHECK(permit.flags & BW_PERMIT_BREAKER);
+        CHECK_OK(bw_policy_complete(p, &permit, i < 2 ? BW_OUTCOME_SUCCESS : BW_OUTCOME_FAILURE, 1000));
+    }
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.breaker_state == BW_BREAKER_OPEN);
+    uint64_t after = 0;
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, &after), BW_CIRCUIT_OPEN);
+    CHECK(after == 10000000000ULL);
+    CHECK_OK(bw_clock_advance(clock, 4000000000ULL));
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, &after), BW_CIRCUIT_OPEN);
+    CHECK(after == 6000000000ULL);
+    /* After open_duration: half-open, two probes. */
+    CHECK_OK(bw_clock_advance(clock, 6000000000ULL));
+    bw_permit probe1, probe2, extra;
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &probe1, NULL));
+    CHECK(probe1.flags & BW_PERMIT_PROBE);
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.breaker_state == BW_BREAKER_HALF_OPEN);
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &probe2, NULL));
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &extra, NULL), BW_CIRCUIT_OPEN);
+    CHECK_OK(bw_policy_complete(p, &probe1, BW_OUTCOME_SUCCESS, 1000));
+    CHECK_OK(bw_policy_complete(p, &probe2, BW_OUTCOME_SUCCESS, 1000));
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.breaker_state == BW_BREAKER_CLOSED);
+    CHECK(stats.transitions_to_open == 1);
+    CHECK(stats.transitions_to_half_open == 1);
+    CHECK(stats.transitions_to_closed == 1);
+    CHECK(stats.rejected_circuit_open == 3);
+    bw_policy_free(p);
+    bw_engine_free(engine);
+    bw_clock_free(clock);
+}
+
+void test_policy_limiter_scenario(void) {
+    bw_clock *clock = NULL;
+    CHECK_OK(bw_clock_new_manual(1000, &clock));
+    bw_engine *engine = engine_with(
+        "[policies.api.rate_limiter]\nrate = 10\nperiod = \"1s\"\nburst = 5\n", clock);
+    bw_policy *p = policy_of(engine, "api");
+    bw_permit permit;
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, NULL));
+        CHECK_OK(bw_policy_complete(p, &permit, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    }
+    uint64_t after = 0;
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, &after), BW_RATE_LIMITED);
+    CHECK(after == 100000000ULL); /* one emission interval: 1 s / 10 */
+    CHECK_OK(bw_clock_advance(clock, 40000000ULL));
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, &after), BW_RATE_LIMITED);
+    CHECK(after == 60000000ULL);
+    CHECK_OK(bw_clock_advance(clock, 60000000ULL));
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, NULL));
+    CHECK_OK(bw_policy_complete(p, &permit, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_STATUS(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, &after), BW_RATE_LIMITED);
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.permitted == 6 && stats.rejected_rate_limited == 3);
+    bw_policy_free(p);
+    bw_engine_free(engine);
+    bw_clock_free(clock);
+}
+
+#define THREADS 4
+#define CALLS_PER_THREAD 20000
+
+struct hammer {
+    bw_policy *policy;
+    int index;
+    uint64_t permitted, rejected;
+};
+
+static void *hammer(void *arg) {
+    struct hammer *h = arg;
+    for (int i = 0; i < CALLS_PER_THREAD; i++) {
+        bw_permit permit;
+        int status = bw_policy_acquire(h->policy, BW_PRIORITY_DEFAULT, &permit, NULL);
+        if (status == BW_OK) {
+            h->permitted++;
+            int outcome = (i + h->index) % 3 == 0 ? BW_OUTCOME_FAILURE : BW_OUTCOME_SUCCESS;
+            if (bw_policy_complete(h->policy, &permit, outcome, 1000) != BW_OK) {
+                abort();
+            }
+        } else if (status == BW_BULKHEAD_FULL) {
+            h->rejected++;
+        } else {
+            abort();
+        }
+    }
+    return NULL;
+}
+
+void test_policy_threads_exact_counts(void) {
+    bw_engine *engine = engine_with("[policies.hot.bulkhead]\nmax_concurrent = 2\n", NULL);
+    bw_policy *p = policy_of(engine, "hot");
+    pthread_t threads[THREADS];
+    struct hammer state[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        state[i] = (struct hammer){.policy = p, .index = i, .permitted = 0, .rejected = 0};
+        CHECK(pthread_create(&threads[i], NULL, hammer, &state[i]) == 0);
+    }
+    uint64_t permitted = 0, rejected = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        permitted += state[i].permitted;
+        rejected += state[i].rejected;
+    }
+    CHECK(permitted + rejected == (uint64_t)THREADS * CALLS_PER_THREAD);
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.permitted == permitted);
+    CHECK(stats.rejected_bulkhead_full == rejected);
+    CHECK(stats.success + stats.failure == permitted);
+    CHECK(stats.bulkhead_in_flight == 0);
+    bw_policy_free(p);
+    bw_engine_free(engine);
+}

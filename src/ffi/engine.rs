@@ -1,0 +1,261 @@
+//! `bw_engine`: policies from a policy file, looked up by name, reloaded atomically.
+
+use std::os::raw::c_char;
+use std::sync::Arc;
+
+use super::boundary::{c_str, ensure_non_null, ffi_status, ffi_value, into_c_string, write_out, ArcHandle};
+use super::clock::{bw_clock, clock_or_system};
+use super::policy::{policy_handle, bw_policy};
+use super::status::{bw_status, fail};
+use crate::config::{PolicyFile, PolicyFileError};
+use crate::engine::Engine;
+
+/// An engine (opaque, shared, thread-safe): a registry of named policies.
+pub struct bw_engine {
+    _private: [u8; 0],
+}
+
+impl ArcHandle for bw_engine {
+    type Rust = Engine;
+}
+
+fn file_error(error: &PolicyFileError) -> bw_status {
+    let io = error.errors.iter().any(|e| e.reason.starts_with("cannot read "));
+    let status = if io { bw_status::BW_IO_ERROR } else { bw_status::BW_INVALID_CONFIG };
+    fail(status, error)
+}
+
+/// Creates an engine from the text of a policy file (NUL-terminated UTF-8) and writes
+/// it to `*out`. `clock` is a manual clock for every policy, or NULL for the system
+/// clocks. Free the engine with `bw_engine_free`.
+///
+/// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` (text not UTF-8);
+/// `BW_INVALID_CONFIG` with a message naming every error's policy, field and line.
+/// Nothing is written on failure.
+///
+/// # Safety
+/// `toml` must be NULL or a NUL-terminated string; `clock` NULL or live; `out` NULL or
+/// valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_from_toml(
+    toml: *const c_char,
+    clock: *const bw_clock,
+    out: *mut *mut bw_engine,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(out);
+        // SAFETY: NULL or NUL-terminated by contract.
+        let text = match unsafe { c_str(toml, "toml") } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        // SAFETY: NULL or live by contract.
+        let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
+        if let Err(e) = PolicyFile::parse(text).and_then(|f| engine.reload(f)) {
+            return file_error(&e);
+        }
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, bw_engine::into_handle(engine)) };
+        bw_status::BW_OK
+    })
+}
+
+/// Creates an engine from the policy file at `path` (NUL-terminated UTF-8). As
+/// `bw_engine_from_toml`, plus `BW_IO_ERROR` when the file cannot be read.
+///
+/// # Safety
+/// As for `bw_engine_from_toml`.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_from_path(
+    path: *const c_char,
+    clock: *const bw_clock,
+    out: *mut *mut bw_engine,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(out);
+        // SAFETY: NULL or NUL-terminated by contract.
+        let path = match unsafe { c_str(path, "path") } {
+            Ok(p) => p,
+            Err(status) => return status,
+        };
+        // SAFETY: NULL or live by contract.
+        let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
+        if let Err(e) = PolicyFile::load(path).and_then(|f| engine.reload(f)) {
+            return file_error(&e);
+        }
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, bw_engine::into_handle(engine)) };
+        bw_status::BW_OK
+    })
+}
+
+/// Writes a new reference to the process-wide engine to `*out` (free it with
+/// `bw_engine_free`; the engine itself lives as long as the process). It starts with
+/// no policies; configure it with `bw_engine_reload_toml` or `bw_engine_reload_path`.
+///
+/// # Safety
+/// `out` must be NULL or valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_global(out: *mut *mut bw_engine) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(out);
+        let engine: Arc<Engine> = crate::engine::global().clone();
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, Arc::into_raw(engine) as *mut bw_engine) };
+        bw_status::BW_OK
+    })
+}
+
+/// Replaces the engine's policies with those of a policy file's text, atomically:
+/// on any error nothing changes. Unchanged policies keep their state. Thread-safe.
+/// Statuses as for `bw_engine_from_toml`.
+///
+/// # Safety
+/// `engine` must be NULL or live; `toml` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_reload_toml(engine: *const bw_engine, toml: *const c_char) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(engine);
+        // SAFETY: NULL or NUL-terminated by contract.
+        let text = match unsafe { c_str(toml, "toml") } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        // SAFETY: non-NULL and live by contract.
+        let engine = unsafe { bw_engine::borrow(engine) };
+        match engine.reload_str(text) {
+            Ok(_) => bw_status::BW_OK,
+            Err(e) => file_error(&e),
+        }
+    })
+}
+
+/// `bw_engine_reload_toml` from the policy file at `path`; `BW_IO_ERROR` if it cannot
+/// be read.
+///
+/// # Safety
+/// `engine` must be NULL or live; `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_reload_path(engine: *const bw_engine, path: *const c_char) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(engine);
+        // SAFETY: NULL or NUL-terminated by contract.
+        let path = match unsafe { c_str(path, "path") } {
+            Ok(p) => p,
+            Err(status) => return status,
+        };
+        // SAFETY: non-NULL and live by contract.
+        let engine = unsafe { bw_engine::borrow(engine) };
+        match engine.reload_path(path) {
+            Ok(_) => bw_status::BW_OK,
+            Err(e) => file_error(&e),
+        }
+    })
+}
+
+/// Looks up the policy `name` and writes a new reference to it to `*out` (free it with
+/// `bw_policy_free`). Returns `BW_NOT_FOUND` when there is none (nothing written).
+/// Look a policy up once and keep it: lookups take a short lock. Thread-safe.
+///
+/// # Safety
+/// `engine` must be NULL or live; `name` NULL or NUL-terminated; `out` NULL or valid
+/// for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_policy(
+    engine: *const bw_engine,
+    name: *const c_char,
+    out: *mut *mut bw_policy,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(engine, out);
+        // SAFETY: NULL or NUL-terminated by contract.
+        let name = match unsafe { c_str(name, "name") } {
+            Ok(n) => n,
+            Err(status) => return status,
+        };
+        // SAFETY: non-NULL and live by contract.
+        let engine = unsafe { bw_engine::borrow(engine) };
+        match engine.policy(name) {
+            Some(policy) => {
+                // SAFETY: non-NULL and writable by contract.
+                unsafe { write_out(out, policy_handle(policy)) };
+                bw_status::BW_OK
+            }
+            None => fail(bw_status::BW_NOT_FOUND, format_args!("no policy named \"{name}\"")),
+        }
+    })
+}
+
+/// Writes the Prometheus text exposition of every policy of the engine to `*out`, as a
+/// NUL-terminated string to free with `bw_string_free`. Thread-safe.
+///
+/// # Safety
+/// `engine` must be NULL or live; `out` NULL or valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_prometheus(engine: *const bw_engine, out: *mut *mut c_char) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(engine, out);
+        // SAFETY: non-NULL and live by contract.
+        let engine = unsafe { bw_engine::borrow(engine) };
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, into_c_string(engine.prometheus())) };
+        bw_status::BW_OK
+    })
+}
+
+/// Writes the engine's health as JSON (`{"status":"healthy|degraded|unhealthy",
+/// "reasons":[…]}`) to `*out`, a string to free with `bw_string_free`. If `out_status`
+/// is not NULL it receives the status code (0 healthy, 1 degraded, 2 unhealthy).
+/// Thread-safe.
+///
+/// # Safety
+/// `engine` must be NULL or live; `out` NULL or valid for a pointer write;
+/// `out_status` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_health(
+    engine: *const bw_engine,
+    out: *mut *mut c_char,
+    out_status: *mut i32,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(engine, out);
+        // SAFETY: non-NULL and live by contract.
+        let engine = unsafe { bw_engine::borrow(engine) };
+        let report = engine.health();
+        if !out_status.is_null() {
+            // SAFETY: non-NULL and writable by contract.
+            unsafe { write_out(out_status, report.status as i32) };
+        }
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, into_c_string(report.to_json())) };
+        bw_status::BW_OK
+    })
+}
+
+/// Adds a reference to `engine` and returns it (NULL gives NULL). Thread-safe.
+///
+/// # Safety
+/// `engine` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_clone(engine: *const bw_engine) -> *mut bw_engine {
+    ffi_value!(std::ptr::null_mut(), {
+        if engine.is_null() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: non-NULL and live by contract.
+        unsafe { bw_engine::clone_handle(engine) }
+    })
+}
+
+/// Drops one reference to `engine`; NULL is a no-op. Policies looked up from it keep
+/// their own references. Must not be called twice with the same reference.
+///
+/// # Safety
+/// `engine` must be NULL or a live reference owned by the caller.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_free(engine: *const bw_engine) {
+    ffi_value!((), {
+        // SAFETY: NULL or a live, owned reference, by contract.
+        unsafe { bw_engine::free_handle(engine) }
+    })
+}

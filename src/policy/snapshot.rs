@@ -1,0 +1,52 @@
+//! A policy's state at one moment: every stage's snapshot and the counters.
+
+use crate::adaptive::{AdaptiveSnapshot, ThrottleSnapshot};
+use crate::breaker::BreakerSnapshot;
+use crate::bulkhead::BulkheadSnapshot;
+use crate::limiter::LimiterSnapshot;
+use crate::metrics::MetricsSnapshot;
+use crate::retry::BudgetSnapshot;
+
+use super::pipeline::Policy;
+
+/// The state of every configured stage of a policy and its counters. Each part is
+/// read on its own (no global lock), so parts may be a few calls apart; within the
+/// counters `success + failure + timeout + ignored ≤ permitted` always holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySnapshot {
+    /// The policy's name.
+    pub name: String,
+    /// The circuit breaker, if configured.
+    pub breaker: Option<BreakerSnapshot>,
+    /// The rate limiter, if configured.
+    pub limiter: Option<LimiterSnapshot>,
+    /// The client-side throttle, if configured.
+    pub throttle: Option<ThrottleSnapshot>,
+    /// The bulkhead, if configured.
+    pub bulkhead: Option<BulkheadSnapshot>,
+    /// The adaptive limit, if configured.
+    pub adaptive: Option<AdaptiveSnapshot>,
+    /// The retry budget, if configured.
+    pub budget: Option<BudgetSnapshot>,
+    /// Whether fault injection is on (`None` without a chaos stage).
+    pub chaos_enabled: Option<bool>,
+    /// Counters and latency histogram.
+    pub metrics: MetricsSnapshot,
+}
+
+impl Policy {
+    /// The state of every stage and the counters.
+    pub fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot {
+            name: self.name().to_string(),
+            breaker: self.breaker().map(|b| b.snapshot()),
+            limiter: self.limiter().map(|l| l.snapshot()),
+            throttle: self.throttle().map(|t| t.snapshot()),
+            bulkhead: self.bulkhead().map(|b| b.snapshot()),
+            adaptive: self.adaptive().map(|a| a.snapshot()),
+            budget: self.retry_budget().map(|b| b.snapshot()),
+            chaos_enabled: self.chaos().map(|c| c.is_enabled()),
+            metrics: self.metrics().snapshot(),
+        }
+    }
+}
