@@ -53,6 +53,21 @@
 // Pass as `duration_ns` to let the policy use its own measurement.
 #define BW_DURATION_UNKNOWN UINT64_MAX
 
+// Breaker state code: closed.
+#define BW_BREAKER_CLOSED 0
+
+// Breaker state code: open.
+#define BW_BREAKER_OPEN 1
+
+// Breaker state code: half-open.
+#define BW_BREAKER_HALF_OPEN 2
+
+// Breaker state code: forced open.
+#define BW_BREAKER_FORCED_OPEN 3
+
+// Breaker state code: disabled.
+#define BW_BREAKER_DISABLED 4
+
 // The ABI version: bumped on every incompatible change of the C ABI. Bindings compare
 // it with the `BW_ABI_VERSION` they were built against and refuse to load otherwise.
 #define BW_ABI_VERSION 1
@@ -139,6 +154,78 @@ typedef struct {
   // Adaptive-limit priority class of the permit.
   uint32_t adaptive_priority;
 } bw_permit;
+
+// A policy's counters and the state of its stages, filled by `bw_policy_get_stats`.
+// Counters are exact and monotonic; `success + failure + timeout + ignored ≤
+// permitted` always holds. Fields of stages the policy does not have read as noted.
+typedef struct {
+  // Permits handed out.
+  uint64_t permitted;
+  // Completed calls by outcome.
+  uint64_t success;
+  // Failed calls.
+  uint64_t failure;
+  // Timed-out calls.
+  uint64_t timeout;
+  // Ignored calls (cancelled, released).
+  uint64_t ignored;
+  // Calls slower than the breaker's slow-call duration.
+  uint64_t slow;
+  // Retry attempts started by `call` loops.
+  uint64_t retries;
+  // Retries refused by the retry budget.
+  uint64_t budget_refusals;
+  // Rejections by an open breaker.
+  uint64_t rejected_circuit_open;
+  // Rejections by the rate limiter.
+  uint64_t rejected_rate_limited;
+  // Rejections by the bulkhead.
+  uint64_t rejected_bulkhead_full;
+  // Rejections by the adaptive limit or the throttle.
+  uint64_t rejected_load_shed;
+  // Rejections by the retry budget.
+  uint64_t rejected_retry_budget_exhausted;
+  // Rejections injected by chaos.
+  uint64_t rejected_injected;
+  // Breaker transitions into closed.
+  uint64_t transitions_to_closed;
+  // Breaker transitions into open.
+  uint64_t transitions_to_open;
+  // Breaker transitions into half-open.
+  uint64_t transitions_to_half_open;
+  // Breaker transitions into forced-open.
+  uint64_t transitions_to_forced_open;
+  // Breaker transitions into disabled.
+  uint64_t transitions_to_disabled;
+  // Calls with a known duration (in the latency histogram).
+  uint64_t latency_count;
+  // Sum of those durations, ns.
+  uint64_t latency_sum_ns;
+  // Median latency, ns (0 when no call was timed).
+  uint64_t latency_p50_ns;
+  // 90th percentile latency, ns.
+  uint64_t latency_p90_ns;
+  // 99th percentile latency, ns.
+  uint64_t latency_p99_ns;
+  // 99.9th percentile latency, ns.
+  uint64_t latency_p999_ns;
+  // Breaker generation (0 without a breaker).
+  uint64_t breaker_generation;
+  // Tokens the rate limiter would grant now; -1 without a limiter.
+  int64_t limiter_available;
+  // `BW_BREAKER_*`, or -1 without a breaker.
+  int32_t breaker_state;
+  // Bulkhead permits out (0 without a bulkhead).
+  uint32_t bulkhead_in_flight;
+  // Bulkhead limit; 0 without a bulkhead.
+  uint32_t bulkhead_max_concurrent;
+  // Adaptive limit now; 0 without an adaptive stage.
+  uint32_t adaptive_limit;
+  // Adaptive permits out.
+  uint32_t adaptive_in_flight;
+  // Reserved, zero.
+  uint32_t reserved;
+} bw_policy_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -327,6 +414,14 @@ void bw_policy_free(const bw_policy *policy);
 // # Safety
 // `policy` must be NULL or live.
 bool bw_policy_is_superseded(const bw_policy *policy);
+
+// Fills `*out` with the policy's counters and stage states. Returns `BW_OK` or
+// `BW_NULL_POINTER` (nothing written). Thread-safe; allocates only for the latency
+// quantiles' snapshot.
+//
+// # Safety
+// `policy` must be NULL or live; `out` NULL or valid for a write.
+bw_status bw_policy_get_stats(const bw_policy *policy, bw_policy_stats *out);
 
 // Static text for a status code; unknown codes get "unknown status". The returned
 // string is NUL-terminated, static, and must not be freed. Thread-safe.

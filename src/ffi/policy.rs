@@ -306,3 +306,144 @@ pub unsafe extern "C" fn bw_policy_is_superseded(policy: *const bw_policy) -> bo
         unsafe { bw_policy::borrow(policy) }.is_superseded()
     })
 }
+
+/// Breaker state code: closed.
+pub const BW_BREAKER_CLOSED: i32 = 0;
+/// Breaker state code: open.
+pub const BW_BREAKER_OPEN: i32 = 1;
+/// Breaker state code: half-open.
+pub const BW_BREAKER_HALF_OPEN: i32 = 2;
+/// Breaker state code: forced open.
+pub const BW_BREAKER_FORCED_OPEN: i32 = 3;
+/// Breaker state code: disabled.
+pub const BW_BREAKER_DISABLED: i32 = 4;
+
+/// A policy's counters and the state of its stages, filled by `bw_policy_get_stats`.
+/// Counters are exact and monotonic; `success + failure + timeout + ignored ≤
+/// permitted` always holds. Fields of stages the policy does not have read as noted.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct bw_policy_stats {
+    /// Permits handed out.
+    pub permitted: u64,
+    /// Completed calls by outcome.
+    pub success: u64,
+    /// Failed calls.
+    pub failure: u64,
+    /// Timed-out calls.
+    pub timeout: u64,
+    /// Ignored calls (cancelled, released).
+    pub ignored: u64,
+    /// Calls slower than the breaker's slow-call duration.
+    pub slow: u64,
+    /// Retry attempts started by `call` loops.
+    pub retries: u64,
+    /// Retries refused by the retry budget.
+    pub budget_refusals: u64,
+    /// Rejections by an open breaker.
+    pub rejected_circuit_open: u64,
+    /// Rejections by the rate limiter.
+    pub rejected_rate_limited: u64,
+    /// Rejections by the bulkhead.
+    pub rejected_bulkhead_full: u64,
+    /// Rejections by the adaptive limit or the throttle.
+    pub rejected_load_shed: u64,
+    /// Rejections by the retry budget.
+    pub rejected_retry_budget_exhausted: u64,
+    /// Rejections injected by chaos.
+    pub rejected_injected: u64,
+    /// Breaker transitions into closed.
+    pub transitions_to_closed: u64,
+    /// Breaker transitions into open.
+    pub transitions_to_open: u64,
+    /// Breaker transitions into half-open.
+    pub transitions_to_half_open: u64,
+    /// Breaker transitions into forced-open.
+    pub transitions_to_forced_open: u64,
+    /// Breaker transitions into disabled.
+    pub transitions_to_disabled: u64,
+    /// Calls with a known duration (in the latency histogram).
+    pub latency_count: u64,
+    /// Sum of those durations, ns.
+    pub latency_sum_ns: u64,
+    /// Median latency, ns (0 when no call was timed).
+    pub latency_p50_ns: u64,
+    /// 90th percentile latency, ns.
+    pub latency_p90_ns: u64,
+    /// 99th percentile latency, ns.
+    pub latency_p99_ns: u64,
+    /// 99.9th percentile latency, ns.
+    pub latency_p999_ns: u64,
+    /// Breaker generation (0 without a breaker).
+    pub breaker_generation: u64,
+    /// Tokens the rate limiter would grant now; -1 without a limiter.
+    pub limiter_available: i64,
+    /// `BW_BREAKER_*`, or -1 without a breaker.
+    pub breaker_state: i32,
+    /// Bulkhead permits out (0 without a bulkhead).
+    pub bulkhead_in_flight: u32,
+    /// Bulkhead limit; 0 without a bulkhead.
+    pub bulkhead_max_concurrent: u32,
+    /// Adaptive limit now; 0 without an adaptive stage.
+    pub adaptive_limit: u32,
+    /// Adaptive permits out.
+    pub adaptive_in_flight: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// Fills `*out` with the policy's counters and stage states. Returns `BW_OK` or
+/// `BW_NULL_POINTER` (nothing written). Thread-safe; allocates only for the latency
+/// quantiles' snapshot.
+///
+/// # Safety
+/// `policy` must be NULL or live; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut bw_policy_stats) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, out);
+        // SAFETY: non-NULL and live by contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        let s = policy.snapshot();
+        let m = &s.metrics;
+        let nanos = |d: Option<Duration>| d.map_or(0, crate::clock::duration_to_nanos);
+        let stats = bw_policy_stats {
+            permitted: m.permitted,
+            success: m.success,
+            failure: m.failure,
+            timeout: m.timeout,
+            ignored: m.ignored,
+            slow: m.slow,
+            retries: m.retries,
+            budget_refusals: m.budget_refusals,
+            rejected_circuit_open: m.rejected[crate::RejectReason::CircuitOpen.index()],
+            rejected_rate_limited: m.rejected[crate::RejectReason::RateLimited.index()],
+            rejected_bulkhead_full: m.rejected[crate::RejectReason::BulkheadFull.index()],
+            rejected_load_shed: m.rejected[crate::RejectReason::LoadShed.index()],
+            rejected_retry_budget_exhausted: m.rejected[crate::RejectReason::RetryBudgetExhausted.index()],
+            rejected_injected: m.rejected[crate::RejectReason::Injected.index()],
+            transitions_to_closed: m.transitions[0],
+            transitions_to_open: m.transitions[1],
+            transitions_to_half_open: m.transitions[2],
+            transitions_to_forced_open: m.transitions[3],
+            transitions_to_disabled: m.transitions[4],
+            latency_count: m.latency.count,
+            latency_sum_ns: m.latency.sum_nanos,
+            latency_p50_ns: nanos(m.latency.p50()),
+            latency_p90_ns: nanos(m.latency.p90()),
+            latency_p99_ns: nanos(m.latency.p99()),
+            latency_p999_ns: nanos(m.latency.p999()),
+            breaker_generation: s.breaker.as_ref().map_or(0, |b| b.generation),
+            limiter_available: s.limiter.as_ref().map_or(-1, |l| l.available.min(i64::MAX as u64) as i64),
+            breaker_state: s.breaker.as_ref().map_or(-1, |b| b.state as i32),
+            bulkhead_in_flight: s.bulkhead.as_ref().map_or(0, |b| b.in_flight),
+            bulkhead_max_concurrent: s.bulkhead.as_ref().map_or(0, |b| b.max_concurrent),
+            adaptive_limit: s.adaptive.as_ref().map_or(0, |a| a.limit),
+            adaptive_in_flight: s.adaptive.as_ref().map_or(0, |a| a.in_flight),
+            reserved: 0,
+        };
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, stats) };
+        bw_status::BW_OK
+    })
+}

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Engines: policy files, lookups, reload, the global engine, exposition and health. */
 #include <stdlib.h>
 #include <unistd.h>
