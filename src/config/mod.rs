@@ -166,18 +166,37 @@ fn syntax_error(text: &str, error: &toml_edit::TomlError) -> PolicyFileError {
     let line = error
         .span()
         .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
-    let message = error.message().trim().to_string();
-    // "duplicate key `payments` in table `policies`": name the key as the field.
-    let field = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("duplicate key"))
-        .unwrap_or("")
-        .to_string();
+    let message = error.message().trim().replace('\n', ": ");
+    // "duplicate key `max_concurrent` in table `policies.a.bulkhead`": name the policy
+    // and the field, as for every other error.
+    let (policy, field) = duplicate_key(&message).unwrap_or((None, String::new()));
     PolicyFileError::single(FieldError {
-        policy: None,
+        policy,
         field,
         line,
         reason: format!("invalid TOML: {message}"),
     })
+}
+
+/// Splits toml_edit's duplicate-key message into (policy, field path within it).
+fn duplicate_key(message: &str) -> Option<(Option<String>, String)> {
+    let rest = &message[message.find("duplicate key `")? + "duplicate key `".len()..];
+    let key = &rest[..rest.find('`')?];
+    let table = rest
+        .find("in table `")
+        .map(|i| &rest[i + "in table `".len()..])
+        .and_then(|t| t.find('`').map(|end| &t[..end]))
+        .unwrap_or("");
+    let mut parts = table.split('.');
+    if parts.next() != Some("policies") {
+        return Some((None, key.to_string()));
+    }
+    match parts.next() {
+        None => Some((Some(key.to_string()), String::new())),
+        Some(policy) => {
+            let mut path: Vec<&str> = parts.collect();
+            path.push(key);
+            Some((Some(policy.to_string()), path.join(".")))
+        }
+    }
 }
