@@ -137,7 +137,7 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   tsan() {
     RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
       CARGO_TARGET_DIR="$ROOT/target/tsan" TSAN_OPTIONS="halt_on_error=1" PROPTEST_CASES=16 \
-      cargo +nightly test --target x86_64-unknown-linux-gnu --tests 'stress_' -- --test-threads=1
+      cargo +nightly test --target x86_64-unknown-linux-gnu --test 'stress_*'
   }
   run "tsan" tsan
 else
