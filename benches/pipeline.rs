@@ -51,7 +51,11 @@ fn threaded(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
     })
 }
 
@@ -69,7 +73,9 @@ fn bench(c: &mut Criterion) {
             breaker.complete_raw(p, Outcome::Success, None);
         })
     });
-    g.bench_function("limiter", |b| b.iter(|| black_box(limiter.try_acquire()).unwrap()));
+    g.bench_function("limiter", |b| {
+        b.iter(|| black_box(limiter.try_acquire()).unwrap())
+    });
     g.bench_function("bulkhead", |b| {
         b.iter(|| {
             bulkhead.try_acquire_raw().unwrap();
@@ -91,7 +97,9 @@ fn bench(c: &mut Criterion) {
             policy.complete_raw(p, Outcome::Success, None);
         })
     });
-    g.bench_function("policy_guard", |b| b.iter(|| policy.acquire().unwrap().success()));
+    g.bench_function("policy_guard", |b| {
+        b.iter(|| policy.acquire().unwrap().success())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("pipeline/2t");

@@ -44,7 +44,10 @@ fn policy_acquire_and_complete_allocate_nothing() {
     let clock = ManualClock::new();
     let engine = Engine::with_clock(AnyClock::Manual(clock.clone()));
     engine.reload_str(FILE).unwrap();
-    engine.events().set_listener(|_| {}).unwrap_or_else(|_| panic!("listener"));
+    engine
+        .events()
+        .set_listener(|_| {})
+        .unwrap_or_else(|_| panic!("listener"));
     let policy = engine.policy("full").unwrap();
     // Warm up once (first use of thread-locals etc. is not the hot path).
     policy.acquire().unwrap().success();
@@ -86,6 +89,12 @@ fn policy_acquire_and_complete_allocate_nothing() {
             }
         }
     });
-    assert_eq!(trips, 0, "transitions, events and rejections allocate nothing");
-    assert!(policy.metrics().snapshot().transitions[1] >= 1, "the breaker did trip");
+    assert_eq!(
+        trips, 0,
+        "transitions, events and rejections allocate nothing"
+    );
+    assert!(
+        policy.metrics().snapshot().transitions[1] >= 1,
+        "the breaker did trip"
+    );
 }

@@ -48,10 +48,21 @@ fn unchanged_policies_keep_their_state_across_a_reload() {
     let report = engine.reload_str(FILE).unwrap();
     assert_eq!(report.unchanged, ["payments", "api", "legacy"]);
     let payments_after = engine.policy("payments").unwrap();
-    assert!(Arc::ptr_eq(&payments, &payments_after), "same object, same state");
-    assert_eq!(payments_after.breaker().unwrap().state(), BreakerState::Open, "an open breaker stays open");
+    assert!(
+        Arc::ptr_eq(&payments, &payments_after),
+        "same object, same state"
+    );
+    assert_eq!(
+        payments_after.breaker().unwrap().state(),
+        BreakerState::Open,
+        "an open breaker stays open"
+    );
     let api_after = engine.policy("api").unwrap();
-    assert_eq!(api_after.acquire().unwrap_err().reason, RejectReason::RateLimited, "spent tokens stay spent");
+    assert_eq!(
+        api_after.acquire().unwrap_err().reason,
+        RejectReason::RateLimited,
+        "spent tokens stay spent"
+    );
     assert!(!payments.is_superseded());
 }
 
@@ -67,10 +78,21 @@ fn changed_policies_start_fresh_and_old_handles_keep_working() {
     assert_eq!(report.unchanged, ["api", "legacy"]);
     let fresh = engine.policy("payments").unwrap();
     assert_eq!(fresh.breaker().unwrap().state(), BreakerState::Closed);
-    assert_eq!(fresh.config().circuit_breaker.as_ref().unwrap().open_duration, Duration::from_secs(20));
+    assert_eq!(
+        fresh
+            .config()
+            .circuit_breaker
+            .as_ref()
+            .unwrap()
+            .open_duration,
+        Duration::from_secs(20)
+    );
     assert!(payments.is_superseded());
     // The old handle still answers with its own configuration and state.
-    assert_eq!(payments.acquire().unwrap_err().reason, RejectReason::CircuitOpen);
+    assert_eq!(
+        payments.acquire().unwrap_err().reason,
+        RejectReason::CircuitOpen
+    );
 }
 
 #[test]
@@ -88,7 +110,10 @@ fn removed_policies_are_dropped_with_their_last_handle() {
     permit.success();
     drop(legacy);
     drop(permit_holder);
-    assert!(weak.upgrade().is_none(), "dropped once the last handle went");
+    assert!(
+        weak.upgrade().is_none(),
+        "dropped once the last handle went"
+    );
 }
 
 #[test]
@@ -114,8 +139,14 @@ fn transition_and_reload_events_are_delivered_once_each() {
         .events()
         .set_listener(move |event| {
             let line = match event {
-                Event::Transition { policy, from, to, .. } => format!("{policy}: {from} -> {to}"),
-                Event::Reload { added, removed, changed } => format!("reload +{added} -{removed} ~{changed}"),
+                Event::Transition {
+                    policy, from, to, ..
+                } => format!("{policy}: {from} -> {to}"),
+                Event::Reload {
+                    added,
+                    removed,
+                    changed,
+                } => format!("reload +{added} -{removed} ~{changed}"),
                 other => other.kind().to_string(),
             };
             sink.lock().unwrap().push(line);
@@ -186,7 +217,11 @@ fn racing_threads_deliver_each_transition_exactly_once() {
         });
         let b = payments.breaker().unwrap().snapshot();
         let counted = b.transitions.to_open + b.transitions.to_half_open + b.transitions.to_closed;
-        assert_eq!(transitions.load(Ordering::Relaxed) as u64, counted, "round {round}");
+        assert_eq!(
+            transitions.load(Ordering::Relaxed) as u64,
+            counted,
+            "round {round}"
+        );
     }
     let m = payments.metrics().snapshot();
     let b = payments.breaker().unwrap().snapshot();

@@ -42,9 +42,17 @@ fn an_open_breaker_rejects_before_any_token_or_slot_is_spent() {
     assert_eq!(policy.breaker().unwrap().state(), BreakerState::Open);
     let tokens_before = policy.limiter().unwrap().available();
     for _ in 0..5 {
-        assert_eq!(policy.acquire().unwrap_err().reason, RejectReason::CircuitOpen);
+        assert_eq!(
+            policy.acquire().unwrap_err().reason,
+            RejectReason::CircuitOpen
+        );
     }
-    assert_eq!(policy.limiter().unwrap().available(), tokens_before, "clock {}", clock.now());
+    assert_eq!(
+        policy.limiter().unwrap().available(),
+        tokens_before,
+        "clock {}",
+        clock.now()
+    );
     assert_eq!(policy.bulkhead().unwrap().in_flight(), 0);
 }
 
@@ -62,7 +70,10 @@ fn a_limiter_rejection_frees_the_half_open_probe_slot() {
     clock.advance(Duration::from_secs(2));
     // Half-open: the breaker admits the one probe, the limiter refuses it; the probe
     // slot must come back, or the breaker would wedge half-open.
-    assert_eq!(policy.acquire().unwrap_err().reason, RejectReason::RateLimited);
+    assert_eq!(
+        policy.acquire().unwrap_err().reason,
+        RejectReason::RateLimited
+    );
     let b = policy.breaker().unwrap().snapshot();
     assert_eq!(b.state, BreakerState::HalfOpen);
     assert_eq!(b.half_open_in_flight, 0, "probe slot released");
@@ -83,7 +94,10 @@ fn a_bulkhead_rejection_releases_the_breaker_permit() {
     )
     .unwrap();
     let held = policy.acquire().unwrap();
-    assert_eq!(policy.acquire().unwrap_err().reason, RejectReason::BulkheadFull);
+    assert_eq!(
+        policy.acquire().unwrap_err().reason,
+        RejectReason::BulkheadFull
+    );
     held.success();
     let s = policy.snapshot();
     // The rejected acquire reported its breaker permit as ignored: one recorded call.
@@ -111,8 +125,15 @@ fn an_adaptive_rejection_releases_the_bulkhead_slot_and_breaker_permit() {
     )
     .unwrap();
     let held = policy.acquire_with(Priority::Critical).unwrap();
-    assert_eq!(policy.acquire_with(Priority::Critical).unwrap_err().reason, RejectReason::LoadShed);
-    assert_eq!(policy.bulkhead().unwrap().in_flight(), 1, "only the held permit's slot");
+    assert_eq!(
+        policy.acquire_with(Priority::Critical).unwrap_err().reason,
+        RejectReason::LoadShed
+    );
+    assert_eq!(
+        policy.bulkhead().unwrap().in_flight(),
+        1,
+        "only the held permit's slot"
+    );
     held.success();
     assert_eq!(policy.bulkhead().unwrap().in_flight(), 0);
     assert_eq!(policy.adaptive().unwrap().in_flight(), 0);
@@ -141,7 +162,10 @@ fn an_injected_rejection_releases_every_earlier_stage() {
     assert_eq!(policy.bulkhead().unwrap().in_flight(), 0);
     assert_eq!(policy.breaker().unwrap().snapshot().calls, 0);
     policy.chaos().unwrap().set_enabled(false);
-    policy.acquire().expect("chaos switched off at run time").success();
+    policy
+        .acquire()
+        .expect("chaos switched off at run time")
+        .success();
 }
 
 #[test]
@@ -171,7 +195,11 @@ fn a_call_longer_than_the_timeout_is_recorded_as_a_timeout() {
     let s = policy.snapshot();
     assert_eq!(s.metrics.timeout, 2);
     assert_eq!(s.metrics.success, 0);
-    assert_eq!(s.breaker.unwrap().state, BreakerState::Open, "timeouts count as failures");
+    assert_eq!(
+        s.breaker.unwrap().state,
+        BreakerState::Open,
+        "timeouts count as failures"
+    );
 }
 
 fn fast_retry(attempts: u32) -> RetryConfig {
@@ -241,7 +269,14 @@ fn rejections_are_not_retried_unless_asked() {
     let result: Result<(), CallError<&str>> = policy.call(|_| Ok(()));
     assert!(matches!(result, Err(CallError::Rejected(r)) if r.reason == RejectReason::CircuitOpen));
     let m = policy.metrics().snapshot();
-    assert_eq!((m.permitted, m.retries, m.rejected_by(RejectReason::CircuitOpen)), (1, 1, 2));
+    assert_eq!(
+        (
+            m.permitted,
+            m.retries,
+            m.rejected_by(RejectReason::CircuitOpen)
+        ),
+        (1, 1, 2)
+    );
 }
 
 #[test]
@@ -253,13 +288,19 @@ fn a_rejection_retry_after_beyond_max_elapsed_gives_up_at_once() {
     };
     let config = PolicyConfig::new("p")
         .with_circuit_breaker(breaker(1).with_open_duration(Duration::from_secs(30)))
-        .with_retry_on(retry, RetryOn::default().union(RetryOn::rejection(RejectReason::CircuitOpen)));
+        .with_retry_on(
+            retry,
+            RetryOn::default().union(RetryOn::rejection(RejectReason::CircuitOpen)),
+        );
     let policy = Policy::with_clock(config, any).unwrap();
     let _ = policy.acquire().unwrap().failure();
     let started = std::time::Instant::now();
     let result: Result<(), CallError<&str>> = policy.call(|_| Ok(()));
     assert!(matches!(result, Err(CallError::Rejected(r)) if r.reason == RejectReason::CircuitOpen));
-    assert!(started.elapsed() < Duration::from_secs(1), "no sleep past the deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no sleep past the deadline"
+    );
     assert_eq!(policy.metrics().snapshot().retries, 0);
 }
 
@@ -281,7 +322,10 @@ fn the_retry_budget_refuses_retries_beyond_its_share() {
         Err("down")
     });
     assert_eq!(result, Err(CallError::Failed("down")));
-    assert_eq!(attempts, 2, "one retry allowed by min_per_second over a 1 s window");
+    assert_eq!(
+        attempts, 2,
+        "one retry allowed by min_per_second over a 1 s window"
+    );
     let m = policy.metrics().snapshot();
     assert_eq!((m.retries, m.budget_refusals), (1, 1));
 }
@@ -329,7 +373,8 @@ fn a_permit_of_another_policy_object_is_ignored() {
 
 #[test]
 fn invalid_stage_configuration_names_the_section() {
-    let error = Policy::new(PolicyConfig::new("p").with_bulkhead(BulkheadConfig::new(0))).unwrap_err();
+    let error =
+        Policy::new(PolicyConfig::new("p").with_bulkhead(BulkheadConfig::new(0))).unwrap_err();
     assert_eq!(error.field, "bulkhead.max_concurrent");
     let error = Policy::new(PolicyConfig::new("bad name")).unwrap_err();
     assert_eq!(error.field, "name");

@@ -31,13 +31,22 @@ fn example_policy_file_loads_with_every_option() {
     );
     assert_eq!(breaker.open_backoff_multiplier, 2.0);
     let limiter = payments.rate_limiter.as_ref().unwrap();
-    assert_eq!((limiter.rate, limiter.period, limiter.burst), (100, Duration::from_secs(1), 20));
-    assert_eq!(payments.bulkhead.as_ref().unwrap().max_wait, Duration::from_millis(10));
+    assert_eq!(
+        (limiter.rate, limiter.period, limiter.burst),
+        (100, Duration::from_secs(1), 20)
+    );
+    assert_eq!(
+        payments.bulkhead.as_ref().unwrap().max_wait,
+        Duration::from_millis(10)
+    );
     let retry = payments.retry.as_ref().unwrap();
     assert_eq!(retry.retry.max_attempts, 3);
     assert_eq!(retry.retry.backoff.jitter, Jitter::Full);
     assert_eq!(retry.retry.budget.unwrap().min_per_second, 10);
-    assert_eq!(retry.retry_on.names(), ["failure", "timeout", "rate_limited"]);
+    assert_eq!(
+        retry.retry_on.names(),
+        ["failure", "timeout", "rate_limited"]
+    );
     assert!(file.policy("search").unwrap().throttle.is_some());
     let inventory = file.policy("inventory").unwrap();
     assert_eq!(inventory.chaos.unwrap().seed, 42);
@@ -57,13 +66,22 @@ fn explain_output_is_a_policy_file_with_the_same_meaning() {
     let minimal = PolicyFile::parse("[policies.a.circuit_breaker]\n").unwrap();
     let text = explain(&minimal.policies);
     assert!(text.contains("failure_rate_threshold = 50.0"), "{text}");
-    assert!(text.contains("window = { type = \"count\", size = 100 }"), "{text}");
+    assert!(
+        text.contains("window = { type = \"count\", size = 100 }"),
+        "{text}"
+    );
     assert!(text.contains("open_duration = \"30s\""), "{text}");
     assert_eq!(PolicyFile::parse(&text).unwrap(), minimal);
 }
 
 /// (case, file, policy, field, line)
-type Case = (&'static str, &'static str, Option<&'static str>, &'static str, Option<usize>);
+type Case = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<usize>,
+);
 
 const BAD_FILES: &[Case] = &[
     ("empty file", "", None, "policies", None),
@@ -127,7 +145,10 @@ fn every_bad_file_names_policy_field_and_line() {
             Ok(_) => wrong.push(format!("{case}: accepted")),
             Err(error) => {
                 let first = error.first();
-                if first.policy.as_deref() != *policy || first.field != *field || first.line != *line {
+                if first.policy.as_deref() != *policy
+                    || first.field != *field
+                    || first.line != *line
+                {
                     wrong.push(format!(
                         "{case}: got policy {:?} field {:?} line {:?} ({error}); expected {policy:?} {field:?} {line:?}",
                         first.policy, first.field, first.line
@@ -138,7 +159,12 @@ fn every_bad_file_names_policy_field_and_line() {
             }
         }
     }
-    assert!(wrong.is_empty(), "{} mismatches:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} mismatches:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -170,7 +196,10 @@ fn every_error_of_a_file_is_reported_in_file_order() {
 #[test]
 fn typos_get_a_suggestion() {
     let error = PolicyFile::parse("[policies.a.bulkhead]\nmax_concurent = 3\n").unwrap_err();
-    assert!(error.to_string().contains("did you mean `max_concurrent`?"), "{error}");
+    assert!(
+        error.to_string().contains("did you mean `max_concurrent`?"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -1,0 +1,3 @@
+module example.com/breakwater-quickstart
+
+go 1.22
