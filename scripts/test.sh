@@ -124,7 +124,24 @@ python_suite() {
 }
 run "python" python_suite
 
-# 7. Sanitizers, where a nightly toolchain exists.
+# 7. The README's quick starts run as written (Go and Python through the C ABI).
+quickstarts() {
+  cargo build --release --lib || return 1
+  echo "-- python"
+  python3 examples/quickstart/python/quickstart.py || return 1
+  echo "-- go"
+  if command -v go >/dev/null 2>&1; then
+    (cd examples/quickstart/go && go run .) || return 1
+  else
+    echo "skipped: go is not installed"
+  fi
+  echo "-- rust"
+  cargo run --release --example breaker_flaky || return 1
+  echo "quickstarts: 3 passed, 0 failed"
+}
+run "quickstarts" quickstarts
+
+# 8. Sanitizers, where a nightly toolchain exists.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   asan() {
     RUSTFLAGS="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer" \

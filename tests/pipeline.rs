@@ -236,7 +236,7 @@ fn call_retries_failures_and_counts_them() {
 #[test]
 fn call_gives_up_after_max_attempts_with_the_last_error() {
     let policy = Policy::new(PolicyConfig::new("p").with_retry(fast_retry(3))).unwrap();
-    let result: Result<(), _> = policy.call(|attempt| Err(attempt));
+    let result: Result<(), _> = policy.call(Err);
     assert_eq!(result, Err(CallError::Failed(3)));
 }
 
@@ -293,7 +293,7 @@ fn a_rejection_retry_after_beyond_max_elapsed_gives_up_at_once() {
             RetryOn::default().union(RetryOn::rejection(RejectReason::CircuitOpen)),
         );
     let policy = Policy::with_clock(config, any).unwrap();
-    let _ = policy.acquire().unwrap().failure();
+    policy.acquire().unwrap().failure();
     let started = std::time::Instant::now();
     let result: Result<(), CallError<&str>> = policy.call(|_| Ok(()));
     assert!(matches!(result, Err(CallError::Rejected(r)) if r.reason == RejectReason::CircuitOpen));
