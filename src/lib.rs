@@ -50,6 +50,11 @@ pub mod rejection;
 pub mod retry;
 pub mod rng;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use error::ConfigError;
 pub use outcome::Outcome;
 pub use rejection::{RejectReason, Rejection};
