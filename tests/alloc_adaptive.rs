@@ -2,6 +2,10 @@
 //! nothing: a counting global allocator, counting per thread.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::counting_alloc::{allocations_in, Counting};
+
 use breakwater::adaptive::{
     AdaptiveAlgorithm, AdaptiveConfig, AdaptiveLimiter, AimdConfig, ClientThrottle, Priority,
     ThrottleConfig,
@@ -9,45 +13,10 @@ use breakwater::adaptive::{
 use breakwater::chaos::{Chaos, ChaosConfig, LatencyFault};
 use breakwater::clock::ManualClock;
 use breakwater::Outcome;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees are ours; the counter is a const-initialized thread-local `Cell`
-// whose access never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded as is (see the impl).
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is (see the impl).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded as is (see the impl).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations this thread made while running `f`.
-fn allocations(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 fn configs() -> [AdaptiveConfig; 2] {
     [
@@ -71,7 +40,7 @@ fn adaptive_acquire_complete_and_shed_allocate_nothing() {
         let clock = ManualClock::new();
         let limiter = AdaptiveLimiter::with_clock(config, clock.clone()).unwrap();
         let precise = AdaptiveLimiter::new(config).unwrap();
-        let n = allocations(|| {
+        let n = allocations_in(|| {
             for round in 0..200u32 {
                 let mut held = [None, None, None, None, None, None, None, None, None, None];
                 for (i, slot) in held.iter_mut().enumerate() {
@@ -118,7 +87,7 @@ fn throttle_acquire_and_record_allocate_nothing() {
     };
     let throttle = ClientThrottle::with_clock(config, clock.clone()).unwrap();
     let coarse = ClientThrottle::new(config).unwrap();
-    let n = allocations(|| {
+    let n = allocations_in(|| {
         for i in 0..10_000u32 {
             // Accepting one call in four drives p up, so both answers are exercised.
             if throttle.try_acquire().is_ok() && i % 4 == 0 {
@@ -151,7 +120,7 @@ fn chaos_decide_allocates_nothing() {
         seed: 1,
     })
     .unwrap();
-    let n = allocations(|| {
+    let n = allocations_in(|| {
         for i in 0..10_000u32 {
             let _ = chaos.decide();
             if i == 5_000 {
@@ -164,5 +133,5 @@ fn chaos_decide_allocates_nothing() {
 
 #[test]
 fn the_counter_counts() {
-    assert!(allocations(|| drop(std::hint::black_box(Box::new(1u64)))) >= 1);
+    assert!(allocations_in(|| drop(std::hint::black_box(Box::new(1u64)))) >= 1);
 }

@@ -3,52 +3,17 @@
 //! counts per thread, so other test threads cannot disturb the count.
 #![cfg(not(loom))]
 
+mod common;
+
+use common::counting_alloc::{allocations_in, assert_no_alloc, Counting};
+
 use breakwater::breaker::{BreakerConfig, BreakerState, CircuitBreaker, WindowConfig};
 use breakwater::clock::{Clock, ManualClock};
 use breakwater::Outcome;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator, whose contract is ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` above, i.e. from the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations_in(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
-
-#[track_caller]
-fn assert_no_alloc(what: &str, f: impl FnOnce()) {
-    let n = allocations_in(f);
-    assert_eq!(n, 0, "{what}: {n} allocations");
-}
 
 /// Walks one breaker through every state, asserting each step allocates nothing.
 fn every_state<C: Clock>(breaker: &CircuitBreaker<C>, advance: impl Fn(Duration)) {
