@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench --bench adaptive -- --warm-up-time 1 --measurement-time 3`
 
+mod common;
+use common::threaded;
+
 use breakwater::adaptive::{
     AdaptiveAlgorithm, AdaptiveConfig, AdaptiveLimiter, AimdConfig, ClientThrottle, Priority,
     ThrottleConfig,
@@ -56,38 +59,6 @@ fn gradient() -> AdaptiveAlgorithm {
     AdaptiveAlgorithm::Gradient2(Default::default())
 }
 
-/// Runs `op` `iters` times on each of `threads` threads at once; the time of the
-/// slowest thread.
-fn run_threads(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    if threads == 1 {
-        let start = Instant::now();
-        for _ in 0..iters {
-            op();
-        }
-        return start.elapsed();
-    }
-    let barrier = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .max()
-            .unwrap_or_default()
-    })
-}
-
 fn adaptive_limit<C: Clock>(limiter: &AdaptiveLimiter<C>) {
     if let Ok(p) = limiter.try_acquire_raw(black_box(Priority::Default)) {
         limiter.complete_raw(p, Outcome::Success, None);
@@ -111,7 +82,7 @@ fn bench_acquire_complete(c: &mut Criterion) {
         };
         group.bench_function("plain_bulkhead_atomic_u32", |b| {
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|| {
+                threaded(threads, iters, &|| {
                     if bulkhead.try_acquire() {
                         bulkhead.release();
                     }
@@ -122,12 +93,12 @@ fn bench_acquire_complete(c: &mut Criterion) {
             // Production: CLOCK_MONOTONIC read at acquire and at complete.
             let precise = AdaptiveLimiter::with_clock(config(algorithm), MonotonicClock).unwrap();
             group.bench_function(format!("{name}_monotonic_clock"), |b| {
-                b.iter_custom(|iters| run_threads(threads, iters, &|| adaptive_limit(&precise)))
+                b.iter_custom(|iters| threaded(threads, iters, &|| adaptive_limit(&precise)))
             });
             // The limiter's own cost: the caller supplies time (see above).
             group.bench_function(format!("{name}_caller_time"), |b| {
                 b.iter_custom(|iters| {
-                    run_threads(threads, iters, &|| adaptive_limit_caller_time(&precise))
+                    threaded(threads, iters, &|| adaptive_limit_caller_time(&precise))
                 })
             });
         }
@@ -141,7 +112,7 @@ fn bench_throttle_and_chaos(c: &mut Criterion) {
         let throttle = ClientThrottle::new(ThrottleConfig::default()).unwrap();
         group.bench_function("client_throttle_acquire_accept", |b| {
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|| {
+                threaded(threads, iters, &|| {
                     if throttle.try_acquire().is_ok() {
                         throttle.record_accepted();
                     }
@@ -162,7 +133,7 @@ fn bench_throttle_and_chaos(c: &mut Criterion) {
         .unwrap();
         group.bench_function("chaos_decide_enabled", |b| {
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|| {
+                threaded(threads, iters, &|| {
                     black_box(chaos.decide());
                 })
             })

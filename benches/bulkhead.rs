@@ -1,6 +1,9 @@
 //! Bulkhead try_acquire + release beside a std Mutex counter, a parking_lot
 //! Mutex + Condvar semaphore, and the floor: one atomic add + sub. 1 and 2 threads.
 
+mod common;
+use common::threaded;
+
 use breakwater::bulkhead::{Bulkhead, BulkheadConfig};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -50,29 +53,6 @@ impl PlSemaphore {
             self.cv.notify_one();
         }
     }
-}
-
-fn threaded(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = std::sync::Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
-    })
 }
 
 fn bench(c: &mut Criterion) {

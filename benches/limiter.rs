@@ -2,6 +2,9 @@
 //! the same group: always allowed, mostly rejected (coarse clock by our rule), mostly
 //! rejected with burst 1 (precise clock by our rule), with 1 and 2 threads.
 
+mod common;
+use common::threaded;
+
 use breakwater::clock::AnyClock;
 use breakwater::limiter::{RateLimiter, RateLimiterConfig};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
@@ -53,32 +56,6 @@ fn ours_coarse(case: &Case) -> RateLimiter {
 fn governor(case: &Case) -> governor::DefaultDirectRateLimiter {
     let n = |v: u32| NonZeroU32::new(v).unwrap();
     Governor::direct(Quota::per_second(n(case.rate_per_sec)).allow_burst(n(case.burst)))
-}
-
-/// Runs `op` `iters` times on each of `threads` threads at once; returns the wall time
-/// divided by nothing: criterion divides by `iters`, so this is the time per call per
-/// thread while all threads hammer the same object.
-fn threaded(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = std::sync::Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
-    })
 }
 
 fn bench(c: &mut Criterion) {

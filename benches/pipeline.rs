@@ -4,6 +4,9 @@
 //! `sum_of_parts`), so the pipeline's own bookkeeping (rejection unwinding, metrics,
 //! permit plumbing) stays cheap. Also the policy alone with 2 threads.
 
+mod common;
+use common::threaded;
+
 use std::time::{Duration, Instant};
 
 use breakwater::adaptive::Priority;
@@ -34,29 +37,6 @@ fn policy() -> Policy {
         AnyClock::Coarse,
     )
     .unwrap()
-}
-
-fn threaded(threads: usize, iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = std::sync::Barrier::new(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .max()
-            .unwrap()
-    })
 }
 
 fn bench(c: &mut Criterion) {
