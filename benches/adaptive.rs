@@ -16,8 +16,7 @@ use breakwater::clock::{Clock, MonotonicClock};
 use breakwater::Outcome;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The plain bulkhead: admit if the incremented count is within the limit.
 struct PlainBulkhead {

@@ -7,7 +7,6 @@ use common::threaded;
 use breakwater::bulkhead::{Bulkhead, BulkheadConfig};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 const MAX: u32 = 64;
 

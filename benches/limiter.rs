@@ -10,7 +10,7 @@ use breakwater::limiter::{RateLimiter, RateLimiterConfig};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use governor::{Quota, RateLimiter as Governor};
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Case {
     name: &'static str,

@@ -7,7 +7,7 @@
 mod common;
 use common::threaded;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use breakwater::adaptive::Priority;
 use breakwater::breaker::{BreakerConfig, CircuitBreaker};
