@@ -193,6 +193,23 @@ pub(crate) use blocking::{Condvar, Mutex, MutexGuard};
 /// (never on a decision's hot path).
 #[cfg(not(loom))]
 pub(crate) type RwLock<T> = parking_lot::RwLock<T>;
-/// A reader-writer lock (loom's, in models).
+/// A reader-writer lock (loom's, in models), with the poison-free shape of the normal
+/// build.
 #[cfg(loom)]
-pub(crate) type RwLock<T> = loom::sync::RwLock<T>;
+#[derive(Debug)]
+pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+#[cfg(loom)]
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
