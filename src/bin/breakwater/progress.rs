@@ -29,7 +29,7 @@ pub(crate) struct Status {
     pub(crate) breaker: Option<&'static str>,
 }
 
-const WIDTH: usize = 30;
+const WIDTH: usize = 16;
 
 impl Progress {
     /// A bar for the run called `label`.
@@ -54,13 +54,23 @@ impl Progress {
         };
         let breaker = s
             .breaker
-            .map(|b| format!("  breaker {b:<9}"))
+            .map(|b| format!(" breaker {b}"))
             .unwrap_or_default();
+        let ok = if s.done == 0 {
+            100.0
+        } else {
+            100.0 * s.ok as f64 / s.done as f64
+        };
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[2K{:<16} {bar} {:>4.1}/{:.0}s  payment {phase}  ok {:>5}/{:<5}  workers busy {:>3}/{:<3} queue {:>3}/{}{breaker}",
-            self.label, s.now.min(s.total), s.total, s.ok, s.done, s.busy.0, s.busy.1, s.queued.0, s.queued.1
+            "\r\x1b[2K{:<15} {bar} {:>4.1}s {phase} ok {ok:>3.0}% busy {:>2}/{} queue {:>2}/{}{breaker}",
+            self.label,
+            s.now.min(s.total),
+            s.busy.0,
+            s.busy.1,
+            s.queued.0,
+            s.queued.1
         );
         let _ = err.flush();
     }

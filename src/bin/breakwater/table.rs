@@ -99,14 +99,17 @@ fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
         (
             "checkouts failed fast".into(),
             each(&|t| {
-                let by = |reason| t.count(|r| r.fate == Fate::Rejected(reason));
-                let open = by(RejectReason::CircuitOpen);
-                let full = by(RejectReason::BulkheadFull);
                 let all = t.count(|r| matches!(r.fate, Fate::Rejected(_)));
+                let parts: Vec<String> = RejectReason::ALL
+                    .iter()
+                    .map(|&reason| (reason, t.count(|r| r.fate == Fate::Rejected(reason))))
+                    .filter(|&(_, n)| n > 0)
+                    .map(|(reason, n)| format!("{} {n}", reason.as_str()))
+                    .collect();
                 if all == 0 {
                     "0".into()
                 } else {
-                    format!("{all} (open {open}, full {full})")
+                    format!("{all} ({})", parts.join(", "))
                 }
             }),
         ),
@@ -130,22 +133,26 @@ pub(crate) fn print(title: &str, policy: &str, unprotected: &Trace, protected: &
     println!("{title}\n");
     let rows = rows([unprotected, protected]);
     let name_w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-    let col_w = rows
-        .iter()
-        .flat_map(|r| r.1.iter().map(|v| v.chars().count()))
-        .chain(["with breakwater".len()])
-        .max()
-        .unwrap_or(0);
+    let width = |i: usize, head: &str| {
+        rows.iter()
+            .map(|r| r.1[i].chars().count())
+            .chain([head.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (a_w, b_w) = (width(0, "unprotected"), width(1, "with breakwater"));
+    let rule = "─".repeat(name_w + a_w + b_w + 6);
     println!(
-        "{:name_w$}   {:>col_w$}   {:>col_w$}",
+        "{:name_w$}   {:>a_w$}   {:>b_w$}",
         "", "unprotected", "with breakwater"
     );
-    println!("{}", "─".repeat(name_w + 2 * col_w + 6));
+    println!("{rule}");
     for (name, [a, b]) in &rows {
-        println!("{name:name_w$}   {a:>col_w$}   {b:>col_w$}");
+        println!("{name:name_w$}   {a:>a_w$}   {b:>b_w$}");
     }
-    println!("{}", "─".repeat(name_w + 2 * col_w + 6));
+    println!("{rule}");
     println!("Protected run: {policy}.");
     println!("Times are incident times; latencies leave out requests turned away at the door.");
-    println!("Recovery: from healing to the last failure other than the usual 1 % payment errors.");
+    println!("Recovery: from healing to the last burst (≥ 5 % in 250 ms) of failures other than");
+    println!("the payment service's usual 1 % errors.");
 }
