@@ -153,6 +153,6 @@ pub(crate) fn print(title: &str, policy: &str, unprotected: &Trace, protected: &
     println!("{rule}");
     println!("Protected run: {policy}.");
     println!("Times are incident times; latencies leave out requests turned away at the door.");
-    println!("Recovery: from healing to the last burst (≥ 5 % in 250 ms) of failures other than");
+    println!("Recovery: from healing to the last burst (≥ 2 in 250 ms) of failures other than");
     println!("the payment service's usual 1 % errors.");
 }

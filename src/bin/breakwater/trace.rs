@@ -149,27 +149,26 @@ impl Trace {
     /// How long after the payment service healed clients kept seeing failures: from
     /// healing to the last failure that was part of a burst. A failure here is anything
     /// but the payment service's ordinary errors (which a healthy service has too); a
-    /// burst is a 250 ms bucket in which at least 5 % of the requests failed so, which
-    /// keeps a lone straggler (a thread descheduled on a busy machine) from counting.
+    /// burst is two or more such failures in one 250 ms bucket, which keeps a lone
+    /// straggler (a thread descheduled on a busy machine) from counting.
     /// 0 if there was no burst after healing.
     pub(crate) fn recovery(&self) -> f64 {
         const BUCKET: f64 = 0.25;
         let n = ((RUN_SECONDS - HEAL_AT) / BUCKET).ceil() as usize + 1;
         let bucket = |t: f64| (((t - HEAL_AT) / BUCKET) as usize).min(n - 1);
         let abnormal = |r: &Record| !matches!(r.fate, Fate::Ok | Fate::PaymentError);
-        let mut counts = vec![(0u32, 0u32); n];
-        for r in self.records.iter().filter(|r| r.end >= HEAL_AT) {
-            let c = &mut counts[bucket(r.end)];
-            c.0 += u32::from(abnormal(r));
-            c.1 += 1;
+        let mut counts = vec![0u32; n];
+        for r in self
+            .records
+            .iter()
+            .filter(|r| r.end >= HEAL_AT && abnormal(r))
+        {
+            counts[bucket(r.end)] += 1;
         }
         self.records
             .iter()
             .filter(|r| r.end >= HEAL_AT && abnormal(r))
-            .filter(|r| {
-                let (bad, all) = counts[bucket(r.end)];
-                f64::from(bad) >= 0.05 * f64::from(all)
-            })
+            .filter(|r| counts[bucket(r.end)] >= 2)
             .map(|r| r.end - HEAL_AT)
             .fold(0.0, f64::max)
     }
