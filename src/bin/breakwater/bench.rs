@@ -1,0 +1,164 @@
+//! `breakwater bench`: acquire + complete of each primitive, on 1 and N threads, for a
+//! fixed short time per case. A quick look at this machine; `cargo bench` (criterion,
+//! `benches/`) gives the reference numbers with confidence intervals.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use breakwater::adaptive::{AdaptiveConfig, AdaptiveLimiter, Priority};
+use breakwater::breaker::{BreakerConfig, CircuitBreaker};
+use breakwater::bulkhead::{Bulkhead, BulkheadConfig};
+use breakwater::limiter::{RateLimiter, RateLimiterConfig};
+use breakwater::policy::{Policy, PolicyConfig};
+
+use crate::{exit, BenchArgs};
+
+/// What one case measured.
+struct Measured {
+    ops: u64,
+    admitted: u64,
+    elapsed: Duration,
+}
+
+/// Runs `op` (one acquire + complete; returns whether it was admitted) on `threads`
+/// threads for `duration` and counts operations.
+fn measure(threads: u32, duration: Duration, op: &(dyn Fn() -> bool + Sync)) -> Measured {
+    let stop = AtomicBool::new(false);
+    let start = Barrier::new(threads as usize + 1);
+    let (counts, elapsed) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut ops, mut admitted) = (0u64, 0u64);
+                    start.wait();
+                    // Relaxed: a stop signal; nothing else is published through it.
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..64 {
+                            admitted += u64::from(black_box(op()));
+                        }
+                        ops += 64;
+                    }
+                    (ops, admitted)
+                })
+            })
+            .collect();
+        start.wait();
+        let began = Instant::now();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        let counts: Vec<(u64, u64)> = handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .collect();
+        (counts, began.elapsed())
+    });
+    Measured {
+        ops: counts.iter().map(|c| c.0).sum(),
+        admitted: counts.iter().map(|c| c.1).sum(),
+        elapsed,
+    }
+}
+
+/// A rate far above what any thread can take, so the limiter always admits and the
+/// cost measured is the decision itself.
+fn generous_limit() -> RateLimiterConfig {
+    RateLimiterConfig::new(1_000_000_000, Duration::from_secs(1))
+}
+
+/// `breakwater bench`.
+pub(crate) fn run(args: &BenchArgs) -> i32 {
+    let duration = Duration::from_millis(args.duration_ms);
+    let n = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let built = (|| -> Result<_, breakwater::ConfigError> {
+        Ok((
+            CircuitBreaker::new(BreakerConfig::default())?,
+            RateLimiter::new(generous_limit())?,
+            Bulkhead::new(BulkheadConfig::new(100_000))?,
+            AdaptiveLimiter::new(AdaptiveConfig {
+                initial_limit: 10_000,
+                max_limit: 10_000,
+                ..AdaptiveConfig::default()
+            })?,
+            Policy::new(
+                PolicyConfig::new("bench")
+                    .with_timeout(Duration::from_secs(1))
+                    .with_circuit_breaker(BreakerConfig::default())
+                    .with_rate_limiter(generous_limit())
+                    .with_bulkhead(BulkheadConfig::new(100_000)),
+            )?,
+        ))
+    })();
+    let (breaker, limiter, bulkhead, adaptive, policy) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!(
+                "breakwater: bench setup failed: `{}`: {}",
+                e.field, e.reason
+            );
+            return exit::ERRORS;
+        }
+    };
+    let cases: [(&str, &(dyn Fn() -> bool + Sync)); 5] = [
+        ("circuit breaker", &|| {
+            breaker.try_acquire().map(|p| p.success()).is_ok()
+        }),
+        ("rate limiter", &|| limiter.try_acquire().is_ok()),
+        ("bulkhead", &|| bulkhead.try_acquire().map(drop).is_ok()),
+        ("adaptive limit", &|| {
+            adaptive
+                .try_acquire(Priority::Default)
+                .map(|p| p.success())
+                .is_ok()
+        }),
+        ("policy (timeout+breaker+limiter+bulkhead)", &|| {
+            policy.acquire().map(|p| p.success()).is_ok()
+        }),
+    ];
+    let mut counts = vec![1];
+    if n > 1 {
+        counts.push(n);
+    }
+    eprintln!(
+        "Quick benchmark: acquire + complete, {} ms per case, 1{} thread(s). \
+         For reference numbers run the criterion benches: cargo bench.",
+        args.duration_ms,
+        if n > 1 {
+            format!(" and {n}")
+        } else {
+            String::new()
+        }
+    );
+    let name_w = cases.iter().map(|c| c.0.len()).max().unwrap_or(0);
+    println!(
+        "{:name_w$}  {:>7}  {:>12}  {:>10}  {:>14}  {:>9}",
+        "primitive", "threads", "ops", "ns/op", "ops/s (total)", "admitted"
+    );
+    for (name, op) in cases {
+        for &threads in &counts {
+            let m = measure(threads, duration, op);
+            let secs = m.elapsed.as_secs_f64();
+            // Per-thread cost: the wall time each thread spent per operation.
+            let ns = secs * 1e9 * f64::from(threads) / m.ops.max(1) as f64;
+            println!(
+                "{name:name_w$}  {threads:>7}  {:>12}  {ns:>10.1}  {:>14.0}  {:>8.1}%",
+                m.ops,
+                m.ops as f64 / secs,
+                100.0 * m.admitted as f64 / m.ops.max(1) as f64
+            );
+        }
+    }
+    println!(
+        "ns/op is the wall time per operation per thread (elapsed × threads / ops); with more\n\
+         threads than free cores it includes waiting for a core."
+    );
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this is a debug build; its numbers are meaningless (build with --release)."
+        );
+    }
+    exit::OK
+}

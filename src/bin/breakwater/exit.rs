@@ -1,0 +1,9 @@
+//! The exit codes of `breakwater` (also listed in every `--help`).
+
+/// Everything went well.
+pub(crate) const OK: i32 = 0;
+/// Errors in a policy file, an unknown policy name, or a run that failed.
+pub(crate) const ERRORS: i32 = 1;
+/// A file could not be read or written.
+pub(crate) const IO: i32 = 3;
+// 2 (usage error) is clap's own exit code for malformed command lines.

@@ -1,0 +1,381 @@
+//! The picture of `breakwater demo --out FILE.svg`, written by hand: four panels over
+//! the same time axis (success rate, latency, busy workers, breaker state), both runs.
+
+use std::fmt::Write;
+
+use breakwater::breaker::BreakerState;
+
+use crate::scenario::{Scenario, DEGRADE_AT, HEAL_AT, RUN_SECONDS};
+use crate::trace::{Series, Trace};
+
+const WIDTH: f64 = 1000.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 30.0;
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const BUCKET: f64 = 0.25;
+
+const UNPROTECTED: &str = "#d62728";
+const PROTECTED: &str = "#1f77b4";
+const STATE_COLORS: [(BreakerState, &str); 5] = [
+    (BreakerState::Closed, "#2ca02c"),
+    (BreakerState::Open, "#d62728"),
+    (BreakerState::HalfOpen, "#ff9f1c"),
+    (BreakerState::ForcedOpen, "#7f0000"),
+    (BreakerState::Disabled, "#999999"),
+];
+
+/// A panel: its vertical place and how values map onto it.
+struct Panel {
+    top: f64,
+    height: f64,
+    /// Maps a value to 0..=1 of the panel's height.
+    map: fn(f64) -> f64,
+}
+
+impl Panel {
+    fn x(t: f64) -> f64 {
+        LEFT + PLOT_W * (t / RUN_SECONDS).clamp(0.0, 1.0)
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.top + self.height * (1.0 - (self.map)(v).clamp(0.0, 1.0))
+    }
+
+    /// The frame, the degraded phase, the x grid, the title and y ticks.
+    fn frame(&self, out: &mut String, title: &str, ticks: &[(f64, &str)]) {
+        let (top, h) = (self.top, self.height);
+        let (x0, x1) = (Panel::x(DEGRADE_AT), Panel::x(HEAL_AT));
+        let _ = writeln!(
+            out,
+            r##"<rect x="{x0:.1}" y="{top:.1}" width="{:.1}" height="{h:.1}" fill="#f3e0e0"/>"##,
+            x1 - x0
+        );
+        for s in 0..=(RUN_SECONDS as u32) {
+            let x = Panel::x(f64::from(s));
+            let _ = writeln!(
+                out,
+                r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{:.1}" stroke="#e4e4e4"/>"##,
+                top + h
+            );
+        }
+        for (v, label) in ticks {
+            let y = self.y(*v);
+            let _ = writeln!(
+                out,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e4e4e4"/>"##,
+                LEFT + PLOT_W
+            );
+            let _ = writeln!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{label}</text>"##,
+                LEFT - 6.0,
+                y + 4.0
+            );
+        }
+        let _ = writeln!(
+            out,
+            r##"<rect x="{LEFT}" y="{top:.1}" width="{PLOT_W}" height="{h:.1}" fill="none" stroke="#555"/>"##
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" class="panel">{title}</text>"##,
+            LEFT,
+            top - 8.0
+        );
+    }
+
+    /// A line through the bucket centres; gaps where there is no value.
+    fn line(
+        &self,
+        out: &mut String,
+        values: &[Option<f64>],
+        color: &str,
+        dash: &str,
+        width: f64,
+        name: &str,
+    ) {
+        let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    let t = (i as f64 + 0.5) * BUCKET;
+                    segments
+                        .last_mut()
+                        .expect("one segment")
+                        .push((Panel::x(t), self.y(*v)));
+                }
+                None => segments.push(Vec::new()),
+            }
+        }
+        let _ = writeln!(out, r#"<g class="series" data-series="{name}">"#);
+        for seg in segments.iter().filter(|s| !s.is_empty()) {
+            let points: Vec<String> = seg.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+            let _ = writeln!(
+                out,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="{width}" stroke-dasharray="{dash}" stroke-linejoin="round"/>"#,
+                points.join(" ")
+            );
+        }
+        out.push_str("</g>\n");
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Latency axis: log scale from 1 ms to 5 s.
+fn log_latency(secs: f64) -> f64 {
+    let (lo, hi) = (1e-3f64.ln(), 5.0f64.ln());
+    (secs.max(1e-3).ln() - lo) / (hi - lo)
+}
+
+fn linear(v: f64) -> f64 {
+    v
+}
+
+/// The legend: a short line sample and its label per entry, in one row.
+fn legend(out: &mut String, y: f64, entries: &[(&str, &str, &str, f64)]) {
+    let mut x = LEFT;
+    for (label, color, dash, width) in entries {
+        let _ = writeln!(
+            out,
+            r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="{width}" stroke-dasharray="{dash}"/>"#,
+            x + 28.0
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" class="legend">{label}</text>"#,
+            x + 34.0,
+            y + 4.0
+        );
+        x += 44.0 + 7.0 * label.len() as f64;
+    }
+}
+
+/// Renders the picture of both runs.
+pub(crate) fn render(
+    scenario: &Scenario,
+    policy: &str,
+    unprotected: &Trace,
+    protected: &Trace,
+) -> String {
+    let u = unprotected.series(BUCKET);
+    let p = protected.series(BUCKET);
+    let success = Panel {
+        top: 140.0,
+        height: 200.0,
+        map: |v| v,
+    };
+    let latency = Panel {
+        top: 392.0,
+        height: 180.0,
+        map: log_latency,
+    };
+    let busy = Panel {
+        top: 622.0,
+        height: 110.0,
+        map: linear,
+    };
+    let breaker = Panel {
+        top: 782.0,
+        height: 26.0,
+        map: linear,
+    };
+    let height = 890.0;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif">"#
+    );
+    out.push_str(
+        "<style>.title{font-size:20px;font-weight:bold}.sub{font-size:12px;fill:#444}\
+         .panel{font-size:14px;font-weight:bold}.tick{font-size:11px;fill:#444}\
+         .legend{font-size:12px}</style>\n",
+    );
+    let _ = writeln!(
+        out,
+        r##"<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="32" class="title">The checkout incident: unprotected vs. with breakwater</text>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="52" class="sub">{} requests per run, {} worker threads. The payment service degrades from {DEGRADE_AT} s to {HEAL_AT} s (shaded): latency 20 ms → 2 s, 50 % errors.</text>"#,
+        scenario.requests.len(),
+        scenario.workers,
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="68" class="sub">The same traffic runs twice: calling the payment service directly, and through {}.</text>"#,
+        escape(policy)
+    );
+    legend(
+        &mut out,
+        92.0,
+        &[
+            ("unprotected", UNPROTECTED, "none", 3.0),
+            ("with breakwater", PROTECTED, "none", 3.0),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        r##"<rect x="{:.1}" y="85" width="28" height="14" fill="#f3e0e0"/><text x="{:.1}" y="96" class="legend">payment degraded</text>"##,
+        LEFT + 300.0,
+        LEFT + 334.0
+    );
+
+    success.frame(
+        &mut out,
+        "Success rate: answered OK within the client's 1 s timeout   (solid: checkout, dashed: healthy endpoints)",
+        &[(0.0, "0 %"), (0.25, "25 %"), (0.5, "50 %"), (0.75, "75 %"), (1.0, "100 %")],
+    );
+    success.line(
+        &mut out,
+        &u.healthy,
+        UNPROTECTED,
+        "6 4",
+        2.0,
+        "unprotected-healthy-success",
+    );
+    success.line(
+        &mut out,
+        &p.healthy,
+        PROTECTED,
+        "6 4",
+        2.0,
+        "protected-healthy-success",
+    );
+    success.line(
+        &mut out,
+        &u.checkout,
+        UNPROTECTED,
+        "none",
+        2.5,
+        "unprotected-checkout-success",
+    );
+    success.line(
+        &mut out,
+        &p.checkout,
+        PROTECTED,
+        "none",
+        2.5,
+        "protected-checkout-success",
+    );
+
+    latency.frame(
+        &mut out,
+        "Latency seen by clients, log scale   (solid: p99, dotted: p50; requests turned away at the door left out)",
+        &[(0.001, "1 ms"), (0.01, "10 ms"), (0.1, "100 ms"), (1.0, "1 s"), (5.0, "5 s")],
+    );
+    latency.line(&mut out, &u.p50, UNPROTECTED, "2 3", 1.5, "unprotected-p50");
+    latency.line(&mut out, &p.p50, PROTECTED, "2 3", 1.5, "protected-p50");
+    latency.line(
+        &mut out,
+        &u.p99,
+        UNPROTECTED,
+        "none",
+        2.5,
+        "unprotected-p99",
+    );
+    latency.line(&mut out, &p.p99, PROTECTED, "none", 2.5, "protected-p99");
+
+    busy.frame(
+        &mut out,
+        &format!("Workers busy (of {})", scenario.workers),
+        &[(0.0, "0 %"), (0.5, "50 %"), (1.0, "100 %")],
+    );
+    busy.line(
+        &mut out,
+        &u.busy,
+        UNPROTECTED,
+        "none",
+        2.0,
+        "unprotected-busy",
+    );
+    busy.line(&mut out, &p.busy, PROTECTED, "none", 2.0, "protected-busy");
+
+    breaker.frame(&mut out, "Circuit breaker (with breakwater)", &[]);
+    breaker_strip(&mut out, &breaker, &p);
+    // The time axis, under the last panel, then the breaker's colours.
+    let axis_y = breaker.top + breaker.height + 15.0;
+    for s in 0..=(RUN_SECONDS as u32) {
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{axis_y:.1}" text-anchor="middle" class="tick">{s} s</text>"#,
+            Panel::x(f64::from(s))
+        );
+    }
+    let _ = writeln!(
+        out,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">incident time</text>"#,
+        LEFT + PLOT_W / 2.0,
+        axis_y + 16.0
+    );
+    let mut x = LEFT;
+    let legend_y = axis_y + 40.0;
+    for (state, color) in STATE_COLORS.iter().take(3) {
+        let _ = writeln!(
+            out,
+            r#"<rect x="{x:.1}" y="{:.1}" width="14" height="10" fill="{color}"/><text x="{:.1}" y="{legend_y:.1}" class="legend">breaker {}</text>"#,
+            legend_y - 9.0,
+            x + 19.0,
+            state.as_str().replace('_', "-")
+        );
+        x += 130.0;
+    }
+    for panel in [&success, &latency, &busy] {
+        for s in 0..=(RUN_SECONDS as u32) {
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{s}</text>"#,
+                Panel::x(f64::from(s)),
+                panel.top + panel.height + 14.0
+            );
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The breaker's state over time: one coloured span per run of equal samples.
+fn breaker_strip(out: &mut String, panel: &Panel, series: &Series) {
+    let color = |s: BreakerState| {
+        STATE_COLORS
+            .iter()
+            .find(|(st, _)| *st == s)
+            .map_or("#000", |(_, c)| c)
+    };
+    let _ = writeln!(
+        out,
+        r#"<g class="series" data-series="protected-breaker-state">"#
+    );
+    let samples = &series.breaker;
+    let mut i = 0;
+    while i < samples.len() {
+        let (start, state) = samples[i];
+        let mut j = i + 1;
+        while j < samples.len() && samples[j].1 == state {
+            j += 1;
+        }
+        let end = samples.get(j).map_or(RUN_SECONDS, |s| s.0);
+        let (x0, x1) = (Panel::x(start), Panel::x(end));
+        let _ = writeln!(
+            out,
+            r#"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {start:.2}–{end:.2} s</title></rect>"#,
+            panel.top,
+            (x1 - x0).max(0.5),
+            panel.height,
+            color(state),
+            state.as_str()
+        );
+        i = j;
+    }
+    out.push_str("</g>\n");
+}

@@ -1,0 +1,192 @@
+//! What one run of the demo recorded, and what is computed from it: per-bucket series
+//! for the picture and the time to recover.
+
+use breakwater::breaker::BreakerState;
+use breakwater::metrics::MetricsSnapshot;
+use breakwater::RejectReason;
+
+use crate::scenario::{Kind, HEAL_AT, RUN_SECONDS};
+
+/// How a request ended, as its client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Answered successfully within the client's timeout.
+    Ok,
+    /// The payment service answered with an error.
+    PaymentError,
+    /// The policy's timeout cut the payment call short.
+    PaymentTimeout,
+    /// The policy refused the payment call (breaker open, bulkhead full, ...).
+    Rejected(RejectReason),
+    /// Every worker was busy and the queue full: turned away at the door.
+    QueueFull,
+    /// No answer within the client's timeout.
+    ClientTimeout,
+}
+
+/// One request's story.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record {
+    /// What it asked for.
+    pub(crate) kind: Kind,
+    /// When it arrived (incident seconds).
+    pub(crate) arrival: f64,
+    /// When its client got an answer or gave up.
+    pub(crate) end: f64,
+    /// How it ended.
+    pub(crate) fate: Fate,
+}
+
+impl Record {
+    /// The latency its client saw.
+    pub(crate) fn latency(&self) -> f64 {
+        (self.end - self.arrival).max(0.0)
+    }
+}
+
+/// The gateway's state at one moment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    /// Incident seconds.
+    pub(crate) t: f64,
+    /// Workers busy.
+    pub(crate) busy: u32,
+    /// Requests waiting for a worker.
+    pub(crate) queued: u32,
+    /// The policy's breaker, in the protected run.
+    pub(crate) breaker: Option<BreakerState>,
+}
+
+/// Everything one run recorded.
+#[derive(Debug, Clone)]
+pub(crate) struct Trace {
+    /// Every request, in arrival order.
+    pub(crate) records: Vec<Record>,
+    /// The gateway's state, sampled regularly.
+    pub(crate) samples: Vec<Sample>,
+    /// Worker threads.
+    pub(crate) workers: u32,
+    /// The policy's counters at the end (protected run only).
+    pub(crate) policy: Option<MetricsSnapshot>,
+}
+
+/// Per-bucket values of one run, for the picture.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Series {
+    /// Success rate (0..=1) of checkouts ending in each bucket.
+    pub(crate) checkout: Vec<Option<f64>>,
+    /// Success rate of healthy-endpoint requests ending in each bucket.
+    pub(crate) healthy: Vec<Option<f64>>,
+    /// Median latency (seconds) of the requests ending in each bucket that the gateway
+    /// admitted (those turned away at the door are answered at once and left out).
+    pub(crate) p50: Vec<Option<f64>>,
+    /// 99th percentile latency.
+    pub(crate) p99: Vec<Option<f64>>,
+    /// Mean share of busy workers (0..=1).
+    pub(crate) busy: Vec<Option<f64>>,
+    /// Breaker state samples `(t, state)`.
+    pub(crate) breaker: Vec<(f64, BreakerState)>,
+}
+
+/// The `q` quantile of sorted values (nearest rank).
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+fn rate(ok: u32, all: u32) -> Option<f64> {
+    (all > 0).then(|| f64::from(ok) / f64::from(all))
+}
+
+impl Trace {
+    /// Buckets of `width` incident seconds over the run.
+    pub(crate) fn series(&self, width: f64) -> Series {
+        let n = (RUN_SECONDS / width).ceil() as usize;
+        let bucket = |t: f64| ((t / width) as usize).min(n - 1);
+        let mut counts = vec![[0u32; 4]; n];
+        let mut latencies = vec![Vec::new(); n];
+        for r in &self.records {
+            let b = bucket(r.end);
+            let ok = u32::from(r.fate == Fate::Ok);
+            let k = if r.kind == Kind::Checkout { 0 } else { 2 };
+            counts[b][k] += ok;
+            counts[b][k + 1] += 1;
+            if r.fate != Fate::QueueFull {
+                latencies[b].push(r.latency());
+            }
+        }
+        let mut busy = vec![(0.0, 0u32); n];
+        let mut breaker = Vec::new();
+        for s in &self.samples {
+            let b = bucket(s.t);
+            busy[b].0 += f64::from(s.busy) / f64::from(self.workers);
+            busy[b].1 += 1;
+            if let Some(state) = s.breaker {
+                breaker.push((s.t, state));
+            }
+        }
+        let mut series = Series {
+            breaker,
+            ..Series::default()
+        };
+        for (c, mut l) in counts.into_iter().zip(latencies) {
+            l.sort_by(f64::total_cmp);
+            series.checkout.push(rate(c[0], c[1]));
+            series.healthy.push(rate(c[2], c[3]));
+            series.p50.push(quantile(&l, 0.5));
+            series.p99.push(quantile(&l, 0.99));
+        }
+        series.busy = busy
+            .into_iter()
+            .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
+            .collect();
+        series
+    }
+
+    /// How long after the payment service healed clients kept seeing failures: from
+    /// healing to the last failure that was part of a burst. A failure here is anything
+    /// but the payment service's ordinary errors (which a healthy service has too); a
+    /// burst is two or more such failures in one 250 ms bucket, which keeps a lone
+    /// straggler (a thread descheduled on a busy machine) from counting.
+    /// 0 if there was no burst after healing.
+    pub(crate) fn recovery(&self) -> f64 {
+        const BUCKET: f64 = 0.25;
+        let n = ((RUN_SECONDS - HEAL_AT) / BUCKET).ceil() as usize + 1;
+        let bucket = |t: f64| (((t - HEAL_AT) / BUCKET) as usize).min(n - 1);
+        let abnormal = |r: &Record| !matches!(r.fate, Fate::Ok | Fate::PaymentError);
+        let mut counts = vec![0u32; n];
+        for r in self
+            .records
+            .iter()
+            .filter(|r| r.end >= HEAL_AT && abnormal(r))
+        {
+            counts[bucket(r.end)] += 1;
+        }
+        self.records
+            .iter()
+            .filter(|r| r.end >= HEAL_AT && abnormal(r))
+            .filter(|r| counts[bucket(r.end)] >= 2)
+            .map(|r| r.end - HEAL_AT)
+            .fold(0.0, f64::max)
+    }
+
+    /// How many requests match `pred`.
+    pub(crate) fn count(&self, pred: impl Fn(&Record) -> bool) -> usize {
+        self.records.iter().filter(|r| pred(r)).count()
+    }
+
+    /// Sorted latencies of the requests matching `pred`.
+    pub(crate) fn latencies(&self, pred: impl Fn(&Record) -> bool) -> Vec<f64> {
+        let mut l: Vec<f64> = self
+            .records
+            .iter()
+            .filter(|r| pred(r))
+            .map(Record::latency)
+            .collect();
+        l.sort_by(f64::total_cmp);
+        l
+    }
+}
