@@ -186,7 +186,8 @@ fn read_limiter(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<RateLi
     let before = r.errors.len();
     r.only_keys(t, p, &["rate", "period", "burst"]);
     let rate = r.u64(t, p, "rate");
-    if rate.is_none() && !t.contains_key("rate") {
+    // Only when nothing else is wrong: after `rte = 5` the typo is the error to show.
+    if rate.is_none() && !t.contains_key("rate") && r.errors.len() == before {
         let line = r.line_of(None);
         r.error(
             join(p, "rate"),
@@ -208,7 +209,7 @@ fn read_bulkhead(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Bulkh
     let before = r.errors.len();
     r.only_keys(t, p, &["max_concurrent", "max_wait"]);
     let max = r.u32(t, p, "max_concurrent");
-    if max.is_none() && !t.contains_key("max_concurrent") {
+    if max.is_none() && !t.contains_key("max_concurrent") && r.errors.len() == before {
         r.error(
             join(p, "max_concurrent"),
             None,
