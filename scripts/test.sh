@@ -153,7 +153,7 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   run "asan" asan
   tsan() {
     RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
-      CARGO_TARGET_DIR="$ROOT/target/tsan" TSAN_OPTIONS="halt_on_error=1" PROPTEST_CASES=16 \
+      CARGO_TARGET_DIR="$ROOT/target/tsan" TSAN_OPTIONS="halt_on_error=1 suppressions=$ROOT/scripts/tsan.supp" PROPTEST_CASES=16 \
       cargo +nightly test --target x86_64-unknown-linux-gnu --test 'stress_*'
   }
   run "tsan" tsan

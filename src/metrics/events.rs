@@ -301,10 +301,11 @@ mod tests {
     fn listener_may_reenter_the_sink() {
         let sink = Arc::new(EventSink::new());
         let calls = Arc::new(AtomicUsize::new(0));
-        let (s2, c2) = (Arc::clone(&sink), Arc::clone(&calls));
+        // A weak reference: a listener owning its own sink would be a cycle (a leak).
+        let (s2, c2) = (Arc::downgrade(&sink), Arc::clone(&calls));
         sink.set_listener(move |e: &Event<'_>| {
             c2.fetch_add(1, Ordering::Relaxed);
-            if let Event::Transition { .. } = e {
+            if let (Event::Transition { .. }, Some(s2)) = (e, s2.upgrade()) {
                 // Re-entrant emit: no lock is held, so this must not deadlock.
                 s2.emit(&Event::BudgetExhausted {
                     policy: "p",
