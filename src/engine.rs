@@ -22,9 +22,9 @@
 //! [`Policy::is_superseded`] become true, and the old object is dropped with its last
 //! handle. Removed policies are dropped the same way.
 
+use crate::sync::Arc;
 use std::collections::HashMap;
 use std::path::Path;
-use crate::sync::Arc;
 
 use once_cell::sync::Lazy;
 
@@ -64,7 +64,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("policies", &self.names()).finish()
+        f.debug_struct("Engine")
+            .field("policies", &self.names())
+            .finish()
     }
 }
 
@@ -126,7 +128,12 @@ impl Engine {
 
     /// The policies' names, in file order.
     pub fn names(&self) -> Vec<String> {
-        self.registry.read().order.iter().map(|p| p.name().to_string()).collect()
+        self.registry
+            .read()
+            .order
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect()
     }
 
     /// Replaces the engine's policies with those of `file`, atomically (see the module
@@ -174,14 +181,26 @@ impl Engine {
                 report.removed.push(old.name().to_string());
             }
         }
-        let by_name = next.iter().map(|p| (p.name().to_string(), p.clone())).collect();
+        let by_name = next
+            .iter()
+            .map(|p| (p.name().to_string(), p.clone()))
+            .collect();
         let replaced = {
             let mut registry = self.registry.write();
-            let old = std::mem::replace(&mut *registry, Registry { order: next, by_name });
+            let old = std::mem::replace(
+                &mut *registry,
+                Registry {
+                    order: next,
+                    by_name,
+                },
+            );
             old.order
         };
         for old in replaced {
-            if !self.policy(old.name()).is_some_and(|p| Arc::ptr_eq(&p, &old)) {
+            if !self
+                .policy(old.name())
+                .is_some_and(|p| Arc::ptr_eq(&p, &old))
+            {
                 old.mark_superseded();
             }
         }
@@ -207,7 +226,10 @@ impl Engine {
     pub fn insert(&self, config: PolicyConfig) -> Result<Arc<Policy>, crate::ConfigError> {
         let policy = self.build(config)?;
         let mut registry = self.registry.write();
-        if let Some(old) = registry.by_name.insert(policy.name().to_string(), policy.clone()) {
+        if let Some(old) = registry
+            .by_name
+            .insert(policy.name().to_string(), policy.clone())
+        {
             old.mark_superseded();
             registry.order.retain(|p| !Arc::ptr_eq(p, &old));
         }

@@ -2,8 +2,8 @@
 
 use crate::engine::Engine;
 use crate::metrics::{
-    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available, write_policy_metrics,
-    Exposition, HealthReport, PolicyHealth, Usage,
+    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
+    write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
 };
 use crate::policy::PolicySnapshot;
 
@@ -59,7 +59,12 @@ pub fn render_prometheus(snapshots: &[PolicySnapshot]) -> String {
                 write_limiter_available(&mut exp, &s.name, l.available as f64)?;
             }
             if let Some(b) = &s.bulkhead {
-                write_bulkhead(&mut exp, &s.name, b.in_flight as u64, b.max_concurrent as u64)?;
+                write_bulkhead(
+                    &mut exp,
+                    &s.name,
+                    b.in_flight as u64,
+                    b.max_concurrent as u64,
+                )?;
             }
             if let Some(a) = &s.adaptive {
                 write_adaptive(&mut exp, &s.name, a.limit as u64, a.in_flight as u64)?;
@@ -67,7 +72,10 @@ pub fn render_prometheus(snapshots: &[PolicySnapshot]) -> String {
             Ok::<(), crate::metrics::ExpositionError>(())
         })();
         if let Err(e) = result {
-            return format!("# breakwater: exposition error for policy {}: {e}\n", s.name);
+            return format!(
+                "# breakwater: exposition error for policy {}: {e}\n",
+                s.name
+            );
         }
     }
     exp.render()

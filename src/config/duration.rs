@@ -82,7 +82,9 @@ mod tests {
         assert!(parse_duration("").unwrap_err().contains("empty"));
         assert!(parse_duration("250").unwrap_err().contains("no unit"));
         assert!(parse_duration("-1s").unwrap_err().contains("negative"));
-        assert!(parse_duration("3 parsecs").unwrap_err().contains("invalid duration"));
+        assert!(parse_duration("3 parsecs")
+            .unwrap_err()
+            .contains("invalid duration"));
         assert!(parse_duration("1e400s").is_err());
     }
 

@@ -12,7 +12,10 @@ use crate::chaos::LatencyFault;
 use crate::policy::PolicyConfig;
 
 fn key(name: &str) -> String {
-    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         name.to_string()
     } else {
         format!("\"{name}\"")
@@ -57,13 +60,21 @@ fn render_policy(out: &mut String, p: &PolicyConfig) {
         ("chaos", p.chaos.is_some()),
         ("retry", p.retry.is_some()),
     ];
-    let absent: Vec<&str> = stages.iter().filter(|(_, on)| !on).map(|(n, _)| *n).collect();
+    let absent: Vec<&str> = stages
+        .iter()
+        .filter(|(_, on)| !on)
+        .map(|(n, _)| *n)
+        .collect();
     if !absent.is_empty() {
         let _ = writeln!(out, "# stages not configured: {}", absent.join(", "));
     }
     if let Some(c) = &p.circuit_breaker {
         let _ = writeln!(out, "\n[policies.{name}.circuit_breaker]");
-        let _ = writeln!(out, "failure_rate_threshold = {}", float(c.failure_rate_threshold));
+        let _ = writeln!(
+            out,
+            "failure_rate_threshold = {}",
+            float(c.failure_rate_threshold)
+        );
         match c.slow_call_rate_threshold {
             Some(v) => {
                 let _ = writeln!(out, "slow_call_rate_threshold = {}", float(v));
@@ -91,7 +102,11 @@ fn render_policy(out: &mut String, p: &PolicyConfig) {
         }
         let _ = writeln!(out, "minimum_calls = {}", c.minimum_calls);
         let _ = writeln!(out, "open_duration = {}", dur(c.open_duration));
-        let _ = writeln!(out, "open_backoff_multiplier = {}", float(c.open_backoff_multiplier));
+        let _ = writeln!(
+            out,
+            "open_backoff_multiplier = {}",
+            float(c.open_backoff_multiplier)
+        );
         let _ = writeln!(out, "open_jitter = {}", float(c.open_jitter));
         let _ = writeln!(out, "max_open_duration = {}", dur(c.max_open_duration));
         let _ = writeln!(out, "half_open_permits = {}", c.half_open_permits);
@@ -109,7 +124,11 @@ fn render_policy(out: &mut String, p: &PolicyConfig) {
         let _ = writeln!(out, "k = {}", float(c.k));
         let _ = writeln!(out, "window = {}", dur(c.window));
         let _ = writeln!(out, "buckets = {}", c.buckets);
-        let _ = writeln!(out, "max_rejection_probability = {}", float(c.max_rejection_probability));
+        let _ = writeln!(
+            out,
+            "max_rejection_probability = {}",
+            float(c.max_rejection_probability)
+        );
         let _ = writeln!(out, "seed = {}", c.seed);
     }
     if let Some(c) = &p.bulkhead {
@@ -150,16 +169,33 @@ fn render_policy(out: &mut String, p: &PolicyConfig) {
     if let Some(c) = &p.chaos {
         let _ = writeln!(out, "\n[policies.{name}.chaos]");
         let _ = writeln!(out, "enabled = {}", c.enabled);
-        let _ = writeln!(out, "failure_probability = {}", float(c.failure_probability));
-        let _ = writeln!(out, "rejection_probability = {}", float(c.rejection_probability));
-        let _ = writeln!(out, "latency_probability = {}", float(c.latency_probability));
+        let _ = writeln!(
+            out,
+            "failure_probability = {}",
+            float(c.failure_probability)
+        );
+        let _ = writeln!(
+            out,
+            "rejection_probability = {}",
+            float(c.rejection_probability)
+        );
+        let _ = writeln!(
+            out,
+            "latency_probability = {}",
+            float(c.latency_probability)
+        );
         match c.latency {
             LatencyFault::None => out.push_str("# latency: none\n"),
             LatencyFault::Fixed(d) => {
                 let _ = writeln!(out, "latency = {}", dur(d));
             }
             LatencyFault::Uniform { min, max } => {
-                let _ = writeln!(out, "latency = {{ min = {}, max = {} }}", dur(min), dur(max));
+                let _ = writeln!(
+                    out,
+                    "latency = {{ min = {}, max = {} }}",
+                    dur(min),
+                    dur(max)
+                );
             }
         }
         let _ = writeln!(out, "seed = {}", c.seed);
@@ -174,7 +210,12 @@ fn render_policy(out: &mut String, p: &PolicyConfig) {
             }
             None => out.push_str("# max_elapsed: none\n"),
         }
-        let names: Vec<String> = r.retry_on.names().iter().map(|n| format!("\"{n}\"")).collect();
+        let names: Vec<String> = r
+            .retry_on
+            .names()
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
         let _ = writeln!(out, "retry_on = [{}]", names.join(", "));
         let b = &c.backoff;
         let _ = writeln!(

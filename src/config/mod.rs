@@ -65,7 +65,9 @@ pub fn validate_policy_name(name: &str) -> Result<(), String> {
         return Err("a policy name must not be empty".into());
     }
     if name.len() > MAX_POLICY_NAME {
-        return Err(format!("a policy name must be at most {MAX_POLICY_NAME} characters"));
+        return Err(format!(
+            "a policy name must be at most {MAX_POLICY_NAME} characters"
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -87,16 +89,28 @@ impl PolicyFile {
         r.only_keys(root, "", &["policies"]);
         let mut policies = Vec::new();
         match root.get("policies") {
-            None => r.error("policies", None, "the file defines no policies: add a [policies.NAME] table"),
+            None => r.error(
+                "policies",
+                None,
+                "the file defines no policies: add a [policies.NAME] table",
+            ),
             Some(item) => match item.as_table_like() {
                 None => {
                     let line = r.key_line(root, "policies");
-                    r.error("policies", line, format!("must be a table, found {}", item.type_name()));
+                    r.error(
+                        "policies",
+                        line,
+                        format!("must be a table, found {}", item.type_name()),
+                    );
                 }
                 Some(table) => {
                     if table.is_empty() {
                         let line = r.key_line(root, "policies");
-                        r.error("policies", line, "the file defines no policies: add a [policies.NAME] table");
+                        r.error(
+                            "policies",
+                            line,
+                            "the file defines no policies: add a [policies.NAME] table",
+                        );
                     }
                     for (name, item) in table.iter() {
                         r.set_policy(Some(name));
@@ -106,10 +120,16 @@ impl PolicyFile {
                             continue;
                         }
                         match item.as_table_like() {
-                            Some(policy) => policies.push(schema::read_policy(&mut r, name, policy)),
+                            Some(policy) => {
+                                policies.push(schema::read_policy(&mut r, name, policy))
+                            }
                             None => {
                                 let line = r.key_line(table, name);
-                                r.error("", line, format!("a policy must be a table, found {}", item.type_name()));
+                                r.error(
+                                    "",
+                                    line,
+                                    format!("a policy must be a table, found {}", item.type_name()),
+                                );
                             }
                         }
                     }
@@ -130,7 +150,11 @@ impl PolicyFile {
         match std::str::from_utf8(bytes) {
             Ok(text) => Self::parse(text),
             Err(e) => {
-                let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+                let line = bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1;
                 Err(PolicyFileError::single(FieldError {
                     policy: None,
                     field: String::new(),
@@ -163,9 +187,13 @@ impl PolicyFile {
 
 /// Maps a TOML syntax error (including duplicate keys) to a field error with its line.
 fn syntax_error(text: &str, error: &toml_edit::TomlError) -> PolicyFileError {
-    let line = error
-        .span()
-        .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+    let line = error.span().map(|s| {
+        text.as_bytes()[..s.start.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    });
     let message = error.message().trim().to_string();
     // "duplicate key `payments` in table `policies`": name the key as the field.
     let field = message

@@ -45,14 +45,23 @@ impl<'s> Reader<'s> {
     /// The 1-based line of a byte offset.
     pub(crate) fn line_at(&self, offset: usize) -> usize {
         let end = offset.min(self.source.len());
-        self.source.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.source.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     pub(crate) fn line_of(&self, span: Option<Range<usize>>) -> Option<usize> {
         span.map(|s| self.line_at(s.start))
     }
 
-    pub(crate) fn error(&mut self, field: impl Into<String>, line: Option<usize>, reason: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        field: impl Into<String>,
+        line: Option<usize>,
+        reason: impl Into<String>,
+    ) {
         self.errors.push(FieldError {
             policy: self.policy.clone(),
             field: field.into(),
@@ -107,7 +116,11 @@ impl<'s> Reader<'s> {
             Some(t) => Some(t),
             None => {
                 let line = self.key_line(table, key);
-                self.error(join(prefix, key), line, format!("must be a table, found {}", item.type_name()));
+                self.error(
+                    join(prefix, key),
+                    line,
+                    format!("must be a table, found {}", item.type_name()),
+                );
                 None
             }
         }
@@ -128,7 +141,10 @@ impl<'s> Reader<'s> {
             self.error(
                 join(prefix, &key),
                 line,
-                format!("unknown field (expected one of: {}){hint}", allowed.join(", ")),
+                format!(
+                    "unknown field (expected one of: {}){hint}",
+                    allowed.join(", ")
+                ),
             );
         }
     }
@@ -140,7 +156,11 @@ impl<'s> Reader<'s> {
     fn wrong_type(&mut self, table: &dyn TableLike, prefix: &str, key: &str, expected: &str) {
         let found = table.get(key).map(Item::type_name).unwrap_or("nothing");
         let line = self.key_line(table, key);
-        self.error(join(prefix, key), line, format!("must be {expected}, found {found}"));
+        self.error(
+            join(prefix, key),
+            line,
+            format!("must be {expected}, found {found}"),
+        );
     }
 
     fn integer(&mut self, table: &dyn TableLike, prefix: &str, key: &str, max: u64) -> Option<u64> {
@@ -151,14 +171,19 @@ impl<'s> Reader<'s> {
         };
         if value < 0 || value as u64 > max {
             let line = self.key_line(table, key);
-            self.error(join(prefix, key), line, format!("must be between 0 and {max}, got {value}"));
+            self.error(
+                join(prefix, key),
+                line,
+                format!("must be between 0 and {max}, got {value}"),
+            );
             return None;
         }
         Some(value as u64)
     }
 
     pub(crate) fn u32(&mut self, table: &dyn TableLike, prefix: &str, key: &str) -> Option<u32> {
-        self.integer(table, prefix, key, u32::MAX as u64).map(|v| v as u32)
+        self.integer(table, prefix, key, u32::MAX as u64)
+            .map(|v| v as u32)
     }
 
     pub(crate) fn u64(&mut self, table: &dyn TableLike, prefix: &str, key: &str) -> Option<u64> {
@@ -171,7 +196,11 @@ impl<'s> Reader<'s> {
         if let Some(v) = item.as_float() {
             if !v.is_finite() {
                 let line = self.key_line(table, key);
-                self.error(join(prefix, key), line, format!("must be a finite number, got {v}"));
+                self.error(
+                    join(prefix, key),
+                    line,
+                    format!("must be a finite number, got {v}"),
+                );
                 return None;
             }
             return Some(v);
@@ -194,7 +223,12 @@ impl<'s> Reader<'s> {
         }
     }
 
-    pub(crate) fn string<'d>(&mut self, table: &'d dyn TableLike, prefix: &str, key: &str) -> Option<&'d str> {
+    pub(crate) fn string<'d>(
+        &mut self,
+        table: &'d dyn TableLike,
+        prefix: &str,
+        key: &str,
+    ) -> Option<&'d str> {
         let item = table.get(key).filter(|item| !item.is_none())?;
         match item.as_str() {
             Some(v) => Some(v),
@@ -205,7 +239,12 @@ impl<'s> Reader<'s> {
         }
     }
 
-    pub(crate) fn duration(&mut self, table: &dyn TableLike, prefix: &str, key: &str) -> Option<Duration> {
+    pub(crate) fn duration(
+        &mut self,
+        table: &dyn TableLike,
+        prefix: &str,
+        key: &str,
+    ) -> Option<Duration> {
         let item = self.value(table, key)?;
         let Some(text) = item.as_str() else {
             self.wrong_type(table, prefix, key, "a duration string like \"250ms\"");
@@ -237,7 +276,10 @@ impl<'s> Reader<'s> {
                 self.error(
                     join(prefix, key),
                     line,
-                    format!("unknown value \"{text}\" (expected one of: {})", choices.join(", ")),
+                    format!(
+                        "unknown value \"{text}\" (expected one of: {})",
+                        choices.join(", ")
+                    ),
                 );
                 None
             }
@@ -260,13 +302,19 @@ impl<'s> Reader<'s> {
         let mut out = Vec::new();
         let line = self.key_line(table, key);
         for value in array.iter() {
-            match value.as_str().and_then(|s| choices.iter().find(|c| **c == s)) {
+            match value
+                .as_str()
+                .and_then(|s| choices.iter().find(|c| **c == s))
+            {
                 Some(c) => out.push(*c),
                 None => {
                     self.error(
                         join(prefix, key),
                         line,
-                        format!("unknown value {value} (expected any of: {})", choices.join(", ")),
+                        format!(
+                            "unknown value {value} (expected any of: {})",
+                            choices.join(", ")
+                        ),
                     );
                     return None;
                 }
@@ -309,7 +357,10 @@ mod tests {
     fn edit_distance_finds_typos() {
         assert_eq!(edit_distance("burst", "burst"), 0);
         assert_eq!(edit_distance("brust", "burst"), 2);
-        assert_eq!(closest("max_concurent", &["max_concurrent", "max_wait"]), Some("max_concurrent"));
+        assert_eq!(
+            closest("max_concurent", &["max_concurrent", "max_wait"]),
+            Some("max_concurrent")
+        );
         assert_eq!(closest("zzzzzzzz", &["rate"]), None);
     }
 }

@@ -30,7 +30,11 @@ pub(crate) fn read_policy(r: &mut Reader<'_>, name: &str, table: &dyn TableLike)
     policy.timeout = r.duration(table, "", "timeout");
     if policy.timeout == Some(std::time::Duration::ZERO) {
         let line = r.key_line(table, "timeout");
-        r.error("timeout", line, "must be greater than 0 (leave it out for no timeout)");
+        r.error(
+            "timeout",
+            line,
+            "must be greater than 0 (leave it out for no timeout)",
+        );
     }
     if let Some(t) = r.section(table, "", "circuit_breaker") {
         policy.circuit_breaker = read_breaker(r, t, "circuit_breaker");
@@ -125,18 +129,28 @@ fn read_breaker(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Breake
                 c.window = WindowConfig::Count { size };
             }
             Some(_) => {
-                let duration = r.duration(w, &wp, "duration").unwrap_or(std::time::Duration::from_secs(10));
+                let duration = r
+                    .duration(w, &wp, "duration")
+                    .unwrap_or(std::time::Duration::from_secs(10));
                 let buckets = r.u32(w, &wp, "buckets").unwrap_or(10);
                 if w.contains_key("size") {
                     let line = r.key_line(w, "size");
-                    r.error(join(&wp, "size"), line, "only a count window has this field");
+                    r.error(
+                        join(&wp, "size"),
+                        line,
+                        "only a count window has this field",
+                    );
                 }
                 c.window = WindowConfig::Time { duration, buckets };
             }
             None => {
                 if !w.contains_key("type") {
                     let line = r.key_line(t, "window");
-                    r.error(join(&wp, "type"), line, "missing: write type = \"count\" or \"time\"");
+                    r.error(
+                        join(&wp, "type"),
+                        line,
+                        "missing: write type = \"count\" or \"time\"",
+                    );
                 }
             }
         }
@@ -174,9 +188,15 @@ fn read_limiter(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<RateLi
     let rate = r.u64(t, p, "rate");
     if rate.is_none() && !t.contains_key("rate") {
         let line = r.line_of(None);
-        r.error(join(p, "rate"), line, "missing: a rate limiter needs `rate` (permits per period)");
+        r.error(
+            join(p, "rate"),
+            line,
+            "missing: a rate limiter needs `rate` (permits per period)",
+        );
     }
-    let period = r.duration(t, p, "period").unwrap_or(std::time::Duration::from_secs(1));
+    let period = r
+        .duration(t, p, "period")
+        .unwrap_or(std::time::Duration::from_secs(1));
     let mut c = RateLimiterConfig::new(rate.unwrap_or(1), period);
     if let Some(burst) = r.u64(t, p, "burst") {
         c = c.with_burst(burst);
@@ -189,7 +209,11 @@ fn read_bulkhead(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Bulkh
     r.only_keys(t, p, &["max_concurrent", "max_wait"]);
     let max = r.u32(t, p, "max_concurrent");
     if max.is_none() && !t.contains_key("max_concurrent") {
-        r.error(join(p, "max_concurrent"), None, "missing: a bulkhead needs `max_concurrent`");
+        r.error(
+            join(p, "max_concurrent"),
+            None,
+            "missing: a bulkhead needs `max_concurrent`",
+        );
     }
     let mut c = BulkheadConfig::new(max.unwrap_or(1));
     if let Some(wait) = r.duration(t, p, "max_wait") {
@@ -200,7 +224,17 @@ fn read_bulkhead(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Bulkh
 
 fn read_retry(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<RetryPolicyConfig> {
     let before = r.errors.len();
-    r.only_keys(t, p, &["max_attempts", "max_elapsed", "backoff", "budget", "retry_on"]);
+    r.only_keys(
+        t,
+        p,
+        &[
+            "max_attempts",
+            "max_elapsed",
+            "backoff",
+            "budget",
+            "retry_on",
+        ],
+    );
     let mut c = RetryConfig::default();
     if let Some(v) = r.u32(t, p, "max_attempts") {
         c.max_attempts = v;

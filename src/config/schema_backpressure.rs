@@ -6,13 +6,19 @@ use std::time::Duration;
 use toml_edit::TableLike;
 
 use super::reader::{join, Reader};
-use crate::adaptive::{AdaptiveAlgorithm, AdaptiveConfig, AimdConfig, Gradient2Config, ThrottleConfig};
+use crate::adaptive::{
+    AdaptiveAlgorithm, AdaptiveConfig, AimdConfig, Gradient2Config, ThrottleConfig,
+};
 use crate::chaos::{ChaosConfig, LatencyFault};
 use crate::policy::PolicyConfig;
 use crate::ConfigError;
 
 /// Reads the backpressure and chaos sections of one policy into `policy`.
-pub(crate) fn read_backpressure(r: &mut Reader<'_>, table: &dyn TableLike, policy: &mut PolicyConfig) {
+pub(crate) fn read_backpressure(
+    r: &mut Reader<'_>,
+    table: &dyn TableLike,
+    policy: &mut PolicyConfig,
+) {
     if let Some(t) = r.section(table, "", "adaptive") {
         policy.adaptive = read_adaptive(r, t, "adaptive");
     }
@@ -61,7 +67,9 @@ fn read_adaptive(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Adapt
         ],
     );
     let mut c = AdaptiveConfig::default();
-    let algorithm = r.choice(t, p, "algorithm", &["aimd", "gradient2"]).unwrap_or(c.algorithm.as_str());
+    let algorithm = r
+        .choice(t, p, "algorithm", &["aimd", "gradient2"])
+        .unwrap_or(c.algorithm.as_str());
     match algorithm {
         "aimd" => {
             let mut aimd = AimdConfig::default();
@@ -80,7 +88,11 @@ fn read_adaptive(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Adapt
             }
             if t.contains_key("gradient") {
                 let line = r.key_line(t, "gradient");
-                r.error(join(p, "gradient"), line, "only the gradient2 algorithm has this section");
+                r.error(
+                    join(p, "gradient"),
+                    line,
+                    "only the gradient2 algorithm has this section",
+                );
             }
             c.algorithm = AdaptiveAlgorithm::Aimd(aimd);
         }
@@ -88,7 +100,11 @@ fn read_adaptive(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Adapt
             let mut gradient = Gradient2Config::default();
             if let Some(s) = r.section(t, p, "gradient") {
                 let sp = join(p, "gradient");
-                r.only_keys(s, &sp, &["smoothing", "tolerance", "long_window", "queue_size"]);
+                r.only_keys(
+                    s,
+                    &sp,
+                    &["smoothing", "tolerance", "long_window", "queue_size"],
+                );
                 if let Some(v) = r.f64(s, &sp, "smoothing") {
                     gradient.smoothing = v;
                 }
@@ -104,7 +120,11 @@ fn read_adaptive(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Adapt
             }
             if t.contains_key("aimd") {
                 let line = r.key_line(t, "aimd");
-                r.error(join(p, "aimd"), line, "only the aimd algorithm has this section");
+                r.error(
+                    join(p, "aimd"),
+                    line,
+                    "only the aimd algorithm has this section",
+                );
             }
             c.algorithm = AdaptiveAlgorithm::Gradient2(gradient);
         }
@@ -129,7 +149,17 @@ fn read_adaptive(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<Adapt
 
 fn read_throttle(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<ThrottleConfig> {
     let before = r.errors.len();
-    r.only_keys(t, p, &["k", "window", "buckets", "max_rejection_probability", "seed"]);
+    r.only_keys(
+        t,
+        p,
+        &[
+            "k",
+            "window",
+            "buckets",
+            "max_rejection_probability",
+            "seed",
+        ],
+    );
     let mut c = ThrottleConfig::default();
     if let Some(v) = r.f64(t, p, "k") {
         c.k = v;

@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
-use super::status::{fail, bw_status};
+use super::status::{bw_status, fail};
 
 /// Runs `$body` (an expression of type `bw_status`), turning a panic into `BW_PANIC`
 /// with a last-error message.
 macro_rules! ffi_status {
     ($body:expr) => {{
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| -> $crate::ffi::status::bw_status { $body })) {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
+            || -> $crate::ffi::status::bw_status { $body },
+        )) {
             Ok(status) => status,
             Err(payload) => $crate::ffi::boundary::panicked(payload),
         }
@@ -58,7 +60,10 @@ pub(crate) fn panicked(payload: Box<dyn std::any::Any + Send>) -> bw_status {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
-    fail(bw_status::BW_PANIC, format_args!("panic caught at the C boundary: {what}"))
+    fail(
+        bw_status::BW_PANIC,
+        format_args!("panic caught at the C boundary: {what}"),
+    )
 }
 
 /// A C handle type that stands for a shared, thread-safe `Arc<Self::Rust>`.
@@ -167,9 +172,15 @@ pub(crate) trait BoxHandle: Sized {
 /// # Safety
 /// `ptr` must be NULL or point to a NUL-terminated string that stays valid and
 /// unmodified for `'a`.
-pub(crate) unsafe fn c_str<'a>(ptr: *const std::os::raw::c_char, name: &str) -> Result<&'a str, bw_status> {
+pub(crate) unsafe fn c_str<'a>(
+    ptr: *const std::os::raw::c_char,
+    name: &str,
+) -> Result<&'a str, bw_status> {
     if ptr.is_null() {
-        return Err(fail(bw_status::BW_NULL_POINTER, format_args!("`{name}` is NULL")));
+        return Err(fail(
+            bw_status::BW_NULL_POINTER,
+            format_args!("`{name}` is NULL"),
+        ));
     }
     // SAFETY: non-NULL, and by contract NUL-terminated and valid for 'a.
     let bytes = unsafe { std::ffi::CStr::from_ptr(ptr) };

@@ -192,7 +192,9 @@ pub unsafe extern "C" fn bw_policy_acquire(
         let Some(priority) = Priority::from_code(priority as i64) else {
             return fail(
                 bw_status::BW_INVALID_ARGUMENT,
-                format_args!("unknown priority {priority} (expected 0 critical, 1 default, 2 sheddable)"),
+                format_args!(
+                    "unknown priority {priority} (expected 0 critical, 1 default, 2 sheddable)"
+                ),
             );
         };
         // SAFETY: non-NULL and live by contract.
@@ -205,7 +207,9 @@ pub unsafe extern "C" fn bw_policy_acquire(
             }
             Err(rejection) => {
                 if !out_retry_after_ns.is_null() {
-                    let after = rejection.retry_after.map_or(0, crate::clock::duration_to_nanos);
+                    let after = rejection
+                        .retry_after
+                        .map_or(0, crate::clock::duration_to_nanos);
                     // SAFETY: non-NULL and writable by contract.
                     unsafe { write_out(out_retry_after_ns, after) };
                 }
@@ -249,13 +253,27 @@ pub unsafe extern "C" fn bw_policy_complete(
         let permit = unsafe { &mut *permit };
         match permit.state {
             PERMIT_LIVE => {}
-            PERMIT_USED => return fail(bw_status::BW_PERMIT_ALREADY_USED, "the permit was already completed"),
-            _ => return fail(bw_status::BW_INVALID_ARGUMENT, "the permit was not filled by bw_policy_acquire"),
+            PERMIT_USED => {
+                return fail(
+                    bw_status::BW_PERMIT_ALREADY_USED,
+                    "the permit was already completed",
+                )
+            }
+            _ => {
+                return fail(
+                    bw_status::BW_INVALID_ARGUMENT,
+                    "the permit was not filled by bw_policy_acquire",
+                )
+            }
         }
         if permit.instance != policy.instance() {
-            return fail(bw_status::BW_WRONG_HANDLE, "the permit belongs to another policy");
+            return fail(
+                bw_status::BW_WRONG_HANDLE,
+                "the permit belongs to another policy",
+            );
         }
-        let duration = (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
+        let duration =
+            (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
         permit.state = PERMIT_USED;
         policy.complete_raw(permit.to_raw(), outcome, duration);
         bw_status::BW_OK
@@ -399,7 +417,10 @@ pub struct bw_policy_stats {
 /// # Safety
 /// `policy` must be NULL or live; `out` NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut bw_policy_stats) -> bw_status {
+pub unsafe extern "C" fn bw_policy_get_stats(
+    policy: *const bw_policy,
+    out: *mut bw_policy_stats,
+) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out);
         // SAFETY: non-NULL and live by contract.
@@ -420,7 +441,8 @@ pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut
             rejected_rate_limited: m.rejected[crate::RejectReason::RateLimited.index()],
             rejected_bulkhead_full: m.rejected[crate::RejectReason::BulkheadFull.index()],
             rejected_load_shed: m.rejected[crate::RejectReason::LoadShed.index()],
-            rejected_retry_budget_exhausted: m.rejected[crate::RejectReason::RetryBudgetExhausted.index()],
+            rejected_retry_budget_exhausted: m.rejected
+                [crate::RejectReason::RetryBudgetExhausted.index()],
             rejected_injected: m.rejected[crate::RejectReason::Injected.index()],
             transitions_to_closed: m.transitions[0],
             transitions_to_open: m.transitions[1],
@@ -434,7 +456,10 @@ pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut
             latency_p99_ns: nanos(m.latency.p99()),
             latency_p999_ns: nanos(m.latency.p999()),
             breaker_generation: s.breaker.as_ref().map_or(0, |b| b.generation),
-            limiter_available: s.limiter.as_ref().map_or(-1, |l| l.available.min(i64::MAX as u64) as i64),
+            limiter_available: s
+                .limiter
+                .as_ref()
+                .map_or(-1, |l| l.available.min(i64::MAX as u64) as i64),
             breaker_state: s.breaker.as_ref().map_or(-1, |b| b.state as i32),
             bulkhead_in_flight: s.bulkhead.as_ref().map_or(0, |b| b.in_flight),
             bulkhead_max_concurrent: s.bulkhead.as_ref().map_or(0, |b| b.max_concurrent),

@@ -70,7 +70,8 @@ impl Policy {
         let timer = MonotonicClock;
         let retry = self.config().retry.as_ref();
         let started = self.clock.now();
-        let mut state = retry.map(|r| RetryState::new(&r.retry, self.seeds.next_u64(), started, None));
+        let mut state =
+            retry.map(|r| RetryState::new(&r.retry, self.seeds.next_u64(), started, None));
         if let Some(budget) = &self.budget {
             budget.record_request();
         }
@@ -97,12 +98,14 @@ impl Policy {
                         let begin = timer.now();
                         let result = op(attempt);
                         let elapsed = Duration::from_nanos(timer.now().saturating_sub(begin));
-                        let outcome = Outcome::of(&result).with_deadline(elapsed, self.config().timeout);
+                        let outcome =
+                            Outcome::of(&result).with_deadline(elapsed, self.config().timeout);
                         permit.record_with_duration(outcome, elapsed);
                         match result {
                             Ok(value) => return Ok(value),
                             Err(e) => {
-                                let retryable = is_retryable(&e) && retry.is_some_and(|r| r.retry_on.outcome(outcome));
+                                let retryable = is_retryable(&e)
+                                    && retry.is_some_and(|r| r.retry_on.outcome(outcome));
                                 if !retryable {
                                     return Err(CallError::Failed(e));
                                 }

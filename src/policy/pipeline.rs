@@ -97,7 +97,13 @@ impl PolicyShared {
     fn on_transition(&self, t: &Transition) {
         self.metrics.on_transition(t.to as u8);
         if let Some(sink) = self.events.get() {
-            sink.emit(&Event::transition(&self.name, t.from as u8, t.to as u8, t.generation, t.at_nanos));
+            sink.emit(&Event::transition(
+                &self.name,
+                t.from as u8,
+                t.to as u8,
+                t.generation,
+                t.at_nanos,
+            ));
         }
     }
 
@@ -171,7 +177,8 @@ impl Policy {
         };
         let limiter = match &config.rate_limiter {
             Some(c) => Some(if clock.is_manual() {
-                RateLimiter::with_clock(c.clone(), clock.clone()).map_err(|e| e.within("rate_limiter"))?
+                RateLimiter::with_clock(c.clone(), clock.clone())
+                    .map_err(|e| e.within("rate_limiter"))?
             } else {
                 RateLimiter::new(c.clone()).map_err(|e| e.within("rate_limiter"))?
             }),
@@ -194,15 +201,15 @@ impl Policy {
         };
         let budget = match config.retry.as_ref().and_then(|r| r.retry.budget.clone()) {
             Some(b) => Some(
-                RetryBudget::with_clock(b, clock.with_precision(false)).map_err(|e| e.within("retry.budget"))?,
+                RetryBudget::with_clock(b, clock.with_precision(false))
+                    .map_err(|e| e.within("retry.budget"))?,
             ),
             None => None,
         };
         let timing = config.timeout.map(|_| clock.with_precision(true));
-        let name_seed = config
-            .name
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        let name_seed = config.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
         let shared = Arc::new(PolicyShared {
             name: config.name.clone(),
             metrics: PolicyMetrics::new(),
@@ -367,7 +374,11 @@ impl Policy {
 
     /// Stages 2–4; on error, `permit` holds exactly what must be released.
     #[inline]
-    fn acquire_inner(&self, priority: Priority, permit: &mut RawPolicyPermit) -> Result<(), Rejection> {
+    fn acquire_inner(
+        &self,
+        priority: Priority,
+        permit: &mut RawPolicyPermit,
+    ) -> Result<(), Rejection> {
         if let Some(t) = &self.throttle {
             t.try_acquire()?;
         }
@@ -420,12 +431,19 @@ impl Policy {
     /// A permit of another policy object (for example of the configuration a reload
     /// replaced) is counted in no stage of this one and ignored.
     #[inline]
-    pub fn complete_raw(&self, permit: RawPolicyPermit, outcome: Outcome, duration: Option<Duration>) {
+    pub fn complete_raw(
+        &self,
+        permit: RawPolicyPermit,
+        outcome: Outcome,
+        duration: Option<Duration>,
+    ) {
         if permit.instance != self.instance {
             return;
         }
         let duration = duration.or_else(|| match (&self.timing, permit.started_at) {
-            (Some(clock), start) if start != 0 => Some(Duration::from_nanos(clock.now().saturating_sub(start))),
+            (Some(clock), start) if start != 0 => {
+                Some(Duration::from_nanos(clock.now().saturating_sub(start)))
+            }
             _ => None,
         });
         let outcome = match duration {
@@ -452,9 +470,11 @@ impl Policy {
                 b.release_raw();
             }
         }
-        self.shared
-            .metrics
-            .on_complete(outcome, duration.map(crate::clock::duration_to_nanos), slow);
+        self.shared.metrics.on_complete(
+            outcome,
+            duration.map(crate::clock::duration_to_nanos),
+            slow,
+        );
     }
 }
 
@@ -476,7 +496,9 @@ impl PolicyPermit<'_> {
 
     /// Latency to inject before the call.
     pub fn injected_latency(&self) -> Duration {
-        self.raw.as_ref().map_or(Duration::ZERO, |r| r.chaos.latency)
+        self.raw
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.chaos.latency)
     }
 
     /// The call succeeded.
