@@ -210,3 +210,51 @@ pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
     // SAFETY: the caller guarantees `out` is non-NULL and writable.
     unsafe { out.write(value) }
 }
+
+/// Records an invalid configuration as the last error (`BW_INVALID_CONFIG`), naming
+/// what was being built and the field.
+#[cold]
+pub(crate) fn config_error(what: &str, error: &crate::ConfigError) -> bw_status {
+    fail(
+        bw_status::BW_INVALID_CONFIG,
+        format_args!("invalid {what} configuration: {error}"),
+    )
+}
+
+/// The identity of a live handle, stored in permits so a permit given to another
+/// handle is refused with `BW_WRONG_HANDLE`.
+#[inline]
+pub(crate) fn handle_id<T>(handle: *const T) -> u64 {
+    handle as usize as u64
+}
+
+/// Marks a live permit or reservation (set by the acquire that filled it).
+pub(crate) const PERMIT_LIVE: u32 = 0x6277_6c76; // "bwlv"
+/// Marks a completed permit or cancelled reservation.
+pub(crate) const PERMIT_USED: u32 = 0x6277_7573; // "bwus"
+
+/// Checks a permit's live/used marker and owner; `what` names the permit kind for the
+/// message.
+#[inline]
+pub(crate) fn check_permit(
+    state: u32,
+    instance: u64,
+    owner: u64,
+    what: &str,
+) -> Result<(), bw_status> {
+    match state {
+        PERMIT_LIVE if instance == owner => Ok(()),
+        PERMIT_LIVE => Err(fail(
+            bw_status::BW_WRONG_HANDLE,
+            format_args!("the {what} belongs to another handle"),
+        )),
+        PERMIT_USED => Err(fail(
+            bw_status::BW_PERMIT_ALREADY_USED,
+            format_args!("the {what} was already used"),
+        )),
+        _ => Err(fail(
+            bw_status::BW_INVALID_ARGUMENT,
+            format_args!("the {what} was not filled by the library"),
+        )),
+    }
+}

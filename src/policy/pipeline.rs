@@ -170,36 +170,35 @@ impl Policy {
         };
         let throttle = match &config.throttle {
             Some(c) => Some(
-                ClientThrottle::with_clock(c.clone(), clock.with_precision(false))
+                ClientThrottle::with_clock(*c, clock.with_precision(false))
                     .map_err(|e| e.within("throttle"))?,
             ),
             None => None,
         };
         let limiter = match &config.rate_limiter {
             Some(c) => Some(if clock.is_manual() {
-                RateLimiter::with_clock(c.clone(), clock.clone())
-                    .map_err(|e| e.within("rate_limiter"))?
+                RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
             } else {
-                RateLimiter::new(c.clone()).map_err(|e| e.within("rate_limiter"))?
+                RateLimiter::new(*c).map_err(|e| e.within("rate_limiter"))?
             }),
             None => None,
         };
         let bulkhead = match &config.bulkhead {
-            Some(c) => Some(Bulkhead::new(c.clone()).map_err(|e| e.within("bulkhead"))?),
+            Some(c) => Some(Bulkhead::new(*c).map_err(|e| e.within("bulkhead"))?),
             None => None,
         };
         let adaptive = match &config.adaptive {
             Some(c) => Some(
-                AdaptiveLimiter::with_clock(c.clone(), clock.with_precision(true))
+                AdaptiveLimiter::with_clock(*c, clock.with_precision(true))
                     .map_err(|e| e.within("adaptive"))?,
             ),
             None => None,
         };
         let chaos = match &config.chaos {
-            Some(c) => Some(Chaos::new(c.clone()).map_err(|e| e.within("chaos"))?),
+            Some(c) => Some(Chaos::new(*c).map_err(|e| e.within("chaos"))?),
             None => None,
         };
-        let budget = match config.retry.as_ref().and_then(|r| r.retry.budget.clone()) {
+        let budget = match config.retry.as_ref().and_then(|r| r.retry.budget) {
             Some(b) => Some(
                 RetryBudget::with_clock(b, clock.with_precision(false))
                     .map_err(|e| e.within("retry.budget"))?,
