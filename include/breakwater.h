@@ -13,6 +13,23 @@
 #define BW_VERSION_STRING "0.1.0"
 
 
+// Pass as `max_wait_ns` to `bw_bulkhead_acquire` to wait the configured `max_wait`.
+#define BW_WAIT_DEFAULT UINT64_MAX
+
+// Event kind: a circuit breaker changed state (`from_state`, `to_state`,
+// `generation`, `at_ns`).
+#define BW_EVENT_TRANSITION 1
+
+// Event kind: a retry budget refused a retry after having had room (`at_ns`).
+#define BW_EVENT_BUDGET_EXHAUSTED 2
+
+// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
+#define BW_EVENT_REJECTED 3
+
+// Event kind: the engine applied a new configuration (`added`, `removed`, `changed`;
+// no policy name).
+#define BW_EVENT_RELOAD 4
+
 // The permit holds a circuit-breaker permit.
 #define BW_PERMIT_BREAKER 1
 
@@ -68,16 +85,44 @@
 // Breaker state code: disabled.
 #define BW_BREAKER_DISABLED 4
 
+// Jitter: none, every delay is the exponential base.
+#define BW_JITTER_NONE 0
+
+// Jitter: uniform in `[0, base]` (the default).
+#define BW_JITTER_FULL 1
+
+// Jitter: uniform in `[base/2, base]`.
+#define BW_JITTER_EQUAL 2
+
+// Jitter: decorrelated, uniform in `[initial, 3 × previous]`, capped at `max`.
+#define BW_JITTER_DECORRELATED 3
+
+// Give-up reason: `max_attempts` attempts were made.
+#define BW_GIVE_UP_ATTEMPTS_EXHAUSTED 1
+
+// Give-up reason: the next attempt would start after `max_elapsed`.
+#define BW_GIVE_UP_ELAPSED_EXCEEDED 2
+
+// Give-up reason: the next attempt would start at or after the deadline.
+#define BW_GIVE_UP_DEADLINE_EXCEEDED 3
+
+// Give-up reason: the retry budget refused the retry.
+#define BW_GIVE_UP_BUDGET_EXHAUSTED 4
+
+// Pass as `retry_after_ns` to `bw_retry_state_next_delay` when the failure carried no
+// retry-after hint.
+#define BW_RETRY_AFTER_NONE UINT64_MAX
+
 // The ABI version: bumped on every incompatible change of the C ABI. Bindings compare
 // it with the `BW_ABI_VERSION` they were built against and refuse to load otherwise.
 #define BW_ABI_VERSION 1
 
 // The result of every fallible `bw_` function.
 //
-// `BW_OK` is 0. Codes 1–6 are rejections: the call was answered "not now", which is a
-// decision, not an error (see `retry_after_ns` in the permit result). Codes from 100
-// are errors: nothing was done and outputs were left untouched;
-// `bw_last_error_message` says why. Values are explicit and never reused.
+// `BW_OK` is 0. Codes 1–7 are decisions, not errors: 1–6 are rejections (the call was
+// answered "not now"; see `retry_after_ns`), 7 is "stop retrying". Codes from 100 are
+// errors: nothing was done and outputs were left untouched; `bw_last_error_message`
+// says why. Values are explicit and never reused.
 typedef enum {
   // Success.
   BW_OK = 0,
@@ -93,6 +138,9 @@ typedef enum {
   BW_RETRY_BUDGET_EXHAUSTED = 5,
   // Rejected: fault injection forced a rejection.
   BW_INJECTED_REJECTION = 6,
+  // A decision, not an error: stop retrying (`bw_retry_state_next_delay`); the reason
+  // code (`BW_GIVE_UP_*`) says why.
+  BW_RETRY_GIVE_UP = 7,
   // An argument is invalid: an unknown enum code, invalid UTF-8, a value out of range.
   BW_INVALID_ARGUMENT = 100,
   // A required pointer argument was NULL.
@@ -110,10 +158,29 @@ typedef enum {
   BW_IO_ERROR = 106,
   // The permit belongs to another handle.
   BW_WRONG_HANDLE = 107,
+  // The policy has no such stage (e.g. no `chaos` or no `circuit_breaker` section).
+  BW_NO_STAGE = 108,
+  // Something that can be set once (an event listener) is already set.
+  BW_ALREADY_SET = 109,
   // A panic was caught at the boundary; the handle may be in an unspecified (but
   // memory-safe) state.
   BW_PANIC = 199,
 } bw_status;
+
+// A circuit breaker (opaque, shared, thread-safe).
+typedef struct bw_breaker bw_breaker;
+
+// A circuit-breaker configuration builder (opaque, single-threaded, owned by the
+// caller). Starts with the library defaults (count window of 100, minimum 100 calls,
+// failure rate 50 %, open 60 s, …; see the Rust `BreakerConfig`).
+typedef struct bw_breaker_config bw_breaker_config;
+
+// A bulkhead (opaque, shared, thread-safe).
+typedef struct bw_bulkhead bw_bulkhead;
+
+// A bulkhead configuration builder (opaque, single-threaded, owned by the caller).
+// `bw_bulkhead_config_set_max_concurrent` is required; `max_wait` defaults to 0.
+typedef struct bw_bulkhead_config bw_bulkhead_config;
 
 // A manual clock (opaque, shared, thread-safe).
 typedef struct bw_clock bw_clock;
@@ -121,8 +188,142 @@ typedef struct bw_clock bw_clock;
 // An engine (opaque, shared, thread-safe): a registry of named policies.
 typedef struct bw_engine bw_engine;
 
+// A rate limiter (opaque, shared, thread-safe).
+typedef struct bw_limiter bw_limiter;
+
+// A rate-limiter configuration builder (opaque, single-threaded, owned by the
+// caller). `bw_limiter_config_set_rate` is required; `burst` defaults to `rate`.
+typedef struct bw_limiter_config bw_limiter_config;
+
 // A policy (opaque, shared, thread-safe): one named pipeline of an engine.
 typedef struct bw_policy bw_policy;
+
+// A retry budget (opaque, shared, thread-safe): retries limited to a ratio of the
+// traffic plus a floor per second, over a sliding window.
+typedef struct bw_retry_budget bw_retry_budget;
+
+// A retry configuration builder (opaque, single-threaded, owned by the caller).
+// Defaults: 3 attempts, backoff 100 ms × 2 up to 10 s with full jitter, no
+// `max_elapsed`.
+typedef struct bw_retry_config bw_retry_config;
+
+// The retry state of one call (opaque, single-threaded, owned by the caller): plain
+// data, create one per call.
+typedef struct bw_retry_state bw_retry_state;
+
+// A permit of a standalone breaker, passed by value: plain data, no allocation. Fill
+// it with `bw_breaker_try_acquire` and give it back once to `bw_breaker_complete` of
+// the same breaker. Completing it twice returns `BW_PERMIT_ALREADY_USED`; a copy of
+// the struct cannot be told from the original, so never complete a copy. Callers may
+// read `flags` (`BW_PERMIT_PROBE`); every field is the library's.
+typedef struct {
+  // The breaker the permit belongs to.
+  uint64_t instance;
+  // Breaker generation the permit was taken in.
+  uint64_t generation;
+  // When the call started (ns, 0 if the breaker does not time calls).
+  uint64_t started_ns;
+  // `BW_PERMIT_PROBE` when the permit is a half-open probe.
+  uint32_t flags;
+  // Live/used marker, owned by the library.
+  uint32_t state;
+} bw_breaker_permit;
+
+// A breaker's state and counters, filled by `bw_breaker_get_stats`.
+typedef struct {
+  // Generation: increments on every transition.
+  uint64_t generation;
+  // Outcomes in the window now (0 unless closed or disabled).
+  uint64_t calls;
+  // Failures (and timeouts) in the window.
+  uint64_t failures;
+  // Slow calls in the window.
+  uint64_t slow_calls;
+  // Consecutive failures so far.
+  uint64_t consecutive_failures;
+  // When an open breaker lets probes in (clock ns); 0 unless open or half-open.
+  uint64_t open_until_ns;
+  // How long until then (ns); 0 unless open or half-open.
+  uint64_t retry_after_ns;
+  // Transitions into closed.
+  uint64_t transitions_to_closed;
+  // Transitions into open.
+  uint64_t transitions_to_open;
+  // Transitions into half-open.
+  uint64_t transitions_to_half_open;
+  // Transitions into forced-open.
+  uint64_t transitions_to_forced_open;
+  // Transitions into disabled.
+  uint64_t transitions_to_disabled;
+  // Outcomes of permits from an older generation (counted, otherwise ignored).
+  uint64_t stale_outcomes;
+  // Clock time of the snapshot (ns).
+  uint64_t at_ns;
+  // `BW_BREAKER_*`.
+  int32_t state;
+  // How many times in a row the breaker opened (backoff level).
+  uint32_t open_level;
+  // Half-open probes out.
+  uint32_t half_open_in_flight;
+  // Half-open probes completed.
+  uint32_t half_open_completed;
+  // Half-open probes that failed.
+  uint32_t half_open_failures;
+  // Reserved, zero.
+  uint32_t reserved;
+} bw_breaker_stats;
+
+// One event, passed by pointer to a listener and valid only during the call. Fields
+// that do not apply to the kind are zero; `policy` then points to an empty string
+// (never NULL). `policy` is NOT NUL-terminated: read `policy_len` bytes (UTF-8).
+typedef struct {
+  // `BW_EVENT_*`.
+  int32_t kind;
+  // The state left, `BW_BREAKER_*` (transitions).
+  int32_t from_state;
+  // The state entered, `BW_BREAKER_*` (transitions).
+  int32_t to_state;
+  // The rejection status, `BW_CIRCUIT_OPEN` … (rejections).
+  int32_t reason;
+  // The policy's name: `policy_len` UTF-8 bytes, not NUL-terminated, valid only
+  // during the call. Empty for engine-wide events and standalone breakers.
+  const char *policy;
+  // Length of `policy` in bytes.
+  size_t policy_len;
+  // The breaker's generation after the transition.
+  uint64_t generation;
+  // Clock time of the event, ns (0 for reloads).
+  uint64_t at_ns;
+  // Policies added by a reload.
+  uint64_t added;
+  // Policies removed by a reload.
+  uint64_t removed;
+  // Policies whose configuration changed in a reload.
+  uint64_t changed;
+} bw_event;
+
+// A listener: called with the event (valid only during the call) and the `user_data`
+// given when it was set.
+typedef void (*bw_event_callback)(const bw_event *event, void *user_data);
+
+// A reservation of a limiter, passed by value: plain data, no allocation. Filled by
+// `bw_limiter_reserve`: wait `wait_ns` before going ahead, or give the permits back
+// with `bw_limiter_cancel` (at most once). Dropping it keeps the slot. Callers read
+// `wait_ns` and `permits`; every field is the library's.
+typedef struct {
+  // The limiter the reservation belongs to.
+  uint64_t instance;
+  // Nanoseconds to wait before going ahead (as of the reservation).
+  uint64_t wait_ns;
+  // Permits reserved (0 for an empty reservation).
+  uint64_t permits;
+  // The slot's identity inside the limiter.
+  uint64_t tat;
+  // Live/used marker, owned by the library.
+  uint32_t state;
+  // Reserved, zero.
+  uint32_t reserved;
+} bw_reservation;
 
 // A permit of a policy, passed by value: plain data, no allocation. Fill it with
 // `bw_policy_acquire`, give it back once to `bw_policy_complete` (or
@@ -227,9 +428,319 @@ typedef struct {
   uint32_t reserved;
 } bw_policy_stats;
 
+// A retry budget's counters, filled by `bw_retry_budget_get_stats`.
+typedef struct {
+  // First attempts recorded in the window.
+  uint64_t requests;
+  // Retries granted in the window.
+  uint64_t retries;
+  // Retries that would be granted now, one after the other.
+  uint64_t available;
+} bw_retry_budget_stats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Creates a breaker configuration builder with the defaults and writes it to `*out`
+// (free it with `bw_breaker_config_free`). `BW_NULL_POINTER` if `out` is NULL.
+//
+// # Safety
+// `out` must be NULL or valid for a pointer write.
+bw_status bw_breaker_config_new(bw_breaker_config **out);
+
+// Frees a builder; NULL is a no-op. Must not be called twice with the same value.
+// Breakers built from it are unaffected.
+//
+// # Safety
+// `config` must be NULL or a live builder owned by the caller.
+void bw_breaker_config_free(bw_breaker_config *config);
+
+// Rates over the last `size` outcomes (`window.size`, 1..=500). Setters store the
+// value; `bw_breaker_new` validates it. Every setter returns `BW_OK` or
+// `BW_NULL_POINTER`. Builders are not thread-safe.
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_breaker_config_set_count_window(bw_breaker_config *config, uint32_t size);
+
+// Rates over the last `duration_ns` in `buckets` buckets (`window.duration`,
+// `window.buckets`, 1..=16).
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_time_window(bw_breaker_config *config,
+                                            uint64_t duration_ns,
+                                            uint32_t buckets);
+
+// Outcomes needed in the window before the rates are evaluated (`minimum_calls`).
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_minimum_calls(bw_breaker_config *config, uint32_t calls);
+
+// Failure rate in percent that trips the breaker (`failure_rate_threshold`, (0, 100]).
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_failure_rate_threshold(bw_breaker_config *config, double percent);
+
+// Calls slower than `duration_ns` count as slow (`slow_call_duration`); with
+// `rate_percent` > 0 a slow-call rate of that many percent trips the breaker
+// (`slow_call_rate_threshold`); 0 turns the slow-call rule off.
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_slow_calls(bw_breaker_config *config,
+                                           uint64_t duration_ns,
+                                           double rate_percent);
+
+// Trips after `failures` consecutive failures (`consecutive_failures`); 0 turns the
+// rule off.
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_consecutive_failures(bw_breaker_config *config, uint32_t failures);
+
+// How long the breaker stays open before probing (`open_duration`, > 0).
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_open_duration(bw_breaker_config *config, uint64_t duration_ns);
+
+// Each consecutive opening lasts `multiplier` times longer, up to `max_ns`
+// (`open_backoff_multiplier` ≥ 1, `max_open_duration`).
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_open_backoff(bw_breaker_config *config,
+                                             double multiplier,
+                                             uint64_t max_ns);
+
+// Randomizes each open duration by up to this fraction (`open_jitter`, [0, 1]),
+// drawing from a generator seeded with `seed`.
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_open_jitter(bw_breaker_config *config,
+                                            double fraction,
+                                            uint64_t seed);
+
+// Probes let through while half-open (`half_open_permits`, 1..=1000) and how long the
+// breaker waits for their outcomes before reopening (`half_open_max_wait`, > 0).
+//
+// # Safety
+// As for `bw_breaker_config_set_count_window`.
+bw_status bw_breaker_config_set_half_open(bw_breaker_config *config,
+                                          uint32_t permits,
+                                          uint64_t max_wait_ns);
+
+// Builds a breaker from `config` (copied: the builder can be freed or reused) reading
+// `clock` (a manual clock, or NULL for the system clock), and writes it to `*out`
+// (free it with `bw_breaker_free`).
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` with a message naming the
+// first invalid field (`window.size`, `failure_rate_threshold`, …). Nothing is
+// written on failure. Thread-safe with respect to other handles.
+//
+// # Safety
+// `config` must be NULL or a live builder not mutated during the call; `clock` NULL
+// or live; `out` NULL or valid for a pointer write.
+bw_status bw_breaker_new(const bw_breaker_config *config, const bw_clock *clock, bw_breaker **out);
+
+// Adds a reference to `breaker` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `breaker` must be NULL or live.
+bw_breaker *bw_breaker_clone(const bw_breaker *breaker);
+
+// Drops one reference to `breaker`; NULL is a no-op. Must not be called twice with
+// the same reference; permits must be completed before the last one is dropped.
+//
+// # Safety
+// `breaker` must be NULL or a live reference owned by the caller.
+void bw_breaker_free(const bw_breaker *breaker);
+
+// Asks the breaker for a permit.
+//
+// - `BW_OK`: `*out_permit` is filled; complete it exactly once.
+// - `BW_CIRCUIT_OPEN`: a rejection (an answer, not an error: no message, no
+//   allocation); `*out_permit` untouched; `*out_retry_after_ns` (if not NULL) gets
+//   the wait until probes are let in (0 when unknown, e.g. forced open).
+// - `BW_NULL_POINTER`: nothing written.
+//
+// Thread-safe, lock-free, allocation-free.
+//
+// # Safety
+// `breaker` must be NULL or live; the out-pointers NULL or valid for writes.
+bw_status bw_breaker_try_acquire(const bw_breaker *breaker,
+                                 bw_breaker_permit *out_permit,
+                                 uint64_t *out_retry_after_ns);
+
+// Reports how the call of `permit` went (`outcome`: `BW_OUTCOME_*`) and marks the
+// permit used. `duration_ns` is the call's duration for the slow-call rule, or
+// `BW_DURATION_UNKNOWN` to measure it from the permit's start.
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` (unknown outcome, or a
+// struct never filled by `bw_breaker_try_acquire`; the permit stays live);
+// `BW_PERMIT_ALREADY_USED`; `BW_WRONG_HANDLE` (the permit is another breaker's; it
+// stays live). Thread-safe, allocation-free on success.
+//
+// # Safety
+// `breaker` must be NULL or live; `permit` NULL or valid for reads and writes and not
+// accessed by another thread during the call.
+bw_status bw_breaker_complete(const bw_breaker *breaker,
+                              bw_breaker_permit *permit,
+                              int32_t outcome,
+                              uint64_t duration_ns);
+
+// The breaker's state (`BW_BREAKER_*`), or -1 if `breaker` is NULL. An open breaker
+// whose open duration has passed reads open until the next acquire moves it to
+// half-open. Thread-safe.
+//
+// # Safety
+// `breaker` must be NULL or live.
+int32_t bw_breaker_state(const bw_breaker *breaker);
+
+// Opens the breaker until `bw_breaker_reset`: every call is rejected.
+// `BW_OK` or `BW_NULL_POINTER`. Thread-safe.
+//
+// # Safety
+// `breaker` must be NULL or live.
+bw_status bw_breaker_force_open(const bw_breaker *breaker);
+
+// Lets every call through and never trips until `bw_breaker_reset` (outcomes are
+// still recorded). `BW_OK` or `BW_NULL_POINTER`. Thread-safe.
+//
+// # Safety
+// `breaker` must be NULL or live.
+bw_status bw_breaker_disable(const bw_breaker *breaker);
+
+// Back to closed with an empty window and the base open duration.
+// `BW_OK` or `BW_NULL_POINTER`. Thread-safe.
+//
+// # Safety
+// `breaker` must be NULL or live.
+bw_status bw_breaker_reset(const bw_breaker *breaker);
+
+// Fills `*out` with the breaker's state and counters. `BW_OK` or `BW_NULL_POINTER`
+// (nothing written). Thread-safe, allocation-free.
+//
+// # Safety
+// `breaker` must be NULL or live; `out` NULL or valid for a write.
+bw_status bw_breaker_get_stats(const bw_breaker *breaker, bw_breaker_stats *out);
+
+// Sets the function called after every state transition of this breaker, with a
+// `bw_event` of kind `BW_EVENT_TRANSITION` (its policy name is empty) and `user_data`.
+// Settable once: a second call returns `BW_ALREADY_SET` and keeps the first listener.
+// `BW_NULL_POINTER` if `breaker` or `callback` is NULL.
+//
+// The callback runs synchronously on the thread that caused the transition, holding
+// no library lock (it may call back into the library), exactly once per transition.
+// It must return normally: it must not `longjmp` out or let a C++ exception escape.
+// `user_data` must stay valid, and be usable from any thread, while the breaker lives.
+//
+// # Safety
+// `breaker` must be NULL or live; `callback` NULL or a function safe to call from any
+// thread with the documented arguments.
+bw_status bw_breaker_set_listener(const bw_breaker *breaker,
+                                  bw_event_callback callback,
+                                  void *user_data);
+
+// Creates a bulkhead configuration builder (`max_concurrent` unset) and writes it to
+// `*out` (free it with `bw_bulkhead_config_free`). `BW_NULL_POINTER` if `out` is NULL.
+//
+// # Safety
+// `out` must be NULL or valid for a pointer write.
+bw_status bw_bulkhead_config_new(bw_bulkhead_config **out);
+
+// Frees a builder; NULL is a no-op. Must not be called twice with the same value.
+//
+// # Safety
+// `config` must be NULL or a live builder owned by the caller.
+void bw_bulkhead_config_free(bw_bulkhead_config *config);
+
+// Permits that may be out at once (`max_concurrent`, at least 1). Stored as given;
+// `bw_bulkhead_new` validates. `BW_OK` or `BW_NULL_POINTER`. Not thread-safe.
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_bulkhead_config_set_max_concurrent(bw_bulkhead_config *config,
+                                                uint32_t max_concurrent);
+
+// The default wait of `bw_bulkhead_acquire` when it is passed `BW_WAIT_DEFAULT`
+// (`max_wait`, ns). `BW_OK` or `BW_NULL_POINTER`. Not thread-safe.
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_bulkhead_config_set_max_wait(bw_bulkhead_config *config, uint64_t max_wait_ns);
+
+// Builds a bulkhead from `config` (copied) and writes it to `*out` (free it with
+// `bw_bulkhead_free`). Waits are timed on `clock` (a manual clock: a waiter gives up
+// when either the real wait passes or the clock reaches its deadline at a wake-up), or
+// on the monotonic system clock when NULL.
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` naming the field
+// (`max_concurrent`, `max_wait`). Nothing is written on failure.
+//
+// # Safety
+// `config` must be NULL or a live builder not mutated during the call; `clock` NULL
+// or live; `out` NULL or valid for a pointer write.
+bw_status bw_bulkhead_new(const bw_bulkhead_config *config,
+                          const bw_clock *clock,
+                          bw_bulkhead **out);
+
+// Adds a reference to `bulkhead` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `bulkhead` must be NULL or live.
+bw_bulkhead *bw_bulkhead_clone(const bw_bulkhead *bulkhead);
+
+// Drops one reference to `bulkhead`; NULL is a no-op. Must not be called twice with
+// the same reference.
+//
+// # Safety
+// `bulkhead` must be NULL or a live reference owned by the caller.
+void bw_bulkhead_free(const bw_bulkhead *bulkhead);
+
+// Takes a permit if one is free and nobody is queued; never blocks. Returns `BW_OK`
+// (release it once with `bw_bulkhead_release`), `BW_BULKHEAD_FULL` (a rejection: no
+// message, no allocation) or `BW_NULL_POINTER`. Thread-safe, lock-free.
+//
+// # Safety
+// `bulkhead` must be NULL or live.
+bw_status bw_bulkhead_try_acquire(const bw_bulkhead *bulkhead);
+
+// Takes a permit, blocking the calling thread up to `max_wait_ns` for one (waiters
+// are served in arrival order); `BW_WAIT_DEFAULT` waits the configured `max_wait`, 0
+// does not wait. Returns `BW_OK`, `BW_BULKHEAD_FULL` (none freed in time) or
+// `BW_NULL_POINTER`. Thread-safe; holds its own reference to the bulkhead while it
+// waits.
+//
+// # Safety
+// `bulkhead` must be NULL or live.
+bw_status bw_bulkhead_acquire(const bw_bulkhead *bulkhead, uint64_t max_wait_ns);
+
+// Returns one permit (handing it to the longest waiter, if any). Returns `BW_OK`,
+// `BW_NULL_POINTER`, or `BW_PERMIT_ALREADY_USED` when no permit is out (nothing
+// changes; the count never underflows). Release each permit exactly once: with
+// permits out the bulkhead cannot tell whose is returned. Thread-safe.
+//
+// # Safety
+// `bulkhead` must be NULL or live.
+bw_status bw_bulkhead_release(const bw_bulkhead *bulkhead);
+
+// Permits out now; 0 if `bulkhead` is NULL. Thread-safe.
+//
+// # Safety
+// `bulkhead` must be NULL or live.
+uint32_t bw_bulkhead_in_flight(const bw_bulkhead *bulkhead);
+
+// Permits free now; 0 if `bulkhead` is NULL. Thread-safe.
+//
+// # Safety
+// `bulkhead` must be NULL or live.
+uint32_t bw_bulkhead_available(const bw_bulkhead *bulkhead);
 
 // Creates a manual clock reading `start_ns` nanoseconds (0 is read as 1, since 0 means
 // "never" inside the library) and writes it to `*out`. Free it with `bw_clock_free`.
@@ -355,6 +866,141 @@ bw_engine *bw_engine_clone(const bw_engine *engine);
 // `engine` must be NULL or a live reference owned by the caller.
 void bw_engine_free(const bw_engine *engine);
 
+// Sets the function called for every event of the engine and its policies (breaker
+// transitions, retry budget exhaustion, reloads), with `user_data`. Settable once: a
+// second call returns `BW_ALREADY_SET` and keeps the first listener.
+// `BW_NULL_POINTER` if `engine` or `callback` is NULL.
+//
+// The callback runs synchronously on the thread that caused the event, never while
+// the library holds a lock (it may call back into the library), exactly once per
+// event; the `bw_event` is valid only during the call. It must return normally: no
+// `longjmp` out of it and no C++ exception through it. `user_data` must stay valid,
+// and be usable from any thread, while the engine lives.
+//
+// # Safety
+// `engine` must be NULL or live; `callback` NULL or a function safe to call from any
+// thread with the documented arguments.
+bw_status bw_engine_set_listener(const bw_engine *engine,
+                                 bw_event_callback callback,
+                                 void *user_data);
+
+// Creates a limiter configuration builder (rate unset) and writes it to `*out` (free
+// it with `bw_limiter_config_free`). `BW_NULL_POINTER` if `out` is NULL.
+//
+// # Safety
+// `out` must be NULL or valid for a pointer write.
+bw_status bw_limiter_config_new(bw_limiter_config **out);
+
+// Frees a builder; NULL is a no-op. Must not be called twice with the same value.
+//
+// # Safety
+// `config` must be NULL or a live builder owned by the caller.
+void bw_limiter_config_free(bw_limiter_config *config);
+
+// `rate` permits per `period_ns` (`rate`, `period`). Stored as given; `bw_limiter_new`
+// validates. `BW_OK` or `BW_NULL_POINTER`. Not thread-safe (builder).
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_limiter_config_set_rate(bw_limiter_config *config, uint64_t rate, uint64_t period_ns);
+
+// The most permits taken at once after an idle spell (`burst`; default `rate`).
+// `BW_OK` or `BW_NULL_POINTER`. Not thread-safe (builder).
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_limiter_config_set_burst(bw_limiter_config *config, uint64_t burst);
+
+// Builds a limiter from `config` (copied) reading `clock` (a manual clock, or NULL
+// for the system clock the library picks for the quota), with a full bucket, and
+// writes it to `*out` (free it with `bw_limiter_free`).
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` naming the field (`rate`,
+// `period`, `burst`). Nothing is written on failure.
+//
+// # Safety
+// `config` must be NULL or a live builder not mutated during the call; `clock` NULL
+// or live; `out` NULL or valid for a pointer write.
+bw_status bw_limiter_new(const bw_limiter_config *config, const bw_clock *clock, bw_limiter **out);
+
+// Adds a reference to `limiter` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `limiter` must be NULL or live.
+bw_limiter *bw_limiter_clone(const bw_limiter *limiter);
+
+// Drops one reference to `limiter`; NULL is a no-op. Must not be called twice with
+// the same reference.
+//
+// # Safety
+// `limiter` must be NULL or a live reference owned by the caller.
+void bw_limiter_free(const bw_limiter *limiter);
+
+// Takes `n` permits at once, or none; never blocks. `n` = 0 passes.
+//
+// - `BW_OK`: taken.
+// - `BW_RATE_LIMITED`: a rejection (no message, no allocation); `*out_retry_after_ns`
+//   (if not NULL) gets the exact wait after which the same request would pass.
+// - `BW_NEVER_PASSES`: `n` > burst; it can never pass.
+// - `BW_NULL_POINTER`.
+//
+// Thread-safe, lock-free, allocation-free.
+//
+// # Safety
+// `limiter` must be NULL or live; `out_retry_after_ns` NULL or valid for a write.
+bw_status bw_limiter_try_acquire(const bw_limiter *limiter,
+                                 uint64_t n,
+                                 uint64_t *out_retry_after_ns);
+
+// Commits `n` permits that fall due within `max_wait_ns` and fills `*out_reservation`
+// (its `wait_ns` says how long to wait before going ahead). Never blocks.
+//
+// Returns `BW_OK`; `BW_RATE_LIMITED` if they would fall due later (nothing committed;
+// `*out_retry_after_ns`, if not NULL, gets when the same reservation would pass);
+// `BW_NEVER_PASSES` (`n` > burst); `BW_NULL_POINTER`. `*out_reservation` is written
+// only on `BW_OK`. Thread-safe, allocation-free.
+//
+// # Safety
+// `limiter` must be NULL or live; the out-pointers NULL or valid for writes.
+bw_status bw_limiter_reserve(const bw_limiter *limiter,
+                             uint64_t n,
+                             uint64_t max_wait_ns,
+                             bw_reservation *out_reservation,
+                             uint64_t *out_retry_after_ns);
+
+// Gives a reservation's permits back if nothing was admitted after it, and marks the
+// reservation used. `*out_cancelled` (if not NULL) says whether the permits went back
+// (a reservation followed by later admissions keeps its slot).
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_PERMIT_ALREADY_USED` (cancelled before);
+// `BW_WRONG_HANDLE` (another limiter's; it stays live); `BW_INVALID_ARGUMENT` (not
+// filled by `bw_limiter_reserve`). Thread-safe.
+//
+// # Safety
+// `limiter` must be NULL or live; `reservation` NULL or valid for reads and writes
+// and not accessed by another thread during the call; `out_cancelled` NULL or valid
+// for a write.
+bw_status bw_limiter_cancel(const bw_limiter *limiter,
+                            bw_reservation *reservation,
+                            bool *out_cancelled);
+
+// Reserves `n` permits due within `max_wait_ns` and sleeps the calling thread (real
+// time) until they are due. Statuses as for `bw_limiter_reserve`. Holds no lock while
+// it sleeps, and its own reference to the limiter. Thread-safe.
+//
+// # Safety
+// `limiter` must be NULL or live; `out_retry_after_ns` NULL or valid for a write.
+bw_status bw_limiter_acquire(const bw_limiter *limiter,
+                             uint64_t n,
+                             uint64_t max_wait_ns,
+                             uint64_t *out_retry_after_ns);
+
+// Permits that would pass now; 0 if `limiter` is NULL. Thread-safe.
+//
+// # Safety
+// `limiter` must be NULL or live.
+uint64_t bw_limiter_available(const bw_limiter *limiter);
+
 // Asks every stage of `policy` for a permit, at `priority` (`BW_PRIORITY_*`).
 //
 // - `BW_OK`: `*out_permit` is filled; complete it exactly once.
@@ -422,6 +1068,208 @@ bool bw_policy_is_superseded(const bw_policy *policy);
 // # Safety
 // `policy` must be NULL or live; `out` NULL or valid for a write.
 bw_status bw_policy_get_stats(const bw_policy *policy, bw_policy_stats *out);
+
+// Opens the policy's circuit breaker until `bw_policy_breaker_reset`: every call is
+// rejected with `BW_CIRCUIT_OPEN`. Returns `BW_OK`, `BW_NULL_POINTER`, or
+// `BW_NO_STAGE` if the policy has no circuit breaker. Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live.
+bw_status bw_policy_breaker_force_open(const bw_policy *policy);
+
+// Lets every call through the policy's breaker until `bw_policy_breaker_reset`.
+// Statuses as for `bw_policy_breaker_force_open`. Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live.
+bw_status bw_policy_breaker_disable(const bw_policy *policy);
+
+// Puts the policy's breaker back to closed with an empty window. Statuses as for
+// `bw_policy_breaker_force_open`. Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live.
+bw_status bw_policy_breaker_reset(const bw_policy *policy);
+
+// Turns the policy's fault injection on or off (its tuning is kept). Returns `BW_OK`,
+// `BW_NULL_POINTER`, or `BW_NO_STAGE` if the policy has no `chaos` section.
+// Thread-safe; takes effect for the next acquire.
+//
+// # Safety
+// `policy` must be NULL or live.
+bw_status bw_policy_chaos_set_enabled(const bw_policy *policy, bool enabled);
+
+// Creates a retry configuration builder with the defaults and writes it to `*out`
+// (free it with `bw_retry_config_free`). `BW_NULL_POINTER` if `out` is NULL.
+//
+// # Safety
+// `out` must be NULL or valid for a pointer write.
+bw_status bw_retry_config_new(bw_retry_config **out);
+
+// Frees a builder; NULL is a no-op. Must not be called twice with the same value.
+//
+// # Safety
+// `config` must be NULL or a live builder owned by the caller.
+void bw_retry_config_free(bw_retry_config *config);
+
+// Attempts in all, counting the first (`max_attempts`, at least 1). Stored as given;
+// validated by `bw_retry_state_new` and `bw_backoff_delay`. `BW_OK` or
+// `BW_NULL_POINTER`. Not thread-safe (builder).
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_retry_config_set_max_attempts(bw_retry_config *config, uint32_t max_attempts);
+
+// The delay before retry n is `min(max_ns, initial_ns × multiplier^(n−1))`, then
+// jittered (`backoff.initial` > 0, `backoff.multiplier` ≥ 1, `backoff.max` ≥ initial).
+// `BW_OK` or `BW_NULL_POINTER`. Not thread-safe (builder).
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_retry_config_set_backoff(bw_retry_config *config,
+                                      uint64_t initial_ns,
+                                      double multiplier,
+                                      uint64_t max_ns);
+
+// The jitter (`BW_JITTER_*`). Returns `BW_OK`, `BW_NULL_POINTER`, or
+// `BW_INVALID_ARGUMENT` for an unknown code (the builder is unchanged). Not
+// thread-safe (builder).
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_retry_config_set_jitter(bw_retry_config *config, int32_t jitter);
+
+// No retry starts later than `max_elapsed_ns` after the call's start
+// (`max_elapsed`); 0 means no bound (the default). `BW_OK` or `BW_NULL_POINTER`.
+// Not thread-safe (builder).
+//
+// # Safety
+// `config` must be NULL or a live builder not used by another thread.
+bw_status bw_retry_config_set_max_elapsed(bw_retry_config *config, uint64_t max_elapsed_ns);
+
+// The delay before retry number `retry` (1 = first retry; 0 is read as 1) under the
+// configuration's backoff, given the previous delay `previous_ns` (used by
+// decorrelated jitter; 0 before the first retry) and a generator state `*rng_state`
+// (any value; seed it once per call). On `BW_OK`, writes the delay to `*out_delay_ns`
+// and advances `*rng_state`. Pure: the same inputs give the same outputs; the delay
+// never exceeds the backoff's max.
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` (naming `backoff.initial`,
+// `backoff.multiplier` or `backoff.max`). Nothing is written on failure. Thread-safe
+// as long as the builder is not mutated concurrently; allocation-free.
+//
+// # Safety
+// `config` must be NULL or a live builder; `rng_state` NULL or valid for reads and
+// writes; `out_delay_ns` NULL or valid for a write.
+bw_status bw_backoff_delay(const bw_retry_config *config,
+                           uint32_t retry,
+                           uint64_t previous_ns,
+                           uint64_t *rng_state,
+                           uint64_t *out_delay_ns);
+
+// Creates the retry state of one call whose first attempt started at `start_ns`
+// (clock nanoseconds, the same clock as the `now_ns` passed later), with an absolute
+// deadline `deadline_ns` (0 = none), drawing jitter from a generator seeded with
+// `seed`. Writes it to `*out` (free it with `bw_retry_state_free`).
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` naming the field
+// (`max_attempts`, `max_elapsed`, `backoff.*`). Nothing is written on failure.
+//
+// # Safety
+// `config` must be NULL or a live builder not mutated during the call; `out` NULL or
+// valid for a pointer write.
+bw_status bw_retry_state_new(const bw_retry_config *config,
+                             uint64_t seed,
+                             uint64_t start_ns,
+                             uint64_t deadline_ns,
+                             bw_retry_state **out);
+
+// Frees a retry state; NULL is a no-op. Must not be called twice with the same value.
+//
+// # Safety
+// `state` must be NULL or a live retry state owned by the caller.
+void bw_retry_state_free(bw_retry_state *state);
+
+// After a failed attempt at clock time `now_ns`: whether and how long to wait before
+// the next one. `retry_after_ns` is the server's hint (a minimum delay), or
+// `BW_RETRY_AFTER_NONE`. `budget` (may be NULL) is withdrawn from only when every
+// other rule says retry.
+//
+// - `BW_OK`: retry after `*out_delay_ns` nanoseconds (the attempt count goes up).
+// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets `BW_GIVE_UP_*`. Once
+//   given up, every later call gives up with the same reason.
+// - `BW_NULL_POINTER` (`state` or `out_delay_ns`).
+//
+// Outputs are written only for the status that names them. Not thread-safe for one
+// state (the budget is); allocation-free.
+//
+// # Safety
+// `state` must be NULL or a live retry state not used by another thread; `budget`
+// NULL or live; the out-pointers NULL or valid for writes.
+bw_status bw_retry_state_next_delay(bw_retry_state *state,
+                                    uint64_t now_ns,
+                                    uint64_t retry_after_ns,
+                                    const bw_retry_budget *budget,
+                                    uint64_t *out_delay_ns,
+                                    int32_t *out_reason);
+
+// Attempts started so far, counting the first (1 after `bw_retry_state_new`, one
+// more per `BW_OK` from `bw_retry_state_next_delay`); 0 if `state` is NULL.
+//
+// # Safety
+// `state` must be NULL or a live retry state not mutated during the call.
+uint32_t bw_retry_state_attempts(const bw_retry_state *state);
+
+// Creates a retry budget allowing `ratio` retries per recorded request
+// (`budget.ratio`, 0..=1000) plus `min_per_second` retries per second
+// (`budget.min_per_second`), counted over a sliding window of `window_ns`
+// (`budget.window`, 1 s..=60 s), on `clock` (NULL: the system clock). Writes it to
+// `*out` (free it with `bw_retry_budget_free`).
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` naming the field.
+//
+// # Safety
+// `clock` must be NULL or live; `out` NULL or valid for a pointer write.
+bw_status bw_retry_budget_new(double ratio,
+                              uint32_t min_per_second,
+                              uint64_t window_ns,
+                              const bw_clock *clock,
+                              bw_retry_budget **out);
+
+// Adds a reference to `budget` and returns it (NULL gives NULL). Thread-safe.
+//
+// # Safety
+// `budget` must be NULL or live.
+bw_retry_budget *bw_retry_budget_clone(const bw_retry_budget *budget);
+
+// Drops one reference to `budget`; NULL is a no-op. Must not be called twice with the
+// same reference.
+//
+// # Safety
+// `budget` must be NULL or a live reference owned by the caller.
+void bw_retry_budget_free(const bw_retry_budget *budget);
+
+// Records one request (a first attempt), adding `ratio` retries to the allowance.
+// `BW_OK` or `BW_NULL_POINTER`. Thread-safe, lock-free.
+//
+// # Safety
+// `budget` must be NULL or live.
+bw_status bw_retry_budget_record_request(const bw_retry_budget *budget);
+
+// Asks for one retry: `BW_OK` if granted (and counted), `BW_RETRY_BUDGET_EXHAUSTED`
+// (a rejection, no message) if the budget is spent, `BW_NULL_POINTER`. Thread-safe,
+// lock-free.
+//
+// # Safety
+// `budget` must be NULL or live.
+bw_status bw_retry_budget_try_withdraw(const bw_retry_budget *budget);
+
+// Fills `*out` with the budget's counters. `BW_OK` or `BW_NULL_POINTER` (nothing
+// written). Thread-safe.
+//
+// # Safety
+// `budget` must be NULL or live; `out` NULL or valid for a write.
+bw_status bw_retry_budget_get_stats(const bw_retry_budget *budget, bw_retry_budget_stats *out);
 
 // Static text for a status code; unknown codes get "unknown status". The returned
 // string is NUL-terminated, static, and must not be freed. Thread-safe.

@@ -45,8 +45,8 @@ pub mod limiter;
 pub mod metrics;
 pub mod outcome;
 pub mod policy;
-pub mod report;
 pub mod rejection;
+pub mod report;
 pub mod retry;
 pub mod rng;
 

@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
-use super::status::{fail, bw_status};
+use super::status::{bw_status, fail};
 
 /// Runs `$body` (an expression of type `bw_status`), turning a panic into `BW_PANIC`
 /// with a last-error message.
 macro_rules! ffi_status {
     ($body:expr) => {{
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| -> $crate::ffi::status::bw_status { $body })) {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
+            || -> $crate::ffi::status::bw_status { $body },
+        )) {
             Ok(status) => status,
             Err(payload) => $crate::ffi::boundary::panicked(payload),
         }
@@ -58,7 +60,10 @@ pub(crate) fn panicked(payload: Box<dyn std::any::Any + Send>) -> bw_status {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
-    fail(bw_status::BW_PANIC, format_args!("panic caught at the C boundary: {what}"))
+    fail(
+        bw_status::BW_PANIC,
+        format_args!("panic caught at the C boundary: {what}"),
+    )
 }
 
 /// A C handle type that stands for a shared, thread-safe `Arc<Self::Rust>`.
@@ -167,9 +172,15 @@ pub(crate) trait BoxHandle: Sized {
 /// # Safety
 /// `ptr` must be NULL or point to a NUL-terminated string that stays valid and
 /// unmodified for `'a`.
-pub(crate) unsafe fn c_str<'a>(ptr: *const std::os::raw::c_char, name: &str) -> Result<&'a str, bw_status> {
+pub(crate) unsafe fn c_str<'a>(
+    ptr: *const std::os::raw::c_char,
+    name: &str,
+) -> Result<&'a str, bw_status> {
     if ptr.is_null() {
-        return Err(fail(bw_status::BW_NULL_POINTER, format_args!("`{name}` is NULL")));
+        return Err(fail(
+            bw_status::BW_NULL_POINTER,
+            format_args!("`{name}` is NULL"),
+        ));
     }
     // SAFETY: non-NULL, and by contract NUL-terminated and valid for 'a.
     let bytes = unsafe { std::ffi::CStr::from_ptr(ptr) };
@@ -198,4 +209,52 @@ pub(crate) fn into_c_string(text: String) -> *mut std::os::raw::c_char {
 pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
     // SAFETY: the caller guarantees `out` is non-NULL and writable.
     unsafe { out.write(value) }
+}
+
+/// Records an invalid configuration as the last error (`BW_INVALID_CONFIG`), naming
+/// what was being built and the field.
+#[cold]
+pub(crate) fn config_error(what: &str, error: &crate::ConfigError) -> bw_status {
+    fail(
+        bw_status::BW_INVALID_CONFIG,
+        format_args!("invalid {what} configuration: {error}"),
+    )
+}
+
+/// The identity of a live handle, stored in permits so a permit given to another
+/// handle is refused with `BW_WRONG_HANDLE`.
+#[inline]
+pub(crate) fn handle_id<T>(handle: *const T) -> u64 {
+    handle as usize as u64
+}
+
+/// Marks a live permit or reservation (set by the acquire that filled it).
+pub(crate) const PERMIT_LIVE: u32 = 0x6277_6c76; // "bwlv"
+/// Marks a completed permit or cancelled reservation.
+pub(crate) const PERMIT_USED: u32 = 0x6277_7573; // "bwus"
+
+/// Checks a permit's live/used marker and owner; `what` names the permit kind for the
+/// message.
+#[inline]
+pub(crate) fn check_permit(
+    state: u32,
+    instance: u64,
+    owner: u64,
+    what: &str,
+) -> Result<(), bw_status> {
+    match state {
+        PERMIT_LIVE if instance == owner => Ok(()),
+        PERMIT_LIVE => Err(fail(
+            bw_status::BW_WRONG_HANDLE,
+            format_args!("the {what} belongs to another handle"),
+        )),
+        PERMIT_USED => Err(fail(
+            bw_status::BW_PERMIT_ALREADY_USED,
+            format_args!("the {what} was already used"),
+        )),
+        _ => Err(fail(
+            bw_status::BW_INVALID_ARGUMENT,
+            format_args!("the {what} was not filled by the library"),
+        )),
+    }
 }

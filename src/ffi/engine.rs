@@ -3,9 +3,11 @@
 use std::os::raw::c_char;
 use std::sync::Arc;
 
-use super::boundary::{c_str, ensure_non_null, ffi_status, ffi_value, into_c_string, write_out, ArcHandle};
+use super::boundary::{
+    c_str, ensure_non_null, ffi_status, ffi_value, into_c_string, write_out, ArcHandle,
+};
 use super::clock::{bw_clock, clock_or_system};
-use super::policy::{policy_handle, bw_policy};
+use super::policy::{bw_policy, policy_handle};
 use super::status::{bw_status, fail};
 use crate::config::{PolicyFile, PolicyFileError};
 use crate::engine::Engine;
@@ -20,8 +22,15 @@ impl ArcHandle for bw_engine {
 }
 
 fn file_error(error: &PolicyFileError) -> bw_status {
-    let io = error.errors.iter().any(|e| e.reason.starts_with("cannot read "));
-    let status = if io { bw_status::BW_IO_ERROR } else { bw_status::BW_INVALID_CONFIG };
+    let io = error
+        .errors
+        .iter()
+        .any(|e| e.reason.starts_with("cannot read "));
+    let status = if io {
+        bw_status::BW_IO_ERROR
+    } else {
+        bw_status::BW_INVALID_CONFIG
+    };
     fail(status, error)
 }
 
@@ -113,7 +122,10 @@ pub unsafe extern "C" fn bw_engine_global(out: *mut *mut bw_engine) -> bw_status
 /// # Safety
 /// `engine` must be NULL or live; `toml` NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn bw_engine_reload_toml(engine: *const bw_engine, toml: *const c_char) -> bw_status {
+pub unsafe extern "C" fn bw_engine_reload_toml(
+    engine: *const bw_engine,
+    toml: *const c_char,
+) -> bw_status {
     ffi_status!({
         ensure_non_null!(engine);
         // SAFETY: NULL or NUL-terminated by contract.
@@ -136,7 +148,10 @@ pub unsafe extern "C" fn bw_engine_reload_toml(engine: *const bw_engine, toml: *
 /// # Safety
 /// `engine` must be NULL or live; `path` NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn bw_engine_reload_path(engine: *const bw_engine, path: *const c_char) -> bw_status {
+pub unsafe extern "C" fn bw_engine_reload_path(
+    engine: *const bw_engine,
+    path: *const c_char,
+) -> bw_status {
     ffi_status!({
         ensure_non_null!(engine);
         // SAFETY: NULL or NUL-terminated by contract.
@@ -181,7 +196,10 @@ pub unsafe extern "C" fn bw_engine_policy(
                 unsafe { write_out(out, policy_handle(policy)) };
                 bw_status::BW_OK
             }
-            None => fail(bw_status::BW_NOT_FOUND, format_args!("no policy named \"{name}\"")),
+            None => fail(
+                bw_status::BW_NOT_FOUND,
+                format_args!("no policy named \"{name}\""),
+            ),
         }
     })
 }
@@ -192,7 +210,10 @@ pub unsafe extern "C" fn bw_engine_policy(
 /// # Safety
 /// `engine` must be NULL or live; `out` NULL or valid for a pointer write.
 #[no_mangle]
-pub unsafe extern "C" fn bw_engine_prometheus(engine: *const bw_engine, out: *mut *mut c_char) -> bw_status {
+pub unsafe extern "C" fn bw_engine_prometheus(
+    engine: *const bw_engine,
+    out: *mut *mut c_char,
+) -> bw_status {
     ffi_status!({
         ensure_non_null!(engine, out);
         // SAFETY: non-NULL and live by contract.

@@ -6,7 +6,11 @@
 //! - `strings`: strings handed to C and `bw_string_free`.
 //! - `clock`: `bw_clock`, the manual clock.
 //! - `engine`: `bw_engine`, policies from a policy file.
-//! - `policy`: `bw_policy` and `bw_permit`, acquire and complete.
+//! - `policy`: `bw_policy` and `bw_permit`, acquire and complete; run-time controls.
+//! - `breaker`, `limiter`, `bulkhead`: standalone handles with config builders.
+//! - `retry`: the retry schedule (`bw_backoff_delay`, `bw_retry_state`,
+//!   `bw_retry_budget`).
+//! - `events`: `bw_event` and event listeners.
 //!
 //! The core never imports this module. Every function here is documented for C
 //! callers: who owns what, what NULL does, thread-safety, and that outputs are written
@@ -14,9 +18,14 @@
 #![allow(non_camel_case_types)]
 
 pub(crate) mod boundary;
+pub mod breaker;
+pub mod bulkhead;
 pub mod clock;
 pub mod engine;
+pub mod events;
+pub mod limiter;
 pub mod policy;
+pub mod retry;
 pub mod status;
 pub mod strings;
 pub mod version;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::boundary::{ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle};
+use super::boundary::{
+    ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, PERMIT_LIVE, PERMIT_USED,
+};
 use super::status::{bw_status, fail};
 use crate::adaptive::{Priority, RawAdaptivePermit};
 use crate::breaker::RawBreakerPermit;
@@ -52,10 +54,18 @@ pub const BW_PRIORITY_SHEDDABLE: i32 = 2;
 /// Pass as `duration_ns` to let the policy use its own measurement.
 pub const BW_DURATION_UNKNOWN: u64 = u64::MAX;
 
-/// Marks a live permit (set by acquire).
-const PERMIT_LIVE: u32 = 0x6277_6c76; // "bwlv"
-/// Marks a completed permit.
-const PERMIT_USED: u32 = 0x6277_7573; // "bwus"
+/// Reads an outcome code from C (`BW_OUTCOME_*`); anything else is
+/// `BW_INVALID_ARGUMENT` with a message.
+pub(crate) fn parse_outcome(code: i32) -> Result<Outcome, bw_status> {
+    Outcome::from_code(i64::from(code)).ok_or_else(|| {
+        fail(
+            bw_status::BW_INVALID_ARGUMENT,
+            format_args!(
+                "unknown outcome {code} (expected 0 success, 1 failure, 2 timeout, 3 ignored)"
+            ),
+        )
+    })
+}
 
 /// A permit of a policy, passed by value: plain data, no allocation. Fill it with
 /// `bw_policy_acquire`, give it back once to `bw_policy_complete` (or
@@ -116,7 +126,7 @@ impl bw_permit {
         if raw.chaos.fail {
             flags |= BW_PERMIT_INJECTED_FAILURE;
         }
-        let permit = bw_permit {
+        bw_permit {
             instance: raw.instance,
             breaker_generation: generation,
             breaker_started_ns: breaker_started,
@@ -127,14 +137,10 @@ impl bw_permit {
             state: PERMIT_LIVE,
             adaptive_in_flight,
             adaptive_priority,
-        };
-        // The parts now live in the C struct; the Rust value is consumed without
-        // completing (it has no destructor that would).
-        std::mem::forget(raw);
-        permit
+        }
     }
 
-    fn to_raw(&self) -> RawPolicyPermit {
+    fn to_raw(self) -> RawPolicyPermit {
         RawPolicyPermit {
             instance: self.instance,
             breaker: (self.flags & BW_PERMIT_BREAKER != 0).then(|| {
@@ -192,7 +198,9 @@ pub unsafe extern "C" fn bw_policy_acquire(
         let Some(priority) = Priority::from_code(priority as i64) else {
             return fail(
                 bw_status::BW_INVALID_ARGUMENT,
-                format_args!("unknown priority {priority} (expected 0 critical, 1 default, 2 sheddable)"),
+                format_args!(
+                    "unknown priority {priority} (expected 0 critical, 1 default, 2 sheddable)"
+                ),
             );
         };
         // SAFETY: non-NULL and live by contract.
@@ -205,7 +213,9 @@ pub unsafe extern "C" fn bw_policy_acquire(
             }
             Err(rejection) => {
                 if !out_retry_after_ns.is_null() {
-                    let after = rejection.retry_after.map_or(0, crate::clock::duration_to_nanos);
+                    let after = rejection
+                        .retry_after
+                        .map_or(0, crate::clock::duration_to_nanos);
                     // SAFETY: non-NULL and writable by contract.
                     unsafe { write_out(out_retry_after_ns, after) };
                 }
@@ -237,11 +247,9 @@ pub unsafe extern "C" fn bw_policy_complete(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, permit);
-        let Some(outcome) = Outcome::from_code(outcome as i64) else {
-            return fail(
-                bw_status::BW_INVALID_ARGUMENT,
-                format_args!("unknown outcome {outcome} (expected 0 success, 1 failure, 2 timeout, 3 ignored)"),
-            );
+        let outcome = match parse_outcome(outcome) {
+            Ok(o) => o,
+            Err(status) => return status,
         };
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
@@ -249,13 +257,27 @@ pub unsafe extern "C" fn bw_policy_complete(
         let permit = unsafe { &mut *permit };
         match permit.state {
             PERMIT_LIVE => {}
-            PERMIT_USED => return fail(bw_status::BW_PERMIT_ALREADY_USED, "the permit was already completed"),
-            _ => return fail(bw_status::BW_INVALID_ARGUMENT, "the permit was not filled by bw_policy_acquire"),
+            PERMIT_USED => {
+                return fail(
+                    bw_status::BW_PERMIT_ALREADY_USED,
+                    "the permit was already completed",
+                )
+            }
+            _ => {
+                return fail(
+                    bw_status::BW_INVALID_ARGUMENT,
+                    "the permit was not filled by bw_policy_acquire",
+                )
+            }
         }
         if permit.instance != policy.instance() {
-            return fail(bw_status::BW_WRONG_HANDLE, "the permit belongs to another policy");
+            return fail(
+                bw_status::BW_WRONG_HANDLE,
+                "the permit belongs to another policy",
+            );
         }
-        let duration = (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
+        let duration =
+            (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
         permit.state = PERMIT_USED;
         policy.complete_raw(permit.to_raw(), outcome, duration);
         bw_status::BW_OK
@@ -399,7 +421,10 @@ pub struct bw_policy_stats {
 /// # Safety
 /// `policy` must be NULL or live; `out` NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut bw_policy_stats) -> bw_status {
+pub unsafe extern "C" fn bw_policy_get_stats(
+    policy: *const bw_policy,
+    out: *mut bw_policy_stats,
+) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out);
         // SAFETY: non-NULL and live by contract.
@@ -420,7 +445,8 @@ pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut
             rejected_rate_limited: m.rejected[crate::RejectReason::RateLimited.index()],
             rejected_bulkhead_full: m.rejected[crate::RejectReason::BulkheadFull.index()],
             rejected_load_shed: m.rejected[crate::RejectReason::LoadShed.index()],
-            rejected_retry_budget_exhausted: m.rejected[crate::RejectReason::RetryBudgetExhausted.index()],
+            rejected_retry_budget_exhausted: m.rejected
+                [crate::RejectReason::RetryBudgetExhausted.index()],
             rejected_injected: m.rejected[crate::RejectReason::Injected.index()],
             transitions_to_closed: m.transitions[0],
             transitions_to_open: m.transitions[1],
@@ -434,7 +460,10 @@ pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut
             latency_p99_ns: nanos(m.latency.p99()),
             latency_p999_ns: nanos(m.latency.p999()),
             breaker_generation: s.breaker.as_ref().map_or(0, |b| b.generation),
-            limiter_available: s.limiter.as_ref().map_or(-1, |l| l.available.min(i64::MAX as u64) as i64),
+            limiter_available: s
+                .limiter
+                .as_ref()
+                .map_or(-1, |l| l.available.min(i64::MAX as u64) as i64),
             breaker_state: s.breaker.as_ref().map_or(-1, |b| b.state as i32),
             bulkhead_in_flight: s.bulkhead.as_ref().map_or(0, |b| b.in_flight),
             bulkhead_max_concurrent: s.bulkhead.as_ref().map_or(0, |b| b.max_concurrent),
@@ -445,5 +474,92 @@ pub unsafe extern "C" fn bw_policy_get_stats(policy: *const bw_policy, out: *mut
         // SAFETY: non-NULL and writable by contract.
         unsafe { write_out(out, stats) };
         bw_status::BW_OK
+    })
+}
+
+/// Runs `act` on the policy's breaker; `BW_NO_STAGE` when it has none.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+unsafe fn with_breaker(
+    policy: *const bw_policy,
+    act: fn(&crate::breaker::CircuitBreaker<crate::clock::AnyClock>),
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy);
+        // SAFETY: non-NULL and live by this function's contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        match policy.breaker() {
+            Some(breaker) => {
+                act(breaker);
+                bw_status::BW_OK
+            }
+            None => fail(
+                bw_status::BW_NO_STAGE,
+                format_args!("policy \"{}\" has no circuit_breaker", policy.name()),
+            ),
+        }
+    })
+}
+
+/// Opens the policy's circuit breaker until `bw_policy_breaker_reset`: every call is
+/// rejected with `BW_CIRCUIT_OPEN`. Returns `BW_OK`, `BW_NULL_POINTER`, or
+/// `BW_NO_STAGE` if the policy has no circuit breaker. Thread-safe.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_breaker_force_open(policy: *const bw_policy) -> bw_status {
+    // SAFETY: NULL or live by contract.
+    unsafe { with_breaker(policy, |b| b.force_open()) }
+}
+
+/// Lets every call through the policy's breaker until `bw_policy_breaker_reset`.
+/// Statuses as for `bw_policy_breaker_force_open`. Thread-safe.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_breaker_disable(policy: *const bw_policy) -> bw_status {
+    // SAFETY: NULL or live by contract.
+    unsafe { with_breaker(policy, |b| b.disable()) }
+}
+
+/// Puts the policy's breaker back to closed with an empty window. Statuses as for
+/// `bw_policy_breaker_force_open`. Thread-safe.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_breaker_reset(policy: *const bw_policy) -> bw_status {
+    // SAFETY: NULL or live by contract.
+    unsafe { with_breaker(policy, |b| b.reset()) }
+}
+
+/// Turns the policy's fault injection on or off (its tuning is kept). Returns `BW_OK`,
+/// `BW_NULL_POINTER`, or `BW_NO_STAGE` if the policy has no `chaos` section.
+/// Thread-safe; takes effect for the next acquire.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
+    policy: *const bw_policy,
+    enabled: bool,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy);
+        // SAFETY: non-NULL and live by contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        match policy.chaos() {
+            Some(chaos) => {
+                chaos.set_enabled(enabled);
+                bw_status::BW_OK
+            }
+            None => fail(
+                bw_status::BW_NO_STAGE,
+                format_args!("policy \"{}\" has no chaos stage", policy.name()),
+            ),
+        }
     })
 }

@@ -7,10 +7,10 @@ use crate::RejectReason;
 
 /// The result of every fallible `bw_` function.
 ///
-/// `BW_OK` is 0. Codes 1–6 are rejections: the call was answered "not now", which is a
-/// decision, not an error (see `retry_after_ns` in the permit result). Codes from 100
-/// are errors: nothing was done and outputs were left untouched;
-/// `bw_last_error_message` says why. Values are explicit and never reused.
+/// `BW_OK` is 0. Codes 1–7 are decisions, not errors: 1–6 are rejections (the call was
+/// answered "not now"; see `retry_after_ns`), 7 is "stop retrying". Codes from 100 are
+/// errors: nothing was done and outputs were left untouched; `bw_last_error_message`
+/// says why. Values are explicit and never reused.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub enum bw_status {
     BW_RETRY_BUDGET_EXHAUSTED = 5,
     /// Rejected: fault injection forced a rejection.
     BW_INJECTED_REJECTION = 6,
+    /// A decision, not an error: stop retrying (`bw_retry_state_next_delay`); the reason
+    /// code (`BW_GIVE_UP_*`) says why.
+    BW_RETRY_GIVE_UP = 7,
     /// An argument is invalid: an unknown enum code, invalid UTF-8, a value out of range.
     BW_INVALID_ARGUMENT = 100,
     /// A required pointer argument was NULL.
@@ -46,6 +49,10 @@ pub enum bw_status {
     BW_IO_ERROR = 106,
     /// The permit belongs to another handle.
     BW_WRONG_HANDLE = 107,
+    /// The policy has no such stage (e.g. no `chaos` or no `circuit_breaker` section).
+    BW_NO_STAGE = 108,
+    /// Something that can be set once (an event listener) is already set.
+    BW_ALREADY_SET = 109,
     /// A panic was caught at the boundary; the handle may be in an unspecified (but
     /// memory-safe) state.
     BW_PANIC = 199,
@@ -73,6 +80,7 @@ impl bw_status {
             bw_status::BW_LOAD_SHED => b"rejected: load shed\0",
             bw_status::BW_RETRY_BUDGET_EXHAUSTED => b"rejected: retry budget exhausted\0",
             bw_status::BW_INJECTED_REJECTION => b"rejected: injected fault\0",
+            bw_status::BW_RETRY_GIVE_UP => b"give up retrying\0",
             bw_status::BW_INVALID_ARGUMENT => b"invalid argument\0",
             bw_status::BW_NULL_POINTER => b"null pointer\0",
             bw_status::BW_INVALID_CONFIG => b"invalid configuration\0",
@@ -81,6 +89,8 @@ impl bw_status {
             bw_status::BW_PERMIT_ALREADY_USED => b"permit already used\0",
             bw_status::BW_IO_ERROR => b"i/o error\0",
             bw_status::BW_WRONG_HANDLE => b"permit belongs to another handle\0",
+            bw_status::BW_NO_STAGE => b"the policy has no such stage\0",
+            bw_status::BW_ALREADY_SET => b"already set\0",
             bw_status::BW_PANIC => b"internal panic caught at the C boundary\0",
         }
     }
@@ -123,7 +133,7 @@ pub extern "C" fn bw_status_str(status: i32) -> *const c_char {
 
 fn status_from_code(code: i32) -> Option<bw_status> {
     use bw_status::*;
-    const ALL: [bw_status; 16] = [
+    const ALL: [bw_status; 19] = [
         BW_OK,
         BW_CIRCUIT_OPEN,
         BW_RATE_LIMITED,
@@ -131,6 +141,7 @@ fn status_from_code(code: i32) -> Option<bw_status> {
         BW_LOAD_SHED,
         BW_RETRY_BUDGET_EXHAUSTED,
         BW_INJECTED_REJECTION,
+        BW_RETRY_GIVE_UP,
         BW_INVALID_ARGUMENT,
         BW_NULL_POINTER,
         BW_INVALID_CONFIG,
@@ -139,6 +150,8 @@ fn status_from_code(code: i32) -> Option<bw_status> {
         BW_PERMIT_ALREADY_USED,
         BW_IO_ERROR,
         BW_WRONG_HANDLE,
+        BW_NO_STAGE,
+        BW_ALREADY_SET,
         BW_PANIC,
     ];
     ALL.into_iter().find(|s| *s as i32 == code)

@@ -1,0 +1,108 @@
+//! The cost of crossing the C ABI: policy acquire + complete through the `extern "C"`
+//! functions (`bw_policy_acquire` / `bw_policy_complete`) beside the Rust calls
+//! (`Policy::acquire_raw` / `complete_raw`) on the same policy (breaker + bulkhead),
+//! one thread. Also the standalone breaker and bulkhead through the ABI.
+
+use breakwater::adaptive::Priority;
+use breakwater::engine::Engine;
+use breakwater::ffi::breaker::*;
+use breakwater::ffi::bulkhead::*;
+use breakwater::ffi::policy::*;
+use breakwater::ffi::status::bw_status::BW_OK;
+use breakwater::Outcome;
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::mem::MaybeUninit;
+use std::ptr::{null, null_mut};
+use std::sync::Arc;
+
+const TOML: &str = "[policies.p.circuit_breaker]\nminimum_calls = 100\n\
+[policies.p.bulkhead]\nmax_concurrent = 64\n";
+
+fn policy_acquire_complete(c: &mut Criterion) {
+    let engine = Engine::from_toml_str(TOML).unwrap();
+    let policy = engine.policy("p").unwrap();
+    // The C handle of a policy is its `Arc` pointer (as `bw_engine_policy` hands out).
+    let handle = Arc::as_ptr(&policy) as *const bw_policy;
+    let mut group = c.benchmark_group("policy acquire+complete (breaker+bulkhead), 1 thread");
+    group.bench_function("rust acquire_raw/complete_raw", |b| {
+        b.iter(|| {
+            let raw = policy.acquire_raw(black_box(Priority::Default)).unwrap();
+            policy.complete_raw(raw, black_box(Outcome::Success), None);
+        })
+    });
+    group.bench_function("C ABI bw_policy_acquire/complete", |b| {
+        b.iter(|| {
+            let mut permit = MaybeUninit::<bw_permit>::uninit();
+            // SAFETY: `handle` is live (the Arc is held above); the permit is filled by
+            // acquire before complete reads it.
+            unsafe {
+                let s = bw_policy_acquire(
+                    black_box(handle),
+                    BW_PRIORITY_DEFAULT,
+                    permit.as_mut_ptr(),
+                    null_mut(),
+                );
+                debug_assert_eq!(s, BW_OK);
+                let s = bw_policy_complete(
+                    handle,
+                    permit.as_mut_ptr(),
+                    black_box(BW_OUTCOME_SUCCESS),
+                    BW_DURATION_UNKNOWN,
+                );
+                debug_assert_eq!(s, BW_OK);
+            }
+        })
+    });
+    group.finish();
+}
+
+fn standalone(c: &mut Criterion) {
+    let mut bc = null_mut();
+    let mut breaker = null_mut();
+    let mut hc = null_mut();
+    let mut bulkhead = null_mut();
+    // SAFETY: valid out-pointers; every handle is freed once at the end.
+    unsafe {
+        assert_eq!(bw_breaker_config_new(&mut bc), BW_OK);
+        assert_eq!(bw_breaker_new(bc, null(), &mut breaker), BW_OK);
+        assert_eq!(bw_bulkhead_config_new(&mut hc), BW_OK);
+        assert_eq!(bw_bulkhead_config_set_max_concurrent(hc, 64), BW_OK);
+        assert_eq!(bw_bulkhead_new(hc, null(), &mut bulkhead), BW_OK);
+    }
+    let mut group = c.benchmark_group("standalone through the C ABI, 1 thread");
+    group.bench_function("bw_breaker_try_acquire/complete", |b| {
+        b.iter(|| {
+            let mut permit = MaybeUninit::<bw_breaker_permit>::uninit();
+            // SAFETY: live handle; the permit is filled before complete reads it.
+            unsafe {
+                bw_breaker_try_acquire(black_box(breaker), permit.as_mut_ptr(), null_mut());
+                bw_breaker_complete(
+                    breaker,
+                    permit.as_mut_ptr(),
+                    BW_OUTCOME_SUCCESS,
+                    BW_DURATION_UNKNOWN,
+                );
+            }
+        })
+    });
+    group.bench_function("bw_bulkhead_try_acquire/release", |b| {
+        b.iter(|| {
+            // SAFETY: live handle.
+            unsafe {
+                bw_bulkhead_try_acquire(black_box(bulkhead));
+                bw_bulkhead_release(bulkhead);
+            }
+        })
+    });
+    group.finish();
+    // SAFETY: each handle freed once, after its last use.
+    unsafe {
+        bw_breaker_free(breaker);
+        bw_breaker_config_free(bc);
+        bw_bulkhead_free(bulkhead);
+        bw_bulkhead_config_free(hc);
+    }
+}
+
+criterion_group!(benches, policy_acquire_complete, standalone);
+criterion_main!(benches);
