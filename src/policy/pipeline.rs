@@ -177,8 +177,7 @@ impl Policy {
         };
         let limiter = match &config.rate_limiter {
             Some(c) => Some(if clock.is_manual() {
-                RateLimiter::with_clock(*c, clock.clone())
-                    .map_err(|e| e.within("rate_limiter"))?
+                RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
             } else {
                 RateLimiter::new(*c).map_err(|e| e.within("rate_limiter"))?
             }),
