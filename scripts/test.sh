@@ -74,7 +74,7 @@ else
   skip "rustfmt" "rustfmt component not installed"
 fi
 if cargo clippy --version >/dev/null 2>&1; then
-  run "clippy" cargo clippy --all-targets --features cli -- -D warnings
+  run "clippy" cargo clippy --all-targets --features cli,tracing -- -D warnings
 else
   skip "clippy" "clippy component not installed"
 fi
@@ -94,7 +94,7 @@ header_fresh() {
 run "header" header_fresh
 
 # 3. Rust tests: unit, integration, property, doc tests, the CLI end to end.
-run "cargo test" cargo test --features cli
+run "cargo test" cargo test --features cli,tracing
 
 # 4. Loom models (release, their own target dir so normal builds stay warm).
 loom_models() {
