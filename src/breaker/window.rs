@@ -239,8 +239,9 @@ struct Bucket {
 /// A counter counts for the window at epoch `e` only if its stamp is exactly that of its
 /// bucket's latest epoch `<= e` in the current generation; anything else reads as zero
 /// and is reset by the next writer with a newer stamp. The three counters of a bucket
-/// are independent words, so a reader racing with a writer may see a failure before the
-/// call that carries it; rates are computed from a snapshot of each and capped at 100 %.
+/// are independent words: writers bump `calls` first, readers read it last, so a
+/// reader never sees a failure without its call (except across a bucket's reuse for a
+/// newer epoch, which the cap at 100 % covers).
 /// Aliasing needs a bucket untouched for 2^24 of its epochs while the breaker stays in
 /// one generation's window (a generation aliases only after 4096 transitions within one
 /// window span); both are documented limits, not clamps of configuration.
@@ -356,9 +357,16 @@ impl TimeWindow {
                 continue;
             };
             let mine = stamp(generation, e);
-            counts.calls += read(&bucket.calls, mine);
+            // Failures and slow calls first, then calls: a writer bumps `calls` before
+            // `failures`, so every failure read here has its call counted by the later
+            // read of `calls`. Read the other way round, a reader preempted between the
+            // two loads would pair an old call count with newer failures and see a
+            // failure rate far above the real one (a spurious trip; found by
+            // `stress_breaker`, 1 run in 60). This order can only under-read the rate
+            // for an instant, and the next failure evaluates again.
             counts.failures += read(&bucket.failures, mine);
             counts.slow += read(&bucket.slow, mine);
+            counts.calls += read(&bucket.calls, mine);
         }
         counts.failures = counts.failures.min(counts.calls);
         counts.slow = counts.slow.min(counts.calls);
