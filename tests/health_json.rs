@@ -2,9 +2,9 @@
 //! with Python's standard `json` module).
 #![cfg(not(loom))]
 
+mod common;
+
 use breakwater::metrics::{HealthReport, HealthStatus, PolicyHealth, ReasonKind, Usage};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const SCRIPT: &str = r#"
 import json, sys
@@ -15,17 +15,6 @@ for r in doc["reasons"]:
     assert set(r) == {"policy", "kind", "detail"}, r
     print(h(r["policy"]), h(r["kind"]), h(r["detail"]))
 "#;
-
-fn unhex(s: &str) -> String {
-    if s == "-" {
-        return String::new();
-    }
-    let bytes: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
 
 #[test]
 fn json_round_trips_through_a_real_parser() {
@@ -50,30 +39,18 @@ fn json_round_trips_through_a_real_parser() {
     report.add_reason("custom", ReasonKind::Saturated, tricky);
     assert_eq!(report.status, HealthStatus::Unhealthy);
 
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test");
     let json = report.to_json();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{json}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = common::python::run(
+        "python3",
+        SCRIPT,
+        &json,
+        "Python's json rejected the health JSON",
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
-    assert_eq!(unhex(lines.next().unwrap()), "unhealthy");
-    let parsed: Vec<Vec<String>> = lines.map(|l| l.split(' ').map(unhex).collect()).collect();
+    assert_eq!(common::python::unhex(lines.next().unwrap()), "unhealthy");
+    let parsed: Vec<Vec<String>> = lines
+        .map(|l| l.split(' ').map(common::python::unhex).collect())
+        .collect();
     let want: Vec<Vec<String>> = report
         .reasons
         .iter()

@@ -7,13 +7,14 @@
 //! target/venv/bin/pip install prometheus_client`.
 #![cfg(not(loom))]
 
+mod common;
+
 use breakwater::metrics::{
     write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
     write_policy_metrics, Exposition, LatencyHistogram, MetricsSnapshot, PolicyMetrics,
 };
 use breakwater::{Outcome, RejectReason};
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -343,55 +344,32 @@ for f in text_string_to_metric_families(sys.stdin.read()):
             print("L", h(k), h(v))
 "#;
 
-fn unhex(s: &str) -> String {
-    if s == "-" {
-        return String::new();
-    }
-    let bytes: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
-
 fn parse_with_python(text: &str) -> Vec<ParsedFamily> {
-    let mut child = Command::new(python())
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "prometheus_client rejected the exposition:\n{}\n---\n{text}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::python::run(
+        &python(),
+        SCRIPT,
+        text,
+        "prometheus_client rejected the exposition",
     );
     let mut families: Vec<ParsedFamily> = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in stdout.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         match f[0] {
             "F" => families.push(ParsedFamily {
-                name: unhex(f[1]),
-                kind: unhex(f[2]),
-                help: unhex(f[3]),
+                name: common::python::unhex(f[1]),
+                kind: common::python::unhex(f[2]),
+                help: common::python::unhex(f[3]),
                 samples: Vec::new(),
             }),
             "S" => families.last_mut().unwrap().samples.push(Sample {
-                name: unhex(f[1]),
+                name: common::python::unhex(f[1]),
                 labels: Labels::new(),
                 value: f[2].parse().unwrap(),
             }),
             "L" => {
                 let s = families.last_mut().unwrap().samples.last_mut().unwrap();
-                s.labels.insert(unhex(f[1]), unhex(f[2]));
+                s.labels
+                    .insert(common::python::unhex(f[1]), common::python::unhex(f[2]));
             }
             other => panic!("unexpected {other}"),
         }
