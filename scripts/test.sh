@@ -16,6 +16,11 @@ export CARGO_TERM_COLOR=never
 export PROPTEST_CASES="${PROPTEST_CASES:-2000}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 
+# The committed header, saved before any cargo command: every build runs build.rs,
+# which rewrites include/breakwater.h when the code changed it.
+mkdir -p "$ROOT/target"
+cp include/breakwater.h "$ROOT/target/breakwater.h.committed"
+
 passed=0
 failed=0
 skipped=0
@@ -81,12 +86,10 @@ fi
 
 # 2. The committed C header must equal a fresh one (build.rs writes it when it differs).
 header_fresh() {
-  cp include/breakwater.h "$ROOT/target/breakwater.h.committed" || return 1
   cargo build --release --lib || return 1
   if ! cmp -s include/breakwater.h "$ROOT/target/breakwater.h.committed"; then
-    echo "include/breakwater.h is stale: rebuild and commit it"
+    echo "include/breakwater.h is stale: the fresh one (now in the tree) differs; commit it"
     diff -u "$ROOT/target/breakwater.h.committed" include/breakwater.h | head -n 40
-    cp "$ROOT/target/breakwater.h.committed" include/breakwater.h
     return 1
   fi
   echo "include/breakwater.h is up to date"
