@@ -10,6 +10,8 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    // A hand-edited or stale header is rewritten by the next build.
+    println!("cargo:rerun-if-changed=include/breakwater.h");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=BW_NO_HEADER");
     if env::var_os("BW_NO_HEADER").is_some() {

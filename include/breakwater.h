@@ -1305,4 +1305,3 @@ uint32_t bw_abi_version(void);
 #endif  // __cplusplus
 
 #endif  /* BREAKWATER_H */
-/* stale */
