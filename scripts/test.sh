@@ -106,7 +106,9 @@ loom_models() {
 }
 run "loom" loom_models
 
-# 5. The C suite: static and shared library, C and C++ header checks, valgrind.
+# 5. The C suite: static and shared library, C and C++ header checks, pkg-config,
+#    valgrind.
+ensure_tool pkg-config pkg-config || echo "pkg-config could not be installed: its check will say SKIP"
 if ensure_tool valgrind valgrind; then
   run "c suite" make -C bindings/c test VALGRIND=1
 else
