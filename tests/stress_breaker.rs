@@ -198,3 +198,49 @@ fn racing_failures_trip_exactly_once_per_round() {
     }
     assert!(switches > rounds as usize, "threads never interleaved");
 }
+
+/// Regression: `time_window_reader_never_sees_failures_ahead_of_their_calls`. Writers
+/// alternate success and failure, so at any instant at most half the recorded calls
+/// (plus one per writer mid-record) are failures. A reader that loaded the call count
+/// before the failure count and was preempted in between saw far more, and tripped a
+/// 100 %-threshold breaker on 50 % failures (1 run in 25–60 before the fix).
+#[test]
+fn time_window_reader_never_sees_failures_ahead_of_their_calls() {
+    let breaker = CircuitBreaker::with_clock(
+        BreakerConfig::default()
+            .with_window(WindowConfig::DEFAULT_TIME)
+            .with_minimum_calls(1_000_000)
+            .with_failure_rate_threshold(100.0),
+        ManualClock::new(),
+    )
+    .unwrap();
+    let writers = THREADS - 1;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = Instant::now();
+    let (snapshots, worst) = std::thread::scope(|s| {
+        for _ in 0..writers {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    breaker.try_acquire().unwrap().success();
+                    breaker.try_acquire().unwrap().failure();
+                }
+            });
+        }
+        let reader = s.spawn(|| {
+            let (mut n, mut worst) = (0u64, 0i64);
+            while started.elapsed() < BUDGET * 3 {
+                let snap = breaker.snapshot();
+                // Failures beyond what any real instant allows.
+                let excess = snap.failures as i64 * 2 - snap.calls as i64 - 2 * writers as i64;
+                worst = worst.max(excess);
+                n += 1;
+            }
+            (n, worst)
+        });
+        let result = reader.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        result
+    });
+    assert!(snapshots > 1_000, "only {snapshots} snapshots");
+    assert!(worst <= 0, "a snapshot showed {worst} failures too many");
+}
