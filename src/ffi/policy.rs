@@ -132,7 +132,11 @@ impl bw_permit {
             breaker_started_ns: breaker_started,
             adaptive_started_ns: adaptive_started,
             started_ns: raw.started_at,
-            injected_latency_ns: crate::clock::duration_to_nanos(raw.chaos.latency),
+            injected_latency_ns: if raw.chaos.latency.is_zero() {
+                0
+            } else {
+                crate::clock::duration_to_nanos(raw.chaos.latency)
+            },
             flags,
             state: PERMIT_LIVE,
             adaptive_in_flight,
@@ -157,10 +161,12 @@ impl bw_permit {
             }),
             bulkhead: self.flags & BW_PERMIT_BULKHEAD != 0,
             started_at: self.started_ns,
+            // Completion reads nothing of the chaos decision (the caller already acted on
+            // it), so the latency is not converted back.
             chaos: ChaosDecision {
                 reject: false,
                 fail: self.flags & BW_PERMIT_INJECTED_FAILURE != 0,
-                latency: Duration::from_nanos(self.injected_latency_ns),
+                latency: Duration::ZERO,
             },
         }
     }
