@@ -379,3 +379,21 @@ fn invalid_stage_configuration_names_the_section() {
     let error = Policy::new(PolicyConfig::new("bad name")).unwrap_err();
     assert_eq!(error.field, "name");
 }
+
+#[test]
+fn the_adaptive_stage_learns_the_call_time_the_policy_measured() {
+    let (clock, any) = manual();
+    let policy = Policy::with_clock(
+        PolicyConfig::new("p").with_adaptive(AdaptiveConfig::default()),
+        any,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let permit = policy.acquire().unwrap();
+        clock.advance(Duration::from_millis(50));
+        permit.success();
+    }
+    let s = policy.snapshot();
+    assert_eq!(s.adaptive.unwrap().latency, Some(Duration::from_millis(50)));
+    assert_eq!(s.metrics.latency.count, 3, "the policy timed the calls too");
+}

@@ -205,7 +205,12 @@ impl Policy {
             ),
             None => None,
         };
-        let timing = config.timeout.map(|_| clock.with_precision(true));
+        // The policy reads the precise clock itself when something needs a call's
+        // duration: the timeout, or the adaptive limit's round-trip samples. One reading
+        // at acquire and one at completion then serve both (the adaptive stage is handed
+        // the time instead of reading its own clock twice more).
+        let timing = (config.timeout.is_some() || config.adaptive.is_some())
+            .then(|| clock.with_precision(true));
         let name_seed = config.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
         });
@@ -365,8 +370,10 @@ impl Policy {
             self.release(permit);
             return Err(rejection);
         }
-        if let Some(clock) = &self.timing {
-            permit.started_at = clock.now();
+        if permit.started_at == 0 {
+            if let Some(clock) = &self.timing {
+                permit.started_at = clock.now();
+            }
         }
         Ok(permit)
     }
@@ -394,7 +401,11 @@ impl Policy {
             permit.bulkhead = true;
         }
         if let Some(a) = &self.adaptive {
-            permit.adaptive = Some(a.try_acquire_raw(priority)?);
+            // `timing` is always set with an adaptive stage; this reading also starts
+            // the call's own timing.
+            let now = self.timing.as_ref().map_or(0, Clock::now);
+            permit.started_at = now;
+            permit.adaptive = Some(a.try_acquire_raw_at(priority, now)?);
         }
         if let Some(c) = &self.chaos {
             let decision = c.decide();
