@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 /* Engines: policy files, lookups, reload, the global engine, exposition and health. */
 #include <stdlib.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "bw_test.h"
 
@@ -79,8 +80,9 @@ void test_engine_invalid_config_names_field(void) {
 }
 
 void test_engine_from_path(void) {
-    char path[] = "/tmp/breakwater-c-test-XXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/breakwater-c-test-%ld.toml", (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     CHECK(fd >= 0);
     CHECK(write(fd, POLICIES, strlen(POLICIES)) == (ssize_t)strlen(POLICIES));
     close(fd);
