@@ -32,7 +32,7 @@ use crate::clock::AnyClock;
 use crate::config::{FieldError, PolicyFile, PolicyFileError};
 use crate::metrics::{Event, EventSink};
 use crate::policy::{Policy, PolicyConfig};
-use crate::sync::RwLock;
+use crate::sync::{Mutex, RwLock};
 
 /// What a reload changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +58,8 @@ struct Registry {
 /// policy up once and keep its `Arc<Policy>` for the hot path.
 pub struct Engine {
     registry: RwLock<Registry>,
+    /// Serialises reloads and inserts (never taken by lookups or calls).
+    reloading: Mutex<()>,
     clock: AnyClock,
     events: Arc<EventSink>,
 }
@@ -86,6 +88,7 @@ impl Engine {
     pub fn with_clock(clock: AnyClock) -> Engine {
         Engine {
             registry: RwLock::new(Registry::default()),
+            reloading: Mutex::new(()),
             clock,
             events: Arc::new(EventSink::new()),
         }
@@ -139,9 +142,10 @@ impl Engine {
     /// Replaces the engine's policies with those of `file`, atomically (see the module
     /// docs for what is kept).
     pub fn reload(&self, file: PolicyFile) -> Result<ReloadReport, PolicyFileError> {
-        // Build outside the write lock; a concurrent reload is serialised by re-checking
-        // under the lock that nothing changed meanwhile is unnecessary: the last writer
-        // wins with a complete, valid configuration either way.
+        // One reload at a time: two interleaved reloads could each keep a policy object
+        // the other replaced (and marked superseded). Lookups never wait for this lock;
+        // the policies are built before the registry's short write lock.
+        let _reloading = self.reloading.lock();
         let current = self.policies();
         let mut report = ReloadReport::default();
         let mut next: Vec<Arc<Policy>> = Vec::with_capacity(file.policies.len());
@@ -224,6 +228,7 @@ impl Engine {
 
     /// Adds (or replaces) one policy built from `config`.
     pub fn insert(&self, config: PolicyConfig) -> Result<Arc<Policy>, crate::ConfigError> {
+        let _reloading = self.reloading.lock();
         let policy = self.build(config)?;
         let mut registry = self.registry.write();
         if let Some(old) = registry

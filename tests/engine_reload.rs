@@ -229,3 +229,50 @@ fn racing_threads_deliver_each_transition_exactly_once() {
     assert_eq!(m.transitions[2], b.transitions.to_half_open);
     assert!(b.transitions.to_open >= 50);
 }
+
+#[test]
+fn concurrent_reloads_leave_one_file_applied_and_no_current_policy_superseded() {
+    let (engine, _clock) = engine();
+    let a = FILE.replace("max_concurrent = 1", "max_concurrent = 2");
+    let b = FILE.replace("rate = 2", "rate = 3");
+    let done = AtomicUsize::new(0);
+    let mut seen_superseded = 0;
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (engine, done, text) = (&engine, &done, if i % 2 == 0 { &a } else { &b });
+            s.spawn(move || {
+                for _ in 0..200 {
+                    engine.reload_str(text).unwrap();
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        // A current policy must never read as superseded. (A policy replaced after this
+        // thread listed it is superseded by then, rightly: count only those still current
+        // after the flag was read.)
+        while done.load(Ordering::SeqCst) < 4 {
+            for p in engine.policies() {
+                if p.is_superseded() && engine.policy(p.name()).is_some_and(|c| Arc::ptr_eq(&c, &p))
+                {
+                    seen_superseded += 1;
+                }
+            }
+        }
+    });
+    assert_eq!(seen_superseded, 0, "current policies read as superseded");
+    for policy in engine.policies() {
+        assert!(
+            !policy.is_superseded(),
+            "{} is current but marked superseded",
+            policy.name()
+        );
+    }
+    let legacy = engine.policy("legacy").unwrap();
+    let api = engine.policy("api").unwrap();
+    let from_a = legacy.config().bulkhead.unwrap().max_concurrent == 2;
+    let from_b = api.config().rate_limiter.unwrap().rate == 3;
+    assert!(
+        from_a != from_b,
+        "exactly one file's configuration is applied"
+    );
+}
