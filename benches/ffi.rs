@@ -9,6 +9,7 @@ use breakwater::ffi::breaker::*;
 use breakwater::ffi::bulkhead::*;
 use breakwater::ffi::policy::*;
 use breakwater::ffi::status::bw_status::BW_OK;
+use breakwater::policy::{Policy, RawPolicyPermit};
 use breakwater::Outcome;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::mem::MaybeUninit;
@@ -28,6 +29,22 @@ fn policy_acquire_complete(c: &mut Criterion) {
         b.iter(|| {
             let raw = policy.acquire_raw(black_box(Priority::Default)).unwrap();
             policy.complete_raw(raw, black_box(Outcome::Success), None);
+        })
+    });
+    // The same Rust calls behind a function-call boundary, as a C caller always has one:
+    // separates what the ABI itself adds from what inlining into this loop saves.
+    #[inline(never)]
+    fn acquire(policy: &Policy) -> RawPolicyPermit {
+        policy.acquire_raw(Priority::Default).unwrap()
+    }
+    #[inline(never)]
+    fn complete(policy: &Policy, raw: RawPolicyPermit) {
+        policy.complete_raw(raw, Outcome::Success, None);
+    }
+    group.bench_function("rust behind a call boundary", |b| {
+        b.iter(|| {
+            let raw = acquire(black_box(&policy));
+            complete(&policy, raw);
         })
     });
     group.bench_function("C ABI bw_policy_acquire/complete", |b| {
