@@ -84,6 +84,11 @@ else
   skip "clippy" "clippy component not installed"
 fi
 
+docs() {
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features cli
+}
+run "rustdoc" docs
+
 # 2. The committed C header must equal a fresh one (build.rs writes it when it differs).
 header_fresh() {
   cargo build --release --lib || return 1
