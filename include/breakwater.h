@@ -85,6 +85,33 @@
 // Breaker state code: disabled.
 #define BW_BREAKER_DISABLED 4
 
+// Retry class: the call failed.
+#define BW_RETRY_ON_FAILURE 1
+
+// Retry class: the call timed out.
+#define BW_RETRY_ON_TIMEOUT (1 << 1)
+
+// Retry class: rejected by an open breaker (`BW_CIRCUIT_OPEN`).
+#define BW_RETRY_ON_CIRCUIT_OPEN (1 << 2)
+
+// Retry class: rejected by the rate limiter (`BW_RATE_LIMITED`).
+#define BW_RETRY_ON_RATE_LIMITED (1 << 3)
+
+// Retry class: rejected by the bulkhead (`BW_BULKHEAD_FULL`).
+#define BW_RETRY_ON_BULKHEAD_FULL (1 << 4)
+
+// Retry class: shed by the adaptive limit or the throttle (`BW_LOAD_SHED`).
+#define BW_RETRY_ON_LOAD_SHED (1 << 5)
+
+// Retry class: refused by the retry budget (`BW_RETRY_BUDGET_EXHAUSTED`).
+#define BW_RETRY_ON_RETRY_BUDGET_EXHAUSTED (1 << 6)
+
+// Retry class: an injected rejection (`BW_INJECTED_REJECTION`).
+#define BW_RETRY_ON_INJECTED (1 << 7)
+
+// Give-up reason of `bw_policy_retry_next`: the policy does not retry this class.
+#define BW_GIVE_UP_NOT_RETRYABLE 5
+
 // Jitter: none, every delay is the exponential base.
 #define BW_JITTER_NONE 0
 
@@ -1098,6 +1125,51 @@ bw_status bw_policy_breaker_reset(const bw_policy *policy);
 // # Safety
 // `policy` must be NULL or live.
 bw_status bw_policy_chaos_set_enabled(const bw_policy *policy, bool enabled);
+
+// Writes the policy's retry classes (`BW_RETRY_ON_*` bits, from `retry_on` in the
+// policy file) to `*out_mask`. Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE`
+// when the policy has no retry section (nothing written). Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live; `out_mask` NULL or valid for a write.
+bw_status bw_policy_retry_on(const bw_policy *policy, uint32_t *out_mask);
+
+// Starts the retry loop of one logical call with the policy's retry settings: a new
+// `bw_retry_state` (seeded with `seed`, started now on the policy's clock) written to
+// `*out`, and one request recorded in the policy's retry budget. Free the state with
+// `bw_retry_state_free`.
+//
+// Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE` when the policy has no retry
+// section (nothing written). Thread-safe for the policy; allocates the state.
+//
+// # Safety
+// `policy` must be NULL or live; `out` NULL or valid for a pointer write.
+bw_status bw_policy_retry_begin(const bw_policy *policy, uint64_t seed, bw_retry_state **out);
+
+// After an attempt of a call begun with `bw_policy_retry_begin` did not succeed:
+// `what` is the one `BW_RETRY_ON_*` class of what happened (a failure, a timeout, or
+// the rejection status), `retry_after_ns` the rejection's hint or
+// `BW_RETRY_AFTER_NONE`.
+//
+// - `BW_OK`: retry after `*out_delay_ns`; counted in the policy's retries.
+// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets `BW_GIVE_UP_*`, or
+//   `BW_GIVE_UP_NOT_RETRYABLE` when the policy does not retry `what`. A budget refusal
+//   is counted and emitted as a budget-exhausted event.
+// - `BW_INVALID_ARGUMENT`: `what` is not exactly one known class.
+// - `BW_NULL_POINTER`, `BW_NO_STAGE` (no retry section).
+//
+// The schedule, budget and deadline rules are `Policy::call`'s. Not thread-safe for
+// one state; allocation-free.
+//
+// # Safety
+// `policy` must be NULL or live; `state` NULL or a live retry state not used by
+// another thread; the out-pointers NULL or valid for writes.
+bw_status bw_policy_retry_next(const bw_policy *policy,
+                               bw_retry_state *state,
+                               uint32_t what,
+                               uint64_t retry_after_ns,
+                               uint64_t *out_delay_ns,
+                               int32_t *out_reason);
 
 // Creates a retry configuration builder with the defaults and writes it to `*out`
 // (free it with `bw_retry_config_free`). `BW_NULL_POINTER` if `out` is NULL.

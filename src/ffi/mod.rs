@@ -7,6 +7,7 @@
 //! - `clock`: `bw_clock`, the manual clock.
 //! - `engine`: `bw_engine`, policies from a policy file.
 //! - `policy`: `bw_policy` and `bw_permit`, acquire and complete; run-time controls.
+//! - `policy_retry`: a policy's retry loop driven from C (`bw_policy_retry_*`).
 //! - `breaker`, `limiter`, `bulkhead`: standalone handles with config builders.
 //! - `retry`: the retry schedule (`bw_backoff_delay`, `bw_retry_state`,
 //!   `bw_retry_budget`).
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod events;
 pub mod limiter;
 pub mod policy;
+pub mod policy_retry;
 pub mod retry;
 pub mod status;
 pub mod strings;

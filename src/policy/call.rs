@@ -34,6 +34,17 @@ impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
 impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for CallError<E> {}
 
 impl Policy {
+    /// Counts a retry the caller is about to make (for retry loops outside `call`, such
+    /// as the C ABI's).
+    pub(crate) fn note_retry(&self) {
+        self.metrics().on_retry();
+    }
+
+    /// Counts a retry the budget refused and emits `BudgetExhausted`.
+    pub(crate) fn note_budget_exhausted(&self) {
+        self.shared.on_budget_exhausted(self.clock.now());
+    }
+
     /// Runs `op` through the pipeline, retrying as configured: each attempt acquires
     /// again, retries consult the retry budget, and the backoff honours a rejection's
     /// `retry_after` and the `max_elapsed` deadline. `op` gets the attempt number
@@ -120,14 +131,14 @@ impl Policy {
             };
             match state.next_delay(self.clock.now(), retry_after, self.budget.as_ref()) {
                 RetryDecision::RetryAfter(delay) => {
-                    self.metrics().on_retry();
+                    self.note_retry();
                     if !delay.is_zero() {
                         std::thread::sleep(delay);
                     }
                 }
                 RetryDecision::GiveUp(reason) => {
                     if reason == crate::retry::GiveUpReason::BudgetExhausted {
-                        self.shared.on_budget_exhausted(self.clock.now());
+                        self.note_budget_exhausted();
                     }
                     return Err(error);
                 }

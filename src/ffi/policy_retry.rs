@@ -1,0 +1,189 @@
+//! A policy's retry loop, driven by a foreign caller: the same schedule, budget,
+//! outcome classes and counters as `Policy::call`, without a callback across the ABI.
+//!
+//! ```c
+//! bw_retry_state *retry = NULL;
+//! bw_policy_retry_begin(policy, seed, &retry);          // one per logical call
+//! for (;;) {
+//!     /* acquire, call, complete ... */
+//!     uint64_t delay_ns; int32_t reason;
+//!     if (bw_policy_retry_next(policy, retry, BW_RETRY_ON_FAILURE, BW_RETRY_AFTER_NONE,
+//!                              &delay_ns, &reason) != BW_OK) break;   // give up
+//!     sleep_ns(delay_ns);
+//! }
+//! bw_retry_state_free(retry);
+//! ```
+
+use std::time::Duration;
+
+use super::boundary::{ensure_non_null, ffi_status, write_out, ArcHandle, BoxHandle};
+use super::policy::bw_policy;
+use super::retry::{bw_retry_state, BW_RETRY_AFTER_NONE};
+use super::status::{bw_status, fail};
+use crate::clock::Clock;
+use crate::policy::{Policy, RetryOn};
+use crate::retry::{RetryDecision, RetryState};
+
+/// Retry class: the call failed.
+pub const BW_RETRY_ON_FAILURE: u32 = 1;
+/// Retry class: the call timed out.
+pub const BW_RETRY_ON_TIMEOUT: u32 = 1 << 1;
+/// Retry class: rejected by an open breaker (`BW_CIRCUIT_OPEN`).
+pub const BW_RETRY_ON_CIRCUIT_OPEN: u32 = 1 << 2;
+/// Retry class: rejected by the rate limiter (`BW_RATE_LIMITED`).
+pub const BW_RETRY_ON_RATE_LIMITED: u32 = 1 << 3;
+/// Retry class: rejected by the bulkhead (`BW_BULKHEAD_FULL`).
+pub const BW_RETRY_ON_BULKHEAD_FULL: u32 = 1 << 4;
+/// Retry class: shed by the adaptive limit or the throttle (`BW_LOAD_SHED`).
+pub const BW_RETRY_ON_LOAD_SHED: u32 = 1 << 5;
+/// Retry class: refused by the retry budget (`BW_RETRY_BUDGET_EXHAUSTED`).
+pub const BW_RETRY_ON_RETRY_BUDGET_EXHAUSTED: u32 = 1 << 6;
+/// Retry class: an injected rejection (`BW_INJECTED_REJECTION`).
+pub const BW_RETRY_ON_INJECTED: u32 = 1 << 7;
+
+/// Give-up reason of `bw_policy_retry_next`: the policy does not retry this class.
+pub const BW_GIVE_UP_NOT_RETRYABLE: i32 = 5;
+
+fn retry_section(policy: &Policy) -> Result<&crate::policy::RetryPolicyConfig, bw_status> {
+    policy.config().retry.as_ref().ok_or_else(|| {
+        fail(
+            bw_status::BW_NO_STAGE,
+            format_args!("policy \"{}\" has no retry section", policy.name()),
+        )
+    })
+}
+
+/// Writes the policy's retry classes (`BW_RETRY_ON_*` bits, from `retry_on` in the
+/// policy file) to `*out_mask`. Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE`
+/// when the policy has no retry section (nothing written). Thread-safe.
+///
+/// # Safety
+/// `policy` must be NULL or live; `out_mask` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_retry_on(
+    policy: *const bw_policy,
+    out_mask: *mut u32,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, out_mask);
+        // SAFETY: non-NULL and live by contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        match retry_section(policy) {
+            Ok(section) => {
+                // SAFETY: non-NULL and writable by contract.
+                unsafe { write_out(out_mask, section.retry_on.bits()) };
+                bw_status::BW_OK
+            }
+            Err(status) => status,
+        }
+    })
+}
+
+/// Starts the retry loop of one logical call with the policy's retry settings: a new
+/// `bw_retry_state` (seeded with `seed`, started now on the policy's clock) written to
+/// `*out`, and one request recorded in the policy's retry budget. Free the state with
+/// `bw_retry_state_free`.
+///
+/// Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE` when the policy has no retry
+/// section (nothing written). Thread-safe for the policy; allocates the state.
+///
+/// # Safety
+/// `policy` must be NULL or live; `out` NULL or valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_retry_begin(
+    policy: *const bw_policy,
+    seed: u64,
+    out: *mut *mut bw_retry_state,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, out);
+        // SAFETY: non-NULL and live by contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        let section = match retry_section(policy) {
+            Ok(section) => section,
+            Err(status) => return status,
+        };
+        let state = RetryState::new(&section.retry, seed, policy.clock().now(), None);
+        if let Some(budget) = policy.retry_budget() {
+            budget.record_request();
+        }
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, bw_retry_state::into_handle(state)) };
+        bw_status::BW_OK
+    })
+}
+
+/// After an attempt of a call begun with `bw_policy_retry_begin` did not succeed:
+/// `what` is the one `BW_RETRY_ON_*` class of what happened (a failure, a timeout, or
+/// the rejection status), `retry_after_ns` the rejection's hint or
+/// `BW_RETRY_AFTER_NONE`.
+///
+/// - `BW_OK`: retry after `*out_delay_ns`; counted in the policy's retries.
+/// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets `BW_GIVE_UP_*`, or
+///   `BW_GIVE_UP_NOT_RETRYABLE` when the policy does not retry `what`. A budget refusal
+///   is counted and emitted as a budget-exhausted event.
+/// - `BW_INVALID_ARGUMENT`: `what` is not exactly one known class.
+/// - `BW_NULL_POINTER`, `BW_NO_STAGE` (no retry section).
+///
+/// The schedule, budget and deadline rules are `Policy::call`'s. Not thread-safe for
+/// one state; allocation-free.
+///
+/// # Safety
+/// `policy` must be NULL or live; `state` NULL or a live retry state not used by
+/// another thread; the out-pointers NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_retry_next(
+    policy: *const bw_policy,
+    state: *mut bw_retry_state,
+    what: u32,
+    retry_after_ns: u64,
+    out_delay_ns: *mut u64,
+    out_reason: *mut i32,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, state, out_delay_ns);
+        let class = match RetryOn::from_bits(what) {
+            Some(class) if what.count_ones() == 1 => class,
+            _ => {
+                return fail(
+                    bw_status::BW_INVALID_ARGUMENT,
+                    format_args!("`what` must be one BW_RETRY_ON_* class, got {what:#x}"),
+                )
+            }
+        };
+        // SAFETY: non-NULL and live by contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        let section = match retry_section(policy) {
+            Ok(section) => section,
+            Err(status) => return status,
+        };
+        let give_up = |reason: i32| {
+            if !out_reason.is_null() {
+                // SAFETY: non-NULL and writable by contract.
+                unsafe { write_out(out_reason, reason) };
+            }
+            bw_status::BW_RETRY_GIVE_UP
+        };
+        if section.retry_on.bits() & class.bits() == 0 {
+            return give_up(BW_GIVE_UP_NOT_RETRYABLE);
+        }
+        // SAFETY: non-NULL, live and unshared by contract.
+        let state = unsafe { bw_retry_state::borrow_mut(state) };
+        let hint =
+            (retry_after_ns != BW_RETRY_AFTER_NONE).then(|| Duration::from_nanos(retry_after_ns));
+        match state.next_delay(policy.clock().now(), hint, policy.retry_budget()) {
+            RetryDecision::RetryAfter(delay) => {
+                policy.note_retry();
+                // SAFETY: non-NULL and writable by contract.
+                unsafe { write_out(out_delay_ns, crate::clock::duration_to_nanos(delay)) };
+                bw_status::BW_OK
+            }
+            RetryDecision::GiveUp(reason) => {
+                if reason == crate::retry::GiveUpReason::BudgetExhausted {
+                    policy.note_budget_exhausted();
+                }
+                give_up(i32::from(reason.code()))
+            }
+        }
+    })
+}
