@@ -255,23 +255,28 @@ impl Bulkhead {
             if waiters_of(word) != 0 {
                 return self.release_slow();
             }
-            if in_flight_of(word) == 0 {
-                return false;
-            }
-            // Release on success: pairs with the Acquire of the next `try_acquire_raw`
-            // that takes this permit (see there). The compare-exchange (not a plain
-            // fetch_sub) is what makes "no waiters" and the decrement one atomic step,
-            // so a waiter that queues at the same time is never skipped.
-            match self.state.compare_exchange_weak(
-                word,
-                word - 1,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
+            match self.try_decrement(word) {
+                Ok(released) => return released,
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// One step of a release with no waiters queued in `word`: `Ok(false)` if nothing
+    /// is out, `Ok(true)` once the permit is returned, `Err(actual)` to retry with the
+    /// word another thread wrote meanwhile.
+    #[inline]
+    fn try_decrement(&self, word: u64) -> Result<bool, u64> {
+        if in_flight_of(word) == 0 {
+            return Ok(false);
+        }
+        // Release on success: pairs with the Acquire of the next `try_acquire_raw` that
+        // takes this permit (see there). The compare-exchange (not a plain fetch_sub) is
+        // what makes "no waiters" and the decrement one atomic step, so a waiter that
+        // queues at the same time is never skipped.
+        self.state
+            .compare_exchange_weak(word, word - 1, Ordering::Release, Ordering::Relaxed)
+            .map(|_| true)
     }
 
     /// Release with waiters queued: hand the permit to the longest waiter.
@@ -283,17 +288,8 @@ impl Bulkhead {
         loop {
             if waiters_of(word) == 0 {
                 // Every waiter left (timed out) before we got the lock: plain release.
-                if in_flight_of(word) == 0 {
-                    return false;
-                }
-                // Release: as in `release_raw`.
-                match self.state.compare_exchange_weak(
-                    word,
-                    word - 1,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
+                match self.try_decrement(word) {
+                    Ok(released) => return released,
                     Err(actual) => word = actual,
                 }
                 continue;

@@ -10,7 +10,9 @@
 //! (e) window counts are exact once all threads have finished.
 #![cfg(loom)]
 
-use breakwater::breaker::{BreakerConfig, BreakerState, CircuitBreaker, WindowConfig};
+use breakwater::breaker::{
+    BreakerConfig, BreakerState, CircuitBreaker, RawBreakerPermit, WindowConfig,
+};
 use breakwater::clock::ManualClock;
 use breakwater::Outcome;
 use loom::sync::Arc;
@@ -26,6 +28,24 @@ fn breaker(config: BreakerConfig) -> (Arc<Breaker>, ManualClock) {
     let b = CircuitBreaker::with_clock(config.with_open_duration(OPEN), clock.clone())
         .expect("valid configuration");
     (Arc::new(b), clock)
+}
+
+/// Completes two permits on two racing threads and waits for both.
+fn complete_racing(
+    b: &Arc<Breaker>,
+    first: (RawBreakerPermit, Outcome),
+    second: (RawBreakerPermit, Outcome),
+) {
+    let threads: Vec<_> = [first, second]
+        .into_iter()
+        .map(|(permit, outcome)| {
+            let b = b.clone();
+            thread::spawn(move || b.complete_raw(permit, outcome, None))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
 }
 
 /// Trips `b` with one failure (needs `minimum_calls` 1) and lets the open period pass.
@@ -158,16 +178,7 @@ fn d_stale_outcome_never_changes_state_in_closed() {
         let stale = b.try_acquire_raw().unwrap();
         b.reset(); // generation 1: `stale` belongs to generation 0
         let fresh = b.try_acquire_raw().unwrap();
-        let t1 = {
-            let b = b.clone();
-            thread::spawn(move || b.complete_raw(stale, Outcome::Failure, None))
-        };
-        let t2 = {
-            let b = b.clone();
-            thread::spawn(move || b.complete_raw(fresh, Outcome::Success, None))
-        };
-        t1.join().unwrap();
-        t2.join().unwrap();
+        complete_racing(&b, (stale, Outcome::Failure), (fresh, Outcome::Success));
         let s = b.snapshot();
         assert_eq!(s.state, BreakerState::Closed);
         assert_eq!(s.transitions.to_open, 0);
@@ -187,16 +198,7 @@ fn d_stale_outcome_never_decides_a_half_open_trial() {
         trip_and_expire(&b, &clock);
         let probe = b.try_acquire_raw().unwrap();
         assert!(probe.is_probe());
-        let t1 = {
-            let b = b.clone();
-            thread::spawn(move || b.complete_raw(stale, Outcome::Failure, None))
-        };
-        let t2 = {
-            let b = b.clone();
-            thread::spawn(move || b.complete_raw(probe, Outcome::Success, None))
-        };
-        t1.join().unwrap();
-        t2.join().unwrap();
+        complete_racing(&b, (stale, Outcome::Failure), (probe, Outcome::Success));
         let s = b.snapshot();
         assert_eq!(s.state, BreakerState::Closed, "only the probe decides");
         assert_eq!((s.transitions.to_open, s.transitions.to_closed), (1, 1));
