@@ -61,3 +61,21 @@ fn emitting_allocates_nothing_with_or_without_listener() {
     assert_eq!(n, 0, "emit with listener allocated {n} times");
     assert_eq!(seen.load(Ordering::Relaxed), 2_000);
 }
+
+#[test]
+fn a_threads_first_record_allocates_nothing() {
+    // The first record of a thread claims its slot and registers the thread-exit
+    // give-back; neither may allocate, or a short-lived thread would allocate per call.
+    let m = Arc::new(PolicyMetrics::new());
+    let mm = Arc::clone(&m);
+    let n = std::thread::spawn(move || {
+        allocations_in(|| {
+            mm.on_permitted();
+            mm.on_complete(Outcome::Success, Some(5_000), false);
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(n, 0, "first record allocated {n} times");
+    assert_eq!(m.snapshot().success, 1);
+}

@@ -1,6 +1,10 @@
 //! Loom models of the snapshot invariant of `PolicyMetrics`:
 //! `latency.count ≤ success + failure + timeout + ignored ≤ permitted` and
-//! `slow ≤ completions`, in every interleaving.
+//! `slow ≤ completions`, in every interleaving, and of the hand-over of a thread slot.
+//!
+//! Under loom a policy has one per-thread shard: the first thread of a model to record
+//! owns it (plain loads and stores), the others write the shared shard (atomic adds), so
+//! every model mixes both writers.
 //!
 //! Run: `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom -C debug-assertions"
 //! CARGO_TARGET_DIR=target/loom cargo test --release --test loom_metrics`
@@ -11,6 +15,7 @@ use breakwater::Outcome;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use std::sync::atomic::AtomicBool as StdAtomicBool;
 
 fn check(s: &MetricsSnapshot) {
     assert!(s.completed() <= s.permitted, "{s:?}");
@@ -77,4 +82,41 @@ fn invariant_holds_when_the_permit_moves_between_threads() {
         completer.join().unwrap();
         check(&m.snapshot());
     });
+}
+
+/// A thread records and exits, giving its slot back; another records concurrently and
+/// may take the slot over. The new owner's first load must see the old owner's last
+/// store (the bitmap's Release/Acquire), or a count is lost.
+#[test]
+fn a_slot_handed_to_a_new_thread_keeps_its_counts() {
+    static HANDED_OVER: StdAtomicBool = StdAtomicBool::new(false);
+    loom::model(|| {
+        let m = Arc::new(PolicyMetrics::new());
+        let record = |m: Arc<PolicyMetrics>| {
+            move || {
+                m.on_permitted();
+                m.on_complete(Outcome::Success, Some(5_000), false);
+                let slot = breakwater::metrics::current_thread_slot();
+                breakwater::metrics::exit_current_thread();
+                slot
+            }
+        };
+        let first = thread::spawn(record(Arc::clone(&m)));
+        let second = thread::spawn(record(Arc::clone(&m)));
+        let slots = (first.join().unwrap(), second.join().unwrap());
+        if slots == (0, 0) {
+            HANDED_OVER.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let s = m.snapshot();
+        check(&s);
+        assert_eq!(
+            (s.permitted, s.success, s.latency.count),
+            (2, 2, 2),
+            "{slots:?}"
+        );
+    });
+    assert!(
+        HANDED_OVER.load(std::sync::atomic::Ordering::Relaxed),
+        "no execution handed the slot over: the model checks nothing"
+    );
 }

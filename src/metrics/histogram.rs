@@ -29,6 +29,7 @@
 //! may be a few records ahead of or behind the buckets in a snapshot taken while others
 //! record; it wraps after 2^64 ns (584 years) of summed latency.
 
+use crate::metrics::thread_slot::Writer;
 use crate::sync::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -143,16 +144,22 @@ impl LatencyHistogram {
     /// Records one value.
     #[inline]
     pub fn record_nanos(&self, nanos: u64) {
+        self.record_nanos_as(nanos, Writer::Shared);
+    }
+
+    /// Records one value; `writer` says whether other threads may record concurrently.
+    #[inline]
+    pub(crate) fn record_nanos_as(&self, nanos: u64, writer: Writer) {
         let index = Self::bucket_index(nanos);
-        // Release: in `PolicyMetrics` a timed completion is counted by this add alone; a
-        // snapshot that sees it with its Acquire load must also see everything that
-        // happened-before it (the permit's `permitted` increment), so that
-        // `completions ≤ permitted` holds in snapshots. Relaxed would break that.
+        // Release: in `PolicyMetrics` a snapshot that sees this bucket's new count with its
+        // Acquire load must also see the completion counted before it (and, through it,
+        // the permit's `permitted`), so that `latency.count ≤ completions ≤ permitted`
+        // holds in snapshots. Relaxed would break that.
         if let Some(bucket) = self.buckets.get(index) {
-            bucket.fetch_add(1, Ordering::Release);
+            writer.add(bucket, 1, Ordering::Release);
         }
         // Relaxed: the sum is a statistic read on its own; nothing is published with it.
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        writer.add(&self.sum_nanos, nanos, Ordering::Relaxed);
     }
 
     /// Records one duration (saturating at `u64::MAX` nanoseconds).
@@ -163,19 +170,25 @@ impl LatencyHistogram {
 
     /// Copies the counters (allocates the snapshot's bucket array).
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let counts: Box<[u64]> = self
-            .buckets
-            .iter()
-            // Acquire: pairs with the Release add in `record_nanos` (see there).
-            .map(|b| b.load(Ordering::Acquire))
-            .collect();
+        let mut counts = vec![0u64; Self::BUCKETS].into_boxed_slice();
+        let sum_nanos = self.add_counts_to(&mut counts);
         let count = counts.iter().fold(0u64, |a, &c| a.wrapping_add(c));
         HistogramSnapshot {
             counts,
             count,
-            // Relaxed: a statistic, not tied to the buckets (documented as such).
-            sum_nanos: self.sum_nanos.load(Ordering::Relaxed),
+            sum_nanos,
         }
+    }
+
+    /// Adds each bucket's count to `counts` (wrapping; `counts` shorter than
+    /// [`Self::BUCKETS`] takes what fits) and returns the sum of the recorded values.
+    pub(crate) fn add_counts_to(&self, counts: &mut [u64]) -> u64 {
+        for (total, bucket) in counts.iter_mut().zip(self.buckets.iter()) {
+            // Acquire: pairs with the Release add in `record_nanos_as` (see there).
+            *total = total.wrapping_add(bucket.load(Ordering::Acquire));
+        }
+        // Relaxed: a statistic, not tied to the buckets (documented as such).
+        self.sum_nanos.load(Ordering::Relaxed)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod histogram;
 pub mod prometheus;
+pub(crate) mod thread_slot;
 
 pub use counters::{MetricsSnapshot, PolicyMetrics};
 pub use events::{state_name, Event, EventSink, Listener, ListenerAlreadySet, STATE_NAMES};
@@ -24,3 +25,20 @@ pub use prometheus::{
     write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
     write_policy_metrics, Exposition, ExpositionError, Family, MetricType, SampleValue,
 };
+
+/// The current thread's metrics slot (`0` owns the only shard under loom; anything else
+/// writes the shared one). For loom models only: it lets a model check that a slot
+/// really passed from an exiting thread to a running one.
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn current_thread_slot() -> usize {
+    thread_slot::current()
+}
+
+/// Gives the current thread's metrics slot back, as its thread-local destructor does at
+/// thread exit (loom models only: loom cannot run atomics in destructors).
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn exit_current_thread() {
+    thread_slot::exit_current_thread();
+}
