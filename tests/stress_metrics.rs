@@ -123,6 +123,64 @@ fn counts_are_exact_and_snapshots_consistent_under_contention() {
     }
 }
 
+/// More threads than the 64 slots any machine has, in waves (exiting threads give their
+/// slots to the next wave), each handing its permits to a completer thread through a
+/// channel: counts are exact and every snapshot keeps the invariant even though a
+/// permit's `permitted` and its completion land in different shards, some written with
+/// plain stores and some with atomic adds.
+#[test]
+fn counts_stay_exact_across_slot_turnover_and_permit_hand_offs() {
+    const WAVES: usize = 3;
+    const THREADS: usize = 70;
+    const PERMITS: u64 = 200;
+    let m = Arc::new(PolicyMetrics::new());
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (m, done) = (Arc::clone(&m), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut snapshots = 0u64;
+            while !done.load(Ordering::Acquire) {
+                check_invariant(&m.snapshot());
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    for wave in 0..WAVES {
+        let (permits, completions) = std::sync::mpsc::channel::<u64>();
+        let completer = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for i in completions {
+                    m.on_complete(Outcome::ALL[(i % 4) as usize], Some(1_000 + i), i % 2 == 0);
+                }
+            })
+        };
+        let acquirers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (m, permits) = (Arc::clone(&m), permits.clone());
+                thread::spawn(move || {
+                    for i in 0..PERMITS {
+                        m.on_permitted(); // before the hand-off, as the rule requires
+                        permits.send(i + (t * wave) as u64).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(permits);
+        for a in acquirers {
+            a.join().unwrap();
+        }
+        completer.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    assert!(reader.join().unwrap() > 0);
+    let s = m.snapshot();
+    let n = (WAVES * THREADS) as u64 * PERMITS;
+    assert_eq!((s.permitted, s.completed(), s.latency.count), (n, n, n));
+    assert_eq!(s.slow, n / 2);
+}
+
 #[test]
 fn events_are_delivered_exactly_once_per_transition() {
     // The emitter pattern policies follow: emit only after winning the compare-exchange.

@@ -170,13 +170,10 @@ impl PolicyMetrics {
         }
     }
 
-    /// The shard the current thread records into, and how.
+    /// The current thread's own shard, if it owns a slot.
     #[inline]
-    fn shard(&self) -> (&Shard, Writer) {
-        match self.shards.get(thread_slot::current()) {
-            Some(own) => (own, Writer::Owner),
-            None => (&self.shared, Writer::Shared),
-        }
+    fn own_shard(&self) -> Option<&Shard> {
+        self.shards.get(thread_slot::current()).map(|s| &**s)
     }
 
     /// Every shard, the shared one last.
@@ -191,8 +188,17 @@ impl PolicyMetrics {
     /// docs: the snapshot invariant depends on it).
     #[inline]
     pub fn on_permitted(&self) {
-        let (shard, writer) = self.shard();
-        shard.on_permitted(writer);
+        match self.own_shard() {
+            Some(own) => own.on_permitted(Writer::Owner),
+            None => self.on_permitted_shared(),
+        }
+    }
+
+    // The shared-shard paths stay out of line: each caller then inlines only the owner's
+    // straight-line stores, with the writer known at compile time.
+    #[inline(never)]
+    fn on_permitted_shared(&self) {
+        self.shared.on_permitted(Writer::Shared);
     }
 
     /// A call was refused with `reason`.
@@ -209,8 +215,16 @@ impl PolicyMetrics {
     /// call threshold.
     #[inline]
     pub fn on_complete(&self, outcome: Outcome, duration_nanos: Option<u64>, slow: bool) {
-        let (shard, writer) = self.shard();
-        shard.on_complete(writer, outcome, duration_nanos, slow);
+        match self.own_shard() {
+            Some(own) => own.on_complete(Writer::Owner, outcome, duration_nanos, slow),
+            None => self.on_complete_shared(outcome, duration_nanos, slow),
+        }
+    }
+
+    #[inline(never)]
+    fn on_complete_shared(&self, outcome: Outcome, duration_nanos: Option<u64>, slow: bool) {
+        self.shared
+            .on_complete(Writer::Shared, outcome, duration_nanos, slow);
     }
 
     /// A retry attempt was started.

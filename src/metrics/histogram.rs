@@ -20,7 +20,9 @@
 //! 3.3 KiB of counters.
 //!
 //! Computing an index is a subtraction, a `leading_zeros` and two shifts: no float, no
-//! table, no loop. Recording is two atomic adds (the bucket and the running sum).
+//! table, no loop. Recording is two atomic adds (the bucket and the running sum); inside a
+//! [`PolicyMetrics`](super::PolicyMetrics) it is two plain stores into the recording
+//! thread's own shard.
 //!
 //! # Consistency
 //!
