@@ -333,6 +333,50 @@ typedef struct {
 // given when it was set.
 typedef void (*bw_event_callback)(const bw_event *event, void *user_data);
 
+// The counters of a standalone handle, filled by `bw_breaker_get_metrics`,
+// `bw_limiter_get_metrics` and `bw_bulkhead_get_metrics`. Exact under concurrency;
+// taken while other threads call, `success + failure + timeout + ignored ≤ permitted`.
+//
+// What each handle counts:
+// - breaker: acquires answered `BW_OK` (permitted) or `BW_CIRCUIT_OPEN` (rejected);
+//   completions by outcome; slow calls (with a slow-call rule and a given duration);
+//   the durations passed to `bw_breaker_complete`.
+// - limiter: `bw_limiter_try_acquire`, `bw_limiter_reserve` and `bw_limiter_acquire`
+//   answered `BW_OK` (permitted, once per call whatever the token count) or
+//   `BW_RATE_LIMITED` (rejected). A limiter hands out nothing to give back: its
+//   completion counters stay zero, and a cancelled reservation stays permitted.
+// - bulkhead: acquires answered `BW_OK` (permitted) or `BW_BULKHEAD_FULL` (rejected);
+//   each `bw_bulkhead_release` of a permit counts as a completion with outcome
+//   ignored (a bulkhead learns no outcome), so `permitted − ignored` is in flight.
+typedef struct {
+  // Acquires let through.
+  uint64_t permitted;
+  // Acquires refused.
+  uint64_t rejected;
+  // Completions with `BW_OUTCOME_SUCCESS`.
+  uint64_t success;
+  // Completions with `BW_OUTCOME_FAILURE`.
+  uint64_t failure;
+  // Completions with `BW_OUTCOME_TIMEOUT`.
+  uint64_t timeout;
+  // Completions with `BW_OUTCOME_IGNORED` (for a bulkhead: releases).
+  uint64_t ignored;
+  // Completions slower than the slow-call duration.
+  uint64_t slow;
+  // Completions with a known duration (in the latency histogram).
+  uint64_t latency_count;
+  // Sum of those durations, ns.
+  uint64_t latency_sum_ns;
+  // Median latency, ns (0 when no call was timed).
+  uint64_t latency_p50_ns;
+  // 90th percentile latency, ns.
+  uint64_t latency_p90_ns;
+  // 99th percentile latency, ns.
+  uint64_t latency_p99_ns;
+  // 99.9th percentile latency, ns.
+  uint64_t latency_p999_ns;
+} bw_metrics;
+
 // A reservation of a limiter, passed by value: plain data, no allocation. Filled by
 // `bw_limiter_reserve`: wait `wait_ns` before going ahead, or give the permits back
 // with `bw_limiter_cancel` (at most once). Dropping it keeps the slot. Callers read
@@ -674,6 +718,17 @@ bw_status bw_breaker_set_listener(const bw_breaker *breaker,
                                   bw_event_callback callback,
                                   void *user_data);
 
+// Fills `*out` with the breaker's exact counters: permits handed out, rejections,
+// completions by outcome, slow calls and the latency of the completions given a
+// duration (see `bw_metrics`).
+//
+// Returns `BW_OK`, or `BW_NULL_POINTER` (nothing written). Thread-safe, also while
+// other threads use the breaker.
+//
+// # Safety
+// `breaker` must be NULL or live; `out` NULL or valid for a write.
+bw_status bw_breaker_get_metrics(const bw_breaker *breaker, bw_metrics *out);
+
 // Creates a bulkhead configuration builder (`max_concurrent` unset) and writes it to
 // `*out` (free it with `bw_bulkhead_config_free`). `BW_NULL_POINTER` if `out` is NULL.
 //
@@ -768,6 +823,16 @@ uint32_t bw_bulkhead_in_flight(const bw_bulkhead *bulkhead);
 // # Safety
 // `bulkhead` must be NULL or live.
 uint32_t bw_bulkhead_available(const bw_bulkhead *bulkhead);
+
+// Fills `*out` with the bulkhead's exact counters: permits handed out, rejections,
+// and releases (counted as completions with outcome ignored; see `bw_metrics`).
+//
+// Returns `BW_OK`, or `BW_NULL_POINTER` (nothing written). Thread-safe, also while
+// other threads use the bulkhead.
+//
+// # Safety
+// `bulkhead` must be NULL or live; `out` NULL or valid for a write.
+bw_status bw_bulkhead_get_metrics(const bw_bulkhead *bulkhead, bw_metrics *out);
 
 // Creates a manual clock reading `start_ns` nanoseconds (0 is read as 1, since 0 means
 // "never" inside the library) and writes it to `*out`. Free it with `bw_clock_free`.
@@ -1027,6 +1092,16 @@ bw_status bw_limiter_acquire(const bw_limiter *limiter,
 // # Safety
 // `limiter` must be NULL or live.
 uint64_t bw_limiter_available(const bw_limiter *limiter);
+
+// Fills `*out` with the limiter's exact counters: calls let through and rejected (see
+// `bw_metrics`; a limiter has no completions).
+//
+// Returns `BW_OK`, or `BW_NULL_POINTER` (nothing written). Thread-safe, also while
+// other threads use the limiter.
+//
+// # Safety
+// `limiter` must be NULL or live; `out` NULL or valid for a write.
+bw_status bw_limiter_get_metrics(const bw_limiter *limiter, bw_metrics *out);
 
 // Asks every stage of `policy` for a permit, at `priority` (`BW_PRIORITY_*`).
 //

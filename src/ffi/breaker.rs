@@ -14,6 +14,7 @@ use super::boundary::{
 };
 use super::clock::{bw_clock, clock_or_system};
 use super::events::{bw_event, bw_event_callback, CallbackTarget};
+use super::metrics::{bw_metrics, write_metrics, Metered};
 use super::policy::{parse_outcome, BW_DURATION_UNKNOWN, BW_PERMIT_PROBE};
 use super::status::{bw_status, fail};
 use crate::breaker::{BreakerConfig, CircuitBreaker, RawBreakerPermit, WindowConfig};
@@ -36,7 +37,7 @@ pub struct bw_breaker {
 }
 
 impl ArcHandle for bw_breaker {
-    type Rust = CircuitBreaker<AnyClock>;
+    type Rust = Metered<CircuitBreaker<AnyClock>>;
 }
 
 /// A permit of a standalone breaker, passed by value: plain data, no allocation. Fill
@@ -324,7 +325,7 @@ pub unsafe extern "C" fn bw_breaker_new(
         match CircuitBreaker::with_clock(config, clock) {
             Ok(breaker) => {
                 // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out, bw_breaker::into_handle(breaker)) };
+                unsafe { write_out(out, bw_breaker::into_handle(Metered::new(breaker))) };
                 bw_status::BW_OK
             }
             Err(e) => config_error("circuit breaker", &e),
@@ -384,6 +385,8 @@ pub unsafe extern "C" fn bw_breaker_try_acquire(
         let b = unsafe { bw_breaker::borrow(breaker) };
         match b.try_acquire_raw() {
             Ok(raw) => {
+                // Counted before the permit is handed out (the snapshot invariant).
+                b.metrics.on_permitted();
                 let (generation, started_ns, probe) = raw.to_parts();
                 let permit = bw_breaker_permit {
                     instance: handle_id(breaker),
@@ -397,6 +400,7 @@ pub unsafe extern "C" fn bw_breaker_try_acquire(
                 bw_status::BW_OK
             }
             Err(rejection) => {
+                b.metrics.on_rejected(rejection.reason);
                 if !out_retry_after_ns.is_null() {
                     let after = rejection.retry_after.map_or(0, duration_to_nanos);
                     // SAFETY: non-NULL and writable by contract.
@@ -450,6 +454,13 @@ pub unsafe extern "C" fn bw_breaker_complete(
         let duration =
             (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
         b.complete_raw(raw, outcome, duration);
+        let config = b.config();
+        let slow = match duration {
+            Some(d) if config.slow_call_rate_threshold.is_some() => d >= config.slow_call_duration,
+            _ => false,
+        };
+        let nanos = (duration_ns != BW_DURATION_UNKNOWN).then_some(duration_ns);
+        b.metrics.on_complete(outcome, nanos, slow);
         bw_status::BW_OK
     })
 }
@@ -602,5 +613,26 @@ pub unsafe extern "C" fn bw_breaker_set_listener(
                 "the breaker already has a listener",
             )
         }
+    })
+}
+
+/// Fills `*out` with the breaker's exact counters: permits handed out, rejections,
+/// completions by outcome, slow calls and the latency of the completions given a
+/// duration (see `bw_metrics`).
+///
+/// Returns `BW_OK`, or `BW_NULL_POINTER` (nothing written). Thread-safe, also while
+/// other threads use the breaker.
+///
+/// # Safety
+/// `breaker` must be NULL or live; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_breaker_get_metrics(
+    breaker: *const bw_breaker,
+    out: *mut bw_metrics,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(breaker, out);
+        // SAFETY: non-NULL here; live and writable by contract.
+        unsafe { write_metrics(breaker, out) }
     })
 }

@@ -9,8 +9,11 @@ use super::boundary::{
     config_error, ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, BoxHandle,
 };
 use super::clock::{bw_clock, clock_or_system};
+use super::metrics::{bw_metrics, write_metrics, Metered};
 use super::status::{bw_status, fail};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::metrics::PolicyMetrics;
+use crate::{Outcome, Rejection};
 
 /// A bulkhead configuration builder (opaque, single-threaded, owned by the caller).
 /// `bw_bulkhead_config_set_max_concurrent` is required; `max_wait` defaults to 0.
@@ -28,7 +31,7 @@ pub struct bw_bulkhead {
 }
 
 impl ArcHandle for bw_bulkhead {
-    type Rust = Bulkhead;
+    type Rust = Metered<Bulkhead>;
 }
 
 /// Creates a bulkhead configuration builder (`max_concurrent` unset) and writes it to
@@ -129,7 +132,7 @@ pub unsafe extern "C" fn bw_bulkhead_new(
         match built {
             Ok(bulkhead) => {
                 // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out, bw_bulkhead::into_handle(bulkhead)) };
+                unsafe { write_out(out, bw_bulkhead::into_handle(Metered::new(bulkhead))) };
                 bw_status::BW_OK
             }
             Err(e) => config_error("bulkhead", &e),
@@ -165,6 +168,20 @@ pub unsafe extern "C" fn bw_bulkhead_free(bulkhead: *const bw_bulkhead) {
     })
 }
 
+/// Counts an acquire's answer and maps it to its status.
+fn counted(metrics: &PolicyMetrics, answer: Result<(), Rejection>) -> bw_status {
+    match answer {
+        Ok(()) => {
+            metrics.on_permitted();
+            bw_status::BW_OK
+        }
+        Err(rejection) => {
+            metrics.on_rejected(rejection.reason);
+            bw_status::of_rejection(rejection.reason)
+        }
+    }
+}
+
 /// Takes a permit if one is free and nobody is queued; never blocks. Returns `BW_OK`
 /// (release it once with `bw_bulkhead_release`), `BW_BULKHEAD_FULL` (a rejection: no
 /// message, no allocation) or `BW_NULL_POINTER`. Thread-safe, lock-free.
@@ -176,10 +193,8 @@ pub unsafe extern "C" fn bw_bulkhead_try_acquire(bulkhead: *const bw_bulkhead) -
     ffi_status!({
         ensure_non_null!(bulkhead);
         // SAFETY: non-NULL and live by contract.
-        match unsafe { bw_bulkhead::borrow(bulkhead) }.try_acquire_raw() {
-            Ok(()) => bw_status::BW_OK,
-            Err(rejection) => bw_status::of_rejection(rejection.reason),
-        }
+        let b = unsafe { bw_bulkhead::borrow(bulkhead) };
+        counted(&b.metrics, b.try_acquire_raw())
     })
 }
 
@@ -205,10 +220,7 @@ pub unsafe extern "C" fn bw_bulkhead_acquire(
         } else {
             Duration::from_nanos(max_wait_ns)
         };
-        match b.acquire_raw(wait) {
-            Ok(()) => bw_status::BW_OK,
-            Err(rejection) => bw_status::of_rejection(rejection.reason),
-        }
+        counted(&b.metrics, b.acquire_raw(wait))
     })
 }
 
@@ -224,7 +236,10 @@ pub unsafe extern "C" fn bw_bulkhead_release(bulkhead: *const bw_bulkhead) -> bw
     ffi_status!({
         ensure_non_null!(bulkhead);
         // SAFETY: non-NULL and live by contract.
-        if unsafe { bw_bulkhead::borrow(bulkhead) }.release_raw() {
+        let b = unsafe { bw_bulkhead::borrow(bulkhead) };
+        if b.release_raw() {
+            // A bulkhead learns no outcome: a release completes its permit as ignored.
+            b.metrics.on_complete(Outcome::Ignored, None, false);
             bw_status::BW_OK
         } else {
             fail(
@@ -262,5 +277,25 @@ pub unsafe extern "C" fn bw_bulkhead_available(bulkhead: *const bw_bulkhead) -> 
         }
         // SAFETY: non-NULL and live by contract.
         unsafe { bw_bulkhead::borrow(bulkhead) }.available()
+    })
+}
+
+/// Fills `*out` with the bulkhead's exact counters: permits handed out, rejections,
+/// and releases (counted as completions with outcome ignored; see `bw_metrics`).
+///
+/// Returns `BW_OK`, or `BW_NULL_POINTER` (nothing written). Thread-safe, also while
+/// other threads use the bulkhead.
+///
+/// # Safety
+/// `bulkhead` must be NULL or live; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_bulkhead_get_metrics(
+    bulkhead: *const bw_bulkhead,
+    out: *mut bw_metrics,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(bulkhead, out);
+        // SAFETY: non-NULL here; live and writable by contract.
+        unsafe { write_metrics(bulkhead, out) }
     })
 }

@@ -9,9 +9,11 @@ use super::boundary::{
     ArcHandle, BoxHandle, PERMIT_LIVE, PERMIT_USED,
 };
 use super::clock::{bw_clock, clock_or_system};
+use super::metrics::{bw_metrics, write_metrics, Metered};
 use super::status::{bw_status, fail};
 use crate::clock::{duration_to_nanos, AnyClock};
 use crate::limiter::{LimiterError, RateLimiter, RateLimiterConfig, RawReservation};
+use crate::metrics::PolicyMetrics;
 
 /// The values a `bw_limiter_config` collects; `burst` defaults to `rate`.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +49,7 @@ pub struct bw_limiter {
 }
 
 impl ArcHandle for bw_limiter {
-    type Rust = RateLimiter<AnyClock>;
+    type Rust = Metered<RateLimiter<AnyClock>>;
 }
 
 /// A reservation of a limiter, passed by value: plain data, no allocation. Filled by
@@ -171,7 +173,7 @@ pub unsafe extern "C" fn bw_limiter_new(
         match built {
             Ok(limiter) => {
                 // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out, bw_limiter::into_handle(limiter)) };
+                unsafe { write_out(out, bw_limiter::into_handle(Metered::new(limiter))) };
                 bw_status::BW_OK
             }
             Err(e) => config_error("rate limiter", &e),
@@ -207,14 +209,20 @@ pub unsafe extern "C" fn bw_limiter_free(limiter: *const bw_limiter) {
     })
 }
 
-/// Maps a limiter error to its status: a rejection writes `retry_after_ns` (if the
-/// pointer is not NULL) and records nothing; "exceeds burst" is `BW_NEVER_PASSES`.
+/// Maps a limiter error to its status: a rejection is counted and writes
+/// `retry_after_ns` (if the pointer is not NULL); "exceeds burst" is `BW_NEVER_PASSES`,
+/// an error in the request rather than an answer, and is not counted.
 ///
 /// # Safety
 /// `out_retry_after_ns` must be NULL or valid for a write.
-unsafe fn limiter_error(error: LimiterError, out_retry_after_ns: *mut u64) -> bw_status {
+unsafe fn limiter_error(
+    metrics: &PolicyMetrics,
+    error: LimiterError,
+    out_retry_after_ns: *mut u64,
+) -> bw_status {
     match error {
         LimiterError::Rejected(rejection) => {
+            metrics.on_rejected(rejection.reason);
             if !out_retry_after_ns.is_null() {
                 let after = rejection.retry_after.map_or(0, duration_to_nanos);
                 // SAFETY: non-NULL and writable by this function's contract.
@@ -247,10 +255,14 @@ pub unsafe extern "C" fn bw_limiter_try_acquire(
     ffi_status!({
         ensure_non_null!(limiter);
         // SAFETY: non-NULL and live by contract.
-        match unsafe { bw_limiter::borrow(limiter) }.try_acquire_n(n) {
-            Ok(()) => bw_status::BW_OK,
+        let l = unsafe { bw_limiter::borrow(limiter) };
+        match l.try_acquire_n(n) {
+            Ok(()) => {
+                l.metrics.on_permitted();
+                bw_status::BW_OK
+            }
             // SAFETY: NULL or writable by contract.
-            Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },
+            Err(e) => unsafe { limiter_error(&l.metrics, e, out_retry_after_ns) },
         }
     })
 }
@@ -279,6 +291,7 @@ pub unsafe extern "C" fn bw_limiter_reserve(
         let l = unsafe { bw_limiter::borrow(limiter) };
         match l.reserve(n, Duration::from_nanos(max_wait_ns)) {
             Ok(reservation) => {
+                l.metrics.on_permitted();
                 let raw = reservation.into_raw();
                 let r = bw_reservation {
                     instance: handle_id(limiter),
@@ -293,7 +306,7 @@ pub unsafe extern "C" fn bw_limiter_reserve(
                 bw_status::BW_OK
             }
             // SAFETY: NULL or writable by contract.
-            Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },
+            Err(e) => unsafe { limiter_error(&l.metrics, e, out_retry_after_ns) },
         }
     })
 }
@@ -357,9 +370,12 @@ pub unsafe extern "C" fn bw_limiter_acquire(
         // SAFETY: non-NULL and live by contract; the sleep below keeps its own reference.
         let l = unsafe { bw_limiter::to_arc(limiter) };
         match l.acquire(n, Duration::from_nanos(max_wait_ns)) {
-            Ok(()) => bw_status::BW_OK,
+            Ok(()) => {
+                l.metrics.on_permitted();
+                bw_status::BW_OK
+            }
             // SAFETY: NULL or writable by contract.
-            Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },
+            Err(e) => unsafe { limiter_error(&l.metrics, e, out_retry_after_ns) },
         }
     })
 }
@@ -376,5 +392,25 @@ pub unsafe extern "C" fn bw_limiter_available(limiter: *const bw_limiter) -> u64
         }
         // SAFETY: non-NULL and live by contract.
         unsafe { bw_limiter::borrow(limiter) }.available()
+    })
+}
+
+/// Fills `*out` with the limiter's exact counters: calls let through and rejected (see
+/// `bw_metrics`; a limiter has no completions).
+///
+/// Returns `BW_OK`, or `BW_NULL_POINTER` (nothing written). Thread-safe, also while
+/// other threads use the limiter.
+///
+/// # Safety
+/// `limiter` must be NULL or live; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_limiter_get_metrics(
+    limiter: *const bw_limiter,
+    out: *mut bw_metrics,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(limiter, out);
+        // SAFETY: non-NULL here; live and writable by contract.
+        unsafe { write_metrics(limiter, out) }
     })
 }

@@ -9,6 +9,7 @@
 //! - `policy`: `bw_policy` and `bw_permit`, acquire and complete; run-time controls.
 //! - `policy_retry`: a policy's retry loop driven from C (`bw_policy_retry_*`).
 //! - `breaker`, `limiter`, `bulkhead`: standalone handles with config builders.
+//! - `metrics`: `bw_metrics`, the exact counters each standalone handle keeps.
 //! - `retry`: the retry schedule (`bw_backoff_delay`, `bw_retry_state`,
 //!   `bw_retry_budget`).
 //! - `events`: `bw_event` and event listeners.
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod engine;
 pub mod events;
 pub mod limiter;
+pub mod metrics;
 pub mod policy;
 pub mod policy_retry;
 pub mod retry;
