@@ -25,6 +25,9 @@
 //!
 //! # Limits
 //!
+//! - A thread's first record registers the thread-exit hook with the C library, which
+//!   allocates a few bytes for it (once per thread, freed at exit). Every later record
+//!   allocates nothing.
 //! - Recording from a signal handler that interrupted the same thread mid-record can lose
 //!   that one update (the load and store of the owner are not one instruction). The
 //!   library is not async-signal-safe anyway: it takes no locks but it reads clocks and
