@@ -76,13 +76,18 @@ void test_metrics_limiter_counts(void) {
     bw_clock_free(clock);
 }
 
-void test_metrics_bulkhead_counts(void) {
+static bw_bulkhead *bulkhead_with(uint32_t max_concurrent) {
     bw_bulkhead_config *config = NULL;
     CHECK_OK(bw_bulkhead_config_new(&config));
-    CHECK_OK(bw_bulkhead_config_set_max_concurrent(config, 2));
+    CHECK_OK(bw_bulkhead_config_set_max_concurrent(config, max_concurrent));
     bw_bulkhead *b = NULL;
     CHECK_OK(bw_bulkhead_new(config, NULL, &b));
     bw_bulkhead_config_free(config);
+    return b;
+}
+
+void test_metrics_bulkhead_counts(void) {
+    bw_bulkhead *b = bulkhead_with(2);
     CHECK_OK(bw_bulkhead_try_acquire(b));
     CHECK_OK(bw_bulkhead_acquire(b, 0));
     CHECK_STATUS(bw_bulkhead_try_acquire(b), BW_BULKHEAD_FULL);
@@ -106,12 +111,7 @@ void test_metrics_null_arguments(void) {
     CHECK_STATUS(bw_limiter_get_metrics(NULL, &m), BW_NULL_POINTER);
     CHECK_STATUS(bw_bulkhead_get_metrics(NULL, &m), BW_NULL_POINTER);
     CHECK(m.permitted == 0x3333333333333333ULL); /* nothing written */
-    bw_bulkhead_config *config = NULL;
-    CHECK_OK(bw_bulkhead_config_new(&config));
-    CHECK_OK(bw_bulkhead_config_set_max_concurrent(config, 1));
-    bw_bulkhead *b = NULL;
-    CHECK_OK(bw_bulkhead_new(config, NULL, &b));
-    bw_bulkhead_config_free(config);
+    bw_bulkhead *b = bulkhead_with(1);
     CHECK_STATUS(bw_bulkhead_get_metrics(b, NULL), BW_NULL_POINTER);
     CHECK_ERROR_MENTIONS("`out`");
     bw_bulkhead_free(b);
