@@ -9,8 +9,8 @@
 //! | `shared` | the same, for threads without a slot                                | any thread, atomic adds |
 //! | `cold`   | rejected × 6, retries, budget refusals, transitions × 5            | any thread, atomic adds |
 //!
-//! A thread records into the shard of its slot (see `metrics::thread_slot` in the source): it is the only
-//! writer there, so each counter is a plain load and store instead of a lock-prefixed
+//! A thread records into the shard of its slot (`src/metrics/thread_slot.rs`): it is the
+//! only writer there, so each counter is a plain load and store instead of a lock-prefixed
 //! add (about 5 ns each on the machines we measure), and the shard's cache line never
 //! moves between cores. A call costs one store at acquire and three or four at
 //! completion (the outcome, the bucket, the sum, `slow` when slow). A snapshot adds the
@@ -129,8 +129,9 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 /// The exact counters and latency histogram of one policy or standalone primitive.
 ///
 /// Every `on_*` method allocates nothing and never blocks. On a thread that owns a slot
-/// (the first 4–64 threads to record, see the module docs) the per-call ones are plain
-/// stores into that thread's own shard; other threads use atomic adds. Counters are
+/// (one thread per slot at a time; twice as many slots as cores, 4 to 64, see the module
+/// docs) the per-call ones are plain stores into that thread's own shard; other threads
+/// use atomic adds. Counters are
 /// `u64` and wrap only after 2^64 events.
 ///
 /// ```
