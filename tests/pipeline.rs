@@ -397,3 +397,29 @@ fn the_adaptive_stage_learns_the_call_time_the_policy_measured() {
     assert_eq!(s.adaptive.unwrap().latency, Some(Duration::from_millis(50)));
     assert_eq!(s.metrics.latency.count, 3, "the policy timed the calls too");
 }
+
+#[test]
+fn the_policy_counts_slow_calls_by_the_breakers_rule() {
+    // "Slow" means longer than slow_call_duration: the policy's counter and the breaker's
+    // window must agree, also at exactly the threshold.
+    let (_clock, any) = manual();
+    let threshold = Duration::from_millis(5);
+    let policy = Policy::with_clock(
+        PolicyConfig::new("p").with_circuit_breaker(breaker(10).with_slow_calls(threshold, 50.0)),
+        any,
+    )
+    .unwrap();
+    for d in [
+        threshold,
+        threshold + Duration::from_nanos(1),
+        threshold / 2,
+    ] {
+        policy
+            .acquire()
+            .unwrap()
+            .record_with_duration(Outcome::Success, d);
+    }
+    let policy_slow = policy.metrics().snapshot().slow;
+    let breaker_slow = policy.breaker().unwrap().snapshot().slow_calls;
+    assert_eq!((policy_slow, breaker_slow), (1, 1));
+}

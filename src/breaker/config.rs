@@ -325,6 +325,24 @@ impl BreakerConfig {
         self
     }
 
+    /// Whether a call that took `duration` is slow: the slow-call rule is on and the call
+    /// took *longer* than `slow_call_duration` (a call of exactly that length is not).
+    /// The breaker judges its window by the same rule; the policy and the C handles use
+    /// this to count slow calls.
+    ///
+    /// ```
+    /// use breakwater::breaker::BreakerConfig;
+    /// use std::time::Duration;
+    ///
+    /// let c = BreakerConfig::default().with_slow_calls(Duration::from_millis(5), 50.0);
+    /// assert!(!c.is_slow(Duration::from_millis(5)));
+    /// assert!(c.is_slow(Duration::from_micros(5_001)));
+    /// assert!(!BreakerConfig::default().is_slow(Duration::from_secs(3600))); // rule off
+    /// ```
+    pub fn is_slow(&self, duration: Duration) -> bool {
+        self.slow_call_rate_threshold.is_some() && duration > self.slow_call_duration
+    }
+
     /// Turns the slow-call rule on: calls longer than `duration` are slow, and a slow
     /// rate of `threshold` percent trips the breaker.
     pub fn with_slow_calls(mut self, duration: Duration, threshold: f64) -> Self {

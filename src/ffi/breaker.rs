@@ -451,15 +451,10 @@ pub unsafe extern "C" fn bw_breaker_complete(
             p.started_ns,
             p.flags & BW_PERMIT_PROBE != 0,
         );
-        let duration =
-            (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
-        b.complete_raw(raw, outcome, duration);
-        let config = b.config();
-        let slow = match duration {
-            Some(d) if config.slow_call_rate_threshold.is_some() => d >= config.slow_call_duration,
-            _ => false,
-        };
         let nanos = (duration_ns != BW_DURATION_UNKNOWN).then_some(duration_ns);
+        let duration = nanos.map(Duration::from_nanos);
+        b.complete_raw(raw, outcome, duration);
+        let slow = duration.is_some_and(|d| b.config().is_slow(d));
         b.metrics.on_complete(outcome, nanos, slow);
         bw_status::BW_OK
     })

@@ -131,8 +131,7 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 /// Every `on_*` method allocates nothing and never blocks. On a thread that owns a slot
 /// (one thread per slot at a time; twice as many slots as cores, 4 to 64, see the module
 /// docs) the per-call ones are plain stores into that thread's own shard; other threads
-/// use atomic adds. Counters are
-/// `u64` and wrap only after 2^64 events.
+/// use atomic adds. Counters are `u64` and wrap only after 2^64 events.
 ///
 /// ```
 /// use breakwater::metrics::PolicyMetrics;

@@ -461,7 +461,7 @@ impl Policy {
             None => outcome,
         };
         let slow = match (duration, &self.config.circuit_breaker) {
-            (Some(d), Some(c)) if c.slow_call_rate_threshold.is_some() => d >= c.slow_call_duration,
+            (Some(d), Some(c)) => c.is_slow(d),
             _ => false,
         };
         if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {

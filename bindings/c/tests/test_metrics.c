@@ -20,7 +20,7 @@ void test_metrics_breaker_counts(void) {
     CHECK_OK(bw_breaker_get_metrics(b, &m));
     CHECK(m.permitted == 0 && m.rejected == 0 && m.latency_count == 0 && m.latency_p50_ns == 0);
     const int outcomes[4] = {BW_OUTCOME_SUCCESS, BW_OUTCOME_FAILURE, BW_OUTCOME_FAILURE, BW_OUTCOME_TIMEOUT};
-    const uint64_t durations[4] = {1000000ULL, 2000000ULL, 8000000ULL, BW_DURATION_UNKNOWN};
+    const uint64_t durations[4] = {1000000ULL, 5000000ULL, 8000000ULL, BW_DURATION_UNKNOWN};
     for (int i = 0; i < 4; i++) {
         bw_breaker_permit permit;
         CHECK_OK(bw_breaker_try_acquire(b, &permit, NULL));
@@ -33,10 +33,10 @@ void test_metrics_breaker_counts(void) {
     CHECK_OK(bw_breaker_get_metrics(b, &m));
     CHECK(m.permitted == 4 && m.rejected == 2);
     CHECK(m.success == 1 && m.failure == 2 && m.timeout == 1 && m.ignored == 0);
-    CHECK(m.slow == 1);                /* only the 8 ms call: unknown durations are not judged */
+    CHECK(m.slow == 1); /* only the 8 ms call: 5 ms is not longer than 5 ms, unknown is not judged */
     CHECK(m.latency_count == 3);       /* the three given durations */
-    CHECK(m.latency_sum_ns == 11000000ULL);
-    CHECK(m.latency_p50_ns > 1900000ULL && m.latency_p50_ns < 2100000ULL);
+    CHECK(m.latency_sum_ns == 14000000ULL);
+    CHECK(m.latency_p50_ns > 4800000ULL && m.latency_p50_ns < 5200000ULL);
     CHECK(m.latency_p999_ns > 7600000ULL && m.latency_p999_ns < 8400000ULL);
     /* A refused double completion is not counted again. */
     bw_breaker_permit once;
