@@ -6,7 +6,8 @@
 //! policy is a counted primitive) or from a [`PolicyMetrics`] the caller records into.
 //! A C caller has neither at hand for a standalone handle, so each handle carries a
 //! `PolicyMetrics` and the ABI functions record into it: the same exact, per-thread
-//! sharded counters as a policy's (about 1 ns per call).
+//! sharded counters as a policy's (measured through the ABI: +1.6 ns per breaker
+//! acquire+complete, +2.3 ns per bulkhead acquire+release).
 
 use std::ops::Deref;
 
