@@ -281,3 +281,54 @@ void test_breaker_create_free_loop(void) {
         bw_breaker_free(c);
     }
 }
+
+/* The exact counters (bw_metrics): acquires, rejections, outcomes, slow calls, latency. */
+void test_breaker_metrics(void) {
+    bw_clock *clock = NULL;
+    CHECK_OK(bw_clock_new_manual(1000, &clock));
+    bw_breaker_config *config = NULL;
+    CHECK_OK(bw_breaker_config_new(&config));
+    CHECK_OK(bw_breaker_config_set_count_window(config, 4));
+    CHECK_OK(bw_breaker_config_set_minimum_calls(config, 4));
+    CHECK_OK(bw_breaker_config_set_failure_rate_threshold(config, 50.0));
+    CHECK_OK(bw_breaker_config_set_slow_calls(config, 5000000ULL, 100.0)); /* slow from 5 ms */
+    bw_breaker *b = breaker_with(config, clock);
+    bw_breaker_config_free(config);
+    bw_metrics m;
+    memset(&m, 0x33, sizeof m);
+    CHECK_STATUS(bw_breaker_get_metrics(NULL, &m), BW_NULL_POINTER);
+    CHECK(m.permitted == 0x3333333333333333ULL); /* nothing written */
+    CHECK_STATUS(bw_breaker_get_metrics(b, NULL), BW_NULL_POINTER);
+    CHECK_ERROR_MENTIONS("`out`");
+    CHECK_OK(bw_breaker_get_metrics(b, &m));
+    CHECK(m.permitted == 0 && m.rejected == 0 && m.latency_count == 0 && m.latency_p50_ns == 0);
+    const int outcomes[4] = {BW_OUTCOME_SUCCESS, BW_OUTCOME_FAILURE, BW_OUTCOME_FAILURE, BW_OUTCOME_TIMEOUT};
+    const uint64_t durations[4] = {1000000ULL, 5000000ULL, 8000000ULL, BW_DURATION_UNKNOWN};
+    for (int i = 0; i < 4; i++) {
+        bw_breaker_permit permit;
+        CHECK_OK(bw_breaker_try_acquire(b, &permit, NULL));
+        CHECK_OK(bw_breaker_complete(b, &permit, outcomes[i], durations[i]));
+    }
+    CHECK(bw_breaker_state(b) == BW_BREAKER_OPEN);
+    bw_breaker_permit refused;
+    CHECK_STATUS(bw_breaker_try_acquire(b, &refused, NULL), BW_CIRCUIT_OPEN);
+    CHECK_STATUS(bw_breaker_try_acquire(b, &refused, NULL), BW_CIRCUIT_OPEN);
+    CHECK_OK(bw_breaker_get_metrics(b, &m));
+    CHECK(m.permitted == 4 && m.rejected == 2);
+    CHECK(m.success == 1 && m.failure == 2 && m.timeout == 1 && m.ignored == 0);
+    CHECK(m.slow == 1); /* only the 8 ms call: 5 ms is not longer than 5 ms, unknown is not judged */
+    CHECK(m.latency_count == 3);       /* the three given durations */
+    CHECK(m.latency_sum_ns == 14000000ULL);
+    CHECK(m.latency_p50_ns > 4800000ULL && m.latency_p50_ns < 5200000ULL);
+    CHECK(m.latency_p999_ns > 7600000ULL && m.latency_p999_ns < 8400000ULL);
+    /* A refused double completion is not counted again. */
+    bw_breaker_permit once;
+    CHECK_OK(bw_breaker_reset(b));
+    CHECK_OK(bw_breaker_try_acquire(b, &once, NULL));
+    CHECK_OK(bw_breaker_complete(b, &once, BW_OUTCOME_IGNORED, BW_DURATION_UNKNOWN));
+    CHECK_STATUS(bw_breaker_complete(b, &once, BW_OUTCOME_IGNORED, BW_DURATION_UNKNOWN), BW_PERMIT_ALREADY_USED);
+    CHECK_OK(bw_breaker_get_metrics(b, &m));
+    CHECK(m.permitted == 5 && m.ignored == 1);
+    bw_breaker_free(b);
+    bw_clock_free(clock);
+}

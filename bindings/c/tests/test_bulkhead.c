@@ -103,3 +103,24 @@ void test_bulkhead_create_free_loop(void) {
         bw_bulkhead_free(c);
     }
 }
+
+/* The exact counters (bw_metrics): a release completes a permit as ignored. */
+void test_bulkhead_metrics(void) {
+    bw_bulkhead *b = bulkhead_of(2, 0);
+    CHECK_OK(bw_bulkhead_try_acquire(b));
+    CHECK_OK(bw_bulkhead_acquire(b, 0));
+    CHECK_STATUS(bw_bulkhead_try_acquire(b), BW_BULKHEAD_FULL);
+    CHECK_STATUS(bw_bulkhead_acquire(b, 1000), BW_BULKHEAD_FULL);
+    CHECK_OK(bw_bulkhead_release(b));
+    bw_metrics m;
+    CHECK_STATUS(bw_bulkhead_get_metrics(NULL, &m), BW_NULL_POINTER);
+    CHECK_STATUS(bw_bulkhead_get_metrics(b, NULL), BW_NULL_POINTER);
+    CHECK_OK(bw_bulkhead_get_metrics(b, &m));
+    CHECK(m.permitted == 2 && m.rejected == 2 && m.ignored == 1);
+    CHECK(m.permitted - m.ignored == bw_bulkhead_in_flight(b));
+    CHECK_OK(bw_bulkhead_release(b));
+    CHECK_STATUS(bw_bulkhead_release(b), BW_PERMIT_ALREADY_USED); /* nothing out: not counted */
+    CHECK_OK(bw_bulkhead_get_metrics(b, &m));
+    CHECK(m.permitted == 2 && m.ignored == 2);
+    bw_bulkhead_free(b);
+}

@@ -151,3 +151,26 @@ void test_limiter_create_free_loop(void) {
     }
     bw_clock_free(clock);
 }
+
+/* The exact counters (bw_metrics): calls let through and refused; no completions. */
+void test_limiter_metrics(void) {
+    bw_clock *clock = NULL;
+    CHECK_OK(bw_clock_new_manual(1000, &clock));
+    bw_limiter *l = limiter_of(10, 1000000000ULL, 3, clock);
+    CHECK_OK(bw_limiter_try_acquire(l, 2, NULL));       /* one call, two tokens */
+    CHECK_OK(bw_limiter_try_acquire(l, 1, NULL));
+    CHECK_STATUS(bw_limiter_try_acquire(l, 1, NULL), BW_RATE_LIMITED);
+    CHECK_STATUS(bw_limiter_try_acquire(l, 4, NULL), BW_NEVER_PASSES); /* an error, not counted */
+    bw_reservation r;
+    CHECK_OK(bw_limiter_reserve(l, 1, 1000000000ULL, &r, NULL));
+    CHECK_STATUS(bw_limiter_reserve(l, 1, 0, &r, NULL), BW_RATE_LIMITED);
+    CHECK_OK(bw_limiter_acquire(l, 0, 0, NULL));          /* zero tokens pass at once */
+    bw_metrics m;
+    CHECK_STATUS(bw_limiter_get_metrics(NULL, &m), BW_NULL_POINTER);
+    CHECK_STATUS(bw_limiter_get_metrics(l, NULL), BW_NULL_POINTER);
+    CHECK_OK(bw_limiter_get_metrics(l, &m));
+    CHECK(m.permitted == 4 && m.rejected == 2);
+    CHECK(m.success + m.failure + m.timeout + m.ignored == 0 && m.latency_count == 0);
+    bw_limiter_free(l);
+    bw_clock_free(clock);
+}

@@ -1,5 +1,5 @@
-/* Four threads hammering one standalone breaker and one bulkhead: exact counts after,
- * and the bulkhead's limit never exceeded. */
+/* Threads hammering one standalone breaker and one bulkhead: exact counts after, and the
+ * bulkhead's limit never exceeded; exact counters from more threads than metrics slots. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include "bw_test.h"
@@ -76,4 +76,35 @@ void test_threads_breaker_and_bulkhead(void) {
     printf("     (bulkhead: %ld admitted, %ld full)\n", atomic_load(&s.admitted), atomic_load(&s.full));
     bw_breaker_free(s.breaker);
     bw_bulkhead_free(s.bulkhead);
+}
+
+#define METRICS_THREADS 72 /* more than the 64 slots any machine hands out */
+#define METRICS_CALLS 1000
+
+static void *breaker_caller(void *arg) {
+    bw_breaker *b = arg;
+    for (int i = 0; i < METRICS_CALLS; i++) {
+        bw_breaker_permit permit;
+        if (bw_breaker_try_acquire(b, &permit, NULL) != BW_OK) continue;
+        bw_breaker_complete(b, &permit, BW_OUTCOME_SUCCESS, 1000 + (uint64_t)i);
+    }
+    return NULL;
+}
+
+void test_threads_standalone_metrics_exact(void) {
+    bw_breaker_config *config = NULL;
+    CHECK_OK(bw_breaker_config_new(&config));
+    bw_breaker *b = NULL;
+    CHECK_OK(bw_breaker_new(config, NULL, &b));
+    bw_breaker_config_free(config);
+    pthread_t threads[METRICS_THREADS];
+    for (int i = 0; i < METRICS_THREADS; i++) CHECK(pthread_create(&threads[i], NULL, breaker_caller, b) == 0);
+    for (int i = 0; i < METRICS_THREADS; i++) pthread_join(threads[i], NULL);
+    bw_metrics m;
+    CHECK_OK(bw_breaker_get_metrics(b, &m));
+    uint64_t total = (uint64_t)METRICS_THREADS * METRICS_CALLS;
+    CHECK(m.permitted == total && m.rejected == 0);
+    CHECK(m.success == total && m.latency_count == total);
+    CHECK(m.latency_sum_ns == (uint64_t)METRICS_THREADS * (1000ULL * METRICS_CALLS + (METRICS_CALLS - 1) * METRICS_CALLS / 2));
+    bw_breaker_free(b);
 }
