@@ -12,10 +12,12 @@
 use breakwater::metrics::PolicyMetrics;
 use breakwater::Outcome;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+
+mod common;
+use common::threaded_indexed;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// A stand-in for a primitive's acquire/complete: one in-flight counter.
 #[derive(Default)]
@@ -111,39 +113,16 @@ fn one_call(s: &Shared, variant: Variant, i: u64) {
 }
 
 fn run(threads: usize, variant: Variant, iters: u64) -> Duration {
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         permits: Permits::default(),
         metrics: PolicyMetrics::new(),
         mutex: MutexCounters::new(),
         extra: AtomicU64::new(0),
-    });
-    if threads == 1 {
-        let start = Instant::now();
-        for i in 0..iters {
-            one_call(&shared, variant, i);
-        }
-        return start.elapsed();
-    }
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (shared, barrier) = (Arc::clone(&shared), Arc::clone(&barrier));
-            thread::spawn(move || {
-                barrier.wait();
-                let start = Instant::now();
-                for i in 0..iters {
-                    one_call(&shared, variant, i ^ (t as u64) << 40);
-                }
-                start.elapsed()
-            })
-        })
-        .collect();
+    };
     // Per-call time per thread: the slowest thread's wall time over its `iters` calls.
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .max()
-        .unwrap_or_default()
+    threaded_indexed(threads, iters, &|t, i| {
+        one_call(&shared, variant, i ^ (t as u64) << 40)
+    })
 }
 
 fn overhead(c: &mut Criterion) {

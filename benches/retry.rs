@@ -10,9 +10,10 @@ use breakwater::retry::{BackoffConfig, BudgetConfig, Jitter, RetryBudget};
 use breakwater::rng::Rng;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use parking_lot::Mutex;
-use std::sync::{Arc, Barrier};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::threaded;
 
 fn delay(c: &mut Criterion) {
     let mut group = c.benchmark_group("retry_delay");
@@ -109,33 +110,10 @@ impl Budget for MutexBudget {
 }
 
 /// Per-call time: the slowest thread's wall time over its `iters` calls.
-fn run<B: Budget>(budget: &Arc<B>, threads: usize, iters: u64) -> Duration {
-    if threads == 1 {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(budget.deposit_and_withdraw());
-        }
-        return start.elapsed();
-    }
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (budget, barrier) = (Arc::clone(budget), Arc::clone(&barrier));
-            thread::spawn(move || {
-                barrier.wait();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(budget.deposit_and_withdraw());
-                }
-                start.elapsed()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .max()
-        .unwrap_or_default()
+fn run<B: Budget + Sync>(budget: &B, threads: usize, iters: u64) -> Duration {
+    threaded(threads, iters, &|| {
+        black_box(budget.deposit_and_withdraw());
+    })
 }
 
 fn budget(c: &mut Criterion) {
@@ -144,11 +122,11 @@ fn budget(c: &mut Criterion) {
     for threads in [1usize, 2] {
         let mut group =
             c.benchmark_group(format!("retry_budget_deposit_withdraw/{threads}_thread"));
-        let ours = Arc::new(RetryBudget::new(config).unwrap());
+        let ours = RetryBudget::new(config).unwrap();
         group.bench_function(BenchmarkId::from_parameter("breakwater"), |b| {
             b.iter_custom(|iters| run(&ours, threads, iters))
         });
-        let mutex = Arc::new(MutexBudget::new(config));
+        let mutex = MutexBudget::new(config);
         group.bench_function(BenchmarkId::from_parameter("mutex_window"), |b| {
             b.iter_custom(|iters| run(&mutex, threads, iters))
         });
