@@ -48,6 +48,15 @@ fn complete_racing(
     }
 }
 
+/// A breaker that one failure trips, letting `half_open_permits` probes in afterwards.
+fn one_failure_trips(half_open_permits: u32) -> (Arc<Breaker>, ManualClock) {
+    breaker(
+        BreakerConfig::default()
+            .with_minimum_calls(1)
+            .with_half_open_permits(half_open_permits),
+    )
+}
+
 /// Trips `b` with one failure (needs `minimum_calls` 1) and lets the open period pass.
 fn trip_and_expire(b: &Breaker, clock: &ManualClock) {
     b.try_acquire().expect("closed").failure();
@@ -58,11 +67,7 @@ fn trip_and_expire(b: &Breaker, clock: &ManualClock) {
 #[test]
 fn a_half_open_never_admits_more_than_its_permits() {
     loom::model(|| {
-        let (b, clock) = breaker(
-            BreakerConfig::default()
-                .with_minimum_calls(1)
-                .with_half_open_permits(2),
-        );
+        let (b, clock) = one_failure_trips(2);
         trip_and_expire(&b, &clock);
         let held = b.try_acquire_raw().expect("first probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
@@ -144,11 +149,7 @@ fn b_racing_failures_trip_exactly_once_time_window() {
 #[test]
 fn c_racing_acquires_after_open_duration_half_open_once() {
     loom::model(|| {
-        let (b, clock) = breaker(
-            BreakerConfig::default()
-                .with_minimum_calls(1)
-                .with_half_open_permits(2),
-        );
+        let (b, clock) = one_failure_trips(2);
         trip_and_expire(&b, &clock);
         let threads: Vec<_> = (0..3)
             .map(|_| {
@@ -189,11 +190,7 @@ fn d_stale_outcome_never_changes_state_in_closed() {
 #[test]
 fn d_stale_outcome_never_decides_a_half_open_trial() {
     loom::model(|| {
-        let (b, clock) = breaker(
-            BreakerConfig::default()
-                .with_minimum_calls(1)
-                .with_half_open_permits(1),
-        );
+        let (b, clock) = one_failure_trips(1);
         let stale = b.try_acquire_raw().unwrap(); // a slow call started while Closed
         trip_and_expire(&b, &clock);
         let probe = b.try_acquire_raw().unwrap();
