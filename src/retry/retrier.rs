@@ -503,6 +503,19 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A budget granting one retry per recorded request, nothing for free.
+    fn one_retry_per_request(clock: &ManualClock) -> RetryBudget<ManualClock> {
+        RetryBudget::with_clock(
+            BudgetConfig {
+                ratio: 1.0,
+                min_per_second: 0,
+                window: Duration::from_secs(1),
+            },
+            clock.clone(),
+        )
+        .unwrap()
+    }
+
     fn fixed(max_attempts: u32) -> RetryConfig {
         RetryConfig::default()
             .with_max_attempts(max_attempts)
@@ -640,15 +653,7 @@ mod tests {
     #[test]
     fn budget_is_asked_last_and_refusal_is_final() {
         let clock = ManualClock::new();
-        let budget = RetryBudget::with_clock(
-            BudgetConfig {
-                ratio: 1.0,
-                min_per_second: 0,
-                window: Duration::from_secs(1),
-            },
-            clock.clone(),
-        )
-        .unwrap();
+        let budget = one_retry_per_request(&clock);
         budget.record_request();
         // Attempts exhausted: the budget is not touched.
         let mut s = RetryState::new(&fixed(1), 1, 0, None);
@@ -737,15 +742,7 @@ mod tests {
     #[test]
     fn retry_helper_uses_the_budget() {
         let clock = ManualClock::new();
-        let budget = RetryBudget::with_clock(
-            BudgetConfig {
-                ratio: 1.0,
-                min_per_second: 0,
-                window: Duration::from_secs(1),
-            },
-            clock.clone(),
-        )
-        .unwrap();
+        let budget = one_retry_per_request(&clock);
         let r: Result<(), _> = retry_with_sleep(
             &fixed(5),
             &clock,
