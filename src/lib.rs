@@ -39,7 +39,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
-#[cfg(not(loom))]
+#[cfg(all(feature = "capi", not(loom)))]
 pub mod ffi;
 pub mod limiter;
 pub mod metrics;

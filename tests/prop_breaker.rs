@@ -1,4 +1,4 @@
-//! The circuit breaker against a plain sequential model of DESIGN.md §3.
+//! The circuit breaker against a plain sequential model of docs/design.md §3.
 //!
 //! Random sequences of acquire / complete (any outcome, measured or given duration) /
 //! drop / forged raw completions / clock advances / manual transitions run on the real

@@ -75,7 +75,7 @@ impl Default for WindowConfig {
 
 /// The configuration of a [`CircuitBreaker`](super::CircuitBreaker).
 ///
-/// `Default` gives the defaults of DESIGN.md §3 (which are resilience4j's where that
+/// `Default` gives the defaults of docs/design.md §3 (which are resilience4j's where that
 /// document is silent). Builder methods set fields without validating them;
 /// [`validate`](Self::validate) (called by every constructor) checks them all.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@
 //! - `permit.rs` — [`BreakerPermit`] (guard) and [`RawBreakerPermit`] (plain data).
 //! - `snapshot.rs` — [`BreakerSnapshot`], [`Transition`], [`TransitionCounts`].
 //!
-//! # Semantics (DESIGN.md §3, and the decisions taken where it is silent)
+//! # Semantics (docs/design.md §3, and the decisions taken where it is silent)
 //!
 //! - **Closed**: every acquire passes. Each success, failure or timeout is recorded in
 //!   the window (`Ignored` is not). The rules are checked after recording a failure, a

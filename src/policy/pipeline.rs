@@ -1,6 +1,6 @@
 //! The pipeline: one `acquire` through every configured stage, one `complete` back.
 //!
-//! Acquire order, outermost first (normative, DESIGN.md §3):
+//! Acquire order, outermost first (normative, docs/design.md §3):
 //!
 //! 1. circuit breaker — an open breaker rejects before anything is spent;
 //! 2. client-side throttle, then rate limiter — the quota toward the dependency;

@@ -1,5 +1,5 @@
 //! Retries: backoff schedules with jitter, a lock-free retry budget, and the per-call
-//! retry state machine (DESIGN §3 "Retry").
+//! retry state machine (docs/design.md §3 "Retry").
 //!
 //! - [`backoff`]: [`BackoffConfig`], [`Jitter`] and the pure delay schedule (exact
 //!   formulas in its docs).

@@ -1,6 +1,6 @@
 // A breaker-protected call from Go through the C ABI (cgo). The Go module with
 // errors.Is, context and Execute comes with the Go bindings; this is the layer under it.
-// Run: cargo build --release --lib && (cd examples/quickstart/go && go run .)
+// Run: make -C bindings/c lib && (cd examples/quickstart/go && go run .)
 package main
 
 /*

@@ -1,6 +1,6 @@
 """A breaker-protected call from Python through the C ABI (ctypes). The Python package
 with exceptions, decorators and asyncio comes with the Python bindings; this is the
-layer under it. Run: cargo build --release --lib && python3 examples/quickstart/python/quickstart.py
+layer under it. Run: make -C bindings/c lib && python3 examples/quickstart/python/quickstart.py
 """
 import ctypes
 import pathlib
