@@ -207,3 +207,24 @@ fn missing_file_is_an_error_not_a_panic() {
     let error = PolicyFile::load("/nonexistent/policies.toml").unwrap_err();
     assert!(error.first().reason.starts_with("cannot read"), "{error}");
 }
+
+/// The example shows every key the schema has (the schema's reference,
+/// `docs/policy-file.md`, documents each one; the example shows it in use).
+#[test]
+fn example_policy_file_uses_every_key_of_the_schema() {
+    let reference = breakwater::config::reference();
+    let keys: Vec<&str> = reference
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    assert!(keys.len() > 40, "the reference lists every key: {keys:?}");
+    let missing: Vec<&&str> = keys
+        .iter()
+        .filter(|key| !EXAMPLE.contains(&format!("{key} =")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "examples/policies.toml does not show {missing:?}"
+    );
+}

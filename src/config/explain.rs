@@ -1,14 +1,13 @@
 //! The effective configuration of policies as TOML, with every default filled in, so
-//! a user sees exactly what a policy file means (`breakwater explain`).
+//! a user sees exactly what a policy file means (`breakwater explain`), and the
+//! reference of every key (`docs/policy-file.md`). Both walk the schema's tables.
 //!
-//! The output is itself a valid policy file that loads to the same configuration.
+//! The explanation is itself a valid policy file that loads to the same configuration.
 
 use std::fmt::Write;
 
-use super::duration::format_duration;
-use crate::adaptive::AdaptiveAlgorithm;
-use crate::breaker::WindowConfig;
-use crate::chaos::LatencyFault;
+use super::fields::{reference_section, write_fields, Section};
+use super::schema::{POLICY_FIELDS, STAGES};
 use crate::policy::PolicyConfig;
 
 fn key(name: &str) -> String {
@@ -20,14 +19,6 @@ fn key(name: &str) -> String {
     } else {
         format!("\"{name}\"")
     }
-}
-
-fn dur(d: std::time::Duration) -> String {
-    format!("\"{}\"", format_duration(d))
-}
-
-fn float(v: f64) -> String {
-    format!("{v:?}")
 }
 
 /// Renders `policies` as a policy file with every field written out.
@@ -45,198 +36,69 @@ pub fn explain(policies: &[PolicyConfig]) -> String {
 fn render_policy(out: &mut String, p: &PolicyConfig) {
     let name = key(&p.name);
     let _ = writeln!(out, "[policies.{name}]");
-    match p.timeout {
-        Some(t) => {
-            let _ = writeln!(out, "timeout = {}", dur(t));
+    write_fields(out, POLICY_FIELDS, p);
+    let mut tables = String::new();
+    let mut absent = Vec::new();
+    for stage in STAGES {
+        let mut body = String::new();
+        if (stage.write)(p, &mut body) {
+            let _ = write!(tables, "\n[policies.{name}.{}]\n{body}", stage.key);
+        } else {
+            absent.push(stage.key);
         }
-        None => out.push_str("# timeout: none\n"),
     }
-    let stages = [
-        ("circuit_breaker", p.circuit_breaker.is_some()),
-        ("rate_limiter", p.rate_limiter.is_some()),
-        ("throttle", p.throttle.is_some()),
-        ("bulkhead", p.bulkhead.is_some()),
-        ("adaptive", p.adaptive.is_some()),
-        ("chaos", p.chaos.is_some()),
-        ("retry", p.retry.is_some()),
-    ];
-    let absent: Vec<&str> = stages
-        .iter()
-        .filter(|(_, on)| !on)
-        .map(|(n, _)| *n)
-        .collect();
     if !absent.is_empty() {
         let _ = writeln!(out, "# stages not configured: {}", absent.join(", "));
     }
-    if let Some(c) = &p.circuit_breaker {
-        let _ = writeln!(out, "\n[policies.{name}.circuit_breaker]");
-        let _ = writeln!(
-            out,
-            "failure_rate_threshold = {}",
-            float(c.failure_rate_threshold)
-        );
-        match c.slow_call_rate_threshold {
-            Some(v) => {
-                let _ = writeln!(out, "slow_call_rate_threshold = {}", float(v));
-            }
-            None => out.push_str("# slow_call_rate_threshold: off\n"),
-        }
-        let _ = writeln!(out, "slow_call_duration = {}", dur(c.slow_call_duration));
-        match c.consecutive_failures {
-            Some(v) => {
-                let _ = writeln!(out, "consecutive_failures = {v}");
-            }
-            None => out.push_str("# consecutive_failures: off\n"),
-        }
-        match c.window {
-            WindowConfig::Count { size } => {
-                let _ = writeln!(out, "window = {{ type = \"count\", size = {size} }}");
-            }
-            WindowConfig::Time { duration, buckets } => {
-                let _ = writeln!(
-                    out,
-                    "window = {{ type = \"time\", duration = {}, buckets = {buckets} }}",
-                    dur(duration)
-                );
-            }
-        }
-        let _ = writeln!(out, "minimum_calls = {}", c.minimum_calls);
-        let _ = writeln!(out, "open_duration = {}", dur(c.open_duration));
-        let _ = writeln!(
-            out,
-            "open_backoff_multiplier = {}",
-            float(c.open_backoff_multiplier)
-        );
-        let _ = writeln!(out, "open_jitter = {}", float(c.open_jitter));
-        let _ = writeln!(out, "max_open_duration = {}", dur(c.max_open_duration));
-        let _ = writeln!(out, "half_open_permits = {}", c.half_open_permits);
-        let _ = writeln!(out, "half_open_max_wait = {}", dur(c.half_open_max_wait));
-        let _ = writeln!(out, "seed = {}", c.jitter_seed);
+    out.push_str(&tables);
+}
+
+/// The reference of the policy file: every section and key with its default and
+/// meaning, as Markdown. `docs/policy-file.md` is this text (a test keeps it so).
+pub fn reference() -> String {
+    let mut out = String::from(
+        "# The policy file\n\n\
+         Generated from the schema in `src/config/schema.rs` (the same tables the reader and \
+         `breakwater explain` use); `BW_BLESS=1 cargo test --lib config` rewrites it.\n\n\
+         One TOML file describes named policies: `[policies.NAME]` with the keys below, and \
+         one sub-table per stage. Every key is optional unless marked required; a key left \
+         out takes the default shown. Unknown keys are errors. Durations are strings such as \
+         `\"250ms\"`, `\"3s\"`, `\"1m30s\"`.\n\n",
+    );
+    let policy = Section {
+        doc: "A policy: a pipeline of the stages below, outermost first: circuit breaker, \
+              rate limiter and throttle, bulkhead and adaptive limit, chaos; retry wraps it.",
+        fields: POLICY_FIELDS,
+        start: || PolicyConfig::new("NAME"),
+        required: &[],
+        finish: super::fields::no_finish,
+        validate: |_| Ok(()),
+    };
+    reference_section(&mut out, "policies.NAME", &policy);
+    for stage in STAGES {
+        (stage.reference)(&mut out);
     }
-    if let Some(c) = &p.rate_limiter {
-        let _ = writeln!(out, "\n[policies.{name}.rate_limiter]");
-        let _ = writeln!(out, "rate = {}", c.rate);
-        let _ = writeln!(out, "period = {}", dur(c.period));
-        let _ = writeln!(out, "burst = {}", c.burst);
-    }
-    if let Some(c) = &p.throttle {
-        let _ = writeln!(out, "\n[policies.{name}.throttle]");
-        let _ = writeln!(out, "k = {}", float(c.k));
-        let _ = writeln!(out, "window = {}", dur(c.window));
-        let _ = writeln!(out, "buckets = {}", c.buckets);
-        let _ = writeln!(
-            out,
-            "max_rejection_probability = {}",
-            float(c.max_rejection_probability)
-        );
-        let _ = writeln!(out, "seed = {}", c.seed);
-    }
-    if let Some(c) = &p.bulkhead {
-        let _ = writeln!(out, "\n[policies.{name}.bulkhead]");
-        let _ = writeln!(out, "max_concurrent = {}", c.max_concurrent);
-        let _ = writeln!(out, "max_wait = {}", dur(c.max_wait));
-    }
-    if let Some(c) = &p.adaptive {
-        let _ = writeln!(out, "\n[policies.{name}.adaptive]");
-        let _ = writeln!(out, "algorithm = \"{}\"", c.algorithm.as_str());
-        let _ = writeln!(out, "initial_limit = {}", c.initial_limit);
-        let _ = writeln!(out, "min_limit = {}", c.min_limit);
-        let _ = writeln!(out, "max_limit = {}", c.max_limit);
-        let _ = writeln!(out, "sheddable_at = {}", float(c.sheddable_at));
-        let _ = writeln!(out, "default_at = {}", float(c.default_at));
-        match &c.algorithm {
-            AdaptiveAlgorithm::Aimd(a) => {
-                let _ = writeln!(
-                    out,
-                    "aimd = {{ increase = {}, backoff_ratio = {}, timeout = {} }}",
-                    a.increase,
-                    float(a.backoff_ratio),
-                    dur(a.timeout)
-                );
-            }
-            AdaptiveAlgorithm::Gradient2(g) => {
-                let _ = writeln!(
-                    out,
-                    "gradient = {{ smoothing = {}, tolerance = {}, long_window = {}, queue_size = {} }}",
-                    float(g.smoothing),
-                    float(g.tolerance),
-                    g.long_window,
-                    g.queue_size
-                );
-            }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed reference is what the schema says.
+    #[test]
+    fn docs_policy_file_md_is_generated_from_the_schema() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy-file.md");
+        let fresh = reference();
+        if std::env::var_os("BW_BLESS").is_some() {
+            std::fs::write(path, &fresh).expect("write docs/policy-file.md");
         }
-    }
-    if let Some(c) = &p.chaos {
-        let _ = writeln!(out, "\n[policies.{name}.chaos]");
-        let _ = writeln!(out, "enabled = {}", c.enabled);
-        let _ = writeln!(
-            out,
-            "failure_probability = {}",
-            float(c.failure_probability)
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "docs/policy-file.md is stale: run `BW_BLESS=1 cargo test --lib config` and commit it"
         );
-        let _ = writeln!(
-            out,
-            "rejection_probability = {}",
-            float(c.rejection_probability)
-        );
-        let _ = writeln!(
-            out,
-            "latency_probability = {}",
-            float(c.latency_probability)
-        );
-        match c.latency {
-            LatencyFault::None => out.push_str("# latency: none\n"),
-            LatencyFault::Fixed(d) => {
-                let _ = writeln!(out, "latency = {}", dur(d));
-            }
-            LatencyFault::Uniform { min, max } => {
-                let _ = writeln!(
-                    out,
-                    "latency = {{ min = {}, max = {} }}",
-                    dur(min),
-                    dur(max)
-                );
-            }
-        }
-        let _ = writeln!(out, "seed = {}", c.seed);
-    }
-    if let Some(r) = &p.retry {
-        let c = &r.retry;
-        let _ = writeln!(out, "\n[policies.{name}.retry]");
-        let _ = writeln!(out, "max_attempts = {}", c.max_attempts);
-        match c.max_elapsed {
-            Some(d) => {
-                let _ = writeln!(out, "max_elapsed = {}", dur(d));
-            }
-            None => out.push_str("# max_elapsed: none\n"),
-        }
-        let names: Vec<String> = r
-            .retry_on
-            .names()
-            .iter()
-            .map(|n| format!("\"{n}\""))
-            .collect();
-        let _ = writeln!(out, "retry_on = [{}]", names.join(", "));
-        let b = &c.backoff;
-        let _ = writeln!(
-            out,
-            "backoff = {{ initial = {}, multiplier = {}, max = {}, jitter = \"{}\" }}",
-            dur(b.initial),
-            float(b.multiplier),
-            dur(b.max),
-            b.jitter.as_str()
-        );
-        match &c.budget {
-            Some(g) => {
-                let _ = writeln!(
-                    out,
-                    "budget = {{ ratio = {}, min_per_second = {}, window = {} }}",
-                    float(g.ratio),
-                    g.min_per_second,
-                    dur(g.window)
-                );
-            }
-            None => out.push_str("# budget: none (retries are limited by max_attempts only)\n"),
-        }
     }
 }

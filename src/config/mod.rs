@@ -4,8 +4,10 @@
 //! - `duration`: human durations (`"250ms"`).
 //! - `error`: [`FieldError`] and [`PolicyFileError`], naming policy, field and line.
 //! - `reader`: a span-aware reader of typed values.
-//! - `schema`, `schema_backpressure`: sections and fields, mapped onto the primitives.
-//! - `explain`: the effective configuration, every default filled in, as TOML.
+//! - `fields`: how a section is described once (keys, docs, reader, writer).
+//! - `schema`: every section and field, mapped onto the primitives.
+//! - `explain`: the effective configuration, every default filled in, as TOML, and the
+//!   generated reference of every key (`docs/policy-file.md`).
 //!
 //! Loading is all or nothing: a file with any error yields every error found and no
 //! configuration. Unknown fields are errors, so a typo cannot silently become a default.
@@ -35,15 +37,15 @@
 mod duration;
 mod error;
 mod explain;
+mod fields;
 mod reader;
 mod schema;
-mod schema_backpressure;
 
 use std::path::Path;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{FieldError, PolicyFileError};
-pub use explain::explain;
+pub use explain::{explain, reference};
 
 use crate::policy::PolicyConfig;
 use reader::Reader;

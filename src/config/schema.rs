@@ -1,289 +1,676 @@
-//! The policy file's schema: which sections and fields exist, and how each becomes a
-//! primitive's configuration. Defaults come from the primitives' `Default`s, so a field
-//! left out means exactly what the Rust API means by default.
+//! The policy file's schema: every section and every field, described once.
+//!
+//! Each section is a [`Section`] table of [`Field`]s; the reader, `explain` and the
+//! generated reference (`docs/policy-file.md`) all walk these tables. Defaults come from
+//! the primitives' `Default`s (a section's `start`), so a field left out means exactly
+//! what the Rust API means by default.
+
+use std::time::Duration;
 
 use toml_edit::TableLike;
 
+use super::fields::{
+    duration_value, inline_table, no_finish, read_nested, read_section, Field, Kind, Rendered,
+    Section,
+};
 use super::reader::{join, Reader};
+use crate::adaptive::{
+    AdaptiveAlgorithm, AdaptiveConfig, AimdConfig, Gradient2Config, ThrottleConfig,
+};
 use crate::breaker::{BreakerConfig, WindowConfig};
 use crate::bulkhead::BulkheadConfig;
+use crate::chaos::{ChaosConfig, LatencyFault};
 use crate::limiter::RateLimiterConfig;
 use crate::policy::{PolicyConfig, RetryOn, RetryPolicyConfig};
-use crate::retry::{BudgetConfig, Jitter, RetryConfig};
+use crate::retry::{BackoffConfig, BudgetConfig, Jitter};
 
-/// The sections a policy may have.
-pub(crate) const POLICY_KEYS: &[&str] = &[
-    "timeout",
-    "circuit_breaker",
-    "rate_limiter",
-    "bulkhead",
-    "adaptive",
-    "throttle",
-    "retry",
-    "chaos",
+/// A field stored directly in a struct field (or a path of them) of the section's type.
+macro_rules! field {
+    ($key:literal, $kind:ident, $($path:ident).+, $doc:literal) => {
+        Field {
+            key: $key,
+            doc: $doc,
+            kind: Kind::$kind(|c| c.$($path).+, |c, v| c.$($path).+ = v),
+        }
+    };
+}
+
+/// A rule that is off unless written (`Option<_>` in the struct).
+macro_rules! maybe {
+    ($key:literal, $kind:ident, $($path:ident).+, off = $off:literal, $doc:literal) => {
+        Field {
+            key: $key,
+            doc: $doc,
+            kind: Kind::$kind {
+                get: |c| c.$($path).+,
+                set: |c, v| c.$($path).+ = Some(v),
+                off: $off,
+            },
+        }
+    };
+}
+
+/// A policy's stage: a sub-table of `[policies.NAME]` with its own section.
+pub(crate) struct Stage {
+    pub(crate) key: &'static str,
+    /// Reads the stage's table, if the policy has one, into the policy.
+    pub(crate) read: fn(&mut Reader<'_>, &dyn TableLike, &mut PolicyConfig),
+    /// Writes the stage's fields (`explain`), or returns false when it is not configured.
+    pub(crate) write: fn(&PolicyConfig, &mut String) -> bool,
+    /// Writes the stage's reference section.
+    pub(crate) reference: fn(&mut String),
+}
+
+macro_rules! stage {
+    ($key:literal, $field:ident, $section:ident) => {
+        Stage {
+            key: $key,
+            read: |r, t, policy| {
+                if let Some(s) = r.section(t, "", $key) {
+                    policy.$field = read_section(r, s, $key, &$section);
+                }
+            },
+            write: |policy, out| match &policy.$field {
+                Some(c) => {
+                    super::fields::write_fields(out, $section.fields, c);
+                    true
+                }
+                None => false,
+            },
+            reference: |out| {
+                super::fields::reference_section(out, concat!("policies.NAME.", $key), &$section)
+            },
+        }
+    };
+}
+
+/// The stages, in the order `explain` writes them (the pipeline's, retry last).
+pub(crate) static STAGES: &[Stage] = &[
+    stage!("circuit_breaker", circuit_breaker, BREAKER),
+    stage!("rate_limiter", rate_limiter, LIMITER),
+    stage!("throttle", throttle, THROTTLE),
+    stage!("bulkhead", bulkhead, BULKHEAD),
+    stage!("adaptive", adaptive, ADAPTIVE),
+    stage!("chaos", chaos, CHAOS),
+    stage!("retry", retry, RETRY),
 ];
+
+/// The fields of `[policies.NAME]` itself (its stages are [`STAGES`]).
+pub(crate) static POLICY_FIELDS: &[Field<PolicyConfig>] = &[Field {
+    key: "timeout",
+    doc: "The attempt deadline: a call that completes later is recorded as `timeout` \
+          (bindings that can cancel, cancel). Greater than 0.",
+    kind: Kind::Custom {
+        read: |r, t, p, policy| {
+            if let Some(timeout) = r.duration(t, p, "timeout") {
+                if timeout.is_zero() {
+                    let line = r.key_line(t, "timeout");
+                    r.error(
+                        join(p, "timeout"),
+                        line,
+                        "must be greater than 0 (leave it out for no timeout)",
+                    );
+                } else {
+                    policy.timeout = Some(timeout);
+                }
+            }
+        },
+        write: |policy| match policy.timeout {
+            Some(t) => Rendered::Value(duration_value(t)),
+            None => Rendered::Off("none".into()),
+        },
+    },
+}];
+
+/// Every key of `[policies.NAME]`: its own fields, then its stages.
+pub(crate) fn policy_keys() -> Vec<&'static str> {
+    POLICY_FIELDS
+        .iter()
+        .map(|f| f.key)
+        .chain(STAGES.iter().map(|s| s.key))
+        .collect()
+}
 
 /// Reads one `[policies.NAME]` table.
 pub(crate) fn read_policy(r: &mut Reader<'_>, name: &str, table: &dyn TableLike) -> PolicyConfig {
-    r.only_keys(table, "", POLICY_KEYS);
+    r.only_keys(table, "", &policy_keys());
     let mut policy = PolicyConfig::new(name);
-    policy.timeout = r.duration(table, "", "timeout");
-    if policy.timeout == Some(std::time::Duration::ZERO) {
-        let line = r.key_line(table, "timeout");
-        r.error(
-            "timeout",
-            line,
-            "must be greater than 0 (leave it out for no timeout)",
-        );
+    for field in POLICY_FIELDS {
+        if let Kind::Custom { read, .. } = field.kind {
+            read(r, table, "", &mut policy);
+        }
     }
-    if let Some(t) = r.section(table, "", "circuit_breaker") {
-        policy.circuit_breaker = read_breaker(r, t, "circuit_breaker");
+    for stage in STAGES {
+        (stage.read)(r, table, &mut policy);
     }
-    if let Some(t) = r.section(table, "", "rate_limiter") {
-        policy.rate_limiter = read_limiter(r, t, "rate_limiter");
-    }
-    if let Some(t) = r.section(table, "", "bulkhead") {
-        policy.bulkhead = read_bulkhead(r, t, "bulkhead");
-    }
-    if let Some(t) = r.section(table, "", "retry") {
-        policy.retry = read_retry(r, t, "retry");
-    }
-    super::schema_backpressure::read_backpressure(r, table, &mut policy);
     policy
 }
 
-/// Validates `config` with its own rules and reports any error at the field's line.
-fn validated<T>(
-    r: &mut Reader<'_>,
-    table: &dyn TableLike,
-    prefix: &str,
-    config: T,
-    validate: impl FnOnce(&T) -> Result<(), crate::ConfigError>,
-    errors_before: usize,
-) -> Option<T> {
-    if r.errors.len() > errors_before {
-        return None;
-    }
-    match validate(&config) {
-        Ok(()) => Some(config),
-        Err(e) => {
-            let line = r.line_of(None);
-            r.config_error(table, prefix, e, line);
-            None
-        }
-    }
-}
+static BREAKER: Section<BreakerConfig> = Section {
+    doc: "Stage 1: rejects calls while the dependency fails (states closed, open, half-open).",
+    fields: &[
+        field!("failure_rate_threshold", F64, failure_rate_threshold,
+            "Failure rate (percent of the window's calls; `timeout` counts as failure) that trips the breaker. `(0, 100]`."),
+        maybe!("slow_call_rate_threshold", MaybeF64, slow_call_rate_threshold, off = "off",
+            "Slow-call rate (percent) that trips the breaker. `(0, 100]`."),
+        field!("slow_call_duration", Duration, slow_call_duration,
+            "A call longer than this is slow (used with `slow_call_rate_threshold`)."),
+        maybe!("consecutive_failures", MaybeU32, consecutive_failures, off = "off",
+            "Trip after this many failures in a row, whatever `minimum_calls` says. `>= 1`."),
+        Field {
+            key: "window",
+            doc: "The sliding window: `{ type = \"count\", size = N }` (last N outcomes) or \
+                  `{ type = \"time\", duration = \"10s\", buckets = B }`.",
+            kind: Kind::Custom { read: read_window, write: write_window },
+        },
+        field!("minimum_calls", U32, minimum_calls,
+            "Outcomes the window must hold before the rate rules can trip it. `>= 1`."),
+        field!("open_duration", Duration, open_duration,
+            "How long the breaker stays open after its first trip."),
+        field!("open_backoff_multiplier", F64, open_backoff_multiplier,
+            "Each trip after a failed half-open trial multiplies the open duration by this (`1` = off)."),
+        field!("open_jitter", F64, open_jitter,
+            "Shortens each open period by a random fraction of at most this. `0..=1`."),
+        field!("max_open_duration", Duration, max_open_duration,
+            "The cap of the grown open duration."),
+        field!("half_open_permits", U32, half_open_permits,
+            "Probe calls admitted in half-open; the trial is decided when all have completed."),
+        field!("half_open_max_wait", Duration, half_open_max_wait,
+            "The longest the breaker waits in half-open for its probes."),
+        field!("seed", U64, jitter_seed, "Seeds the open-duration jitter, so runs replay exactly."),
+    ],
+    start: BreakerConfig::default,
+    required: &[],
+    finish: no_finish,
+    validate: BreakerConfig::validate,
+};
 
-fn read_breaker(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<BreakerConfig> {
-    let before = r.errors.len();
-    r.only_keys(
-        t,
-        p,
-        &[
-            "failure_rate_threshold",
-            "slow_call_rate_threshold",
-            "slow_call_duration",
-            "consecutive_failures",
-            "window",
-            "minimum_calls",
-            "open_duration",
-            "open_backoff_multiplier",
-            "open_jitter",
-            "max_open_duration",
-            "half_open_permits",
-            "half_open_max_wait",
-            "seed",
-        ],
-    );
-    let mut c = BreakerConfig::default();
-    if let Some(v) = r.f64(t, p, "failure_rate_threshold") {
-        c.failure_rate_threshold = v;
-    }
-    if let Some(v) = r.f64(t, p, "slow_call_rate_threshold") {
-        c.slow_call_rate_threshold = Some(v);
-    }
-    if let Some(v) = r.duration(t, p, "slow_call_duration") {
-        c.slow_call_duration = v;
-    }
-    if let Some(v) = r.u32(t, p, "consecutive_failures") {
-        c.consecutive_failures = Some(v);
-    }
-    if let Some(w) = r.section(t, p, "window") {
-        let wp = join(p, "window");
-        r.only_keys(w, &wp, &["type", "size", "duration", "buckets"]);
-        match r.choice(w, &wp, "type", &["count", "time"]) {
-            Some("count") => {
-                let size = match r.u32(w, &wp, "size") {
-                    Some(size) => size,
-                    None => match WindowConfig::default() {
-                        WindowConfig::Count { size } => size,
-                        WindowConfig::Time { .. } => 100,
-                    },
-                };
-                for key in ["duration", "buckets"] {
-                    if w.contains_key(key) {
-                        let line = r.key_line(w, key);
-                        r.error(join(&wp, key), line, "only a time window has this field");
-                    }
-                }
-                c.window = WindowConfig::Count { size };
+fn read_window(r: &mut Reader<'_>, t: &dyn TableLike, p: &str, c: &mut BreakerConfig) {
+    let Some(w) = r.section(t, p, "window") else {
+        return;
+    };
+    let wp = join(p, "window");
+    r.only_keys(w, &wp, &["type", "size", "duration", "buckets"]);
+    let only = |r: &mut Reader<'_>, keys: &[&str], kind: &str| {
+        for key in keys {
+            if w.contains_key(key) {
+                let line = r.key_line(w, key);
+                r.error(
+                    join(&wp, key),
+                    line,
+                    format!("only a {kind} window has this field"),
+                );
             }
-            Some(_) => {
-                let duration = r
-                    .duration(w, &wp, "duration")
-                    .unwrap_or(std::time::Duration::from_secs(10));
-                let buckets = r.u32(w, &wp, "buckets").unwrap_or(10);
-                if w.contains_key("size") {
-                    let line = r.key_line(w, "size");
-                    r.error(
-                        join(&wp, "size"),
-                        line,
-                        "only a count window has this field",
-                    );
-                }
-                c.window = WindowConfig::Time { duration, buckets };
-            }
-            None => {
-                if !w.contains_key("type") {
-                    let line = r.key_line(t, "window");
-                    r.error(
-                        join(&wp, "type"),
-                        line,
-                        "missing: write type = \"count\" or \"time\"",
-                    );
-                }
+        }
+    };
+    match r.choice(w, &wp, "type", &["count", "time"]) {
+        Some("count") => {
+            let size = r
+                .u32(w, &wp, "size")
+                .unwrap_or(match WindowConfig::default() {
+                    WindowConfig::Count { size } => size,
+                    WindowConfig::Time { .. } => 100,
+                });
+            only(r, &["duration", "buckets"], "time");
+            c.window = WindowConfig::Count { size };
+        }
+        Some(_) => {
+            let duration = r
+                .duration(w, &wp, "duration")
+                .unwrap_or(Duration::from_secs(10));
+            let buckets = r.u32(w, &wp, "buckets").unwrap_or(10);
+            only(r, &["size"], "count");
+            c.window = WindowConfig::Time { duration, buckets };
+        }
+        None => {
+            if !w.contains_key("type") {
+                let line = r.key_line(t, "window");
+                r.error(
+                    join(&wp, "type"),
+                    line,
+                    "missing: write type = \"count\" or \"time\"",
+                );
             }
         }
     }
-    if let Some(v) = r.u32(t, p, "minimum_calls") {
-        c.minimum_calls = v;
-    }
-    if let Some(v) = r.duration(t, p, "open_duration") {
-        c.open_duration = v;
-    }
-    if let Some(v) = r.f64(t, p, "open_backoff_multiplier") {
-        c.open_backoff_multiplier = v;
-    }
-    if let Some(v) = r.f64(t, p, "open_jitter") {
-        c.open_jitter = v;
-    }
-    if let Some(v) = r.duration(t, p, "max_open_duration") {
-        c.max_open_duration = v;
-    }
-    if let Some(v) = r.u32(t, p, "half_open_permits") {
-        c.half_open_permits = v;
-    }
-    if let Some(v) = r.duration(t, p, "half_open_max_wait") {
-        c.half_open_max_wait = v;
-    }
-    if let Some(v) = r.u64(t, p, "seed") {
-        c.jitter_seed = v;
-    }
-    validated(r, t, p, c, BreakerConfig::validate, before)
 }
 
-fn read_limiter(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<RateLimiterConfig> {
-    let before = r.errors.len();
-    r.only_keys(t, p, &["rate", "period", "burst"]);
-    let rate = r.u64(t, p, "rate");
-    // Only when nothing else is wrong: after `rte = 5` the typo is the error to show.
-    if rate.is_none() && !t.contains_key("rate") && r.errors.len() == before {
-        let line = r.line_of(None);
-        r.error(
-            join(p, "rate"),
-            line,
-            "missing: a rate limiter needs `rate` (permits per period)",
-        );
-    }
-    let period = r
-        .duration(t, p, "period")
-        .unwrap_or(std::time::Duration::from_secs(1));
-    let mut c = RateLimiterConfig::new(rate.unwrap_or(1), period);
-    if let Some(burst) = r.u64(t, p, "burst") {
-        c = c.with_burst(burst);
-    }
-    validated(r, t, p, c, RateLimiterConfig::validate, before)
-}
-
-fn read_bulkhead(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<BulkheadConfig> {
-    let before = r.errors.len();
-    r.only_keys(t, p, &["max_concurrent", "max_wait"]);
-    let max = r.u32(t, p, "max_concurrent");
-    if max.is_none() && !t.contains_key("max_concurrent") && r.errors.len() == before {
-        r.error(
-            join(p, "max_concurrent"),
-            None,
-            "missing: a bulkhead needs `max_concurrent`",
-        );
-    }
-    let mut c = BulkheadConfig::new(max.unwrap_or(1));
-    if let Some(wait) = r.duration(t, p, "max_wait") {
-        c = c.with_max_wait(wait);
-    }
-    validated(r, t, p, c, BulkheadConfig::validate, before)
-}
-
-fn read_retry(r: &mut Reader<'_>, t: &dyn TableLike, p: &str) -> Option<RetryPolicyConfig> {
-    let before = r.errors.len();
-    r.only_keys(
-        t,
-        p,
-        &[
-            "max_attempts",
-            "max_elapsed",
-            "backoff",
-            "budget",
-            "retry_on",
-        ],
-    );
-    let mut c = RetryConfig::default();
-    if let Some(v) = r.u32(t, p, "max_attempts") {
-        c.max_attempts = v;
-    }
-    c.max_elapsed = r.duration(t, p, "max_elapsed");
-    if let Some(b) = r.section(t, p, "backoff") {
-        let bp = join(p, "backoff");
-        r.only_keys(b, &bp, &["initial", "multiplier", "max", "jitter"]);
-        if let Some(v) = r.duration(b, &bp, "initial") {
-            c.backoff.initial = v;
-        }
-        if let Some(v) = r.f64(b, &bp, "multiplier") {
-            c.backoff.multiplier = v;
-        }
-        if let Some(v) = r.duration(b, &bp, "max") {
-            c.backoff.max = v;
-        }
-        if let Some(v) = r.choice(b, &bp, "jitter", &["none", "full", "equal", "decorrelated"]) {
-            c.backoff.jitter = match v {
-                "none" => Jitter::None,
-                "full" => Jitter::Full,
-                "equal" => Jitter::Equal,
-                _ => Jitter::Decorrelated,
-            };
-        }
-    }
-    if let Some(b) = r.section(t, p, "budget") {
-        let bp = join(p, "budget");
-        r.only_keys(b, &bp, &["ratio", "min_per_second", "window"]);
-        let mut budget = BudgetConfig::default();
-        if let Some(v) = r.f64(b, &bp, "ratio") {
-            budget.ratio = v;
-        }
-        if let Some(v) = r.u32(b, &bp, "min_per_second") {
-            budget.min_per_second = v;
-        }
-        if let Some(v) = r.duration(b, &bp, "window") {
-            budget.window = v;
-        }
-        c.budget = Some(budget);
-    }
-    let mut retry_on = RetryOn::default();
-    if let Some(names) = r.choices(t, p, "retry_on", RetryOn::NAMES) {
-        retry_on = RetryOn::from_names(&names);
-    }
-    let config = validated(r, t, p, c, RetryConfig::validate, before)?;
-    Some(RetryPolicyConfig {
-        retry: config,
-        retry_on,
+fn write_window(c: &BreakerConfig) -> Rendered {
+    Rendered::Value(match c.window {
+        WindowConfig::Count { size } => format!("{{ type = \"count\", size = {size} }}"),
+        WindowConfig::Time { duration, buckets } => format!(
+            "{{ type = \"time\", duration = {}, buckets = {buckets} }}",
+            duration_value(duration)
+        ),
     })
+}
+
+static LIMITER: Section<RateLimiterConfig> = Section {
+    doc: "Stage 2: the client-side quota toward the dependency (GCRA).",
+    fields: &[
+        field!("rate", U64, rate, "Permits per `period`. `>= 1`."),
+        field!("period", Duration, period, "The period of `rate`."),
+        field!(
+            "burst",
+            U64,
+            burst,
+            "Permits that may be taken at once; defaults to `rate`."
+        ),
+    ],
+    start: || RateLimiterConfig::new(1, Duration::from_secs(1)),
+    required: &[(
+        "rate",
+        "missing: a rate limiter needs `rate` (permits per period)",
+    )],
+    finish: |c, t| {
+        if !t.contains_key("burst") {
+            c.burst = c.rate;
+        }
+    },
+    validate: RateLimiterConfig::validate,
+};
+
+static THROTTLE: Section<ThrottleConfig> = Section {
+    doc: "Stage 2: client-side throttling (Google SRE): rejects locally with probability \
+          `max(0, (requests − k·accepts) / (requests + 1))`.",
+    fields: &[
+        field!(
+            "k",
+            F64,
+            k,
+            "Accepts multiplier: larger rejects later. `> 0`."
+        ),
+        field!(
+            "window",
+            Duration,
+            window,
+            "The window requests and accepts are counted over."
+        ),
+        field!("buckets", U32, buckets, "Buckets of the window."),
+        field!(
+            "max_rejection_probability",
+            F64,
+            max_rejection_probability,
+            "The cap of the rejection probability. `0..=1`."
+        ),
+        field!(
+            "seed",
+            U64,
+            seed,
+            "Seeds the rejection draws, so runs replay exactly."
+        ),
+    ],
+    start: ThrottleConfig::default,
+    required: &[],
+    finish: no_finish,
+    validate: ThrottleConfig::validate,
+};
+
+static BULKHEAD: Section<BulkheadConfig> = Section {
+    doc: "Stage 3: a concurrency limit toward the dependency.",
+    fields: &[
+        field!(
+            "max_concurrent",
+            U32,
+            max_concurrent,
+            "Permits out at once. `>= 1`."
+        ),
+        field!(
+            "max_wait",
+            Duration,
+            max_wait,
+            "How long a blocking acquire may wait for a permit (`0` = never waits)."
+        ),
+    ],
+    start: || BulkheadConfig::new(1),
+    required: &[(
+        "max_concurrent",
+        "missing: a bulkhead needs `max_concurrent`",
+    )],
+    finish: no_finish,
+    validate: BulkheadConfig::validate,
+};
+
+static ADAPTIVE: Section<AdaptiveConfig> = Section {
+    doc: "Stage 3: an adaptive concurrency limit that follows observed latency, with \
+          priority-based load shedding.",
+    fields: &[
+        Field {
+            key: "algorithm",
+            doc: "`\"aimd\"` or `\"gradient2\"`; tuned by the table of the same name.",
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    if let Some(name) = r.choice(t, p, "algorithm", &["aimd", "gradient2"]) {
+                        c.algorithm = match name {
+                            "aimd" => AdaptiveAlgorithm::Aimd(AimdConfig::default()),
+                            _ => AdaptiveAlgorithm::Gradient2(Gradient2Config::default()),
+                        };
+                    }
+                },
+                write: |c| Rendered::Value(format!("\"{}\"", c.algorithm.as_str())),
+            },
+        },
+        field!("initial_limit", U32, initial_limit, "The limit before any sample."),
+        field!("min_limit", U32, min_limit, "The lowest the limit goes. `>= 1`."),
+        field!("max_limit", U32, max_limit, "The highest the limit goes."),
+        field!("sheddable_at", F64, sheddable_at,
+            "Sheddable calls are refused from this fraction of the limit. `(0, 1]`."),
+        field!("default_at", F64, default_at,
+            "Default-priority calls are refused from this fraction of the limit. `(0, 1]`."),
+        Field {
+            key: "aimd",
+            doc: "AIMD tuning: `{ increase, backoff_ratio, timeout }` (only with `algorithm = \"aimd\"`).",
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    if !t.contains_key("aimd") {
+                        return;
+                    }
+                    match &mut c.algorithm {
+                        AdaptiveAlgorithm::Aimd(aimd) => {
+                            read_nested(r, t, p, "aimd", AIMD_FIELDS, aimd);
+                        }
+                        AdaptiveAlgorithm::Gradient2(_) => {
+                            let line = r.key_line(t, "aimd");
+                            r.error(join(p, "aimd"), line, "only the aimd algorithm has this section");
+                        }
+                    }
+                },
+                write: |c| match &c.algorithm {
+                    AdaptiveAlgorithm::Aimd(aimd) => Rendered::Value(inline_table(AIMD_FIELDS, aimd)),
+                    AdaptiveAlgorithm::Gradient2(_) => Rendered::Skip,
+                },
+            },
+        },
+        Field {
+            key: "gradient",
+            doc: "Gradient2 tuning: `{ smoothing, tolerance, long_window, queue_size }` (only with `algorithm = \"gradient2\"`).",
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    if !t.contains_key("gradient") {
+                        return;
+                    }
+                    match &mut c.algorithm {
+                        AdaptiveAlgorithm::Gradient2(gradient) => {
+                            read_nested(r, t, p, "gradient", GRADIENT_FIELDS, gradient);
+                        }
+                        AdaptiveAlgorithm::Aimd(_) => {
+                            let line = r.key_line(t, "gradient");
+                            r.error(join(p, "gradient"), line, "only the gradient2 algorithm has this section");
+                        }
+                    }
+                },
+                write: |c| match &c.algorithm {
+                    AdaptiveAlgorithm::Gradient2(g) => Rendered::Value(inline_table(GRADIENT_FIELDS, g)),
+                    AdaptiveAlgorithm::Aimd(_) => Rendered::Skip,
+                },
+            },
+        },
+    ],
+    start: AdaptiveConfig::default,
+    required: &[],
+    finish: no_finish,
+    validate: AdaptiveConfig::validate,
+};
+
+static AIMD_FIELDS: &[Field<AimdConfig>] = &[
+    field!(
+        "increase",
+        U32,
+        increase,
+        "Added to the limit after a good sample."
+    ),
+    field!(
+        "backoff_ratio",
+        F64,
+        backoff_ratio,
+        "The limit is multiplied by this after a bad sample."
+    ),
+    field!(
+        "timeout",
+        Duration,
+        timeout,
+        "A sample slower than this is bad."
+    ),
+];
+
+static GRADIENT_FIELDS: &[Field<Gradient2Config>] = &[
+    field!(
+        "smoothing",
+        F64,
+        smoothing,
+        "Weight of a new limit estimate."
+    ),
+    field!(
+        "tolerance",
+        F64,
+        tolerance,
+        "How much latency may rise above the long-term average."
+    ),
+    field!(
+        "long_window",
+        U32,
+        long_window,
+        "Samples in the long-term latency average."
+    ),
+    field!(
+        "queue_size",
+        U32,
+        queue_size,
+        "Headroom added to the estimated limit."
+    ),
+];
+
+static CHAOS: Section<ChaosConfig> = Section {
+    doc: "Stage 4: fault injection (innermost), switchable at run time, seeded.",
+    fields: &[
+        field!(
+            "enabled",
+            Bool,
+            enabled,
+            "Whether faults are injected (switchable at run time)."
+        ),
+        field!(
+            "failure_probability",
+            F64,
+            failure_probability,
+            "Probability that a call fails without being made. `0..=1`."
+        ),
+        field!(
+            "rejection_probability",
+            F64,
+            rejection_probability,
+            "Probability that a call is rejected. `0..=1`."
+        ),
+        field!(
+            "latency_probability",
+            F64,
+            latency_probability,
+            "Probability that `latency` is injected before a call. `0..=1`."
+        ),
+        Field {
+            key: "latency",
+            doc: "Injected latency: a duration, or `{ min, max }` for a uniform draw.",
+            kind: Kind::Custom {
+                read: read_latency,
+                write: write_latency,
+            },
+        },
+        field!(
+            "seed",
+            U64,
+            seed,
+            "Seeds the draws, so a chaos run replays bit for bit."
+        ),
+    ],
+    start: ChaosConfig::default,
+    required: &[],
+    finish: no_finish,
+    validate: ChaosConfig::validate,
+};
+
+fn read_latency(r: &mut Reader<'_>, t: &dyn TableLike, p: &str, c: &mut ChaosConfig) {
+    let Some(item) = t.get("latency") else {
+        return;
+    };
+    if item.as_str().is_some() {
+        if let Some(d) = r.duration(t, p, "latency") {
+            c.latency = LatencyFault::Fixed(d);
+        }
+    } else if let Some(range) = r.section(t, p, "latency") {
+        let lp = join(p, "latency");
+        r.only_keys(range, &lp, &["min", "max"]);
+        let min = r.duration(range, &lp, "min").unwrap_or(Duration::ZERO);
+        let max = r.duration(range, &lp, "max").unwrap_or(min);
+        c.latency = LatencyFault::Uniform { min, max };
+    }
+}
+
+fn write_latency(c: &ChaosConfig) -> Rendered {
+    match c.latency {
+        LatencyFault::None => Rendered::Off("none".into()),
+        LatencyFault::Fixed(d) => Rendered::Value(duration_value(d)),
+        LatencyFault::Uniform { min, max } => Rendered::Value(format!(
+            "{{ min = {}, max = {} }}",
+            duration_value(min),
+            duration_value(max)
+        )),
+    }
+}
+
+static RETRY: Section<RetryPolicyConfig> = Section {
+    doc: "The retry loop around the pipeline (`call`, decorators, `Execute`): each attempt \
+          acquires again; retries are limited by the budget.",
+    fields: &[
+        field!(
+            "max_attempts",
+            U32,
+            retry.max_attempts,
+            "Attempts in all, the first included. `>= 1`."
+        ),
+        maybe!(
+            "max_elapsed",
+            MaybeDuration,
+            retry.max_elapsed,
+            off = "none",
+            "No retry starts after this much time since the first attempt."
+        ),
+        Field {
+            key: "retry_on",
+            doc: "Which outcomes are retried: `failure`, `timeout`, and rejection reasons.",
+            kind: Kind::Choices {
+                choices: RetryOn::NAMES,
+                get: |c| c.retry_on.names(),
+                set: |c, names| c.retry_on = RetryOn::from_names(names),
+            },
+        },
+        Field {
+            key: "backoff",
+            doc: "The delay schedule: `{ initial, multiplier, max, jitter }`; jitter is \
+                  `none`, `full`, `equal` or `decorrelated`.",
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    read_nested(r, t, p, "backoff", BACKOFF_FIELDS, &mut c.retry.backoff);
+                },
+                write: |c| Rendered::Value(inline_table(BACKOFF_FIELDS, &c.retry.backoff)),
+            },
+        },
+        Field {
+            key: "budget",
+            doc: "The retry budget: `{ ratio, min_per_second, window }`; retries may add at \
+                  most `ratio` of the traffic plus `min_per_second`.",
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    let mut budget = BudgetConfig::default();
+                    if read_nested(r, t, p, "budget", BUDGET_FIELDS, &mut budget) {
+                        c.retry.budget = Some(budget);
+                    }
+                },
+                write: |c| match &c.retry.budget {
+                    Some(b) => Rendered::Value(inline_table(BUDGET_FIELDS, b)),
+                    None => Rendered::Off("none (retries are limited by max_attempts only)".into()),
+                },
+            },
+        },
+    ],
+    start: || RetryPolicyConfig {
+        retry: Default::default(),
+        retry_on: RetryOn::default(),
+    },
+    required: &[],
+    finish: no_finish,
+    validate: |c| c.retry.validate(),
+};
+
+/// Every jitter kind, so names come from [`Jitter::as_str`] alone.
+const JITTERS: [Jitter; 4] = [
+    Jitter::None,
+    Jitter::Full,
+    Jitter::Equal,
+    Jitter::Decorrelated,
+];
+const JITTER_NAMES: &[&str] = &["none", "full", "equal", "decorrelated"];
+
+static BACKOFF_FIELDS: &[Field<BackoffConfig>] = &[
+    field!("initial", Duration, initial, "The first retry's delay."),
+    field!(
+        "multiplier",
+        F64,
+        multiplier,
+        "Each retry's delay is the previous one times this."
+    ),
+    field!("max", Duration, max, "The cap of a delay."),
+    Field {
+        key: "jitter",
+        doc: "How delays are randomised.",
+        kind: Kind::Choice {
+            choices: JITTER_NAMES,
+            get: |c| c.jitter.as_str(),
+            set: |c, name| {
+                if let Some(j) = JITTERS.iter().find(|j| j.as_str() == name) {
+                    c.jitter = *j;
+                }
+            },
+        },
+    },
+];
+
+static BUDGET_FIELDS: &[Field<BudgetConfig>] = &[
+    field!(
+        "ratio",
+        F64,
+        ratio,
+        "Retries may add at most this fraction of the requests."
+    ),
+    field!(
+        "min_per_second",
+        U32,
+        min_per_second,
+        "Retries always allowed per second."
+    ),
+    field!(
+        "window",
+        Duration,
+        window,
+        "The window requests and retries are counted over."
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_names_are_the_jitters_own() {
+        let names: Vec<&str> = JITTERS.iter().map(|j| j.as_str()).collect();
+        assert_eq!(names, JITTER_NAMES);
+    }
+
+    #[test]
+    fn every_stage_is_a_policy_config_field_once() {
+        let keys = policy_keys();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "{keys:?}");
+    }
 }
