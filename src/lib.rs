@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod codes;
 pub(crate) mod sync;
 
 pub mod adaptive;

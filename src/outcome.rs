@@ -4,35 +4,27 @@
 //! rule that counts failures; `Ignored` counts for nothing (it frees the permit and is
 //! recorded in metrics only), which is also what a dropped Rust permit reports.
 
-use std::fmt;
 use std::time::Duration;
 
-/// The result of one call, as reported to a policy.
-///
-/// The numeric values are part of the C ABI (`BW_OUTCOME_*`) and never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Outcome {
-    /// The call succeeded.
-    Success = 0,
-    /// The call failed.
-    Failure = 1,
-    /// The call did not finish within its deadline; counts as a failure.
-    Timeout = 2,
-    /// The call says nothing about the dependency's health (cancelled by the caller,
-    /// a client-side validation error, a dropped permit). Frees the permit only.
-    Ignored = 3,
+crate::codes::code_enum! {
+    /// The result of one call, as reported to a policy.
+    ///
+    /// The numeric values are part of the C ABI (`BW_OUTCOME_*`) and never change.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Outcome: u8 {
+        /// The call succeeded.
+        Success = 0 => "success",
+        /// The call failed.
+        Failure = 1 => "failure",
+        /// The call did not finish within its deadline; counts as a failure.
+        Timeout = 2 => "timeout",
+        /// The call says nothing about the dependency's health (cancelled by the caller,
+        /// a client-side validation error, a dropped permit). Frees the permit only.
+        Ignored = 3 => "ignored",
+    }
 }
 
 impl Outcome {
-    /// Every outcome, in code order.
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Success,
-        Outcome::Failure,
-        Outcome::Timeout,
-        Outcome::Ignored,
-    ];
-
     /// Whether failure-counting rules count this outcome (`Failure` and `Timeout`).
     #[inline]
     pub fn is_failure(self) -> bool {
@@ -43,28 +35,6 @@ impl Outcome {
     #[inline]
     pub fn is_recorded(self) -> bool {
         !matches!(self, Outcome::Ignored)
-    }
-
-    /// The stable lowercase name (`"success"`, …), used in metrics labels and files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Timeout => "timeout",
-            Outcome::Ignored => "ignored",
-        }
-    }
-
-    /// Decodes the numeric code used across the C ABI; `None` for anything else.
-    #[inline]
-    pub fn from_code(code: i64) -> Option<Outcome> {
-        match code {
-            0 => Some(Outcome::Success),
-            1 => Some(Outcome::Failure),
-            2 => Some(Outcome::Timeout),
-            3 => Some(Outcome::Ignored),
-            _ => None,
-        }
     }
 
     /// Classifies a `Result`: `Ok` is a success, `Err` a failure.
@@ -86,12 +56,6 @@ impl Outcome {
             }
             (outcome, _) => outcome,
         }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

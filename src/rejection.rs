@@ -7,60 +7,33 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The stage that refused a call.
-///
-/// The numeric values are part of the C ABI (they are the `bw_status` codes of the
-/// rejections) and never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum RejectReason {
-    /// The circuit breaker is open (or forced open, or out of half-open probes).
-    CircuitOpen = 1,
-    /// The rate limiter has no token now.
-    RateLimited = 2,
-    /// The bulkhead is at `max_concurrent` (after any allowed wait).
-    BulkheadFull = 3,
-    /// The adaptive limit or the client-side throttle shed the call.
-    LoadShed = 4,
-    /// A retry was refused because the retry budget is spent.
-    RetryBudgetExhausted = 5,
-    /// Fault injection forced a rejection.
-    Injected = 6,
+crate::codes::code_enum! {
+    /// The stage that refused a call.
+    ///
+    /// The numeric values are part of the C ABI (they are the `bw_status` codes of the
+    /// rejections) and never change.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum RejectReason: u8 {
+        /// The circuit breaker is open (or forced open, or out of half-open probes).
+        CircuitOpen = 1 => "circuit_open",
+        /// The rate limiter has no token now.
+        RateLimited = 2 => "rate_limited",
+        /// The bulkhead is at `max_concurrent` (after any allowed wait).
+        BulkheadFull = 3 => "bulkhead_full",
+        /// The adaptive limit or the client-side throttle shed the call.
+        LoadShed = 4 => "load_shed",
+        /// A retry was refused because the retry budget is spent.
+        RetryBudgetExhausted = 5 => "retry_budget_exhausted",
+        /// Fault injection forced a rejection.
+        Injected = 6 => "injected",
+    }
 }
 
 impl RejectReason {
-    /// Every reason, in code order.
-    pub const ALL: [RejectReason; 6] = [
-        RejectReason::CircuitOpen,
-        RejectReason::RateLimited,
-        RejectReason::BulkheadFull,
-        RejectReason::LoadShed,
-        RejectReason::RetryBudgetExhausted,
-        RejectReason::Injected,
-    ];
-
-    /// The stable snake_case name, used in metrics labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::CircuitOpen => "circuit_open",
-            RejectReason::RateLimited => "rate_limited",
-            RejectReason::BulkheadFull => "bulkhead_full",
-            RejectReason::LoadShed => "load_shed",
-            RejectReason::RetryBudgetExhausted => "retry_budget_exhausted",
-            RejectReason::Injected => "injected",
-        }
-    }
-
     /// A dense index `0..ALL.len()`, for per-reason counter arrays.
     #[inline]
     pub fn index(self) -> usize {
         self as usize - 1
-    }
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -94,10 +67,95 @@ impl Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.retry_after {
-            Some(after) => write!(f, "rejected: {} (retry after {:?})", self.reason, after),
+            Some(after) => write!(
+                f,
+                "rejected: {} (retry after {})",
+                self.reason,
+                HumanDuration(after)
+            ),
             None => write!(f, "rejected: {}", self.reason),
         }
     }
 }
 
 impl std::error::Error for Rejection {}
+
+/// A duration for people: the largest unit that keeps it at least 1, three significant
+/// digits at most (`168 ms`, `1.5 s`, `250 µs`), so `retry_after` reads as a human
+/// would write it rather than as `168.000002ms`.
+struct HumanDuration(Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.as_nanos() as f64;
+        let (value, unit) = if nanos < 1e3 {
+            (nanos, "ns")
+        } else if nanos < 1e6 {
+            (nanos / 1e3, "µs")
+        } else if nanos < 1e9 {
+            (nanos / 1e6, "ms")
+        } else {
+            (nanos / 1e9, "s")
+        };
+        let decimals = if value >= 100.0 {
+            0
+        } else if value >= 10.0 {
+            1
+        } else {
+            2
+        };
+        let text = format!("{value:.decimals$}");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &text
+        };
+        write!(f, "{text} {unit}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_prints_in_human_units() {
+        let shown =
+            |nanos: u64| Rejection::after_nanos(RejectReason::RateLimited, nanos).to_string();
+        assert_eq!(
+            shown(168_000_002),
+            "rejected: rate_limited (retry after 168 ms)"
+        );
+        assert_eq!(
+            shown(1_500_000_000),
+            "rejected: rate_limited (retry after 1.5 s)"
+        );
+        assert_eq!(
+            shown(250_000),
+            "rejected: rate_limited (retry after 250 µs)"
+        );
+        assert_eq!(
+            shown(12_345),
+            "rejected: rate_limited (retry after 12.3 µs)"
+        );
+        assert_eq!(shown(7), "rejected: rate_limited (retry after 7 ns)");
+        assert_eq!(
+            shown(90_000_000_000),
+            "rejected: rate_limited (retry after 90 s)"
+        );
+        assert_eq!(
+            Rejection::new(RejectReason::CircuitOpen, None).to_string(),
+            "rejected: circuit_open"
+        );
+    }
+
+    #[test]
+    fn codes_and_names_round_trip() {
+        for reason in RejectReason::ALL {
+            assert_eq!(RejectReason::from_code(reason.code() as i64), Some(reason));
+            assert_eq!(RejectReason::from_name(reason.as_str()), Some(reason));
+        }
+        assert_eq!(RejectReason::from_code(0), None);
+        assert_eq!(RejectReason::from_code(7), None);
+    }
+}
