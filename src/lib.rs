@@ -26,6 +26,30 @@
 //! let rejection = breaker.try_acquire().unwrap_err();
 //! assert_eq!(rejection.reason, breakwater::RejectReason::CircuitOpen);
 //! ```
+//!
+//! # Modules
+//!
+//! The stages, outermost first as a policy runs them:
+//! - [`breaker`]: circuit breaker (count and time windows, half-open probes, generations).
+//! - [`limiter`]: rate limiter (GCRA on one word; weighted permits, reservations).
+//! - [`bulkhead`]: concurrency limit with an optional bounded wait.
+//! - [`adaptive`]: adaptive concurrency limits (AIMD, Gradient2), priorities, the SRE
+//!   client-side throttle.
+//! - [`chaos`]: seeded fault and latency injection, switchable at run time.
+//! - [`retry`]: backoff schedules, jitter, retry budgets and the retry step.
+//!
+//! Putting them together:
+//! - [`policy`]: a named pipeline of the stages with one acquire and one completion.
+//! - [`engine`]: the registry of named policies, loading, reload, the global engine.
+//! - [`config`]: the policy file (TOML): schema, reader, `explain`.
+//!
+//! Around them:
+//! - [`metrics`]: exact counters, latency histograms, Prometheus text, health, events.
+//! - [`clock`]: the injected clocks (system, coarse, manual).
+//! - [`outcome`], [`rejection`], [`error`]: what a call reports, what a stage answers,
+//!   what a bad configuration gets.
+//! - [`rng`]: the seeded generator every language replays bit for bit.
+//! - `ffi` (feature `capi`): the C ABI, `bw_*`, mirrored file for file.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
