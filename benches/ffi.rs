@@ -7,6 +7,7 @@ use breakwater::adaptive::Priority;
 use breakwater::engine::Engine;
 use breakwater::ffi::breaker::*;
 use breakwater::ffi::bulkhead::*;
+use breakwater::ffi::codes::*;
 use breakwater::ffi::policy::*;
 use breakwater::ffi::status::bw_status::BW_OK;
 use breakwater::policy::{Policy, RawPolicyPermit};

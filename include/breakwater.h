@@ -16,36 +16,6 @@
 // Pass as `max_wait_ns` to `bw_bulkhead_acquire` to wait the configured `max_wait`.
 #define BW_WAIT_DEFAULT UINT64_MAX
 
-// Event kind: a circuit breaker changed state (`from_state`, `to_state`,
-// `generation`, `at_ns`).
-#define BW_EVENT_TRANSITION 1
-
-// Event kind: a retry budget refused a retry after having had room (`at_ns`).
-#define BW_EVENT_BUDGET_EXHAUSTED 2
-
-// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
-#define BW_EVENT_REJECTED 3
-
-// Event kind: the engine applied a new configuration (`added`, `removed`, `changed`;
-// no policy name).
-#define BW_EVENT_RELOAD 4
-
-// The permit holds a circuit-breaker permit.
-#define BW_PERMIT_BREAKER 1
-
-// The breaker permit is a half-open probe.
-#define BW_PERMIT_PROBE 2
-
-// The permit holds an adaptive-limit permit.
-#define BW_PERMIT_ADAPTIVE 4
-
-// The permit holds a bulkhead slot.
-#define BW_PERMIT_BULKHEAD 8
-
-// Fault injection decided that this call fails: skip the real call and complete it
-// with `BW_OUTCOME_FAILURE`.
-#define BW_PERMIT_INJECTED_FAILURE 16
-
 // The call succeeded.
 #define BW_OUTCOME_SUCCESS 0
 
@@ -67,9 +37,6 @@
 // Sheddable traffic: shed first under pressure.
 #define BW_PRIORITY_SHEDDABLE 2
 
-// Pass as `duration_ns` to let the policy use its own measurement.
-#define BW_DURATION_UNKNOWN UINT64_MAX
-
 // Breaker state code: closed.
 #define BW_BREAKER_CLOSED 0
 
@@ -84,6 +51,48 @@
 
 // Breaker state code: disabled.
 #define BW_BREAKER_DISABLED 4
+
+// Pass as `duration_ns` to let the library use its own measurement.
+#define BW_DURATION_UNKNOWN UINT64_MAX
+
+// Permit flag (`bw_permit`): the policy's circuit breaker granted the permit.
+// Informational: completion does not read `flags`.
+#define BW_PERMIT_BREAKER 1
+
+// Permit flag (`bw_permit`, `bw_breaker_permit`): the breaker permit is a half-open
+// probe.
+#define BW_PERMIT_PROBE 2
+
+// Permit flag (`bw_permit`): the policy's adaptive limit granted the permit.
+#define BW_PERMIT_ADAPTIVE 4
+
+// Permit flag (`bw_permit`): the permit holds a slot of the policy's bulkhead.
+#define BW_PERMIT_BULKHEAD 8
+
+// Permit flag (`bw_permit`): fault injection decided that this call fails: skip the
+// real call and complete the permit with `BW_OUTCOME_FAILURE`.
+#define BW_PERMIT_INJECTED_FAILURE 16
+
+// Permit flag (`bw_permit`): fault injection adds latency to this call: wait
+// `injected_latency_ns` before the call (or before reporting an injected failure). Set
+// exactly when `injected_latency_ns` is not 0.
+#define BW_PERMIT_INJECTED_LATENCY 32
+
+// Event kind: a circuit breaker changed state (`from_state`, `to_state`,
+// `generation`, `at_ns`).
+#define BW_EVENT_TRANSITION 1
+
+// Event kind: a retry budget refused a retry after having had room (`at_ns`).
+#define BW_EVENT_BUDGET_EXHAUSTED 2
+
+// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
+// Reserved: this version emits no such event (rejections are counted, see
+// `bw_policy_get_stats`); a listener should ignore kinds it does not know.
+#define BW_EVENT_REJECTED 3
+
+// Event kind: the engine applied a new configuration (`added`, `removed`, `changed`;
+// no policy name).
+#define BW_EVENT_RELOAD 4
 
 // Retry class: the call failed.
 #define BW_RETRY_ON_FAILURE 1
@@ -140,9 +149,10 @@
 // retry-after hint.
 #define BW_RETRY_AFTER_NONE UINT64_MAX
 
-// The ABI version: bumped on every incompatible change of the C ABI. Bindings compare
-// it with the `BW_ABI_VERSION` they were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 1
+// The ABI version: bumped on every change of the header's declarations (types,
+// fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
+// were built against and refuse to load otherwise.
+#define BW_ABI_VERSION 2
 
 // The result of every fallible `bw_` function.
 //
@@ -198,8 +208,9 @@ typedef enum {
 typedef struct bw_breaker bw_breaker;
 
 // A circuit-breaker configuration builder (opaque, single-threaded, owned by the
-// caller). Starts with the library defaults (count window of 100, minimum 100 calls,
-// failure rate 50 %, open 60 s, …; see the Rust `BreakerConfig`).
+// caller). Starts with the library defaults: a count window of 100, minimum 20 calls,
+// failure rate 50 %, no slow-call or consecutive-failure rule, open 30 s (no backoff,
+// no jitter, at most 300 s), 5 half-open probes waited for up to 60 s.
 typedef struct bw_breaker_config bw_breaker_config;
 
 // A bulkhead (opaque, shared, thread-safe).
@@ -396,35 +407,28 @@ typedef struct {
   uint32_t reserved;
 } bw_reservation;
 
-// A permit of a policy, passed by value: plain data, no allocation. Fill it with
-// `bw_policy_acquire`, give it back once to `bw_policy_complete` (or
-// `bw_policy_release`) of the same policy. The library marks a completed permit, so
-// completing the same struct twice returns `BW_PERMIT_ALREADY_USED`; a copy of the
-// struct cannot be told from the original, so never complete a copy.
+// A permit of a policy, passed by value: plain data, 64 bytes, no allocation. Fill it
+// with `bw_policy_acquire` and give it back exactly once to `bw_policy_complete` of
+// the same policy (complete with `BW_OUTCOME_IGNORED` when the call was not made).
+// The library marks a completed permit, so completing the same struct twice returns
+// `BW_PERMIT_ALREADY_USED`; a copy of the struct cannot be told from the original, so
+// never complete a copy.
 //
-// Callers read `flags` (`BW_PERMIT_INJECTED_FAILURE`) and `injected_latency_ns`;
-// every other field is the library's and must not be changed.
+// Callers read `flags` and `injected_latency_ns` only. `opaque` is the library's: its
+// meaning changes between releases without notice, and completion refuses a permit
+// whose words it did not write (`BW_INVALID_ARGUMENT`, `BW_WRONG_HANDLE`).
+// `reserved` is 0.
 typedef struct {
-  // The policy object the permit belongs to.
-  uint64_t instance;
-  // Circuit-breaker generation the permit was taken in.
-  uint64_t breaker_generation;
-  // Breaker permit start time (ns, 0 if not taken).
-  uint64_t breaker_started_ns;
-  // Adaptive-limit permit start time (ns).
-  uint64_t adaptive_started_ns;
-  // When the policy started timing the call (ns, 0 if it does not time it).
-  uint64_t started_ns;
-  // Latency to inject before the call, in nanoseconds (0 for none).
+  // The library's words (the issuing policy object, what each stage granted, the
+  // live/used marker). Never read or change them.
+  uint64_t opaque[6];
+  // Latency to inject before the call, in nanoseconds (0 for none; then
+  // `BW_PERMIT_INJECTED_LATENCY` is clear).
   uint64_t injected_latency_ns;
-  // `BW_PERMIT_*` bits.
+  // `BW_PERMIT_*` bits, for the caller; completion does not read them.
   uint32_t flags;
-  // Live/used marker, owned by the library.
-  uint32_t state;
-  // Adaptive-limit in-flight count at admission.
-  uint32_t adaptive_in_flight;
-  // Adaptive-limit priority class of the permit.
-  uint32_t adaptive_priority;
+  // Reserved, 0.
+  uint32_t reserved;
 } bw_permit;
 
 // A policy's counters and the state of its stages, filled by `bw_policy_get_stats`.
@@ -880,17 +884,18 @@ uint64_t bw_clock_now(const bw_clock *clock);
 // it to `*out`. `clock` is a manual clock for every policy, or NULL for the system
 // clocks. Free the engine with `bw_engine_free`.
 //
-// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` (text not UTF-8);
-// `BW_INVALID_CONFIG` with a message naming every error's policy, field and line.
-// Nothing is written on failure.
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` with a message naming every
+// error's policy, field and line (text that is not UTF-8 is such an error, naming the
+// line of the first invalid byte, as for a file). Nothing is written on failure.
 //
 // # Safety
 // `toml` must be NULL or a NUL-terminated string; `clock` NULL or live; `out` NULL or
 // valid for a pointer write.
 bw_status bw_engine_from_toml(const char *toml, const bw_clock *clock, bw_engine **out);
 
-// Creates an engine from the policy file at `path` (NUL-terminated UTF-8). As
-// `bw_engine_from_toml`, plus `BW_IO_ERROR` when the file cannot be read.
+// Creates an engine from the policy file at `path` (NUL-terminated; on Unix any bytes,
+// elsewhere UTF-8 or `BW_INVALID_ARGUMENT`). As `bw_engine_from_toml`, plus
+// `BW_IO_ERROR` when the file cannot be read.
 //
 // # Safety
 // As for `bw_engine_from_toml`.
@@ -912,8 +917,8 @@ bw_status bw_engine_global(bw_engine **out);
 // `engine` must be NULL or live; `toml` NULL or NUL-terminated.
 bw_status bw_engine_reload_toml(const bw_engine *engine, const char *toml);
 
-// `bw_engine_reload_toml` from the policy file at `path`; `BW_IO_ERROR` if it cannot
-// be read.
+// `bw_engine_reload_toml` from the policy file at `path` (read as for
+// `bw_engine_from_path`); `BW_IO_ERROR` if it cannot be read.
 //
 // # Safety
 // `engine` must be NULL or live; `path` NULL or NUL-terminated.
@@ -1129,10 +1134,12 @@ bw_status bw_policy_acquire(const bw_policy *policy,
 // let the policy use its own measurement (it times calls when it has a timeout).
 //
 // Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` for an unknown outcome
-// (the permit stays live: complete it again with a valid one);
+// (the permit stays live: complete it again with a valid one) or a struct that
+// `bw_policy_acquire` did not fill (zeroed, or its `opaque` words changed);
 // `BW_PERMIT_ALREADY_USED` if this permit was completed before; `BW_WRONG_HANDLE` if
 // it came from another policy (the permit stays live). On success the permit is
-// marked used. Thread-safe.
+// marked used; on any error nothing is completed. Thread-safe, allocation-free on
+// success.
 //
 // # Safety
 // `policy` must be NULL or live; `permit` NULL or a permit filled by
@@ -1164,8 +1171,8 @@ void bw_policy_free(const bw_policy *policy);
 bool bw_policy_is_superseded(const bw_policy *policy);
 
 // Fills `*out` with the policy's counters and stage states. Returns `BW_OK` or
-// `BW_NULL_POINTER` (nothing written). Thread-safe; allocates only for the latency
-// quantiles' snapshot.
+// `BW_NULL_POINTER` (nothing written). Thread-safe; allocates the snapshot it reads
+// (the policy's name and latency histogram), freed before it returns.
 //
 // # Safety
 // `policy` must be NULL or live; `out` NULL or valid for a write.

@@ -6,6 +6,7 @@
 use breakwater::ffi::breaker::*;
 use breakwater::ffi::bulkhead::*;
 use breakwater::ffi::clock::*;
+use breakwater::ffi::codes::*;
 use breakwater::ffi::engine::*;
 use breakwater::ffi::limiter::*;
 use breakwater::ffi::policy::*;

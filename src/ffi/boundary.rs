@@ -73,7 +73,13 @@ pub(crate) trait ArcHandle: Sized {
 
     /// Moves `value` into a new handle (one reference).
     fn into_handle(value: Self::Rust) -> *mut Self {
-        Arc::into_raw(Arc::new(value)) as *mut Self
+        Self::from_arc(Arc::new(value))
+    }
+
+    /// Turns one reference to a shared object into a handle (for objects the core
+    /// already shares, such as an engine's policies).
+    fn from_arc(value: Arc<Self::Rust>) -> *mut Self {
+        Arc::into_raw(value) as *mut Self
     }
 
     /// Borrows the object behind a non-NULL handle.
@@ -87,13 +93,16 @@ pub(crate) trait ArcHandle: Sized {
         unsafe { &*(handle as *const Self::Rust) }
     }
 
-    /// Adds a reference and returns the same handle value.
+    /// Adds a reference and returns the same handle value; NULL gives NULL.
     ///
     /// # Safety
-    /// As for [`ArcHandle::borrow`].
+    /// `handle` must be NULL or as for [`ArcHandle::borrow`].
     unsafe fn clone_handle(handle: *const Self) -> *mut Self {
-        // SAFETY: the caller guarantees `handle` is a live `Arc` pointer of this type.
-        unsafe { Arc::increment_strong_count(handle as *const Self::Rust) };
+        if !handle.is_null() {
+            // SAFETY: non-NULL, and the caller guarantees a live `Arc` pointer of this
+            // type.
+            unsafe { Arc::increment_strong_count(handle as *const Self::Rust) };
+        }
         handle as *mut Self
     }
 
@@ -166,16 +175,55 @@ pub(crate) trait BoxHandle: Sized {
     }
 }
 
-/// Reads a NUL-terminated UTF-8 string argument; NULL → `BW_NULL_POINTER`, invalid
-/// UTF-8 → `BW_INVALID_ARGUMENT`, each with a message naming the argument.
+/// The body of every value-returning function that takes a runtime handle: `default`
+/// when `handle` is NULL or `read` panics, `read`'s answer otherwise. One helper, so
+/// every such function treats NULL and panics alike.
+///
+/// # Safety
+/// `handle` must be NULL or live (as for [`ArcHandle::borrow`]).
+#[inline]
+pub(crate) unsafe fn value_or<H: ArcHandle, T: Copy>(
+    handle: *const H,
+    default: T,
+    read: impl FnOnce(&H::Rust) -> T,
+) -> T {
+    ffi_value!(default, {
+        if handle.is_null() {
+            return default;
+        }
+        // SAFETY: non-NULL here, and live by this function's contract.
+        read(unsafe { H::borrow(handle) })
+    })
+}
+
+/// The body of every `_clone` of a runtime handle: a new reference, NULL for NULL.
+///
+/// # Safety
+/// `handle` must be NULL or live.
+pub(crate) unsafe fn clone_or_null<H: ArcHandle>(handle: *const H) -> *mut H {
+    // SAFETY: NULL or live by this function's contract.
+    ffi_value!(std::ptr::null_mut(), unsafe { H::clone_handle(handle) })
+}
+
+/// The body of every `_free` of a runtime handle: drops one reference; NULL is a no-op.
+///
+/// # Safety
+/// `handle` must be NULL or a live reference owned by the caller, given up here.
+pub(crate) unsafe fn release<H: ArcHandle>(handle: *const H) {
+    // SAFETY: NULL or a live, owned reference, by this function's contract.
+    ffi_value!((), unsafe { H::free_handle(handle) })
+}
+
+/// Reads a NUL-terminated string argument as bytes; NULL → `BW_NULL_POINTER` with a
+/// message naming the argument.
 ///
 /// # Safety
 /// `ptr` must be NULL or point to a NUL-terminated string that stays valid and
 /// unmodified for `'a`.
-pub(crate) unsafe fn c_str<'a>(
+pub(crate) unsafe fn c_bytes<'a>(
     ptr: *const std::os::raw::c_char,
     name: &str,
-) -> Result<&'a str, bw_status> {
+) -> Result<&'a [u8], bw_status> {
     if ptr.is_null() {
         return Err(fail(
             bw_status::BW_NULL_POINTER,
@@ -183,13 +231,49 @@ pub(crate) unsafe fn c_str<'a>(
         ));
     }
     // SAFETY: non-NULL, and by contract NUL-terminated and valid for 'a.
-    let bytes = unsafe { std::ffi::CStr::from_ptr(ptr) };
-    bytes.to_str().map_err(|e| {
+    Ok(unsafe { std::ffi::CStr::from_ptr(ptr) }.to_bytes())
+}
+
+/// Reads a NUL-terminated UTF-8 string argument; NULL → `BW_NULL_POINTER`, invalid
+/// UTF-8 → `BW_INVALID_ARGUMENT`, each with a message naming the argument.
+///
+/// # Safety
+/// As for [`c_bytes`].
+pub(crate) unsafe fn c_str<'a>(
+    ptr: *const std::os::raw::c_char,
+    name: &str,
+) -> Result<&'a str, bw_status> {
+    // SAFETY: as this function's contract.
+    let bytes = unsafe { c_bytes(ptr, name) }?;
+    std::str::from_utf8(bytes).map_err(|e| {
         fail(
             bw_status::BW_INVALID_ARGUMENT,
             format_args!("`{name}` is not valid UTF-8 (at byte {})", e.valid_up_to()),
         )
     })
+}
+
+/// Reads a NUL-terminated path argument. On Unix a path is bytes, so any bytes are a
+/// path; elsewhere it must be UTF-8 (`BW_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// As for [`c_bytes`].
+pub(crate) unsafe fn c_path<'a>(
+    ptr: *const std::os::raw::c_char,
+    name: &str,
+) -> Result<&'a std::path::Path, bw_status> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: as this function's contract.
+        let bytes = unsafe { c_bytes(ptr, name) }?;
+        Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        // SAFETY: as this function's contract.
+        unsafe { c_str(ptr, name) }.map(std::path::Path::new)
+    }
 }
 
 /// Moves a Rust string to C as a NUL-terminated, heap-allocated copy, freed with
@@ -228,21 +312,25 @@ pub(crate) fn handle_id<T>(handle: *const T) -> u64 {
     handle as usize as u64
 }
 
-/// Marks a live permit or reservation (set by the acquire that filled it).
-pub(crate) const PERMIT_LIVE: u32 = 0x6277_6c76; // "bwlv"
+/// The live/used marker (16 bits) of a permit or reservation: written by the acquire
+/// that filled it ("lv"), replaced on completion or cancellation ("us"). Any other
+/// value (a zeroed or forged struct) is refused.
+pub(crate) const PERMIT_LIVE: u32 = 0x6c76;
 /// Marks a completed permit or cancelled reservation.
-pub(crate) const PERMIT_USED: u32 = 0x6277_7573; // "bwus"
+pub(crate) const PERMIT_USED: u32 = 0x7573;
 
-/// Checks a permit's live/used marker and owner; `what` names the permit kind for the
-/// message.
+/// Checks a permit's live/used marker and owner, for every completion path
+/// (`bw_policy_complete`, `bw_breaker_complete`, `bw_limiter_cancel`); `what` names the
+/// permit kind for the message. The owner is checked only for a live marker, so a
+/// forged struct is `BW_INVALID_ARGUMENT` whatever its identity word holds.
 #[inline]
 pub(crate) fn check_permit(
-    state: u32,
+    marker: u32,
     instance: u64,
     owner: u64,
     what: &str,
 ) -> Result<(), bw_status> {
-    match state {
+    match marker {
         PERMIT_LIVE if instance == owner => Ok(()),
         PERMIT_LIVE => Err(fail(
             bw_status::BW_WRONG_HANDLE,

@@ -9,20 +9,22 @@ use std::os::raw::c_void;
 use std::time::Duration;
 
 use super::boundary::{
-    check_permit, config_error, ensure_non_null, ffi_status, ffi_value, handle_id, write_out,
-    ArcHandle, BoxHandle, PERMIT_LIVE, PERMIT_USED,
+    check_permit, clone_or_null, config_error, ensure_non_null, ffi_status, ffi_value, handle_id,
+    release, value_or, write_out, ArcHandle, BoxHandle, PERMIT_LIVE, PERMIT_USED,
 };
 use super::clock::{bw_clock, clock_or_system};
+use super::codes::{known_duration, parse_outcome, BW_PERMIT_PROBE};
 use super::events::{bw_event, bw_event_callback, CallbackTarget};
-use super::metrics::{bw_metrics, write_metrics, Metered};
-use super::policy::{parse_outcome, BW_DURATION_UNKNOWN, BW_PERMIT_PROBE};
+use super::metrics::{bw_metrics, write_metrics};
 use super::status::{bw_status, fail};
 use crate::breaker::{BreakerConfig, CircuitBreaker, RawBreakerPermit, WindowConfig};
 use crate::clock::{duration_to_nanos, AnyClock};
+use crate::metrics::Metered;
 
 /// A circuit-breaker configuration builder (opaque, single-threaded, owned by the
-/// caller). Starts with the library defaults (count window of 100, minimum 100 calls,
-/// failure rate 50 %, open 60 s, …; see the Rust `BreakerConfig`).
+/// caller). Starts with the library defaults: a count window of 100, minimum 20 calls,
+/// failure rate 50 %, no slow-call or consecutive-failure rule, open 30 s (no backoff,
+/// no jitter, at most 300 s), 5 half-open probes waited for up to 60 s.
 pub struct bw_breaker_config {
     _private: [u8; 0],
 }
@@ -339,13 +341,8 @@ pub unsafe extern "C" fn bw_breaker_new(
 /// `breaker` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_breaker_clone(breaker: *const bw_breaker) -> *mut bw_breaker {
-    ffi_value!(std::ptr::null_mut(), {
-        if breaker.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_breaker::clone_handle(breaker) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(breaker) }
 }
 
 /// Drops one reference to `breaker`; NULL is a no-op. Must not be called twice with
@@ -355,10 +352,8 @@ pub unsafe extern "C" fn bw_breaker_clone(breaker: *const bw_breaker) -> *mut bw
 /// `breaker` must be NULL or a live reference owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn bw_breaker_free(breaker: *const bw_breaker) {
-    ffi_value!((), {
-        // SAFETY: NULL or a live, owned reference, by contract.
-        unsafe { bw_breaker::free_handle(breaker) }
-    })
+    // SAFETY: NULL or a live, owned reference, by contract.
+    unsafe { release(breaker) }
 }
 
 /// Asks the breaker for a permit.
@@ -385,8 +380,6 @@ pub unsafe extern "C" fn bw_breaker_try_acquire(
         let b = unsafe { bw_breaker::borrow(breaker) };
         match b.try_acquire_raw() {
             Ok(raw) => {
-                // Counted before the permit is handed out (the snapshot invariant).
-                b.metrics.on_permitted();
                 let (generation, started_ns, probe) = raw.to_parts();
                 let permit = bw_breaker_permit {
                     instance: handle_id(breaker),
@@ -400,7 +393,6 @@ pub unsafe extern "C" fn bw_breaker_try_acquire(
                 bw_status::BW_OK
             }
             Err(rejection) => {
-                b.metrics.on_rejected(rejection.reason);
                 if !out_retry_after_ns.is_null() {
                     let after = rejection.retry_after.map_or(0, duration_to_nanos);
                     // SAFETY: non-NULL and writable by contract.
@@ -451,11 +443,8 @@ pub unsafe extern "C" fn bw_breaker_complete(
             p.started_ns,
             p.flags & BW_PERMIT_PROBE != 0,
         );
-        let nanos = (duration_ns != BW_DURATION_UNKNOWN).then_some(duration_ns);
-        let duration = nanos.map(Duration::from_nanos);
+        let duration = known_duration(duration_ns).map(Duration::from_nanos);
         b.complete_raw(raw, outcome, duration);
-        let slow = duration.is_some_and(|d| b.config().is_slow(d));
-        b.metrics.on_complete(outcome, nanos, slow);
         bw_status::BW_OK
     })
 }
@@ -468,13 +457,8 @@ pub unsafe extern "C" fn bw_breaker_complete(
 /// `breaker` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_breaker_state(breaker: *const bw_breaker) -> i32 {
-    ffi_value!(-1, {
-        if breaker.is_null() {
-            return -1;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_breaker::borrow(breaker) }.state() as i32
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(breaker, -1, |h| h.inner().state() as i32) }
 }
 
 /// Runs a manual transition on a breaker handle.
@@ -485,7 +469,7 @@ unsafe fn manual(breaker: *const bw_breaker, act: fn(&CircuitBreaker<AnyClock>))
     ffi_status!({
         ensure_non_null!(breaker);
         // SAFETY: non-NULL and live by this function's contract.
-        act(unsafe { bw_breaker::borrow(breaker) });
+        act(unsafe { bw_breaker::borrow(breaker) }.inner());
         bw_status::BW_OK
     })
 }
@@ -536,7 +520,7 @@ pub unsafe extern "C" fn bw_breaker_get_stats(
     ffi_status!({
         ensure_non_null!(breaker, out);
         // SAFETY: non-NULL and live by contract.
-        let s = unsafe { bw_breaker::borrow(breaker) }.snapshot();
+        let s = unsafe { bw_breaker::borrow(breaker) }.inner().snapshot();
         let stats = bw_breaker_stats {
             generation: s.generation,
             calls: s.calls,
@@ -595,7 +579,7 @@ pub unsafe extern "C" fn bw_breaker_set_listener(
         };
         // SAFETY: non-NULL and live by contract.
         let b = unsafe { bw_breaker::borrow(breaker) };
-        let set = b.set_transition_listener(move |t| {
+        let set = b.inner().set_transition_listener(move |t| {
             let event =
                 bw_event::transition("", t.from as u8, t.to as u8, t.generation, t.at_nanos);
             target.deliver(&event);
@@ -630,4 +614,36 @@ pub unsafe extern "C" fn bw_breaker_get_metrics(
         // SAFETY: non-NULL here; live and writable by contract.
         unsafe { write_metrics(breaker, out) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values `bw_breaker_config`'s doc promises (they become the header comment).
+    #[test]
+    fn a_new_builder_holds_the_documented_defaults() {
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: a valid out-pointer; the builder is freed once below.
+        assert_eq!(
+            unsafe { bw_breaker_config_new(&mut handle) },
+            bw_status::BW_OK
+        );
+        // SAFETY: live, and used by this thread only.
+        let c = unsafe { bw_breaker_config::borrow(handle) }.clone();
+        // SAFETY: live and owned; freed once.
+        unsafe { bw_breaker_config_free(handle) };
+        assert_eq!(c.window, WindowConfig::Count { size: 100 });
+        assert_eq!(c.minimum_calls, 20);
+        assert_eq!(c.failure_rate_threshold, 50.0);
+        assert_eq!(
+            (c.slow_call_rate_threshold, c.consecutive_failures),
+            (None, None)
+        );
+        assert_eq!(c.open_duration, Duration::from_secs(30));
+        assert_eq!((c.open_backoff_multiplier, c.open_jitter), (1.0, 0.0));
+        assert_eq!(c.max_open_duration, Duration::from_secs(300));
+        assert_eq!(c.half_open_permits, 5);
+        assert_eq!(c.half_open_max_wait, Duration::from_secs(60));
+    }
 }

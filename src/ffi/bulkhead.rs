@@ -6,14 +6,15 @@
 use std::time::Duration;
 
 use super::boundary::{
-    config_error, ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, BoxHandle,
+    clone_or_null, config_error, ensure_non_null, ffi_status, ffi_value, release, value_or,
+    write_out, ArcHandle, BoxHandle,
 };
 use super::clock::{bw_clock, clock_or_system};
-use super::metrics::{bw_metrics, write_metrics, Metered};
+use super::metrics::{bw_metrics, write_metrics};
 use super::status::{bw_status, fail};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
-use crate::metrics::PolicyMetrics;
-use crate::{Outcome, Rejection};
+use crate::metrics::Metered;
+use crate::Rejection;
 
 /// A bulkhead configuration builder (opaque, single-threaded, owned by the caller).
 /// `bw_bulkhead_config_set_max_concurrent` is required; `max_wait` defaults to 0.
@@ -146,13 +147,8 @@ pub unsafe extern "C" fn bw_bulkhead_new(
 /// `bulkhead` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_bulkhead_clone(bulkhead: *const bw_bulkhead) -> *mut bw_bulkhead {
-    ffi_value!(std::ptr::null_mut(), {
-        if bulkhead.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_bulkhead::clone_handle(bulkhead) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(bulkhead) }
 }
 
 /// Drops one reference to `bulkhead`; NULL is a no-op. Must not be called twice with
@@ -162,23 +158,15 @@ pub unsafe extern "C" fn bw_bulkhead_clone(bulkhead: *const bw_bulkhead) -> *mut
 /// `bulkhead` must be NULL or a live reference owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn bw_bulkhead_free(bulkhead: *const bw_bulkhead) {
-    ffi_value!((), {
-        // SAFETY: NULL or a live, owned reference, by contract.
-        unsafe { bw_bulkhead::free_handle(bulkhead) }
-    })
+    // SAFETY: NULL or a live, owned reference, by contract.
+    unsafe { release(bulkhead) }
 }
 
-/// Counts an acquire's answer and maps it to its status.
-fn counted(metrics: &PolicyMetrics, answer: Result<(), Rejection>) -> bw_status {
+/// An acquire's answer as its status.
+fn status_of(answer: Result<(), Rejection>) -> bw_status {
     match answer {
-        Ok(()) => {
-            metrics.on_permitted();
-            bw_status::BW_OK
-        }
-        Err(rejection) => {
-            metrics.on_rejected(rejection.reason);
-            bw_status::of_rejection(rejection.reason)
-        }
+        Ok(()) => bw_status::BW_OK,
+        Err(rejection) => bw_status::of_rejection(rejection.reason),
     }
 }
 
@@ -194,7 +182,7 @@ pub unsafe extern "C" fn bw_bulkhead_try_acquire(bulkhead: *const bw_bulkhead) -
         ensure_non_null!(bulkhead);
         // SAFETY: non-NULL and live by contract.
         let b = unsafe { bw_bulkhead::borrow(bulkhead) };
-        counted(&b.metrics, b.try_acquire_raw())
+        status_of(b.try_acquire_raw())
     })
 }
 
@@ -216,11 +204,11 @@ pub unsafe extern "C" fn bw_bulkhead_acquire(
         // SAFETY: non-NULL and live by contract; the wait keeps its own reference.
         let b = unsafe { bw_bulkhead::to_arc(bulkhead) };
         let wait = if max_wait_ns == BW_WAIT_DEFAULT {
-            b.config().max_wait
+            b.inner().config().max_wait
         } else {
             Duration::from_nanos(max_wait_ns)
         };
-        counted(&b.metrics, b.acquire_raw(wait))
+        status_of(b.acquire_raw(wait))
     })
 }
 
@@ -238,8 +226,6 @@ pub unsafe extern "C" fn bw_bulkhead_release(bulkhead: *const bw_bulkhead) -> bw
         // SAFETY: non-NULL and live by contract.
         let b = unsafe { bw_bulkhead::borrow(bulkhead) };
         if b.release_raw() {
-            // A bulkhead learns no outcome: a release completes its permit as ignored.
-            b.metrics.on_complete(Outcome::Ignored, None, false);
             bw_status::BW_OK
         } else {
             fail(
@@ -256,13 +242,8 @@ pub unsafe extern "C" fn bw_bulkhead_release(bulkhead: *const bw_bulkhead) -> bw
 /// `bulkhead` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_bulkhead_in_flight(bulkhead: *const bw_bulkhead) -> u32 {
-    ffi_value!(0, {
-        if bulkhead.is_null() {
-            return 0;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_bulkhead::borrow(bulkhead) }.in_flight()
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(bulkhead, 0, |h| h.inner().in_flight()) }
 }
 
 /// Permits free now; 0 if `bulkhead` is NULL. Thread-safe.
@@ -271,13 +252,8 @@ pub unsafe extern "C" fn bw_bulkhead_in_flight(bulkhead: *const bw_bulkhead) -> 
 /// `bulkhead` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_bulkhead_available(bulkhead: *const bw_bulkhead) -> u32 {
-    ffi_value!(0, {
-        if bulkhead.is_null() {
-            return 0;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_bulkhead::borrow(bulkhead) }.available()
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(bulkhead, 0, |h| h.inner().available()) }
 }
 
 /// Fills `*out` with the bulkhead's exact counters: permits handed out, rejections,

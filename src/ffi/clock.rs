@@ -4,7 +4,7 @@
 //! system clocks. A manual clock is shared: advancing it moves the time of every handle
 //! built with it.
 
-use super::boundary::{ensure_non_null, ffi_status, ffi_value, ArcHandle};
+use super::boundary::{clone_or_null, ensure_non_null, ffi_status, release, value_or, ArcHandle};
 use super::status::bw_status;
 use crate::clock::{AnyClock, Clock, ManualClock};
 
@@ -54,13 +54,8 @@ pub unsafe extern "C" fn bw_clock_new_manual(start_ns: u64, out: *mut *mut bw_cl
 /// `clock` must be NULL or a live `bw_clock`.
 #[no_mangle]
 pub unsafe extern "C" fn bw_clock_clone(clock: *const bw_clock) -> *mut bw_clock {
-    ffi_value!(std::ptr::null_mut(), {
-        if clock.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_clock::clone_handle(clock) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(clock) }
 }
 
 /// Drops one reference to `clock`; NULL is a no-op. Handles built with the clock keep
@@ -70,10 +65,8 @@ pub unsafe extern "C" fn bw_clock_clone(clock: *const bw_clock) -> *mut bw_clock
 /// `clock` must be NULL or a live `bw_clock` reference owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn bw_clock_free(clock: *const bw_clock) {
-    ffi_value!((), {
-        // SAFETY: NULL or a live, owned reference, by contract.
-        unsafe { bw_clock::free_handle(clock) }
-    })
+    // SAFETY: NULL or a live, owned reference, by contract.
+    unsafe { release(clock) }
 }
 
 /// Moves the clock forward by `delta_ns` (saturating). Thread-safe.
@@ -113,11 +106,6 @@ pub unsafe extern "C" fn bw_clock_set(clock: *const bw_clock, now_ns: u64) -> bw
 /// `clock` must be NULL or a live `bw_clock`.
 #[no_mangle]
 pub unsafe extern "C" fn bw_clock_now(clock: *const bw_clock) -> u64 {
-    ffi_value!(0, {
-        if clock.is_null() {
-            return 0;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_clock::borrow(clock) }.now()
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(clock, 0, |h| h.now()) }
 }

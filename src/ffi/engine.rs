@@ -4,10 +4,11 @@ use std::os::raw::c_char;
 use std::sync::Arc;
 
 use super::boundary::{
-    c_str, ensure_non_null, ffi_status, ffi_value, into_c_string, write_out, ArcHandle,
+    c_bytes, c_path, c_str, clone_or_null, ensure_non_null, ffi_status, into_c_string, release,
+    write_out, ArcHandle,
 };
 use super::clock::{bw_clock, clock_or_system};
-use super::policy::{bw_policy, policy_handle};
+use super::policy::bw_policy;
 use super::status::{bw_status, fail};
 use crate::config::{PolicyFile, PolicyFileError};
 use crate::engine::Engine;
@@ -38,9 +39,9 @@ fn file_error(error: &PolicyFileError) -> bw_status {
 /// it to `*out`. `clock` is a manual clock for every policy, or NULL for the system
 /// clocks. Free the engine with `bw_engine_free`.
 ///
-/// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` (text not UTF-8);
-/// `BW_INVALID_CONFIG` with a message naming every error's policy, field and line.
-/// Nothing is written on failure.
+/// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_CONFIG` with a message naming every
+/// error's policy, field and line (text that is not UTF-8 is such an error, naming the
+/// line of the first invalid byte, as for a file). Nothing is written on failure.
 ///
 /// # Safety
 /// `toml` must be NULL or a NUL-terminated string; `clock` NULL or live; `out` NULL or
@@ -54,13 +55,13 @@ pub unsafe extern "C" fn bw_engine_from_toml(
     ffi_status!({
         ensure_non_null!(out);
         // SAFETY: NULL or NUL-terminated by contract.
-        let text = match unsafe { c_str(toml, "toml") } {
+        let text = match unsafe { c_bytes(toml, "toml") } {
             Ok(t) => t,
             Err(status) => return status,
         };
         // SAFETY: NULL or live by contract.
         let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
-        if let Err(e) = PolicyFile::parse(text).and_then(|f| engine.reload(f)) {
+        if let Err(e) = PolicyFile::from_bytes(text).and_then(|f| engine.reload(f)) {
             return file_error(&e);
         }
         // SAFETY: non-NULL and writable by contract.
@@ -69,8 +70,9 @@ pub unsafe extern "C" fn bw_engine_from_toml(
     })
 }
 
-/// Creates an engine from the policy file at `path` (NUL-terminated UTF-8). As
-/// `bw_engine_from_toml`, plus `BW_IO_ERROR` when the file cannot be read.
+/// Creates an engine from the policy file at `path` (NUL-terminated; on Unix any bytes,
+/// elsewhere UTF-8 or `BW_INVALID_ARGUMENT`). As `bw_engine_from_toml`, plus
+/// `BW_IO_ERROR` when the file cannot be read.
 ///
 /// # Safety
 /// As for `bw_engine_from_toml`.
@@ -83,7 +85,7 @@ pub unsafe extern "C" fn bw_engine_from_path(
     ffi_status!({
         ensure_non_null!(out);
         // SAFETY: NULL or NUL-terminated by contract.
-        let path = match unsafe { c_str(path, "path") } {
+        let path = match unsafe { c_path(path, "path") } {
             Ok(p) => p,
             Err(status) => return status,
         };
@@ -110,7 +112,7 @@ pub unsafe extern "C" fn bw_engine_global(out: *mut *mut bw_engine) -> bw_status
         ensure_non_null!(out);
         let engine: Arc<Engine> = crate::engine::global().clone();
         // SAFETY: non-NULL and writable by contract.
-        unsafe { write_out(out, Arc::into_raw(engine) as *mut bw_engine) };
+        unsafe { write_out(out, bw_engine::from_arc(engine)) };
         bw_status::BW_OK
     })
 }
@@ -129,21 +131,21 @@ pub unsafe extern "C" fn bw_engine_reload_toml(
     ffi_status!({
         ensure_non_null!(engine);
         // SAFETY: NULL or NUL-terminated by contract.
-        let text = match unsafe { c_str(toml, "toml") } {
+        let text = match unsafe { c_bytes(toml, "toml") } {
             Ok(t) => t,
             Err(status) => return status,
         };
         // SAFETY: non-NULL and live by contract.
         let engine = unsafe { bw_engine::borrow(engine) };
-        match engine.reload_str(text) {
+        match PolicyFile::from_bytes(text).and_then(|f| engine.reload(f)) {
             Ok(_) => bw_status::BW_OK,
             Err(e) => file_error(&e),
         }
     })
 }
 
-/// `bw_engine_reload_toml` from the policy file at `path`; `BW_IO_ERROR` if it cannot
-/// be read.
+/// `bw_engine_reload_toml` from the policy file at `path` (read as for
+/// `bw_engine_from_path`); `BW_IO_ERROR` if it cannot be read.
 ///
 /// # Safety
 /// `engine` must be NULL or live; `path` NULL or NUL-terminated.
@@ -155,7 +157,7 @@ pub unsafe extern "C" fn bw_engine_reload_path(
     ffi_status!({
         ensure_non_null!(engine);
         // SAFETY: NULL or NUL-terminated by contract.
-        let path = match unsafe { c_str(path, "path") } {
+        let path = match unsafe { c_path(path, "path") } {
             Ok(p) => p,
             Err(status) => return status,
         };
@@ -193,7 +195,7 @@ pub unsafe extern "C" fn bw_engine_policy(
         match engine.policy(name) {
             Some(policy) => {
                 // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out, policy_handle(policy)) };
+                unsafe { write_out(out, bw_policy::from_arc(policy)) };
                 bw_status::BW_OK
             }
             None => fail(
@@ -259,13 +261,8 @@ pub unsafe extern "C" fn bw_engine_health(
 /// `engine` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_engine_clone(engine: *const bw_engine) -> *mut bw_engine {
-    ffi_value!(std::ptr::null_mut(), {
-        if engine.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_engine::clone_handle(engine) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(engine) }
 }
 
 /// Drops one reference to `engine`; NULL is a no-op. Policies looked up from it keep
@@ -275,8 +272,6 @@ pub unsafe extern "C" fn bw_engine_clone(engine: *const bw_engine) -> *mut bw_en
 /// `engine` must be NULL or a live reference owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn bw_engine_free(engine: *const bw_engine) {
-    ffi_value!((), {
-        // SAFETY: NULL or a live, owned reference, by contract.
-        unsafe { bw_engine::free_handle(engine) }
-    })
+    // SAFETY: NULL or a live, owned reference, by contract.
+    unsafe { release(engine) }
 }

@@ -19,6 +19,8 @@ pub const BW_EVENT_TRANSITION: i32 = 1;
 /// Event kind: a retry budget refused a retry after having had room (`at_ns`).
 pub const BW_EVENT_BUDGET_EXHAUSTED: i32 = 2;
 /// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
+/// Reserved: this version emits no such event (rejections are counted, see
+/// `bw_policy_get_stats`); a listener should ignore kinds it does not know.
 pub const BW_EVENT_REJECTED: i32 = 3;
 /// Event kind: the engine applied a new configuration (`added`, `removed`, `changed`;
 /// no policy name).

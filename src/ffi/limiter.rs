@@ -5,15 +5,15 @@
 use std::time::Duration;
 
 use super::boundary::{
-    check_permit, config_error, ensure_non_null, ffi_status, ffi_value, handle_id, write_out,
-    ArcHandle, BoxHandle, PERMIT_LIVE, PERMIT_USED,
+    check_permit, clone_or_null, config_error, ensure_non_null, ffi_status, ffi_value, handle_id,
+    release, value_or, write_out, ArcHandle, BoxHandle, PERMIT_LIVE, PERMIT_USED,
 };
 use super::clock::{bw_clock, clock_or_system};
-use super::metrics::{bw_metrics, write_metrics, Metered};
+use super::metrics::{bw_metrics, write_metrics};
 use super::status::{bw_status, fail};
 use crate::clock::{duration_to_nanos, AnyClock};
 use crate::limiter::{LimiterError, RateLimiter, RateLimiterConfig, RawReservation};
-use crate::metrics::PolicyMetrics;
+use crate::metrics::Metered;
 
 /// The values a `bw_limiter_config` collects; `burst` defaults to `rate`.
 #[derive(Debug, Clone, Copy)]
@@ -187,13 +187,8 @@ pub unsafe extern "C" fn bw_limiter_new(
 /// `limiter` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_limiter_clone(limiter: *const bw_limiter) -> *mut bw_limiter {
-    ffi_value!(std::ptr::null_mut(), {
-        if limiter.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_limiter::clone_handle(limiter) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(limiter) }
 }
 
 /// Drops one reference to `limiter`; NULL is a no-op. Must not be called twice with
@@ -203,26 +198,19 @@ pub unsafe extern "C" fn bw_limiter_clone(limiter: *const bw_limiter) -> *mut bw
 /// `limiter` must be NULL or a live reference owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn bw_limiter_free(limiter: *const bw_limiter) {
-    ffi_value!((), {
-        // SAFETY: NULL or a live, owned reference, by contract.
-        unsafe { bw_limiter::free_handle(limiter) }
-    })
+    // SAFETY: NULL or a live, owned reference, by contract.
+    unsafe { release(limiter) }
 }
 
-/// Maps a limiter error to its status: a rejection is counted and writes
-/// `retry_after_ns` (if the pointer is not NULL); "exceeds burst" is `BW_NEVER_PASSES`,
-/// an error in the request rather than an answer, and is not counted.
+/// Maps a limiter error to its status: a rejection writes `retry_after_ns` (if the
+/// pointer is not NULL); "exceeds burst" is `BW_NEVER_PASSES`, an error in the request
+/// rather than an answer.
 ///
 /// # Safety
 /// `out_retry_after_ns` must be NULL or valid for a write.
-unsafe fn limiter_error(
-    metrics: &PolicyMetrics,
-    error: LimiterError,
-    out_retry_after_ns: *mut u64,
-) -> bw_status {
+unsafe fn limiter_error(error: LimiterError, out_retry_after_ns: *mut u64) -> bw_status {
     match error {
         LimiterError::Rejected(rejection) => {
-            metrics.on_rejected(rejection.reason);
             if !out_retry_after_ns.is_null() {
                 let after = rejection.retry_after.map_or(0, duration_to_nanos);
                 // SAFETY: non-NULL and writable by this function's contract.
@@ -257,12 +245,9 @@ pub unsafe extern "C" fn bw_limiter_try_acquire(
         // SAFETY: non-NULL and live by contract.
         let l = unsafe { bw_limiter::borrow(limiter) };
         match l.try_acquire_n(n) {
-            Ok(()) => {
-                l.metrics.on_permitted();
-                bw_status::BW_OK
-            }
+            Ok(()) => bw_status::BW_OK,
             // SAFETY: NULL or writable by contract.
-            Err(e) => unsafe { limiter_error(&l.metrics, e, out_retry_after_ns) },
+            Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },
         }
     })
 }
@@ -291,7 +276,6 @@ pub unsafe extern "C" fn bw_limiter_reserve(
         let l = unsafe { bw_limiter::borrow(limiter) };
         match l.reserve(n, Duration::from_nanos(max_wait_ns)) {
             Ok(reservation) => {
-                l.metrics.on_permitted();
                 let raw = reservation.into_raw();
                 let r = bw_reservation {
                     instance: handle_id(limiter),
@@ -306,7 +290,7 @@ pub unsafe extern "C" fn bw_limiter_reserve(
                 bw_status::BW_OK
             }
             // SAFETY: NULL or writable by contract.
-            Err(e) => unsafe { limiter_error(&l.metrics, e, out_retry_after_ns) },
+            Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },
         }
     })
 }
@@ -339,7 +323,7 @@ pub unsafe extern "C" fn bw_limiter_cancel(
         // SAFETY: non-NULL and live by contract.
         let l = unsafe { bw_limiter::borrow(limiter) };
         r.state = PERMIT_USED;
-        let cancelled = l.cancel_raw(RawReservation {
+        let cancelled = l.inner().cancel_raw(RawReservation {
             wait_ns: r.wait_ns,
             permits: r.permits,
             tat: r.tat,
@@ -370,12 +354,9 @@ pub unsafe extern "C" fn bw_limiter_acquire(
         // SAFETY: non-NULL and live by contract; the sleep below keeps its own reference.
         let l = unsafe { bw_limiter::to_arc(limiter) };
         match l.acquire(n, Duration::from_nanos(max_wait_ns)) {
-            Ok(()) => {
-                l.metrics.on_permitted();
-                bw_status::BW_OK
-            }
+            Ok(()) => bw_status::BW_OK,
             // SAFETY: NULL or writable by contract.
-            Err(e) => unsafe { limiter_error(&l.metrics, e, out_retry_after_ns) },
+            Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },
         }
     })
 }
@@ -386,13 +367,8 @@ pub unsafe extern "C" fn bw_limiter_acquire(
 /// `limiter` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_limiter_available(limiter: *const bw_limiter) -> u64 {
-    ffi_value!(0, {
-        if limiter.is_null() {
-            return 0;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_limiter::borrow(limiter) }.available()
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(limiter, 0, |h| h.inner().available()) }
 }
 
 /// Fills `*out` with the limiter's exact counters: calls let through and rejected (see

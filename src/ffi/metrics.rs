@@ -1,42 +1,12 @@
 //! `bw_metrics`: the exact counters of a standalone handle (`bw_breaker`, `bw_limiter`,
 //! `bw_bulkhead`), read with `bw_breaker_get_metrics` and its siblings.
 //!
-//! The Rust primitives count nothing themselves, so that they cost what their peers
-//! cost; in Rust, counters come with a [`Policy`](crate::policy::Policy) (a one-stage
-//! policy is a counted primitive) or from a [`PolicyMetrics`] the caller records into.
-//! A C caller has neither at hand for a standalone handle, so each handle carries a
-//! `PolicyMetrics` and the ABI functions record into it: the same exact, per-thread
-//! sharded counters as a policy's (measured through the ABI: +1.6 ns per breaker
-//! acquire+complete, +2.3 ns per bulkhead acquire+release).
-
-use std::ops::Deref;
+//! Each handle is a [`Metered`] primitive (the core's opt-in counters); this file only
+//! translates its snapshot into `bw_metrics`.
 
 use super::boundary::{write_out, ArcHandle};
 use super::status::bw_status;
-use crate::metrics::{MetricsSnapshot, PolicyMetrics};
-
-/// A standalone primitive and the counters its ABI functions record.
-pub(crate) struct Metered<P> {
-    primitive: P,
-    pub(crate) metrics: PolicyMetrics,
-}
-
-impl<P> Metered<P> {
-    pub(crate) fn new(primitive: P) -> Self {
-        Self {
-            primitive,
-            metrics: PolicyMetrics::new(),
-        }
-    }
-}
-
-impl<P> Deref for Metered<P> {
-    type Target = P;
-
-    fn deref(&self) -> &P {
-        &self.primitive
-    }
-}
+use crate::metrics::{Metered, MetricsSnapshot};
 
 /// The counters of a standalone handle, filled by `bw_breaker_get_metrics`,
 /// `bw_limiter_get_metrics` and `bw_bulkhead_get_metrics`. Exact under concurrency;
@@ -118,7 +88,7 @@ where
 {
     // SAFETY: live by this function's contract.
     let metered = unsafe { H::borrow(handle) };
-    let metrics = bw_metrics::from(&metered.metrics.snapshot());
+    let metrics = bw_metrics::from(&metered.metrics().snapshot());
     // SAFETY: writable by this function's contract.
     unsafe { write_out(out, metrics) };
     bw_status::BW_OK

@@ -2,6 +2,8 @@
 //!
 //! - `boundary`: panic catching, NULL checks, handle ownership (Arc vs Box).
 //! - `status`: `bw_status` codes and the thread-local last-error message.
+//! - `codes`: the codes several handles share (outcomes, priorities, breaker states,
+//!   permit flags, `BW_DURATION_UNKNOWN`).
 //! - `version`: library and ABI versions.
 //! - `strings`: strings handed to C and `bw_string_free`.
 //! - `clock`: `bw_clock`, the manual clock.
@@ -9,7 +11,8 @@
 //! - `policy`: `bw_policy` and `bw_permit`, acquire and complete; run-time controls.
 //! - `policy_retry`: a policy's retry loop driven from C (`bw_policy_retry_*`).
 //! - `breaker`, `limiter`, `bulkhead`: standalone handles with config builders.
-//! - `metrics`: `bw_metrics`, the exact counters each standalone handle keeps.
+//! - `metrics`: `bw_metrics`, the exact counters each standalone handle keeps (a core
+//!   `Metered` primitive).
 //! - `retry`: the retry schedule (`bw_backoff_delay`, `bw_retry_state`,
 //!   `bw_retry_budget`).
 //! - `events`: `bw_event` and event listeners.
@@ -23,8 +26,11 @@ pub(crate) mod boundary;
 pub mod breaker;
 pub mod bulkhead;
 pub mod clock;
+pub mod codes;
 pub mod engine;
 pub mod events;
+#[cfg(test)]
+mod header_tests;
 pub mod limiter;
 pub mod metrics;
 pub mod policy;

@@ -1,18 +1,21 @@
 //! `bw_policy`: acquire and complete through a named pipeline, with permits passed by
 //! value (no allocation per call).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::boundary::{
-    ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, PERMIT_LIVE, PERMIT_USED,
+    check_permit, clone_or_null, ensure_non_null, ffi_status, release, value_or, write_out,
+    ArcHandle, PERMIT_LIVE, PERMIT_USED,
+};
+use super::codes::{
+    known_duration, parse_outcome, parse_priority, BW_PERMIT_ADAPTIVE, BW_PERMIT_BREAKER,
+    BW_PERMIT_BULKHEAD, BW_PERMIT_INJECTED_FAILURE, BW_PERMIT_INJECTED_LATENCY, BW_PERMIT_PROBE,
 };
 use super::status::{bw_status, fail};
 use crate::adaptive::{Priority, RawAdaptivePermit};
 use crate::breaker::RawBreakerPermit;
 use crate::chaos::ChaosDecision;
 use crate::policy::{Policy, RawPolicyPermit};
-use crate::Outcome;
 
 /// A policy (opaque, shared, thread-safe): one named pipeline of an engine.
 pub struct bw_policy {
@@ -23,157 +26,149 @@ impl ArcHandle for bw_policy {
     type Rust = Policy;
 }
 
-/// The permit holds a circuit-breaker permit.
-pub const BW_PERMIT_BREAKER: u32 = 1;
-/// The breaker permit is a half-open probe.
-pub const BW_PERMIT_PROBE: u32 = 2;
-/// The permit holds an adaptive-limit permit.
-pub const BW_PERMIT_ADAPTIVE: u32 = 4;
-/// The permit holds a bulkhead slot.
-pub const BW_PERMIT_BULKHEAD: u32 = 8;
-/// Fault injection decided that this call fails: skip the real call and complete it
-/// with `BW_OUTCOME_FAILURE`.
-pub const BW_PERMIT_INJECTED_FAILURE: u32 = 16;
-
-/// The call succeeded.
-pub const BW_OUTCOME_SUCCESS: i32 = 0;
-/// The call failed.
-pub const BW_OUTCOME_FAILURE: i32 = 1;
-/// The call timed out (counts as a failure).
-pub const BW_OUTCOME_TIMEOUT: i32 = 2;
-/// The call says nothing about the dependency (cancelled); frees the permit only.
-pub const BW_OUTCOME_IGNORED: i32 = 3;
-
-/// Critical traffic: shed only at the adaptive limit's hard limit.
-pub const BW_PRIORITY_CRITICAL: i32 = 0;
-/// Default traffic.
-pub const BW_PRIORITY_DEFAULT: i32 = 1;
-/// Sheddable traffic: shed first under pressure.
-pub const BW_PRIORITY_SHEDDABLE: i32 = 2;
-
-/// Pass as `duration_ns` to let the policy use its own measurement.
-pub const BW_DURATION_UNKNOWN: u64 = u64::MAX;
-
-/// Reads an outcome code from C (`BW_OUTCOME_*`); anything else is
-/// `BW_INVALID_ARGUMENT` with a message.
-pub(crate) fn parse_outcome(code: i32) -> Result<Outcome, bw_status> {
-    Outcome::from_code(i64::from(code)).ok_or_else(|| {
-        fail(
-            bw_status::BW_INVALID_ARGUMENT,
-            format_args!(
-                "unknown outcome {code} (expected 0 success, 1 failure, 2 timeout, 3 ignored)"
-            ),
-        )
-    })
-}
-
-/// A permit of a policy, passed by value: plain data, no allocation. Fill it with
-/// `bw_policy_acquire`, give it back once to `bw_policy_complete` (or
-/// `bw_policy_release`) of the same policy. The library marks a completed permit, so
-/// completing the same struct twice returns `BW_PERMIT_ALREADY_USED`; a copy of the
-/// struct cannot be told from the original, so never complete a copy.
+/// A permit of a policy, passed by value: plain data, 64 bytes, no allocation. Fill it
+/// with `bw_policy_acquire` and give it back exactly once to `bw_policy_complete` of
+/// the same policy (complete with `BW_OUTCOME_IGNORED` when the call was not made).
+/// The library marks a completed permit, so completing the same struct twice returns
+/// `BW_PERMIT_ALREADY_USED`; a copy of the struct cannot be told from the original, so
+/// never complete a copy.
 ///
-/// Callers read `flags` (`BW_PERMIT_INJECTED_FAILURE`) and `injected_latency_ns`;
-/// every other field is the library's and must not be changed.
+/// Callers read `flags` and `injected_latency_ns` only. `opaque` is the library's: its
+/// meaning changes between releases without notice, and completion refuses a permit
+/// whose words it did not write (`BW_INVALID_ARGUMENT`, `BW_WRONG_HANDLE`).
+/// `reserved` is 0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bw_permit {
-    /// The policy object the permit belongs to.
-    pub instance: u64,
-    /// Circuit-breaker generation the permit was taken in.
-    pub breaker_generation: u64,
-    /// Breaker permit start time (ns, 0 if not taken).
-    pub breaker_started_ns: u64,
-    /// Adaptive-limit permit start time (ns).
-    pub adaptive_started_ns: u64,
-    /// When the policy started timing the call (ns, 0 if it does not time it).
-    pub started_ns: u64,
-    /// Latency to inject before the call, in nanoseconds (0 for none).
+    /// The library's words (the issuing policy object, what each stage granted, the
+    /// live/used marker). Never read or change them.
+    pub opaque: [u64; 6],
+    /// Latency to inject before the call, in nanoseconds (0 for none; then
+    /// `BW_PERMIT_INJECTED_LATENCY` is clear).
     pub injected_latency_ns: u64,
-    /// `BW_PERMIT_*` bits.
+    /// `BW_PERMIT_*` bits, for the caller; completion does not read them.
     pub flags: u32,
-    /// Live/used marker, owned by the library.
-    pub state: u32,
-    /// Adaptive-limit in-flight count at admission.
-    pub adaptive_in_flight: u32,
-    /// Adaptive-limit priority class of the permit.
-    pub adaptive_priority: u32,
+    /// Reserved, 0.
+    pub reserved: u32,
+}
+
+/// The opaque words of a `bw_permit`: the only place that knows them, and the only
+/// conversion between a `bw_permit` and a [`RawPolicyPermit`].
+///
+/// | word | meaning |
+/// |------|---------|
+/// | 0 | the issuing object's identity ([`RawPolicyPermit::instance`]) |
+/// | 1 | breaker generation |
+/// | 2 | breaker permit start (ns) |
+/// | 3 | adaptive permit start (ns) |
+/// | 4 | the policy's own call start (ns; 0 when it does not time calls) |
+/// | 5 | packed, below |
+///
+/// Word 5: bits 0–31 adaptive in-flight count at admission; 32–33 adaptive priority;
+/// 34 breaker permit held; 35 probe; 36 adaptive permit held; 37 bulkhead slot held;
+/// 38 injected failure; 39–47 reserved (0); 48–63 live/used marker.
+mod words {
+    pub(super) const IN_FLIGHT_MASK: u64 = 0xFFFF_FFFF;
+    pub(super) const PRIORITY_SHIFT: u32 = 32;
+    pub(super) const PRIORITY_MASK: u64 = 0b11;
+    pub(super) const HAS_BREAKER: u64 = 1 << 34;
+    pub(super) const PROBE: u64 = 1 << 35;
+    pub(super) const HAS_ADAPTIVE: u64 = 1 << 36;
+    pub(super) const HAS_BULKHEAD: u64 = 1 << 37;
+    pub(super) const INJECTED_FAILURE: u64 = 1 << 38;
+    pub(super) const RESERVED: u64 = 0x1FF << 39;
+    pub(super) const MARKER_SHIFT: u32 = 48;
 }
 
 impl bw_permit {
-    fn from_raw(raw: RawPolicyPermit) -> bw_permit {
+    /// The permit C receives for `raw`, marked live.
+    fn issue(raw: RawPolicyPermit) -> bw_permit {
+        use words::*;
+        let mut opaque = [0u64; 6];
+        let mut packed = u64::from(PERMIT_LIVE) << MARKER_SHIFT;
         let mut flags = 0;
-        let (generation, breaker_started, probe) = match &raw.breaker {
-            Some(p) => {
-                flags |= BW_PERMIT_BREAKER;
-                p.to_parts()
+        opaque[0] = raw.instance;
+        if let Some(breaker) = &raw.breaker {
+            let (generation, started_ns, probe) = breaker.to_parts();
+            opaque[1] = generation;
+            opaque[2] = started_ns;
+            packed |= HAS_BREAKER;
+            flags |= BW_PERMIT_BREAKER;
+            if probe {
+                packed |= PROBE;
+                flags |= BW_PERMIT_PROBE;
             }
-            None => (0, 0, false),
-        };
-        if probe {
-            flags |= BW_PERMIT_PROBE;
         }
-        let (adaptive_started, adaptive_in_flight, adaptive_priority) = match &raw.adaptive {
-            Some(p) => {
-                flags |= BW_PERMIT_ADAPTIVE;
-                (p.start_ns, p.in_flight, p.priority as u32)
-            }
-            None => (0, 0, 0),
-        };
+        if let Some(adaptive) = &raw.adaptive {
+            opaque[3] = adaptive.start_ns;
+            packed |= HAS_ADAPTIVE
+                | u64::from(adaptive.in_flight)
+                | (adaptive.priority as u64) << PRIORITY_SHIFT;
+            flags |= BW_PERMIT_ADAPTIVE;
+        }
+        opaque[4] = raw.started_at;
         if raw.bulkhead {
+            packed |= HAS_BULKHEAD;
             flags |= BW_PERMIT_BULKHEAD;
         }
         if raw.chaos.fail {
+            packed |= INJECTED_FAILURE;
             flags |= BW_PERMIT_INJECTED_FAILURE;
         }
+        let injected_latency_ns = crate::clock::duration_to_nanos(raw.chaos.latency);
+        if injected_latency_ns != 0 {
+            flags |= BW_PERMIT_INJECTED_LATENCY;
+        }
+        opaque[5] = packed;
         bw_permit {
-            instance: raw.instance,
-            breaker_generation: generation,
-            breaker_started_ns: breaker_started,
-            adaptive_started_ns: adaptive_started,
-            started_ns: raw.started_at,
-            injected_latency_ns: if raw.chaos.latency.is_zero() {
-                0
-            } else {
-                crate::clock::duration_to_nanos(raw.chaos.latency)
-            },
+            opaque,
+            injected_latency_ns,
             flags,
-            state: PERMIT_LIVE,
-            adaptive_in_flight,
-            adaptive_priority,
+            reserved: 0,
         }
     }
 
-    fn to_raw(self) -> RawPolicyPermit {
-        RawPolicyPermit {
-            instance: self.instance,
-            breaker: (self.flags & BW_PERMIT_BREAKER != 0).then(|| {
-                RawBreakerPermit::from_parts(
-                    self.breaker_generation,
-                    self.breaker_started_ns,
-                    self.flags & BW_PERMIT_PROBE != 0,
-                )
+    /// Checks that this permit is a live one of `policy`, marks it used and returns
+    /// what it holds; on error the permit is untouched and the status says why.
+    fn redeem(&mut self, policy: &Policy) -> Result<RawPolicyPermit, bw_status> {
+        use words::*;
+        let packed = self.opaque[5];
+        let marker = (packed >> MARKER_SHIFT) as u32;
+        check_permit(marker, self.opaque[0], policy.instance(), "permit")?;
+        let priority = ((packed >> PRIORITY_SHIFT) & PRIORITY_MASK) as i64;
+        let priority = match Priority::from_code(priority) {
+            Some(p) if packed & RESERVED == 0 => p,
+            _ => {
+                return Err(fail(
+                    bw_status::BW_INVALID_ARGUMENT,
+                    "the permit's words were changed after bw_policy_acquire",
+                ))
+            }
+        };
+        let raw = RawPolicyPermit {
+            instance: self.opaque[0],
+            breaker: (packed & HAS_BREAKER != 0).then(|| {
+                RawBreakerPermit::from_parts(self.opaque[1], self.opaque[2], packed & PROBE != 0)
             }),
-            adaptive: (self.flags & BW_PERMIT_ADAPTIVE != 0).then(|| RawAdaptivePermit {
-                start_ns: self.adaptive_started_ns,
-                in_flight: self.adaptive_in_flight,
-                priority: Priority::from_code(self.adaptive_priority as i64).unwrap_or_default(),
+            adaptive: (packed & HAS_ADAPTIVE != 0).then(|| RawAdaptivePermit {
+                start_ns: self.opaque[3],
+                in_flight: (packed & IN_FLIGHT_MASK) as u32,
+                priority,
             }),
-            bulkhead: self.flags & BW_PERMIT_BULKHEAD != 0,
-            started_at: self.started_ns,
-            // Completion reads nothing of the chaos decision (the caller already acted on
-            // it), so the latency is not converted back.
+            bulkhead: packed & HAS_BULKHEAD != 0,
+            started_at: self.opaque[4],
+            // Completion reads nothing of the chaos decision but the failure (the caller
+            // already acted on the latency).
             chaos: ChaosDecision {
                 reject: false,
-                fail: self.flags & BW_PERMIT_INJECTED_FAILURE != 0,
+                fail: packed & INJECTED_FAILURE != 0,
                 latency: Duration::ZERO,
             },
-        }
+        };
+        self.opaque[5] =
+            (packed & !(0xFFFF << MARKER_SHIFT)) | u64::from(PERMIT_USED) << MARKER_SHIFT;
+        Ok(raw)
     }
-}
-
-pub(crate) fn policy_handle(policy: Arc<Policy>) -> *mut bw_policy {
-    Arc::into_raw(policy) as *mut bw_policy
 }
 
 /// Asks every stage of `policy` for a permit, at `priority` (`BW_PRIORITY_*`).
@@ -201,20 +196,16 @@ pub unsafe extern "C" fn bw_policy_acquire(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out_permit);
-        let Some(priority) = Priority::from_code(priority as i64) else {
-            return fail(
-                bw_status::BW_INVALID_ARGUMENT,
-                format_args!(
-                    "unknown priority {priority} (expected 0 critical, 1 default, 2 sheddable)"
-                ),
-            );
+        let priority = match parse_priority(priority) {
+            Ok(p) => p,
+            Err(status) => return status,
         };
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
         match policy.acquire_raw(priority) {
             Ok(raw) => {
                 // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out_permit, bw_permit::from_raw(raw)) };
+                unsafe { write_out(out_permit, bw_permit::issue(raw)) };
                 bw_status::BW_OK
             }
             Err(rejection) => {
@@ -236,10 +227,12 @@ pub unsafe extern "C" fn bw_policy_acquire(
 /// let the policy use its own measurement (it times calls when it has a timeout).
 ///
 /// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` for an unknown outcome
-/// (the permit stays live: complete it again with a valid one);
+/// (the permit stays live: complete it again with a valid one) or a struct that
+/// `bw_policy_acquire` did not fill (zeroed, or its `opaque` words changed);
 /// `BW_PERMIT_ALREADY_USED` if this permit was completed before; `BW_WRONG_HANDLE` if
 /// it came from another policy (the permit stays live). On success the permit is
-/// marked used. Thread-safe.
+/// marked used; on any error nothing is completed. Thread-safe, allocation-free on
+/// success.
 ///
 /// # Safety
 /// `policy` must be NULL or live; `permit` NULL or a permit filled by
@@ -261,31 +254,12 @@ pub unsafe extern "C" fn bw_policy_complete(
         let policy = unsafe { bw_policy::borrow(policy) };
         // SAFETY: non-NULL, valid and not shared during the call, by contract.
         let permit = unsafe { &mut *permit };
-        match permit.state {
-            PERMIT_LIVE => {}
-            PERMIT_USED => {
-                return fail(
-                    bw_status::BW_PERMIT_ALREADY_USED,
-                    "the permit was already completed",
-                )
-            }
-            _ => {
-                return fail(
-                    bw_status::BW_INVALID_ARGUMENT,
-                    "the permit was not filled by bw_policy_acquire",
-                )
-            }
-        }
-        if permit.instance != policy.instance() {
-            return fail(
-                bw_status::BW_WRONG_HANDLE,
-                "the permit belongs to another policy",
-            );
-        }
-        let duration =
-            (duration_ns != BW_DURATION_UNKNOWN).then(|| Duration::from_nanos(duration_ns));
-        permit.state = PERMIT_USED;
-        policy.complete_raw(permit.to_raw(), outcome, duration);
+        let raw = match permit.redeem(policy) {
+            Ok(raw) => raw,
+            Err(status) => return status,
+        };
+        let duration = known_duration(duration_ns).map(Duration::from_nanos);
+        policy.complete_raw(raw, outcome, duration);
         bw_status::BW_OK
     })
 }
@@ -296,13 +270,8 @@ pub unsafe extern "C" fn bw_policy_complete(
 /// `policy` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_policy_clone(policy: *const bw_policy) -> *mut bw_policy {
-    ffi_value!(std::ptr::null_mut(), {
-        if policy.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_policy::clone_handle(policy) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(policy) }
 }
 
 /// Drops one reference to `policy`; NULL is a no-op. Must not be called twice with the
@@ -313,10 +282,8 @@ pub unsafe extern "C" fn bw_policy_clone(policy: *const bw_policy) -> *mut bw_po
 /// `policy` must be NULL or a live reference owned by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn bw_policy_free(policy: *const bw_policy) {
-    ffi_value!((), {
-        // SAFETY: NULL or a live, owned reference, by contract.
-        unsafe { bw_policy::free_handle(policy) }
-    })
+    // SAFETY: NULL or a live, owned reference, by contract.
+    unsafe { release(policy) }
 }
 
 /// Whether a reload replaced this policy's configuration (look it up again with
@@ -326,25 +293,9 @@ pub unsafe extern "C" fn bw_policy_free(policy: *const bw_policy) {
 /// `policy` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_policy_is_superseded(policy: *const bw_policy) -> bool {
-    ffi_value!(false, {
-        if policy.is_null() {
-            return false;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_policy::borrow(policy) }.is_superseded()
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(policy, false, |h| h.is_superseded()) }
 }
-
-/// Breaker state code: closed.
-pub const BW_BREAKER_CLOSED: i32 = 0;
-/// Breaker state code: open.
-pub const BW_BREAKER_OPEN: i32 = 1;
-/// Breaker state code: half-open.
-pub const BW_BREAKER_HALF_OPEN: i32 = 2;
-/// Breaker state code: forced open.
-pub const BW_BREAKER_FORCED_OPEN: i32 = 3;
-/// Breaker state code: disabled.
-pub const BW_BREAKER_DISABLED: i32 = 4;
 
 /// A policy's counters and the state of its stages, filled by `bw_policy_get_stats`.
 /// Counters are exact and monotonic; `success + failure + timeout + ignored ≤
@@ -421,8 +372,8 @@ pub struct bw_policy_stats {
 }
 
 /// Fills `*out` with the policy's counters and stage states. Returns `BW_OK` or
-/// `BW_NULL_POINTER` (nothing written). Thread-safe; allocates only for the latency
-/// quantiles' snapshot.
+/// `BW_NULL_POINTER` (nothing written). Thread-safe; allocates the snapshot it reads
+/// (the policy's name and latency histogram), freed before it returns.
 ///
 /// # Safety
 /// `policy` must be NULL or live; `out` NULL or valid for a write.
@@ -568,4 +519,127 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
             ),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+
+    fn policy() -> std::sync::Arc<Policy> {
+        Engine::from_toml_str("[policies.p.bulkhead]\nmax_concurrent = 4\n")
+            .unwrap()
+            .policy("p")
+            .unwrap()
+    }
+
+    fn raw(instance: u64) -> RawPolicyPermit {
+        RawPolicyPermit {
+            instance,
+            breaker: Some(RawBreakerPermit::from_parts(7, 11, true)),
+            adaptive: Some(RawAdaptivePermit {
+                start_ns: 13,
+                in_flight: u32::MAX,
+                priority: Priority::Sheddable,
+            }),
+            bulkhead: true,
+            started_at: 17,
+            chaos: ChaosDecision {
+                reject: false,
+                fail: true,
+                latency: Duration::from_nanos(19),
+            },
+        }
+    }
+
+    #[test]
+    fn a_permit_carries_every_stage_through_c_and_back() {
+        let policy = policy();
+        let mut permit = bw_permit::issue(raw(policy.instance()));
+        assert_eq!(std::mem::size_of::<bw_permit>(), 64);
+        assert_eq!(permit.injected_latency_ns, 19);
+        assert_eq!(permit.reserved, 0);
+        assert_eq!(
+            permit.flags,
+            BW_PERMIT_BREAKER
+                | BW_PERMIT_PROBE
+                | BW_PERMIT_ADAPTIVE
+                | BW_PERMIT_BULKHEAD
+                | BW_PERMIT_INJECTED_FAILURE
+                | BW_PERMIT_INJECTED_LATENCY
+        );
+        let back = permit.redeem(&policy).unwrap();
+        let expected = raw(policy.instance());
+        assert_eq!(back.instance, expected.instance);
+        assert_eq!(back.breaker, expected.breaker);
+        assert_eq!(back.adaptive, expected.adaptive);
+        assert_eq!((back.bulkhead, back.started_at), (true, 17));
+        assert!(back.chaos.fail && !back.chaos.reject);
+        assert_eq!(
+            permit.redeem(&policy).err(),
+            Some(bw_status::BW_PERMIT_ALREADY_USED)
+        );
+    }
+
+    #[test]
+    fn a_permit_without_stages_has_no_flags() {
+        let policy = policy();
+        let mut permit = bw_permit::issue(RawPolicyPermit {
+            instance: policy.instance(),
+            breaker: None,
+            adaptive: None,
+            bulkhead: false,
+            started_at: 0,
+            chaos: ChaosDecision::default(),
+        });
+        assert_eq!((permit.flags, permit.injected_latency_ns), (0, 0));
+        let back = permit.redeem(&policy).unwrap();
+        assert!(back.breaker.is_none() && back.adaptive.is_none() && !back.bulkhead);
+    }
+
+    #[test]
+    fn changed_identity_marker_or_reserved_bits_are_refused_and_leave_the_permit_live() {
+        let policy = policy();
+        let live = bw_permit::issue(raw(policy.instance()));
+        let cases = [
+            (0, 1, bw_status::BW_WRONG_HANDLE),
+            (5, 1 << 39, bw_status::BW_INVALID_ARGUMENT),
+            (5, 1 << 47, bw_status::BW_INVALID_ARGUMENT),
+            (5, 1 << 48, bw_status::BW_INVALID_ARGUMENT),
+            (5, 1 << 63, bw_status::BW_INVALID_ARGUMENT),
+        ];
+        for (word, bit, status) in cases {
+            let mut forged = live;
+            forged.opaque[word] ^= bit;
+            assert_eq!(
+                forged.redeem(&policy).err(),
+                Some(status),
+                "word {word} ^ {bit:#x}"
+            );
+            assert_eq!(
+                forged.opaque[word],
+                live.opaque[word] ^ bit,
+                "untouched on error"
+            );
+        }
+        let mut flags_changed = live;
+        flags_changed.flags = 0;
+        flags_changed.injected_latency_ns = 0;
+        let back = flags_changed.redeem(&policy).unwrap();
+        assert!(
+            back.breaker.is_some() && back.bulkhead,
+            "completion reads no flags"
+        );
+    }
+
+    #[test]
+    fn a_priority_code_no_priority_has_is_refused() {
+        let policy = policy();
+        let mut forged = bw_permit::issue(raw(policy.instance()));
+        forged.opaque[5] |= words::PRIORITY_MASK << words::PRIORITY_SHIFT;
+        assert_eq!(
+            forged.redeem(&policy).err(),
+            Some(bw_status::BW_INVALID_ARGUMENT)
+        );
+    }
 }

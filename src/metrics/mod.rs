@@ -7,6 +7,8 @@
 //! - [`prometheus`] — [`Exposition`]: the Prometheus text format 0.0.4, and the
 //!   `breakwater_*` families for policies.
 //! - [`health`] — [`HealthReport`]: `healthy | degraded | unhealthy` with reasons, as JSON.
+//! - [`metered`] — [`Metered`]: exact counters for a standalone breaker, limiter or
+//!   bulkhead, by opting in (the plain primitives count nothing).
 //! - [`events`] — [`Event`] and [`EventSink`]: a synchronous listener for transitions,
 //!   budget exhaustion, rejections and reloads (and `tracing` events behind a feature).
 
@@ -14,6 +16,7 @@ pub mod counters;
 pub mod events;
 pub mod health;
 pub mod histogram;
+pub mod metered;
 pub mod prometheus;
 pub(crate) mod thread_slot;
 
@@ -21,6 +24,7 @@ pub use counters::{MetricsSnapshot, PolicyMetrics};
 pub use events::{state_name, Event, EventSink, Listener, ListenerAlreadySet, STATE_NAMES};
 pub use health::{HealthReason, HealthReport, HealthStatus, PolicyHealth, ReasonKind, Usage};
 pub use histogram::{HistogramSnapshot, LatencyHistogram};
+pub use metered::Metered;
 pub use prometheus::{
     write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
     write_policy_metrics, Exposition, ExpositionError, Family, MetricType, SampleValue,

@@ -40,9 +40,10 @@ void test_engine_null_and_bad_input(void) {
     CHECK_STATUS(bw_engine_from_toml(NULL, NULL, &engine), BW_NULL_POINTER);
     CHECK_STATUS(bw_engine_from_toml(POLICIES, NULL, NULL), BW_NULL_POINTER);
     CHECK(engine == NULL);
-    /* Invalid UTF-8. */
+    /* Invalid UTF-8 is an invalid policy file (see
+     * test_engine_invalid_utf8_is_a_config_error_with_a_line). */
     const char bad_utf8[] = "[policies.a\xff]\n";
-    CHECK_STATUS(bw_engine_from_toml(bad_utf8, NULL, &engine), BW_INVALID_ARGUMENT);
+    CHECK_STATUS(bw_engine_from_toml(bad_utf8, NULL, &engine), BW_INVALID_CONFIG);
     CHECK_ERROR_MENTIONS("UTF-8");
     /* Bad TOML. */
     CHECK_STATUS(bw_engine_from_toml("[policies.a\nx = ", NULL, &engine), BW_INVALID_CONFIG);
@@ -169,5 +170,37 @@ void test_engine_prometheus_and_health(void) {
     bw_string_free(json);
     bw_string_free(NULL);
     bw_policy_free(p);
+    bw_engine_free(engine);
+}
+
+/* Text that is not UTF-8 is an invalid policy file, whichever way it comes in: the same
+ * status and the line of the first invalid byte from the text and the path functions. */
+void test_engine_invalid_utf8_is_a_config_error_with_a_line(void) {
+    const char bad[] = "[policies.a.bulkhead]\nmax_concurrent = 3\n# caf\xe9\n";
+    bw_engine *engine = NULL;
+    CHECK_STATUS(bw_engine_from_toml(bad, NULL, &engine), BW_INVALID_CONFIG);
+    CHECK_ERROR_MENTIONS("UTF-8");
+    CHECK_ERROR_MENTIONS("line 3");
+    CHECK(engine == NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/breakwater-c-utf8-%ld.toml", (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, bad, strlen(bad)) == (ssize_t)strlen(bad));
+    close(fd);
+    CHECK_STATUS(bw_engine_from_path(path, NULL, &engine), BW_INVALID_CONFIG);
+    CHECK_ERROR_MENTIONS("UTF-8");
+    CHECK_ERROR_MENTIONS("line 3");
+    CHECK(engine == NULL);
+    CHECK_OK(bw_engine_from_toml(POLICIES, NULL, &engine));
+    CHECK_STATUS(bw_engine_reload_toml(engine, bad), BW_INVALID_CONFIG);
+    CHECK_ERROR_MENTIONS("line 3");
+    CHECK_STATUS(bw_engine_reload_path(engine, path), BW_INVALID_CONFIG);
+    CHECK_ERROR_MENTIONS("line 3");
+    /* Nothing changed: the engine still has its policies. */
+    bw_policy *search = NULL;
+    CHECK_OK(bw_engine_policy(engine, "search", &search));
+    bw_policy_free(search);
+    unlink(path);
     bw_engine_free(engine);
 }

@@ -1,6 +1,7 @@
 /* Policies through the C ABI: permits by value, every error path, scenarios with the
  * manual clock, and four threads hammering one policy. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include "bw_test.h"
 
@@ -214,5 +215,75 @@ void test_policy_threads_exact_counts(void) {
     CHECK(stats.success + stats.failure == permitted);
     CHECK(stats.bulkhead_in_flight == 0);
     bw_policy_free(p);
+    bw_engine_free(engine);
+}
+
+/* The permit's layout is the stable one the bindings copy: 64 bytes, opaque words, then
+ * the caller-visible fields at fixed offsets. */
+void test_policy_permit_layout(void) {
+    CHECK(sizeof(bw_permit) == 64);
+    CHECK(sizeof(((bw_permit *)0)->opaque) == 6 * sizeof(uint64_t));
+    CHECK(offsetof(bw_permit, injected_latency_ns) == 48);
+    CHECK(offsetof(bw_permit, flags) == 56);
+    CHECK(offsetof(bw_permit, reserved) == 60);
+    bw_engine *engine = engine_with("[policies.p.bulkhead]\nmax_concurrent = 1\n", NULL);
+    bw_policy *p = policy_of(engine, "p");
+    bw_permit permit;
+    memset(&permit, 0xff, sizeof permit);
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, NULL));
+    CHECK(permit.reserved == 0);
+    CHECK(permit.injected_latency_ns == 0);
+    CHECK(permit.flags == BW_PERMIT_BULKHEAD);
+    CHECK_OK(bw_policy_complete(p, &permit, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    bw_policy_free(p);
+    bw_engine_free(engine);
+}
+
+/* A zeroed or forged permit is refused with a status and completes nothing (changed
+ * opaque words are tested in src/ffi/policy.rs, which knows them); the flags are the
+ * caller's to read and completion does not trust them. */
+void test_policy_forged_permits_are_refused(void) {
+    bw_engine *engine = engine_with("[policies.p.bulkhead]\nmax_concurrent = 1\n", NULL);
+    bw_policy *p = policy_of(engine, "p");
+    bw_permit zeroed;
+    memset(&zeroed, 0, sizeof zeroed);
+    CHECK_STATUS(bw_policy_complete(p, &zeroed, BW_OUTCOME_SUCCESS, 0), BW_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("not filled");
+    bw_permit garbage;
+    memset(&garbage, 0x5a, sizeof garbage);
+    CHECK_STATUS(bw_policy_complete(p, &garbage, BW_OUTCOME_SUCCESS, 0), BW_INVALID_ARGUMENT);
+    bw_permit permit;
+    CHECK_OK(bw_policy_acquire(p, BW_PRIORITY_DEFAULT, &permit, NULL));
+    bw_permit flipped = permit;
+    flipped.flags = 0;
+    CHECK_OK(bw_policy_complete(p, &flipped, BW_OUTCOME_SUCCESS, 0));
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(p, &stats));
+    CHECK(stats.bulkhead_in_flight == 0); /* the bulkhead slot came back all the same */
+    CHECK(stats.permitted == stats.success);
+    bw_policy_free(p);
+    bw_engine_free(engine);
+}
+
+/* Injected latency has its own flag, set exactly when injected_latency_ns is not 0. */
+void test_policy_injected_latency_flag(void) {
+    bw_engine *engine = engine_with(
+        "[policies.slow.chaos]\nenabled = true\nlatency_probability = 1.0\nlatency = \"5ms\"\n"
+        "[policies.plain.chaos]\nenabled = true\nfailure_probability = 1.0\n", NULL);
+    bw_policy *slow = policy_of(engine, "slow");
+    bw_policy *plain = policy_of(engine, "plain");
+    bw_permit permit;
+    CHECK_OK(bw_policy_acquire(slow, BW_PRIORITY_DEFAULT, &permit, NULL));
+    CHECK(permit.flags & BW_PERMIT_INJECTED_LATENCY);
+    CHECK(permit.injected_latency_ns == 5000000);
+    CHECK(!(permit.flags & BW_PERMIT_INJECTED_FAILURE));
+    CHECK_OK(bw_policy_complete(slow, &permit, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_OK(bw_policy_acquire(plain, BW_PRIORITY_DEFAULT, &permit, NULL));
+    CHECK(!(permit.flags & BW_PERMIT_INJECTED_LATENCY));
+    CHECK(permit.injected_latency_ns == 0);
+    CHECK(permit.flags & BW_PERMIT_INJECTED_FAILURE);
+    CHECK_OK(bw_policy_complete(plain, &permit, BW_OUTCOME_FAILURE, BW_DURATION_UNKNOWN));
+    bw_policy_free(slow);
+    bw_policy_free(plain);
     bw_engine_free(engine);
 }

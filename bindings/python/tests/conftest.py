@@ -14,16 +14,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 class Permit(ctypes.Structure):
     _fields_ = [
-        ("instance", ctypes.c_uint64),
-        ("breaker_generation", ctypes.c_uint64),
-        ("breaker_started_ns", ctypes.c_uint64),
-        ("adaptive_started_ns", ctypes.c_uint64),
-        ("started_ns", ctypes.c_uint64),
+        ("opaque", ctypes.c_uint64 * 6),
         ("injected_latency_ns", ctypes.c_uint64),
         ("flags", ctypes.c_uint32),
-        ("state", ctypes.c_uint32),
-        ("adaptive_in_flight", ctypes.c_uint32),
-        ("adaptive_priority", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
     ]
 
 

@@ -55,7 +55,7 @@ def samples(text):
 
 
 def test_abi_version(lib):
-    assert lib.bw_abi_version() == 1
+    assert lib.bw_abi_version() == 2
 
 
 def test_exposition_parses_and_counts_exactly(lib):

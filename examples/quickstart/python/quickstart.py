@@ -10,9 +10,8 @@ lib = ctypes.CDLL(str(ROOT / "target" / "release" / "libbreakwater.so"))
 
 
 class Permit(ctypes.Structure):  # bw_permit, 64 bytes, passed by pointer
-    _fields_ = [(n, ctypes.c_uint64) for n in ("instance", "breaker_generation", "breaker_started_ns",
-                                               "adaptive_started_ns", "started_ns", "injected_latency_ns")]
-    _fields_ += [(n, ctypes.c_uint32) for n in ("flags", "state", "adaptive_in_flight", "adaptive_priority")]
+    _fields_ = [("opaque", ctypes.c_uint64 * 6), ("injected_latency_ns", ctypes.c_uint64),
+                ("flags", ctypes.c_uint32), ("reserved", ctypes.c_uint32)]
 
 
 lib.bw_status_str.restype = ctypes.c_char_p
