@@ -1,5 +1,5 @@
 //! The C ABI's hot paths allocate nothing: policy acquire/complete, the standalone
-//! breaker, limiter and bulkhead, and the retry schedule, called through their
+//! breaker, limiter and bulkhead (and the breaker's stats), and the retry schedule, called through their
 //! `extern "C"` functions (counted per thread).
 #![cfg(not(loom))]
 
@@ -152,6 +152,8 @@ fn standalone_handles_allocate_nothing() {
                     BW_OK
                 );
                 assert_eq!(bw_breaker_state(breaker), BW_BREAKER_CLOSED);
+                let mut stats = MaybeUninit::<bw_breaker_stats>::uninit();
+                assert_eq!(bw_breaker_get_stats(breaker, stats.as_mut_ptr()), BW_OK);
 
                 let mut after = 0u64;
                 let status: bw_status = bw_limiter_try_acquire(limiter, 1, &mut after);
