@@ -1,6 +1,6 @@
 //! The C ABI's hot paths allocate nothing: policy acquire/complete, the standalone
-//! breaker, limiter and bulkhead (and the breaker's stats), and the retry schedule, called through their
-//! `extern "C"` functions (counted per thread).
+//! breaker (and its stats), limiter and bulkhead, and the retry schedule, called
+//! through their `extern "C"` functions (counted per thread).
 #![cfg(not(loom))]
 
 use breakwater::ffi::breaker::*;
