@@ -414,10 +414,12 @@ typedef struct {
 // `BW_PERMIT_ALREADY_USED`; a copy of the struct cannot be told from the original, so
 // never complete a copy.
 //
-// Callers read `flags` and `injected_latency_ns` only. `opaque` is the library's: its
-// meaning changes between releases without notice, and completion refuses a permit
-// whose words it did not write (`BW_INVALID_ARGUMENT`, `BW_WRONG_HANDLE`).
-// `reserved` is 0.
+// Callers read `flags` and `injected_latency_ns` only; zero-initialising the struct
+// before `bw_policy_acquire` is fine. `opaque` is the library's, its meaning may change
+// between releases: never write it. A struct the library did not fill (zeroed,
+// garbage), a permit of another policy and one completed before are refused with a
+// status (`BW_INVALID_ARGUMENT`, `BW_WRONG_HANDLE`, `BW_PERMIT_ALREADY_USED`); changed
+// words are never undefined behaviour. `reserved` is 0.
 typedef struct {
   // The library's words (the issuing policy object, what each stage granted, the
   // live/used marker). Never read or change them.

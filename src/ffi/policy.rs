@@ -7,10 +7,7 @@ use super::boundary::{
     check_permit, clone_or_null, ensure_non_null, ffi_status, release, value_or, write_out,
     ArcHandle, PERMIT_LIVE, PERMIT_USED,
 };
-use super::codes::{
-    known_duration, parse_outcome, parse_priority, BW_PERMIT_ADAPTIVE, BW_PERMIT_BREAKER,
-    BW_PERMIT_BULKHEAD, BW_PERMIT_INJECTED_FAILURE, BW_PERMIT_INJECTED_LATENCY, BW_PERMIT_PROBE,
-};
+use super::codes::{known_duration, parse_outcome, parse_priority, BW_PERMIT_INJECTED_LATENCY};
 use super::status::{bw_status, fail};
 use crate::adaptive::{Priority, RawAdaptivePermit};
 use crate::breaker::RawBreakerPermit;
@@ -33,10 +30,12 @@ impl ArcHandle for bw_policy {
 /// `BW_PERMIT_ALREADY_USED`; a copy of the struct cannot be told from the original, so
 /// never complete a copy.
 ///
-/// Callers read `flags` and `injected_latency_ns` only. `opaque` is the library's: its
-/// meaning changes between releases without notice, and completion refuses a permit
-/// whose words it did not write (`BW_INVALID_ARGUMENT`, `BW_WRONG_HANDLE`).
-/// `reserved` is 0.
+/// Callers read `flags` and `injected_latency_ns` only; zero-initialising the struct
+/// before `bw_policy_acquire` is fine. `opaque` is the library's, its meaning may change
+/// between releases: never write it. A struct the library did not fill (zeroed,
+/// garbage), a permit of another policy and one completed before are refused with a
+/// status (`BW_INVALID_ARGUMENT`, `BW_WRONG_HANDLE`, `BW_PERMIT_ALREADY_USED`); changed
+/// words are never undefined behaviour. `reserved` is 0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bw_permit {
@@ -65,61 +64,65 @@ pub struct bw_permit {
 /// | 5 | packed, below |
 ///
 /// Word 5: bits 0–31 adaptive in-flight count at admission; 32–33 adaptive priority;
-/// 34 breaker permit held; 35 probe; 36 adaptive permit held; 37 bulkhead slot held;
-/// 38 injected failure; 39–47 reserved (0); 48–63 live/used marker.
+/// 34–38 the stage bits, in the order of the `BW_PERMIT_*` flags they become (breaker
+/// permit held, probe, adaptive permit held, bulkhead slot held, injected failure);
+/// 39–47 reserved (0); 48–63 live/used marker.
 mod words {
+    use super::super::codes::{
+        BW_PERMIT_ADAPTIVE, BW_PERMIT_BREAKER, BW_PERMIT_BULKHEAD, BW_PERMIT_INJECTED_FAILURE,
+        BW_PERMIT_PROBE,
+    };
+
     pub(super) const IN_FLIGHT_MASK: u64 = 0xFFFF_FFFF;
     pub(super) const PRIORITY_SHIFT: u32 = 32;
     pub(super) const PRIORITY_MASK: u64 = 0b11;
-    pub(super) const HAS_BREAKER: u64 = 1 << 34;
-    pub(super) const PROBE: u64 = 1 << 35;
-    pub(super) const HAS_ADAPTIVE: u64 = 1 << 36;
-    pub(super) const HAS_BULKHEAD: u64 = 1 << 37;
-    pub(super) const INJECTED_FAILURE: u64 = 1 << 38;
+    /// Where the stage bits start: shifted down by this, they are the flags.
+    pub(super) const FLAGS_SHIFT: u32 = 34;
+    pub(super) const FLAGS_MASK: u64 = 0x1F;
+    pub(super) const HAS_BREAKER: u64 = (BW_PERMIT_BREAKER as u64) << FLAGS_SHIFT;
+    pub(super) const PROBE: u64 = (BW_PERMIT_PROBE as u64) << FLAGS_SHIFT;
+    pub(super) const HAS_ADAPTIVE: u64 = (BW_PERMIT_ADAPTIVE as u64) << FLAGS_SHIFT;
+    pub(super) const HAS_BULKHEAD: u64 = (BW_PERMIT_BULKHEAD as u64) << FLAGS_SHIFT;
+    pub(super) const INJECTED_FAILURE: u64 = (BW_PERMIT_INJECTED_FAILURE as u64) << FLAGS_SHIFT;
     pub(super) const RESERVED: u64 = 0x1FF << 39;
     pub(super) const MARKER_SHIFT: u32 = 48;
+
+    // The stage bits fit between the priority and the reserved bits.
+    const _: () =
+        assert!((FLAGS_MASK << FLAGS_SHIFT) & (RESERVED | PRIORITY_MASK << PRIORITY_SHIFT) == 0);
+    const _: () = assert!(
+        FLAGS_MASK << FLAGS_SHIFT
+            == HAS_BREAKER | PROBE | HAS_ADAPTIVE | HAS_BULKHEAD | INJECTED_FAILURE
+    );
 }
 
 impl bw_permit {
     /// The permit C receives for `raw`, marked live.
+    #[inline]
     fn issue(raw: RawPolicyPermit) -> bw_permit {
         use words::*;
         let mut opaque = [0u64; 6];
         let mut packed = u64::from(PERMIT_LIVE) << MARKER_SHIFT;
-        let mut flags = 0;
         opaque[0] = raw.instance;
         if let Some(breaker) = &raw.breaker {
             let (generation, started_ns, probe) = breaker.to_parts();
             opaque[1] = generation;
             opaque[2] = started_ns;
-            packed |= HAS_BREAKER;
-            flags |= BW_PERMIT_BREAKER;
-            if probe {
-                packed |= PROBE;
-                flags |= BW_PERMIT_PROBE;
-            }
+            packed |= HAS_BREAKER | u64::from(probe) * PROBE;
         }
         if let Some(adaptive) = &raw.adaptive {
             opaque[3] = adaptive.start_ns;
             packed |= HAS_ADAPTIVE
                 | u64::from(adaptive.in_flight)
                 | (adaptive.priority as u64) << PRIORITY_SHIFT;
-            flags |= BW_PERMIT_ADAPTIVE;
         }
         opaque[4] = raw.started_at;
-        if raw.bulkhead {
-            packed |= HAS_BULKHEAD;
-            flags |= BW_PERMIT_BULKHEAD;
-        }
-        if raw.chaos.fail {
-            packed |= INJECTED_FAILURE;
-            flags |= BW_PERMIT_INJECTED_FAILURE;
-        }
-        let injected_latency_ns = crate::clock::duration_to_nanos(raw.chaos.latency);
-        if injected_latency_ns != 0 {
-            flags |= BW_PERMIT_INJECTED_LATENCY;
-        }
+        packed |=
+            u64::from(raw.bulkhead) * HAS_BULKHEAD | u64::from(raw.chaos.fail) * INJECTED_FAILURE;
         opaque[5] = packed;
+        let injected_latency_ns = crate::clock::duration_to_nanos(raw.chaos.latency);
+        let flags = ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u32
+            | u32::from(injected_latency_ns != 0) * BW_PERMIT_INJECTED_LATENCY;
         bw_permit {
             opaque,
             injected_latency_ns,
@@ -165,8 +168,8 @@ impl bw_permit {
                 latency: Duration::ZERO,
             },
         };
-        self.opaque[5] =
-            (packed & !(0xFFFF << MARKER_SHIFT)) | u64::from(PERMIT_USED) << MARKER_SHIFT;
+        // The marker is live (checked above): one xor makes it used.
+        self.opaque[5] = packed ^ u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT;
         Ok(raw)
     }
 }
@@ -525,6 +528,7 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
 mod tests {
     use super::*;
     use crate::engine::Engine;
+    use crate::ffi::codes::*;
 
     fn policy() -> std::sync::Arc<Policy> {
         Engine::from_toml_str("[policies.p.bulkhead]\nmax_concurrent = 4\n")
