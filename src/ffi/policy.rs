@@ -108,7 +108,7 @@ impl bw_permit {
             let (generation, started_ns, probe) = breaker.to_parts();
             opaque[1] = generation;
             opaque[2] = started_ns;
-            packed |= HAS_BREAKER | u64::from(probe) * PROBE;
+            packed |= HAS_BREAKER | (u64::from(probe) * PROBE);
         }
         if let Some(adaptive) = &raw.adaptive {
             opaque[3] = adaptive.start_ns;
@@ -117,12 +117,12 @@ impl bw_permit {
                 | (adaptive.priority as u64) << PRIORITY_SHIFT;
         }
         opaque[4] = raw.started_at;
-        packed |=
-            u64::from(raw.bulkhead) * HAS_BULKHEAD | u64::from(raw.chaos.fail) * INJECTED_FAILURE;
+        packed |= (u64::from(raw.bulkhead) * HAS_BULKHEAD)
+            | (u64::from(raw.chaos.fail) * INJECTED_FAILURE);
         opaque[5] = packed;
         let injected_latency_ns = crate::clock::duration_to_nanos(raw.chaos.latency);
         let flags = ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u32
-            | u32::from(injected_latency_ns != 0) * BW_PERMIT_INJECTED_LATENCY;
+            | (u32::from(injected_latency_ns != 0) * BW_PERMIT_INJECTED_LATENCY);
         bw_permit {
             opaque,
             injected_latency_ns,
