@@ -138,16 +138,14 @@ impl bw_permit {
         let packed = self.opaque[5];
         let marker = (packed >> MARKER_SHIFT) as u32;
         check_permit(marker, self.opaque[0], policy.instance(), "permit")?;
-        let priority = ((packed >> PRIORITY_SHIFT) & PRIORITY_MASK) as i64;
-        let priority = match Priority::from_code(priority) {
-            Some(p) if packed & RESERVED == 0 => p,
-            _ => {
-                return Err(fail(
-                    bw_status::BW_INVALID_ARGUMENT,
-                    "the permit's words were changed after bw_policy_acquire",
-                ))
-            }
-        };
+        // Bits no acquire sets: reserved ones, or priority code 3 (no `Priority` has it).
+        let priority = (packed >> PRIORITY_SHIFT) & PRIORITY_MASK;
+        if packed & RESERVED != 0 || priority == PRIORITY_MASK {
+            return Err(fail(
+                bw_status::BW_INVALID_ARGUMENT,
+                "the permit's words were changed after bw_policy_acquire",
+            ));
+        }
         let raw = RawPolicyPermit {
             instance: self.opaque[0],
             breaker: (packed & HAS_BREAKER != 0).then(|| {
@@ -156,7 +154,8 @@ impl bw_permit {
             adaptive: (packed & HAS_ADAPTIVE != 0).then(|| RawAdaptivePermit {
                 start_ns: self.opaque[3],
                 in_flight: (packed & IN_FLIGHT_MASK) as u32,
-                priority,
+                // Codes 0–2 are all priorities (checked above and in the tests).
+                priority: Priority::from_code(priority as i64).unwrap_or_default(),
             }),
             bulkhead: packed & HAS_BULKHEAD != 0,
             started_at: self.opaque[4],
@@ -169,7 +168,7 @@ impl bw_permit {
             },
         };
         // The marker is live (checked above): one xor makes it used.
-        self.opaque[5] = packed ^ u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT;
+        self.opaque[5] = packed ^ (u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT);
         Ok(raw)
     }
 }
@@ -634,6 +633,17 @@ mod tests {
             back.breaker.is_some() && back.bulkhead,
             "completion reads no flags"
         );
+    }
+
+    #[test]
+    fn every_priority_comes_back() {
+        let policy = policy();
+        for priority in [Priority::Critical, Priority::Default, Priority::Sheddable] {
+            let mut issued = raw(policy.instance());
+            issued.adaptive.as_mut().unwrap().priority = priority;
+            let back = bw_permit::issue(issued).redeem(&policy).unwrap();
+            assert_eq!(back.adaptive.unwrap().priority, priority);
+        }
     }
 
     #[test]
