@@ -23,7 +23,9 @@ pub const BW_JITTER_NONE: i32 = 0;
 pub const BW_JITTER_FULL: i32 = 1;
 /// Jitter: uniform in `[base/2, base]`.
 pub const BW_JITTER_EQUAL: i32 = 2;
-/// Jitter: decorrelated, uniform in `[initial, 3 × previous]`, capped at `max`.
+/// Jitter: decorrelated (AWS), `min(max, uniform[initial, 3 × max(initial, previous)])`:
+/// a previous delay below `initial` (0 before the first retry) reads as `initial`, so
+/// the first retry is uniform in `[initial, 3 × initial]`.
 pub const BW_JITTER_DECORRELATED: i32 = 3;
 
 /// Give-up reason: `max_attempts` attempts were made.
@@ -32,8 +34,13 @@ pub const BW_GIVE_UP_ATTEMPTS_EXHAUSTED: i32 = 1;
 pub const BW_GIVE_UP_ELAPSED_EXCEEDED: i32 = 2;
 /// Give-up reason: the next attempt would start at or after the deadline.
 pub const BW_GIVE_UP_DEADLINE_EXCEEDED: i32 = 3;
-/// Give-up reason: the retry budget refused the retry.
+/// Give-up reason: the retry budget refused the retry (bindings raise their
+/// `RetryBudgetExhausted` rejection; for a policy, see `BW_EVENT_BUDGET_EXHAUSTED` for
+/// how it is counted and emitted).
 pub const BW_GIVE_UP_BUDGET_EXHAUSTED: i32 = 4;
+/// Give-up reason: what ended the attempt is not retried (`bw_policy_retry_next` with
+/// a class the policy's `retry_on` does not list).
+pub const BW_GIVE_UP_NOT_RETRYABLE: i32 = 5;
 
 /// Pass as `retry_after_ns` to `bw_retry_state_next_delay` when the failure carried no
 /// retry-after hint.
