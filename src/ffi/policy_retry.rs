@@ -42,6 +42,23 @@ pub const BW_RETRY_ON_RETRY_BUDGET_EXHAUSTED: u32 = 1 << 6;
 /// Retry class: an injected rejection (`BW_INJECTED_REJECTION`).
 pub const BW_RETRY_ON_INJECTED: u32 = 1 << 7;
 
+// The C classes are the core's `RetryOn` bits: a change on either side fails the build.
+const _: () = {
+    use crate::RejectReason;
+    assert!(BW_RETRY_ON_FAILURE == RetryOn::FAILURE.bits());
+    assert!(BW_RETRY_ON_TIMEOUT == RetryOn::TIMEOUT.bits());
+    assert!(BW_RETRY_ON_CIRCUIT_OPEN == RetryOn::rejection(RejectReason::CircuitOpen).bits());
+    assert!(BW_RETRY_ON_RATE_LIMITED == RetryOn::rejection(RejectReason::RateLimited).bits());
+    assert!(BW_RETRY_ON_BULKHEAD_FULL == RetryOn::rejection(RejectReason::BulkheadFull).bits());
+    assert!(BW_RETRY_ON_LOAD_SHED == RetryOn::rejection(RejectReason::LoadShed).bits());
+    assert!(
+        BW_RETRY_ON_RETRY_BUDGET_EXHAUSTED
+            == RetryOn::rejection(RejectReason::RetryBudgetExhausted).bits()
+    );
+    assert!(BW_RETRY_ON_INJECTED == RetryOn::rejection(RejectReason::Injected).bits());
+    assert!(RetryOn::ALL.bits() == (BW_RETRY_ON_INJECTED << 1) - 1);
+};
+
 #[cold]
 fn no_retry_section(policy: &Policy) -> bw_status {
     fail(
