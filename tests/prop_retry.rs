@@ -501,7 +501,7 @@ mod three_entry_points {
     use breakwater::ffi::retry::*;
     use breakwater::ffi::status::bw_status;
     use breakwater::policy::{CallError, CallOptions, Policy};
-    use breakwater::retry::retry_with_sleep;
+    use breakwater::retry::retry_from_state;
     use breakwater::RejectReason;
     use std::ffi::CString;
     use std::ptr::null_mut;
@@ -731,11 +731,11 @@ mod three_entry_points {
         let any = AnyClock::Manual(clock.clone());
         let mut decisions = Vec::new();
         let mut attempts = 0;
-        let result = retry_with_sleep(
-            &retry.retry,
+        let state = RetryState::new(&retry.retry, case.seed, any.now(), case.deadline());
+        let result = retry_from_state(
+            state,
             &any,
             policy.retry_budget(),
-            case.seed,
             |step| case.retryable(*step),
             |n| {
                 attempts = n;
@@ -851,16 +851,13 @@ mod three_entry_points {
 
         /// Same policy file, same clock start, same seed, same outcomes: the same delays,
         /// the same give-up reason, the same budget use and the same counters, whichever
-        /// entry point drives the step. (The helper has no overall deadline, so it joins
-        /// only the cases without one.)
+        /// entry point drives the step.
         #[test]
         fn the_same_decisions_through_every_entry_point(case in case()) {
             let call = through_call(&case);
             let c = through_c(&case);
             prop_assert_eq!(&call, &c, "Policy::call vs bw_policy_retry_next");
-            if case.deadline_ms.is_none() {
-                prop_assert_eq!(&call, &through_helper(&case), "Policy::call vs retry()");
-            }
+            prop_assert_eq!(&call, &through_helper(&case), "Policy::call vs retry_from_state");
             // The run makes sense on its own: one retry per delay, at most max_attempts.
             let granted = call.decisions.iter().filter(|d| d.delay().is_some()).count();
             prop_assert_eq!(granted as u64, call.retries);

@@ -423,8 +423,8 @@ impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
 /// [`std::thread::sleep`] between attempts. Records the call's first attempt in
 /// `budget` and withdraws from it for each retry.
 ///
-/// A helper for Rust users outside a policy. No deadline; `config` should be validated
-/// (an invalid one never panics).
+/// A helper for Rust users outside a policy (with a deadline: [`retry_from_state`]).
+/// `config` should be validated (an invalid one never panics).
 ///
 /// ```
 /// use breakwater::clock::MonotonicClock;
@@ -465,13 +465,46 @@ pub fn retry_with_sleep<T, E, C: Clock>(
     budget: Option<&RetryBudget<C>>,
     seed: u64,
     is_retryable: impl Fn(&E) -> bool,
+    op: impl FnMut(u32) -> Result<T, E>,
+    sleep: impl FnMut(Duration),
+) -> Result<T, RetryError<E>> {
+    let state = RetryState::new(config, seed, clock.now(), None);
+    retry_from_state(state, clock, budget, is_retryable, op, sleep)
+}
+
+/// [`retry_with_sleep`] from a [`RetryState`] the caller built: with an overall
+/// deadline, or a start time other than now. Records the call's first attempt in
+/// `budget`, then runs the same loop.
+///
+/// ```
+/// use breakwater::clock::{Clock, ManualClock};
+/// use breakwater::retry::{
+///     retry_from_state, BackoffConfig, GiveUpReason, Jitter, RetryConfig, RetryState,
+/// };
+///
+/// let clock = ManualClock::new();
+/// let config = RetryConfig::default()
+///     .with_backoff(BackoffConfig::default().with_jitter(Jitter::None)); // 100 ms first
+/// let deadline = clock.now() + 50_000_000; // 50 ms away: the first retry cannot fit
+/// let state = RetryState::new(&config, 1, clock.now(), Some(deadline));
+/// let result: Result<(), _> = retry_from_state(
+///     state, &clock, None, |_: &&str| true, |_| Err("down"), |d| clock.advance(d),
+/// );
+/// let error = result.unwrap_err();
+/// assert_eq!((error.reason(), error.attempts()), (GiveUpReason::DeadlineExceeded, 1));
+/// assert_eq!(clock.now(), 1, "no sleep at all");
+/// ```
+pub fn retry_from_state<T, E, C: Clock>(
+    mut state: RetryState,
+    clock: &C,
+    budget: Option<&RetryBudget<C>>,
+    is_retryable: impl Fn(&E) -> bool,
     mut op: impl FnMut(u32) -> Result<T, E>,
     mut sleep: impl FnMut(Duration),
 ) -> Result<T, RetryError<E>> {
     if let Some(budget) = budget {
         budget.record_request();
     }
-    let mut state = RetryState::new(config, seed, clock.now(), None);
     loop {
         let attempt = state.attempts();
         let error = match op(attempt) {
