@@ -147,8 +147,8 @@ pub enum GiveUpReason {
     /// The next attempt would start at or after the call's deadline.
     DeadlineExceeded = 3,
     /// The retry budget refused the retry. [`Policy::call`](crate::policy::Policy::call)
-    /// surfaces it as a `RetryBudgetExhausted` rejection, counted once in the policy's
-    /// rejections and emitted once as a budget-exhausted event.
+    /// surfaces it as a `RetryBudgetExhausted` rejection (how a policy counts and emits
+    /// it: [`Policy::retry_next`](crate::policy::Policy::retry_next)).
     BudgetExhausted = 4,
     /// What ended the attempt is not retried (the caller's predicate, or a class the
     /// policy's `retry_on` does not list).
