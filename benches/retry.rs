@@ -1,12 +1,18 @@
-//! Retry benchmarks: the delay computation per jitter, and the retry budget's
+//! Retry benchmarks: the delay computation per jitter, one retry decision through the
+//! bare step (`RetryState::next`) and through a policy (`Policy::retry_next`, which adds
+//! the `retry_on` check, the policy clock's reading and the retry counter), and the
+//! retry budget's
 //! deposit + withdraw with 1 and 2 threads, beside a mutex-guarded sliding-window budget
 //! of the same rule (the shape of tower's `TpsBudget`, which guards its window with a
 //! mutex; no peer crate with a retry budget is among our dependencies).
 //!
 //! `cargo bench --bench retry -- --warm-up-time 1 --measurement-time 3`
 
-use breakwater::clock::{Clock, CoarseClock};
-use breakwater::retry::{BackoffConfig, BudgetConfig, Jitter, RetryBudget};
+use breakwater::clock::{Clock, CoarseClock, MonotonicClock};
+use breakwater::policy::{Policy, PolicyConfig, RetryOn};
+use breakwater::retry::{
+    BackoffConfig, BudgetConfig, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState,
+};
 use breakwater::rng::Rng;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use parking_lot::Mutex;
@@ -30,6 +36,34 @@ fn delay(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// One decision per iteration: a call of ten attempts, begun again when it gives up.
+fn step(c: &mut Criterion) {
+    let config = RetryConfig::default().with_max_attempts(10);
+    let mut group = c.benchmark_group("retry_step");
+    group.bench_function(BenchmarkId::from_parameter("retry_state_next"), |b| {
+        let mut state = RetryState::new(&config, 1, MonotonicClock.now(), None);
+        b.iter(|| {
+            let decision = state.next::<CoarseClock>(true, MonotonicClock.now(), None, None);
+            if let RetryDecision::GiveUp(_) = decision {
+                state = RetryState::new(&config, 1, MonotonicClock.now(), None);
+            }
+            black_box(decision)
+        })
+    });
+    let policy = Policy::new(PolicyConfig::new("p").with_retry(config)).unwrap();
+    group.bench_function(BenchmarkId::from_parameter("policy_retry_next"), |b| {
+        let mut state = policy.retry_begin(1, None).unwrap();
+        b.iter(|| {
+            let decision = policy.retry_next(&mut state, RetryOn::FAILURE, None);
+            if let RetryDecision::GiveUp(_) = decision {
+                state = policy.retry_begin(1, None).unwrap();
+            }
+            black_box(decision)
+        })
+    });
     group.finish();
 }
 
@@ -134,5 +168,5 @@ fn budget(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, delay, budget);
+criterion_group!(benches, delay, step, budget);
 criterion_main!(benches);

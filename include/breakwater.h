@@ -82,7 +82,11 @@
 // `generation`, `at_ns`).
 #define BW_EVENT_TRANSITION 1
 
-// Event kind: a retry budget refused a retry after having had room (`at_ns`).
+// Event kind: a policy's retry budget refused a retry (`at_ns`). The one rule: each
+// retry the budget refuses (`BW_GIVE_UP_BUDGET_EXHAUSTED` from `bw_policy_retry_next`,
+// a `RetryBudgetExhausted` rejection from the Rust `call`) is counted once in
+// `rejected_retry_budget_exhausted` and emits this event once, at the same moment;
+// asking a state that already gave up again does neither.
 #define BW_EVENT_BUDGET_EXHAUSTED 2
 
 // Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
@@ -118,9 +122,6 @@
 // Retry class: an injected rejection (`BW_INJECTED_REJECTION`).
 #define BW_RETRY_ON_INJECTED (1 << 7)
 
-// Give-up reason of `bw_policy_retry_next`: the policy does not retry this class.
-#define BW_GIVE_UP_NOT_RETRYABLE 5
-
 // Jitter: none, every delay is the exponential base.
 #define BW_JITTER_NONE 0
 
@@ -130,7 +131,9 @@
 // Jitter: uniform in `[base/2, base]`.
 #define BW_JITTER_EQUAL 2
 
-// Jitter: decorrelated, uniform in `[initial, 3 × previous]`, capped at `max`.
+// Jitter: decorrelated (AWS), `min(max, uniform[initial, 3 × max(initial, previous)])`:
+// a previous delay below `initial` (0 before the first retry) reads as `initial`, so
+// the first retry is uniform in `[initial, 3 × initial]`.
 #define BW_JITTER_DECORRELATED 3
 
 // Give-up reason: `max_attempts` attempts were made.
@@ -142,8 +145,14 @@
 // Give-up reason: the next attempt would start at or after the deadline.
 #define BW_GIVE_UP_DEADLINE_EXCEEDED 3
 
-// Give-up reason: the retry budget refused the retry.
+// Give-up reason: the retry budget refused the retry (bindings raise their
+// `RetryBudgetExhausted` rejection; for a policy, see `BW_EVENT_BUDGET_EXHAUSTED` for
+// how it is counted and emitted).
 #define BW_GIVE_UP_BUDGET_EXHAUSTED 4
+
+// Give-up reason: what ended the attempt is not retried (`bw_policy_retry_next` with
+// a class the policy's `retry_on` does not list).
+#define BW_GIVE_UP_NOT_RETRYABLE 5
 
 // Pass as `retry_after_ns` to `bw_retry_state_next_delay` when the failure carried no
 // retry-after hint.
@@ -152,7 +161,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 2
+#define BW_ABI_VERSION 3
 
 // The result of every fallible `bw_` function.
 //
@@ -451,8 +460,6 @@ typedef struct {
   uint64_t slow;
   // Retry attempts started by `call` loops.
   uint64_t retries;
-  // Retries refused by the retry budget.
-  uint64_t budget_refusals;
   // Rejections by an open breaker.
   uint64_t rejected_circuit_open;
   // Rejections by the rate limiter.
@@ -461,7 +468,7 @@ typedef struct {
   uint64_t rejected_bulkhead_full;
   // Rejections by the adaptive limit or the throttle.
   uint64_t rejected_load_shed;
-  // Rejections by the retry budget.
+  // Retries the retry budget refused (see `BW_EVENT_BUDGET_EXHAUSTED`).
   uint64_t rejected_retry_budget_exhausted;
   // Rejections injected by chaos.
   uint64_t rejected_injected;
@@ -1218,32 +1225,47 @@ bw_status bw_policy_chaos_set_enabled(const bw_policy *policy, bool enabled);
 // `policy` must be NULL or live; `out_mask` NULL or valid for a write.
 bw_status bw_policy_retry_on(const bw_policy *policy, uint32_t *out_mask);
 
+// The time on the policy's clock in nanoseconds (its manual clock, or the system's
+// `CLOCK_MONOTONIC`): add the time a caller has left to get the `deadline_ns` of
+// `bw_policy_retry_begin`. 0 if `policy` is NULL. Thread-safe.
+//
+// # Safety
+// `policy` must be NULL or live.
+uint64_t bw_policy_now(const bw_policy *policy);
+
 // Starts the retry loop of one logical call with the policy's retry settings: a new
 // `bw_retry_state` (seeded with `seed`, started now on the policy's clock) written to
-// `*out`, and one request recorded in the policy's retry budget. Free the state with
-// `bw_retry_state_free`.
+// `*out`, and one request recorded in the policy's retry budget. `deadline_ns` is the
+// caller's overall deadline on the policy's clock (see `bw_policy_now`), 0 for none:
+// a retry whose delay would end at or after it is not started, and
+// `bw_policy_retry_next` gives up at once with `BW_GIVE_UP_DEADLINE_EXCEEDED`, as the
+// Rust `call` does. Free the state with `bw_retry_state_free`.
 //
 // Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE` when the policy has no retry
-// section (nothing written). Thread-safe for the policy; allocates the state.
+// section (nothing written, nothing recorded). Thread-safe for the policy; allocates
+// the state.
 //
 // # Safety
 // `policy` must be NULL or live; `out` NULL or valid for a pointer write.
-bw_status bw_policy_retry_begin(const bw_policy *policy, uint64_t seed, bw_retry_state **out);
+bw_status bw_policy_retry_begin(const bw_policy *policy,
+                                uint64_t seed,
+                                uint64_t deadline_ns,
+                                bw_retry_state **out);
 
 // After an attempt of a call begun with `bw_policy_retry_begin` did not succeed:
 // `what` is the one `BW_RETRY_ON_*` class of what happened (a failure, a timeout, or
 // the rejection status), `retry_after_ns` the rejection's hint or
 // `BW_RETRY_AFTER_NONE`.
 //
-// - `BW_OK`: retry after `*out_delay_ns`; counted in the policy's retries.
-// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets `BW_GIVE_UP_*`, or
-//   `BW_GIVE_UP_NOT_RETRYABLE` when the policy does not retry `what`. A budget refusal
-//   is counted and emitted as a budget-exhausted event.
+// - `BW_OK`: retry after `*out_delay_ns`; counted in the policy's `retries`.
+// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets the `BW_GIVE_UP_*`
+//   reason (`BW_GIVE_UP_NOT_RETRYABLE` when the policy does not retry `what`). A give-up
+//   is final: asking again gives the same reason and counts nothing.
 // - `BW_INVALID_ARGUMENT`: `what` is not exactly one known class.
 // - `BW_NULL_POINTER`, `BW_NO_STAGE` (no retry section).
 //
-// The schedule, budget and deadline rules are `Policy::call`'s. Not thread-safe for
-// one state; allocation-free.
+// The decision is `Policy::retry_next`'s, the one `Policy::call` makes. Not
+// thread-safe for one state; allocation-free.
 //
 // # Safety
 // `policy` must be NULL or live; `state` NULL or a live retry state not used by

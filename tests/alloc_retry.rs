@@ -1,6 +1,7 @@
 //! The retry hot paths allocate nothing: `RetryState::next_delay` (with and without a
-//! budget), `BackoffConfig::delay`, `RetryBudget::record_request`, `try_withdraw` and
-//! `snapshot`. A counting global allocator counts per thread, so other test threads do
+//! budget), the policy's step `Policy::retry_begin`/`retry_next` (granting, refusing
+//! and counting), `BackoffConfig::delay`, `RetryBudget::record_request`, `try_withdraw`
+//! and `snapshot`. A counting global allocator counts per thread, so other test threads do
 //! not disturb the count.
 #![cfg(not(loom))]
 
@@ -8,7 +9,8 @@ mod common;
 
 use common::counting_alloc::{allocations_in, Counting};
 
-use breakwater::clock::{Clock, ManualClock};
+use breakwater::clock::{AnyClock, Clock, ManualClock};
+use breakwater::policy::{Policy, PolicyConfig, RetryOn};
 use breakwater::retry::{
     BackoffConfig, BudgetConfig, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState,
 };
@@ -87,4 +89,43 @@ fn next_delay_allocates_nothing() {
     });
     assert_eq!(n, 0);
     assert!(decisions > 1_000, "{decisions}");
+}
+
+#[test]
+fn the_policy_retry_step_allocates_nothing() {
+    let clock = ManualClock::new();
+    let budget = BudgetConfig {
+        ratio: 0.5,
+        min_per_second: 1,
+        window: Duration::from_secs(1),
+    };
+    let retry = RetryConfig::default()
+        .with_max_attempts(5)
+        .with_budget(Some(budget));
+    let policy = Policy::with_clock(
+        PolicyConfig::new("p").with_retry(retry),
+        AnyClock::Manual(clock.clone()),
+    )
+    .unwrap();
+    let (mut granted, mut refused) = (0, 0);
+    let n = allocations_in(|| {
+        for seed in 0..500 {
+            let deadline = Some(policy.now() + 1_000_000_000_000);
+            let mut state = policy.retry_begin(seed, deadline).unwrap();
+            loop {
+                match policy.retry_next(&mut state, RetryOn::FAILURE, None) {
+                    RetryDecision::RetryAfter(_) => granted += 1,
+                    RetryDecision::GiveUp(reason) => {
+                        refused += u32::from(reason.as_str() == "budget_exhausted");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    assert_eq!(n, 0);
+    assert!(
+        granted > 100 && refused > 100,
+        "{granted} granted, {refused} refused"
+    );
 }

@@ -12,7 +12,7 @@ use breakwater::clock::{AnyClock, Clock, ManualClock};
 use breakwater::limiter::RateLimiterConfig;
 use breakwater::policy::{CallError, Policy, PolicyConfig, RetryOn};
 use breakwater::retry::{BackoffConfig, BudgetConfig, Jitter, RetryConfig};
-use breakwater::{Outcome, RejectReason};
+use breakwater::{Outcome, RejectReason, Rejection};
 
 fn manual() -> (ManualClock, AnyClock) {
     let clock = ManualClock::new();
@@ -321,13 +321,23 @@ fn the_retry_budget_refuses_retries_beyond_its_share() {
         attempts += 1;
         Err("down")
     });
-    assert_eq!(result, Err(CallError::Failed("down")));
+    assert_eq!(
+        result,
+        Err(CallError::Rejected(Rejection::new(
+            RejectReason::RetryBudgetExhausted,
+            None
+        ))),
+        "a refused retry surfaces as the budget's rejection"
+    );
     assert_eq!(
         attempts, 2,
         "one retry allowed by min_per_second over a 1 s window"
     );
     let m = policy.metrics().snapshot();
-    assert_eq!((m.retries, m.budget_refusals), (1, 1));
+    assert_eq!(
+        (m.retries, m.rejected_by(RejectReason::RetryBudgetExhausted)),
+        (1, 1)
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Property tests of the retry module against plain sequential reference models:
-//! the jitter bounds and the cap, the determinism of the schedule, the retry budget's
-//! bound, the deadline rule and `retry_after` as a minimum.
+//! the jitter bounds and the cap, decorrelated jitter from the first retry, the
+//! determinism of the schedule, the retry budget's bound, the deadline rule and
+//! `retry_after` as a minimum; and (with `capi`) the one retry step giving the same
+//! decisions through `Policy::call`, the `retry` helper and `bw_policy_retry_next`.
 #![cfg(not(loom))]
 
 use breakwater::clock::{duration_to_nanos, Clock, ManualClock};
@@ -88,7 +90,7 @@ proptest! {
             Jitter::None => (base, base),
             Jitter::Full => (0, base),
             Jitter::Equal => (base / 2, base),
-            Jitter::Decorrelated => (initial, previous.saturating_mul(3).max(initial).min(max)),
+            Jitter::Decorrelated => (initial, previous.max(initial).saturating_mul(3).min(max)),
         };
         prop_assert_eq!((lo, hi), expected);
         let mut rng = Rng::new(seed);
@@ -436,6 +438,431 @@ proptest! {
             }
             prop_assert_eq!(state.attempts(), retries + 1);
             prop_assert!(retries < config.max_attempts);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Decorrelated jitter is the article's `min(cap, uniform(base, prev · 3))` from the
+    /// first retry: with no previous delay the first retry is uniform in
+    /// `[initial, 3·initial]` (capped), and a previous delay below `initial` reads as
+    /// `initial`. 400 seeds spread over the whole range, not a single value.
+    #[test]
+    fn decorrelated_jitter_spreads_the_first_retry(
+        initial in 1_000u64..10_000_000_000,
+        cap_factor in prop_oneof![Just(3.0f64), 1.0f64..3.0, 3.0f64..10.0],
+        below_initial in 0u64..1_000,
+    ) {
+        let max = (initial as f64 * cap_factor) as u64;
+        let b = BackoffConfig {
+            initial: Duration::from_nanos(initial),
+            multiplier: 2.0,
+            max: Duration::from_nanos(max),
+            jitter: Jitter::Decorrelated,
+        };
+        let upper = (3 * initial).min(max);
+        prop_assert_eq!(b.bounds_nanos(1, 0), (initial, upper));
+        let previous = initial * below_initial / 1_000;
+        prop_assert_eq!(b.bounds_nanos(1, previous), (initial, upper));
+        let draws: Vec<u64> = (0..400u64)
+            .map(|seed| b.delay_nanos(1, previous, &mut Rng::new(seed)))
+            .collect();
+        prop_assert!(draws.iter().all(|&d| initial <= d && d <= upper));
+        // Each tenth of the uncapped draw [initial, 3·initial] gets about 40 draws, so
+        // both ends are reached (each missed with probability 0.9^400 < 1e-18).
+        let tenth = 2 * initial / 10;
+        prop_assert!(draws.iter().any(|&d| d <= initial + tenth), "low end reached");
+        prop_assert!(draws.iter().any(|&d| d >= upper.min(3 * initial - tenth)), "high end reached");
+        // The state machine follows the same rule for its first retry.
+        let config = RetryConfig::default().with_backoff(b);
+        for seed in 0..50u64 {
+            let mut state = RetryState::new(&config, seed, 0, None);
+            let d = state.next_delay::<ManualClock>(0, None, None).delay().unwrap();
+            prop_assert_eq!(duration_to_nanos(d), draws[seed as usize]);
+        }
+    }
+}
+
+/// The one retry step through its three entry points: `Policy::call_with`, the `retry`
+/// helper and the C `bw_policy_retry_begin`/`bw_policy_retry_next`, on three policies
+/// built from the same policy file, each on its own manual clock starting at the same
+/// time, with the same seed and the same outcome script.
+#[cfg(feature = "capi")]
+mod three_entry_points {
+    use super::*;
+    use breakwater::clock::AnyClock;
+    use breakwater::engine::Engine;
+    use breakwater::ffi::clock::*;
+    use breakwater::ffi::engine::*;
+    use breakwater::ffi::policy::*;
+    use breakwater::ffi::policy_retry::*;
+    use breakwater::ffi::retry::*;
+    use breakwater::ffi::status::bw_status;
+    use breakwater::policy::{CallError, CallOptions, Policy};
+    use breakwater::retry::retry_from_state;
+    use breakwater::RejectReason;
+    use std::ffi::CString;
+    use std::ptr::null_mut;
+
+    const START: u64 = 1_000_000_000;
+    const TIMEOUT_MS: u64 = 50;
+
+    /// How one attempt ends, and how long it took.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        /// A failure after `ms` (below the timeout).
+        Fail(u64),
+        /// A failure after `ms` (above the timeout): a timeout.
+        Slow(u64),
+        /// An error the caller does not retry.
+        Fatal,
+        /// Success.
+        Ok,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0u64..=TIMEOUT_MS).prop_map(Step::Fail),
+            2 => (TIMEOUT_MS + 1..200).prop_map(Step::Slow),
+            1 => Just(Step::Fatal),
+            1 => Just(Step::Ok),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        max_attempts: u32,
+        initial_ms: u64,
+        multiplier: f64,
+        extra_ms: u64,
+        jitter: Jitter,
+        max_elapsed_ms: Option<u64>,
+        budget_floor: Option<u32>,
+        retry_timeouts: bool,
+        deadline_ms: Option<u64>,
+        seed: u64,
+        script: Vec<Step>,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            (
+                1u32..8,
+                1u64..200,
+                prop_oneof![Just(1.0f64), 1.0f64..3.0],
+                0u64..2_000,
+                jitter(),
+            ),
+            (
+                prop::option::of(1u64..3_000),
+                prop::option::of(1u32..4),
+                any::<bool>(),
+            ),
+            (
+                prop::option::of(0u64..3_000),
+                any::<u64>(),
+                prop::collection::vec(step(), 1..10),
+            ),
+        )
+            .prop_map(|(a, b, c)| Case {
+                max_attempts: a.0,
+                initial_ms: a.1,
+                multiplier: a.2,
+                extra_ms: a.3,
+                jitter: a.4,
+                max_elapsed_ms: b.0,
+                budget_floor: b.1,
+                retry_timeouts: b.2,
+                deadline_ms: c.0,
+                seed: c.1,
+                script: c.2,
+            })
+    }
+
+    impl Case {
+        fn toml(&self) -> String {
+            let mut t = format!(
+                "[policies.p]\ntimeout = \"{TIMEOUT_MS}ms\"\n[policies.p.retry]\n\
+                 max_attempts = {}\nretry_on = [\"failure\"{}]\n\
+                 backoff = {{ initial = \"{}ms\", multiplier = {:?}, max = \"{}ms\", jitter = \"{}\" }}\n",
+                self.max_attempts,
+                if self.retry_timeouts { ", \"timeout\"" } else { "" },
+                self.initial_ms,
+                self.multiplier,
+                self.initial_ms + self.extra_ms,
+                self.jitter,
+            );
+            if let Some(ms) = self.max_elapsed_ms {
+                t += &format!("max_elapsed = \"{ms}ms\"\n");
+            }
+            if let Some(n) = self.budget_floor {
+                t +=
+                    &format!("budget = {{ ratio = 0.0, min_per_second = {n}, window = \"1s\" }}\n");
+            }
+            t
+        }
+
+        fn deadline(&self) -> Option<u64> {
+            self.deadline_ms.map(|ms| START + ms * 1_000_000)
+        }
+
+        /// The script's step for attempt `n` (1-based); past its end, success.
+        fn step(&self, n: u32) -> Step {
+            self.script.get(n as usize - 1).copied().unwrap_or(Step::Ok)
+        }
+
+        /// Whether the policy (and so the helper's predicate) retries `step`.
+        fn retryable(&self, step: Step) -> bool {
+            match step {
+                Step::Fail(_) => true,
+                Step::Slow(_) => self.retry_timeouts,
+                Step::Fatal | Step::Ok => false,
+            }
+        }
+    }
+
+    fn took(step: Step) -> Duration {
+        match step {
+            Step::Fail(ms) | Step::Slow(ms) => Duration::from_millis(ms),
+            Step::Fatal | Step::Ok => Duration::ZERO,
+        }
+    }
+
+    /// What one entry point did: each decision (delays and the final give-up), the
+    /// attempts made, and the counters of granted and refused retries. The policy's
+    /// budget snapshot `(requests, retries)` is compared between the Rust entry points
+    /// only (the C ABI does not expose a policy's budget).
+    #[derive(Debug)]
+    struct Run {
+        decisions: Vec<RetryDecision>,
+        attempts: u32,
+        budget: Option<(u64, u64)>,
+        retries: u64,
+        budget_refusals: u64,
+    }
+
+    impl PartialEq for Run {
+        fn eq(&self, other: &Run) -> bool {
+            let same_budget =
+                self.budget.is_none() || other.budget.is_none() || self.budget == other.budget;
+            same_budget
+                && (
+                    &self.decisions,
+                    self.attempts,
+                    self.retries,
+                    self.budget_refusals,
+                ) == (
+                    &other.decisions,
+                    other.attempts,
+                    other.retries,
+                    other.budget_refusals,
+                )
+        }
+    }
+
+    fn counters(policy: &Policy) -> (Option<(u64, u64)>, u64, u64) {
+        let m = policy.metrics().snapshot();
+        let budget = policy.retry_budget().map(|b| {
+            let s = b.snapshot();
+            (s.requests, s.retries)
+        });
+        (
+            budget,
+            m.retries,
+            m.rejected_by(RejectReason::RetryBudgetExhausted),
+        )
+    }
+
+    fn rust_policy(case: &Case) -> (ManualClock, std::sync::Arc<Policy>) {
+        let clock = ManualClock::starting_at(START);
+        let engine = Engine::with_clock(AnyClock::Manual(clock.clone()));
+        engine.reload_str(&case.toml()).unwrap();
+        (clock, engine.policy("p").unwrap())
+    }
+
+    fn through_call(case: &Case) -> Run {
+        let (clock, policy) = rust_policy(case);
+        let mut decisions = Vec::new();
+        let mut observe = |d: RetryDecision| decisions.push(d);
+        let mut sleep = |d: Duration| clock.advance(d);
+        let mut options = CallOptions::new()
+            .with_seed(case.seed)
+            .with_sleep(&mut sleep)
+            .with_observer(&mut observe);
+        if let Some(deadline) = case.deadline() {
+            options = options.with_deadline_nanos(deadline);
+        }
+        let mut attempts = 0;
+        let result = policy.call_with(
+            options,
+            |n| {
+                attempts = n;
+                let step = case.step(n);
+                clock.advance(took(step));
+                match step {
+                    Step::Ok => Ok(()),
+                    other => Err(other),
+                }
+            },
+            |step| !matches!(step, Step::Fatal),
+        );
+        if let Err(CallError::Rejected(r)) = result {
+            assert_eq!(r.reason, RejectReason::RetryBudgetExhausted);
+            assert_eq!(
+                decisions.last(),
+                Some(&RetryDecision::GiveUp(GiveUpReason::BudgetExhausted))
+            );
+        }
+        let (budget, retries, budget_refusals) = counters(&policy);
+        Run {
+            decisions,
+            attempts,
+            budget,
+            retries,
+            budget_refusals,
+        }
+    }
+
+    fn through_helper(case: &Case) -> Run {
+        let (clock, policy) = rust_policy(case);
+        let retry = policy.config().retry.clone().unwrap();
+        let any = AnyClock::Manual(clock.clone());
+        let mut decisions = Vec::new();
+        let mut attempts = 0;
+        let state = RetryState::new(&retry.retry, case.seed, any.now(), case.deadline());
+        let result = retry_from_state(
+            state,
+            &any,
+            policy.retry_budget(),
+            |step| case.retryable(*step),
+            |n| {
+                attempts = n;
+                let step = case.step(n);
+                clock.advance(took(step));
+                match step {
+                    Step::Ok => Ok(()),
+                    other => Err(other),
+                }
+            },
+            |d| {
+                decisions.push(RetryDecision::RetryAfter(d));
+                clock.advance(d);
+            },
+        );
+        if let Err(e) = result {
+            decisions.push(RetryDecision::GiveUp(e.reason()));
+        }
+        // The helper counts nothing in the policy: only the budget is shared.
+        let (budget, _, _) = counters(&policy);
+        let granted = decisions.iter().filter(|d| d.delay().is_some()).count() as u64;
+        let refused = u64::from(
+            decisions.last() == Some(&RetryDecision::GiveUp(GiveUpReason::BudgetExhausted)),
+        );
+        Run {
+            decisions,
+            attempts,
+            budget,
+            retries: granted,
+            budget_refusals: refused,
+        }
+    }
+
+    fn through_c(case: &Case) -> Run {
+        let toml = CString::new(case.toml()).unwrap();
+        let name = CString::new("p").unwrap();
+        // SAFETY: every pointer passed is either a fresh out-pointer on this stack or a
+        // live handle created above and freed once at the end.
+        unsafe {
+            let mut clock = null_mut();
+            assert_eq!(bw_clock_new_manual(START, &mut clock), bw_status::BW_OK);
+            let mut engine = null_mut();
+            assert_eq!(
+                bw_engine_from_toml(toml.as_ptr(), clock, &mut engine),
+                bw_status::BW_OK
+            );
+            let mut policy = null_mut();
+            assert_eq!(
+                bw_engine_policy(engine, name.as_ptr(), &mut policy),
+                bw_status::BW_OK
+            );
+            let mut state = null_mut();
+            let status =
+                bw_policy_retry_begin(policy, case.seed, case.deadline().unwrap_or(0), &mut state);
+            assert_eq!(status, bw_status::BW_OK);
+            let mut decisions = Vec::new();
+            let mut attempts = 1;
+            loop {
+                let step = case.step(attempts);
+                bw_clock_advance(clock, duration_to_nanos(took(step)));
+                let what = match step {
+                    Step::Ok => break,
+                    Step::Fail(_) => BW_RETRY_ON_FAILURE,
+                    Step::Slow(_) => BW_RETRY_ON_TIMEOUT,
+                    // A class this policy never lists.
+                    Step::Fatal => BW_RETRY_ON_INJECTED,
+                };
+                let (mut delay, mut reason) = (0u64, 0i32);
+                match bw_policy_retry_next(
+                    policy,
+                    state,
+                    what,
+                    BW_RETRY_AFTER_NONE,
+                    &mut delay,
+                    &mut reason,
+                ) {
+                    bw_status::BW_OK => {
+                        decisions.push(RetryDecision::RetryAfter(Duration::from_nanos(delay)));
+                        bw_clock_advance(clock, delay);
+                        attempts += 1;
+                    }
+                    bw_status::BW_RETRY_GIVE_UP => {
+                        let reason = GiveUpReason::from_code(reason as u8).unwrap();
+                        decisions.push(RetryDecision::GiveUp(reason));
+                        break;
+                    }
+                    other => panic!("bw_policy_retry_next: {other:?}"),
+                }
+            }
+            assert_eq!(bw_retry_state_attempts(state), attempts);
+            let mut stats = std::mem::MaybeUninit::<bw_policy_stats>::uninit();
+            assert_eq!(
+                bw_policy_get_stats(policy, stats.as_mut_ptr()),
+                bw_status::BW_OK
+            );
+            let stats = stats.assume_init();
+            bw_retry_state_free(state);
+            bw_policy_free(policy);
+            bw_engine_free(engine);
+            bw_clock_free(clock);
+            Run {
+                decisions,
+                attempts,
+                budget: None,
+                retries: stats.retries,
+                budget_refusals: stats.rejected_retry_budget_exhausted,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Same policy file, same clock start, same seed, same outcomes: the same delays,
+        /// the same give-up reason, the same budget use and the same counters, whichever
+        /// entry point drives the step.
+        #[test]
+        fn the_same_decisions_through_every_entry_point(case in case()) {
+            let call = through_call(&case);
+            let c = through_c(&case);
+            prop_assert_eq!(&call, &c, "Policy::call vs bw_policy_retry_next");
+            prop_assert_eq!(&call, &through_helper(&case), "Policy::call vs retry_from_state");
+            // The run makes sense on its own: one retry per delay, at most max_attempts.
+            let granted = call.decisions.iter().filter(|d| d.delay().is_some()).count();
+            prop_assert_eq!(granted as u64, call.retries);
+            prop_assert_eq!(call.attempts as usize, granted + 1);
+            prop_assert!(call.attempts <= case.max_attempts);
         }
     }
 }

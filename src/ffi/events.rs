@@ -16,7 +16,11 @@ use crate::metrics::Event;
 /// Event kind: a circuit breaker changed state (`from_state`, `to_state`,
 /// `generation`, `at_ns`).
 pub const BW_EVENT_TRANSITION: i32 = 1;
-/// Event kind: a retry budget refused a retry after having had room (`at_ns`).
+/// Event kind: a policy's retry budget refused a retry (`at_ns`). The one rule: each
+/// retry the budget refuses (`BW_GIVE_UP_BUDGET_EXHAUSTED` from `bw_policy_retry_next`,
+/// a `RetryBudgetExhausted` rejection from the Rust `call`) is counted once in
+/// `rejected_retry_budget_exhausted` and emits this event once, at the same moment;
+/// asking a state that already gave up again does neither.
 pub const BW_EVENT_BUDGET_EXHAUSTED: i32 = 2;
 /// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
 /// Reserved: this version emits no such event (rejections are counted, see

@@ -18,6 +18,9 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     // The stable permit: opaque words, `injected_latency_ns`, `flags`, `reserved`;
     // `BW_PERMIT_INJECTED_LATENCY`.
     (2, 0x6aa1_21cf_9635_bbd6),
+    // The retry step: `bw_policy_retry_begin(.., deadline_ns, ..)`, `bw_policy_now`;
+    // `bw_policy_stats` loses `budget_refusals` (refusals are rejections).
+    (3, 0xfc00_3448_7f16_c3e9),
 ];
 
 fn header() -> String {

@@ -319,8 +319,6 @@ pub struct bw_policy_stats {
     pub slow: u64,
     /// Retry attempts started by `call` loops.
     pub retries: u64,
-    /// Retries refused by the retry budget.
-    pub budget_refusals: u64,
     /// Rejections by an open breaker.
     pub rejected_circuit_open: u64,
     /// Rejections by the rate limiter.
@@ -329,7 +327,7 @@ pub struct bw_policy_stats {
     pub rejected_bulkhead_full: u64,
     /// Rejections by the adaptive limit or the throttle.
     pub rejected_load_shed: u64,
-    /// Rejections by the retry budget.
+    /// Retries the retry budget refused (see `BW_EVENT_BUDGET_EXHAUSTED`).
     pub rejected_retry_budget_exhausted: u64,
     /// Rejections injected by chaos.
     pub rejected_injected: u64,
@@ -399,7 +397,6 @@ pub unsafe extern "C" fn bw_policy_get_stats(
             ignored: m.ignored,
             slow: m.slow,
             retries: m.retries,
-            budget_refusals: m.budget_refusals,
             rejected_circuit_open: m.rejected[crate::RejectReason::CircuitOpen.index()],
             rejected_rate_limited: m.rejected[crate::RejectReason::RateLimited.index()],
             rejected_bulkhead_full: m.rejected[crate::RejectReason::BulkheadFull.index()],

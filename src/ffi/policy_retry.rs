@@ -1,9 +1,11 @@
-//! A policy's retry loop, driven by a foreign caller: the same schedule, budget,
-//! outcome classes and counters as `Policy::call`, without a callback across the ABI.
+//! A policy's retry loop, driven by a foreign caller: `Policy::retry_begin` and
+//! `Policy::retry_next` (the step `Policy::call` runs) translated to C, so the schedule,
+//! budget, deadline, outcome classes, counters and events are the Rust call's.
 //!
 //! ```c
 //! bw_retry_state *retry = NULL;
-//! bw_policy_retry_begin(policy, seed, &retry);          // one per logical call
+//! uint64_t deadline_ns = 0;                              // or bw_policy_now(policy) + left
+//! bw_policy_retry_begin(policy, seed, deadline_ns, &retry); // one per logical call
 //! for (;;) {
 //!     /* acquire, call, complete ... */
 //!     uint64_t delay_ns; int32_t reason;
@@ -16,13 +18,12 @@
 
 use std::time::Duration;
 
-use super::boundary::{ensure_non_null, ffi_status, write_out, ArcHandle, BoxHandle};
+use super::boundary::{ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, BoxHandle};
 use super::policy::bw_policy;
 use super::retry::{bw_retry_state, BW_RETRY_AFTER_NONE};
 use super::status::{bw_status, fail};
-use crate::clock::Clock;
 use crate::policy::{Policy, RetryOn};
-use crate::retry::{RetryDecision, RetryState};
+use crate::retry::RetryDecision;
 
 /// Retry class: the call failed.
 pub const BW_RETRY_ON_FAILURE: u32 = 1;
@@ -41,16 +42,29 @@ pub const BW_RETRY_ON_RETRY_BUDGET_EXHAUSTED: u32 = 1 << 6;
 /// Retry class: an injected rejection (`BW_INJECTED_REJECTION`).
 pub const BW_RETRY_ON_INJECTED: u32 = 1 << 7;
 
-/// Give-up reason of `bw_policy_retry_next`: the policy does not retry this class.
-pub const BW_GIVE_UP_NOT_RETRYABLE: i32 = 5;
+// The C classes are the core's `RetryOn` bits: a change on either side fails the build.
+const _: () = {
+    use crate::RejectReason;
+    assert!(BW_RETRY_ON_FAILURE == RetryOn::FAILURE.bits());
+    assert!(BW_RETRY_ON_TIMEOUT == RetryOn::TIMEOUT.bits());
+    assert!(BW_RETRY_ON_CIRCUIT_OPEN == RetryOn::rejection(RejectReason::CircuitOpen).bits());
+    assert!(BW_RETRY_ON_RATE_LIMITED == RetryOn::rejection(RejectReason::RateLimited).bits());
+    assert!(BW_RETRY_ON_BULKHEAD_FULL == RetryOn::rejection(RejectReason::BulkheadFull).bits());
+    assert!(BW_RETRY_ON_LOAD_SHED == RetryOn::rejection(RejectReason::LoadShed).bits());
+    assert!(
+        BW_RETRY_ON_RETRY_BUDGET_EXHAUSTED
+            == RetryOn::rejection(RejectReason::RetryBudgetExhausted).bits()
+    );
+    assert!(BW_RETRY_ON_INJECTED == RetryOn::rejection(RejectReason::Injected).bits());
+    assert!(RetryOn::ALL.bits() == (BW_RETRY_ON_INJECTED << 1) - 1);
+};
 
-fn retry_section(policy: &Policy) -> Result<&crate::policy::RetryPolicyConfig, bw_status> {
-    policy.config().retry.as_ref().ok_or_else(|| {
-        fail(
-            bw_status::BW_NO_STAGE,
-            format_args!("policy \"{}\" has no retry section", policy.name()),
-        )
-    })
+#[cold]
+fn no_retry_section(policy: &Policy) -> bw_status {
+    fail(
+        bw_status::BW_NO_STAGE,
+        format_args!("policy \"{}\" has no retry section", policy.name()),
+    )
 }
 
 /// Writes the policy's retry classes (`BW_RETRY_ON_*` bits, from `retry_on` in the
@@ -68,24 +82,45 @@ pub unsafe extern "C" fn bw_policy_retry_on(
         ensure_non_null!(policy, out_mask);
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
-        match retry_section(policy) {
-            Ok(section) => {
+        match &policy.config().retry {
+            Some(section) => {
                 // SAFETY: non-NULL and writable by contract.
                 unsafe { write_out(out_mask, section.retry_on.bits()) };
                 bw_status::BW_OK
             }
-            Err(status) => status,
+            None => no_retry_section(policy),
         }
+    })
+}
+
+/// The time on the policy's clock in nanoseconds (its manual clock, or the system's
+/// `CLOCK_MONOTONIC`): add the time a caller has left to get the `deadline_ns` of
+/// `bw_policy_retry_begin`. 0 if `policy` is NULL. Thread-safe.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_now(policy: *const bw_policy) -> u64 {
+    ffi_value!(0, {
+        if policy.is_null() {
+            return 0;
+        }
+        // SAFETY: non-NULL and live by contract.
+        unsafe { bw_policy::borrow(policy) }.now()
     })
 }
 
 /// Starts the retry loop of one logical call with the policy's retry settings: a new
 /// `bw_retry_state` (seeded with `seed`, started now on the policy's clock) written to
-/// `*out`, and one request recorded in the policy's retry budget. Free the state with
-/// `bw_retry_state_free`.
+/// `*out`, and one request recorded in the policy's retry budget. `deadline_ns` is the
+/// caller's overall deadline on the policy's clock (see `bw_policy_now`), 0 for none:
+/// a retry whose delay would end at or after it is not started, and
+/// `bw_policy_retry_next` gives up at once with `BW_GIVE_UP_DEADLINE_EXCEEDED`, as the
+/// Rust `call` does. Free the state with `bw_retry_state_free`.
 ///
 /// Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE` when the policy has no retry
-/// section (nothing written). Thread-safe for the policy; allocates the state.
+/// section (nothing written, nothing recorded). Thread-safe for the policy; allocates
+/// the state.
 ///
 /// # Safety
 /// `policy` must be NULL or live; `out` NULL or valid for a pointer write.
@@ -93,20 +128,17 @@ pub unsafe extern "C" fn bw_policy_retry_on(
 pub unsafe extern "C" fn bw_policy_retry_begin(
     policy: *const bw_policy,
     seed: u64,
+    deadline_ns: u64,
     out: *mut *mut bw_retry_state,
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out);
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
-        let section = match retry_section(policy) {
-            Ok(section) => section,
-            Err(status) => return status,
+        let Some(state) = policy.retry_begin(seed, (deadline_ns != 0).then_some(deadline_ns))
+        else {
+            return no_retry_section(policy);
         };
-        let state = RetryState::new(&section.retry, seed, policy.clock().now(), None);
-        if let Some(budget) = policy.retry_budget() {
-            budget.record_request();
-        }
         // SAFETY: non-NULL and writable by contract.
         unsafe { write_out(out, bw_retry_state::into_handle(state)) };
         bw_status::BW_OK
@@ -118,15 +150,15 @@ pub unsafe extern "C" fn bw_policy_retry_begin(
 /// the rejection status), `retry_after_ns` the rejection's hint or
 /// `BW_RETRY_AFTER_NONE`.
 ///
-/// - `BW_OK`: retry after `*out_delay_ns`; counted in the policy's retries.
-/// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets `BW_GIVE_UP_*`, or
-///   `BW_GIVE_UP_NOT_RETRYABLE` when the policy does not retry `what`. A budget refusal
-///   is counted and emitted as a budget-exhausted event.
+/// - `BW_OK`: retry after `*out_delay_ns`; counted in the policy's `retries`.
+/// - `BW_RETRY_GIVE_UP`: stop; `*out_reason` (if not NULL) gets the `BW_GIVE_UP_*`
+///   reason (`BW_GIVE_UP_NOT_RETRYABLE` when the policy does not retry `what`). A give-up
+///   is final: asking again gives the same reason and counts nothing.
 /// - `BW_INVALID_ARGUMENT`: `what` is not exactly one known class.
 /// - `BW_NULL_POINTER`, `BW_NO_STAGE` (no retry section).
 ///
-/// The schedule, budget and deadline rules are `Policy::call`'s. Not thread-safe for
-/// one state; allocation-free.
+/// The decision is `Policy::retry_next`'s, the one `Policy::call` makes. Not
+/// thread-safe for one state; allocation-free.
 ///
 /// # Safety
 /// `policy` must be NULL or live; `state` NULL or a live retry state not used by
@@ -153,36 +185,25 @@ pub unsafe extern "C" fn bw_policy_retry_next(
         };
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
-        let section = match retry_section(policy) {
-            Ok(section) => section,
-            Err(status) => return status,
-        };
-        let give_up = |reason: i32| {
-            if !out_reason.is_null() {
-                // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out_reason, reason) };
-            }
-            bw_status::BW_RETRY_GIVE_UP
-        };
-        if section.retry_on.bits() & class.bits() == 0 {
-            return give_up(BW_GIVE_UP_NOT_RETRYABLE);
+        if policy.config().retry.is_none() {
+            return no_retry_section(policy);
         }
         // SAFETY: non-NULL, live and unshared by contract.
         let state = unsafe { bw_retry_state::borrow_mut(state) };
         let hint =
             (retry_after_ns != BW_RETRY_AFTER_NONE).then(|| Duration::from_nanos(retry_after_ns));
-        match state.next_delay(policy.clock().now(), hint, policy.retry_budget()) {
+        match policy.retry_next(state, class, hint) {
             RetryDecision::RetryAfter(delay) => {
-                policy.note_retry();
                 // SAFETY: non-NULL and writable by contract.
                 unsafe { write_out(out_delay_ns, crate::clock::duration_to_nanos(delay)) };
                 bw_status::BW_OK
             }
             RetryDecision::GiveUp(reason) => {
-                if reason == crate::retry::GiveUpReason::BudgetExhausted {
-                    policy.note_budget_exhausted();
+                if !out_reason.is_null() {
+                    // SAFETY: non-NULL and writable by contract.
+                    unsafe { write_out(out_reason, i32::from(reason.code())) };
                 }
-                give_up(i32::from(reason.code()))
+                bw_status::BW_RETRY_GIVE_UP
             }
         }
     })

@@ -14,7 +14,9 @@ use super::boundary::{
 use super::clock::{bw_clock, clock_or_system};
 use super::status::{bw_status, fail};
 use crate::clock::AnyClock;
-use crate::retry::{BudgetConfig, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState};
+use crate::retry::{
+    BudgetConfig, GiveUpReason, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState,
+};
 use crate::rng::Rng;
 
 /// Jitter: none, every delay is the exponential base.
@@ -23,7 +25,9 @@ pub const BW_JITTER_NONE: i32 = 0;
 pub const BW_JITTER_FULL: i32 = 1;
 /// Jitter: uniform in `[base/2, base]`.
 pub const BW_JITTER_EQUAL: i32 = 2;
-/// Jitter: decorrelated, uniform in `[initial, 3 × previous]`, capped at `max`.
+/// Jitter: decorrelated (AWS), `min(max, uniform[initial, 3 × max(initial, previous)])`:
+/// a previous delay below `initial` (0 before the first retry) reads as `initial`, so
+/// the first retry is uniform in `[initial, 3 × initial]`.
 pub const BW_JITTER_DECORRELATED: i32 = 3;
 
 /// Give-up reason: `max_attempts` attempts were made.
@@ -32,8 +36,27 @@ pub const BW_GIVE_UP_ATTEMPTS_EXHAUSTED: i32 = 1;
 pub const BW_GIVE_UP_ELAPSED_EXCEEDED: i32 = 2;
 /// Give-up reason: the next attempt would start at or after the deadline.
 pub const BW_GIVE_UP_DEADLINE_EXCEEDED: i32 = 3;
-/// Give-up reason: the retry budget refused the retry.
+/// Give-up reason: the retry budget refused the retry (bindings raise their
+/// `RetryBudgetExhausted` rejection; for a policy, see `BW_EVENT_BUDGET_EXHAUSTED` for
+/// how it is counted and emitted).
 pub const BW_GIVE_UP_BUDGET_EXHAUSTED: i32 = 4;
+/// Give-up reason: what ended the attempt is not retried (`bw_policy_retry_next` with
+/// a class the policy's `retry_on` does not list).
+pub const BW_GIVE_UP_NOT_RETRYABLE: i32 = 5;
+
+// The C codes are the core's codes: a change on either side fails the build.
+const _: () = {
+    assert!(BW_JITTER_NONE == Jitter::None as i32);
+    assert!(BW_JITTER_FULL == Jitter::Full as i32);
+    assert!(BW_JITTER_EQUAL == Jitter::Equal as i32);
+    assert!(BW_JITTER_DECORRELATED == Jitter::Decorrelated as i32);
+    assert!(BW_GIVE_UP_ATTEMPTS_EXHAUSTED == GiveUpReason::AttemptsExhausted as i32);
+    assert!(BW_GIVE_UP_ELAPSED_EXCEEDED == GiveUpReason::ElapsedExceeded as i32);
+    assert!(BW_GIVE_UP_DEADLINE_EXCEEDED == GiveUpReason::DeadlineExceeded as i32);
+    assert!(BW_GIVE_UP_BUDGET_EXHAUSTED == GiveUpReason::BudgetExhausted as i32);
+    assert!(BW_GIVE_UP_NOT_RETRYABLE == GiveUpReason::NotRetryable as i32);
+    assert!(GiveUpReason::ALL.len() == 5);
+};
 
 /// Pass as `retry_after_ns` to `bw_retry_state_next_delay` when the failure carried no
 /// retry-after hint.

@@ -7,7 +7,7 @@
 //! |----------|--------------------------------------------------------------------|---------------------|
 //! | `shards` | one per thread slot: permitted, completed × 4, slow, latency histogram | that slot's owner |
 //! | `shared` | the same, for threads without a slot                                | any thread, atomic adds |
-//! | `cold`   | rejected × 6, retries, budget refusals, transitions × 5            | any thread, atomic adds |
+//! | `cold`   | rejected × 6 (budget refusals among them), retries, transitions × 5 | any thread, atomic adds |
 //!
 //! A thread records into the shard of its slot (`src/metrics/thread_slot.rs`): it is the
 //! only writer there, so each counter is a plain load and store instead of a lock-prefixed
@@ -117,7 +117,6 @@ struct Cold {
     /// Indexed by `RejectReason::index()`.
     rejected: [AtomicU64; REJECT_REASONS],
     retries: AtomicU64,
-    budget_refusals: AtomicU64,
     /// Indexed by the breaker state code entered.
     transitions: [AtomicU64; BREAKER_STATES],
 }
@@ -164,7 +163,6 @@ impl PolicyMetrics {
             cold: CachePadded::new(Cold {
                 rejected: zeros(),
                 retries: AtomicU64::new(0),
-                budget_refusals: AtomicU64::new(0),
                 transitions: zeros(),
             }),
         }
@@ -234,11 +232,11 @@ impl PolicyMetrics {
         self.cold.retries.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The retry budget refused a retry.
+    /// The retry budget refused a retry: one more `RetryBudgetExhausted` rejection (the
+    /// one counter of budget refusals).
     #[inline]
     pub fn on_budget_refused(&self) {
-        // Relaxed: an independent statistic.
-        self.cold.budget_refusals.fetch_add(1, Ordering::Relaxed);
+        self.on_rejected(RejectReason::RetryBudgetExhausted);
     }
 
     /// The breaker entered the state with code `to` (`0..=4`, see
@@ -282,7 +280,6 @@ impl PolicyMetrics {
             ignored,
             slow,
             retries: self.cold.retries.load(Ordering::Relaxed),
-            budget_refusals: self.cold.budget_refusals.load(Ordering::Relaxed),
             transitions,
             latency,
         }
@@ -318,7 +315,8 @@ impl std::fmt::Debug for PolicyMetrics {
 pub struct MetricsSnapshot {
     /// Calls let through.
     pub permitted: u64,
-    /// Calls refused, indexed by [`RejectReason::index`].
+    /// Calls refused, indexed by [`RejectReason::index`]. A retry the retry budget
+    /// refused is counted here, once, under [`RejectReason::RetryBudgetExhausted`].
     pub rejected: [u64; REJECT_REASONS],
     /// Completions with [`Outcome::Success`].
     pub success: u64,
@@ -332,8 +330,6 @@ pub struct MetricsSnapshot {
     pub slow: u64,
     /// Retry attempts started.
     pub retries: u64,
-    /// Retries refused by the retry budget.
-    pub budget_refusals: u64,
     /// Breaker transitions, indexed by the state code entered (`0..=4`).
     pub transitions: [u64; BREAKER_STATES],
     /// Latency of the completions that reported a duration.
@@ -403,10 +399,14 @@ mod tests {
         assert_eq!(s.permitted, 5);
         assert_eq!((s.success, s.failure, s.timeout, s.ignored), (1, 1, 1, 1));
         assert_eq!(s.slow, 2);
-        assert_eq!(s.rejected, [2, 1, 1, 1, 1, 1]);
+        assert_eq!(
+            s.rejected,
+            [2, 1, 1, 1, 2, 1],
+            "a budget refusal is a rejection"
+        );
         assert_eq!(s.rejected_by(RejectReason::CircuitOpen), 2);
-        assert_eq!(s.rejected_total(), 7);
-        assert_eq!((s.retries, s.budget_refusals), (2, 1));
+        assert_eq!(s.rejected_total(), 8);
+        assert_eq!(s.retries, 2);
         assert_eq!(s.transitions, [0, 1, 0, 0, 1]);
         assert_eq!(s.latency.count, 2);
         assert_eq!(s.latency.sum_nanos, 3_000_000);

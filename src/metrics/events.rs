@@ -54,8 +54,8 @@ pub enum Event<'a> {
         /// Clock time of the transition, nanoseconds.
         at_nanos: u64,
     },
-    /// A retry budget refused a retry after having had room (emitted once per
-    /// exhaustion episode, at the emitter's discretion).
+    /// A policy's retry budget refused a retry (the rule: see
+    /// [`Policy::retry_next`](crate::policy::Policy::retry_next)).
     BudgetExhausted {
         /// The policy name.
         policy: &'a str,

@@ -588,12 +588,11 @@ pub const PERMITS_TOTAL: &str = "breakwater_permits_total";
 pub const CALLS_TOTAL: &str = "breakwater_calls_total";
 /// `breakwater_slow_calls_total{policy}`: completions slower than the slow threshold.
 pub const SLOW_CALLS_TOTAL: &str = "breakwater_slow_calls_total";
-/// `breakwater_rejections_total{policy,reason}`: refused calls by reason.
+/// `breakwater_rejections_total{policy,reason}`: refused calls by reason (a retry the
+/// retry budget refused is `reason="retry_budget_exhausted"`).
 pub const REJECTIONS_TOTAL: &str = "breakwater_rejections_total";
 /// `breakwater_retries_total{policy}`: retry attempts started.
 pub const RETRIES_TOTAL: &str = "breakwater_retries_total";
-/// `breakwater_retry_budget_refusals_total{policy}`: retries refused by the budget.
-pub const RETRY_BUDGET_REFUSALS_TOTAL: &str = "breakwater_retry_budget_refusals_total";
 /// `breakwater_circuit_transitions_total{policy,to}`: breaker transitions by state entered.
 pub const CIRCUIT_TRANSITIONS_TOTAL: &str = "breakwater_circuit_transitions_total";
 /// `breakwater_call_duration_seconds{policy}`: latency histogram.
@@ -614,7 +613,7 @@ pub const ADAPTIVE_IN_FLIGHT: &str = "breakwater_adaptive_in_flight";
 /// Writes one policy's counters and latency histogram into the families
 /// [`PERMITS_TOTAL`], [`CALLS_TOTAL`] (`outcome` = success, failure, timeout, ignored),
 /// [`SLOW_CALLS_TOTAL`], [`REJECTIONS_TOTAL`] (`reason` = every [`RejectReason`]),
-/// [`RETRIES_TOTAL`], [`RETRY_BUDGET_REFUSALS_TOTAL`], [`CIRCUIT_TRANSITIONS_TOTAL`]
+/// [`RETRIES_TOTAL`], [`CIRCUIT_TRANSITIONS_TOTAL`]
 /// (`to` = every state name) and [`CALL_DURATION_SECONDS`]. Every series is written, zero
 /// or not, so rates start from a known zero. Call it once per policy, then render once.
 pub fn write_policy_metrics(
@@ -640,11 +639,6 @@ pub fn write_policy_metrics(
     }
     exp.counter_family(RETRIES_TOTAL, "Retry attempts started.")?
         .sample(&[p], snap.retries)?;
-    exp.counter_family(
-        RETRY_BUDGET_REFUSALS_TOTAL,
-        "Retries refused by the retry budget.",
-    )?
-    .sample(&[p], snap.budget_refusals)?;
     let transitions = exp.counter_family(
         CIRCUIT_TRANSITIONS_TOTAL,
         "Circuit breaker transitions by the state entered.",

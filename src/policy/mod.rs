@@ -2,7 +2,8 @@
 //!
 //! - `config`: [`PolicyConfig`], [`RetryOn`], [`RetryPolicyConfig`].
 //! - `pipeline`: [`Policy`], [`PolicyPermit`], [`RawPolicyPermit`] — the stages in order.
-//! - `call`: [`Policy::call`], the retry loop with fallback, and [`CallError`].
+//! - `call`: the retry step ([`Policy::retry_begin`], [`Policy::retry_next`]),
+//!   [`Policy::call`] (the retry loop with fallback), [`CallOptions`] and [`CallError`].
 //! - `snapshot`: [`PolicySnapshot`], the state of every stage and the counters.
 
 mod call;
@@ -10,7 +11,7 @@ mod config;
 mod pipeline;
 mod snapshot;
 
-pub use call::CallError;
+pub use call::{CallError, CallOptions};
 pub use config::{PolicyConfig, RetryOn, RetryPolicyConfig};
 pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit};
 pub use snapshot::PolicySnapshot;

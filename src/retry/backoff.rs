@@ -23,15 +23,17 @@
 //! | `none` | `base(n)` | `[base(n), base(n)]` | 0 |
 //! | `full` | `uniform[0, base(n)]` | `[0, base(n)]` | 1 |
 //! | `equal` | `floor(base(n)/2) + uniform[0, base(n) − floor(base(n)/2)]` | `[floor(base(n)/2), base(n)]` | 1 |
-//! | `decorrelated` | `min(max, uniform[initial, max(initial, 3·previous)])` | `[initial, min(max, max(initial, 3·previous))]` | 1 |
+//! | `decorrelated` | `min(max, uniform[initial, 3·max(initial, previous)])` | `[min(max, initial), min(max, 3·max(initial, previous))]` | 1 |
 //!
 //! `full`, `equal` and `decorrelated` are the three schemes of the AWS Architecture Blog
 //! article *Exponential Backoff And Jitter* (Marc Brooker, 2015). Decorrelated jitter is
-//! exactly the article's `sleep = min(cap, random_between(base, sleep · 3))`: it ignores
-//! `n` and `multiplier` and grows from the previous delay instead (pass
-//! [`Duration::ZERO`] before the first retry; any previous delay below `initial` is read
-//! as `initial`). Like the article it clamps the draw to `max`, so once `3·previous`
-//! exceeds `max` part of the probability mass sits exactly at `max`.
+//! exactly the article's `sleep = min(cap, random_between(base, sleep · 3))` with `sleep`
+//! starting at `base`: it ignores `n` and `multiplier` and grows from the previous delay
+//! instead. Pass [`Duration::ZERO`] before the first retry; any previous delay below
+//! `initial` is read as `initial`, so the first retry is already uniform in
+//! `[initial, 3·initial]` (clients that failed together do not retry together). Like the
+//! article it clamps the draw to `max`, so once `3·previous` exceeds `max` part of the
+//! probability mass sits exactly at `max`.
 //!
 //! Every delay lies in its bounds, and no delay ever exceeds `max`. An unvalidated
 //! configuration never panics: a non-finite `multiplier` reads as an infinite growth
@@ -70,8 +72,9 @@ pub enum Jitter {
     Full = 1,
     /// Half the base plus a uniform share of the other half (AWS "equal jitter").
     Equal = 2,
-    /// Uniform between `initial` and three times the previous delay, capped (AWS
-    /// "decorrelated jitter").
+    /// Uniform between `initial` and three times the previous delay (at least
+    /// `initial`, so the first retry is uniform in `[initial, 3·initial]`), capped at
+    /// `max` (AWS "decorrelated jitter").
     Decorrelated = 3,
 }
 
@@ -240,10 +243,10 @@ impl BackoffConfig {
             Jitter::None => hi,
             Jitter::Full | Jitter::Equal => lo + rng.below((hi - lo).saturating_add(1)),
             Jitter::Decorrelated => {
-                // The article's draw is over [initial, max(initial, 3·previous)] and then
+                // The article's draw is over [initial, 3·max(initial, previous)] and then
                 // clamped, so the clamp (not the range) applies `max`.
                 let initial = duration_to_nanos(self.initial);
-                let upper = previous_nanos.saturating_mul(3).max(initial);
+                let upper = decorrelated_upper(initial, previous_nanos);
                 let draw = initial + rng.below((upper - initial).saturating_add(1));
                 draw.min(duration_to_nanos(self.max))
             }
@@ -266,7 +269,7 @@ impl BackoffConfig {
             Jitter::Decorrelated => {
                 let initial = duration_to_nanos(self.initial);
                 let max = duration_to_nanos(self.max);
-                let upper = previous_nanos.saturating_mul(3).max(initial);
+                let upper = decorrelated_upper(initial, previous_nanos);
                 (initial.min(max), upper.min(max))
             }
         }
@@ -287,6 +290,13 @@ impl BackoffConfig {
         };
         nanos.min(max)
     }
+}
+
+/// The top of decorrelated jitter's draw, `3·max(initial, previous)` (saturating): a
+/// previous delay below `initial` (including none, 0) is read as `initial`.
+#[inline]
+fn decorrelated_upper(initial: u64, previous_nanos: u64) -> u64 {
+    previous_nanos.max(initial).saturating_mul(3)
 }
 
 /// `base^exp` by binary exponentiation: at most 64 IEEE multiplications, each correctly
@@ -397,8 +407,9 @@ mod tests {
         let b = BackoffConfig::default().with_jitter(Jitter::Equal);
         assert_eq!(b.bounds(2, Duration::ZERO), (ms(100), ms(200)));
         let d = b.with_jitter(Jitter::Decorrelated);
-        assert_eq!(d.bounds(1, Duration::ZERO), (ms(100), ms(100)));
-        assert_eq!(d.bounds(7, ms(50)), (ms(100), ms(150)));
+        assert_eq!(d.bounds(1, Duration::ZERO), (ms(100), ms(300)));
+        assert_eq!(d.bounds(7, ms(50)), (ms(100), ms(300)));
+        assert_eq!(d.bounds(2, ms(120)), (ms(100), ms(360)));
         assert_eq!(d.bounds(1, ms(1000)), (ms(100), ms(3000)));
         assert_eq!(
             d.bounds(1, Duration::from_secs(9)),

@@ -6,7 +6,8 @@
 //! - [`budget`]: [`BudgetConfig`] and [`RetryBudget`], retries limited to a ratio of the
 //!   traffic plus a floor per second over a sliding window; lock-free, allocation-free.
 //! - [`retrier`]: [`RetryConfig`], the per-call [`RetryState`] with its
-//!   [`RetryDecision`]s and [`GiveUpReason`]s, and the blocking [`retry`] helper.
+//!   [`RetryDecision`]s and [`GiveUpReason`]s (the one retry step every retry loop
+//!   runs), and the blocking [`retry`] helpers.
 
 pub mod backoff;
 pub mod budget;
@@ -15,5 +16,6 @@ pub mod retrier;
 pub use backoff::{BackoffConfig, Jitter};
 pub use budget::{BudgetConfig, BudgetSnapshot, RetryBudget};
 pub use retrier::{
-    retry, retry_with_sleep, GiveUpReason, RetryConfig, RetryDecision, RetryError, RetryState,
+    retry, retry_from_state, retry_with_sleep, GiveUpReason, RetryConfig, RetryDecision,
+    RetryError, RetryState,
 };

@@ -1,26 +1,30 @@
 //! The per-call retry state machine and a blocking helper for Rust callers.
 //!
-//! A [`RetryState`] is created when a call starts and asked, after each failed attempt,
-//! whether and when to try again ([`RetryState::next_delay`]). It is plain data (no
-//! allocation, no pointers, no clock of its own: the caller passes the time), so the
-//! pipeline, the C ABI and the language bindings drive it and sleep in their own way.
+//! A [`RetryState`] is created when a call starts and asked, after each attempt that did
+//! not succeed, whether and when to try again ([`RetryState::next`]). It is plain data
+//! (no allocation, no pointers, no clock of its own: the caller passes the time), and it
+//! is the one retry step of the crate: [`Policy::call`](crate::policy::Policy::call),
+//! [`Policy::retry_next`](crate::policy::Policy::retry_next) (and through it the C
+//! `bw_policy_retry_next`), the [`retry`] helper and the C `bw_retry_state_next_delay`
+//! all run it, and sleep in their own way.
 //!
-//! # Decision after a failed attempt
+//! # Decision after an attempt that did not succeed
 //!
 //! In this order, the first rule that applies wins:
 //!
 //! 1. the state already gave up → the same [`GiveUp`](RetryDecision::GiveUp) again;
-//! 2. `attempts() ≥ max_attempts` → [`GiveUpReason::AttemptsExhausted`];
-//! 3. the delay is `d = max(backoff.delay(n, previous), retry_after)` for retry `n`
+//! 2. the caller does not retry what happened → [`GiveUpReason::NotRetryable`];
+//! 3. `attempts() ≥ max_attempts` → [`GiveUpReason::AttemptsExhausted`];
+//! 4. the delay is `d = max(backoff.delay(n, previous), retry_after)` for retry `n`
 //!    (a rejection's `retry_after` is the *minimum* delay, and may exceed `backoff.max`);
-//! 4. with a deadline, `now + d ≥ deadline` → [`GiveUpReason::DeadlineExceeded`] at once
+//! 5. with a deadline, `now + d ≥ deadline` → [`GiveUpReason::DeadlineExceeded`] at once
 //!    (an attempt that would start at or after the deadline is not worth a sleep);
-//! 5. with `max_elapsed`, `now + d − started_at > max_elapsed` →
+//! 6. with `max_elapsed`, `now + d − started_at > max_elapsed` →
 //!    [`GiveUpReason::ElapsedExceeded`] (an attempt may start at exactly `max_elapsed`);
-//! 6. with a budget, a refused [`RetryBudget::try_withdraw`] →
+//! 7. with a budget, a refused [`RetryBudget::try_withdraw`] →
 //!    [`GiveUpReason::BudgetExhausted`] (the budget is asked only when every other rule
 //!    says retry, so refused calls never spend it);
-//! 7. otherwise [`RetryDecision::RetryAfter`]`(d)`, and `attempts()` grows by one.
+//! 8. otherwise [`RetryDecision::RetryAfter`]`(d)`, and `attempts()` grows by one.
 //!
 //! A give-up is final. For decorrelated jitter, the `previous` delay carried to the next
 //! retry is the jittered backoff delay, not the `retry_after`-raised one, so the schedule
@@ -142,17 +146,23 @@ pub enum GiveUpReason {
     ElapsedExceeded = 2,
     /// The next attempt would start at or after the call's deadline.
     DeadlineExceeded = 3,
-    /// The retry budget refused the retry.
+    /// The retry budget refused the retry. [`Policy::call`](crate::policy::Policy::call)
+    /// surfaces it as a `RetryBudgetExhausted` rejection (how a policy counts and emits
+    /// it: [`Policy::retry_next`](crate::policy::Policy::retry_next)).
     BudgetExhausted = 4,
+    /// What ended the attempt is not retried (the caller's predicate, or a class the
+    /// policy's `retry_on` does not list).
+    NotRetryable = 5,
 }
 
 impl GiveUpReason {
     /// Every reason, in code order.
-    pub const ALL: [GiveUpReason; 4] = [
+    pub const ALL: [GiveUpReason; 5] = [
         GiveUpReason::AttemptsExhausted,
         GiveUpReason::ElapsedExceeded,
         GiveUpReason::DeadlineExceeded,
         GiveUpReason::BudgetExhausted,
+        GiveUpReason::NotRetryable,
     ];
 
     /// The stable snake_case name, used in metrics labels.
@@ -162,6 +172,7 @@ impl GiveUpReason {
             GiveUpReason::ElapsedExceeded => "elapsed_exceeded",
             GiveUpReason::DeadlineExceeded => "deadline_exceeded",
             GiveUpReason::BudgetExhausted => "budget_exhausted",
+            GiveUpReason::NotRetryable => "not_retryable",
         }
     }
 
@@ -185,7 +196,7 @@ impl fmt::Display for GiveUpReason {
     }
 }
 
-/// The answer of [`RetryState::next_delay`].
+/// The answer of [`RetryState::next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RetryDecision {
     /// Sleep this long, then make the next attempt.
@@ -247,20 +258,26 @@ impl RetryState {
         }
     }
 
-    /// After a failed attempt (or a rejection carrying `retry_after`), at clock time `now`
-    /// (nanoseconds): whether and how long to wait before the next attempt. Honours
-    /// `max_attempts`, the deadline, `max_elapsed`, `retry_after` as the minimum delay and,
-    /// last, the budget (withdrawn from only when every other rule says retry). See the
+    /// The retry step, after an attempt that did not succeed, at clock time `now`
+    /// (nanoseconds): whether and how long to wait before the next attempt. `retryable`
+    /// says whether the caller retries what happened (false gives up with
+    /// [`GiveUpReason::NotRetryable`]); `retry_after` is a rejection's hint (the minimum
+    /// delay). Honours `max_attempts`, the deadline, `max_elapsed` and, last, the budget
+    /// (withdrawn from only when every other rule says retry). See the
     /// [module docs](self) for the exact order. Allocation-free.
     #[inline]
-    pub fn next_delay<C: Clock>(
+    pub fn next<C: Clock>(
         &mut self,
+        retryable: bool,
         now: u64,
         retry_after: Option<Duration>,
         budget: Option<&RetryBudget<C>>,
     ) -> RetryDecision {
         if let Some(reason) = self.gave_up {
             return RetryDecision::GiveUp(reason);
+        }
+        if !retryable {
+            return self.give_up(GiveUpReason::NotRetryable);
         }
         let mut rng = self.rng.clone();
         let plan = self.plan(now, retry_after, &mut rng);
@@ -278,6 +295,18 @@ impl RetryState {
                 RetryDecision::RetryAfter(Duration::from_nanos(delay_nanos))
             }
         }
+    }
+
+    /// [`next`](Self::next) after a retryable failure (or a retryable rejection carrying
+    /// `retry_after`).
+    #[inline]
+    pub fn next_delay<C: Clock>(
+        &mut self,
+        now: u64,
+        retry_after: Option<Duration>,
+        budget: Option<&RetryBudget<C>>,
+    ) -> RetryDecision {
+        self.next(true, now, retry_after, budget)
     }
 
     /// Pure: the decision without the budget, as `(delay, backoff delay)` in nanoseconds
@@ -337,88 +366,65 @@ impl RetryState {
     }
 }
 
-/// Why [`retry`] returned an error: the last error, and why it was not retried.
+/// Why [`retry`] returned an error: the last attempt's error, the attempts made, and
+/// why no further attempt was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetryError<E> {
-    /// The predicate said this error is not worth retrying.
-    NotRetryable {
-        /// The error of the last attempt.
-        error: E,
-        /// Attempts made, counting the first.
-        attempts: u32,
-    },
-    /// The error was retryable, but the retry policy gave up.
-    GaveUp {
-        /// The error of the last attempt.
-        error: E,
-        /// Attempts made, counting the first.
-        attempts: u32,
-        /// Why no further attempt was made.
-        reason: GiveUpReason,
-    },
+pub struct RetryError<E> {
+    /// The error of the last attempt.
+    pub error: E,
+    /// Attempts made, counting the first.
+    pub attempts: u32,
+    /// Why no further attempt was made ([`GiveUpReason::NotRetryable`] when the predicate
+    /// refused the error).
+    pub reason: GiveUpReason,
 }
 
 impl<E> RetryError<E> {
     /// The error of the last attempt.
     pub fn error(&self) -> &E {
-        match self {
-            RetryError::NotRetryable { error, .. } | RetryError::GaveUp { error, .. } => error,
-        }
+        &self.error
     }
 
     /// The error of the last attempt, by value.
     pub fn into_error(self) -> E {
-        match self {
-            RetryError::NotRetryable { error, .. } | RetryError::GaveUp { error, .. } => error,
-        }
+        self.error
     }
 
     /// Attempts made, counting the first.
     pub fn attempts(&self) -> u32 {
-        match self {
-            RetryError::NotRetryable { attempts, .. } | RetryError::GaveUp { attempts, .. } => {
-                *attempts
-            }
-        }
+        self.attempts
     }
 
-    /// Why the retry policy gave up, or `None` when the error was not retryable.
-    pub fn reason(&self) -> Option<GiveUpReason> {
-        match self {
-            RetryError::NotRetryable { .. } => None,
-            RetryError::GaveUp { reason, .. } => Some(*reason),
-        }
+    /// Why no further attempt was made.
+    pub fn reason(&self) -> GiveUpReason {
+        self.reason
     }
 }
 
 impl<E: fmt::Display> fmt::Display for RetryError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RetryError::NotRetryable { error, attempts } => {
-                write!(f, "not retryable after {attempts} attempt(s): {error}")
-            }
-            RetryError::GaveUp {
-                error,
-                attempts,
-                reason,
-            } => write!(f, "gave up ({reason}) after {attempts} attempt(s): {error}"),
-        }
+        write!(
+            f,
+            "gave up ({}) after {} attempt(s): {}",
+            self.reason, self.attempts, self.error
+        )
     }
 }
 
 impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.error())
+        Some(&self.error)
     }
 }
 
 /// Runs `op` (given the attempt number, 1 for the first) until it succeeds, fails with an
-/// error `is_retryable` rejects, or the [`RetryState`] gives up; sleeps with
+/// error `is_retryable` rejects, or the [`RetryState`] gives up (the same step as
+/// [`Policy::call`](crate::policy::Policy::call)); sleeps with
 /// [`std::thread::sleep`] between attempts. Records the call's first attempt in
 /// `budget` and withdraws from it for each retry.
 ///
-/// A helper for Rust users; the policy pipeline drives [`RetryState`] itself. No
-/// deadline; `config` should be validated (an invalid one never panics).
+/// A helper for Rust users outside a policy (with a deadline: [`retry_from_state`]).
+/// `config` should be validated (an invalid one never panics).
 ///
 /// ```
 /// use breakwater::clock::MonotonicClock;
@@ -459,29 +465,57 @@ pub fn retry_with_sleep<T, E, C: Clock>(
     budget: Option<&RetryBudget<C>>,
     seed: u64,
     is_retryable: impl Fn(&E) -> bool,
+    op: impl FnMut(u32) -> Result<T, E>,
+    sleep: impl FnMut(Duration),
+) -> Result<T, RetryError<E>> {
+    let state = RetryState::new(config, seed, clock.now(), None);
+    retry_from_state(state, clock, budget, is_retryable, op, sleep)
+}
+
+/// [`retry_with_sleep`] from a [`RetryState`] the caller built: with an overall
+/// deadline, or a start time other than now. Records the call's first attempt in
+/// `budget`, then runs the same loop.
+///
+/// ```
+/// use breakwater::clock::{Clock, ManualClock};
+/// use breakwater::retry::{
+///     retry_from_state, BackoffConfig, GiveUpReason, Jitter, RetryConfig, RetryState,
+/// };
+///
+/// let clock = ManualClock::new();
+/// let config = RetryConfig::default()
+///     .with_backoff(BackoffConfig::default().with_jitter(Jitter::None)); // 100 ms first
+/// let deadline = clock.now() + 50_000_000; // 50 ms away: the first retry cannot fit
+/// let state = RetryState::new(&config, 1, clock.now(), Some(deadline));
+/// let result: Result<(), _> = retry_from_state(
+///     state, &clock, None, |_: &&str| true, |_| Err("down"), |d| clock.advance(d),
+/// );
+/// let error = result.unwrap_err();
+/// assert_eq!((error.reason(), error.attempts()), (GiveUpReason::DeadlineExceeded, 1));
+/// assert_eq!(clock.now(), 1, "no sleep at all");
+/// ```
+pub fn retry_from_state<T, E, C: Clock>(
+    mut state: RetryState,
+    clock: &C,
+    budget: Option<&RetryBudget<C>>,
+    is_retryable: impl Fn(&E) -> bool,
     mut op: impl FnMut(u32) -> Result<T, E>,
     mut sleep: impl FnMut(Duration),
 ) -> Result<T, RetryError<E>> {
     if let Some(budget) = budget {
         budget.record_request();
     }
-    let mut state = RetryState::new(config, seed, clock.now(), None);
     loop {
         let attempt = state.attempts();
         let error = match op(attempt) {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        if !is_retryable(&error) {
-            return Err(RetryError::NotRetryable {
-                error,
-                attempts: attempt,
-            });
-        }
-        match state.next_delay(clock.now(), None, budget) {
+        let retryable = is_retryable(&error);
+        match state.next(retryable, clock.now(), None, budget) {
             RetryDecision::RetryAfter(delay) => sleep(delay),
             RetryDecision::GiveUp(reason) => {
-                return Err(RetryError::GaveUp {
+                return Err(RetryError {
                     error,
                     attempts: attempt,
                     reason,
@@ -556,7 +590,8 @@ mod tests {
             assert_eq!(r.to_string(), r.as_str());
         }
         assert_eq!(GiveUpReason::from_code(0), None);
-        assert_eq!(GiveUpReason::from_code(5), None);
+        assert_eq!(GiveUpReason::from_code(5), Some(GiveUpReason::NotRetryable));
+        assert_eq!(GiveUpReason::from_code(6), None);
     }
 
     #[test]
@@ -678,6 +713,19 @@ mod tests {
     }
 
     #[test]
+    fn not_retryable_gives_up_first_and_spends_nothing() {
+        let clock = ManualClock::new();
+        let budget = one_retry_per_request(&clock);
+        budget.record_request();
+        let mut s = RetryState::new(&fixed(1), 1, 0, None);
+        let not_retryable = RetryDecision::GiveUp(GiveUpReason::NotRetryable);
+        assert_eq!(s.next(false, 0, None, Some(&budget)), not_retryable);
+        assert_eq!(s.next(true, 0, None, Some(&budget)), not_retryable, "final");
+        assert_eq!(budget.snapshot().retries, 0);
+        assert_eq!(s.attempts(), 1);
+    }
+
+    #[test]
     fn same_seed_same_schedule() {
         for jitter in Jitter::ALL {
             let config = RetryConfig::default()
@@ -717,7 +765,7 @@ mod tests {
         assert_eq!(calls, [1, 2, 3]);
         assert_eq!(
             r,
-            Err(RetryError::GaveUp {
+            Err(RetryError {
                 error: 3,
                 attempts: 3,
                 reason: GiveUpReason::AttemptsExhausted
@@ -735,8 +783,14 @@ mod tests {
             |d| clock.advance(d),
         );
         let e = r.unwrap_err();
-        assert_eq!((e.attempts(), e.reason(), *e.error()), (2, None, 2));
-        assert_eq!(e.to_string(), "not retryable after 2 attempt(s): 2");
+        assert_eq!(
+            (e.attempts(), e.reason(), *e.error()),
+            (2, GiveUpReason::NotRetryable, 2)
+        );
+        assert_eq!(
+            e.to_string(),
+            "gave up (not_retryable) after 2 attempt(s): 2"
+        );
     }
 
     #[test]
@@ -752,7 +806,7 @@ mod tests {
             |_| Err(()),
             |_| {},
         );
-        assert_eq!(r.unwrap_err().reason(), Some(GiveUpReason::BudgetExhausted));
+        assert_eq!(r.unwrap_err().reason(), GiveUpReason::BudgetExhausted);
         assert_eq!(budget.snapshot().requests, 1);
         assert_eq!(budget.snapshot().retries, 1);
     }

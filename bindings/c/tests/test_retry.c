@@ -91,6 +91,35 @@ void test_retry_backoff_bounds(void) {
     bw_retry_config_free(decor);
 }
 
+/* Decorrelated jitter jitters from the first retry: with no previous delay (and with a
+ * previous delay below initial) the first retry is uniform in [initial, 3 x initial],
+ * through bw_backoff_delay and bw_retry_state alike. */
+void test_retry_decorrelated_first_retry(void) {
+    bw_retry_config *decor = retry_config(2, BW_JITTER_DECORRELATED); /* 100 ms .. 1 s */
+    uint64_t low = UINT64_MAX, high = 0;
+    for (uint64_t seed = 0; seed < 1000; seed++) {
+        uint64_t rng = seed, delay = 0, delay_40 = 0;
+        CHECK_OK(bw_backoff_delay(decor, 1, 0, &rng, &delay));
+        CHECK(delay >= 100 * MS && delay <= 300 * MS);
+        if (delay < low) low = delay;
+        if (delay > high) high = delay;
+        /* A previous delay below initial reads as initial: the same draw. */
+        uint64_t rng_40 = seed;
+        CHECK_OK(bw_backoff_delay(decor, 1, 40 * MS, &rng_40, &delay_40));
+        CHECK(delay_40 == delay && rng_40 == rng);
+        /* The state machine's first retry is the same draw. */
+        bw_retry_state *s = NULL;
+        uint64_t state_delay = 0;
+        CHECK_OK(bw_retry_state_new(decor, seed, 1, 0, &s));
+        CHECK_OK(bw_retry_state_next_delay(s, 1, BW_RETRY_AFTER_NONE, NULL, &state_delay, NULL));
+        CHECK(state_delay == delay);
+        bw_retry_state_free(s);
+    }
+    /* 1000 seeds spread over the range (each end tenth missed with p = 0.9^1000). */
+    CHECK(low <= 120 * MS && high >= 280 * MS);
+    bw_retry_config_free(decor);
+}
+
 void test_retry_state_gives_up(void) {
     bw_retry_config *config = retry_config(4, BW_JITTER_NONE);
     bw_retry_state *s = NULL;
