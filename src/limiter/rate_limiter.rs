@@ -92,10 +92,15 @@ pub struct RateLimiter<C: Clock = AnyClock> {
 /// (Release), so it is counted. The counters only ever over-count a move, which makes a
 /// refund give back less, never more. A refund of the last slot moves nothing and
 /// records nothing.
+///
+/// `latest_due` is the latest instant (units) at which a reservation that had to wait
+/// falls due: a refund never moves the slots after its own to before it, since a caller
+/// already waiting for a slot will go ahead then and not earlier.
 #[derive(Default)]
 struct RefundLedger {
     announced: AtomicU64,
     finished: AtomicU64,
+    latest_due: AtomicU64,
 }
 
 /// A point-in-time view of a limiter.
@@ -293,9 +298,11 @@ impl<C: Clock> RateLimiter<C> {
     /// limiter, as far as that is safe, and returns whether anything went back.
     ///
     /// The permits' slot leaves the GCRA schedule: every slot after it moves up by the
-    /// part of it that has not yet elapsed, and no slot moves to before now. So a slot
-    /// still wholly ahead goes back in full, also when other permits were taken after it,
-    /// and time already spent is not handed out again. The schedule is then exactly as
+    /// part of it that has not yet elapsed, and no slot moves to before now, nor to before
+    /// the instant a waiting reservation falls due (its caller goes ahead then, not
+    /// earlier). So a slot still wholly ahead goes back in full, also when other permits
+    /// were taken after it, and time already spent is not handed out again; with a burst
+    /// of 1, a slot that a waiting reservation follows cannot go back until it is due. The schedule is then exactly as
     /// if the permits had never been taken when the permits taken after them were taken
     /// at this same instant or not at all (the refund right after a later stage refused
     /// the call). If they were taken earlier, or if other refunds since moved this slot
@@ -338,7 +345,10 @@ impl<C: Clock> RateLimiter<C> {
                 moved = moved.wrapping_sub(raw.permits); // not our own announcement
             }
             let moved = moved.saturating_mul(self.quota.interval);
-            let (back, last) = match refund::step(slot, tat, self.now_units(), moved) {
+            // Acquire: pairs with the Release of the reservation's TAT write (see
+            // `commit`), so a waiting slot after this one is never moved before its due.
+            let due = self.refunds.latest_due.load(Ordering::Acquire);
+            let (back, last) = match refund::step(slot, tat, self.now_units(), due, moved) {
                 refund::Step::Nothing => break false,
                 refund::Step::Last(back) => (back, true),
                 refund::Step::Inner(back) => (back, false),
@@ -504,18 +514,28 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     fn commit(&self, increment: u64, max_wait: u64) -> Result<Admitted, Option<u64>> {
         let now = self.now_units();
-        // Relaxed everywhere: the TAT is the limiter's only shared state and carries no
-        // other data, so no happens-before edge is needed; every change is a
-        // read-modify-write on this one word, whose modification order alone makes the
-        // decisions consistent (each admission is computed from the latest TAT).
+        // Relaxed loads: the admission decision needs no happens-before edge; every
+        // change is a read-modify-write on this one word, whose modification order alone
+        // makes the decisions consistent (each admission is computed from the latest TAT).
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             match gcra::decide(tat, now, increment, self.quota.tolerance, max_wait) {
                 Decision::Admit { new_tat, wait } => {
+                    if wait != 0 {
+                        // A waiting slot must not be moved up to before it falls due by
+                        // a refund (see `cancel_raw`): publish its due time first
+                        // (Relaxed: the Release compare-exchange below publishes it).
+                        self.refunds
+                            .latest_due
+                            .fetch_max(now.saturating_add(wait), Ordering::Relaxed);
+                    }
+                    // Release: a refund that loads this TAT (or a later one) then sees the
+                    // due time above. Free on x86, where every read-modify-write is a
+                    // full barrier.
                     match self.tat.compare_exchange_weak(
                         tat,
                         new_tat,
-                        Ordering::Relaxed,
+                        Ordering::Release,
                         Ordering::Relaxed,
                     ) {
                         Ok(_) => {
@@ -655,19 +675,42 @@ mod tests {
         let a = l.reserve(1, Duration::from_secs(1)).unwrap();
         let b = l.reserve(1, Duration::from_secs(1)).unwrap();
         assert_eq!((a.wait(), b.wait()), (100 * MS, 200 * MS));
-        assert!(a.cancel(), "b stacked on a moves up");
-        // b's slot now ends 100 ms out: the next reservation waits 200 ms.
+        // b's caller goes ahead at 200 ms whatever happens: with a burst of 1, its slot
+        // cannot move up, so a's cannot go back while b waits.
+        assert!(!a.cancel(), "b waits right behind a");
+        assert!(b.cancel(), "the last one");
+        assert_eq!(
+            l.reserve(1, Duration::from_secs(1)).unwrap().wait(),
+            200 * MS
+        );
+        // With room in the bucket, a waiting slot can move up and an earlier one goes
+        // back although it came after.
+        let (l, clock) = limiter(10, Duration::from_secs(1), 3);
+        l.try_acquire_n(3).unwrap();
+        let a = l.reserve(1, Duration::from_secs(1)).unwrap();
+        let b = l.reserve(1, Duration::from_secs(1)).unwrap();
+        assert_eq!((a.wait(), b.wait()), (100 * MS, 200 * MS));
+        assert!(
+            a.cancel(),
+            "b moves up to [300, 400) ms, still after its due 200 ms"
+        );
         let c = l.reserve(1, Duration::from_secs(1)).unwrap();
         assert_eq!(c.wait(), 200 * MS, "at {}", clock.now());
-        assert!(c.cancel(), "the last one");
+        assert!(c.cancel());
         assert!(b.cancel());
-        assert_eq!(l.reserve(1, 250 * MS).unwrap().wait(), 100 * MS);
-        assert!(!l.cancel_raw(RawReservation {
-            permits: 2,
-            ..RawReservation::default()
-        }));
+        assert_eq!(
+            l.reserve(1, Duration::from_secs(1)).unwrap().wait(),
+            100 * MS
+        );
+        assert!(
+            !l.cancel_raw(RawReservation {
+                permits: 4,
+                ..RawReservation::default()
+            }),
+            "more than the burst: not one of ours"
+        );
         clock.advance(Duration::from_secs(10));
-        assert_eq!(l.available(), 1);
+        assert_eq!(l.available(), 3);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::time::Duration;
 ///   is expected to go ahead once `wait` has passed.
 /// * [`cancel`](Self::cancel) gives the permits back as if they had never been taken,
 ///   as far as their slot has not elapsed yet, also when other permits were taken after
-///   them (those move up, never to before now); see [`RateLimiter::cancel_raw`].
+///   them (those move up, never to before now nor to before a waiting reservation
+///   falls due); see [`RateLimiter::cancel_raw`].
 /// * [`into_raw`](Self::into_raw) turns it into plain data for foreign callers, who hand
 ///   it back through [`RateLimiter::cancel_raw`].
 ///
@@ -30,8 +31,8 @@ use std::time::Duration;
 /// assert_eq!(r.wait(), Duration::from_millis(100));
 /// let later = limiter.reserve(1, Duration::from_secs(1)).unwrap();
 /// assert_eq!(later.wait(), Duration::from_millis(200));
-/// assert!(r.cancel(), "taken back although `later` came after it");
 /// assert!(later.cancel());
+/// assert!(r.cancel());
 /// assert_eq!(limiter.reserve(1, Duration::ZERO).unwrap_err().rejection().unwrap().retry_after,
 ///            Some(Duration::from_millis(100)));
 /// ```
