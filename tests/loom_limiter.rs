@@ -98,7 +98,10 @@ fn cancel_races_with_acquire() {
                 a + b
             })
         };
-        assert!(l.cancel_raw(r), "its slot had not begun: it goes back whole");
+        assert!(
+            l.cancel_raw(r),
+            "its slot had not begun: it goes back whole"
+        );
         let taken = other.join().unwrap();
         assert!(taken <= 2, "taken {taken} > burst");
         // Exact: the schedule is as if the reservation had never been made.

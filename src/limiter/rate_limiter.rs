@@ -670,7 +670,7 @@ mod tests {
 
     #[test]
     fn reservations_cancel_in_any_order() {
-        let (l, clock) = limiter(10, Duration::from_secs(1), 1);
+        let (l, _clock) = limiter(10, Duration::from_secs(1), 1);
         l.try_acquire().unwrap();
         let a = l.reserve(1, Duration::from_secs(1)).unwrap();
         let b = l.reserve(1, Duration::from_secs(1)).unwrap();
@@ -746,9 +746,9 @@ mod tests {
     #[test]
     fn a_refund_right_away_is_as_if_never_taken_also_with_later_tokens() {
         let (l, clock) = limiter(10, Duration::from_secs(1), 5);
-        let (twin, _c) = limiter(10, Duration::from_secs(1), 5);
+        let (twin, twin_clock) = limiter(10, Duration::from_secs(1), 5);
         clock.advance(30 * MS);
-        _c.advance(30 * MS);
+        twin_clock.advance(30 * MS);
         l.try_acquire_n(2).unwrap();
         twin.try_acquire_n(2).unwrap();
         let a = l.try_acquire_raw().unwrap();
