@@ -1074,9 +1074,9 @@ bw_status bw_limiter_reserve(const bw_limiter *limiter,
                              bw_reservation *out_reservation,
                              uint64_t *out_retry_after_ns);
 
-// Gives a reservation's permits back if nothing was admitted after it, and marks the
-// reservation used. `*out_cancelled` (if not NULL) says whether the permits went back
-// (a reservation followed by later admissions keeps its slot).
+// Gives a reservation's permits back as far as their slot has not elapsed (later
+// reservations move up, never to before now), and marks the reservation used.
+// `*out_cancelled` (if not NULL) says whether anything went back.
 //
 // Returns `BW_OK`; `BW_NULL_POINTER`; `BW_PERMIT_ALREADY_USED` (cancelled before);
 // `BW_WRONG_HANDLE` (another limiter's; it stays live); `BW_INVALID_ARGUMENT` (not

@@ -7,7 +7,9 @@
 //! (b) racing failures cause exactly one `Closed` → `Open` transition;
 //! (c) racing acquires after `open_duration` perform exactly one `Open` → `HalfOpen`;
 //! (d) a stale-generation outcome never changes the state;
-//! (e) window counts are exact once all threads have finished.
+//! (e) window counts are exact once all threads have finished;
+//! (f) a success and a failure racing to bring the window to `minimum_calls` trip it
+//!     whichever is recorded last (the success that reaches the minimum checks too).
 #![cfg(loom)]
 
 use breakwater::breaker::{
@@ -141,6 +143,41 @@ fn b_racing_failures_trip_exactly_once_count_window() {
 #[test]
 fn b_racing_failures_trip_exactly_once_time_window() {
     racing_failures_trip_once(WindowConfig::Time {
+        duration: Duration::from_secs(10),
+        buckets: 2,
+    });
+}
+
+fn racing_success_and_failure_reach_minimum(window: WindowConfig) {
+    loom::model(move || {
+        let (b, _clock) = breaker(
+            BreakerConfig::default()
+                .with_window(window)
+                .with_minimum_calls(3)
+                .with_failure_rate_threshold(50.0),
+        );
+        b.try_acquire().unwrap().failure();
+        let success = b.try_acquire_raw().unwrap();
+        let failure = b.try_acquire_raw().unwrap();
+        complete_racing(&b, (success, Outcome::Success), (failure, Outcome::Failure));
+        let s = b.snapshot();
+        assert_eq!(
+            s.state,
+            BreakerState::Open,
+            "2 of 3 failed, yet the outcome that reached the minimum did not trip"
+        );
+        assert_eq!(s.transitions.to_open, 1);
+    });
+}
+
+#[test]
+fn f_success_reaching_minimum_trips_count_window() {
+    racing_success_and_failure_reach_minimum(WindowConfig::Count { size: 4 });
+}
+
+#[test]
+fn f_success_reaching_minimum_trips_time_window() {
+    racing_success_and_failure_reach_minimum(WindowConfig::Time {
         duration: Duration::from_secs(10),
         buckets: 2,
     });

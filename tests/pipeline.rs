@@ -106,6 +106,48 @@ fn a_bulkhead_rejection_releases_the_breaker_permit() {
     assert_eq!(s.metrics.rejected_by(RejectReason::BulkheadFull), 1);
 }
 
+/// The bug: a call that a later stage refused kept its rate-limiter token spent, so a
+/// full bulkhead drained the quota of the calls it let through. The token now goes back
+/// exactly: the limiter's schedule is as if the refused calls never came, also when
+/// other calls took tokens after them.
+#[test]
+fn a_bulkhead_rejection_spent_a_rate_limiter_token() {
+    let (clock, any) = manual();
+    let limiter = RateLimiterConfig::new(10, Duration::from_secs(1)).with_burst(4);
+    let policy = Policy::with_clock(
+        PolicyConfig::new("p")
+            .with_rate_limiter(limiter)
+            .with_bulkhead(BulkheadConfig::new(1)),
+        any.clone(),
+    )
+    .unwrap();
+    let twin = breakwater::limiter::RateLimiter::with_clock(limiter, any).unwrap();
+    clock.advance(Duration::from_millis(30));
+    let held = policy.acquire().unwrap();
+    twin.try_acquire().unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            policy.acquire().unwrap_err().reason,
+            RejectReason::BulkheadFull,
+            "clock {}",
+            clock.now()
+        );
+    }
+    let l = policy.limiter().unwrap();
+    assert_eq!(l.snapshot(), twin.snapshot(), "clock {}", clock.now());
+    // A token taken after a refused one: the refund still gives back exactly one.
+    let stacked = l.try_acquire_raw().unwrap();
+    twin.try_acquire().unwrap();
+    assert_eq!(
+        policy.acquire().unwrap_err().reason,
+        RejectReason::BulkheadFull
+    );
+    assert_eq!(l.snapshot(), twin.snapshot(), "clock {}", clock.now());
+    assert!(l.cancel_raw(stacked));
+    held.success();
+    assert_eq!(l.available(), 3, "every token back but the held call's");
+}
+
 #[test]
 fn an_adaptive_rejection_releases_the_bulkhead_slot_and_breaker_permit() {
     let (_clock, any) = manual();

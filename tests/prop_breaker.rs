@@ -240,6 +240,7 @@ impl Model {
                 if outcome == Outcome::Ignored {
                     return;
                 }
+                let held_before = self.window.len();
                 self.window.push((now / self.bucket, failed, slow));
                 if let Some(size) = self.count_size {
                     if self.window.len() > size {
@@ -258,7 +259,18 @@ impl Model {
                         self.consecutive = 0;
                     }
                 }
-                if failed || slow {
+                // The outcome that brings the window to `minimum_calls` checks the
+                // rates whatever it was. A time window checks after any outcome while
+                // its bucket holds at most `minimum_calls` calls (a superset of that).
+                let reached_minimum = match self.count_size {
+                    Some(_) => held_before as u64 + 1 == self.minimum,
+                    None => {
+                        let epoch = now / self.bucket;
+                        let in_bucket = self.window.iter().filter(|(e, _, _)| *e == epoch);
+                        in_bucket.count() as u64 <= self.minimum
+                    }
+                };
+                if failed || slow || reached_minimum {
                     let (calls, failures, slows) = self.counts(now);
                     let rates = calls >= self.minimum
                         && (rate(failures, calls) >= self.failure_threshold

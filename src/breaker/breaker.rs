@@ -442,23 +442,35 @@ impl<C: Clock> CircuitBreaker<C> {
         let failed = outcome.is_failure();
         let mut now = None;
         let slow = self.is_slow(permit, duration, &mut now);
-        match &self.window {
+        let minimum = u64::from(self.tuning.minimum_calls);
+        // Whether this outcome may have brought the window to `minimum_calls`: then the
+        // rates count for the first time and must be checked even after a fast success
+        // (19 failures and then a success open a breaker with minimum 20 and threshold
+        // 50 %, as in resilience4j). One comparison; the rates are summed only then.
+        let reached_minimum = match &self.window {
             Window::Count { size, state } => {
                 let slow_bit = self.tuning.track_slow().then_some(slow);
-                if !state.record(generation, *size, failed, slow_bit) {
+                let Some(before) = state.record(generation, *size, failed, slow_bit) else {
                     return self.core.count_stale();
-                }
+                };
+                before + 1 == minimum
             }
             Window::Time { .. } => {
-                now = Some(self.record_in_time_window(generation, failed, slow, now))
+                let (t, in_bucket) = self.record_in_time_window(generation, failed, slow, now);
+                now = Some(t);
+                // The window holds at least its current bucket's calls, so a bucket past
+                // `minimum_calls` proves the window was there before this outcome.
+                in_bucket != 0 && in_bucket <= minimum
             }
-        }
-        if rules && (failed || slow || self.tuning.consecutive != 0) {
-            self.apply_rules(word, failed, slow, now);
+        };
+        let check_rates = failed || slow || reached_minimum;
+        if rules && (check_rates || self.tuning.consecutive != 0) {
+            self.apply_rules(word, failed, check_rates, now);
         }
     }
 
-    /// Records in the time window at `now` (read if not yet); returns the time used.
+    /// Records in the time window at `now` (read if not yet); returns the time used and
+    /// the calls the bucket holds after the record (0: nothing recorded, stale).
     #[inline(never)]
     fn record_in_time_window(
         &self,
@@ -466,23 +478,24 @@ impl<C: Clock> CircuitBreaker<C> {
         failed: bool,
         slow: bool,
         now: Option<u64>,
-    ) -> u64 {
+    ) -> (u64, u64) {
         let t = now.unwrap_or_else(|| self.clock.now());
-        if let Window::Time {
-            bucket_nanos,
-            buckets,
-            state,
-        } = &self.window
-        {
-            state.record(generation, t, *bucket_nanos, *buckets, failed, slow);
-        }
-        t
+        let in_bucket = match &self.window {
+            Window::Time {
+                bucket_nanos,
+                buckets,
+                state,
+            } => state.record(generation, t, *bucket_nanos, *buckets, failed, slow),
+            Window::Count { .. } => 0,
+        };
+        (t, in_bucket)
     }
 
-    /// After a record in `Closed`: the consecutive-failures run, then (after a failure or
-    /// a slow call) the rate rules.
+    /// After a record in `Closed`: the consecutive-failures run, then (after a failure,
+    /// a slow call or the outcome that brought the window to `minimum_calls`) the rate
+    /// rules.
     #[inline(never)]
-    fn apply_rules(&self, word: StateWord, failed: bool, slow: bool, now: Option<u64>) {
+    fn apply_rules(&self, word: StateWord, failed: bool, check_rates: bool, now: Option<u64>) {
         let generation = word.generation();
         let mut run_tripped = false;
         if self.tuning.consecutive != 0 {
@@ -493,12 +506,13 @@ impl<C: Clock> CircuitBreaker<C> {
                 self.core.clear_consecutive(generation);
             }
         }
-        if failed || slow {
+        if check_rates {
             self.evaluate(word, run_tripped, now);
         }
     }
 
-    /// After a failure or slow call in `Closed`: trips if a rule says so.
+    /// After a failure, a slow call or the outcome that brought the window to
+    /// `minimum_calls`, in `Closed`: trips if a rule says so.
     #[cold]
     fn evaluate(&self, word: StateWord, run_tripped: bool, now: Option<u64>) {
         let trip = run_tripped || {
@@ -703,16 +717,66 @@ mod tests {
 
     #[test]
     fn trips_on_failure_rate_after_minimum_calls() {
-        let (b, _) = breaker(BreakerConfig::default().with_minimum_calls(4));
-        for _ in 0..3 {
+        let (b, _) = breaker(
+            BreakerConfig::default()
+                .with_minimum_calls(4)
+                .with_failure_rate_threshold(60.0),
+        );
+        for _ in 0..2 {
             b.try_acquire().unwrap().failure();
         }
         assert_eq!(b.state(), BreakerState::Closed, "below minimum_calls");
         b.try_acquire().unwrap().success();
-        assert_eq!(b.state(), BreakerState::Closed, "a success never trips");
+        b.try_acquire().unwrap().success();
+        assert_eq!(b.state(), BreakerState::Closed, "2 of 4: 50 % < 60 %");
         b.try_acquire().unwrap().failure();
-        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.state(), BreakerState::Open, "3 of 5: 60 %");
         assert_eq!(b.snapshot().transitions.to_open, 1);
+    }
+
+    /// The bug: with minimum 20 and threshold 50 %, 19 failures and then a success left
+    /// the breaker closed at 95 % until the next failure, because only failures and slow
+    /// calls checked the rates. The success that brings the window to `minimum_calls`
+    /// now checks them too (as resilience4j does), for both windows and both rates.
+    #[test]
+    fn success_reaching_minimum_calls_left_the_breaker_closed_at_95_percent() {
+        let time = crate::breaker::WindowConfig::Time {
+            duration: Duration::from_secs(10),
+            buckets: 10,
+        };
+        for window in [crate::breaker::WindowConfig::Count { size: 100 }, time] {
+            let (b, _) = breaker(
+                BreakerConfig::default()
+                    .with_window(window)
+                    .with_minimum_calls(20)
+                    .with_failure_rate_threshold(50.0),
+            );
+            for _ in 0..19 {
+                b.try_acquire().unwrap().failure();
+            }
+            assert_eq!(b.state(), BreakerState::Closed, "{window:?}: 19 < minimum");
+            b.try_acquire().unwrap().success();
+            assert_eq!(b.state(), BreakerState::Open, "{window:?}: 19 of 20 = 95 %");
+
+            // The slow-call rate too: 19 slow successes, then a fast one.
+            let (b, clock) = breaker(
+                BreakerConfig::default()
+                    .with_window(window)
+                    .with_minimum_calls(20)
+                    .with_failure_rate_threshold(100.0)
+                    .with_slow_calls(Duration::from_millis(10), 50.0),
+            );
+            for _ in 0..19 {
+                b.try_acquire()
+                    .unwrap()
+                    .record_with_duration(Outcome::Success, Duration::from_millis(11));
+            }
+            assert_eq!(b.state(), BreakerState::Closed, "{window:?}: 19 < minimum");
+            let fast = b.try_acquire().unwrap();
+            clock.advance(Duration::from_millis(1));
+            fast.success();
+            assert_eq!(b.state(), BreakerState::Open, "{window:?}: 19 of 20 slow");
+        }
     }
 
     #[test]

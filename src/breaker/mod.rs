@@ -13,9 +13,15 @@
 //!
 //! - **Closed**: every acquire passes. Each success, failure or timeout is recorded in
 //!   the window (`Ignored` is not). The rules are checked after recording a failure, a
-//!   timeout or a slow call, as Polly does: a fast success never opens the circuit (it
-//!   can only lower the rates). Rates count once the window holds `minimum_calls`
-//!   outcomes; `consecutive_failures` ignores `minimum_calls`.
+//!   timeout or a slow call, and after the outcome that brings the window to
+//!   `minimum_calls` outcomes, whatever it was (19 failures then a success, minimum 20,
+//!   threshold 50 %: open, as in resilience4j). Any other fast success can only lower
+//!   the rates and checks nothing. Rates count once the window holds `minimum_calls`
+//!   outcomes; `consecutive_failures` ignores `minimum_calls`. In a time window the
+//!   window's total is not tracked on the hot path, so a fast success checks the rates
+//!   while its own bucket holds at most `minimum_calls` calls (which includes every
+//!   success that brings the window to `minimum_calls`, also when several race); it then
+//!   also notices a rate that rose because older successes expired.
 //! - **Open**: acquires are rejected with `retry_after` = the rest of the open period.
 //!   The first acquire after it moves the breaker to `HalfOpen` and becomes its first
 //!   probe. The open period of the `k`-th failed trial in a row is

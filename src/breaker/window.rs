@@ -82,8 +82,10 @@ impl CountWindow {
         }
     }
 
-    /// Records one outcome of `generation`; returns `false` (and records nothing) when the
-    /// window already belongs to a newer generation.
+    /// Records one outcome of `generation` and returns how many outcomes the window held
+    /// before it (`size` once full); `None` (and records nothing) when the window already
+    /// belongs to a newer generation. The breaker compares the count with
+    /// `minimum_calls`: the outcome that fills the window to it must check the rates.
     #[inline(always)]
     pub(crate) fn record(
         &self,
@@ -91,16 +93,16 @@ impl CountWindow {
         size: u32,
         failed: bool,
         slow: Option<bool>,
-    ) -> bool {
+    ) -> Option<u64> {
         let tag = generation & ((1 << HEAD_TAG_BITS) - 1);
         // SeqCst: see the module docs (record-then-evaluate on several words).
         let mut head = self.head.load(Ordering::SeqCst);
-        let slot = loop {
+        let (slot, full) = loop {
             let head_tag = head >> HEAD_TAG_SHIFT;
             let (slot, full) = if head_tag == tag {
                 (head & POS_MASK, head & FULL_BIT)
             } else if tag_newer(head_tag, tag, HEAD_TAG_BITS) {
-                return false;
+                return None;
             } else {
                 (0, 0)
             };
@@ -116,7 +118,7 @@ impl CountWindow {
                 .head
                 .compare_exchange_weak(head, next, Ordering::SeqCst, Ordering::SeqCst)
             {
-                Ok(_) => break slot as u32,
+                Ok(_) => break (slot as u32, full != 0),
                 Err(actual) => head = actual,
             }
         };
@@ -128,7 +130,11 @@ impl CountWindow {
         if let (Some(slow), Some(word)) = (slow, self.slow.get(word)) {
             write_slot(word, bit, slow, generation);
         }
-        true
+        Some(if full {
+            u64::from(size)
+        } else {
+            u64::from(slot)
+        })
     }
 
     /// The counts of `generation` (all zero if the window belongs to another one).
@@ -266,25 +272,27 @@ fn stamp_newer(a: u64, b: u64) -> bool {
     }
 }
 
-/// Adds one to `word` under `mine`; see [`TimeWindow`].
+/// Adds one to `word` under `mine` and returns the count after it (saturated: the
+/// maximum; 0 when the word belongs to a newer stamp and nothing was counted); see
+/// [`TimeWindow`].
 #[inline]
-fn bump(word: &AtomicU64, mine: u64) {
+fn bump(word: &AtomicU64, mine: u64) -> u64 {
     // SeqCst: see the module docs.
     let mut current = word.load(Ordering::SeqCst);
     loop {
         let theirs = current >> STAMP_SHIFT;
         let next = if theirs == mine {
             if current & BUCKET_COUNT_MAX == BUCKET_COUNT_MAX {
-                return;
+                return BUCKET_COUNT_MAX;
             }
             current + 1
         } else if stamp_newer(theirs, mine) {
-            return;
+            return 0;
         } else {
             (mine << STAMP_SHIFT) | 1
         };
         match word.compare_exchange_weak(current, next, Ordering::SeqCst, Ordering::SeqCst) {
-            Ok(_) => return,
+            Ok(_) => return next & BUCKET_COUNT_MAX,
             Err(actual) => current = actual,
         }
     }
@@ -312,7 +320,11 @@ impl TimeWindow {
         }
     }
 
-    /// Records one outcome of `generation` completed at `now`.
+    /// Records one outcome of `generation` completed at `now` and returns the calls its
+    /// bucket holds after it (0 if nothing was recorded: the bucket belongs to a newer
+    /// generation). The window's total is at least that, so a bucket holding more than
+    /// `minimum_calls` means this outcome did not bring the window to `minimum_calls`:
+    /// the breaker sums the window after a success only while the bucket is young.
     #[inline]
     pub(crate) fn record(
         &self,
@@ -322,22 +334,23 @@ impl TimeWindow {
         buckets: u32,
         failed: bool,
         slow: bool,
-    ) {
+    ) -> u64 {
         let epoch = now / bucket_nanos.max(1);
         let Some(bucket) = self
             .buckets
             .get((epoch % u64::from(buckets.max(1))) as usize)
         else {
-            return;
+            return 0;
         };
         let mine = stamp(generation, epoch);
-        bump(&bucket.calls, mine);
+        let in_bucket = bump(&bucket.calls, mine);
         if failed {
             bump(&bucket.failures, mine);
         }
         if slow {
             bump(&bucket.slow, mine);
         }
+        in_bucket
     }
 
     /// The counts of `generation` in the window that ends at `now`.
@@ -411,7 +424,12 @@ mod tests {
         let w = CountWindow::new();
         let g = 3;
         for i in 0..7u32 {
-            assert!(w.record(g, 5, i % 2 == 0, Some(i == 6)));
+            let before = w.record(g, 5, i % 2 == 0, Some(i == 6));
+            assert_eq!(
+                before,
+                Some(u64::from(i.min(5))),
+                "outcomes held before #{i}"
+            );
         }
         // slots hold outcomes 5,6,2,3,4 → failures at 6,2,4 → 3; slow only 6.
         assert_eq!(
@@ -427,8 +445,12 @@ mod tests {
             WindowCounts::default(),
             "other generation"
         );
-        assert!(!w.record(g - 1, 5, true, None), "stale writer refused");
-        assert!(w.record(g + 1, 5, true, None), "new generation starts over");
+        assert_eq!(w.record(g - 1, 5, true, None), None, "stale writer refused");
+        assert_eq!(
+            w.record(g + 1, 5, true, None),
+            Some(0),
+            "new generation starts over"
+        );
         assert_eq!(
             w.counts(g + 1, 5),
             WindowCounts {
@@ -480,13 +502,14 @@ mod tests {
     fn time_window_expires_buckets_and_generations() {
         let w = TimeWindow::new();
         let width = 1_000;
-        w.record(1, 500, width, 3, true, false);
-        w.record(1, 1_500, width, 3, false, true);
+        assert_eq!(w.record(1, 500, width, 3, true, false), 1);
+        assert_eq!(w.record(1, 700, width, 3, false, false), 2, "same bucket");
+        assert_eq!(w.record(1, 1_500, width, 3, false, true), 1);
         w.record(1, 2_500, width, 3, false, false);
         assert_eq!(
             w.counts(1, 2_999, width, 3),
             WindowCounts {
-                calls: 3,
+                calls: 4,
                 failures: 1,
                 slow: 1
             }
@@ -510,7 +533,7 @@ mod tests {
             }
         );
         // a stale writer (older epoch) cannot reset the newer bucket
-        w.record(1, 100, width, 3, true, false);
+        assert_eq!(w.record(1, 100, width, 3, true, false), 0);
         assert_eq!(w.counts(1, 3_200, width, 3).calls, 3);
         assert_eq!(w.counts(1, 100_000, width, 3), WindowCounts::default());
     }

@@ -295,9 +295,9 @@ pub unsafe extern "C" fn bw_limiter_reserve(
     })
 }
 
-/// Gives a reservation's permits back if nothing was admitted after it, and marks the
-/// reservation used. `*out_cancelled` (if not NULL) says whether the permits went back
-/// (a reservation followed by later admissions keeps its slot).
+/// Gives a reservation's permits back as far as their slot has not elapsed (later
+/// reservations move up, never to before now), and marks the reservation used.
+/// `*out_cancelled` (if not NULL) says whether anything went back.
 ///
 /// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_PERMIT_ALREADY_USED` (cancelled before);
 /// `BW_WRONG_HANDLE` (another limiter's; it stays live); `BW_INVALID_ARGUMENT` (not
@@ -323,10 +323,14 @@ pub unsafe extern "C" fn bw_limiter_cancel(
         // SAFETY: non-NULL and live by contract.
         let l = unsafe { bw_limiter::borrow(limiter) };
         r.state = PERMIT_USED;
+        // bw_reservation has no room yet for the refund ledger and the reading: 0 is
+        // the safe default (the refund gives back less, never more; see cancel_raw).
         let cancelled = l.inner().cancel_raw(RawReservation {
             wait_ns: r.wait_ns,
             permits: r.permits,
             tat: r.tat,
+            refunds_seen: 0,
+            taken_at: 0,
         });
         if !out_cancelled.is_null() {
             // SAFETY: non-NULL and writable by contract.

@@ -2,6 +2,7 @@
 //!
 //! - `config.rs` — [`RateLimiterConfig`], validation, the quota in exact integer units
 //! - `gcra.rs` — the pure decision: old state + now → new state + answer
+//! - `refund.rs` — the pure refund decision: a taken slot + state + now → what goes back
 //! - `rate_limiter.rs` — [`RateLimiter`]: the compare-exchange loop, clock choice
 //! - `reservation.rs` — [`Reservation`], [`RawReservation`]: committed future slots
 //! - `error.rs` — [`LimiterError`]: rejected, or can never pass
@@ -10,6 +11,7 @@ mod config;
 mod error;
 mod gcra;
 mod rate_limiter;
+mod refund;
 mod reservation;
 
 pub use config::RateLimiterConfig;

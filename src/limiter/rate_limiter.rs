@@ -3,6 +3,7 @@
 use super::config::{Quota, RateLimiterConfig};
 use super::error::LimiterError;
 use super::gcra::{self, Decision};
+use super::refund;
 use super::reservation::{RawReservation, Reservation};
 use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock};
 use crate::error::ConfigError;
@@ -72,6 +73,34 @@ pub struct RateLimiter<C: Clock = AnyClock> {
     /// In units, the most a coarse reading may lag the precise one, when this limiter
     /// answers from the coarse clock first (see [`RateLimiter::clock_for`]); 0 = never.
     coarse_lag: u64,
+    /// What refunds have moved, for refunds that come after them (see `cancel_raw`).
+    refunds: CachePadded<RefundLedger>,
+}
+
+/// Permits given back by refunds that were not the last slot of the schedule, so moved
+/// every slot after theirs earlier. Two monotone counters of permits: `announced` is
+/// bumped before such a refund touches the TAT, `finished` after it is done.
+///
+/// A token records `finished` before the compare-exchange that takes it (`seen`). When
+/// it is refunded, `announced - seen` bounds the permits that every refund applied to
+/// the TAT since then can have moved its slot by: a refund that finished before the
+/// token read `finished` had applied its move before the token was taken (its Release
+/// bump of `finished` orders its TAT write before the token's), and any other was
+/// announced after `seen` was read, or was in flight then and is counted in `announced`
+/// but not in `finished`. A refunder reads `announced` after loading the TAT it will
+/// replace; every refund whose TAT write that value follows announced before that write
+/// (Release), so it is counted. The counters only ever over-count a move, which makes a
+/// refund give back less, never more. A refund of the last slot moves nothing and
+/// records nothing.
+///
+/// `latest_due` is the latest instant (units) at which a reservation that had to wait
+/// falls due: a refund never moves the slots after its own to before it, since a caller
+/// already waiting for a slot will go ahead then and not earlier.
+#[derive(Default)]
+struct RefundLedger {
+    announced: AtomicU64,
+    finished: AtomicU64,
+    latest_due: AtomicU64,
 }
 
 /// A point-in-time view of a limiter.
@@ -170,6 +199,7 @@ impl<C: Clock> RateLimiter<C> {
             clock,
             config,
             coarse_lag: 0,
+            refunds: CachePadded::new(RefundLedger::default()),
         })
     }
 
@@ -187,7 +217,26 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     pub fn try_acquire(&self) -> Result<(), Rejection> {
         match self.admit_now(self.quota.interval) {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(retry) => Err(self.rejection(retry)),
+        }
+    }
+
+    /// [`try_acquire`](Self::try_acquire) returning the permit as a [`RawReservation`]
+    /// due now, so that it can be given back with [`cancel_raw`](Self::cancel_raw) if
+    /// the call does not happen after all (a later stage of a policy refused it). Costs
+    /// one load more than `try_acquire`.
+    #[inline]
+    pub fn try_acquire_raw(&self) -> Result<RawReservation, Rejection> {
+        let seen = self.refunds_seen();
+        match self.admit_now(self.quota.interval) {
+            Ok(admitted) => Ok(RawReservation {
+                wait_ns: 0,
+                permits: 1,
+                tat: admitted.tat,
+                refunds_seen: seen,
+                taken_at: admitted.at,
+            }),
             Err(retry) => Err(self.rejection(retry)),
         }
     }
@@ -203,7 +252,7 @@ impl<C: Clock> RateLimiter<C> {
             return Ok(());
         }
         match self.admit_now(increment) {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(retry) => Err(LimiterError::Rejected(self.rejection(retry))),
         }
     }
@@ -219,13 +268,16 @@ impl<C: Clock> RateLimiter<C> {
             return Ok(Reservation::new(self, RawReservation::default()));
         }
         let max_wait = self.quota.duration_to_units(max_wait);
+        let seen = self.refunds_seen();
         match self.commit(increment, max_wait) {
-            Ok((tat, wait)) => Ok(Reservation::new(
+            Ok(admitted) => Ok(Reservation::new(
                 self,
                 RawReservation {
-                    wait_ns: self.quota.units_to_nanos_ceil(wait),
+                    wait_ns: self.quota.units_to_nanos_ceil(admitted.wait),
                     permits: n,
-                    tat,
+                    tat: admitted.tat,
+                    refunds_seen: seen,
+                    taken_at: admitted.at,
                 },
             )),
             Err(retry) => Err(LimiterError::Rejected(self.rejection(retry))),
@@ -242,10 +294,29 @@ impl<C: Clock> RateLimiter<C> {
         Ok(())
     }
 
-    /// Gives back a reservation made by this limiter, if nothing was admitted after it
-    /// (see [`Reservation`]); returns whether it did. A raw reservation that this
-    /// limiter cannot have made (more permits than `burst`, a slot before its size) is
-    /// refused with `false` and changes nothing.
+    /// Gives back the permits of a reservation (or of [`try_acquire_raw`]) made by this
+    /// limiter, as far as that is safe, and returns whether anything went back.
+    ///
+    /// The permits' slot leaves the GCRA schedule: every slot after it moves up by the
+    /// part of it that has not yet elapsed, and no slot moves to before now, nor to before
+    /// the instant a waiting reservation falls due (its caller goes ahead then, not
+    /// earlier). So a slot still wholly ahead goes back in full, also when other permits
+    /// were taken after it, and time already spent is not handed out again; with a burst
+    /// of 1, a slot that a waiting reservation follows cannot go back until it is due. The schedule is then exactly as
+    /// if the permits had never been taken when the permits taken after them were taken
+    /// at this same instant or not at all (the refund right after a later stage refused
+    /// the call). If they were taken earlier, or if other refunds since moved this slot
+    /// by less than their permits, the refund gives back less than that, never more: the
+    /// limiter still never keeps more than `burst + rate · T / period` permits in any
+    /// interval `T`. (That bound needs a clock that does not run backwards between the
+    /// taking and the refund, as every system clock here.)
+    ///
+    /// Give a reservation back at most once: the limiter cannot tell two identical raw
+    /// reservations apart. A raw reservation it cannot have made (more permits than
+    /// `burst`) is refused with `false`; an empty one (0 permits) gives back nothing and
+    /// returns `true`.
+    ///
+    /// [`try_acquire_raw`]: Self::try_acquire_raw
     pub fn cancel_raw(&self, raw: RawReservation) -> bool {
         if raw.permits == 0 {
             return true;
@@ -253,14 +324,73 @@ impl<C: Clock> RateLimiter<C> {
         let Ok(increment) = self.increment(raw.permits) else {
             return false;
         };
-        let Some(before) = raw.tat.checked_sub(increment) else {
-            return false;
+        let slot = refund::Slot {
+            end: raw.tat,
+            increment,
+            taken_at: raw.taken_at,
         };
-        // Relaxed: as in `commit`, the TAT is the only shared word and publishes nothing;
-        // the compare-exchange alone decides whether the slot is still the latest one.
-        self.tat
-            .compare_exchange(raw.tat, before, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+        let mut announced = false;
+        // Acquire on every TAT load: pairs with the Release of the refunds' TAT writes
+        // (through the release sequence that the admissions' read-modify-writes
+        // continue), so the ledger read after it counts every refund the value follows.
+        let mut tat = self.tat.load(Ordering::Acquire);
+        let given = loop {
+            // Acquire: see `RefundLedger`.
+            let mut moved = self
+                .refunds
+                .announced
+                .load(Ordering::Acquire)
+                .wrapping_sub(raw.refunds_seen);
+            if announced {
+                moved = moved.wrapping_sub(raw.permits); // not our own announcement
+            }
+            let moved = moved.saturating_mul(self.quota.interval);
+            // Acquire: pairs with the Release of the reservation's TAT write (see
+            // `commit`), so a waiting slot after this one is never moved before its due.
+            let due = self.refunds.latest_due.load(Ordering::Acquire);
+            let (back, last) = match refund::step(slot, tat, self.now_units(), due, moved) {
+                refund::Step::Nothing => break false,
+                refund::Step::Last(back) => (back, true),
+                refund::Step::Inner(back) => (back, false),
+            };
+            if !last && !announced {
+                // Slots after this one move up: announce the move before the TAT write
+                // (Relaxed: the Release compare-exchange below publishes it), then
+                // decide again with it in place.
+                self.refunds
+                    .announced
+                    .fetch_add(raw.permits, Ordering::Relaxed);
+                announced = true;
+                tat = self.tat.load(Ordering::Acquire);
+                continue;
+            }
+            // Release: publishes the announcement with this write to every refund that
+            // later loads it or a value after it. Acquire on failure: see above.
+            match self.tat.compare_exchange_weak(
+                tat,
+                tat - back,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break true,
+                Err(actual) => tat = actual,
+            }
+        };
+        if announced {
+            // Release: a token that reads this count was taken after this move.
+            self.refunds
+                .finished
+                .fetch_add(raw.permits, Ordering::Release);
+        }
+        given
+    }
+
+    /// The count of finished refunds a new slot records (read before the
+    /// compare-exchange that takes it; see `RefundLedger`).
+    #[inline]
+    fn refunds_seen(&self) -> u64 {
+        // Acquire: see `RefundLedger`.
+        self.refunds.finished.load(Ordering::Acquire)
     }
 
     /// Permits that would pass now.
@@ -326,18 +456,18 @@ impl<C: Clock> RateLimiter<C> {
     /// An admission with no wait: on the coarse clock first when this limiter may (see
     /// [`RateLimiter::clock_for`]), else on its own clock.
     #[inline]
-    fn admit_now(&self, increment: u64) -> Result<(), Option<u64>> {
+    fn admit_now(&self, increment: u64) -> Result<Admitted, Option<u64>> {
         if self.coarse_lag != 0 {
             if let Some(answer) = self.admit_on_coarse(increment) {
                 return answer;
             }
         }
-        self.commit(increment, 0).map(|_| ())
+        self.commit(increment, 0)
     }
 
     /// The coarse-first decision; `None` when the precise clock must decide.
     #[inline]
-    fn admit_on_coarse(&self, increment: u64) -> Option<Result<(), Option<u64>>> {
+    fn admit_on_coarse(&self, increment: u64) -> Option<Result<Admitted, Option<u64>>> {
         let coarse = self
             .quota
             .nanos_to_units(CoarseClock.now().saturating_sub(self.epoch));
@@ -360,7 +490,13 @@ impl<C: Clock> RateLimiter<C> {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(Ok(())),
+                    Ok(_) => {
+                        return Some(Ok(Admitted {
+                            tat: new_tat,
+                            wait: 0,
+                            at: coarse,
+                        }))
+                    }
                     Err(actual) => {
                         tat = actual;
                         continue;
@@ -373,26 +509,42 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
-    /// The compare-exchange loop around [`gcra::decide`]: `Ok((new_tat, wait))` once the
-    /// request is stored, `Err(retry_after)` in units when refused.
+    /// The compare-exchange loop around [`gcra::decide`]: what was stored once the
+    /// request is, `Err(retry_after)` in units when refused.
     #[inline]
-    fn commit(&self, increment: u64, max_wait: u64) -> Result<(u64, u64), Option<u64>> {
+    fn commit(&self, increment: u64, max_wait: u64) -> Result<Admitted, Option<u64>> {
         let now = self.now_units();
-        // Relaxed everywhere: the TAT is the limiter's only shared state and carries no
-        // other data, so no happens-before edge is needed; every change is a
-        // read-modify-write on this one word, whose modification order alone makes the
-        // decisions consistent (each admission is computed from the latest TAT).
+        // Relaxed loads: the admission decision needs no happens-before edge; every
+        // change is a read-modify-write on this one word, whose modification order alone
+        // makes the decisions consistent (each admission is computed from the latest TAT).
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             match gcra::decide(tat, now, increment, self.quota.tolerance, max_wait) {
                 Decision::Admit { new_tat, wait } => {
+                    if wait != 0 {
+                        // A waiting slot must not be moved up to before it falls due by
+                        // a refund (see `cancel_raw`): publish its due time first
+                        // (Relaxed: the Release compare-exchange below publishes it).
+                        self.refunds
+                            .latest_due
+                            .fetch_max(now.saturating_add(wait), Ordering::Relaxed);
+                    }
+                    // Release: a refund that loads this TAT (or a later one) then sees the
+                    // due time above. Free on x86, where every read-modify-write is a
+                    // full barrier.
                     match self.tat.compare_exchange_weak(
                         tat,
                         new_tat,
-                        Ordering::Relaxed,
+                        Ordering::Release,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => return Ok((new_tat, wait)),
+                        Ok(_) => {
+                            return Ok(Admitted {
+                                tat: new_tat,
+                                wait,
+                                at: now,
+                            })
+                        }
                         Err(actual) => tat = actual,
                     }
                 }
@@ -408,6 +560,14 @@ impl<C: Clock> RateLimiter<C> {
             retry_after.map(|u| Duration::from_nanos(self.quota.units_to_nanos_ceil(u))),
         )
     }
+}
+
+/// An admission: the TAT it stored, its wait and the reading it was decided at (units).
+#[derive(Clone, Copy)]
+struct Admitted {
+    tat: u64,
+    wait: u64,
+    at: u64,
 }
 
 #[cfg(not(loom))]
@@ -509,28 +669,95 @@ mod tests {
     }
 
     #[test]
-    fn reservations_stack_and_cancel_in_reverse() {
-        let (l, clock) = limiter(10, Duration::from_secs(1), 1);
+    fn reservations_cancel_in_any_order() {
+        let (l, _clock) = limiter(10, Duration::from_secs(1), 1);
         l.try_acquire().unwrap();
         let a = l.reserve(1, Duration::from_secs(1)).unwrap();
         let b = l.reserve(1, Duration::from_secs(1)).unwrap();
         assert_eq!((a.wait(), b.wait()), (100 * MS, 200 * MS));
-        assert!(!a.cancel(), "b is stacked on a");
-        assert!(b.cancel());
-        // a's slot stays used: the next one is still 200 ms out.
+        // b's caller goes ahead at 200 ms whatever happens: with a burst of 1, its slot
+        // cannot move up, so a's cannot go back while b waits.
+        assert!(!a.cancel(), "b waits right behind a");
+        assert!(b.cancel(), "the last one");
         assert_eq!(
-            l.reserve(1, Duration::from_secs(1))
-                .unwrap()
-                .into_raw()
-                .wait_ns,
-            200_000_000
+            l.reserve(1, Duration::from_secs(1)).unwrap().wait(),
+            200 * MS
         );
-        let raw = l.reserve(1, Duration::from_secs(1)).unwrap().into_raw();
-        assert!(l.cancel_raw(raw));
-        assert!(!l.cancel_raw(RawReservation { permits: 2, ..raw }));
-        assert!(l.reserve(1, 250 * MS).is_err());
+        // With room in the bucket, a waiting slot can move up and an earlier one goes
+        // back although it came after.
+        let (l, clock) = limiter(10, Duration::from_secs(1), 3);
+        l.try_acquire_n(3).unwrap();
+        let a = l.reserve(1, Duration::from_secs(1)).unwrap();
+        let b = l.reserve(1, Duration::from_secs(1)).unwrap();
+        assert_eq!((a.wait(), b.wait()), (100 * MS, 200 * MS));
+        assert!(
+            a.cancel(),
+            "b moves up to [300, 400) ms, still after its due 200 ms"
+        );
+        let c = l.reserve(1, Duration::from_secs(1)).unwrap();
+        assert_eq!(c.wait(), 200 * MS, "at {}", clock.now());
+        assert!(c.cancel());
+        assert!(b.cancel());
+        assert_eq!(
+            l.reserve(1, Duration::from_secs(1)).unwrap().wait(),
+            100 * MS
+        );
+        assert!(
+            !l.cancel_raw(RawReservation {
+                permits: 4,
+                ..RawReservation::default()
+            }),
+            "more than the burst: not one of ours"
+        );
         clock.advance(Duration::from_secs(10));
-        assert_eq!(l.available(), 1);
+        assert_eq!(l.available(), 3);
+    }
+
+    #[test]
+    fn reservations_cancel_in_reverse() {
+        let (l, _clock) = limiter(10, Duration::from_secs(1), 2);
+        let taken: Vec<_> = (0..4)
+            .map(|_| l.reserve(1, Duration::from_secs(1)).unwrap().into_raw())
+            .collect();
+        for raw in taken.into_iter().rev() {
+            assert!(l.cancel_raw(raw));
+        }
+        assert_eq!(l.available(), 2, "all four back");
+    }
+
+    #[test]
+    fn a_refund_gives_back_only_what_has_not_elapsed() {
+        let (l, clock) = limiter(10, Duration::from_secs(1), 2);
+        let a = l.try_acquire_raw().unwrap(); // slot [0, 100 ms)
+        l.try_acquire().unwrap(); // [100, 200 ms)
+        clock.advance(40 * MS);
+        assert!(l.cancel_raw(a));
+        // 40 of a's 100 ms were spent: the later slot moves up by 60 ms to [40, 140),
+        // not to [0, 100) (that would hand the spent 40 ms out again).
+        l.try_acquire().unwrap();
+        assert_eq!(l.try_acquire().unwrap_err().retry_after, Some(100 * MS));
+        // A slot wholly in the past gives back nothing.
+        let (l, clock) = limiter(10, Duration::from_secs(1), 2);
+        let a = l.try_acquire_raw().unwrap();
+        clock.advance(100 * MS);
+        assert!(!l.cancel_raw(a));
+    }
+
+    #[test]
+    fn a_refund_right_away_is_as_if_never_taken_also_with_later_tokens() {
+        let (l, clock) = limiter(10, Duration::from_secs(1), 5);
+        let (twin, twin_clock) = limiter(10, Duration::from_secs(1), 5);
+        clock.advance(30 * MS);
+        twin_clock.advance(30 * MS);
+        l.try_acquire_n(2).unwrap();
+        twin.try_acquire_n(2).unwrap();
+        let a = l.try_acquire_raw().unwrap();
+        l.try_acquire().unwrap();
+        twin.try_acquire().unwrap();
+        assert!(l.cancel_raw(a));
+        assert_eq!(l.snapshot(), twin.snapshot());
+        assert_eq!(l.try_acquire_n(2), twin.try_acquire_n(2));
+        assert_eq!(l.try_acquire(), twin.try_acquire());
     }
 
     #[test]

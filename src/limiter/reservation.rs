@@ -10,11 +10,10 @@ use std::time::Duration;
 ///
 /// * Dropping the reservation (or [`commit`](Self::commit)) keeps the slot: the caller
 ///   is expected to go ahead once `wait` has passed.
-/// * [`cancel`](Self::cancel) gives the permits back **if no later admission was stacked
-///   on them** (the limiter's state is still exactly what this reservation left), and
-///   says whether it did. Cancelling reservations in reverse order of making them gives
-///   all of them back; once another request was admitted after this one, the slot stays
-///   used (giving it back would need more state than one atomic word).
+/// * [`cancel`](Self::cancel) gives the permits back as if they had never been taken,
+///   as far as their slot has not elapsed yet, also when other permits were taken after
+///   them (those move up, never to before now nor to before a waiting reservation
+///   falls due); see [`RateLimiter::cancel_raw`].
 /// * [`into_raw`](Self::into_raw) turns it into plain data for foreign callers, who hand
 ///   it back through [`RateLimiter::cancel_raw`].
 ///
@@ -30,6 +29,9 @@ use std::time::Duration;
 /// limiter.try_acquire().unwrap();
 /// let r = limiter.reserve(1, Duration::from_secs(1)).unwrap();
 /// assert_eq!(r.wait(), Duration::from_millis(100));
+/// let later = limiter.reserve(1, Duration::from_secs(1)).unwrap();
+/// assert_eq!(later.wait(), Duration::from_millis(200));
+/// assert!(later.cancel());
 /// assert!(r.cancel());
 /// assert_eq!(limiter.reserve(1, Duration::ZERO).unwrap_err().rejection().unwrap().retry_after,
 ///            Some(Duration::from_millis(100)));
@@ -40,12 +42,14 @@ pub struct Reservation<'a, C: Clock> {
     raw: RawReservation,
 }
 
-/// A reservation as plain data, for the C ABI: `wait_ns` is for the caller; `permits`
-/// and `tat` identify the slot for [`RateLimiter::cancel_raw`].
+/// A reservation as plain data, for the C ABI: `wait_ns` is for the caller; the other
+/// fields identify the slot for [`RateLimiter::cancel_raw`].
 ///
 /// It carries no pointer and no ownership: dropping it keeps the slot. Cancel a raw
 /// reservation at most once: the limiter cannot tell two identical reservations apart,
 /// so a second cancel may give back a later reservation that happens to be identical.
+/// `refunds_seen` and `taken_at` only sharpen a refund: a caller that cannot keep them
+/// may pass 0 for either, and its refunds then give back less, never more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[repr(C)]
 pub struct RawReservation {
@@ -54,8 +58,12 @@ pub struct RawReservation {
     /// Permits reserved (0 for an empty reservation).
     pub permits: u64,
     /// The limiter's theoretical arrival time right after this reservation, in its
-    /// internal units: the identity of the slot.
+    /// internal units: where the slot ended when it was taken.
     pub tat: u64,
+    /// The limiter's count of finished refunds when the slot was taken (internal).
+    pub refunds_seen: u64,
+    /// The limiter's reading the slot was taken at, in its internal units.
+    pub taken_at: u64,
 }
 
 impl<'a, C: Clock> Reservation<'a, C> {
@@ -76,8 +84,9 @@ impl<'a, C: Clock> Reservation<'a, C> {
     /// Keeps the slot (the same as dropping the reservation).
     pub fn commit(self) {}
 
-    /// Gives the permits back if nothing was admitted after them; returns whether it did.
-    /// An empty reservation (0 permits) always cancels.
+    /// Gives the permits back as far as their slot has not elapsed (see
+    /// [`RateLimiter::cancel_raw`]); returns whether anything went back. An empty
+    /// reservation (0 permits) always cancels.
     pub fn cancel(self) -> bool {
         self.limiter.cancel_raw(self.raw)
     }

@@ -9,8 +9,8 @@
 //!
 //! A rejection at any stage releases what earlier stages granted: the breaker permit is
 //! completed as `Ignored` (freeing a half-open probe slot), a bulkhead slot is released,
-//! an adaptive permit is completed as `Ignored`. A rate-limiter token, once taken, stays
-//! spent (as in every GCRA limiter: handing it back would let a burst through twice).
+//! an adaptive permit is completed as `Ignored`, and the rate-limiter token goes back
+//! exactly (its GCRA slot leaves the schedule; see `RateLimiter::cancel_raw`).
 //! Completion reports to the breaker and the adaptive limit, then releases the bulkhead.
 
 use std::time::Duration;
@@ -366,7 +366,11 @@ impl Policy {
             started_at: 0,
             chaos: ChaosDecision::default(),
         };
-        if let Err(rejection) = self.acquire_inner(priority, &mut permit) {
+        let mut token = None;
+        if let Err(rejection) = self.acquire_inner(priority, &mut permit, &mut token) {
+            if let (Some(l), Some(t)) = (&self.limiter, token) {
+                l.cancel_raw(t);
+            }
             self.release(permit);
             return Err(rejection);
         }
@@ -378,18 +382,19 @@ impl Policy {
         Ok(permit)
     }
 
-    /// Stages 2–4; on error, `permit` holds exactly what must be released.
+    /// Stages 2–4; on error, `permit` and `token` hold exactly what must be released.
     #[inline]
     fn acquire_inner(
         &self,
         priority: Priority,
         permit: &mut RawPolicyPermit,
+        token: &mut Option<crate::limiter::RawReservation>,
     ) -> Result<(), Rejection> {
         if let Some(t) = &self.throttle {
             t.try_acquire()?;
         }
         if let Some(l) = &self.limiter {
-            l.try_acquire()?;
+            *token = Some(l.try_acquire_raw()?);
         }
         if let Some(b) = &self.bulkhead {
             let max_wait = b.config().max_wait;
