@@ -328,9 +328,7 @@ pub(crate) fn run(args: &DemoArgs) -> i32 {
         )
     );
     for note in &notes {
-        for line in crate::terminal::wrap(&format!("Scaled for the demo: {note}."), width) {
-            println!("{line}");
-        }
+        crate::terminal::println_wrapped(&format!("Scaled for the demo: {note}."), width);
     }
     if let Some(out) = out {
         let svg = crate::svg::render(&scenario, &source.label, &unprotected, &protected);
@@ -338,7 +336,10 @@ pub(crate) fn run(args: &DemoArgs) -> i32 {
         if let Err(code) = out.write(&svg) {
             return code;
         }
-        println!("Wrote {path} (success rate, latency, busy workers and breaker state over time).");
+        let note = format!(
+            "Wrote {path} (success rate, latency, busy workers and breaker state over time)."
+        );
+        crate::terminal::println_wrapped(&note, width);
     }
     exit::OK
 }

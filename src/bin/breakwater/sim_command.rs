@@ -112,15 +112,14 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         println!();
     }
     for line in &why {
-        for wrapped in crate::terminal::wrap(line, width) {
-            println!("{wrapped}");
-        }
+        crate::terminal::println_wrapped(line, width);
     }
     if bulkhead_wait > 0.0 {
-        println!(
+        let note = format!(
             "The bulkhead's max_wait ({}) was waited in virtual time, in arrival order.",
             crate::table::human(bulkhead_wait)
         );
+        crate::terminal::println_wrapped(&note, width);
     }
     if let Some(out) = out {
         let svg = crate::svg::render(&scenario, &source.label, &unprotected, &protected);
@@ -128,7 +127,10 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         if let Err(code) = out.write(&svg) {
             return code;
         }
-        println!("Wrote {path} (success rate, latency, busy workers and breaker state over time).");
+        let note = format!(
+            "Wrote {path} (success rate, latency, busy workers and breaker state over time)."
+        );
+        crate::terminal::println_wrapped(&note, width);
     }
     // Wall time is the one thing that differs between runs: stderr, not stdout.
     eprintln!(

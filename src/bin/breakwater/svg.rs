@@ -171,9 +171,16 @@ fn legend(out: &mut String, y: f64, entries: &[(&str, &str, &str, f64)]) {
     }
 }
 
-/// Success-rate axis: 0 to 110 %, so a run at 100 % is drawn inside the frame.
+/// Success-rate axis: 0 to 125 %, so a run at 100 % is drawn inside the frame, with
+/// room above it for the headline numbers.
 fn success_axis(v: f64) -> f64 {
-    v / 1.1
+    v / 1.25
+}
+
+/// A success-rate series where a bucket in which no request ended counts as 0 %: no
+/// client got an answer then (they were all still waiting), which is not missing data.
+fn no_answer_is_zero(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    values.iter().map(|v| Some(v.unwrap_or(0.0))).collect()
 }
 
 /// Share of `pred` among the records matching `of`, as "66.4 %".
@@ -202,11 +209,11 @@ pub(crate) fn render(
         seconds: spec.seconds,
         shaded: shaded.clone(),
     };
-    let success = panel(140.0, 200.0, success_axis);
-    let latency = panel(400.0, 180.0, log_latency);
-    let busy = panel(640.0, 110.0, linear);
-    let breaker = panel(810.0, 26.0, linear);
-    let height = 930.0;
+    let success = panel(140.0, 220.0, success_axis);
+    let latency = panel(420.0, 180.0, log_latency);
+    let busy = panel(660.0, 110.0, linear);
+    let breaker = panel(830.0, 26.0, linear);
+    let height = 950.0;
     let client = spec.client_timeout;
 
     let mut out = String::new();
@@ -264,39 +271,42 @@ pub(crate) fn render(
         ),
         &[(0.0, "0 %"), (0.25, "25 %"), (0.5, "50 %"), (0.75, "75 %"), (1.0, "100 %")],
     );
-    success.line(
-        &mut out,
-        &u.healthy,
-        UNPROTECTED,
-        "6 4",
-        2.0,
-        "unprotected-healthy-success",
-    );
-    success.line(
-        &mut out,
-        &u.checkout,
-        UNPROTECTED,
-        "none",
-        2.5,
-        "unprotected-checkout-success",
-    );
-    success.line(
-        &mut out,
-        &p.checkout,
-        PROTECTED,
-        "none",
-        2.5,
-        "protected-checkout-success",
-    );
-    // The headline last, on top: healthy endpoints with breakwater.
-    success.line(
-        &mut out,
-        &p.healthy,
-        PROTECTED,
-        "6 4",
-        3.0,
-        "protected-healthy-success",
-    );
+    // Drawn so that lines at the same height stay visible: the protected checkouts
+    // under the unprotected lines, and the headline (healthy endpoints with
+    // breakwater) last, on top.
+    let zero = no_answer_is_zero;
+    for (values, color, dash, width, name) in [
+        (
+            &p.checkout,
+            PROTECTED,
+            "none",
+            2.5,
+            "protected-checkout-success",
+        ),
+        (
+            &u.checkout,
+            UNPROTECTED,
+            "none",
+            2.5,
+            "unprotected-checkout-success",
+        ),
+        (
+            &u.healthy,
+            UNPROTECTED,
+            "6 4",
+            2.0,
+            "unprotected-healthy-success",
+        ),
+        (
+            &p.healthy,
+            PROTECTED,
+            "6 4",
+            3.0,
+            "protected-healthy-success",
+        ),
+    ] {
+        success.line(&mut out, &zero(values), color, dash, width, name);
+    }
     // The headline numbers, in the panel's top-left corner.
     let during = |r: &crate::trace::Record| {
         r.kind == Kind::Healthy
@@ -308,7 +318,7 @@ pub(crate) fn render(
         out,
         r##"<text x="{:.1}" y="{:.1}" class="note" data-note="headline">Healthy endpoints during the incident: <tspan fill="{UNPROTECTED}">{} unprotected</tspan>, <tspan fill="{PROTECTED}">{} with breakwater</tspan></text>"##,
         LEFT + 8.0,
-        success.top + 16.0,
+        success.top + 17.0,
         share(unprotected, during, true),
         share(protected, during, true),
     );
@@ -317,7 +327,7 @@ pub(crate) fn render(
         out,
         r##"<text x="{:.1}" y="{:.1}" class="note" data-note="checkout">Checkouts: <tspan fill="{UNPROTECTED}">{} unprotected</tspan>, <tspan fill="{PROTECTED}">{} with breakwater</tspan></text>"##,
         LEFT + 8.0,
-        success.top + 32.0,
+        success.top + 34.0,
         share(unprotected, checkout, true),
         share(protected, checkout, true),
     );

@@ -63,6 +63,13 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Prints `text` to stdout, wrapped to `width`.
+pub(crate) fn println_wrapped(text: &str, width: usize) {
+    for line in wrap(text, width) {
+        println!("{line}");
+    }
+}
+
 /// `text` cut to at most `width` characters.
 pub(crate) fn clip(text: &str, width: usize) -> String {
     text.chars().take(width).collect()
