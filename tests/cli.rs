@@ -341,7 +341,10 @@ fn simulate_repeats_byte_for_byte() {
 
 /// The exact numbers of each built-in scenario with the embedded policy, for two seeds:
 /// `(scenario, seed, rows)` with each row's two values (unprotected, with breakwater).
-const EXPECTED: &[(&str, u64, &[(&str, [&str; 2])])] = &[
+/// One table row: its name, then the value of each run.
+type Row = (&'static str, [&'static str; 2]);
+
+const EXPECTED: &[(&str, u64, &[Row])] = &[
     (
         "checkout",
         42,
@@ -835,4 +838,30 @@ fn check_shortens_a_huge_echoed_value() {
     let text = stdout(&out);
     assert!(text.len() < 1_000, "{} bytes", text.len());
     assert!(text.contains("more characters)"), "{text}");
+}
+
+#[test]
+fn the_readme_scenario_file_runs() {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split_once("A scenario file (`--scenario FILE.toml`)")
+        .and_then(|(_, rest)| rest.split_once("```toml\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the README documents the scenario file");
+    let dir = temp_dir("readme-scenario");
+    let file = write(&dir, "brownout.toml", block);
+    let out = breakwater(&["simulate", "--scenario", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).starts_with("The payment-brownout incident, simulated: payment slows"),
+        "{}",
+        stdout(&out)
+    );
 }
