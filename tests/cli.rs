@@ -865,3 +865,33 @@ fn the_readme_scenario_file_runs() {
         stdout(&out)
     );
 }
+
+/// The README's ```text block that follows `intro`.
+fn readme_block(intro: &str) -> &'static str {
+    include_str!("../README.md")
+        .split_once(intro)
+        .and_then(|(_, rest)| rest.split_once("```text\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("no text block after {intro:?} in the README"))
+}
+
+#[test]
+fn the_readme_shows_the_simulator_output_exactly() {
+    let out = breakwater(&["simulate"]);
+    assert_eq!(
+        stdout(&out),
+        readme_block("`breakwater simulate` prints (the whole output")
+    );
+    let out = breakwater(&[
+        "simulate",
+        "--policy",
+        &example("policies.toml"),
+        "payments",
+        "--scenario",
+        "checkout",
+    ]);
+    let text = stdout(&out);
+    let why = &text[text.find("breakwater did not help").expect("reasons")..];
+    assert_eq!(why, readme_block("and the simulator says why:"));
+}
