@@ -337,8 +337,8 @@ pub(crate) fn render(
         "Latency seen by clients (log scale)   (solid: p99, dotted: p50; requests turned away at the door left out)",
         &[(0.001, "1 ms"), (0.01, "10 ms"), (0.1, "100 ms"), (1.0, "1 s"), (5.0, "5 s")],
     );
-    // A bucket where every request was turned away has no latency: it is drawn at the
-    // client's timeout (what those clients would have waited for an answer) and marked.
+    // A bucket where no admitted request finished has no latency: it is drawn at the
+    // clients' timeout (the least those requests waited) and marked.
     let filled = |values: &[Option<f64>], unanswered: &[bool]| -> Vec<Option<f64>> {
         values
             .iter()
@@ -394,7 +394,7 @@ pub(crate) fn render(
     if marked {
         let _ = writeln!(
             out,
-            r#"<text x="{:.1}" y="{:.1}" class="legend">× every request of that ¼ s turned away: no admitted request finished (drawn at the {} timeout)</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" class="legend">× no admitted request finished in that ¼ s (drawn at the clients' {} timeout)</text>"#,
             LEFT + 8.0,
             latency.top + 16.0,
             crate::table::human(client)

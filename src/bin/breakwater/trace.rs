@@ -88,8 +88,9 @@ pub(crate) struct Series {
     pub(crate) p50: Vec<Option<f64>>,
     /// 99th percentile latency.
     pub(crate) p99: Vec<Option<f64>>,
-    /// Buckets where requests ended but none the gateway admitted (every one was
-    /// turned away at the door): no latency to draw, which the picture marks.
+    /// Buckets where no request the gateway admitted finished (every worker stuck, or
+    /// every request turned away at the door): no latency to draw, which the picture
+    /// marks.
     pub(crate) unanswered: Vec<bool>,
     /// Mean share of busy workers (0..=1).
     pub(crate) busy: Vec<Option<f64>>,
@@ -147,7 +148,7 @@ impl Trace {
             series.healthy.push(rate(c[2], c[3]));
             series.p50.push(quantile(&l, 0.5));
             series.p99.push(quantile(&l, 0.99));
-            series.unanswered.push(l.is_empty() && c[1] + c[3] > 0);
+            series.unanswered.push(l.is_empty());
         }
         series.busy = busy
             .into_iter()
