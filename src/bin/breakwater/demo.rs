@@ -327,6 +327,13 @@ pub(crate) fn run(args: &DemoArgs) -> i32 {
             width
         )
     );
+    if !crate::diagnosis::helped(&unprotected, &protected) {
+        crate::terminal::println_wrapped(
+            "breakwater did not help here; `breakwater simulate` with the same --policy \
+             replays this incident exactly and says why.",
+            width,
+        );
+    }
     for note in &notes {
         crate::terminal::println_wrapped(&format!("Scaled for the demo: {note}."), width);
     }
