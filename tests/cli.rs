@@ -318,7 +318,7 @@ fn usage_errors_exit_2_and_help_lists_exit_codes() {
         let out = breakwater(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
-    for sub in ["demo", "check", "explain", "bench"] {
+    for sub in ["simulate", "demo", "check", "explain", "bench"] {
         let out = breakwater(&[sub, "--help"]);
         assert_eq!(out.status.code(), Some(0));
         let text = stdout(&out);
