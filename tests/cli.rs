@@ -9,8 +9,24 @@ use breakwater::config::{explain, PolicyFile};
 fn breakwater(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_breakwater"))
         .args(args)
+        .env_remove("COLUMNS")
         .output()
         .expect("the breakwater binary runs")
+}
+
+/// The two values of the table row called `name`.
+fn row(table: &str, name: &str) -> [String; 2] {
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with("  "))
+        .unwrap_or_else(|| panic!("no row {name:?} in\n{table}"));
+    let cells: Vec<&str> = line[name.len()..]
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells.len(), 2, "{line}");
+    [cells[0].to_string(), cells[1].to_string()]
 }
 
 fn stdout(o: &Output) -> String {
@@ -193,7 +209,7 @@ fn demo_runs_prints_the_table_and_writes_the_svg() {
         "healthy endpoints success",
         "latency p50",
         "latency p99",
-        "workers saturated",
+        "all workers busy",
         "time to recover after healing",
     ] {
         assert!(text.contains(row), "missing {row:?} in\n{text}");
@@ -302,7 +318,7 @@ fn usage_errors_exit_2_and_help_lists_exit_codes() {
         let out = breakwater(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
-    for sub in ["demo", "check", "explain", "bench"] {
+    for sub in ["simulate", "demo", "check", "explain", "bench"] {
         let out = breakwater(&[sub, "--help"]);
         assert_eq!(out.status.code(), Some(0));
         let text = stdout(&out);
@@ -311,4 +327,573 @@ fn usage_errors_exit_2_and_help_lists_exit_codes() {
             "{sub}: {text}"
         );
     }
+}
+
+#[test]
+fn simulate_repeats_byte_for_byte() {
+    let args = ["simulate", "--scenario", "checkout", "--seed", "9"];
+    let first = breakwater(&args);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let second = breakwater(&args);
+    assert_eq!(stdout(&first), stdout(&second));
+    assert!(stderr(&first).contains("simulated 2 × 10 s of incident in"));
+}
+
+/// The exact numbers of each built-in scenario with the embedded policy, for two seeds:
+/// `(scenario, seed, rows)` with each row's two values (unprotected, with breakwater).
+/// One table row: its name, then the value of each run.
+type Row = (&'static str, [&'static str; 2]);
+
+const EXPECTED: &[(&str, u64, &[Row])] = &[
+    (
+        "checkout",
+        42,
+        &[
+            ("requests offered", ["2046", "2046"]),
+            ("requests served OK", ["1333 (65.2 %)", "1837 (89.8 %)"]),
+            ("checkout success", ["65.0 %", "65.7 %"]),
+            ("  … during the incident", ["9.7 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "187"]),
+            ("breaker opened / retries", ["–", "4 / 2"]),
+            ("time to recover after healing", ["212 ms", "90 ms"]),
+        ],
+    ),
+    (
+        "checkout",
+        7,
+        &[
+            ("requests offered", ["2096", "2096"]),
+            ("requests served OK", ["1384 (66.0 %)", "1862 (88.8 %)"]),
+            ("checkout success", ["63.6 %", "63.3 %"]),
+            ("  … during the incident", ["10.6 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "210"]),
+            ("breaker opened / retries", ["–", "4 / 2"]),
+            ("time to recover after healing", ["209 ms", "132 ms"]),
+        ],
+    ),
+    (
+        "hard-down",
+        42,
+        &[
+            ("requests offered", ["2046", "2046"]),
+            ("requests served OK", ["1404 (68.6 %)", "1837 (89.8 %)"]),
+            ("checkout success", ["67.2 %", "65.7 %"]),
+            ("  … during the incident", ["18.4 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "187"]),
+            ("breaker opened / retries", ["–", "4 / 2"]),
+            ("time to recover after healing", ["135 ms", "90 ms"]),
+        ],
+    ),
+    (
+        "hard-down",
+        7,
+        &[
+            ("requests offered", ["2096", "2096"]),
+            ("requests served OK", ["1486 (70.9 %)", "1862 (88.8 %)"]),
+            ("checkout success", ["66.2 %", "63.3 %"]),
+            ("  … during the incident", ["24.0 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "210"]),
+            ("breaker opened / retries", ["–", "4 / 2"]),
+            ("time to recover after healing", ["72 ms", "132 ms"]),
+        ],
+    ),
+    (
+        "error-burst",
+        42,
+        &[
+            ("requests offered", ["2046", "2046"]),
+            ("requests served OK", ["1886 (92.2 %)", "1845 (90.2 %)"]),
+            ("checkout success", ["73.7 %", "67.0 %"]),
+            ("  … during the incident", ["100.0 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "194"]),
+            ("breaker opened / retries", ["–", "6 / 19"]),
+            ("time to recover after healing", ["0 ms", "90 ms"]),
+        ],
+    ),
+    (
+        "error-burst",
+        7,
+        &[
+            ("requests offered", ["2096", "2096"]),
+            ("requests served OK", ["1922 (91.7 %)", "1882 (89.8 %)"]),
+            ("checkout success", ["72.7 %", "66.4 %"]),
+            ("  … during the incident", ["100.0 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "206"]),
+            ("breaker opened / retries", ["–", "6 / 18"]),
+            ("time to recover after healing", ["0 ms", "0 ms"]),
+        ],
+    ),
+    (
+        "spike",
+        42,
+        &[
+            ("requests offered", ["19293", "19293"]),
+            ("requests served OK", ["7199 (37.3 %)", "9602 (49.8 %)"]),
+            ("checkout success", ["37.2 %", "23.6 %"]),
+            ("  … during the incident", ["32.8 %", "58.2 %"]),
+            ("checkouts failed fast", ["0", "2197"]),
+            ("breaker opened / retries", ["–", "0 / 15"]),
+            ("time to recover after healing", ["0 ms", "22 ms"]),
+        ],
+    ),
+    (
+        "spike",
+        7,
+        &[
+            ("requests offered", ["18560", "18560"]),
+            ("requests served OK", ["7228 (38.9 %)", "9527 (51.3 %)"]),
+            ("checkout success", ["38.4 %", "24.0 %"]),
+            ("  … during the incident", ["34.7 %", "60.3 %"]),
+            ("checkouts failed fast", ["0", "2184"]),
+            ("breaker opened / retries", ["–", "0 / 15"]),
+            ("time to recover after healing", ["0 ms", "23 ms"]),
+        ],
+    ),
+    (
+        "slow-recovery",
+        42,
+        &[
+            ("requests offered", ["2046", "2046"]),
+            ("requests served OK", ["882 (43.1 %)", "1638 (80.1 %)"]),
+            ("checkout success", ["41.2 %", "33.0 %"]),
+            ("  … during the incident", ["21.1 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "373"]),
+            ("breaker opened / retries", ["–", "8 / 1"]),
+            ("time to recover after healing", ["0 ms", "0 ms"]),
+        ],
+    ),
+    (
+        "slow-recovery",
+        7,
+        &[
+            ("requests offered", ["2096", "2096"]),
+            ("requests served OK", ["825 (39.4 %)", "1658 (79.1 %)"]),
+            ("checkout success", ["36.3 %", "31.2 %"]),
+            ("  … during the incident", ["15.9 %", "100.0 %"]),
+            ("checkouts failed fast", ["0", "403"]),
+            ("breaker opened / retries", ["–", "8 / 0"]),
+            ("time to recover after healing", ["0 ms", "0 ms"]),
+        ],
+    ),
+];
+
+#[test]
+fn simulate_gives_the_exact_numbers_of_every_builtin_scenario() {
+    for (scenario, seed, rows) in EXPECTED {
+        let out = breakwater(&[
+            "simulate",
+            "--scenario",
+            scenario,
+            "--seed",
+            &seed.to_string(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let table = stdout(&out);
+        for (name, values) in *rows {
+            assert_eq!(
+                row(&table, name),
+                values.map(str::to_string),
+                "{scenario} seed {seed}, row {name:?}:\n{table}"
+            );
+        }
+    }
+}
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn simulate_says_why_the_reference_policy_did_not_help() {
+    let out = breakwater(&[
+        "simulate",
+        "--policy",
+        &example("policies.toml"),
+        "payments",
+        "--scenario",
+        "checkout",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("breakwater did not help here"), "{text}");
+    for reason in [
+        "- timeout 3s is not below the clients' 1s deadline:",
+        "- the breaker never opened: failures peaked at",
+        "- bulkhead max_concurrent 32 is not below the gateway's 16 workers:",
+    ] {
+        assert!(text.contains(reason), "missing {reason:?} in\n{text}");
+    }
+}
+
+#[test]
+fn simulate_the_tuned_example_policy_helps() {
+    for scenario in ["checkout", "hard-down", "slow-recovery"] {
+        let out = breakwater(&[
+            "simulate",
+            "--policy",
+            &example("payment.toml"),
+            "payment",
+            "--scenario",
+            scenario,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!text.contains("did not help"), "{scenario}:\n{text}");
+        let healthy = row(&text, "  … during the incident");
+        assert_eq!(healthy[1], "100.0 %", "{scenario}:\n{text}");
+    }
+}
+
+#[test]
+fn simulate_reads_a_scenario_file_and_reports_its_errors_by_line() {
+    let dir = temp_dir("scenario");
+    let good = write(
+        &dir,
+        "brownout.toml",
+        "[scenario]\nname = \"brownout\"\nduration = \"5s\"\nrate = 100\n\n[[phase]]\nfrom = \"1s\"\nto = \"3s\"\npayment = { latency = [\"1.2s\", \"1.5s\"], errors = 0.2 }\n",
+    );
+    let out = breakwater(&["simulate", "--scenario", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("The brownout incident, simulated"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        stdout(&out),
+        stdout(&breakwater(&["simulate", "--scenario", &good]))
+    );
+
+    let bad = write(&dir, "bad.toml", "[scenario]\nrate = \"fast\"\n");
+    let out = breakwater(&["simulate", "--scenario", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        format!("{bad}:2: `scenario.rate`: must be a number\n{bad}: 1 error\n")
+    );
+
+    let unknown = breakwater(&["simulate", "--scenario", "meteor"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("built in: checkout, hard-down"));
+}
+
+#[test]
+fn simulate_fits_80_and_60_columns() {
+    for columns in ["80", "60"] {
+        for scenario in [
+            "checkout",
+            "hard-down",
+            "error-burst",
+            "spike",
+            "slow-recovery",
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_breakwater"))
+                .args(["simulate", "--scenario", scenario])
+                .args(["--policy", &example("policies.toml"), "payments"])
+                .env("COLUMNS", columns)
+                .output()
+                .expect("runs");
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            let width: usize = columns.parse().expect("a number");
+            for line in stdout(&out).lines() {
+                assert!(
+                    line.chars().count() <= width,
+                    "{scenario}, {columns} columns: {line:?}"
+                );
+            }
+        }
+    }
+}
+
+/// What a terminal of `width` columns shows after receiving `bytes`: carriage returns,
+/// newlines, "erase line" and automatic wrapping are applied; colours are dropped.
+fn screen(bytes: &[u8], width: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                let mut code = String::new();
+                if chars.next_if_eq(&'[').is_some() {
+                    while let Some(&n) = chars.peek() {
+                        chars.next();
+                        code.push(n);
+                        if n.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+                if code == "2K" {
+                    rows[row].clear();
+                }
+            }
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+            }
+            c => {
+                if col == width {
+                    row += 1;
+                    col = 0;
+                }
+                while rows.len() <= row {
+                    rows.push(Vec::new());
+                }
+                let line = &mut rows[row];
+                while line.len() <= col {
+                    line.push(' ');
+                }
+                line[col] = c;
+                col += 1;
+            }
+        }
+        while rows.len() <= row {
+            rows.push(Vec::new());
+        }
+    }
+    rows.into_iter()
+        .map(|r| r.into_iter().collect::<String>().trim_end().to_string())
+        .collect()
+}
+
+#[test]
+fn demo_screen_on_an_80_column_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: `script` (util-linux) is not installed");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_breakwater");
+    let out = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "stty cols 80 rows 60; exec {bin} demo --duration 2s --seed 3"
+        ))
+        .arg("/dev/null")
+        .env_remove("COLUMNS")
+        .output()
+        .expect("script runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = screen(&out.stdout, 80);
+    let shown = rows.join("\n");
+    eprintln!("{shown}");
+    assert!(rows.iter().all(|r| r.chars().count() <= 80), "{shown}");
+    // The live bars were redrawn in place and replaced by one closing line each.
+    assert!(
+        !shown.contains('░') && !shown.contains('█'),
+        "stale bar:\n{shown}"
+    );
+    for label in ["unprotected ", "with breakwater "] {
+        let closing = rows
+            .iter()
+            .filter(|r| r.starts_with(label) && r.contains("done:"));
+        assert_eq!(closing.count(), 1, "{label}:\n{shown}");
+    }
+    let title = rows
+        .iter()
+        .filter(|r| r.starts_with("The checkout incident"));
+    assert_eq!(title.count(), 1, "the title once:\n{shown}");
+    assert!(shown.contains("requests served OK"), "{shown}");
+}
+
+#[test]
+fn out_problems_are_reported_before_the_run() {
+    let dir = temp_dir("out");
+    for args in [
+        &["simulate", "--out", "/nonexistent/dir/x.svg"][..],
+        &[
+            "demo",
+            "--duration",
+            "20s",
+            "--out",
+            "/nonexistent/dir/x.svg",
+        ],
+    ] {
+        let out = breakwater(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}: no run");
+        assert!(stderr(&out).contains("cannot write /nonexistent/dir/x.svg"));
+    }
+    let txt = dir.join("x.txt");
+    let out = breakwater(&[
+        "demo",
+        "--duration",
+        "20s",
+        "--out",
+        txt.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("SVG (FILE.svg) or PNG (FILE.png)"));
+    assert!(!txt.exists());
+}
+
+#[test]
+fn simulate_writes_svg_or_png_as_the_extension_says() {
+    let dir = temp_dir("png");
+    let png = dir.join("incident.png");
+    let svg = dir.join("incident.svg");
+    for path in [&png, &svg] {
+        let out = breakwater(&["simulate", "--out", path.to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let bytes = std::fs::read(&png).expect("png written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let text = std::fs::read_to_string(&svg).expect("svg written");
+    assert_balanced(&text);
+    assert!(text.contains("data-note=\"headline\""));
+    for unit in ["0 s", "10 s", "100 %", "1 ms", "5 s"] {
+        assert!(text.contains(&format!(">{unit}<")), "no tick {unit}");
+    }
+}
+
+#[test]
+fn demo_accepts_exactly_1s_to_10m() {
+    for bad in ["999ms", "10m1s"] {
+        let out = breakwater(&["demo", "--duration", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("outside 1s..=10m"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // The shortest accepted run really runs (the longest is checked without waiting
+    // 10 minutes: every accepted duration scales the embedded policy validly, see the
+    // unit tests of src/bin/breakwater/policy_source.rs).
+    let out = breakwater(&["demo", "--duration", "1s", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("requests served OK"));
+}
+
+#[test]
+fn demo_caps_a_backoff_longer_than_the_run() {
+    let dir = temp_dir("backoff");
+    let file = write(
+        &dir,
+        "slow.toml",
+        "[policies.slow.retry]\nbackoff = { initial = \"100s\", max = \"200s\" }\n",
+    );
+    let out = breakwater(&[
+        "demo",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--policy",
+        &file,
+        "slow",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Scaled for the demo: `retry.backoff.initial` 10s capped at the run's 1s."),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_with_more_threads_than_cores_counts_only_timed_operations() {
+    let out = breakwater(&["bench", "--duration-ms", "20", "--threads", "64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 64 {
+        assert!(
+            text.contains(&format!("64 threads on {cores} cores")),
+            "{text}"
+        );
+    }
+    // The rate is the counted operations over the timed window (20 ms), not over the
+    // case's wall time (thread start and join, which grow with the thread count).
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_whitespace().rev().nth(4) == Some("64"))
+        .collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    for line in rows {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let n = cells.len();
+        let ops: f64 = cells[n - 4].parse().expect("ops");
+        let rate: f64 = cells[n - 2].parse().expect("ops/s");
+        assert!((rate - ops / 0.020).abs() <= 1.0, "{line}");
+    }
+    assert!(
+        stderr(&out).contains("slowest case took"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_shortens_a_huge_echoed_value() {
+    let dir = temp_dir("huge");
+    let huge = "x".repeat(50_000);
+    let file = write(
+        &dir,
+        "huge.toml",
+        &format!("[policies.a]\ntimeout = \"{huge}\"\n"),
+    );
+    let out = breakwater(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.len() < 1_000, "{} bytes", text.len());
+    assert!(text.contains("more characters)"), "{text}");
+}
+
+#[test]
+fn the_readme_scenario_file_runs() {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split_once("A scenario file (`--scenario FILE.toml`)")
+        .and_then(|(_, rest)| rest.split_once("```toml\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the README documents the scenario file");
+    let dir = temp_dir("readme-scenario");
+    let file = write(&dir, "brownout.toml", block);
+    let out = breakwater(&["simulate", "--scenario", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).starts_with("The payment-brownout incident, simulated: payment slows"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// The README's ```text block that follows `intro`.
+fn readme_block(intro: &str) -> &'static str {
+    include_str!("../README.md")
+        .split_once(intro)
+        .and_then(|(_, rest)| rest.split_once("```text\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("no text block after {intro:?} in the README"))
+}
+
+#[test]
+fn the_readme_shows_the_simulator_output_exactly() {
+    let out = breakwater(&["simulate"]);
+    assert_eq!(
+        stdout(&out),
+        readme_block("`breakwater simulate` prints (the whole output")
+    );
+    let out = breakwater(&[
+        "simulate",
+        "--policy",
+        &example("policies.toml"),
+        "payments",
+        "--scenario",
+        "checkout",
+    ]);
+    let text = stdout(&out);
+    let why = &text[text.find("breakwater did not help").expect("reasons")..];
+    assert_eq!(why, readme_block("and the simulator says why:"));
 }

@@ -3,8 +3,7 @@
 //! `benches/`) gives the reference numbers with confidence intervals.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use breakwater::adaptive::{AdaptiveConfig, AdaptiveLimiter, Priority};
@@ -19,45 +18,64 @@ use crate::{exit, BenchArgs};
 struct Measured {
     ops: u64,
     admitted: u64,
-    elapsed: Duration,
+    /// The timed window every counted operation finished in.
+    window: Duration,
+    /// Wall time of the whole case, thread start and join included.
+    wall: Duration,
 }
 
+/// Operations a thread runs between two looks at the clock.
+const BATCH: u64 = 64;
+
 /// Runs `op` (one acquire + complete; returns whether it was admitted) on `threads`
-/// threads for `duration` and counts operations.
+/// threads and counts the operations of the batches that finished inside one timed
+/// window of `duration`: a batch that ends after the window is not counted, and no
+/// thread runs past it by more than one batch (each checks the clock between batches,
+/// so a stop never waits for a thread to notice a flag).
 fn measure(threads: u32, duration: Duration, op: &(dyn Fn() -> bool + Sync)) -> Measured {
-    let stop = AtomicBool::new(false);
+    let began = Instant::now();
     let start = Barrier::new(threads as usize + 1);
-    let (counts, elapsed) = std::thread::scope(|s| {
+    let go = Barrier::new(threads as usize + 1);
+    let window: OnceLock<(Instant, Instant)> = OnceLock::new();
+    let counts: Vec<(u64, u64)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     let (mut ops, mut admitted) = (0u64, 0u64);
                     start.wait();
-                    // Relaxed: a stop signal; nothing else is published through it.
-                    while !stop.load(Ordering::Relaxed) {
-                        for _ in 0..64 {
-                            admitted += u64::from(black_box(op()));
+                    go.wait();
+                    let (from, until) = *window.get().expect("set before `go`");
+                    // A thread first scheduled after the window counts nothing.
+                    let mut now = Instant::now();
+                    while now < until {
+                        let mut batch = 0;
+                        for _ in 0..BATCH {
+                            batch += u64::from(black_box(op()));
                         }
-                        ops += 64;
+                        now = Instant::now();
+                        if now <= until && now >= from {
+                            ops += BATCH;
+                            admitted += batch;
+                        }
                     }
                     (ops, admitted)
                 })
             })
             .collect();
         start.wait();
-        let began = Instant::now();
-        std::thread::sleep(duration);
-        stop.store(true, Ordering::Relaxed);
-        let counts: Vec<(u64, u64)> = handles
+        let from = Instant::now();
+        let _ = window.set((from, from + duration));
+        go.wait();
+        handles
             .into_iter()
             .map(|h| h.join().expect("bench thread"))
-            .collect();
-        (counts, began.elapsed())
+            .collect()
     });
     Measured {
         ops: counts.iter().map(|c| c.0).sum(),
         admitted: counts.iter().map(|c| c.1).sum(),
-        elapsed,
+        window: duration,
+        wall: began.elapsed(),
     }
 }
 
@@ -70,9 +88,8 @@ fn generous_limit() -> RateLimiterConfig {
 /// `breakwater bench`.
 pub(crate) fn run(args: &BenchArgs) -> i32 {
     let duration = Duration::from_millis(args.duration_ms);
-    let n = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let n = args.threads.unwrap_or(cores);
     let built = (|| -> Result<_, breakwater::ConfigError> {
         Ok((
             CircuitBreaker::new(BreakerConfig::default())?,
@@ -123,8 +140,8 @@ pub(crate) fn run(args: &BenchArgs) -> i32 {
         counts.push(n);
     }
     eprintln!(
-        "Quick benchmark: acquire + complete, {} ms per case, 1{} thread(s). \
-         For reference numbers run the criterion benches: cargo bench.",
+        "Quick benchmark: acquire + complete, {} ms per case, 1{} thread(s) on {cores} \
+         core(s). For reference numbers run the criterion benches: cargo bench.",
         args.duration_ms,
         if n > 1 {
             format!(" and {n}")
@@ -132,6 +149,7 @@ pub(crate) fn run(args: &BenchArgs) -> i32 {
             String::new()
         }
     );
+    let mut slowest = Duration::ZERO;
     let name_w = cases.iter().map(|c| c.0.len()).max().unwrap_or(0);
     println!(
         "{:name_w$}  {:>7}  {:>12}  {:>10}  {:>14}  {:>9}",
@@ -140,7 +158,8 @@ pub(crate) fn run(args: &BenchArgs) -> i32 {
     for (name, op) in cases {
         for &threads in &counts {
             let m = measure(threads, duration, op);
-            let secs = m.elapsed.as_secs_f64();
+            slowest = slowest.max(m.wall);
+            let secs = m.window.as_secs_f64();
             // Per-thread cost: the wall time each thread spent per operation.
             let ns = secs * 1e9 * f64::from(threads) / m.ops.max(1) as f64;
             println!(
@@ -152,8 +171,20 @@ pub(crate) fn run(args: &BenchArgs) -> i32 {
         }
     }
     println!(
-        "ns/op is the wall time per operation per thread (elapsed × threads / ops); with more\n\
-         threads than free cores it includes waiting for a core."
+        "ns/op is the wall time per operation per thread (window × threads / ops); only\n\
+         operations that finished inside each case's timed window are counted."
+    );
+    if n > cores {
+        println!(
+            "{n} threads on {cores} cores: the threads take turns on the cores, so ops/s is what\n\
+             {cores} cores did together under contention, and ns/op includes each thread's wait\n\
+             for a core (about {n}/{cores} × the cost of one operation)."
+        );
+    }
+    eprintln!(
+        "slowest case took {:.2} s of wall time (its window: {} ms)",
+        slowest.as_secs_f64(),
+        args.duration_ms
     );
     if cfg!(debug_assertions) {
         eprintln!(

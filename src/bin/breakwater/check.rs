@@ -22,7 +22,21 @@ pub(crate) fn diagnostic(file: &Path, error: &FieldError) -> String {
         out.push_str(&format!("`{}`: ", error.field));
     }
     out.push_str(&error.reason);
-    out
+    shorten(&out)
+}
+
+/// The longest diagnostic line printed whole; a longer one (a huge value echoed back)
+/// keeps its start and says how much was left out.
+const LONGEST_LINE: usize = 240;
+
+/// `line`, cut to [`LONGEST_LINE`] characters with a note of what was left out.
+pub(crate) fn shorten(line: &str) -> String {
+    let n = line.chars().count();
+    if n <= LONGEST_LINE {
+        return line.to_string();
+    }
+    let kept: String = line.chars().take(LONGEST_LINE - 40).collect();
+    format!("{kept}… ({} more characters)", n - (LONGEST_LINE - 40))
 }
 
 /// Reads and parses `file`; on failure prints why and returns the exit code.

@@ -9,15 +9,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use breakwater::engine::Engine;
 use breakwater::policy::{CallError, Policy};
 
 use crate::progress::{Progress, Status};
-use crate::scenario::{self, Kind, Request, Scenario, CLIENT_TIMEOUT, RUN_SECONDS};
+use crate::scenario::{Kind, Request, Scenario};
 use crate::trace::{Fate, Record, Sample, Trace};
 use crate::{exit, DemoArgs};
 
@@ -50,8 +49,9 @@ impl Gateway<'_> {
 
     fn finish(&self, request: &Request, end: f64, fate: Fate) -> Record {
         // A client that waited longer than its timeout has gone: it saw a failure then.
-        let (end, fate) = if end - request.at > CLIENT_TIMEOUT {
-            (request.at + CLIENT_TIMEOUT, Fate::ClientTimeout)
+        let client_timeout = self.scenario.spec.client_timeout;
+        let (end, fate) = if end - request.at > client_timeout {
+            (request.at + client_timeout, Fate::ClientTimeout)
         } else {
             (end, fate)
         };
@@ -78,7 +78,7 @@ impl Gateway<'_> {
                 thread::sleep(due - elapsed);
             }
             let mut queue = self.queue.lock().expect("queue lock");
-            if queue.len() >= self.scenario.queue_capacity {
+            if queue.len() >= self.scenario.spec.queue {
                 drop(queue);
                 turned_away.push(self.finish(request, request.at, Fate::QueueFull));
             } else {
@@ -191,7 +191,7 @@ fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Tr
         scenario,
         policy,
         start: Instant::now(),
-        queue: Mutex::new(VecDeque::with_capacity(scenario.queue_capacity)),
+        queue: Mutex::new(VecDeque::with_capacity(scenario.spec.queue)),
         ready: Condvar::new(),
         closed: AtomicBool::new(false),
         busy: AtomicU32::new(0),
@@ -204,7 +204,7 @@ fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Tr
     let (mut records, samples) = thread::scope(|s| {
         let g = &gateway;
         let dispatcher = s.spawn(move || g.dispatch());
-        let workers: Vec<_> = (0..scenario.workers)
+        let workers: Vec<_> = (0..scenario.spec.workers)
             .map(|_| s.spawn(move || g.work()))
             .collect();
         let finished = &finished;
@@ -224,12 +224,12 @@ fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Tr
                 let sample = g.sample();
                 progress.update(&Status {
                     now: sample.t,
-                    total: RUN_SECONDS,
-                    phase: Scenario::phase(sample.t),
+                    total: scenario.spec.seconds,
+                    phase: scenario.spec.phase_name(sample.t),
                     ok: g.ok.load(Ordering::Relaxed),
                     done: g.done.load(Ordering::Relaxed),
-                    busy: (sample.busy, scenario.workers),
-                    queued: (sample.queued, scenario.queue_capacity),
+                    busy: (sample.busy, scenario.spec.workers),
+                    queued: (sample.queued, scenario.spec.queue),
                     breaker: sample.breaker.map(|b| b.as_str()),
                 });
             }
@@ -247,90 +247,106 @@ fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Tr
     Trace {
         records,
         samples,
-        workers: scenario.workers,
+        workers: scenario.spec.workers,
+        seconds: scenario.spec.seconds,
+        incident: scenario.spec.incident(),
         policy: policy.map(|p| p.metrics().snapshot()),
-    }
-}
-
-/// Loads the policy to protect the payment calls with, scaled to the incident.
-fn load_policy(args: &DemoArgs, scale: f64) -> Result<(String, Arc<Policy>), i32> {
-    let (origin, file, name) = match &args.policy {
-        Some(v) => {
-            let path = std::path::Path::new(&v[0]);
-            (v[0].clone(), crate::check::load(path)?, v[1].clone())
-        }
-        None => {
-            let file = breakwater::config::PolicyFile::parse(scenario::DEFAULT_POLICY)
-                .expect("the embedded default policy is valid");
-            (
-                "the embedded default".to_string(),
-                file,
-                scenario::DEFAULT_POLICY_NAME.to_string(),
-            )
-        }
-    };
-    let Some(config) = file.policy(&name) else {
-        eprintln!("breakwater: {origin}: no policy `{name}`");
-        return Err(exit::ERRORS);
-    };
-    let mut config = config.clone();
-    scenario::scale_policy(&mut config, scale);
-    let engine = Engine::new();
-    match engine.insert(config) {
-        Ok(policy) => Ok((format!("policy `{name}` of {origin}"), policy)),
-        Err(e) => {
-            eprintln!(
-                "breakwater: policy `{name}` scaled ×{scale:.2} to the demo is invalid: `{}`: {}",
-                e.field, e.reason
-            );
-            Err(exit::ERRORS)
-        }
+        seen: None,
     }
 }
 
 /// `breakwater demo`.
 pub(crate) fn run(args: &DemoArgs) -> i32 {
     if args.print_policy {
-        print!("{}", scenario::DEFAULT_POLICY);
+        print!("{}", crate::scenario::DEFAULT_POLICY);
         return exit::OK;
     }
-    let scenario = Scenario::new(args.duration, args.workers, args.seed);
-    let (policy_name, policy) = match load_policy(args, scenario.scale) {
-        Ok(p) => p,
+    let out = match args.out.as_deref().map(crate::output::prepare).transpose() {
+        Ok(out) => out,
         Err(code) => return code,
     };
-    let title = format!(
-        "The checkout incident: {} requests in {RUN_SECONDS:.0} s, payment degraded {:.1}–{:.1} s; {} workers, seed {}{}.",
-        scenario.requests.len(),
-        scenario::DEGRADE_AT,
-        scenario::HEAL_AT,
-        scenario.workers,
-        args.seed,
-        if (scenario.scale - 1.0).abs() > 1e-9 {
-            format!(", played at ×{:.2} speed", 1.0 / scenario.scale)
-        } else {
-            String::new()
+    let mut source = match crate::policy_source::load(args.policy.as_deref()) {
+        Ok(source) => source,
+        Err(code) => return code,
+    };
+    let spec = crate::scenario::builtin("checkout", args.workers)
+        .expect("the checkout incident is built in");
+    let scale = args.duration.as_secs_f64() / 2.0 / spec.seconds;
+    let scenario = Scenario::new(spec, args.seed, scale);
+    let notes = crate::policy_source::scale(&mut source.config, scale, args.duration / 2);
+    let policy = match Policy::new(source.config.clone()) {
+        Ok(policy) => policy,
+        Err(e) if source.embedded => {
+            eprintln!(
+                "breakwater: internal error: the embedded policy scaled ×{scale:.2} for \
+                 --duration {} is invalid: `{}`: {} (please report this)",
+                humantime::format_duration(args.duration),
+                e.field,
+                e.reason
+            );
+            return exit::ERRORS;
         }
+        Err(e) => {
+            eprintln!(
+                "breakwater: {} is valid, but scaled ×{scale:.2} to a {} demo its `{}` is \
+                 not: {}. `breakwater simulate` runs it unscaled, in virtual time.",
+                source.label,
+                humantime::format_duration(args.duration),
+                e.field,
+                e.reason
+            );
+            return exit::ERRORS;
+        }
+    };
+    let width = crate::terminal::stdout_width();
+    let title = format!(
+        "The checkout incident in real threads: {} requests in {:.0} s, {}; {} workers, \
+         seed {}, played at ×{:.2} speed. The seed repeats the traffic and the payment \
+         service's answers; which worker serves what, and so the numbers, vary with the \
+         scheduler (`breakwater simulate` repeats exactly).",
+        scenario.requests.len(),
+        scenario.spec.seconds,
+        scenario.spec.summary,
+        scenario.spec.workers,
+        args.seed,
+        1.0 / scale,
     );
-    eprintln!("{title}");
     let unprotected = play(&scenario, None, &Progress::new("unprotected", args.quiet));
     let protected = play(
         &scenario,
         Some(&policy),
         &Progress::new("with breakwater", args.quiet),
     );
-    eprintln!();
-    crate::table::print(&title, &policy_name, &unprotected, &protected);
-    if let Some(out) = &args.out {
-        let svg = crate::svg::render(&scenario, &policy_name, &unprotected, &protected);
-        if let Err(e) = std::fs::write(out, svg) {
-            eprintln!("breakwater: cannot write {}: {e}", out.display());
-            return exit::IO;
-        }
-        println!(
-            "\nWrote {} (success rate, latency, busy workers and breaker state over time).",
-            out.display()
+    print!(
+        "{}",
+        crate::table::render(
+            &title,
+            &source.label,
+            scenario.spec.client_timeout,
+            [&unprotected, &protected],
+            width
+        )
+    );
+    if !crate::diagnosis::helped(&unprotected, &protected) {
+        crate::terminal::println_wrapped(
+            "breakwater did not help here; `breakwater simulate` with the same --policy \
+             replays this incident exactly and says why.",
+            width,
         );
+    }
+    for note in &notes {
+        crate::terminal::println_wrapped(&format!("Scaled for the demo: {note}."), width);
+    }
+    if let Some(out) = out {
+        let svg = crate::svg::render(&scenario, &source.label, &unprotected, &protected);
+        let path = out.path().display().to_string();
+        if let Err(code) = out.write(&svg) {
+            return code;
+        }
+        let note = format!(
+            "Wrote {path} (success rate, latency, busy workers and breaker state over time)."
+        );
+        crate::terminal::println_wrapped(&note, width);
     }
     exit::OK
 }

@@ -1,11 +1,13 @@
-//! The live progress bar of `breakwater demo`: one line on stderr, redrawn with `\r`.
+//! The live progress bar of `breakwater demo`: one line on stderr, redrawn with `\r`,
+//! never wider than the terminal (a wrapped line could not be redrawn in place).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 /// Draws the progress of one run, or only a closing line when stderr is not a terminal
 /// (or `--quiet` was given).
 pub(crate) struct Progress {
-    live: bool,
+    /// The terminal's width, when drawing live.
+    live: Option<usize>,
     label: &'static str,
 }
 
@@ -35,23 +37,22 @@ impl Progress {
     /// A bar for the run called `label`.
     pub(crate) fn new(label: &'static str, quiet: bool) -> Progress {
         Progress {
-            live: !quiet && std::io::stderr().is_terminal(),
+            live: if quiet {
+                None
+            } else {
+                crate::terminal::stderr_width()
+            },
             label,
         }
     }
 
     /// Redraws the bar.
     pub(crate) fn update(&self, s: &Status) {
-        if !self.live {
+        let Some(width) = self.live else {
             return;
-        }
+        };
         let filled = ((s.now / s.total).clamp(0.0, 1.0) * WIDTH as f64) as usize;
         let bar: String = "█".repeat(filled) + &"░".repeat(WIDTH - filled);
-        let phase = if s.phase == "DEGRADED" {
-            format!("\x1b[31m{:<8}\x1b[0m", s.phase)
-        } else {
-            format!("{:<8}", s.phase)
-        };
         let breaker = s
             .breaker
             .map(|b| format!(" breaker {b}"))
@@ -61,24 +62,29 @@ impl Progress {
         } else {
             100.0 * s.ok as f64 / s.done as f64
         };
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{:<15} {bar} {:>4.1}s {phase} ok {ok:>3.0}% busy {:>2}/{} queue {:>2}/{}{breaker}",
+        let line = format!(
+            "{:<15} {bar} {:>4.1}s {:<8} ok {ok:>3.0}% busy {:>2}/{} queue {:>2}/{}{breaker}",
             self.label,
             s.now.min(s.total),
+            s.phase,
             s.busy.0,
             s.busy.1,
             s.queued.0,
             s.queued.1
         );
+        // One column short of the width: a line that fills the last column wraps on
+        // some terminals, and `\r` would then redraw only its second half.
+        let line = crate::terminal::clip(&line, width.saturating_sub(1))
+            .replace("DEGRADED", "\x1b[31mDEGRADED\x1b[0m");
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
     }
 
     /// Ends the bar with a summary line.
     pub(crate) fn finish(&self, wall_secs: f64, requests: usize) {
         let mut err = std::io::stderr().lock();
-        if self.live {
+        if self.live.is_some() {
             let _ = write!(err, "\r\x1b[2K");
         }
         let _ = writeln!(

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use breakwater::breaker::BreakerState;
 
-use crate::scenario::{Scenario, DEGRADE_AT, HEAL_AT, RUN_SECONDS};
+use crate::scenario::Scenario;
 use crate::trace::{Series, Trace};
 
 const WIDTH: f64 = 1000.0;
@@ -30,11 +30,26 @@ struct Panel {
     height: f64,
     /// Maps a value to 0..=1 of the panel's height.
     map: fn(f64) -> f64,
+    /// Incident seconds across the panel.
+    seconds: f64,
+    /// Shaded stretches (the incident's phases).
+    shaded: Vec<(f64, f64)>,
 }
 
 impl Panel {
-    fn x(t: f64) -> f64 {
-        LEFT + PLOT_W * (t / RUN_SECONDS).clamp(0.0, 1.0)
+    fn x(&self, t: f64) -> f64 {
+        LEFT + PLOT_W * (t / self.seconds).clamp(0.0, 1.0)
+    }
+
+    /// Whole seconds to put a grid line and a tick at: at most 10 ticks.
+    fn ticks(&self) -> Vec<f64> {
+        let step = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0]
+            .into_iter()
+            .find(|s| self.seconds / s <= 10.0)
+            .unwrap_or(600.0);
+        (0..=(self.seconds / step) as u32)
+            .map(|i| f64::from(i) * step)
+            .collect()
     }
 
     fn y(&self, v: f64) -> f64 {
@@ -44,14 +59,16 @@ impl Panel {
     /// The frame, the degraded phase, the x grid, the title and y ticks.
     fn frame(&self, out: &mut String, title: &str, ticks: &[(f64, &str)]) {
         let (top, h) = (self.top, self.height);
-        let (x0, x1) = (Panel::x(DEGRADE_AT), Panel::x(HEAL_AT));
-        let _ = writeln!(
-            out,
-            r##"<rect x="{x0:.1}" y="{top:.1}" width="{:.1}" height="{h:.1}" fill="#f3e0e0"/>"##,
-            x1 - x0
-        );
-        for s in 0..=(RUN_SECONDS as u32) {
-            let x = Panel::x(f64::from(s));
+        for &(from, to) in &self.shaded {
+            let (x0, x1) = (self.x(from), self.x(to));
+            let _ = writeln!(
+                out,
+                r##"<rect x="{x0:.1}" y="{top:.1}" width="{:.1}" height="{h:.1}" fill="#f3e0e0"/>"##,
+                x1 - x0
+            );
+        }
+        for s in self.ticks() {
+            let x = self.x(s);
             let _ = writeln!(
                 out,
                 r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{:.1}" stroke="#e4e4e4"/>"##,
@@ -99,10 +116,8 @@ impl Panel {
             match v {
                 Some(v) => {
                     let t = (i as f64 + 0.5) * BUCKET;
-                    segments
-                        .last_mut()
-                        .expect("one segment")
-                        .push((Panel::x(t), self.y(*v)));
+                    let point = (self.x(t), self.y(*v));
+                    segments.last_mut().expect("one segment").push(point);
                 }
                 None => segments.push(Vec::new()),
             }
@@ -156,6 +171,25 @@ fn legend(out: &mut String, y: f64, entries: &[(&str, &str, &str, f64)]) {
     }
 }
 
+/// Success-rate axis: 0 to 125 %, so a run at 100 % is drawn inside the frame, with
+/// room above it for the headline numbers.
+fn success_axis(v: f64) -> f64 {
+    v / 1.25
+}
+
+/// A success-rate series where a bucket in which no request ended counts as 0 %: no
+/// client got an answer then (they were all still waiting), which is not missing data.
+fn no_answer_is_zero(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    values.iter().map(|v| Some(v.unwrap_or(0.0))).collect()
+}
+
+/// Share of `pred` among the records matching `of`, as "66.4 %".
+fn share(t: &Trace, of: impl Fn(&crate::trace::Record) -> bool, ok: bool) -> String {
+    let all = t.count(&of);
+    let good = t.count(|r| of(r) && (!ok || r.fate == crate::trace::Fate::Ok));
+    crate::table::percent(good, all)
+}
+
 /// Renders the picture of both runs.
 pub(crate) fn render(
     scenario: &Scenario,
@@ -163,39 +197,34 @@ pub(crate) fn render(
     unprotected: &Trace,
     protected: &Trace,
 ) -> String {
+    use crate::scenario::Kind;
+    let spec = &scenario.spec;
     let u = unprotected.series(BUCKET);
     let p = protected.series(BUCKET);
-    let success = Panel {
-        top: 140.0,
-        height: 200.0,
-        map: |v| v,
+    let shaded: Vec<(f64, f64)> = spec.phases.iter().map(|p| (p.from, p.to)).collect();
+    let panel = |top, height, map: fn(f64) -> f64| Panel {
+        top,
+        height,
+        map,
+        seconds: spec.seconds,
+        shaded: shaded.clone(),
     };
-    let latency = Panel {
-        top: 392.0,
-        height: 180.0,
-        map: log_latency,
-    };
-    let busy = Panel {
-        top: 622.0,
-        height: 110.0,
-        map: linear,
-    };
-    let breaker = Panel {
-        top: 782.0,
-        height: 26.0,
-        map: linear,
-    };
-    let height = 890.0;
+    let success = panel(140.0, 220.0, success_axis);
+    let latency = panel(420.0, 180.0, log_latency);
+    let busy = panel(660.0, 110.0, linear);
+    let breaker = panel(830.0, 26.0, linear);
+    let height = 950.0;
+    let client = spec.client_timeout;
 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"#
     );
     out.push_str(
         "<style>.title{font-size:20px;font-weight:bold}.sub{font-size:12px;fill:#444}\
          .panel{font-size:14px;font-weight:bold}.tick{font-size:11px;fill:#444}\
-         .legend{font-size:12px}</style>\n",
+         .legend{font-size:12px}.note{font-size:12px;font-weight:bold}</style>\n",
     );
     let _ = writeln!(
         out,
@@ -203,13 +232,16 @@ pub(crate) fn render(
     );
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="32" class="title">The checkout incident: unprotected vs. with breakwater</text>"#
+        r#"<text x="{LEFT}" y="32" class="title">The {} incident: unprotected vs. with breakwater</text>"#,
+        escape(&spec.name)
     );
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="52" class="sub">{} requests per run, {} worker threads. The payment service degrades from {DEGRADE_AT} s to {HEAL_AT} s (shaded): latency 20 ms → 2 s, 50 % errors.</text>"#,
+        r#"<text x="{LEFT}" y="52" class="sub">{} requests per run, {} worker threads, seed {}. Shaded: {}.</text>"#,
         scenario.requests.len(),
-        scenario.workers,
+        spec.workers,
+        scenario.seed,
+        escape(&spec.summary),
     );
     let _ = writeln!(
         out,
@@ -226,69 +258,152 @@ pub(crate) fn render(
     );
     let _ = writeln!(
         out,
-        r##"<rect x="{:.1}" y="85" width="28" height="14" fill="#f3e0e0"/><text x="{:.1}" y="96" class="legend">payment degraded</text>"##,
+        r##"<rect x="{:.1}" y="85" width="28" height="14" fill="#f3e0e0"/><text x="{:.1}" y="96" class="legend">incident</text>"##,
         LEFT + 300.0,
         LEFT + 334.0
     );
 
     success.frame(
         &mut out,
-        "Success rate: answered OK within the client's 1 s timeout   (solid: checkout, dashed: healthy endpoints)",
+        &format!(
+            "Success rate (%): answered OK within the client's {} timeout   (solid: checkout, dashed: healthy endpoints)",
+            crate::table::human(client)
+        ),
         &[(0.0, "0 %"), (0.25, "25 %"), (0.5, "50 %"), (0.75, "75 %"), (1.0, "100 %")],
     );
-    success.line(
-        &mut out,
-        &u.healthy,
-        UNPROTECTED,
-        "6 4",
-        2.0,
-        "unprotected-healthy-success",
+    // Drawn so that lines at the same height stay visible: the protected checkouts
+    // under the unprotected lines, and the headline (healthy endpoints with
+    // breakwater) last, on top.
+    let zero = no_answer_is_zero;
+    for (values, color, dash, width, name) in [
+        (
+            &p.checkout,
+            PROTECTED,
+            "none",
+            2.5,
+            "protected-checkout-success",
+        ),
+        (
+            &u.checkout,
+            UNPROTECTED,
+            "none",
+            2.5,
+            "unprotected-checkout-success",
+        ),
+        (
+            &u.healthy,
+            UNPROTECTED,
+            "6 4",
+            2.0,
+            "unprotected-healthy-success",
+        ),
+        (
+            &p.healthy,
+            PROTECTED,
+            "6 4",
+            3.0,
+            "protected-healthy-success",
+        ),
+    ] {
+        success.line(&mut out, &zero(values), color, dash, width, name);
+    }
+    // The headline numbers, in the panel's top-left corner.
+    let during = |r: &crate::trace::Record| {
+        r.kind == Kind::Healthy
+            && spec
+                .incident()
+                .is_some_and(|(from, to)| (from..to).contains(&r.arrival))
+    };
+    let _ = writeln!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" class="note" data-note="headline">Healthy endpoints during the incident: <tspan fill="{UNPROTECTED}">{} unprotected</tspan>, <tspan fill="{PROTECTED}">{} with breakwater</tspan></text>"##,
+        LEFT + 8.0,
+        success.top + 17.0,
+        share(unprotected, during, true),
+        share(protected, during, true),
     );
-    success.line(
-        &mut out,
-        &p.healthy,
-        PROTECTED,
-        "6 4",
-        2.0,
-        "protected-healthy-success",
-    );
-    success.line(
-        &mut out,
-        &u.checkout,
-        UNPROTECTED,
-        "none",
-        2.5,
-        "unprotected-checkout-success",
-    );
-    success.line(
-        &mut out,
-        &p.checkout,
-        PROTECTED,
-        "none",
-        2.5,
-        "protected-checkout-success",
+    let checkout = |r: &crate::trace::Record| r.kind == Kind::Checkout;
+    let _ = writeln!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" class="note" data-note="checkout">Checkouts: <tspan fill="{UNPROTECTED}">{} unprotected</tspan>, <tspan fill="{PROTECTED}">{} with breakwater</tspan></text>"##,
+        LEFT + 8.0,
+        success.top + 34.0,
+        share(unprotected, checkout, true),
+        share(protected, checkout, true),
     );
 
     latency.frame(
         &mut out,
-        "Latency seen by clients, log scale   (solid: p99, dotted: p50; requests turned away at the door left out)",
+        "Latency seen by clients (log scale)   (solid: p99, dotted: p50; requests turned away at the door left out)",
         &[(0.001, "1 ms"), (0.01, "10 ms"), (0.1, "100 ms"), (1.0, "1 s"), (5.0, "5 s")],
     );
-    latency.line(&mut out, &u.p50, UNPROTECTED, "2 3", 1.5, "unprotected-p50");
-    latency.line(&mut out, &p.p50, PROTECTED, "2 3", 1.5, "protected-p50");
+    // A bucket where no admitted request finished has no latency: it is drawn at the
+    // clients' timeout (the least those requests waited) and marked.
+    let filled = |values: &[Option<f64>], unanswered: &[bool]| -> Vec<Option<f64>> {
+        values
+            .iter()
+            .zip(unanswered)
+            .map(|(v, &none)| if none { Some(client) } else { *v })
+            .collect()
+    };
     latency.line(
         &mut out,
-        &u.p99,
+        &filled(&u.p50, &u.unanswered),
+        UNPROTECTED,
+        "2 3",
+        1.5,
+        "unprotected-p50",
+    );
+    latency.line(
+        &mut out,
+        &filled(&p.p50, &p.unanswered),
+        PROTECTED,
+        "2 3",
+        1.5,
+        "protected-p50",
+    );
+    latency.line(
+        &mut out,
+        &filled(&u.p99, &u.unanswered),
         UNPROTECTED,
         "none",
         2.5,
         "unprotected-p99",
     );
-    latency.line(&mut out, &p.p99, PROTECTED, "none", 2.5, "protected-p99");
+    latency.line(
+        &mut out,
+        &filled(&p.p99, &p.unanswered),
+        PROTECTED,
+        "none",
+        2.5,
+        "protected-p99",
+    );
+    let mut marked = false;
+    for (series, color) in [(&u, UNPROTECTED), (&p, PROTECTED)] {
+        for (i, _) in series.unanswered.iter().enumerate().filter(|(_, &n)| n) {
+            let (x, y) = (latency.x((i as f64 + 0.5) * BUCKET), latency.y(client));
+            let _ = writeln!(
+                out,
+                r#"<path d="M{:.1},{:.1}l8,8m0,-8l-8,8" stroke="{color}" stroke-width="2" data-mark="unanswered"/>"#,
+                x - 4.0,
+                y - 4.0
+            );
+            marked = true;
+        }
+    }
+    if marked {
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" class="legend">× no admitted request finished in that ¼ s (drawn at the clients' {} timeout)</text>"#,
+            LEFT + 8.0,
+            latency.top + 16.0,
+            crate::table::human(client)
+        );
+    }
 
     busy.frame(
         &mut out,
-        &format!("Workers busy (of {})", scenario.workers),
+        &format!("Workers busy (% of {})", spec.workers),
         &[(0.0, "0 %"), (0.5, "50 %"), (1.0, "100 %")],
     );
     busy.line(
@@ -301,25 +416,27 @@ pub(crate) fn render(
     );
     busy.line(&mut out, &p.busy, PROTECTED, "none", 2.0, "protected-busy");
 
-    breaker.frame(&mut out, "Circuit breaker (with breakwater)", &[]);
+    breaker.frame(&mut out, "Circuit breaker state (with breakwater)", &[]);
     breaker_strip(&mut out, &breaker, &p);
-    // The time axis, under the last panel, then the breaker's colours.
-    let axis_y = breaker.top + breaker.height + 15.0;
-    for s in 0..=(RUN_SECONDS as u32) {
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{axis_y:.1}" text-anchor="middle" class="tick">{s} s</text>"#,
-            Panel::x(f64::from(s))
-        );
+    // Time ticks, with their unit, under every panel.
+    for panel in [&success, &latency, &busy, &breaker] {
+        for s in panel.ticks() {
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{s} s</text>"#,
+                panel.x(s),
+                panel.top + panel.height + 14.0
+            );
+        }
     }
+    let axis_y = breaker.top + breaker.height + 30.0;
     let _ = writeln!(
         out,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">incident time</text>"#,
+        r#"<text x="{:.1}" y="{axis_y:.1}" text-anchor="middle" class="tick">incident time (s)</text>"#,
         LEFT + PLOT_W / 2.0,
-        axis_y + 16.0
     );
     let mut x = LEFT;
-    let legend_y = axis_y + 40.0;
+    let legend_y = axis_y + 24.0;
     for (state, color) in STATE_COLORS.iter().take(3) {
         let _ = writeln!(
             out,
@@ -329,16 +446,6 @@ pub(crate) fn render(
             state.as_str().replace('_', "-")
         );
         x += 130.0;
-    }
-    for panel in [&success, &latency, &busy] {
-        for s in 0..=(RUN_SECONDS as u32) {
-            let _ = writeln!(
-                out,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">{s}</text>"#,
-                Panel::x(f64::from(s)),
-                panel.top + panel.height + 14.0
-            );
-        }
     }
     out.push_str("</svg>\n");
     out
@@ -364,8 +471,8 @@ fn breaker_strip(out: &mut String, panel: &Panel, series: &Series) {
         while j < samples.len() && samples[j].1 == state {
             j += 1;
         }
-        let end = samples.get(j).map_or(RUN_SECONDS, |s| s.0);
-        let (x0, x1) = (Panel::x(start), Panel::x(end));
+        let end = samples.get(j).map_or(panel.seconds, |s| s.0);
+        let (x0, x1) = (panel.x(start), panel.x(end));
         let _ = writeln!(
             out,
             r#"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {start:.2}–{end:.2} s</title></rect>"#,

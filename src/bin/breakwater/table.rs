@@ -2,8 +2,8 @@
 
 use breakwater::RejectReason;
 
-use crate::scenario::{Kind, DEGRADE_AT, HEAL_AT};
-use crate::trace::{quantile, Fate, Trace};
+use crate::scenario::Kind;
+use crate::trace::{quantile, Fate, Record, Trace};
 
 /// An incident duration for people: `850 ms`, `1.42 s`.
 pub(crate) fn human(secs: f64) -> String {
@@ -14,7 +14,7 @@ pub(crate) fn human(secs: f64) -> String {
     }
 }
 
-fn percent(part: usize, all: usize) -> String {
+pub(crate) fn percent(part: usize, all: usize) -> String {
     if all == 0 {
         "–".into()
     } else {
@@ -23,17 +23,20 @@ fn percent(part: usize, all: usize) -> String {
 }
 
 /// One row per measure: its name and the value of each run.
-fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
+fn rows(runs: [&Trace; 2], client_timeout: f64) -> Vec<(String, [String; 2])> {
     let each = |f: &dyn Fn(&Trace) -> String| [f(runs[0]), f(runs[1])];
     let checkout = |t: &Trace| t.count(|r| r.kind == Kind::Checkout);
     let healthy = |t: &Trace| t.count(|r| r.kind == Kind::Healthy);
     let ok = |t: &Trace, k: Kind| t.count(|r| r.kind == k && r.fate == Fate::Ok);
-    let incident = |t: &Trace, k: Option<Kind>| {
-        t.latencies(|r| (DEGRADE_AT..HEAL_AT).contains(&r.arrival) && k.is_none_or(|k| r.kind == k))
+    let during = |t: &Trace, r: &Record| {
+        t.incident
+            .is_some_and(|(from, to)| (from..to).contains(&r.arrival))
     };
-    let admitted = |r: &crate::trace::Record| r.fate != Fate::QueueFull;
+    let incident =
+        |t: &Trace, k: Option<Kind>| t.latencies(|r| during(t, r) && k.is_none_or(|k| r.kind == k));
+    let admitted = |r: &Record| r.fate != Fate::QueueFull;
     let q = |l: Vec<f64>, p: f64| quantile(&l, p).map_or("–".into(), human);
-    let out = vec![
+    let mut out = vec![
         (
             "requests offered".into(),
             each(&|t| t.records.len().to_string()),
@@ -56,12 +59,10 @@ fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
         (
             "  … during the incident".into(),
             each(&|t| {
-                let during = |r: &crate::trace::Record| {
-                    r.kind == Kind::Healthy && (DEGRADE_AT..HEAL_AT).contains(&r.arrival)
-                };
+                let healthy = |r: &Record| r.kind == Kind::Healthy && during(t, r);
                 percent(
-                    t.count(|r| during(r) && r.fate == Fate::Ok),
-                    t.count(during),
+                    t.count(|r| healthy(r) && r.fate == Fate::Ok),
+                    t.count(healthy),
                 )
             }),
         ),
@@ -78,10 +79,10 @@ fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
             each(&|t| q(incident(t, Some(Kind::Healthy)), 0.99)),
         ),
         (
-            "workers saturated (all busy)".into(),
+            "all workers busy (share of time)".into(),
             each(&|t| {
                 let full = t.samples.iter().filter(|s| s.busy >= t.workers).count();
-                format!("{} of the time", percent(full, t.samples.len()))
+                percent(full, t.samples.len())
             }),
         ),
         (
@@ -89,7 +90,7 @@ fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
             each(&|t| t.count(|r| r.fate == Fate::QueueFull).to_string()),
         ),
         (
-            "client timeouts (> 1 s)".into(),
+            format!("client timeouts (> {})", human(client_timeout)),
             each(&|t| t.count(|r| r.fate == Fate::ClientTimeout).to_string()),
         ),
         (
@@ -98,26 +99,14 @@ fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
         ),
         (
             "checkouts failed fast".into(),
-            each(&|t| {
-                let all = t.count(|r| matches!(r.fate, Fate::Rejected(_)));
-                let parts: Vec<String> = RejectReason::ALL
-                    .iter()
-                    .map(|&reason| (reason, t.count(|r| r.fate == Fate::Rejected(reason))))
-                    .filter(|&(_, n)| n > 0)
-                    .map(|(reason, n)| format!("{} {n}", reason.as_str()))
-                    .collect();
-                if all == 0 {
-                    "0".into()
-                } else {
-                    format!("{all} ({})", parts.join(", "))
-                }
-            }),
+            each(&|t| t.count(|r| matches!(r.fate, Fate::Rejected(_))).to_string()),
         ),
         (
             "breaker opened / retries".into(),
-            each(&|t| match &t.policy {
-                Some(m) => format!("{} / {}", m.transitions[1], m.retries),
-                None => "–".into(),
+            each(&|t| match (&t.policy, &t.seen) {
+                (Some(m), Some(seen)) => format!("{} / {}", m.transitions[1], seen.retries),
+                (Some(m), None) => format!("{} / {}", m.transitions[1], m.retries),
+                (None, _) => "–".into(),
             }),
         ),
         (
@@ -125,34 +114,77 @@ fn rows(runs: [&Trace; 2]) -> Vec<(String, [String; 2])> {
             each(&|t| human(t.recovery())),
         ),
     ];
+    // One row per reason a checkout was failed fast, under their total.
+    let reasons: Vec<(String, [String; 2])> = RejectReason::ALL
+        .into_iter()
+        .map(|reason| {
+            let n = |t: &Trace| t.count(|r| r.fate == Fate::Rejected(reason));
+            (reason, [n(runs[0]), n(runs[1])])
+        })
+        .filter(|(_, n)| n[0] + n[1] > 0)
+        .map(|(reason, n)| (format!("  … {}", reason.as_str()), n.map(|n| n.to_string())))
+        .collect();
+    let at = out
+        .iter()
+        .position(|r| r.0 == "checkouts failed fast")
+        .map_or(out.len(), |i| i + 1);
+    out.splice(at..at, reasons);
     out
 }
 
-/// Prints the table to stdout.
-pub(crate) fn print(title: &str, policy: &str, unprotected: &Trace, protected: &Trace) {
-    println!("{title}\n");
-    let rows = rows([unprotected, protected]);
+/// The table under `title`, at most `width` columns wide: side by side when it fits,
+/// otherwise one block per row.
+pub(crate) fn render(
+    title: &str,
+    policy: &str,
+    client_timeout: f64,
+    runs: [&Trace; 2],
+    width: usize,
+) -> String {
+    use std::fmt::Write;
+    let heads = ["unprotected", "with breakwater"];
+    let rows = rows(runs, client_timeout);
     let name_w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-    let width = |i: usize, head: &str| {
+    let col = |i: usize| {
         rows.iter()
             .map(|r| r.1[i].chars().count())
-            .chain([head.len()])
+            .chain([heads[i].len()])
             .max()
             .unwrap_or(0)
     };
-    let (a_w, b_w) = (width(0, "unprotected"), width(1, "with breakwater"));
-    let rule = "─".repeat(name_w + a_w + b_w + 6);
-    println!(
-        "{:name_w$}   {:>a_w$}   {:>b_w$}",
-        "", "unprotected", "with breakwater"
-    );
-    println!("{rule}");
-    for (name, [a, b]) in &rows {
-        println!("{name:name_w$}   {a:>a_w$}   {b:>b_w$}");
+    let (a_w, b_w) = (col(0), col(1));
+    let total = name_w + a_w + b_w + 6;
+    let mut out = String::new();
+    for line in crate::terminal::wrap(title, width) {
+        let _ = writeln!(out, "{line}");
     }
-    println!("{rule}");
-    println!("Protected run: {policy}.");
-    println!("Times are incident times; latencies leave out requests turned away at the door.");
-    println!("Recovery: from healing to the last burst (≥ 2 in 250 ms) of failures other than");
-    println!("the payment service's usual 1 % errors.");
+    out.push('\n');
+    if total <= width {
+        let rule = "─".repeat(total);
+        let _ = writeln!(
+            out,
+            "{:name_w$}   {:>a_w$}   {:>b_w$}",
+            "", heads[0], heads[1]
+        );
+        let _ = writeln!(out, "{rule}");
+        for (name, [a, b]) in &rows {
+            let _ = writeln!(out, "{name:name_w$}   {a:>a_w$}   {b:>b_w$}");
+        }
+        let _ = writeln!(out, "{rule}");
+    } else {
+        for (name, [a, b]) in &rows {
+            let _ = writeln!(out, "{}", name.trim_start());
+            let _ = writeln!(out, "  {}: {a}", heads[0]);
+            let _ = writeln!(out, "  {}: {b}", heads[1]);
+        }
+    }
+    let notes = format!(
+        "Protected run: {policy}. Times are incident times; latencies leave out requests \
+         turned away at the door. Recovery: from healing to the last burst (≥ 2 in 250 ms) \
+         of failures other than the payment service's ordinary errors."
+    );
+    for line in crate::terminal::wrap(&notes, width) {
+        let _ = writeln!(out, "{line}");
+    }
+    out
 }

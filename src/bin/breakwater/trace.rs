@@ -5,7 +5,7 @@ use breakwater::breaker::BreakerState;
 use breakwater::metrics::MetricsSnapshot;
 use breakwater::RejectReason;
 
-use crate::scenario::{Kind, HEAL_AT, RUN_SECONDS};
+use crate::scenario::Kind;
 
 /// How a request ended, as its client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +66,14 @@ pub(crate) struct Trace {
     pub(crate) samples: Vec<Sample>,
     /// Worker threads.
     pub(crate) workers: u32,
+    /// Length of the run, incident seconds.
+    pub(crate) seconds: f64,
+    /// When the incident started and ended, if anything went wrong.
+    pub(crate) incident: Option<(f64, f64)>,
     /// The policy's counters at the end (protected run only).
     pub(crate) policy: Option<MetricsSnapshot>,
+    /// What the simulator saw of the policy's stages (simulated protected runs only).
+    pub(crate) seen: Option<crate::diagnosis::Seen>,
 }
 
 /// Per-bucket values of one run, for the picture.
@@ -82,6 +88,10 @@ pub(crate) struct Series {
     pub(crate) p50: Vec<Option<f64>>,
     /// 99th percentile latency.
     pub(crate) p99: Vec<Option<f64>>,
+    /// Buckets where no request the gateway admitted finished (every worker stuck, or
+    /// every request turned away at the door): no latency to draw, which the picture
+    /// marks.
+    pub(crate) unanswered: Vec<bool>,
     /// Mean share of busy workers (0..=1).
     pub(crate) busy: Vec<Option<f64>>,
     /// Breaker state samples `(t, state)`.
@@ -104,7 +114,7 @@ fn rate(ok: u32, all: u32) -> Option<f64> {
 impl Trace {
     /// Buckets of `width` incident seconds over the run.
     pub(crate) fn series(&self, width: f64) -> Series {
-        let n = (RUN_SECONDS / width).ceil() as usize;
+        let n = (self.seconds / width).ceil() as usize;
         let bucket = |t: f64| ((t / width) as usize).min(n - 1);
         let mut counts = vec![[0u32; 4]; n];
         let mut latencies = vec![Vec::new(); n];
@@ -138,6 +148,7 @@ impl Trace {
             series.healthy.push(rate(c[2], c[3]));
             series.p50.push(quantile(&l, 0.5));
             series.p99.push(quantile(&l, 0.99));
+            series.unanswered.push(l.is_empty());
         }
         series.busy = busy
             .into_iter()
@@ -154,22 +165,25 @@ impl Trace {
     /// 0 if there was no burst after healing.
     pub(crate) fn recovery(&self) -> f64 {
         const BUCKET: f64 = 0.25;
-        let n = ((RUN_SECONDS - HEAL_AT) / BUCKET).ceil() as usize + 1;
-        let bucket = |t: f64| (((t - HEAL_AT) / BUCKET) as usize).min(n - 1);
+        let Some((_, heal_at)) = self.incident else {
+            return 0.0;
+        };
+        let n = ((self.seconds - heal_at) / BUCKET).ceil().max(0.0) as usize + 1;
+        let bucket = |t: f64| (((t - heal_at) / BUCKET) as usize).min(n - 1);
         let abnormal = |r: &Record| !matches!(r.fate, Fate::Ok | Fate::PaymentError);
         let mut counts = vec![0u32; n];
         for r in self
             .records
             .iter()
-            .filter(|r| r.end >= HEAL_AT && abnormal(r))
+            .filter(|r| r.end >= heal_at && abnormal(r))
         {
             counts[bucket(r.end)] += 1;
         }
         self.records
             .iter()
-            .filter(|r| r.end >= HEAL_AT && abnormal(r))
+            .filter(|r| r.end >= heal_at && abnormal(r))
             .filter(|r| counts[bucket(r.end)] >= 2)
-            .map(|r| r.end - HEAL_AT)
+            .map(|r| r.end - heal_at)
             .fold(0.0, f64::max)
     }
 
