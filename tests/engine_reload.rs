@@ -384,3 +384,39 @@ fn concurrent_reloads_leave_one_file_applied_and_no_current_policy_superseded() 
         "exactly one file's configuration is applied"
     );
 }
+
+/// A clock of the caller's own (here: a counter that a test moves) drives an engine and
+/// its policies through `AnyClock::custom`: the breaker opens and half-opens on it.
+#[test]
+fn a_users_own_clock_drives_an_engine_and_its_policies() {
+    use std::sync::atomic::AtomicU64;
+    #[derive(Clone)]
+    struct TestTime(Arc<AtomicU64>);
+    impl Clock for TestTime {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+    let time = TestTime(Arc::new(AtomicU64::new(1)));
+    let engine = Engine::with_clock(AnyClock::custom(time.clone()));
+    engine.reload_str(FILE).unwrap();
+    let payments = engine.policy("payments").unwrap();
+    assert_eq!(payments.clock().now(), 1);
+    payments.acquire().unwrap().failure();
+    payments.acquire().unwrap().failure();
+    let open = payments.acquire().unwrap_err();
+    assert_eq!(open.reason, RejectReason::CircuitOpen);
+    let wait = open.retry_after.unwrap();
+    assert!(wait > Duration::from_secs(29) && wait <= Duration::from_secs(30));
+    time.0.fetch_add(30_000_000_000, Ordering::SeqCst);
+    payments.acquire().unwrap().success();
+    assert_eq!(payments.breaker().unwrap().state(), BreakerState::HalfOpen);
+    // The rate limiter reads it too: two per second, then 500 ms to wait.
+    let api = engine.policy("api").unwrap();
+    api.acquire().unwrap().success();
+    api.acquire().unwrap().success();
+    let limited = api.acquire().unwrap_err();
+    assert_eq!(limited.retry_after, Some(Duration::from_millis(500)));
+    time.0.fetch_add(500_000_000, Ordering::SeqCst);
+    api.acquire().unwrap().success();
+}

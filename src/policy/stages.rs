@@ -64,33 +64,37 @@ impl Stages {
         config.validate()?;
         let breaker = match &config.circuit_breaker {
             Some(c) => Some(
-                CircuitBreaker::with_clock(c.clone(), clock.with_precision(false))
+                CircuitBreaker::with_clock(c.clone(), clock.coarse())
                     .map_err(|e| e.within("circuit_breaker"))?,
             ),
             None => None,
         };
         let throttle = match &config.throttle {
             Some(c) => Some(
-                ClientThrottle::with_clock(*c, clock.with_precision(false))
+                ClientThrottle::with_clock(*c, clock.coarse())
                     .map_err(|e| e.within("throttle"))?,
             ),
             None => None,
         };
         let limiter = match &config.rate_limiter {
-            Some(c) => Some(if clock.is_manual() {
-                RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
-            } else {
+            // On the system clocks the limiter picks coarse or precise time by its rule;
+            // any other clock it reads as given (both readings).
+            Some(c) => Some(if clock.is_system() {
                 RateLimiter::new(*c).map_err(|e| e.within("rate_limiter"))?
+            } else {
+                RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
             }),
             None => None,
         };
         let bulkhead = match &config.bulkhead {
-            Some(c) => Some(Bulkhead::new(*c).map_err(|e| e.within("bulkhead"))?),
+            Some(c) => Some(
+                Bulkhead::with_clock(*c, clock.precise()).map_err(|e| e.within("bulkhead"))?,
+            ),
             None => None,
         };
         let adaptive = match &config.adaptive {
             Some(c) => Some(
-                AdaptiveLimiter::with_clock(*c, clock.with_precision(true))
+                AdaptiveLimiter::with_clock(*c, clock.precise())
                     .map_err(|e| e.within("adaptive"))?,
             ),
             None => None,
@@ -101,7 +105,7 @@ impl Stages {
         };
         let budget = match config.retry.as_ref().and_then(|r| r.retry.budget) {
             Some(b) => Some(
-                RetryBudget::with_clock(b, clock.with_precision(false))
+                RetryBudget::with_clock(b, clock.coarse())
                     .map_err(|e| e.within("retry.budget"))?,
             ),
             None => None,
@@ -111,7 +115,7 @@ impl Stages {
         // at acquire and one at completion then serve both (the adaptive stage is handed
         // the time instead of reading its own clock twice more).
         let timing = (config.timeout.is_some() || config.adaptive.is_some())
-            .then(|| clock.with_precision(true));
+            .then(|| clock.precise());
         if let Some(b) = &breaker {
             let listener = shared.clone();
             b.set_transition_listener(move |t| listener.on_transition(t));
