@@ -165,7 +165,6 @@ impl Bulkhead<AnyClock> {
 }
 
 impl<C: Clock> Bulkhead<C> {
-
     /// A bulkhead timing waits on `clock`. Only waits read time; with a manual clock a
     /// waiter gives up when either the real `max_wait` passes or the clock reaches the
     /// deadline at its next wake-up.

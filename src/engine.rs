@@ -86,7 +86,8 @@ impl Registry {
     }
 
     fn push(&mut self, policy: Arc<Policy>) {
-        self.by_name.insert(policy.name().to_string(), self.order.len());
+        self.by_name
+            .insert(policy.name().to_string(), self.order.len());
         self.order.push(policy);
     }
 
@@ -216,7 +217,9 @@ impl Engine {
                     installs.push((policy.clone(), stages));
                     policy.clone()
                 }),
-                None => self.build(config).inspect(|_| report.added.push(name.clone())),
+                None => self
+                    .build(config)
+                    .inspect(|_| report.added.push(name.clone())),
             };
             match built {
                 Ok(policy) => next.push(policy),

@@ -211,7 +211,10 @@ fn real_clocks_never_admit_more_than_their_readings_allow() {
     let tick = CoarseClock::resolution().as_nanos() as u64;
     assert_eq!(
         RateLimiter::coarse_is_exact(&coarse_quota, tick),
-        matches!(RateLimiter::new(coarse_quota).unwrap().clock(), AnyClock::Coarse)
+        matches!(
+            RateLimiter::new(coarse_quota).unwrap().clock(),
+            AnyClock::Coarse
+        )
     );
     let real_start = MonotonicClock.now();
     let (admitted, _) = spin_real(
@@ -224,7 +227,10 @@ fn real_clocks_never_admit_more_than_their_readings_allow() {
     // real time plus a tick allows.
     let real = MonotonicClock.now() - real_start;
     let most = 5_000 + (real + tick) / 10_000;
-    assert!(admitted <= most, "coarse: admitted {admitted}, real time allows {most}");
+    assert!(
+        admitted <= most,
+        "coarse: admitted {admitted}, real time allows {most}"
+    );
     spin_real(
         precise_quota,
         || RateLimiter::with_clock(precise_quota, MonotonicClock).unwrap(),

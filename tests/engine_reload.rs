@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use breakwater::adaptive::Priority;
 use breakwater::breaker::BreakerState;
+use breakwater::bulkhead::BulkheadConfig;
+use breakwater::clock::Clock;
 use breakwater::clock::{AnyClock, ManualClock};
 use breakwater::engine::Engine;
 use breakwater::metrics::Event;
-use breakwater::adaptive::Priority;
-use breakwater::bulkhead::BulkheadConfig;
-use breakwater::clock::Clock;
 use breakwater::policy::PolicyConfig;
 use breakwater::{Outcome, RejectReason};
 

@@ -16,9 +16,7 @@ use loom::thread;
 
 fn file(max_concurrent: u32) -> PolicyFile {
     PolicyFile {
-        policies: vec![
-            PolicyConfig::new("p").with_bulkhead(BulkheadConfig::new(max_concurrent))
-        ],
+        policies: vec![PolicyConfig::new("p").with_bulkhead(BulkheadConfig::new(max_concurrent))],
     }
 }
 

@@ -461,7 +461,8 @@ impl PolicyPermit<'_> {
     /// The call ended with `outcome` after `duration`.
     pub fn record_with_duration(mut self, outcome: Outcome, duration: Duration) {
         if let Some(raw) = self.raw.take() {
-            self.stages.complete(raw, outcome, Some(duration), self.metrics);
+            self.stages
+                .complete(raw, outcome, Some(duration), self.metrics);
         }
     }
 }
@@ -469,7 +470,8 @@ impl PolicyPermit<'_> {
 impl Drop for PolicyPermit<'_> {
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
-            self.stages.complete(raw, Outcome::Ignored, None, self.metrics);
+            self.stages
+                .complete(raw, Outcome::Ignored, None, self.metrics);
         }
     }
 }

@@ -71,8 +71,7 @@ impl Stages {
         };
         let throttle = match &config.throttle {
             Some(c) => Some(
-                ClientThrottle::with_clock(*c, clock.coarse())
-                    .map_err(|e| e.within("throttle"))?,
+                ClientThrottle::with_clock(*c, clock.coarse()).map_err(|e| e.within("throttle"))?,
             ),
             None => None,
         };
@@ -87,9 +86,9 @@ impl Stages {
             None => None,
         };
         let bulkhead = match &config.bulkhead {
-            Some(c) => Some(
-                Bulkhead::with_clock(*c, clock.precise()).map_err(|e| e.within("bulkhead"))?,
-            ),
+            Some(c) => {
+                Some(Bulkhead::with_clock(*c, clock.precise()).map_err(|e| e.within("bulkhead"))?)
+            }
             None => None,
         };
         let adaptive = match &config.adaptive {
@@ -105,8 +104,7 @@ impl Stages {
         };
         let budget = match config.retry.as_ref().and_then(|r| r.retry.budget) {
             Some(b) => Some(
-                RetryBudget::with_clock(b, clock.coarse())
-                    .map_err(|e| e.within("retry.budget"))?,
+                RetryBudget::with_clock(b, clock.coarse()).map_err(|e| e.within("retry.budget"))?,
             ),
             None => None,
         };
@@ -114,8 +112,8 @@ impl Stages {
         // duration: the timeout, or the adaptive limit's round-trip samples. One reading
         // at acquire and one at completion then serve both (the adaptive stage is handed
         // the time instead of reading its own clock twice more).
-        let timing = (config.timeout.is_some() || config.adaptive.is_some())
-            .then(|| clock.precise());
+        let timing =
+            (config.timeout.is_some() || config.adaptive.is_some()).then(|| clock.precise());
         if let Some(b) = &breaker {
             let listener = shared.clone();
             b.set_transition_listener(move |t| listener.on_transition(t));
