@@ -15,5 +15,9 @@ pub fn policy_file(data: &[u8]) {
         Err(error) => panic!("explain wrote a file that does not load: {error}\n{explained}"),
     };
     assert_eq!(reparsed, file, "explain changed the meaning:\n{explained}");
-    assert_eq!(explain(&reparsed.policies), explained, "explain is not stable");
+    assert_eq!(
+        explain(&reparsed.policies),
+        explained,
+        "explain is not stable"
+    );
 }

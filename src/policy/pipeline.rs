@@ -378,32 +378,37 @@ impl Policy {
         duration: Option<Duration>,
     ) {
         let stages = self.stages();
-        if permit.instance == stages.instance {
-            stages.complete(permit, outcome, duration, &self.shared.metrics);
+        // The replaced stages, when the permit is theirs; held here so the borrow below
+        // outlives the lookup.
+        let replaced;
+        let issuer = if permit.instance == stages.instance {
+            stages
         } else {
-            self.complete_replaced(permit, outcome, duration);
-        }
+            match self.replaced_stages(permit.instance) {
+                Some(found) => {
+                    replaced = found;
+                    &*replaced
+                }
+                None => return,
+            }
+        };
+        // One completion site, on the permit by value: it stays in registers (a
+        // by-value hand-off to a cold function instead made every caller build it in
+        // memory, 46 more instructions per C acquire+complete under callgrind).
+        issuer.complete(permit, outcome, duration, &self.shared.metrics);
     }
 
-    /// Completes a permit of replaced stages, found by its instance.
+    /// The replaced stages with `instance`, if the handle still keeps them.
     #[cold]
-    fn complete_replaced(
-        &self,
-        permit: RawPolicyPermit,
-        outcome: Outcome,
-        duration: Option<Duration>,
-    ) {
+    #[inline(never)]
+    fn replaced_stages(&self, instance: u64) -> Option<Arc<Stages>> {
         // Cloned out of the lock: completion may call listeners, which may use this
         // handle again.
-        let issuer = self
-            .versions
+        self.versions
             .lock()
             .iter()
-            .find(|s| s.instance == permit.instance)
-            .cloned();
-        if let Some(stages) = issuer {
-            stages.complete(permit, outcome, duration, &self.shared.metrics);
-        }
+            .find(|s| s.instance == instance)
+            .cloned()
     }
 }
 
