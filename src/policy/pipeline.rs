@@ -234,7 +234,9 @@ impl Policy {
     /// dropped stages (which only a caller that let go of every handle can still hold)
     /// are then ignored by [`complete_raw`](Self::complete_raw).
     pub(crate) fn reclaim_replaced(&mut self) {
-        let current = *self.current.get_mut();
+        // Relaxed: `&mut self` already orders this after every store (loom's AtomicPtr
+        // has no `get_mut`).
+        let current = self.current.load(Ordering::Relaxed);
         self.versions
             .lock()
             .retain(|s| std::ptr::eq(stages_address(s), current));
