@@ -919,7 +919,9 @@ bw_status bw_engine_from_path(const char *path, const bw_clock *clock, bw_engine
 bw_status bw_engine_global(bw_engine **out);
 
 // Replaces the engine's policies with those of a policy file's text, atomically:
-// on any error nothing changes. Unchanged policies keep their state. Thread-safe.
+// on any error nothing changes. Unchanged policies keep their state; a changed policy
+// starts fresh, and every `bw_policy*` already looked up follows it at its next
+// `bw_policy_acquire` (permits taken before complete as usual). Thread-safe.
 // Statuses as for `bw_engine_from_toml`.
 //
 // # Safety
@@ -935,7 +937,9 @@ bw_status bw_engine_reload_path(const bw_engine *engine, const char *path);
 
 // Looks up the policy `name` and writes a new reference to it to `*out` (free it with
 // `bw_policy_free`). Returns `BW_NOT_FOUND` when there is none (nothing written).
-// Look a policy up once and keep it: lookups take a short lock. Thread-safe.
+// Look a policy up once and keep it: lookups take a short lock, and the reference
+// follows reloads of the engine (a removed policy keeps its last configuration).
+// Thread-safe.
 //
 // # Safety
 // `engine` must be NULL or live; `name` NULL or NUL-terminated; `out` NULL or valid
@@ -1172,8 +1176,10 @@ bw_policy *bw_policy_clone(const bw_policy *policy);
 // `policy` must be NULL or a live reference owned by the caller.
 void bw_policy_free(const bw_policy *policy);
 
-// Whether a reload replaced this policy's configuration (look it up again with
-// `bw_engine_policy` to follow the new one). False for NULL. Thread-safe.
+// Whether a reload removed this policy from its engine: the reference keeps working
+// with its last configuration and no longer follows reloads. A policy whose
+// configuration a reload changed is not superseded: the reference follows the change
+// by itself. False for NULL. Thread-safe.
 //
 // # Safety
 // `policy` must be NULL or live.

@@ -135,11 +135,11 @@ struct WaitQueue {
 /// * The `_raw` forms (for the pipeline and the C ABI) do the same without a guard: each
 ///   successful `try_acquire_raw`/`acquire_raw` must be followed by exactly one
 ///   [`release_raw`](Self::release_raw).
-pub struct Bulkhead {
+pub struct Bulkhead<C: Clock = AnyClock> {
     /// The permit word (see `IN_FLIGHT_MASK`); on its own cache line.
     state: CachePadded<AtomicU64>,
     queue: Mutex<WaitQueue>,
-    clock: AnyClock,
+    clock: C,
     config: BulkheadConfig,
 }
 
@@ -156,24 +156,24 @@ pub struct BulkheadSnapshot {
     pub waiting: u32,
 }
 
-impl Bulkhead {
-    /// A bulkhead timing waits on `CLOCK_MONOTONIC`.
+impl Bulkhead<AnyClock> {
+    /// A bulkhead timing waits on [`AnyClock::Monotonic`]. See `clock.rs` for the rule
+    /// every type follows.
     pub fn new(config: BulkheadConfig) -> Result<Self, ConfigError> {
         Self::with_clock(config, AnyClock::Monotonic)
     }
+}
 
+impl<C: Clock> Bulkhead<C> {
     /// A bulkhead timing waits on `clock`. Only waits read time; with a manual clock a
     /// waiter gives up when either the real `max_wait` passes or the clock reaches the
     /// deadline at its next wake-up.
-    pub fn with_clock(
-        config: BulkheadConfig,
-        clock: impl Into<AnyClock>,
-    ) -> Result<Self, ConfigError> {
+    pub fn with_clock(config: BulkheadConfig, clock: C) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
             state: CachePadded::new(AtomicU64::new(0)),
             queue: Mutex::new(WaitQueue::default()),
-            clock: clock.into(),
+            clock,
             config,
         })
     }
@@ -190,19 +190,19 @@ impl Bulkhead {
 
     /// Takes a permit if one is free and nobody is queued; never blocks.
     #[inline]
-    pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, Rejection> {
+    pub fn try_acquire(&self) -> Result<BulkheadPermit<'_, C>, Rejection> {
         self.try_acquire_raw()
             .map(|()| BulkheadPermit { bulkhead: self })
     }
 
     /// Takes a permit, waiting up to `max_wait` for one (in arrival order).
-    pub fn acquire(&self, max_wait: Duration) -> Result<BulkheadPermit<'_>, Rejection> {
+    pub fn acquire(&self, max_wait: Duration) -> Result<BulkheadPermit<'_, C>, Rejection> {
         self.acquire_raw(max_wait)
             .map(|()| BulkheadPermit { bulkhead: self })
     }
 
     /// [`acquire`](Self::acquire) with the configured `max_wait`.
-    pub fn acquire_default(&self) -> Result<BulkheadPermit<'_>, Rejection> {
+    pub fn acquire_default(&self) -> Result<BulkheadPermit<'_, C>, Rejection> {
         self.acquire(self.config.max_wait)
     }
 
@@ -448,7 +448,7 @@ impl Bulkhead {
     }
 }
 
-impl fmt::Debug for Bulkhead {
+impl<C: Clock> fmt::Debug for Bulkhead<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bulkhead")
             .field("config", &self.config)
@@ -462,11 +462,11 @@ impl fmt::Debug for Bulkhead {
 /// Forget-safe: `std::mem::forget(permit)` leaks one slot of the bulkhead (it stays
 /// counted as out), never memory or soundness.
 #[must_use = "dropping the permit at once releases it"]
-pub struct BulkheadPermit<'a> {
-    bulkhead: &'a Bulkhead,
+pub struct BulkheadPermit<'a, C: Clock = AnyClock> {
+    bulkhead: &'a Bulkhead<C>,
 }
 
-impl BulkheadPermit<'_> {
+impl<C: Clock> BulkheadPermit<'_, C> {
     /// Turns the permit into a raw one: it is no longer released on drop, and
     /// [`Bulkhead::release_raw`] must be called exactly once for it.
     pub fn into_raw(self) {
@@ -474,14 +474,14 @@ impl BulkheadPermit<'_> {
     }
 }
 
-impl Drop for BulkheadPermit<'_> {
+impl<C: Clock> Drop for BulkheadPermit<'_, C> {
     #[inline]
     fn drop(&mut self) {
         self.bulkhead.release_raw();
     }
 }
 
-impl fmt::Debug for BulkheadPermit<'_> {
+impl<C: Clock> fmt::Debug for BulkheadPermit<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadPermit").finish_non_exhaustive()
     }

@@ -5,15 +5,48 @@
 //! fit one atomic word; policies reserve `0` to mean "never", which is why the system
 //! clocks here never return 0 (they start counting at 1 ns at the earliest).
 //!
-//! | clock | source | cost here | resolution |
+//! | clock | [`now`](Clock::now) | [`now_coarse`](Clock::now_coarse) | resolution |
 //! |---|---|---|---|
-//! | [`MonotonicClock`] | `CLOCK_MONOTONIC` | ~30 ns (vDSO) | 1 ns |
-//! | [`CoarseClock`] | `CLOCK_MONOTONIC_COARSE` | ~6 ns (vDSO) | one kernel tick (~4 ms) |
-//! | [`ManualClock`] | a shared atomic | ~1 ns | whatever the test sets |
+//! | [`MonotonicClock`] | `CLOCK_MONOTONIC`, ~30 ns (vDSO) | `CLOCK_MONOTONIC_COARSE`, ~6 ns | 1 ns |
+//! | [`CoarseClock`] | `CLOCK_MONOTONIC_COARSE`, ~6 ns | the same | one kernel tick (~4 ms) |
+//! | [`ManualClock`] | a shared atomic, ~1 ns | the same, or rounded down to a set tick | whatever the test sets |
 //!
 //! Both system clocks read the same kernel time base, so their readings are comparable
-//! (the coarse one lags by at most one tick). [`AnyClock`] picks one of them at run time
-//! with a predictable branch instead of a virtual call; the engine and the C ABI use it.
+//! (the coarse one lags by at most one tick).
+//!
+//! # Two readings of one clock
+//!
+//! A clock gives a precise reading, [`Clock::now`], and a cheap one,
+//! [`Clock::now_coarse`], that may lag it by up to [`Clock::coarse_lag`]. The default
+//! cheap reading *is* `now()` with no lag, so a clock written for tests or for another
+//! runtime implements `now()` alone and drives every code path, including the rate
+//! limiter's coarse-first admission: a [`ManualClock`] made
+//! [`with_coarse_tick`](ManualClock::with_coarse_tick) lags like a kernel tick on
+//! demand, so tests, property tests and loom models reach that path deterministically.
+//!
+//! # Which clock a type runs on
+//!
+//! One rule for every type:
+//!
+//! - Each primitive ([`CircuitBreaker`](crate::breaker::CircuitBreaker),
+//!   [`RateLimiter`](crate::limiter::RateLimiter), [`Bulkhead`](crate::bulkhead::Bulkhead),
+//!   [`AdaptiveLimiter`](crate::adaptive::AdaptiveLimiter),
+//!   [`ClientThrottle`](crate::adaptive::ClientThrottle),
+//!   [`RetryBudget`](crate::retry::RetryBudget)) is generic over its clock,
+//!   `Type<C: Clock = AnyClock>`. `Type::new(config)` runs on the system clock the type
+//!   needs ([`AnyClock::Coarse`] for millisecond rules: breaker, throttle, retry budget;
+//!   [`AnyClock::Monotonic`] where nanoseconds matter: adaptive limit, bulkhead waits;
+//!   the rate limiter picks by its rule, see `RateLimiter::clock_for`).
+//!   `Type::with_clock(config, clock)` takes any `C: Clock`.
+//! - [`Policy`](crate::policy::Policy) and [`Engine`](crate::engine::Engine) are not
+//!   generic: they run on [`AnyClock`], one concrete type for the C ABI and for
+//!   registries of mixed policies. `new` runs on the system clocks, `with_clock` takes an
+//!   `AnyClock`, and any clock of your own becomes one with [`AnyClock::custom`]. A policy
+//!   hands each stage the reading it needs: [`AnyClock::coarse`] for millisecond rules,
+//!   [`AnyClock::precise`] for durations (a manual or custom clock is handed on as it is).
+//!
+//! [`AnyClock`] dispatches with a predictable branch instead of a virtual call for the
+//! built-in clocks; only a custom clock pays a virtual call.
 //!
 //! ```
 //! use breakwater::clock::{Clock, ManualClock};
@@ -36,12 +69,38 @@ use std::time::Duration;
 pub trait Clock: Send + Sync {
     /// Nanoseconds since an arbitrary fixed origin.
     fn now(&self) -> u64;
+
+    /// A cheaper reading of the same time base that may lag: a reading `c` of this and a
+    /// reading `p` of [`now`](Clock::now) taken right after satisfy
+    /// `c ≤ p ≤ c + coarse_lag()`. Code that can decide from `c` whenever every such `p`
+    /// gives the same answer reads this first (the rate limiter does). The default is
+    /// `now()` itself.
+    #[inline]
+    fn now_coarse(&self) -> u64 {
+        self.now()
+    }
+
+    /// The most [`now_coarse`](Clock::now_coarse) lags [`now`](Clock::now), in
+    /// nanoseconds; 0 (the default) when the two are the same reading. Read when a
+    /// policy is built, not per call.
+    fn coarse_lag(&self) -> u64 {
+        0
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     #[inline]
     fn now(&self) -> u64 {
         (**self).now()
+    }
+
+    #[inline]
+    fn now_coarse(&self) -> u64 {
+        (**self).now_coarse()
+    }
+
+    fn coarse_lag(&self) -> u64 {
+        (**self).coarse_lag()
     }
 }
 
@@ -50,7 +109,20 @@ impl<C: Clock + ?Sized> Clock for &C {
     fn now(&self) -> u64 {
         (**self).now()
     }
+
+    #[inline]
+    fn now_coarse(&self) -> u64 {
+        (**self).now_coarse()
+    }
+
+    fn coarse_lag(&self) -> u64 {
+        (**self).coarse_lag()
+    }
 }
+
+/// How many ticks a `CLOCK_MONOTONIC_COARSE` reading is taken to lag `CLOCK_MONOTONIC`
+/// at most (checked on this machine by `tests/clock_limiter.rs`).
+pub const COARSE_LAG_TICKS: u64 = 4;
 
 #[inline]
 fn read_clock(id: libc::clockid_t) -> u64 {
@@ -73,7 +145,8 @@ fn read_clock(id: libc::clockid_t) -> u64 {
         .max(1)
 }
 
-/// `CLOCK_MONOTONIC`: precise, system-wide, about 30 ns a reading.
+/// `CLOCK_MONOTONIC`: precise, system-wide, about 30 ns a reading; its cheap reading is
+/// `CLOCK_MONOTONIC_COARSE`, taken to lag by up to [`COARSE_LAG_TICKS`] ticks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MonotonicClock;
 
@@ -81,6 +154,17 @@ impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> u64 {
         read_clock(libc::CLOCK_MONOTONIC)
+    }
+
+    #[inline]
+    fn now_coarse(&self) -> u64 {
+        read_clock(libc::CLOCK_MONOTONIC_COARSE)
+    }
+
+    fn coarse_lag(&self) -> u64 {
+        duration_to_nanos(CoarseClock::resolution())
+            .max(1)
+            .saturating_mul(COARSE_LAG_TICKS)
     }
 }
 
@@ -118,9 +202,16 @@ impl Clock for CoarseClock {
 /// to every policy and every thread and moves them all at once.
 ///
 /// It starts at 1 ns, because 0 is reserved for "never" in stored instants.
+///
+/// Its cheap reading ([`Clock::now_coarse`]) is the same time unless the clock was made
+/// [`with_coarse_tick`](ManualClock::with_coarse_tick): then it is the time rounded down
+/// to a multiple of the tick, as a kernel's coarse clock, so code that reads coarse time
+/// first can be driven through every case.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,
+    /// The cheap reading's step in ns; 0 = the cheap reading is the time itself.
+    coarse_tick: u64,
 }
 
 impl Default for ManualClock {
@@ -139,6 +230,18 @@ impl ManualClock {
     pub fn starting_at(nanos: u64) -> Self {
         Self {
             nanos: Arc::new(AtomicU64::new(nanos.max(1))),
+            coarse_tick: 0,
+        }
+    }
+
+    /// This clock (sharing its time) with a cheap reading that steps in `tick`s: it reads
+    /// the time rounded down to a multiple of `tick` (at least 1 ns), and
+    /// [`coarse_lag`](Clock::coarse_lag) is `tick`. A zero tick makes the cheap reading
+    /// the time itself again.
+    pub fn with_coarse_tick(&self, tick: Duration) -> Self {
+        Self {
+            nanos: self.nanos.clone(),
+            coarse_tick: duration_to_nanos(tick),
         }
     }
 
@@ -169,36 +272,97 @@ impl Clock for ManualClock {
         // Relaxed: see `advance`.
         self.nanos.load(Ordering::Relaxed)
     }
+
+    #[inline]
+    fn now_coarse(&self) -> u64 {
+        let now = self.now();
+        match self.coarse_tick {
+            0 => now,
+            tick => (now - now % tick).max(1),
+        }
+    }
+
+    fn coarse_lag(&self) -> u64 {
+        self.coarse_tick
+    }
 }
 
-/// One of the built-in clocks, chosen at run time. A `match` on a two-word enum costs
-/// less than a virtual call and lets one concrete policy type serve both production
-/// (system clocks) and deterministic tests or foreign callers (a manual clock).
-#[derive(Debug, Clone, Default)]
+/// A clock chosen at run time: one of the built-in clocks, or any other behind
+/// [`AnyClock::custom`]. A `match` on the built-in ones costs less than a virtual call and
+/// lets one concrete policy type serve production (system clocks), deterministic tests
+/// and foreign callers (a manual clock), and clocks of your own.
+#[derive(Clone, Default)]
 pub enum AnyClock {
-    /// `CLOCK_MONOTONIC`.
+    /// `CLOCK_MONOTONIC` (cheap reading `CLOCK_MONOTONIC_COARSE`), see [`MonotonicClock`].
     Monotonic,
     /// `CLOCK_MONOTONIC_COARSE`.
     #[default]
     Coarse,
     /// A shared manual clock.
     Manual(ManualClock),
+    /// A clock of your own, read through a virtual call. A std `Arc` on purpose: it only
+    /// owns the clock (a loom `Arc` cannot hold a trait object), and the clock's own
+    /// synchronization is its business.
+    Custom(std::sync::Arc<dyn Clock>),
+}
+
+impl std::fmt::Debug for AnyClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyClock::Monotonic => f.write_str("Monotonic"),
+            AnyClock::Coarse => f.write_str("Coarse"),
+            AnyClock::Manual(m) => f.debug_tuple("Manual").field(m).finish(),
+            AnyClock::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
 }
 
 impl AnyClock {
+    /// Wraps a clock of your own, so that it can drive a
+    /// [`Policy`](crate::policy::Policy) or an [`Engine`](crate::engine::Engine).
+    ///
+    /// ```
+    /// use breakwater::clock::{AnyClock, Clock};
+    /// use breakwater::policy::{Policy, PolicyConfig};
+    ///
+    /// struct Frozen;
+    /// impl Clock for Frozen {
+    ///     fn now(&self) -> u64 { 42 }
+    /// }
+    /// let policy = Policy::with_clock(PolicyConfig::new("frozen"), AnyClock::custom(Frozen)).unwrap();
+    /// assert_eq!(policy.clock().now(), 42);
+    /// ```
+    pub fn custom(clock: impl Clock + 'static) -> AnyClock {
+        AnyClock::Custom(std::sync::Arc::new(clock))
+    }
+
     /// Whether this is a manual (test) clock.
     pub fn is_manual(&self) -> bool {
         matches!(self, AnyClock::Manual(_))
     }
 
-    /// Keeps a manual clock as it is, and replaces a system clock by `precise` or coarse
-    /// time. Lets a component that needs nanosecond precision (a fast rate limiter, a
-    /// latency measurement) upgrade without losing a test's manual clock.
-    pub fn with_precision(&self, precise: bool) -> AnyClock {
+    /// Whether this is one of the system clocks.
+    pub fn is_system(&self) -> bool {
+        matches!(self, AnyClock::Monotonic | AnyClock::Coarse)
+    }
+
+    /// The clock for a component that needs nanoseconds (a latency measurement, an
+    /// adaptive limit): `CLOCK_MONOTONIC` in place of a system clock; a manual or custom
+    /// clock as it is.
+    pub fn precise(&self) -> AnyClock {
         match self {
-            AnyClock::Manual(m) => AnyClock::Manual(m.clone()),
-            _ if precise => AnyClock::Monotonic,
-            _ => AnyClock::Coarse,
+            AnyClock::Monotonic | AnyClock::Coarse => AnyClock::Monotonic,
+            other => other.clone(),
+        }
+    }
+
+    /// The clock for a component whose rules are in milliseconds (a breaker, a retry
+    /// budget): `CLOCK_MONOTONIC_COARSE` in place of a system clock; a manual or custom
+    /// clock as it is.
+    pub fn coarse(&self) -> AnyClock {
+        match self {
+            AnyClock::Monotonic | AnyClock::Coarse => AnyClock::Coarse,
+            other => other.clone(),
         }
     }
 }
@@ -228,6 +392,26 @@ impl Clock for AnyClock {
             AnyClock::Monotonic => MonotonicClock.now(),
             AnyClock::Coarse => CoarseClock.now(),
             AnyClock::Manual(m) => m.now(),
+            AnyClock::Custom(c) => c.now(),
+        }
+    }
+
+    #[inline]
+    fn now_coarse(&self) -> u64 {
+        match self {
+            AnyClock::Monotonic => MonotonicClock.now_coarse(),
+            AnyClock::Coarse => CoarseClock.now(),
+            AnyClock::Manual(m) => m.now_coarse(),
+            AnyClock::Custom(c) => c.now_coarse(),
+        }
+    }
+
+    fn coarse_lag(&self) -> u64 {
+        match self {
+            AnyClock::Monotonic => MonotonicClock.coarse_lag(),
+            AnyClock::Coarse => 0,
+            AnyClock::Manual(m) => m.coarse_lag(),
+            AnyClock::Custom(c) => c.coarse_lag(),
         }
     }
 }
@@ -280,17 +464,46 @@ mod tests {
     }
 
     #[test]
-    fn any_clock_keeps_manual_when_upgraded() {
+    fn any_clock_keeps_manual_and_custom_clocks_for_either_precision() {
         let m = ManualClock::starting_at(42);
         let any = AnyClock::from(m);
-        assert_eq!(any.with_precision(true).now(), 42);
-        assert!(matches!(
-            AnyClock::Coarse.with_precision(true),
-            AnyClock::Monotonic
-        ));
-        assert!(matches!(
-            AnyClock::Monotonic.with_precision(false),
-            AnyClock::Coarse
-        ));
+        assert_eq!(any.precise().now(), 42);
+        assert_eq!(any.coarse().now(), 42);
+        assert!(matches!(AnyClock::Coarse.precise(), AnyClock::Monotonic));
+        assert!(matches!(AnyClock::Monotonic.coarse(), AnyClock::Coarse));
+        struct Seven;
+        impl Clock for Seven {
+            fn now(&self) -> u64 {
+                7
+            }
+        }
+        let custom = AnyClock::custom(Seven);
+        assert_eq!(
+            (custom.coarse().now(), custom.precise().now_coarse()),
+            (7, 7)
+        );
+        assert_eq!(custom.coarse_lag(), 0, "the default: one reading");
+    }
+
+    #[test]
+    fn manual_coarse_tick_rounds_down_and_bounds_the_lag() {
+        let clock = ManualClock::starting_at(10_500).with_coarse_tick(Duration::from_nanos(1_000));
+        assert_eq!((clock.now(), clock.now_coarse()), (10_500, 10_000));
+        assert_eq!(clock.coarse_lag(), 1_000);
+        clock.set(999);
+        assert_eq!(clock.now_coarse(), 1, "never 0");
+        let plain = clock.with_coarse_tick(Duration::ZERO);
+        assert_eq!(plain.now_coarse(), 999, "shares the time");
+    }
+
+    #[test]
+    fn monotonic_cheap_reading_lags_within_its_bound() {
+        let lag = MonotonicClock.coarse_lag();
+        let c = MonotonicClock.now_coarse();
+        let p = MonotonicClock.now();
+        // A preemption between the reads only widens p - c; it cannot invent lag beyond
+        // what a late tick shows, so check the side no scheduling can break.
+        assert!(c <= p, "coarse {c} ahead of precise {p}");
+        assert!(lag >= COARSE_LAG_TICKS);
     }
 }

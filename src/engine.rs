@@ -15,12 +15,26 @@
 //! ```
 //!
 //! Reload is all or nothing: the new file is parsed, validated and every changed policy
-//! is built before anything is swapped; an error leaves the engine as it was. Policies
-//! whose configuration did not change keep their object, hence their state (an open
-//! breaker stays open, spent limiter tokens stay spent). A changed policy gets a new
-//! object; handles to the old one keep working with the old configuration and see
-//! [`Policy::is_superseded`] become true, and the old object is dropped with its last
-//! handle. Removed policies are dropped the same way.
+//! is built before anything is swapped; an error leaves the engine as it was.
+//!
+//! Handles follow reloads: the `Arc<Policy>` that [`Engine::policy`] returns (and a C
+//! `bw_policy*`) is the policy of that name for as long as the name exists, so callers
+//! look it up once and keep it. What a reload does to each policy:
+//!
+//! - **unchanged** configuration: nothing; the stages keep their state (an open breaker
+//!   stays open, spent limiter tokens stay spent);
+//! - **changed**: new stages, fresh state, installed under the same handle; every
+//!   handle's next acquire uses them, and permits taken before complete against the
+//!   stages that issued them. The policy's counters continue (they belong to the
+//!   handle);
+//! - **removed**: the engine forgets the handle; handles held elsewhere keep working
+//!   with the last configuration, no longer follow reloads, and read
+//!   [`Policy::is_superseded`] as true. A policy added again later under the same name
+//!   is a new handle.
+//!
+//! Replaced stages are freed once nothing outside the engine holds the handle: the
+//! engine checks at every reload and insert (see `policy/pipeline.rs`, "Reclaiming
+//! replaced stages"); [`Policy::retained_configurations`] tells how many a handle keeps.
 
 use crate::sync::Arc;
 use std::collections::HashMap;
@@ -47,15 +61,53 @@ pub struct ReloadReport {
     pub unchanged: Vec<String>,
 }
 
+/// The engine's policies. Each handle is held once (in `order`), so a handle the engine
+/// alone holds has a strong count of one: what [`Registry::reclaim`] relies on.
 #[derive(Default)]
 struct Registry {
     /// Policies in file order.
     order: Vec<Arc<Policy>>,
-    by_name: HashMap<String, Arc<Policy>>,
+    /// Index into `order` by name.
+    by_name: HashMap<String, usize>,
+}
+
+impl Registry {
+    fn new(order: Vec<Arc<Policy>>) -> Registry {
+        let by_name = order
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name().to_string(), i))
+            .collect();
+        Registry { order, by_name }
+    }
+
+    fn get(&self, name: &str) -> Option<&Arc<Policy>> {
+        self.by_name.get(name).and_then(|&i| self.order.get(i))
+    }
+
+    fn push(&mut self, policy: Arc<Policy>) {
+        self.by_name
+            .insert(policy.name().to_string(), self.order.len());
+        self.order.push(policy);
+    }
+
+    /// Frees the replaced stages of every handle that nobody outside the engine holds.
+    /// `Arc::get_mut` succeeds only when this is the handle's one strong reference and
+    /// no weak one exists; it synchronizes with the drops of the others (their Release
+    /// decrement, its Acquire check), so every use of the stages through them happened
+    /// before. Called under the registry's write lock, so no lookup borrows the handle
+    /// meanwhile.
+    fn reclaim(&mut self) {
+        for policy in &mut self.order {
+            if let Some(policy) = Arc::get_mut(policy) {
+                policy.reclaim_replaced();
+            }
+        }
+    }
 }
 
 /// A registry of named policies. Thread-safe; lookups take a short read lock, so look a
-/// policy up once and keep its `Arc<Policy>` for the hot path.
+/// policy up once and keep its `Arc<Policy>`: it follows reloads.
 pub struct Engine {
     registry: RwLock<Registry>,
     /// Serialises reloads and inserts (never taken by lookups or calls).
@@ -121,7 +173,7 @@ impl Engine {
 
     /// The policy named `name`.
     pub fn policy(&self, name: &str) -> Option<Arc<Policy>> {
-        self.registry.read().by_name.get(name).cloned()
+        self.registry.read().get(name).cloned()
     }
 
     /// Every policy, in file order.
@@ -142,39 +194,41 @@ impl Engine {
     /// Replaces the engine's policies with those of `file`, atomically (see the module
     /// docs for what is kept).
     pub fn reload(&self, file: PolicyFile) -> Result<ReloadReport, PolicyFileError> {
-        // One reload at a time: two interleaved reloads could each keep a policy object
-        // the other replaced (and marked superseded). Lookups never wait for this lock;
-        // the policies are built before the registry's short write lock.
+        // One reload at a time: two interleaved reloads could each install stages the
+        // other replaced. Lookups never wait for this lock; the stages are built before
+        // the registry's short write lock.
         let _reloading = self.reloading.lock();
         let current = self.policies();
         let mut report = ReloadReport::default();
         let mut next: Vec<Arc<Policy>> = Vec::with_capacity(file.policies.len());
+        let mut installs = Vec::new();
         let mut errors = Vec::new();
         for config in file.policies {
-            match current.iter().find(|p| p.name() == config.name) {
-                Some(existing) if existing.config() == &config => {
-                    report.unchanged.push(config.name.clone());
-                    next.push(existing.clone());
+            let name = config.name.clone();
+            let existing = current.iter().find(|p| p.name() == config.name);
+            let built = match existing {
+                Some(policy) if policy.config() == &config => {
+                    report.unchanged.push(name);
+                    next.push(policy.clone());
+                    continue;
                 }
-                existing => {
-                    let name = config.name.clone();
-                    match self.build(config) {
-                        Ok(policy) => {
-                            if existing.is_some() {
-                                report.changed.push(name);
-                            } else {
-                                report.added.push(name);
-                            }
-                            next.push(policy);
-                        }
-                        Err(e) => errors.push(FieldError {
-                            policy: Some(name),
-                            field: e.field.to_string(),
-                            line: None,
-                            reason: e.reason,
-                        }),
-                    }
-                }
+                Some(policy) => policy.build_stages(config).map(|stages| {
+                    report.changed.push(name.clone());
+                    installs.push((policy.clone(), stages));
+                    policy.clone()
+                }),
+                None => self
+                    .build(config)
+                    .inspect(|_| report.added.push(name.clone())),
+            };
+            match built {
+                Ok(policy) => next.push(policy),
+                Err(e) => errors.push(FieldError {
+                    policy: Some(name),
+                    field: e.field.to_string(),
+                    line: None,
+                    reason: e.reason,
+                }),
             }
         }
         if !errors.is_empty() {
@@ -185,28 +239,19 @@ impl Engine {
                 report.removed.push(old.name().to_string());
             }
         }
-        let by_name = next
-            .iter()
-            .map(|p| (p.name().to_string(), p.clone()))
-            .collect();
-        let replaced = {
+        drop(current);
+        {
             let mut registry = self.registry.write();
-            let old = std::mem::replace(
-                &mut *registry,
-                Registry {
-                    order: next,
-                    by_name,
-                },
-            );
-            old.order
-        };
-        for old in replaced {
-            if !self
-                .policy(old.name())
-                .is_some_and(|p| Arc::ptr_eq(&p, &old))
-            {
-                old.mark_superseded();
+            for (policy, stages) in installs {
+                policy.install(stages);
             }
+            let replaced = std::mem::replace(&mut *registry, Registry::new(next));
+            for old in replaced.order {
+                if registry.get(old.name()).is_none() {
+                    old.mark_superseded();
+                }
+            }
+            registry.reclaim();
         }
         self.events.emit(&Event::Reload {
             added: report.added.len(),
@@ -226,19 +271,21 @@ impl Engine {
         self.reload(PolicyFile::load(path)?)
     }
 
-    /// Adds (or replaces) one policy built from `config`.
+    /// Adds one policy built from `config`, or, when a policy of that name exists,
+    /// installs `config` under its handle (fresh state, as a changed policy in a reload).
     pub fn insert(&self, config: PolicyConfig) -> Result<Arc<Policy>, crate::ConfigError> {
         let _reloading = self.reloading.lock();
+        if let Some(existing) = self.policy(&config.name) {
+            let stages = existing.build_stages(config)?;
+            let mut registry = self.registry.write();
+            existing.install(stages);
+            registry.reclaim();
+            return Ok(existing);
+        }
         let policy = self.build(config)?;
         let mut registry = self.registry.write();
-        if let Some(old) = registry
-            .by_name
-            .insert(policy.name().to_string(), policy.clone())
-        {
-            old.mark_superseded();
-            registry.order.retain(|p| !Arc::ptr_eq(p, &old));
-        }
-        registry.order.push(policy.clone());
+        registry.push(policy.clone());
+        registry.reclaim();
         Ok(policy)
     }
 

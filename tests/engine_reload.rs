@@ -1,16 +1,23 @@
 //! Engine reload: all or nothing; unchanged policies keep their state, changed ones
-//! start fresh, removed ones go away once their last handle does; events are delivered.
+//! start fresh under the same handle (held handles follow at their next acquire, permits
+//! taken before complete against the stages that issued them), removed ones keep their
+//! last configuration until their last handle goes; replaced stages are reclaimed once
+//! no handle is held outside the engine; events are delivered.
 #![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use breakwater::adaptive::Priority;
 use breakwater::breaker::BreakerState;
+use breakwater::bulkhead::BulkheadConfig;
+use breakwater::clock::Clock;
 use breakwater::clock::{AnyClock, ManualClock};
 use breakwater::engine::Engine;
 use breakwater::metrics::Event;
-use breakwater::RejectReason;
+use breakwater::policy::PolicyConfig;
+use breakwater::{Outcome, RejectReason};
 
 const FILE: &str = r#"
 [policies.payments.circuit_breaker]
@@ -67,19 +74,31 @@ fn unchanged_policies_keep_their_state_across_a_reload() {
 }
 
 #[test]
-fn changed_policies_start_fresh_and_old_handles_keep_working() {
+fn a_held_handle_follows_a_changed_configuration_at_its_next_acquire() {
     let (engine, _clock) = engine();
     let payments = engine.policy("payments").unwrap();
     payments.acquire().unwrap().failure();
     payments.acquire().unwrap().failure();
+    assert_eq!(
+        payments.acquire().unwrap_err().reason,
+        RejectReason::CircuitOpen
+    );
+    let before = payments.instance();
     let changed = FILE.replace("open_duration = \"30s\"", "open_duration = \"20s\"");
     let report = engine.reload_str(&changed).unwrap();
     assert_eq!(report.changed, ["payments"]);
     assert_eq!(report.unchanged, ["api", "legacy"]);
-    let fresh = engine.policy("payments").unwrap();
-    assert_eq!(fresh.breaker().unwrap().state(), BreakerState::Closed);
+    assert!(
+        Arc::ptr_eq(&payments, &engine.policy("payments").unwrap()),
+        "the engine keeps the handle and changes what it points at"
+    );
+    assert!(
+        !payments.is_superseded(),
+        "a changed policy is followed, not superseded"
+    );
+    assert_ne!(payments.instance(), before);
     assert_eq!(
-        fresh
+        payments
             .config()
             .circuit_breaker
             .as_ref()
@@ -87,27 +106,116 @@ fn changed_policies_start_fresh_and_old_handles_keep_working() {
             .open_duration,
         Duration::from_secs(20)
     );
-    assert!(payments.is_superseded());
-    // The old handle still answers with its own configuration and state.
+    assert_eq!(payments.breaker().unwrap().state(), BreakerState::Closed);
+    payments.acquire().unwrap().success();
+    let m = payments.metrics().snapshot();
     assert_eq!(
-        payments.acquire().unwrap_err().reason,
-        RejectReason::CircuitOpen
+        (m.permitted, m.failure, m.success),
+        (3, 2, 1),
+        "the handle's counters continue across the reload"
     );
 }
 
 #[test]
-fn removed_policies_are_dropped_with_their_last_handle() {
+fn permits_taken_before_a_reload_complete_against_the_stages_that_issued_them() {
+    let (engine, clock) = engine();
+    let legacy = engine.policy("legacy").unwrap();
+    let guard = legacy.acquire().unwrap();
+    let full = legacy.acquire_raw(Priority::Default).unwrap_err();
+    assert_eq!(full.reason, RejectReason::BulkheadFull);
+    let old = legacy.instance();
+    let wider = FILE.replace("max_concurrent = 1", "max_concurrent = 2");
+    assert_eq!(engine.reload_str(&wider).unwrap().changed, ["legacy"]);
+    // Fresh stages with two free slots: the permit still held is not in them.
+    let a = legacy.acquire_raw(Priority::Default).unwrap();
+    let b = legacy.acquire().unwrap();
+    assert_eq!(
+        legacy.acquire().unwrap_err().reason,
+        RejectReason::BulkheadFull
+    );
+    assert_eq!(legacy.retained_configurations(), 2);
+    assert!(legacy.issued(old) && legacy.issued(a.instance()));
+    // Completing the old permit frees its slot in the old stages, not one of the new.
+    guard.success();
+    assert_eq!(
+        legacy.acquire().unwrap_err().reason,
+        RejectReason::BulkheadFull,
+        "at {}",
+        clock.now()
+    );
+    assert_eq!(legacy.bulkhead().unwrap().snapshot().in_flight, 2);
+    legacy.complete_raw(a, Outcome::Success, None);
+    b.success();
+    assert_eq!(legacy.bulkhead().unwrap().snapshot().in_flight, 0);
+    let m = legacy.metrics().snapshot();
+    assert_eq!((m.permitted, m.success), (3, 3));
+}
+
+#[test]
+fn replaced_stages_are_reclaimed_once_no_handle_is_held_outside_the_engine() {
+    let (engine, _clock) = engine();
+    let held = engine.policy("legacy").unwrap();
+    let stale = held.acquire_raw(Priority::Default).unwrap();
+    let stale_instance = stale.instance();
+    for max in 2..5 {
+        let text = FILE.replace("max_concurrent = 1", &format!("max_concurrent = {max}"));
+        engine.reload_str(&text).unwrap();
+    }
+    assert_eq!(
+        held.retained_configurations(),
+        4,
+        "kept while a handle is held: its permits and borrows may reach them"
+    );
+    drop(held);
+    // The next reload (whatever it changes) frees them.
+    engine.reload_str(FILE).unwrap();
+    let again = engine.policy("legacy").unwrap();
+    assert_eq!(again.retained_configurations(), 1);
+    // A raw permit of reclaimed stages is counted nowhere and changes nothing.
+    assert!(!again.issued(stale_instance));
+    let before = again.metrics().snapshot();
+    again.complete_raw(stale, Outcome::Success, None);
+    assert_eq!(again.metrics().snapshot(), before);
+    assert_eq!(again.bulkhead().unwrap().snapshot().in_flight, 0);
+    // Insert replaces under the same handle too (and the handle it returns is held, so
+    // the replaced stages stay until it goes).
+    drop(again);
+    let inserted = engine
+        .insert(PolicyConfig::new("legacy").with_bulkhead(BulkheadConfig::new(7)))
+        .unwrap();
+    assert_eq!(inserted.bulkhead().unwrap().config().max_concurrent, 7);
+    assert_eq!(inserted.retained_configurations(), 2);
+    drop(inserted);
+    engine.reload_str(FILE).unwrap();
+    assert_eq!(
+        engine.policy("legacy").unwrap().retained_configurations(),
+        1
+    );
+}
+
+#[test]
+fn removed_policies_keep_their_last_configuration_until_their_last_handle_goes() {
     let (engine, _clock) = engine();
     let legacy = engine.policy("legacy").unwrap();
     let weak = Arc::downgrade(&legacy);
     let permit_holder = legacy.clone();
+    let held = legacy.acquire().unwrap();
     let only_two = FILE.split("[policies.legacy").next().unwrap();
     let report = engine.reload_str(only_two).unwrap();
     assert_eq!(report.removed, ["legacy"]);
     assert!(engine.policy("legacy").is_none());
     assert!(legacy.is_superseded());
-    let permit = permit_holder.acquire().unwrap();
-    permit.success();
+    assert_eq!(
+        permit_holder.acquire().unwrap_err().reason,
+        RejectReason::BulkheadFull,
+        "still the last configuration, with its state"
+    );
+    held.success();
+    permit_holder.acquire().unwrap().success();
+    // Added back, it is a new handle: the removed one does not follow it.
+    engine.reload_str(FILE).unwrap();
+    let back = engine.policy("legacy").unwrap();
+    assert!(!Arc::ptr_eq(&back, &legacy));
     drop(legacy);
     drop(permit_holder);
     assert!(
@@ -275,4 +383,40 @@ fn concurrent_reloads_leave_one_file_applied_and_no_current_policy_superseded() 
         from_a != from_b,
         "exactly one file's configuration is applied"
     );
+}
+
+/// A clock of the caller's own (here: a counter that a test moves) drives an engine and
+/// its policies through `AnyClock::custom`: the breaker opens and half-opens on it.
+#[test]
+fn a_users_own_clock_drives_an_engine_and_its_policies() {
+    use std::sync::atomic::AtomicU64;
+    #[derive(Clone)]
+    struct TestTime(Arc<AtomicU64>);
+    impl Clock for TestTime {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+    let time = TestTime(Arc::new(AtomicU64::new(1)));
+    let engine = Engine::with_clock(AnyClock::custom(time.clone()));
+    engine.reload_str(FILE).unwrap();
+    let payments = engine.policy("payments").unwrap();
+    assert_eq!(payments.clock().now(), 1);
+    payments.acquire().unwrap().failure();
+    payments.acquire().unwrap().failure();
+    let open = payments.acquire().unwrap_err();
+    assert_eq!(open.reason, RejectReason::CircuitOpen);
+    let wait = open.retry_after.unwrap();
+    assert!(wait > Duration::from_secs(29) && wait <= Duration::from_secs(30));
+    time.0.fetch_add(30_000_000_000, Ordering::SeqCst);
+    payments.acquire().unwrap().success();
+    assert_eq!(payments.breaker().unwrap().state(), BreakerState::HalfOpen);
+    // The rate limiter reads it too: two per second, then 500 ms to wait.
+    let api = engine.policy("api").unwrap();
+    api.acquire().unwrap().success();
+    api.acquire().unwrap().success();
+    let limited = api.acquire().unwrap_err();
+    assert_eq!(limited.retry_after, Some(Duration::from_millis(500)));
+    time.0.fetch_add(500_000_000, Ordering::SeqCst);
+    api.acquire().unwrap().success();
 }

@@ -49,7 +49,7 @@ use super::config::{AdaptiveAlgorithm, AdaptiveConfig};
 use super::gradient::Gradient2State;
 use super::priority::Priority;
 use super::sample::Sample;
-use crate::clock::{duration_to_nanos, Clock, MonotonicClock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
 use crate::rejection::{RejectReason, Rejection};
@@ -91,7 +91,7 @@ struct AdaptiveState {
 /// assert_eq!(limiter.snapshot().latency, Some(Duration::from_millis(3)));
 /// # Ok::<(), breakwater::ConfigError>(())
 /// ```
-pub struct AdaptiveLimiter<C: Clock = MonotonicClock> {
+pub struct AdaptiveLimiter<C: Clock = AnyClock> {
     state: AdaptiveState,
     config: AdaptiveConfig,
     clock: C,
@@ -115,7 +115,7 @@ pub struct RawAdaptivePermit {
 /// A granted slot, released when completed or dropped (a drop reports `Ignored`: the
 /// slot is freed and the limit learns nothing).
 #[must_use = "dropping a permit at once releases it as ignored"]
-pub struct AdaptivePermit<'a, C: Clock = MonotonicClock> {
+pub struct AdaptivePermit<'a, C: Clock = AnyClock> {
     limiter: &'a AdaptiveLimiter<C>,
     raw: Option<RawAdaptivePermit>,
 }
@@ -147,10 +147,11 @@ pub struct AdaptiveSnapshot {
     pub skipped_samples: u64,
 }
 
-impl AdaptiveLimiter<MonotonicClock> {
-    /// A limiter on `CLOCK_MONOTONIC` (RTTs need sub-millisecond precision).
+impl AdaptiveLimiter<AnyClock> {
+    /// A limiter on [`AnyClock::Monotonic`] (RTTs need sub-millisecond precision). See
+    /// `clock.rs` for the rule every type follows.
     pub fn new(config: AdaptiveConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, MonotonicClock)
+        Self::with_clock(config, AnyClock::Monotonic)
     }
 }
 

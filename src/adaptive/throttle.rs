@@ -37,7 +37,7 @@
 //! compare-exchange), so stale buckets expire without a timer. Rejections carry no
 //! `retry_after`: the decision is random and the very next call may pass.
 
-use crate::clock::{duration_to_nanos, Clock, CoarseClock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::rejection::{RejectReason, Rejection};
 use crate::rng::{unit_f64, SharedRng};
@@ -190,7 +190,7 @@ pub struct ThrottleSnapshot {
 /// assert_eq!(throttle.rejection_probability(), 0.0);
 /// # Ok::<(), breakwater::ConfigError>(())
 /// ```
-pub struct ClientThrottle<C: Clock = CoarseClock> {
+pub struct ClientThrottle<C: Clock = AnyClock> {
     state: ThrottleState,
     rng: SharedRng,
     config: ThrottleConfig,
@@ -198,10 +198,11 @@ pub struct ClientThrottle<C: Clock = CoarseClock> {
     clock: C,
 }
 
-impl ClientThrottle<CoarseClock> {
-    /// A throttle on the coarse monotonic clock (ample for second-sized buckets).
+impl ClientThrottle<AnyClock> {
+    /// A throttle on [`AnyClock::Coarse`] (ample for second-sized buckets). See
+    /// `clock.rs` for the rule every type follows.
     pub fn new(config: ThrottleConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, CoarseClock)
+        Self::with_clock(config, AnyClock::Coarse)
     }
 }
 

@@ -8,7 +8,7 @@ use super::permit::{BreakerPermit, RawBreakerPermit};
 use super::snapshot::{BreakerSnapshot, Transition, TransitionCounts};
 use super::state::{self, BreakerState, StateWord};
 use super::window::{CountWindow, TimeWindow, Window, WindowCounts};
-use crate::clock::{duration_to_nanos, Clock, CoarseClock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
 use crate::rejection::{RejectReason, Rejection};
@@ -48,7 +48,7 @@ type Listener = Box<dyn Fn(&Transition) + Send + Sync>;
 /// probe.success();
 /// assert_eq!(breaker.state(), BreakerState::Closed);
 /// ```
-pub struct CircuitBreaker<C: Clock = CoarseClock> {
+pub struct CircuitBreaker<C: Clock = AnyClock> {
     core: Core,
     window: Window,
     tuning: Tuning,
@@ -159,11 +159,12 @@ impl Answer {
     }
 }
 
-impl CircuitBreaker<CoarseClock> {
-    /// A breaker on [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`: a few ns a reading, a few
-    /// ms of resolution, ample for breaker timing).
+impl CircuitBreaker<AnyClock> {
+    /// A breaker on [`AnyClock::Coarse`] (`CLOCK_MONOTONIC_COARSE`: a few ns a reading, a
+    /// few ms of resolution, ample for breaker timing). See `clock.rs` for the rule every
+    /// type follows.
     pub fn new(config: BreakerConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, CoarseClock)
+        Self::with_clock(config, AnyClock::Coarse)
     }
 }
 

@@ -118,7 +118,9 @@ pub unsafe extern "C" fn bw_engine_global(out: *mut *mut bw_engine) -> bw_status
 }
 
 /// Replaces the engine's policies with those of a policy file's text, atomically:
-/// on any error nothing changes. Unchanged policies keep their state. Thread-safe.
+/// on any error nothing changes. Unchanged policies keep their state; a changed policy
+/// starts fresh, and every `bw_policy*` already looked up follows it at its next
+/// `bw_policy_acquire` (permits taken before complete as usual). Thread-safe.
 /// Statuses as for `bw_engine_from_toml`.
 ///
 /// # Safety
@@ -172,7 +174,9 @@ pub unsafe extern "C" fn bw_engine_reload_path(
 
 /// Looks up the policy `name` and writes a new reference to it to `*out` (free it with
 /// `bw_policy_free`). Returns `BW_NOT_FOUND` when there is none (nothing written).
-/// Look a policy up once and keep it: lookups take a short lock. Thread-safe.
+/// Look a policy up once and keep it: lookups take a short lock, and the reference
+/// follows reloads of the engine (a removed policy keeps its last configuration).
+/// Thread-safe.
 ///
 /// # Safety
 /// `engine` must be NULL or live; `name` NULL or NUL-terminated; `out` NULL or valid

@@ -137,7 +137,14 @@ impl bw_permit {
         use words::*;
         let packed = self.opaque[5];
         let marker = (packed >> MARKER_SHIFT) as u32;
-        check_permit(marker, self.opaque[0], policy.instance(), "permit")?;
+        // The handle follows reloads: a permit of stages it replaced but still keeps
+        // belongs to it too (it completes against those stages).
+        let owner = if policy.issued(self.opaque[0]) {
+            self.opaque[0]
+        } else {
+            policy.instance()
+        };
+        check_permit(marker, self.opaque[0], owner, "permit")?;
         // Bits no acquire sets: reserved ones, or priority code 3 (no `Priority` has it).
         let priority = (packed >> PRIORITY_SHIFT) & PRIORITY_MASK;
         if packed & RESERVED != 0 || priority == PRIORITY_MASK {
@@ -288,8 +295,10 @@ pub unsafe extern "C" fn bw_policy_free(policy: *const bw_policy) {
     unsafe { release(policy) }
 }
 
-/// Whether a reload replaced this policy's configuration (look it up again with
-/// `bw_engine_policy` to follow the new one). False for NULL. Thread-safe.
+/// Whether a reload removed this policy from its engine: the reference keeps working
+/// with its last configuration and no longer follows reloads. A policy whose
+/// configuration a reload changed is not superseded: the reference follows the change
+/// by itself. False for NULL. Thread-safe.
 ///
 /// # Safety
 /// `policy` must be NULL or live.

@@ -17,10 +17,6 @@ use std::time::Duration;
 /// [`RateLimiter::new`] reads the cheap coarse clock (see [`RateLimiter::clock_for`]).
 pub const COARSE_CLOCK_MIN_TICKS: u64 = 4;
 
-/// How many ticks a coarse reading is assumed to lag `CLOCK_MONOTONIC` at most, when a
-/// precise limiter answers from the coarse clock first.
-const COARSE_LAG_TICKS: u64 = 4;
-
 /// A GCRA rate limiter: `rate` permits per `period`, at most `burst` at once.
 ///
 /// The whole mutable state is one `AtomicU64`, the theoretical arrival time (TAT) in the
@@ -70,8 +66,9 @@ pub struct RateLimiter<C: Clock = AnyClock> {
     epoch: u64,
     clock: C,
     config: RateLimiterConfig,
-    /// In units, the most a coarse reading may lag the precise one, when this limiter
-    /// answers from the coarse clock first (see [`RateLimiter::clock_for`]); 0 = never.
+    /// In units, the most the clock's cheap reading may lag its precise one
+    /// ([`Clock::coarse_lag`]), when this limiter answers from the cheap reading first
+    /// (see [`RateLimiter::clock_for`]); 0 = never.
     coarse_lag: u64,
     /// What refunds have moved, for refunds that come after them (see `cancel_raw`).
     refunds: CachePadded<RefundLedger>,
@@ -127,16 +124,7 @@ impl RateLimiter<AnyClock> {
     /// it (see [`clock_for`](Self::clock_for)).
     pub fn new(config: RateLimiterConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let clock = Self::clock_for(&config);
-        let precise = matches!(clock, AnyClock::Monotonic);
-        let mut limiter = Self::with_clock(config, clock)?;
-        if precise {
-            let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
-            limiter.coarse_lag = limiter
-                .quota
-                .nanos_to_units(tick.saturating_mul(COARSE_LAG_TICKS));
-        }
-        Ok(limiter)
+        Self::with_clock(config, Self::clock_for(&config))
     }
 
     /// The system clock [`new`](Self::new) uses for `config`.
@@ -159,10 +147,12 @@ impl RateLimiter<AnyClock> {
     /// time by up to one tick, so in real time an extra `rate × tick / period` permits
     /// can fall into a short window right after a tick.
     ///
-    /// **Coarse first, precise when it matters.** A limiter on `CLOCK_MONOTONIC` made by
-    /// [`new`](Self::new) answers `try_acquire`/`try_acquire_n` from a coarse reading
-    /// `c` when every precise reading `p` it could have taken (`c ≤ p ≤ c + lag`, with
-    /// `lag` = 4 ticks, checked by a test on this machine) gives the same answer: when the TAT is at least `c + lag` ahead,
+    /// **Coarse first, precise when it matters.** A limiter whose clock has a cheap
+    /// reading that lags ([`Clock::coarse_lag`] > 0: `CLOCK_MONOTONIC`, or a manual clock
+    /// [`with_coarse_tick`](crate::clock::ManualClock::with_coarse_tick)) answers
+    /// `try_acquire`/`try_acquire_n` from a cheap reading `c` when every precise reading
+    /// `p` it could have taken (`c ≤ p ≤ c + lag`; for the system clock `lag` = 4 ticks,
+    /// checked by a test on this machine) gives the same answer: when the TAT is at least `c + lag` ahead,
     /// the precise decision's base is the TAT too, so an admission stores exactly the
     /// same TAT; and a refusal whose deficit exceeds `lag` would be a refusal at any such
     /// `p`. Only near the boundary (or with the bucket full) does it read
@@ -188,17 +178,24 @@ impl RateLimiter<AnyClock> {
 }
 
 impl<C: Clock> RateLimiter<C> {
-    /// A limiter reading time from `clock`. The bucket starts full.
+    /// A limiter reading time from `clock` (its cheap reading first, when it has one
+    /// that lags: see [`clock_for`](RateLimiter::clock_for)). The bucket starts full.
     pub fn with_clock(config: RateLimiterConfig, clock: C) -> Result<Self, ConfigError> {
         let quota = Quota::from_config(&config)?;
         let epoch = clock.now();
+        // A lag of a unit or more; a sub-unit lag rounds up to one, so the shortcut's
+        // window always covers it.
+        let coarse_lag = match clock.coarse_lag() {
+            0 => 0,
+            lag => quota.nanos_to_units(lag).max(1),
+        };
         Ok(Self {
             tat: CachePadded::new(AtomicU64::new(0)),
             quota,
             epoch,
             clock,
             config,
-            coarse_lag: 0,
+            coarse_lag,
             refunds: CachePadded::new(RefundLedger::default()),
         })
     }
@@ -453,8 +450,8 @@ impl<C: Clock> RateLimiter<C> {
         Ok(n * self.quota.interval)
     }
 
-    /// An admission with no wait: on the coarse clock first when this limiter may (see
-    /// [`RateLimiter::clock_for`]), else on its own clock.
+    /// An admission with no wait: on the clock's cheap reading first when it lags (see
+    /// [`RateLimiter::clock_for`]), else on the precise reading.
     #[inline]
     fn admit_now(&self, increment: u64) -> Result<Admitted, Option<u64>> {
         if self.coarse_lag != 0 {
@@ -465,12 +462,12 @@ impl<C: Clock> RateLimiter<C> {
         self.commit(increment, 0)
     }
 
-    /// The coarse-first decision; `None` when the precise clock must decide.
+    /// The coarse-first decision; `None` when the precise reading must decide.
     #[inline]
     fn admit_on_coarse(&self, increment: u64) -> Option<Result<Admitted, Option<u64>>> {
         let coarse = self
             .quota
-            .nanos_to_units(CoarseClock.now().saturating_sub(self.epoch));
+            .nanos_to_units(self.clock.now_coarse().saturating_sub(self.epoch));
         // Every precise reading `p` of this moment lies in [coarse, guard].
         let guard = coarse.saturating_add(self.coarse_lag);
         let due = coarse.saturating_add(self.quota.tolerance);

@@ -128,7 +128,7 @@ impl Policy {
     /// The clock that times calls and retry decisions: the policy's own clock, at
     /// nanosecond precision (a manual clock stays itself, so a test sees exact durations).
     fn call_clock(&self) -> AnyClock {
-        self.clock().with_precision(true)
+        self.clock().precise()
     }
 
     /// The time on the policy's clock, in nanoseconds: the base of a call's deadline

@@ -1,7 +1,9 @@
 //! A named pipeline of the resilience stages, with one acquire and one complete.
 //!
 //! - `config`: [`PolicyConfig`], [`RetryOn`], [`RetryPolicyConfig`].
-//! - `pipeline`: [`Policy`], [`PolicyPermit`], [`RawPolicyPermit`] — the stages in order.
+//! - `pipeline`: [`Policy`], the handle that follows reloads, [`PolicyPermit`],
+//!   [`RawPolicyPermit`].
+//! - `stages`: the stages of one configuration, in order, with acquire and complete.
 //! - `call`: the retry step ([`Policy::retry_begin`], [`Policy::retry_next`]),
 //!   [`Policy::call`] (the retry loop with fallback), [`CallOptions`] and [`CallError`].
 //! - `snapshot`: [`PolicySnapshot`], the state of every stage and the counters.
@@ -10,6 +12,7 @@ mod call;
 mod config;
 mod pipeline;
 mod snapshot;
+mod stages;
 
 pub use call::{CallError, CallOptions};
 pub use config::{PolicyConfig, RetryOn, RetryPolicyConfig};

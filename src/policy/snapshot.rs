@@ -37,15 +37,18 @@ pub struct PolicySnapshot {
 impl Policy {
     /// The state of every stage and the counters.
     pub fn snapshot(&self) -> PolicySnapshot {
+        // One read of the stages in force, so a reload during the snapshot cannot mix
+        // the stages of two configurations.
+        let stages = self.stages();
         PolicySnapshot {
             name: self.name().to_string(),
-            breaker: self.breaker().map(|b| b.snapshot()),
-            limiter: self.limiter().map(|l| l.snapshot()),
-            throttle: self.throttle().map(|t| t.snapshot()),
-            bulkhead: self.bulkhead().map(|b| b.snapshot()),
-            adaptive: self.adaptive().map(|a| a.snapshot()),
-            budget: self.retry_budget().map(|b| b.snapshot()),
-            chaos_enabled: self.chaos().map(|c| c.is_enabled()),
+            breaker: stages.breaker.as_ref().map(|b| b.snapshot()),
+            limiter: stages.limiter.as_ref().map(|l| l.snapshot()),
+            throttle: stages.throttle.as_ref().map(|t| t.snapshot()),
+            bulkhead: stages.bulkhead.as_ref().map(|b| b.snapshot()),
+            adaptive: stages.adaptive.as_ref().map(|a| a.snapshot()),
+            budget: stages.budget.as_ref().map(|b| b.snapshot()),
+            chaos_enabled: stages.chaos.as_ref().map(|c| c.is_enabled()),
             metrics: self.metrics().snapshot(),
         }
     }

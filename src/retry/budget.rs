@@ -54,7 +54,7 @@
 //! assert_eq!(budget.snapshot().requests, 0, "the requests aged out");
 //! ```
 
-use crate::clock::{duration_to_nanos, Clock, CoarseClock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::sync::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
@@ -265,7 +265,7 @@ struct BudgetState {
 /// asks [`try_withdraw`](Self::try_withdraw) (the [`RetryState`](super::RetryState) does
 /// that when given the budget).
 #[derive(Debug)]
-pub struct RetryBudget<C: Clock = CoarseClock> {
+pub struct RetryBudget<C: Clock = AnyClock> {
     config: BudgetConfig,
     clock: C,
     /// The clock reading at construction; bucket 0 starts here.
@@ -276,10 +276,11 @@ pub struct RetryBudget<C: Clock = CoarseClock> {
     state: BudgetState,
 }
 
-impl RetryBudget<CoarseClock> {
-    /// A budget on the coarse system clock (ample for buckets of 100 ms or more).
+impl RetryBudget<AnyClock> {
+    /// A budget on [`AnyClock::Coarse`] (ample for buckets of 100 ms or more). See
+    /// `clock.rs` for the rule every type follows.
     pub fn new(config: BudgetConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, CoarseClock)
+        Self::with_clock(config, AnyClock::Coarse)
     }
 }
 

@@ -102,7 +102,7 @@ void test_engine_from_path(void) {
     bw_engine_free(engine);
 }
 
-void test_engine_reload_keeps_state(void) {
+void test_engine_reload_keeps_state_and_handles_follow(void) {
     bw_clock *clock = NULL;
     CHECK_OK(bw_clock_new_manual(1, &clock));
     bw_engine *engine = NULL;
@@ -121,15 +121,45 @@ void test_engine_reload_keeps_state(void) {
     CHECK_OK(bw_policy_acquire(same, BW_PRIORITY_DEFAULT, &a, NULL));
     CHECK_STATUS(bw_policy_acquire(same, BW_PRIORITY_DEFAULT, &b, &after), BW_BULKHEAD_FULL);
     CHECK_OK(bw_policy_complete(same, &a, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
-    /* A changed file rebuilds it: the old handle is superseded. */
+    /* A changed file gives search fresh stages under the same handle: the reference held
+     * since before follows it at its next acquire, with no new lookup. The permit
+     * taken before (from the old two-slot bulkhead) stays out of the new one. */
+    bw_policy *payments = NULL;
+    CHECK_OK(bw_engine_policy(engine, "payments", &payments));
     const char *changed = "[policies.search.bulkhead]\nmax_concurrent = 3\n";
     CHECK_OK(bw_engine_reload_toml(engine, changed));
-    CHECK(bw_policy_is_superseded(search));
+    CHECK(!bw_policy_is_superseded(search));
+    bw_permit fresh[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(bw_policy_acquire(search, BW_PRIORITY_DEFAULT, &fresh[i], NULL));
+    }
+    CHECK_STATUS(bw_policy_acquire(search, BW_PRIORITY_DEFAULT, &b, NULL), BW_BULKHEAD_FULL);
+    /* The old permit completes against the stages that issued it: the new bulkhead
+     * stays full. */
+    CHECK_OK(bw_policy_complete(search, &held, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_STATUS(bw_policy_complete(search, &held, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN),
+                 BW_PERMIT_ALREADY_USED);
+    CHECK_STATUS(bw_policy_acquire(same, BW_PRIORITY_DEFAULT, &b, NULL), BW_BULKHEAD_FULL);
+    CHECK_OK(bw_policy_complete(same, &fresh[0], BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_OK(bw_policy_acquire(same, BW_PRIORITY_DEFAULT, &fresh[0], NULL));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(bw_policy_complete(search, &fresh[i], BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    }
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(search, &stats));
+    CHECK(stats.permitted == 6 && stats.success == 6);
+    /* payments was removed: its reference keeps its last configuration and says so. */
+    CHECK(bw_policy_is_superseded(payments));
+    bw_permit p;
+    CHECK_OK(bw_policy_acquire(payments, BW_PRIORITY_DEFAULT, &p, NULL));
+    CHECK_OK(bw_policy_complete(payments, &p, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    bw_policy *gone = NULL;
+    CHECK_STATUS(bw_engine_policy(engine, "payments", &gone), BW_NOT_FOUND);
     /* An invalid reload changes nothing. */
     CHECK_STATUS(bw_engine_reload_toml(engine, "[policies.search.bulkhead]\nmax_concurrent = 0\n"), BW_INVALID_CONFIG);
-    bw_policy *payments = NULL;
-    CHECK_STATUS(bw_engine_policy(engine, "payments", &payments), BW_NOT_FOUND);
-    CHECK_OK(bw_policy_complete(search, &held, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_OK(bw_policy_acquire(search, BW_PRIORITY_DEFAULT, &p, NULL));
+    CHECK_OK(bw_policy_complete(search, &p, BW_OUTCOME_IGNORED, BW_DURATION_UNKNOWN));
+    bw_policy_free(payments);
     bw_policy_free(same);
     bw_policy_free(search);
     bw_engine_free(engine);

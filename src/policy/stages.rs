@@ -1,0 +1,282 @@
+//! The stages built from one configuration of a policy: what a [`Policy`] handle points
+//! at, and what a reload replaces.
+//!
+//! Acquire order, outermost first (normative, docs/design.md §3):
+//!
+//! 1. circuit breaker — an open breaker rejects before anything is spent;
+//! 2. client-side throttle, then rate limiter — the quota toward the dependency;
+//! 3. bulkhead, then adaptive limit — concurrency toward the dependency, with priority;
+//! 4. chaos — innermost: decides whether this call is faulted; the permit says so.
+//!
+//! A rejection at any stage releases what earlier stages granted: the breaker permit is
+//! completed as `Ignored` (freeing a half-open probe slot), a bulkhead slot is released,
+//! an adaptive permit is completed as `Ignored`, and the rate-limiter token goes back
+//! exactly (its GCRA slot leaves the schedule; see `RateLimiter::cancel_raw`).
+//! Completion reports to the breaker and the adaptive limit, then releases the bulkhead.
+//!
+//! [`Policy`]: super::Policy
+
+use std::time::Duration;
+
+use crate::adaptive::{AdaptiveLimiter, ClientThrottle, Priority};
+use crate::breaker::CircuitBreaker;
+use crate::bulkhead::Bulkhead;
+use crate::chaos::{Chaos, ChaosDecision};
+use crate::clock::{AnyClock, Clock};
+use crate::limiter::RateLimiter;
+use crate::metrics::PolicyMetrics;
+use crate::retry::RetryBudget;
+use crate::sync::Arc;
+use crate::{ConfigError, Outcome, RejectReason, Rejection};
+
+use super::config::PolicyConfig;
+use super::pipeline::{PolicyShared, RawPolicyPermit};
+
+/// Distinguishes stage sets, so a permit can tell which one issued it. A plain std
+/// atomic on purpose: it is a process-wide id counter (loom atomics cannot be statics),
+/// and only its uniqueness matters, which `fetch_add` gives at any ordering.
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Every stage of one configuration, with the state they have gathered since it was
+/// installed.
+pub(crate) struct Stages {
+    pub(super) config: PolicyConfig,
+    pub(super) instance: u64,
+    pub(super) breaker: Option<CircuitBreaker<AnyClock>>,
+    pub(super) throttle: Option<ClientThrottle<AnyClock>>,
+    pub(super) limiter: Option<RateLimiter<AnyClock>>,
+    pub(super) bulkhead: Option<Bulkhead>,
+    pub(super) adaptive: Option<AdaptiveLimiter<AnyClock>>,
+    pub(super) chaos: Option<Chaos>,
+    pub(super) budget: Option<RetryBudget<AnyClock>>,
+    /// Set when the policy must time its calls itself (a timeout or an adaptive limit).
+    timing: Option<AnyClock>,
+}
+
+impl Stages {
+    /// Builds every configured stage on `clock`, reporting breaker transitions to
+    /// `shared`.
+    pub(super) fn build(
+        config: PolicyConfig,
+        clock: &AnyClock,
+        shared: &Arc<PolicyShared>,
+    ) -> Result<Arc<Stages>, ConfigError> {
+        config.validate()?;
+        let breaker = match &config.circuit_breaker {
+            Some(c) => Some(
+                CircuitBreaker::with_clock(c.clone(), clock.coarse())
+                    .map_err(|e| e.within("circuit_breaker"))?,
+            ),
+            None => None,
+        };
+        let throttle = match &config.throttle {
+            Some(c) => Some(
+                ClientThrottle::with_clock(*c, clock.coarse()).map_err(|e| e.within("throttle"))?,
+            ),
+            None => None,
+        };
+        let limiter = match &config.rate_limiter {
+            // On the system clocks the limiter picks coarse or precise time by its rule;
+            // any other clock it reads as given (both readings).
+            Some(c) => Some(if clock.is_system() {
+                RateLimiter::new(*c).map_err(|e| e.within("rate_limiter"))?
+            } else {
+                RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
+            }),
+            None => None,
+        };
+        let bulkhead = match &config.bulkhead {
+            Some(c) => {
+                Some(Bulkhead::with_clock(*c, clock.precise()).map_err(|e| e.within("bulkhead"))?)
+            }
+            None => None,
+        };
+        let adaptive = match &config.adaptive {
+            Some(c) => Some(
+                AdaptiveLimiter::with_clock(*c, clock.precise())
+                    .map_err(|e| e.within("adaptive"))?,
+            ),
+            None => None,
+        };
+        let chaos = match &config.chaos {
+            Some(c) => Some(Chaos::new(*c).map_err(|e| e.within("chaos"))?),
+            None => None,
+        };
+        let budget = match config.retry.as_ref().and_then(|r| r.retry.budget) {
+            Some(b) => Some(
+                RetryBudget::with_clock(b, clock.coarse()).map_err(|e| e.within("retry.budget"))?,
+            ),
+            None => None,
+        };
+        // The policy reads the precise clock itself when something needs a call's
+        // duration: the timeout, or the adaptive limit's round-trip samples. One reading
+        // at acquire and one at completion then serve both (the adaptive stage is handed
+        // the time instead of reading its own clock twice more).
+        let timing =
+            (config.timeout.is_some() || config.adaptive.is_some()).then(|| clock.precise());
+        if let Some(b) = &breaker {
+            let listener = shared.clone();
+            b.set_transition_listener(move |t| listener.on_transition(t));
+        }
+        Ok(Arc::new(Stages {
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            breaker,
+            throttle,
+            limiter,
+            bulkhead,
+            adaptive,
+            chaos,
+            budget,
+            timing,
+            config,
+        }))
+    }
+
+    /// Asks every stage for a permit and counts the answer in `metrics`.
+    #[inline]
+    pub(super) fn acquire(
+        &self,
+        priority: Priority,
+        metrics: &PolicyMetrics,
+    ) -> Result<RawPolicyPermit, Rejection> {
+        match self.acquire_stages(priority) {
+            Ok(permit) => {
+                metrics.on_permitted();
+                Ok(permit)
+            }
+            Err(rejection) => {
+                metrics.on_rejected(rejection.reason);
+                Err(rejection)
+            }
+        }
+    }
+
+    #[inline]
+    fn acquire_stages(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
+        let breaker = match &self.breaker {
+            Some(b) => Some(b.try_acquire_raw()?),
+            None => None,
+        };
+        let mut permit = RawPolicyPermit {
+            instance: self.instance,
+            breaker,
+            adaptive: None,
+            bulkhead: false,
+            started_at: 0,
+            chaos: ChaosDecision::default(),
+        };
+        let mut token = None;
+        if let Err(rejection) = self.acquire_inner(priority, &mut permit, &mut token) {
+            if let (Some(l), Some(t)) = (&self.limiter, token) {
+                l.cancel_raw(t);
+            }
+            self.release(permit);
+            return Err(rejection);
+        }
+        if permit.started_at == 0 {
+            if let Some(clock) = &self.timing {
+                permit.started_at = clock.now();
+            }
+        }
+        Ok(permit)
+    }
+
+    /// Stages 2–4; on error, `permit` and `token` hold exactly what must be released.
+    #[inline]
+    fn acquire_inner(
+        &self,
+        priority: Priority,
+        permit: &mut RawPolicyPermit,
+        token: &mut Option<crate::limiter::RawReservation>,
+    ) -> Result<(), Rejection> {
+        if let Some(t) = &self.throttle {
+            t.try_acquire()?;
+        }
+        if let Some(l) = &self.limiter {
+            *token = Some(l.try_acquire_raw()?);
+        }
+        if let Some(b) = &self.bulkhead {
+            let max_wait = b.config().max_wait;
+            if max_wait.is_zero() {
+                b.try_acquire_raw()?;
+            } else {
+                b.acquire_raw(max_wait)?;
+            }
+            permit.bulkhead = true;
+        }
+        if let Some(a) = &self.adaptive {
+            // `timing` is always set with an adaptive stage; this reading also starts
+            // the call's own timing.
+            let now = self.timing.as_ref().map_or(0, Clock::now);
+            permit.started_at = now;
+            permit.adaptive = Some(a.try_acquire_raw_at(priority, now)?);
+        }
+        if let Some(c) = &self.chaos {
+            let decision = c.decide();
+            if decision.reject {
+                return Err(Rejection::new(RejectReason::Injected, None));
+            }
+            permit.chaos = decision;
+        }
+        Ok(())
+    }
+
+    /// Gives back what a permit holds without judging the dependency (`Ignored`).
+    #[cold]
+    fn release(&self, permit: RawPolicyPermit) {
+        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive) {
+            a.complete_raw(p, Outcome::Ignored, None);
+        }
+        if permit.bulkhead {
+            if let Some(b) = &self.bulkhead {
+                b.release_raw();
+            }
+        }
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+            b.complete_raw(p, Outcome::Ignored, None);
+        }
+    }
+
+    /// Completes a permit these stages issued (the caller checked its instance) and
+    /// counts it in `metrics`.
+    #[inline]
+    pub(super) fn complete(
+        &self,
+        permit: RawPolicyPermit,
+        outcome: Outcome,
+        duration: Option<Duration>,
+        metrics: &PolicyMetrics,
+    ) {
+        let duration = duration.or_else(|| match (&self.timing, permit.started_at) {
+            (Some(clock), start) if start != 0 => {
+                Some(Duration::from_nanos(clock.now().saturating_sub(start)))
+            }
+            _ => None,
+        });
+        let outcome = match duration {
+            Some(elapsed) => outcome.with_deadline(elapsed, self.config.timeout),
+            None => outcome,
+        };
+        let slow = match (duration, &self.config.circuit_breaker) {
+            (Some(d), Some(c)) => c.is_slow(d),
+            _ => false,
+        };
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+            b.complete_raw(p, outcome, duration);
+        }
+        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive) {
+            a.complete_raw(p, outcome, duration);
+        }
+        if outcome == Outcome::Success {
+            if let Some(t) = &self.throttle {
+                t.record_accepted();
+            }
+        }
+        if permit.bulkhead {
+            if let Some(b) = &self.bulkhead {
+                b.release_raw();
+            }
+        }
+        metrics.on_complete(outcome, duration.map(crate::clock::duration_to_nanos), slow);
+    }
+}
