@@ -1,9 +1,8 @@
 package breakwater
 
-// This is the only file of the package with #cgo lines. Inside the repository it links
-// the static library cargo builds (make -C bindings/c lib); `make -C bindings/go dist`
-// writes a copy of this file for users outside the repository, in which the header sits
-// beside the sources and the library comes from the per-platform module (see dist.sh).
+// This is the only file of the package with #cgo lines.
+// Inside the repository: the header in include/ and the library cargo builds
+// (make -C bindings/c lib); dist.sh rewrites these lines for the dist layout.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include
