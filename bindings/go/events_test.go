@@ -1,6 +1,7 @@
 package breakwater_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -78,5 +79,35 @@ func TestASlowListenerNeverBlocksTheCaller(t *testing.T) {
 	}
 	if engine.DroppedEvents() == 0 {
 		t.Fatal("no event was dropped although the listener never returned")
+	}
+}
+
+// On an engine with a listener, Execute's acquire and complete run the listener from
+// inside the library (here: the failure that trips the breaker, and the probe that
+// half-opens it), which the callback-free fast path must never see.
+func TestListeningEngineDeliversEventsFromExecute(t *testing.T) {
+	clock := breakwater.NewManualClock(time.Second)
+	events := make(collector, 16)
+	engine := mustEngine(t, "[policies.p.circuit_breaker]\nconsecutive_failures = 1\nopen_duration = \"1s\"\nhalf_open_permits = 1\n",
+		breakwater.WithClock(clock), breakwater.WithEventListener(events.listen))
+	policy := mustPolicy(t, engine, "p")
+	ctx := context.Background()
+	wantErr(t, policy.Execute(ctx, func(context.Context) error { return errDependency }), errDependency, "")
+	if e := events.next(t); e.From != breakwater.Closed || e.To != breakwater.Open || e.Policy != "p" {
+		t.Fatalf("at %v: %+v", clock.Now(), e)
+	}
+	clock.Advance(time.Second)
+	done, err := policy.Allow()
+	if err != nil {
+		t.Fatalf("at %v: %v", clock.Now(), err)
+	}
+	if e := events.next(t); e.To != breakwater.HalfOpen {
+		t.Fatalf("at %v: %+v", clock.Now(), e)
+	}
+	if err := done(breakwater.Success); err != nil {
+		t.Fatal(err)
+	}
+	if e := events.next(t); e.To != breakwater.Closed {
+		t.Fatalf("at %v: %+v", clock.Now(), e)
 	}
 }

@@ -184,3 +184,15 @@ budget = { ratio = 0.0, min_per_second = 1 }
 		t.Fatalf("stats %+v", stats)
 	}
 }
+
+func TestCancellationDuringInjectedLatency(t *testing.T) {
+	engine := mustEngine(t, "[policies.c.chaos]\nenabled = true\nlatency_probability = 1.0\nlatency = \"1h\"\n")
+	policy := mustPolicy(t, engine, "c")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(10*time.Millisecond, cancel)
+	err := policy.Execute(ctx, func(context.Context) error { t.Fatal("called after the cancelled latency"); return nil })
+	wantErr(t, err, context.Canceled, "")
+	if stats := mustStats(t, policy); stats.Ignored != 1 || stats.Failure != 0 {
+		t.Fatalf("a call the caller gave up on is ignored: %+v", stats)
+	}
+}
