@@ -58,6 +58,9 @@ type CircuitBreaker struct {
 
 // NewCircuitBreaker builds a breaker (WithClock, WithEventListener apply).
 func NewCircuitBreaker(config CircuitBreakerConfig, opts ...Option) (*CircuitBreaker, error) {
+	if errABI != nil {
+		return nil, errABI
+	}
 	o := collect(opts)
 	var cfg *C.bw_breaker_config
 	C.bw_breaker_config_new(&cfg)
@@ -152,13 +155,13 @@ func (b *CircuitBreaker) Allow() (Done, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
-	held := &heldBreakerPermit{breaker: b}
+	box := &breakerPermit{breaker: b}
 	var retryAfter C.uint64_t
 	var status C.bw_status
 	if b.listening {
-		status = C.bw_breaker_try_acquire(b.ptr, &held.permit, &retryAfter)
+		status = C.bw_breaker_try_acquire(b.ptr, &box.permit, &retryAfter)
 	} else {
-		status = C.bwgo_breaker_try_acquire_quiet(b.ptr, &held.permit, &retryAfter)
+		status = C.bwgo_breaker_try_acquire_quiet(b.ptr, &box.permit, &retryAfter)
 	}
 	runtime.KeepAlive(b)
 	if status != C.BW_OK {
@@ -167,28 +170,38 @@ func (b *CircuitBreaker) Allow() (Done, error) {
 		}
 		return nil, statusError("CircuitBreaker.Allow", status)
 	}
-	return held.done, nil
+	return holdPermit(box), nil
 }
 
-type heldBreakerPermit struct {
-	breaker *CircuitBreaker
-	permit  C.bw_breaker_permit
-	busy    atomic.Bool
+type breakerPermit struct {
+	breaker   *CircuitBreaker
+	permit    C.bw_breaker_permit
+	busy      atomic.Bool
+	completed atomic.Bool
 }
 
-func (h *heldBreakerPermit) done(outcome Outcome) error {
-	if h.busy.Swap(true) {
+func (b *breakerPermit) complete(outcome Outcome) error {
+	if b.busy.Swap(true) {
 		return &Error{Op: "Done", Message: "the permit is being completed by another goroutine", kind: ErrPermitUsed}
 	}
-	defer h.busy.Store(false)
+	defer b.busy.Store(false)
 	var status C.bw_status
-	if h.breaker.listening {
-		status = C.bw_breaker_complete(h.breaker.ptr, &h.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	if b.breaker.listening {
+		status = C.bw_breaker_complete(b.breaker.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	} else {
-		status = C.bwgo_breaker_complete_quiet(h.breaker.ptr, &h.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+		status = C.bwgo_breaker_complete_quiet(b.breaker.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	}
-	runtime.KeepAlive(h)
+	runtime.KeepAlive(b)
+	if status == C.BW_OK {
+		b.completed.Store(true)
+	}
 	return statusError("Done", status)
+}
+
+func (b *breakerPermit) abandon() {
+	if !b.completed.Load() {
+		b.complete(Ignored)
+	}
 }
 
 // State is the breaker's state (an open breaker whose open duration has passed reads

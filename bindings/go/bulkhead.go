@@ -28,6 +28,9 @@ type Bulkhead struct {
 
 // NewBulkhead builds a bulkhead (WithClock applies to its waits).
 func NewBulkhead(config BulkheadConfig, opts ...Option) (*Bulkhead, error) {
+	if errABI != nil {
+		return nil, errABI
+	}
 	o := collect(opts)
 	var cfg *C.bw_bulkhead_config
 	C.bw_bulkhead_config_new(&cfg)

@@ -34,6 +34,9 @@ type engineShared struct {
 // LoadEngine loads the policy file at path. Errors: ErrIO when it cannot be read,
 // ErrInvalidConfig (the message names every error's policy, field and line).
 func LoadEngine(path string, opts ...Option) (*Engine, error) {
+	if errABI != nil {
+		return nil, errABI
+	}
 	cpath := cString(path)
 	defer freeString(cpath)
 	o := collect(opts)
@@ -49,6 +52,9 @@ func LoadEngine(path string, opts ...Option) (*Engine, error) {
 
 // EngineFromTOML builds an engine from the text of a policy file.
 func EngineFromTOML(text string, opts ...Option) (*Engine, error) {
+	if errABI != nil {
+		return nil, errABI
+	}
 	ctext := cString(text)
 	defer freeString(ctext)
 	o := collect(opts)

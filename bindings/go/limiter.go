@@ -31,6 +31,9 @@ type RateLimiter struct {
 
 // NewRateLimiter builds a limiter with a full bucket (WithClock applies).
 func NewRateLimiter(config RateLimiterConfig, opts ...Option) (*RateLimiter, error) {
+	if errABI != nil {
+		return nil, errABI
+	}
 	o := collect(opts)
 	period := config.Period
 	if period == 0 {

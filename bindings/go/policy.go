@@ -170,6 +170,9 @@ func (p *Policy) completeListening(permit *C.bw_permit, outcome Outcome) C.bw_st
 
 // Done reports how a call admitted by Allow went. Call it exactly once; a second call
 // returns ErrPermitUsed, an unknown outcome ErrInvalidArgument (the permit stays live).
+// A Done dropped without being called releases its permit as Ignored when the garbage
+// collector finds it, as a dropped Rust permit does: a forgotten call never holds a
+// bulkhead slot or a half-open probe for good.
 type Done func(Outcome) error
 
 // Allow is the two-step form: ask before the call, report after it.
@@ -182,7 +185,7 @@ type Done func(Outcome) error
 //	done(breakwater.OutcomeOf(err))
 //
 // Allow neither sleeps for injected latency nor skips calls with an injected fault: use
-// Execute for that, or read Injected.
+// Execute for that.
 func (p *Policy) Allow() (Done, error) { return p.AllowPriority(Default) }
 
 // AllowPriority is Allow at a priority.
@@ -194,31 +197,68 @@ func (p *Policy) AllowPriority(priority Priority) (Done, error) {
 	if status != C.BW_OK {
 		return nil, p.rejection("Policy.Allow", status, retryAfter)
 	}
-	held := &heldPermit{policy: p, permit: permit}
-	return held.done, nil
+	box := &policyPermit{policy: p, permit: permit}
+	return holdPermit(box), nil
 }
 
-type heldPermit struct {
-	policy *Policy
-	permit C.bw_permit
-	busy   atomic.Bool
+// A permit handed out by Allow: the box holds it (and outlives the Done, as the
+// cleanup's argument); the holder is what the Done closes over.
+type permitBox interface {
+	complete(Outcome) error
+	abandon()
 }
 
-func (h *heldPermit) done(outcome Outcome) error {
-	// One completion at a time: the library requires that nobody else touches the permit
-	// during the call; a second completion then gets ErrPermitUsed from the library.
-	if h.busy.Swap(true) {
-		return &Error{Op: "Done", Message: "the permit is being completed by another goroutine", kind: ErrPermitUsed}
-	}
-	defer h.busy.Store(false)
-	var status C.bw_status
-	if h.policy.shared.listening {
-		status = C.bw_policy_complete(h.policy.ptr, &h.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
-	} else {
-		status = C.bwgo_policy_complete_quiet(h.policy.ptr, &h.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+type permitHolder struct {
+	box     permitBox
+	cleanup runtime.Cleanup
+}
+
+func holdPermit(box permitBox) Done {
+	h := &permitHolder{box: box}
+	h.cleanup = runtime.AddCleanup(h, permitBox.abandon, box)
+	return h.done
+}
+
+func (h *permitHolder) done(outcome Outcome) error {
+	err := h.box.complete(outcome)
+	if err == nil {
+		h.cleanup.Stop()
 	}
 	runtime.KeepAlive(h)
+	return err
+}
+
+type policyPermit struct {
+	policy    *Policy
+	permit    C.bw_permit
+	busy      atomic.Bool
+	completed atomic.Bool
+}
+
+func (b *policyPermit) complete(outcome Outcome) error {
+	// One completion at a time: the library requires that nobody else touches the permit
+	// during the call; a second completion then gets ErrPermitUsed from the library.
+	if b.busy.Swap(true) {
+		return &Error{Op: "Done", Message: "the permit is being completed by another goroutine", kind: ErrPermitUsed}
+	}
+	defer b.busy.Store(false)
+	var status C.bw_status
+	if b.policy.shared.listening {
+		status = C.bw_policy_complete(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	} else {
+		status = C.bwgo_policy_complete_quiet(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	}
+	runtime.KeepAlive(b)
+	if status == C.BW_OK {
+		b.completed.Store(true)
+	}
 	return statusError("Done", status)
+}
+
+func (b *policyPermit) abandon() {
+	if !b.completed.Load() {
+		b.complete(Ignored)
+	}
 }
 
 // OutcomeOf maps a call's error to an outcome: nil is Success, anything else Failure.

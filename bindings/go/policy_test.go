@@ -3,6 +3,7 @@ package breakwater_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -177,5 +178,33 @@ func TestSixteenGoroutinesCountExactly(t *testing.T) {
 	}
 	if stats.Success+stats.Failure != stats.Permitted || stats.BulkheadInFlight != 0 {
 		t.Fatalf("completions %d+%d of %d permits, %d in flight", stats.Success, stats.Failure, stats.Permitted, stats.BulkheadInFlight)
+	}
+}
+
+// A Done dropped without a call gives its permit back (as ignored) once collected.
+func TestDroppedDoneReleasesItsPermit(t *testing.T) {
+	engine := mustEngine(t, "[policies.p.bulkhead]\nmax_concurrent = 1\n")
+	policy := mustPolicy(t, engine, "p")
+	func() {
+		if _, err := policy.Allow(); err != nil { // done dropped on the floor
+			t.Fatal(err)
+		}
+	}()
+	for i := 0; i < 100 && mustStats(t, policy).Ignored == 0; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	stats := mustStats(t, policy)
+	if stats.Ignored != 1 || stats.BulkheadInFlight != 0 {
+		t.Fatalf("the dropped permit was not released: %+v", stats)
+	}
+	done, err := policy.Allow()
+	if err != nil {
+		t.Fatalf("the slot is free again: %v", err)
+	}
+	done(breakwater.Success)
+	runtime.GC()
+	if stats := mustStats(t, policy); stats.Ignored != 1 || stats.Success != 1 {
+		t.Fatalf("a completed permit is not released again: %+v", stats)
 	}
 }

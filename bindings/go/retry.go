@@ -72,6 +72,9 @@ type Retry struct {
 
 // NewRetry validates config and builds the loop (WithClock, WithSeed apply).
 func NewRetry(config RetryConfig, opts ...Option) (*Retry, error) {
+	if errABI != nil {
+		return nil, errABI
+	}
 	o := collect(opts)
 	var cfg *C.bw_retry_config
 	C.bw_retry_config_new(&cfg)
