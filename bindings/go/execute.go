@@ -69,6 +69,9 @@ func applyCallOptions(opts []CallOption) callOptions {
 //     retry starts whose backoff would end past ctx's deadline;
 //   - a cancelled ctx stops everything: the attempt in flight is recorded as ignored.
 //
+// One wait ctx cannot shorten: a policy whose bulkhead has a max_wait blocks inside
+// the library's acquire for up to that wait (the C acquire takes no cancellation).
+//
 // With WithFallback, the fallback turns the final error into Execute's result.
 // Execute allocates nothing when the call succeeds on a policy without retries.
 func (p *Policy) Execute(ctx context.Context, fn func(context.Context) error, opts ...CallOption) error {

@@ -31,8 +31,15 @@ func TestAllowAndDone(t *testing.T) {
 	wantErr(t, done(breakwater.Success), breakwater.ErrPermitUsed, "")
 	_, err = policy.AllowPriority(breakwater.Priority(7))
 	wantErr(t, err, breakwater.ErrInvalidArgument, "")
+	err = policy.Execute(context.Background(), func(context.Context) error { t.Fatal("called"); return nil },
+		breakwater.WithPriority(breakwater.Priority(-1)))
+	wantErr(t, err, breakwater.ErrInvalidArgument, "")
+	if err := policy.Execute(context.Background(), func(context.Context) error { return nil },
+		breakwater.WithPriority(breakwater.Sheddable)); err != nil {
+		t.Fatal(err)
+	}
 	stats := mustStats(t, policy)
-	if stats.Permitted != 1 || stats.Success != 1 || stats.RejectedBulkheadFull != 1 || stats.BreakerState != breakwater.NoBreaker {
+	if stats.Permitted != 2 || stats.Success != 2 || stats.RejectedBulkheadFull != 1 || stats.BreakerState != breakwater.NoBreaker {
 		t.Fatalf("stats %+v", stats)
 	}
 }
