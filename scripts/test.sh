@@ -146,7 +146,12 @@ go_suite() {
     return 0
   fi
   make -C bindings/c lib || return 1
+  # Go's build cache does not hash a header or library outside the package: key it on
+  # them, so a rebuilt library is never tested through a stale cgo build.
+  local key
+  key=$(cat include/breakwater.h target/release/libbreakwater.a | sha256sum | cut -c1-16)
   (
+    export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DBREAKWATER_BUILD=$key"
     cd bindings/go || exit 1
     unformatted=$(gofmt -l . ../../examples/quickstart/go)
     if [ -n "$unformatted" ]; then
