@@ -161,7 +161,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 3
+#define BW_ABI_VERSION 4
 
 // The result of every fallible `bw_` function.
 //
