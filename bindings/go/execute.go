@@ -144,8 +144,8 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, pr
 	if timeout > 0 {
 		callCtx, cancel = context.WithTimeout(ctx, timeout)
 	}
-	if latency := time.Duration(permit.injected_latency_ns); latency > 0 {
-		err = sleep(callCtx, latency)
+	if permit.flags&C.BW_PERMIT_INJECTED_LATENCY != 0 {
+		err = sleep(callCtx, time.Duration(permit.injected_latency_ns))
 	}
 	injectedFault := permit.flags&C.BW_PERMIT_INJECTED_FAILURE != 0
 	if err == nil {
@@ -184,8 +184,17 @@ func (p *Policy) retryLoop(ctx context.Context, fn func(context.Context) error, 
 	if !o.seeded {
 		seed = rand.Uint64()
 	}
+	// The caller's deadline, on the policy's clock: the library then starts no retry whose
+	// backoff would end at or after it (the rule Policy::call follows in Rust).
+	deadline := C.uint64_t(0)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = C.bw_policy_now(p.ptr) + durationNs(time.Until(d))
+		if deadline == 0 {
+			deadline = 1
+		}
+	}
 	var state *C.bw_retry_state
-	status := C.bw_policy_retry_begin(p.ptr, C.uint64_t(seed), &state)
+	status := C.bw_policy_retry_begin(p.ptr, C.uint64_t(seed), deadline, &state)
 	runtime.KeepAlive(p)
 	if status != C.BW_OK {
 		// A reload removed the retry section since the settings were read: one attempt.
@@ -215,13 +224,7 @@ func (p *Policy) retryLoop(ctx context.Context, fn func(context.Context) error, 
 			}
 			return err
 		}
-		wait := time.Duration(delay)
-		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(deadline) {
-			// The next attempt would start at or after the caller's deadline: give the last
-			// error now rather than after a wasted sleep.
-			return err
-		}
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := sleep(ctx, time.Duration(delay)); serr != nil {
 			return fmt.Errorf("%w (last attempt: %w)", serr, err)
 		}
 	}

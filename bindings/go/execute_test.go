@@ -180,7 +180,7 @@ budget = { ratio = 0.0, min_per_second = 1 }
 	if !errors.As(refused, &rejected) || rejected.Policy != "b" || !errors.Is(refused, errDependency) {
 		t.Fatalf("want a budget refusal carrying the last error, got %v", refused)
 	}
-	if stats := mustStats(t, policy); stats.BudgetRefusals == 0 {
+	if stats := mustStats(t, policy); stats.RejectedRetryBudgetExhausted != 1 {
 		t.Fatalf("stats %+v", stats)
 	}
 }

@@ -312,11 +312,12 @@ func (s BreakerState) String() string {
 // and monotonic; Success+Failure+Timeout+Ignored <= Permitted.
 type PolicyStats struct {
 	Permitted, Success, Failure, Timeout, Ignored, Slow uint64
-	// Retries started by Execute's retry loops; BudgetRefusals retries the budget refused.
-	Retries, BudgetRefusals uint64
-	// Rejections by reason.
-	RejectedCircuitOpen, RejectedRateLimited, RejectedBulkheadFull uint64
-	RejectedLoadShed, RejectedInjected                             uint64
+	// Retries started by Execute's retry loops.
+	Retries uint64
+	// Rejections by reason; RejectedRetryBudgetExhausted counts the retries the retry
+	// budget refused (one each, the same counter as in C and Prometheus).
+	RejectedCircuitOpen, RejectedRateLimited, RejectedBulkheadFull   uint64
+	RejectedLoadShed, RejectedRetryBudgetExhausted, RejectedInjected uint64
 	// Breaker transitions by target state.
 	TransitionsToClosed, TransitionsToOpen, TransitionsToHalfOpen uint64
 	TransitionsToForcedOpen, TransitionsToDisabled                uint64
@@ -344,30 +345,31 @@ func (p *Policy) Stats() (PolicyStats, error) {
 	return PolicyStats{
 		Permitted: uint64(s.permitted), Success: uint64(s.success), Failure: uint64(s.failure),
 		Timeout: uint64(s.timeout), Ignored: uint64(s.ignored), Slow: uint64(s.slow),
-		Retries: uint64(s.retries), BudgetRefusals: uint64(s.budget_refusals),
-		RejectedCircuitOpen:     uint64(s.rejected_circuit_open),
-		RejectedRateLimited:     uint64(s.rejected_rate_limited),
-		RejectedBulkheadFull:    uint64(s.rejected_bulkhead_full),
-		RejectedLoadShed:        uint64(s.rejected_load_shed),
-		RejectedInjected:        uint64(s.rejected_injected),
-		TransitionsToClosed:     uint64(s.transitions_to_closed),
-		TransitionsToOpen:       uint64(s.transitions_to_open),
-		TransitionsToHalfOpen:   uint64(s.transitions_to_half_open),
-		TransitionsToForcedOpen: uint64(s.transitions_to_forced_open),
-		TransitionsToDisabled:   uint64(s.transitions_to_disabled),
-		LatencyCount:            uint64(s.latency_count),
-		LatencySum:              time.Duration(s.latency_sum_ns),
-		LatencyP50:              time.Duration(s.latency_p50_ns),
-		LatencyP90:              time.Duration(s.latency_p90_ns),
-		LatencyP99:              time.Duration(s.latency_p99_ns),
-		LatencyP999:             time.Duration(s.latency_p999_ns),
-		BreakerState:            BreakerState(s.breaker_state),
-		BreakerGeneration:       uint64(s.breaker_generation),
-		LimiterAvailable:        int64(s.limiter_available),
-		BulkheadInFlight:        uint32(s.bulkhead_in_flight),
-		BulkheadMaxConcurrent:   uint32(s.bulkhead_max_concurrent),
-		AdaptiveLimit:           uint32(s.adaptive_limit),
-		AdaptiveInFlight:        uint32(s.adaptive_in_flight),
+		Retries:                      uint64(s.retries),
+		RejectedCircuitOpen:          uint64(s.rejected_circuit_open),
+		RejectedRateLimited:          uint64(s.rejected_rate_limited),
+		RejectedBulkheadFull:         uint64(s.rejected_bulkhead_full),
+		RejectedLoadShed:             uint64(s.rejected_load_shed),
+		RejectedRetryBudgetExhausted: uint64(s.rejected_retry_budget_exhausted),
+		RejectedInjected:             uint64(s.rejected_injected),
+		TransitionsToClosed:          uint64(s.transitions_to_closed),
+		TransitionsToOpen:            uint64(s.transitions_to_open),
+		TransitionsToHalfOpen:        uint64(s.transitions_to_half_open),
+		TransitionsToForcedOpen:      uint64(s.transitions_to_forced_open),
+		TransitionsToDisabled:        uint64(s.transitions_to_disabled),
+		LatencyCount:                 uint64(s.latency_count),
+		LatencySum:                   time.Duration(s.latency_sum_ns),
+		LatencyP50:                   time.Duration(s.latency_p50_ns),
+		LatencyP90:                   time.Duration(s.latency_p90_ns),
+		LatencyP99:                   time.Duration(s.latency_p99_ns),
+		LatencyP999:                  time.Duration(s.latency_p999_ns),
+		BreakerState:                 BreakerState(s.breaker_state),
+		BreakerGeneration:            uint64(s.breaker_generation),
+		LimiterAvailable:             int64(s.limiter_available),
+		BulkheadInFlight:             uint32(s.bulkhead_in_flight),
+		BulkheadMaxConcurrent:        uint32(s.bulkhead_max_concurrent),
+		AdaptiveLimit:                uint32(s.adaptive_limit),
+		AdaptiveInFlight:             uint32(s.adaptive_in_flight),
 	}, nil
 }
 
