@@ -161,7 +161,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 3
+#define BW_ABI_VERSION 4
 
 // The result of every fallible `bw_` function.
 //
@@ -1184,6 +1184,16 @@ void bw_policy_free(const bw_policy *policy);
 // # Safety
 // `policy` must be NULL or live.
 bool bw_policy_is_superseded(const bw_policy *policy);
+
+// Writes the policy's per-attempt `timeout` (nanoseconds; 0 when it has none) to
+// `*out_timeout_ns`, so a binding that can cancel a call (Go `context`, Python
+// `asyncio`) cuts it at the same deadline after which the policy records `Timeout`.
+// A held handle reads the configuration it follows now. Returns `BW_OK` or
+// `BW_NULL_POINTER` (nothing written). Thread-safe, allocation-free.
+//
+// # Safety
+// `policy` must be NULL or live; `out_timeout_ns` NULL or valid for a write.
+bw_status bw_policy_timeout(const bw_policy *policy, uint64_t *out_timeout_ns);
 
 // Fills `*out` with the policy's counters and stage states. Returns `BW_OK` or
 // `BW_NULL_POINTER` (nothing written). Thread-safe; allocates the snapshot it reads

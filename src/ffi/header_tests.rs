@@ -21,6 +21,8 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     // The retry step: `bw_policy_retry_begin(.., deadline_ns, ..)`, `bw_policy_now`;
     // `bw_policy_stats` loses `budget_refusals` (refusals are rejections).
     (3, 0xfc00_3448_7f16_c3e9),
+    // `bw_policy_timeout`: the per-attempt timeout a binding that can cancel cuts at.
+    (4, 0xa078_4488_217e_2a6f),
 ];
 
 fn header() -> String {

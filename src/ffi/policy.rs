@@ -308,6 +308,33 @@ pub unsafe extern "C" fn bw_policy_is_superseded(policy: *const bw_policy) -> bo
     unsafe { value_or(policy, false, |h| h.is_superseded()) }
 }
 
+/// Writes the policy's per-attempt `timeout` (nanoseconds; 0 when it has none) to
+/// `*out_timeout_ns`, so a binding that can cancel a call (Go `context`, Python
+/// `asyncio`) cuts it at the same deadline after which the policy records `Timeout`.
+/// A held handle reads the configuration it follows now. Returns `BW_OK` or
+/// `BW_NULL_POINTER` (nothing written). Thread-safe, allocation-free.
+///
+/// # Safety
+/// `policy` must be NULL or live; `out_timeout_ns` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_timeout(
+    policy: *const bw_policy,
+    out_timeout_ns: *mut u64,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, out_timeout_ns);
+        // SAFETY: non-NULL and live by contract.
+        let policy = unsafe { bw_policy::borrow(policy) };
+        let timeout = policy
+            .config()
+            .timeout
+            .map_or(0, crate::clock::duration_to_nanos);
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out_timeout_ns, timeout) };
+        bw_status::BW_OK
+    })
+}
+
 /// A policy's counters and the state of its stages, filled by `bw_policy_get_stats`.
 /// Counters are exact and monotonic; `success + failure + timeout + ignored ≤
 /// permitted` always holds. Fields of stages the policy does not have read as noted.

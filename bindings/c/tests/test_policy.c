@@ -218,6 +218,26 @@ void test_policy_threads_exact_counts(void) {
     bw_engine_free(engine);
 }
 
+void test_policy_timeout(void) {
+    bw_engine *engine = engine_with(
+        "[policies.t]\ntimeout = \"250ms\"\n[policies.t.bulkhead]\nmax_concurrent = 1\n"
+        "[policies.n.bulkhead]\nmax_concurrent = 1\n", NULL);
+    bw_policy *t = policy_of(engine, "t");
+    bw_policy *n = policy_of(engine, "n");
+    uint64_t timeout = 7;
+    CHECK_OK(bw_policy_timeout(t, &timeout));
+    CHECK(timeout == 250000000u);
+    CHECK_OK(bw_policy_timeout(n, &timeout));
+    CHECK(timeout == 0); /* no timeout */
+    timeout = 7;
+    CHECK_STATUS(bw_policy_timeout(NULL, &timeout), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_timeout(t, NULL), BW_NULL_POINTER);
+    CHECK(timeout == 7); /* untouched on failure */
+    bw_policy_free(n);
+    bw_policy_free(t);
+    bw_engine_free(engine);
+}
+
 /* The permit's layout is the stable one the bindings copy: 64 bytes, opaque words, then
  * the caller-visible fields at fixed offsets. */
 void test_policy_permit_layout(void) {

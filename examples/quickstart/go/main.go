@@ -1,53 +1,61 @@
-// A breaker-protected call from Go through the C ABI (cgo). The Go module with
-// errors.Is, context and Execute comes with the Go bindings; this is the layer under it.
-// Run: make -C bindings/c lib && (cd examples/quickstart/go && go run .)
+// A breaker-protected call from Go with the breakwater module: a flaky dependency trips
+// the breaker, later calls are rejected with errors.Is-able errors and a retry-after hint.
+//
+// In the repository: make -C bindings/c lib && (cd examples/quickstart/go && go run .)
+// Outside it, the same file builds against the dist layout (bindings/go/README.md).
 package main
 
-/*
-#cgo CFLAGS: -I${SRCDIR}/../../../include
-#cgo LDFLAGS: ${SRCDIR}/../../../target/release/libbreakwater.a -lpthread -ldl -lm
-#include <stdlib.h>
-#include "breakwater.h"
-*/
-import "C"
-
 import (
+	"context"
+	"errors"
 	"fmt"
-	"time"
-	"unsafe"
+	"log"
+
+	breakwater "breakwater.example/go"
 )
 
-func main() {
-	policies := C.CString("[policies.payments.circuit_breaker]\nminimum_calls = 4\nfailure_rate_threshold = 50\n")
-	defer C.free(unsafe.Pointer(policies))
-	name := C.CString("payments")
-	defer C.free(unsafe.Pointer(name))
+const policies = `
+[policies.payments.circuit_breaker]
+window = { type = "count", size = 4 }
+minimum_calls = 4
+failure_rate_threshold = 50
+open_duration = "30s"
+`
 
-	var engine *C.bw_engine
-	if status := C.bw_engine_from_toml(policies, nil, &engine); status != C.BW_OK {
-		panic(C.GoString(C.bw_status_str(C.int32_t(status))))
+var errFlaky = errors.New("payment service failed")
+
+func main() {
+	engine, err := breakwater.EngineFromTOML(policies)
+	if err != nil {
+		log.Fatal(err)
 	}
-	defer C.bw_engine_free(engine)
-	var payments *C.bw_policy
-	if status := C.bw_engine_policy(engine, name, &payments); status != C.BW_OK {
-		panic(C.GoString(C.bw_status_str(C.int32_t(status))))
+	defer engine.Close()
+	payments, err := engine.Policy("payments")
+	if err != nil {
+		log.Fatal(err)
 	}
-	defer C.bw_policy_free(payments)
+	defer payments.Close()
 
 	for i := 0; i < 6; i++ {
-		var permit C.bw_permit
-		var retryAfter C.uint64_t
-		status := C.bw_policy_acquire(payments, C.BW_PRIORITY_DEFAULT, &permit, &retryAfter)
-		if status != C.BW_OK {
-			fmt.Printf("call %d: %s, retry after %v\n", i, C.GoString(C.bw_status_str(C.int32_t(status))), time.Duration(retryAfter))
-			continue
+		err := payments.Execute(context.Background(), func(ctx context.Context) error {
+			if i%2 == 1 { // a flaky dependency
+				return errFlaky
+			}
+			return nil
+		})
+		var rejected *breakwater.RejectedError
+		switch {
+		case errors.As(err, &rejected):
+			fmt.Printf("call %d: rejected: %v (retry after %v)\n", i, rejected.Reason, rejected.RetryAfter)
+		case err != nil:
+			fmt.Printf("call %d: failed: %v\n", i, err)
+		default:
+			fmt.Printf("call %d: ok\n", i)
 		}
-		ok := i%2 == 0 // a flaky dependency
-		outcome := C.int32_t(C.BW_OUTCOME_SUCCESS)
-		if !ok {
-			outcome = C.BW_OUTCOME_FAILURE
-		}
-		C.bw_policy_complete(payments, &permit, outcome, C.BW_DURATION_UNKNOWN)
-		fmt.Printf("call %d: ok=%v\n", i, ok)
 	}
+	stats, err := payments.Stats()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("breaker %v after %d permitted, %d rejected\n", stats.BreakerState, stats.Permitted, stats.RejectedCircuitOpen)
 }

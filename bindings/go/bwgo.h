@@ -1,0 +1,43 @@
+/* Helpers shared by the package's cgo preambles (each Go file is its own C translation
+ * unit, so they are static inline here). Not part of the public API. */
+#ifndef BWGO_H
+#define BWGO_H
+
+#include <stdint.h>
+#include "breakwater.h"
+
+static inline bw_status bwgo_policy_acquire_quiet(const bw_policy *policy, int32_t priority,
+		bw_permit *out_permit, uint64_t *out_retry_after_ns) {
+	return bw_policy_acquire(policy, priority, out_permit, out_retry_after_ns);
+}
+
+static inline bw_status bwgo_policy_complete_quiet(const bw_policy *policy, bw_permit *permit,
+		int32_t outcome, uint64_t duration_ns) {
+	return bw_policy_complete(policy, permit, outcome, duration_ns);
+}
+
+static inline bw_status bwgo_breaker_try_acquire_quiet(const bw_breaker *breaker,
+		bw_breaker_permit *out_permit, uint64_t *out_retry_after_ns) {
+	return bw_breaker_try_acquire(breaker, out_permit, out_retry_after_ns);
+}
+
+static inline bw_status bwgo_breaker_complete_quiet(const bw_breaker *breaker,
+		bw_breaker_permit *permit, int32_t outcome, uint64_t duration_ns) {
+	return bw_breaker_complete(breaker, permit, outcome, duration_ns);
+}
+
+// The listener trampoline: the library calls it with the event; it hands the event to
+// the Go side (events.go), whose user data is a runtime/cgo.Handle. Files with an
+// //export (events.go) must not include this header: their preambles hold only
+// declarations.
+extern void bwgoDeliverEvent(bw_event *event, void *user_data);
+
+static inline void bwgo_on_event(const bw_event *event, void *user_data) {
+	bwgoDeliverEvent((bw_event *)event, user_data);
+}
+
+static inline bw_event_callback bwgo_listener(void) { return bwgo_on_event; }
+
+// A cgo.Handle is an integer; C keeps it as the opaque user data pointer.
+static inline void *bwgo_handle_data(uintptr_t handle) { return (void *)handle; }
+#endif

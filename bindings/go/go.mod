@@ -1,0 +1,3 @@
+module breakwater.example/go
+
+go 1.24
