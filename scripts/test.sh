@@ -106,6 +106,8 @@ run "header" header_fresh
 
 # 3. Rust tests: unit, integration, property, doc tests, the CLI end to end.
 run "cargo test" cargo test --features cli,tracing,capi
+# The same tests in the release profile: an optimiser must not make a test meaningless.
+run "cargo test --release" cargo test --release --features cli,tracing,capi --tests
 
 # 4. Loom models (release, their own target dir so normal builds stay warm).
 loom_models() {
@@ -211,9 +213,13 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
       cargo +nightly test --target x86_64-unknown-linux-gnu --test 'stress_*'
   }
   run "tsan" tsan
+  # Every fuzz target for a bounded time (60 s in all); scripts/fuzz.sh runs them for
+  # hours with FUZZ_SECONDS.
+  run "fuzz" bash scripts/fuzz.sh
 else
   skip "asan" "no nightly toolchain"
   skip "tsan" "no nightly toolchain"
+  skip "fuzz" "no nightly toolchain"
 fi
 
 say "summary"
