@@ -172,12 +172,15 @@ fn threads_without_a_slot_share_one_shard_and_carry_exactly() {
         let m = Arc::new(PolicyMetrics::new());
         // The main thread takes the only slot, so the two others share.
         assert_eq!(breakwater::metrics::current_thread_slot(), 0);
-        let sharers: Vec<_> = (0..2)
-            .map(|_| {
+        // Different outcomes, so the carrier's own completion count does not bring the
+        // other's along.
+        let sharers: Vec<_> = [Outcome::Success, Outcome::Failure]
+            .into_iter()
+            .map(|outcome| {
                 let m = Arc::clone(&m);
                 thread::spawn(move || {
                     m.on_permitted();
-                    m.on_complete(Outcome::Failure, Some(5_000), false);
+                    m.on_complete(outcome, Some(5_000), false);
                 })
             })
             .collect();
@@ -188,8 +191,8 @@ fn threads_without_a_slot_share_one_shard_and_carry_exactly() {
         }
         let s = m.snapshot();
         assert_eq!(
-            (s.permitted, s.failure, s.latency.count),
-            (2, 2, 2),
+            (s.permitted, s.success, s.failure, s.latency.count),
+            (2, 1, 1, 2),
             "{s:?}"
         );
         assert!(during.latency.count <= s.latency.count);

@@ -48,8 +48,8 @@
 //! If the snapshot's Acquire load of a counter returns a value stored by some completion
 //! (or a later one: a later store of the same single writer is itself Release and comes
 //! after it in program order; on the shared shard the later read-modify-writes continue
-//! the release sequence; a carry acquires the bucket's earlier records before it
-//! releases the carry), it synchronizes with that completion. So everything that
+//! the release sequence, and a snapshot that counts a carry also reads the bucket's reset
+//! or a later value of it), it synchronizes with that completion. So everything that
 //! happened-before the completion is visible to the snapshot's later loads: the
 //! completion's earlier counters, and the `permitted` increment of its permit, in
 //! whichever shard it was made (write-read coherence). Every completion the snapshot

@@ -227,11 +227,13 @@ impl Carries {
             } else {
                 // Relaxed: published by the Release of the compare-exchange below.
                 self.begun.fetch_add(1, Ordering::Relaxed);
-                // AcqRel on success: Acquire takes in the completions of the records
-                // other threads added to this bucket (their Release compare-exchanges),
-                // so the carry's Release passes them on to a snapshot; Release as in
-                // `carry_owned`. Relaxed on failure: nothing was written.
-                match bucket.compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Relaxed) {
+                // Release on success, as in `carry_owned`. No Acquire is needed for the
+                // records other threads added before: a snapshot that counts this carry
+                // (its `ended` includes it) also reads this reset or a later value of
+                // the bucket, which continues the release sequence of their
+                // compare-exchanges, so it synchronizes with them. Relaxed on failure:
+                // nothing was written.
+                match bucket.compare_exchange(seen, 0, Ordering::Release, Ordering::Relaxed) {
                     Ok(_) => return self.finish(index),
                     Err(now) => {
                         // Close the empty bracket (it only makes a reader retry), retry.
