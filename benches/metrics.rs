@@ -6,7 +6,11 @@
 //! block as the naive reference, and with a single extra `fetch_add` to calibrate what
 //! one locked add costs on the machine. The budget: `with_metrics − baseline
 //! ≤ 5 ns`. The bench threads own metrics slots, so the metrics path is plain stores into
-//! their own shards (`permitted`; the outcome, the bucket, the sum) and no locked add.
+//! their own shards (`permitted`; the outcome, the bucket, the sum) and no locked add;
+//! each run builds a new `PolicyMetrics`, so its first call on each thread creates that
+//! thread's shard (once per run, amortized over the run's iterations).
+//!
+//! `snapshot` reads a policy one thread recorded on (one shard).
 //!
 //! Run: `cargo bench --bench metrics -- --warm-up-time 1 --measurement-time 3`
 use breakwater::metrics::PolicyMetrics;
@@ -45,7 +49,11 @@ struct MutexCounters {
 impl MutexCounters {
     fn new() -> Self {
         Self {
-            inner: Mutex::new((0, [0; 4], vec![0; 414])),
+            inner: Mutex::new((
+                0,
+                [0; 4],
+                vec![0; breakwater::metrics::LatencyHistogram::BUCKETS],
+            )),
         }
     }
     fn on_permitted(&self) {

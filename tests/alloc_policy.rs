@@ -1,5 +1,6 @@
-//! The whole pipeline's acquire and complete allocate nothing: every stage, every
-//! rejection path, and the transitions they trigger (with an event listener set).
+//! The whole pipeline's acquire and complete allocate nothing after the first call on a
+//! thread (which creates that thread's metrics shard in the policy, once): every stage,
+//! every rejection path, and the transitions they trigger (with an event listener set).
 #![cfg(not(loom))]
 
 mod common;
@@ -49,8 +50,13 @@ fn policy_acquire_and_complete_allocate_nothing() {
         .set_listener(|_| {})
         .unwrap_or_else(|_| panic!("listener"));
     let policy = engine.policy("full").unwrap();
-    // Warm up once (first use of thread-locals etc. is not the hot path).
-    policy.acquire().unwrap().success();
+    // The first call on this thread creates its metrics shard in this policy: one
+    // allocation, once per (thread, policy). After that, zero.
+    let first = allocations_in(|| policy.acquire().unwrap().success());
+    assert_eq!(
+        first, 1,
+        "the first call allocates only this thread's shard"
+    );
 
     assert_no_alloc("acquire + success", || {
         for _ in 0..1000 {

@@ -1,10 +1,13 @@
 //! Loom models of the snapshot invariant of `PolicyMetrics`:
 //! `latency.count ≤ success + failure + timeout + ignored ≤ permitted` and
-//! `slow ≤ completions`, in every interleaving, and of the hand-over of a thread slot.
+//! `slow ≤ completions`, in every interleaving; of the publication of a shard by a
+//! thread's first record; of the carry of a full latency bucket; and of the hand-over of
+//! a thread slot.
 //!
-//! Under loom a policy has one per-thread shard: the first thread of a model to record
-//! owns it (plain loads and stores), the others write the shared shard (atomic adds), so
-//! every model mixes both writers.
+//! Under loom a policy has one thread slot: the first thread of a model to record owns
+//! it (plain loads and stores), the others write the shared shard (atomic adds), so
+//! every model mixes both writers. Every shard is created inside the model, by its
+//! first record. A latency bucket carries every second record (instead of every 2^32).
 //!
 //! Run: `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom -C debug-assertions"
 //! CARGO_TARGET_DIR=target/loom cargo test --release --test loom_metrics`
@@ -85,8 +88,9 @@ fn invariant_holds_when_the_permit_moves_between_threads() {
 }
 
 /// A thread records and exits, giving its slot back; another records concurrently and
-/// may take the slot over. The new owner's first load must see the old owner's last
-/// store (the bitmap's Release/Acquire), or a count is lost.
+/// may take the slot over. The new owner must find the shard the old one created and
+/// its first load must see the old owner's last store (the bitmap's Release/Acquire), or
+/// a count is lost.
 #[test]
 fn a_slot_handed_to_a_new_thread_keeps_its_counts() {
     static HANDED_OVER: StdAtomicBool = StdAtomicBool::new(false);
@@ -119,4 +123,78 @@ fn a_slot_handed_to_a_new_thread_keeps_its_counts() {
         HANDED_OVER.load(std::sync::atomic::Ordering::Relaxed),
         "no execution handed the slot over: the model checks nothing"
     );
+}
+
+/// Shards are created by a thread's first record and published with a compare-exchange;
+/// under loom a latency bucket carries every second record. One thread records twice in
+/// the same bucket (creating its shard, then carrying); the main thread snapshots twice
+/// meanwhile. A snapshot must never see half a carry: the reset without the carry would
+/// make the count go down, the carry without the reset would count more latencies than
+/// completions.
+#[test]
+fn a_new_shard_and_its_first_carry_are_never_seen_half_done() {
+    loom::model(|| {
+        let m = Arc::new(PolicyMetrics::new());
+        let recorder = {
+            let m = Arc::clone(&m);
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    m.on_permitted();
+                    m.on_complete(Outcome::Success, Some(5_000), false);
+                }
+            })
+        };
+        let first = m.snapshot();
+        check(&first);
+        let second = m.snapshot();
+        check(&second);
+        assert!(
+            first.latency.count <= second.latency.count,
+            "{first:?} {second:?}"
+        );
+        recorder.join().unwrap();
+        let s = m.snapshot();
+        assert_eq!(
+            (s.permitted, s.success, s.latency.count),
+            (2, 2, 2),
+            "{s:?}"
+        );
+        assert_eq!(s.latency.sum_nanos, 10_000);
+    });
+}
+
+/// Two threads without a slot race to create the shared shard, then each records once
+/// into the same bucket, so the second record carries through a compare-exchange; the
+/// main thread (which owns the only slot) snapshots meanwhile.
+#[test]
+fn threads_without_a_slot_share_one_shard_and_carry_exactly() {
+    loom::model(|| {
+        let m = Arc::new(PolicyMetrics::new());
+        // The main thread takes the only slot, so the two others share.
+        assert_eq!(breakwater::metrics::current_thread_slot(), 0);
+        // Different outcomes, so the carrier's own completion count does not bring the
+        // other's along.
+        let sharers: Vec<_> = [Outcome::Success, Outcome::Failure]
+            .into_iter()
+            .map(|outcome| {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    m.on_permitted();
+                    m.on_complete(outcome, Some(5_000), false);
+                })
+            })
+            .collect();
+        let during = m.snapshot();
+        check(&during);
+        for s in sharers {
+            s.join().unwrap();
+        }
+        let s = m.snapshot();
+        assert_eq!(
+            (s.permitted, s.success, s.failure, s.latency.count),
+            (2, 1, 1, 2),
+            "{s:?}"
+        );
+        assert!(during.latency.count <= s.latency.count);
+    });
 }

@@ -37,7 +37,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// Every value lands in the bucket whose bounds contain it, and regular buckets are at
-    /// most 6.25 % wide relative to their lower bound (≤ 10 % required).
+    /// most 10 % wide relative to their lower bound (plus the rounding to a whole
+    /// nanosecond), so a bucket's upper bound is within 10 % of every value in it.
     #[test]
     fn every_value_lands_in_a_bucket_that_contains_it(v in value()) {
         let i = LatencyHistogram::bucket_index(v);
@@ -48,9 +49,9 @@ proptest! {
         prop_assert!(i == 0 || v > lo, "v={v} i={i} lo={lo}");
         if (1..=LAST_REGULAR).contains(&i) {
             let width = (hi - lo) as f64 / lo as f64;
-            prop_assert!(width <= 0.0625 + 1e-12, "i={i} width={width}");
-            // Reporting the bucket's upper bound or midpoint errs by at most 6.25 %.
-            prop_assert!((hi - v) as f64 / v as f64 <= 0.0625 + 1e-12);
+            prop_assert!(width <= 0.10 + 1.0 / lo as f64, "i={i} width={width}");
+            // Reporting the bucket's upper bound errs by at most 10 %.
+            prop_assert!((hi - v) as f64 / v as f64 <= 0.10, "v={v} hi={hi}");
         }
         if (1000..=60_000_000_000).contains(&v) {
             prop_assert!(i <= LAST_REGULAR);
@@ -92,10 +93,11 @@ proptest! {
                 prop_assert!(want > got);
             } else {
                 let err = (got as f64 - want as f64).abs() / want as f64;
-                prop_assert!(err <= 0.03125 + 1e-9, "q={q} want={want} got={got} err={err}");
+                // The midpoint: half a bucket, at most 5 %.
+                prop_assert!(err <= 0.05 + 1e-9, "q={q} want={want} got={got} err={err}");
             }
         }
-        for i in [0, 1, 100, 200, 300, LAST_REGULAR, OVERFLOW] {
+        for i in [0, 1, 100, 200, 250, LAST_REGULAR, OVERFLOW] {
             let bound = LatencyHistogram::upper_bound_nanos(i);
             let want = values.iter().filter(|&&v| v <= bound).count() as u64;
             prop_assert_eq!(snap.cumulative_count(i), want, "i={}", i);
@@ -115,5 +117,5 @@ fn named_quantiles_are_the_generic_ones() {
     assert_eq!(s.p99(), s.quantile(0.99));
     assert_eq!(s.p999(), s.quantile(0.999));
     let p99 = s.p99().unwrap().as_nanos() as f64;
-    assert!((p99 - 9_900_000.0).abs() / 9_900_000.0 <= 0.03125, "{p99}");
+    assert!((p99 - 9_900_000.0).abs() / 9_900_000.0 <= 0.05, "{p99}");
 }

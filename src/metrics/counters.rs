@@ -1,13 +1,14 @@
-//! Exact per-policy counters: lock-free, allocation-free, and without a single locked
-//! instruction on the hot path of a thread that owns a slot.
+//! Exact per-policy counters: lock-free, allocation-free after a thread's first record,
+//! and without a single locked instruction on the hot path of a thread that owns a slot.
 //!
 //! # Layout
 //!
-//! | block    | counters                                                           | written by          |
-//! |----------|--------------------------------------------------------------------|---------------------|
-//! | `shards` | one per thread slot: permitted, completed × 4, slow, latency histogram | that slot's owner |
-//! | `shared` | the same, for threads without a slot                                | any thread, atomic adds |
-//! | `cold`   | rejected × 6 (budget refusals among them), retries, transitions × 5 | any thread, atomic adds |
+//! | block     | counters                                                              | written by             |
+//! |-----------|-----------------------------------------------------------------------|------------------------|
+//! | `shards`  | one per thread slot that recorded here: permitted, completed × 4, slow, latency (sum and 260 32-bit buckets) | that slot's owner |
+//! | shared    | the same, for threads without a slot                                   | any thread, atomic adds |
+//! | `carries` | the high part of each latency bucket                                   | a shard's writer, once per 2^32 records of a bucket |
+//! | `cold`    | rejected × 6 (budget refusals among them), retries, transitions × 5   | any thread, atomic adds |
 //!
 //! A thread records into the shard of its slot (`src/metrics/thread_slot.rs`): it is the
 //! only writer there, so each counter is a plain load and store instead of a lock-prefixed
@@ -17,9 +18,14 @@
 //! shards up. Rejections, retries and transitions are rarer and go straight to the
 //! shared `cold` block with atomic adds.
 //!
-//! Every shard is [`CachePadded`], so two owners never write the same line. Memory is
-//! `(shard_count + 1) × 3.4 KiB` per policy: 17 KiB on a 2-core machine, 221 KiB on 32
-//! cores or more.
+//! # Memory
+//!
+//! Shards are created lazily (`src/metrics/shard.rs`): a thread's first record on a
+//! policy allocates its slot's shard (1,152 bytes, cache-padded) and publishes it; nothing
+//! else ever allocates, and later threads in the same slot continue in the same shard.
+//! An idle `PolicyMetrics` is its slot table (65 pointers), its carries and `cold`
+//! block: about 1.8 KiB on every machine, and 1.1 KiB more for each thread slot that
+//! records on it.
 //!
 //! # The snapshot invariant
 //!
@@ -32,15 +38,18 @@
 //!    (program order on one thread, or the synchronization of the hand-off to another —
 //!    the completion may be recorded in another thread's shard).
 //! 2. [`on_complete`](PolicyMetrics::on_complete) stores, in this order and each with
-//!    `Release`: the outcome's count, the latency bucket (when timed), `slow` (when slow).
+//!    `Release`: the outcome's count, the latency bucket (when timed; or, when the bucket
+//!    is full, its reset and carry), `slow` (when slow).
 //! 3. [`snapshot`](PolicyMetrics::snapshot) reads in the reverse order, each step over
-//!    every shard before the next: `slow`, the latency buckets, the outcome counts (all
-//!    `Acquire`), and `permitted` last.
+//!    every shard before the next: `slow`, the latency buckets and carries, the outcome
+//!    counts (all `Acquire`), and `permitted` last. Each step reloads the shard table, so
+//!    a shard whose counters an earlier step saw is found again by the later ones.
 //!
 //! If the snapshot's Acquire load of a counter returns a value stored by some completion
 //! (or a later one: a later store of the same single writer is itself Release and comes
-//! after it in program order; on the shared shard the later `fetch_add`s continue the
-//! release sequence), it synchronizes with that completion. So everything that
+//! after it in program order; on the shared shard the later read-modify-writes continue
+//! the release sequence, and a snapshot that counts a carry also reads the bucket's reset
+//! or a later value of it), it synchronizes with that completion. So everything that
 //! happened-before the completion is visible to the snapshot's later loads: the
 //! completion's earlier counters, and the `permitted` increment of its permit, in
 //! whichever shard it was made (write-read coherence). Every completion the snapshot
@@ -49,7 +58,8 @@
 //! first, or the completion counters with `Relaxed`, a completion could be seen without
 //! its permit (the loom model `tests/loom_metrics.rs` fails with either change).
 
-use crate::metrics::histogram::{HistogramSnapshot, LatencyHistogram};
+use crate::metrics::histogram::HistogramSnapshot;
+use crate::metrics::shard::{Carries, Shard, ShardTable};
 use crate::metrics::thread_slot::{self, Writer};
 use crate::sync::{AtomicU64, Ordering};
 use crate::{Outcome, RejectReason};
@@ -62,55 +72,6 @@ pub const OUTCOMES: usize = Outcome::ALL.len();
 /// Number of breaker state codes counted in `transitions` (`0..=4`: closed, open,
 /// half_open, forced_open, disabled — see [`crate::metrics::state_name`]).
 pub const BREAKER_STATES: usize = 5;
-
-/// The counters of every call, for one writer (or, for the shared shard, for many).
-struct Shard {
-    permitted: AtomicU64,
-    /// Completions, indexed by `Outcome as usize`.
-    completed: [AtomicU64; OUTCOMES],
-    slow: AtomicU64,
-    /// The durations of the completions that reported one.
-    latency: LatencyHistogram,
-}
-
-impl Shard {
-    fn new() -> Self {
-        Self {
-            permitted: AtomicU64::new(0),
-            completed: zeros(),
-            slow: AtomicU64::new(0),
-            latency: LatencyHistogram::new(),
-        }
-    }
-
-    #[inline]
-    fn on_permitted(&self, writer: Writer) {
-        // Relaxed: this increment publishes nothing by itself. It must happen-before the
-        // permit's completion store, which program order (same thread) or the permit
-        // hand-off (another thread) already guarantees; the completion's Release then
-        // carries it to a snapshot.
-        writer.add(&self.permitted, 1, Ordering::Relaxed);
-    }
-
-    #[inline]
-    fn on_complete(&self, writer: Writer, outcome: Outcome, nanos: Option<u64>, slow: bool) {
-        if let Some(c) = self.completed.get(outcome as usize) {
-            // Release: a snapshot that sees this count with its Acquire load must also
-            // see this permit's `permitted` increment, which happened-before this point.
-            // Relaxed would break `completions ≤ permitted` in snapshots.
-            writer.add(c, 1, Ordering::Release);
-        }
-        if let Some(nanos) = nanos {
-            // The bucket store inside is Release: keeps `latency.count ≤ completions`.
-            self.latency.record_nanos_as(nanos, writer);
-        }
-        if slow {
-            // Release: a snapshot reads `slow` first with Acquire, so it then sees the
-            // outcome count above: keeps `slow ≤ completions`.
-            writer.add(&self.slow, 1, Ordering::Release);
-        }
-    }
-}
 
 /// Counters bumped by refused calls, retries and transitions.
 struct Cold {
@@ -127,10 +88,12 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 
 /// The exact counters and latency histogram of one policy or standalone primitive.
 ///
-/// Every `on_*` method allocates nothing and never blocks. On a thread that owns a slot
-/// (one thread per slot at a time; twice as many slots as cores, 4 to 64, see the module
-/// docs) the per-call ones are plain stores into that thread's own shard; other threads
-/// use atomic adds. Counters are `u64` and wrap only after 2^64 events.
+/// Every `on_*` method never blocks, and allocates nothing except on a thread's first
+/// record on this policy, which creates that thread's shard (about 1 KiB, once per
+/// thread slot and policy, see the module docs). On a thread that owns a slot (64 slots,
+/// one thread each at a time) the per-call methods are plain stores into that thread's
+/// own shard; other threads use atomic adds. Counts are exact and wrap only after 2^64
+/// events.
 ///
 /// ```
 /// use breakwater::metrics::PolicyMetrics;
@@ -145,21 +108,19 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 /// assert_eq!(s.latency.count, 1);
 /// ```
 pub struct PolicyMetrics {
-    /// One shard per thread slot, written only by the slot's owner.
-    shards: Box<[CachePadded<Shard>]>,
-    /// For threads without a slot.
-    shared: CachePadded<Shard>,
+    /// One shard per thread slot that recorded here, and the shared one.
+    shards: ShardTable,
+    /// The high part of the shards' latency buckets.
+    carries: Carries,
     cold: CachePadded<Cold>,
 }
 
 impl PolicyMetrics {
-    /// All counters at zero.
+    /// All counters at zero. Allocates no shard yet (see the module docs).
     pub fn new() -> Self {
         Self {
-            shards: (0..thread_slot::shard_count())
-                .map(|_| CachePadded::new(Shard::new()))
-                .collect(),
-            shared: CachePadded::new(Shard::new()),
+            shards: ShardTable::new(),
+            carries: Carries::new(),
             cold: CachePadded::new(Cold {
                 rejected: zeros(),
                 retries: AtomicU64::new(0),
@@ -168,35 +129,24 @@ impl PolicyMetrics {
         }
     }
 
-    /// The current thread's own shard, if it owns a slot.
-    #[inline]
-    fn own_shard(&self) -> Option<&Shard> {
-        self.shards.get(thread_slot::current()).map(|s| &**s)
-    }
-
-    /// Every shard, the shared one last.
-    fn all_shards(&self) -> impl Iterator<Item = &Shard> {
-        self.shards
-            .iter()
-            .map(|s| &**s)
-            .chain(std::iter::once(&*self.shared))
-    }
-
     /// A call was let through. Call it *before* handing the permit out (see the module
     /// docs: the snapshot invariant depends on it).
     #[inline]
     pub fn on_permitted(&self) {
-        match self.own_shard() {
+        let slot = thread_slot::current();
+        match self.shards.owned(slot) {
             Some(own) => own.on_permitted(Writer::Owner),
-            None => self.on_permitted_shared(),
+            None => self.on_permitted_elsewhere(slot),
         }
     }
 
-    // The shared-shard paths stay out of line: each caller then inlines only the owner's
-    // straight-line stores, with the writer known at compile time.
+    // The paths for a thread's first record and for the shared shard stay out of line:
+    // each caller then inlines only the owner's straight-line stores, with the writer
+    // known at compile time.
     #[inline(never)]
-    fn on_permitted_shared(&self) {
-        self.shared.on_permitted(Writer::Shared);
+    fn on_permitted_elsewhere(&self, slot: usize) {
+        let (shard, writer) = self.shards.get_or_create(slot);
+        shard.on_permitted(writer);
     }
 
     /// A call was refused with `reason`.
@@ -213,16 +163,25 @@ impl PolicyMetrics {
     /// call threshold.
     #[inline]
     pub fn on_complete(&self, outcome: Outcome, duration_nanos: Option<u64>, slow: bool) {
-        match self.own_shard() {
-            Some(own) => own.on_complete(Writer::Owner, outcome, duration_nanos, slow),
-            None => self.on_complete_shared(outcome, duration_nanos, slow),
+        let slot = thread_slot::current();
+        match self.shards.owned(slot) {
+            Some(own) => {
+                own.on_complete(Writer::Owner, outcome, duration_nanos, slow, &self.carries)
+            }
+            None => self.on_complete_elsewhere(slot, outcome, duration_nanos, slow),
         }
     }
 
     #[inline(never)]
-    fn on_complete_shared(&self, outcome: Outcome, duration_nanos: Option<u64>, slow: bool) {
-        self.shared
-            .on_complete(Writer::Shared, outcome, duration_nanos, slow);
+    fn on_complete_elsewhere(
+        &self,
+        slot: usize,
+        outcome: Outcome,
+        duration_nanos: Option<u64>,
+        slow: bool,
+    ) {
+        let (shard, writer) = self.shards.get_or_create(slot);
+        shard.on_complete(writer, outcome, duration_nanos, slow, &self.carries);
     }
 
     /// A retry attempt was started.
@@ -250,17 +209,18 @@ impl PolicyMetrics {
     }
 
     /// Copies every counter, adding up the shards. Allocates the histogram copy; safe to
-    /// call while other threads record (see the module docs for what is consistent).
+    /// call while other threads record (see the module docs for what is consistent). It
+    /// waits (yielding) only while another thread is half-way through a latency carry,
+    /// two instructions that happen once per 2^32 records of one bucket on one thread.
     pub fn snapshot(&self) -> MetricsSnapshot {
         // The read order is the proof of the invariant: slow, latency buckets, outcome
         // counts, permitted, each over every shard before the next. Acquire on each of
         // the first three: pairs with the Release stores of `on_complete`.
         let slow = self.sum_over_shards(|s| s.slow.load(Ordering::Acquire));
         let mut latency = HistogramSnapshot::default();
-        for shard in self.all_shards() {
-            let sum = shard.latency.add_counts_to(&mut latency.counts);
-            latency.sum_nanos = latency.sum_nanos.wrapping_add(sum);
-        }
+        latency.sum_nanos = self
+            .carries
+            .add_latency(self.shards.iter(), &mut latency.counts);
         latency.count = latency.counts.iter().fold(0u64, |a, &c| a.wrapping_add(c));
         let [success, failure, timeout, ignored] = std::array::from_fn(|i| {
             self.sum_over_shards(|s| s.completed[i].load(Ordering::Acquire))
@@ -287,7 +247,8 @@ impl PolicyMetrics {
 
     /// `read` of every shard, added up (wrapping).
     fn sum_over_shards(&self, read: impl Fn(&Shard) -> u64) -> u64 {
-        self.all_shards()
+        self.shards
+            .iter()
             .fold(0u64, |total, shard| total.wrapping_add(read(shard)))
     }
 }
@@ -419,14 +380,18 @@ mod tests {
 
     #[test]
     fn every_thread_is_counted_with_or_without_a_slot() {
-        // More threads than slots: some record into their own shard, the rest into the
-        // shared one; every count arrives.
+        // More threads than slots, all alive at once: some record into their own shard,
+        // the rest into the shared one; every count arrives.
         let m = std::sync::Arc::new(PolicyMetrics::new());
-        let threads = thread_slot::shard_count() * 2 + 1;
+        let threads = thread_slot::SLOTS + 6;
+        let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let m = std::sync::Arc::clone(&m);
+                let (m, start) = (std::sync::Arc::clone(&m), std::sync::Arc::clone(&start));
                 std::thread::spawn(move || {
+                    // Every thread claims its slot (or finds none) before any exits.
+                    let _ = thread_slot::current();
+                    start.wait();
                     for i in 0..1_000u64 {
                         m.on_permitted();
                         m.on_complete(Outcome::Success, Some(2_000 + i), i % 10 == 0);
@@ -447,14 +412,39 @@ mod tests {
             s.latency.sum_nanos,
             threads as u64 * (2_000 * 1_000 + 999 * 1_000 / 2)
         );
+        assert!(
+            m.shards.shared().is_some(),
+            "more threads than slots were alive: some wrote the shared shard"
+        );
     }
 
     #[test]
-    fn shards_do_not_share_cache_lines() {
+    fn a_new_policy_has_no_shard_and_a_thread_creates_one() {
         let m = PolicyMetrics::new();
-        assert_eq!(m.shards.len(), thread_slot::shard_count());
-        let line = std::mem::align_of::<CachePadded<u8>>();
-        assert!(line >= 64);
-        assert_eq!(std::mem::size_of::<CachePadded<Shard>>() % line, 0);
+        assert_eq!(m.shards.iter().count(), 0);
+        let _ = m.snapshot();
+        assert_eq!(m.shards.iter().count(), 0, "a snapshot creates nothing");
+        std::thread::scope(|s| {
+            s.spawn(|| m.on_permitted());
+        });
+        assert_eq!(m.shards.iter().count(), 1);
+        m.on_permitted();
+        // This thread may have taken the exited one's slot over, and continued its shard.
+        assert!((1..=2).contains(&m.shards.iter().count()));
+        assert_eq!(m.snapshot().permitted, 2);
+    }
+
+    #[test]
+    fn a_carry_keeps_the_snapshot_exact() {
+        let m = PolicyMetrics::new();
+        m.on_permitted();
+        let (own, _) = m.shards.get_or_create(thread_slot::current());
+        let index = crate::metrics::LatencyHistogram::bucket_index(7_000);
+        own.preset_bucket(index, u32::MAX);
+        m.on_complete(Outcome::Success, Some(7_000), false);
+        let s = m.snapshot();
+        assert_eq!(s.latency.counts[index], 1 << 32);
+        assert_eq!(s.latency.count, 1 << 32);
+        assert_eq!(s.latency.sum_nanos, 7_000);
     }
 }

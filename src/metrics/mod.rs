@@ -2,8 +2,11 @@
 //!
 //! - [`counters`] — [`PolicyMetrics`]: exact lock-free counters per policy, and the plain
 //!   [`MetricsSnapshot`] with its consistency invariant.
+//! - `shard` — a policy's per-thread shards, created by a thread's first record, and the
+//!   carries of their 32-bit latency buckets.
+//! - `thread_slot` — which shard the current thread writes, and how.
 //! - [`histogram`] — [`LatencyHistogram`]: fixed log-linear buckets, 1 µs to 60 s at
-//!   ≤ 6.25 % relative error; [`HistogramSnapshot`] with quantiles.
+//!   ≤ 10 % relative error; [`HistogramSnapshot`] with quantiles.
 //! - [`prometheus`] — [`Exposition`]: the Prometheus text format 0.0.4, and the
 //!   `breakwater_*` families for policies.
 //! - [`health`] — [`HealthReport`]: `healthy | degraded | unhealthy` with reasons, as JSON.
@@ -18,6 +21,7 @@ pub mod health;
 pub mod histogram;
 pub mod metered;
 pub mod prometheus;
+pub(crate) mod shard;
 pub(crate) mod thread_slot;
 
 pub use counters::{MetricsSnapshot, PolicyMetrics};

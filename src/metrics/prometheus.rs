@@ -26,7 +26,7 @@
 //!
 //! Histograms are written in seconds from a [`HistogramSnapshot`] over a subset of its
 //! fine buckets ([`STANDARD_BUCKETS`] by default). Each `le` is the *exact* upper bound of
-//! a fine bucket (for example `le="0.001015808"`, the fine bucket holding 1 ms), so the
+//! a fine bucket (for example `le="0.001048576"`, the fine bucket holding 1 ms), so the
 //! cumulative counts are exact rather than interpolated; `_sum` is the exact nanosecond
 //! sum written as decimal seconds.
 
@@ -231,7 +231,7 @@ fn push_help(out: &mut String, help: &str) {
 
 /// The default histogram buckets: the fine buckets holding 10, 25, 50, 100, 250, 500 µs,
 /// 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 30 and 60 s. Their exact upper
-/// bounds are the `le` values (each at most 6.25 % above the round number).
+/// bounds are the `le` values (each at most 10 % above the round number).
 pub const STANDARD_BUCKETS: [usize; 21] = {
     const TARGETS: [u64; 21] = [
         10_000,
@@ -842,8 +842,8 @@ mod tests {
         let h = LatencyHistogram::new();
         for ns in [
             500,
-            10_240,
-            10_241,
+            10_650,
+            10_651,
             1_000_000,
             7_000_000_000,
             100_000_000_000,
@@ -852,7 +852,7 @@ mod tests {
         }
         let mut e = Exposition::new();
         let b = [
-            LatencyHistogram::bucket_index(10_240),
+            LatencyHistogram::bucket_index(10_650),
             LatencyHistogram::bucket_index(1_000_000),
         ];
         e.histogram_family("d_seconds", "D.")
@@ -862,10 +862,10 @@ mod tests {
         assert_eq!(
             e.render(),
             "# HELP d_seconds D.\n# TYPE d_seconds histogram\n\
-             d_seconds_bucket{p=\"a\",le=\"0.00001024\"} 2\n\
-             d_seconds_bucket{p=\"a\",le=\"0.001015808\"} 4\n\
+             d_seconds_bucket{p=\"a\",le=\"0.00001065\"} 2\n\
+             d_seconds_bucket{p=\"a\",le=\"0.001048576\"} 4\n\
              d_seconds_bucket{p=\"a\",le=\"+Inf\"} 6\n\
-             d_seconds_sum{p=\"a\"} 107.001020981\n\
+             d_seconds_sum{p=\"a\"} 107.001021801\n\
              d_seconds_count{p=\"a\"} 6\n"
         );
     }

@@ -11,17 +11,24 @@
 //!
 //! # How
 //!
-//! Each thread claims a *slot* (`0..shard_count()`) from a process-wide bitmap the first
-//! time it records, and keeps it in a thread-local until it exits; a thread-local
-//! destructor gives it back. Every `PolicyMetrics` holds one shard per slot, so the owner
+//! Each thread claims a *slot* (`0..SLOTS`, 64 on every machine) from a process-wide
+//! bitmap the first time it records, and keeps it in a thread-local until it exits; a
+//! thread-local destructor gives it back. A `PolicyMetrics` has room for one shard per
+//! slot, created by the slot's first record on that policy (`shard.rs`), so the owner
 //! of slot `i` is the only writer of shard `i` of every policy ([`Writer::Owner`]).
 //! Threads that find every slot taken, and code running after its thread's slot was
 //! given back (other thread-local destructors), write a shared shard with atomic adds
 //! ([`Writer::Shared`]): correct, only slower.
 //!
+//! The slot count does not depend on the machine: a slot costs a policy nothing until
+//! a thread in it records there, so there is no reason to have fewer slots on a small
+//! machine (a thread pool larger than the core count still gets a slot per thread) or
+//! more on a large one (the bitmap is one word).
+//!
 //! The bitmap hands a slot from a dying thread to the next with Release (give back) and
-//! Acquire (claim), so the next owner's first load of a counter sees the last store of
-//! the previous one and continues its count.
+//! Acquire (claim), so the next owner finds the shards the previous one created, and its
+//! first load of a counter sees the last store of the previous owner: it continues the
+//! count.
 //!
 //! # Limits
 //!
@@ -39,34 +46,18 @@
 use crate::sync::{AtomicU64, Ordering};
 use std::cell::Cell;
 
-/// The most slots a process hands out: the bitmap is one `u64`.
-const MAX_SLOTS: usize = 64;
-/// The thread has not asked for a slot yet.
-const UNCLAIMED: usize = usize::MAX;
-/// The thread writes the shared shard: it found no free slot, or already gave its slot
-/// back (it is exiting). Any value `≥ shard_count()` means the same.
-const NO_SLOT: usize = usize::MAX - 1;
-
-/// Shards per `PolicyMetrics`: twice the parallelism the process may use, between 4 and
-/// 64, fixed at first use. Thread pools are usually sized to the cores, so their threads
-/// each get a slot; memory is `shard_count() × 3.4 KiB` per policy (17 KiB on 2 cores,
-/// 218 KiB on 32 or more).
+/// The slots a process hands out, on every machine: the bitmap is one `u64`.
 #[cfg(not(loom))]
-pub(crate) fn shard_count() -> usize {
-    use once_cell::sync::Lazy;
-    static SHARDS: Lazy<usize> = Lazy::new(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        cores.saturating_mul(2).clamp(4, MAX_SLOTS)
-    });
-    *SHARDS
-}
-
+pub(crate) const SLOTS: usize = 64;
 /// Under loom one slot: the first thread of a model to record owns it, the others share,
 /// so the models cover both writers and a permit moving between them.
 #[cfg(loom)]
-pub(crate) fn shard_count() -> usize {
-    1
-}
+pub(crate) const SLOTS: usize = 1;
+/// The thread has not asked for a slot yet.
+const UNCLAIMED: usize = usize::MAX;
+/// The thread writes the shared shard: it found no free slot, or already gave its slot
+/// back (it is exiting). Any value `≥ SLOTS` means the same.
+const NO_SLOT: usize = usize::MAX - 1;
 
 /// Which slots are taken: bit `i` set means slot `i` has an owner.
 struct SlotMap(AtomicU64);
@@ -108,10 +99,11 @@ impl SlotMap {
 
     /// Frees `slot` (ignored if `≥ 64`).
     fn give_back(&self, slot: usize) {
-        if slot < MAX_SLOTS {
+        if slot < 64 {
             // Release: the next thread to claim this slot (Acquire in `claim`) must see
             // every store this thread made to the slot's shards, or its first
-            // load-and-store would overwrite them with an older count.
+            // load-and-store would overwrite them with an older count (the shards' own
+            // publication is Release/Acquire too, so it finds them either way).
             self.0.fetch_and(!(1u64 << slot), Ordering::Release);
         }
     }
@@ -194,8 +186,8 @@ impl Writer {
     }
 }
 
-/// The current thread's slot: `< shard_count()` if it owns one, anything larger if it
-/// writes the shared shard.
+/// The current thread's slot: `< SLOTS` if it owns one, anything larger if it writes
+/// the shared shard.
 #[inline]
 pub(crate) fn current() -> usize {
     let slot = SLOT.with(Cell::get);
@@ -213,7 +205,7 @@ fn claim() -> usize {
     // this fails, and the thread must not take a slot it could never give back.
     let slot = GIVE_BACK
         .try_with(|guard| {
-            let slot = CLAIMED.claim(shard_count()).unwrap_or(NO_SLOT);
+            let slot = CLAIMED.claim(SLOTS).unwrap_or(NO_SLOT);
             guard.0.set(slot);
             slot
         })
