@@ -147,6 +147,9 @@ fn a_policy_costs_kilobytes_idle_and_about_one_more_per_calling_thread() {
     // Issue 26: the counters of an idle policy take well under 4 KiB, and a calling
     // thread adds about 1 KiB (its 1,152-byte shard) and nothing else.
     assert!(per_policy(idle_metrics) <= 2 * 1024, "{idle_metrics}");
+    // And a whole idle policy (stages, configuration, handle, counters, name, the
+    // engine's entry) at most 4 KiB.
+    assert!(per_policy(idle_policies) <= 4 * 1024, "{idle_policies}");
     assert!(
         (1_024..=1_200).contains(&per_thread_and_policy(used_metrics)),
         "{used_metrics}"

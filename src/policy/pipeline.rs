@@ -297,7 +297,7 @@ impl Policy {
 
     /// The rate limiter stage, if configured.
     pub fn limiter(&self) -> Option<&RateLimiter<AnyClock>> {
-        self.stages().limiter.as_ref()
+        self.stages().limiter.as_deref()
     }
 
     /// The bulkhead stage, if configured.
@@ -307,22 +307,22 @@ impl Policy {
 
     /// The adaptive limit stage, if configured.
     pub fn adaptive(&self) -> Option<&AdaptiveLimiter<AnyClock>> {
-        self.stages().adaptive.as_ref()
+        self.stages().adaptive.as_deref()
     }
 
     /// The client-side throttle stage, if configured.
     pub fn throttle(&self) -> Option<&ClientThrottle<AnyClock>> {
-        self.stages().throttle.as_ref()
+        self.stages().throttle.as_deref()
     }
 
     /// The chaos stage, if configured (switch it on and off, re-tune it at run time).
     pub fn chaos(&self) -> Option<&Chaos> {
-        self.stages().chaos.as_ref()
+        self.stages().chaos.as_deref()
     }
 
     /// The retry budget, if configured.
     pub fn retry_budget(&self) -> Option<&RetryBudget<AnyClock>> {
-        self.stages().budget.as_ref()
+        self.stages().budget.as_deref()
     }
 
     /// The policy's counters and latency histogram. They belong to the handle, so they

@@ -8,6 +8,7 @@
 //! the threads overlap.
 
 /// Prints whether `test`'s threads were seen to overlap, with `detail`.
+#[allow(dead_code)] // not every test file that shares `common` runs threads
 pub fn report(test: &str, overlapped: bool, detail: impl std::fmt::Display) {
     if overlapped {
         eprintln!("{test}: threads overlapped ({detail})");
