@@ -556,137 +556,20 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::Engine;
-    use crate::ffi::codes::*;
-
-    fn policy() -> std::sync::Arc<Policy> {
-        Engine::from_toml_str("[policies.p.bulkhead]\nmax_concurrent = 4\n")
-            .unwrap()
-            .policy("p")
-            .unwrap()
-    }
-
-    fn raw(instance: u64) -> RawPolicyPermit {
-        RawPolicyPermit {
-            instance,
-            breaker: Some(RawBreakerPermit::from_parts(7, 11, true)),
-            adaptive: Some(RawAdaptivePermit {
-                start_ns: 13,
-                in_flight: u32::MAX,
-                priority: Priority::Sheddable,
-            }),
-            bulkhead: true,
-            started_at: 17,
-            chaos: ChaosDecision {
-                reject: false,
-                fail: true,
-                latency: Duration::from_nanos(19),
-            },
-        }
-    }
-
-    #[test]
-    fn a_permit_carries_every_stage_through_c_and_back() {
-        let policy = policy();
-        let mut permit = bw_permit::issue(raw(policy.instance()));
-        assert_eq!(std::mem::size_of::<bw_permit>(), 64);
-        assert_eq!(permit.injected_latency_ns, 19);
-        assert_eq!(permit.reserved, 0);
-        assert_eq!(
-            permit.flags,
-            BW_PERMIT_BREAKER
-                | BW_PERMIT_PROBE
-                | BW_PERMIT_ADAPTIVE
-                | BW_PERMIT_BULKHEAD
-                | BW_PERMIT_INJECTED_FAILURE
-                | BW_PERMIT_INJECTED_LATENCY
-        );
-        let back = permit.redeem(&policy).unwrap();
-        let expected = raw(policy.instance());
-        assert_eq!(back.instance, expected.instance);
-        assert_eq!(back.breaker, expected.breaker);
-        assert_eq!(back.adaptive, expected.adaptive);
-        assert_eq!((back.bulkhead, back.started_at), (true, 17));
-        assert!(back.chaos.fail && !back.chaos.reject);
-        assert_eq!(
-            permit.redeem(&policy).err(),
-            Some(bw_status::BW_PERMIT_ALREADY_USED)
-        );
-    }
-
-    #[test]
-    fn a_permit_without_stages_has_no_flags() {
-        let policy = policy();
-        let mut permit = bw_permit::issue(RawPolicyPermit {
-            instance: policy.instance(),
-            breaker: None,
-            adaptive: None,
-            bulkhead: false,
-            started_at: 0,
-            chaos: ChaosDecision::default(),
-        });
-        assert_eq!((permit.flags, permit.injected_latency_ns), (0, 0));
-        let back = permit.redeem(&policy).unwrap();
-        assert!(back.breaker.is_none() && back.adaptive.is_none() && !back.bulkhead);
-    }
-
-    #[test]
-    fn changed_identity_marker_or_reserved_bits_are_refused_and_leave_the_permit_live() {
-        let policy = policy();
-        let live = bw_permit::issue(raw(policy.instance()));
-        let cases = [
-            (0, 1, bw_status::BW_WRONG_HANDLE),
-            (5, 1 << 39, bw_status::BW_INVALID_ARGUMENT),
-            (5, 1 << 47, bw_status::BW_INVALID_ARGUMENT),
-            (5, 1 << 48, bw_status::BW_INVALID_ARGUMENT),
-            (5, 1 << 63, bw_status::BW_INVALID_ARGUMENT),
-        ];
-        for (word, bit, status) in cases {
-            let mut forged = live;
-            forged.opaque[word] ^= bit;
-            assert_eq!(
-                forged.redeem(&policy).err(),
-                Some(status),
-                "word {word} ^ {bit:#x}"
-            );
-            assert_eq!(
-                forged.opaque[word],
-                live.opaque[word] ^ bit,
-                "untouched on error"
-            );
-        }
-        let mut flags_changed = live;
-        flags_changed.flags = 0;
-        flags_changed.injected_latency_ns = 0;
-        let back = flags_changed.redeem(&policy).unwrap();
-        assert!(
-            back.breaker.is_some() && back.bulkhead,
-            "completion reads no flags"
-        );
-    }
-
-    #[test]
-    fn every_priority_comes_back() {
-        let policy = policy();
-        for priority in [Priority::Critical, Priority::Default, Priority::Sheddable] {
-            let mut issued = raw(policy.instance());
-            issued.adaptive.as_mut().unwrap().priority = priority;
-            let back = bw_permit::issue(issued).redeem(&policy).unwrap();
-            assert_eq!(back.adaptive.unwrap().priority, priority);
-        }
-    }
-
-    #[test]
-    fn a_priority_code_no_priority_has_is_refused() {
-        let policy = policy();
-        let mut forged = bw_permit::issue(raw(policy.instance()));
-        forged.opaque[5] |= words::PRIORITY_MASK << words::PRIORITY_SHIFT;
-        assert_eq!(
-            forged.redeem(&policy).err(),
-            Some(bw_status::BW_INVALID_ARGUMENT)
-        );
+/// The policy's `timeout` (the attempt deadline) in nanoseconds; 0 when it has none or
+/// `policy` is NULL. Bindings that can cancel a call (Python's asyncio) cut it there.
+/// Thread-safe, allocation-free.
+///
+/// # Safety
+/// `policy` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_timeout_ns(policy: *const bw_policy) -> u64 {
+    // SAFETY: NULL or live by contract.
+    unsafe {
+        value_or(policy, 0, |h| {
+            h.config()
+                .timeout
+                .map_or(0, crate::clock::duration_to_nanos)
+        })
     }
 }
