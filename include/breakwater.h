@@ -976,6 +976,15 @@ bw_engine *bw_engine_clone(const bw_engine *engine);
 // `engine` must be NULL or a live reference owned by the caller.
 void bw_engine_free(const bw_engine *engine);
 
+// Writes the names of the engine's policies, in file order, one per line (joined by
+// `'\n'`, no trailing newline; empty without policies) to `*out`, a string to free
+// with `bw_string_free`. Names never contain a newline (letters, digits, `_ - . :`).
+// Bindings use it to say which names exist when a lookup fails. Thread-safe.
+//
+// # Safety
+// `engine` must be NULL or live; `out` NULL or valid for a pointer write.
+bw_status bw_engine_policy_names(const bw_engine *engine, char **out);
+
 // Sets the function called for every event of the engine and its policies (breaker
 // transitions, retry budget exhaustion, reloads), with `user_data`. Settable once: a
 // second call returns `BW_ALREADY_SET` and keeps the first listener.
@@ -1232,6 +1241,14 @@ bw_status bw_policy_breaker_reset(const bw_policy *policy);
 // # Safety
 // `policy` must be NULL or live.
 bw_status bw_policy_chaos_set_enabled(const bw_policy *policy, bool enabled);
+
+// The policy's `timeout` (the attempt deadline) in nanoseconds; 0 when it has none or
+// `policy` is NULL. Bindings that can cancel a call (Python's asyncio) cut it there.
+// Thread-safe, allocation-free.
+//
+// # Safety
+// `policy` must be NULL or live.
+uint64_t bw_policy_timeout_ns(const bw_policy *policy);
 
 // Writes the policy's retry classes (`BW_RETRY_ON_*` bits, from `retry_on` in the
 // policy file) to `*out_mask`. Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE`
