@@ -59,7 +59,7 @@ def health(engine: Optional[Engine] = None) -> Health:
 
     text = (engine or global_engine()).health_json()
     data = json.loads(text)
-    return Health(status=str(data["status"]), reasons=[str(r) for r in data.get("reasons", [])], json=text)
+    return Health(status=str(data["status"]), reasons=list(data.get("reasons", [])), json=text)
 
 
 __all__ = [

@@ -65,12 +65,6 @@ async def _acquire_async(target: Any, priority: int) -> Any:
     """A permit without blocking the event loop: waits are ``asyncio.sleep``s."""
     if not target._may_wait:
         return target._acquire(False, priority)
-    if isinstance(target, native.Policy):
-        # The policy's bulkhead may wait inside the engine: wait on a worker thread.
-        # A permit that arrives after the task was cancelled is dropped, and a dropped
-        # permit completes as ignored (its slot is freed).
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, target._acquire, True, priority)
     if isinstance(target, native.RateLimiter):
         reservation = target._reserve(1, target.max_wait)
         if reservation.wait > 0:
@@ -80,19 +74,12 @@ async def _acquire_async(target: Any, priority: int) -> Any:
                 reservation.cancel()
                 raise
         return target._granted()
-    # A bulkhead: poll with a growing sleep until a slot frees or max_wait passes.
+    # A bulkhead (standalone or a policy's) waits inside the engine, in arrival order
+    # and counted once: wait on a worker thread, never on the loop. A permit that
+    # arrives after the task was cancelled is dropped, and a dropped permit completes
+    # as ignored, so its slot is freed.
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + target.max_wait
-    delay = 0.0005
-    while True:
-        try:
-            return target._acquire(False, priority)
-        except RejectedError:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise
-            await asyncio.sleep(min(delay, left))
-            delay = min(delay * 2, 0.02)
+    return await loop.run_in_executor(None, target._acquire, True, priority)
 
 
 async def _attempt(target: Any, permit: Any, func: Any, args: Any, kwargs: Any,
@@ -313,7 +300,8 @@ class Health:
     """An engine's health: ``status`` is ``healthy``, ``degraded`` or ``unhealthy``."""
 
     status: str
-    reasons: List[str] = field(default_factory=list)
+    reasons: List[Dict[str, Any]] = field(default_factory=list)
+    """One object per reason (``policy``, ``reason`` ...), as in the JSON."""
     json: str = ""
 
 
