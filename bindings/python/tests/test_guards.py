@@ -209,7 +209,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(bw.InvalidConfigError):
         bw.Bulkhead(max_concurrent=0)
     with pytest.raises(TypeError):
-        bw.CircuitBreaker(exclude=42)
+        bw.CircuitBreaker(exclude=42)  # type: ignore[arg-type]
     with pytest.raises(bw.InvalidConfigError):
         bw.Retry(jitter="sometimes")
     with pytest.raises(TypeError):

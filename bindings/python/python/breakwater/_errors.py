@@ -4,7 +4,7 @@ catch (``InvalidConfigError`` is a ``ValueError``, ``PolicyNotFoundError`` a
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple, Type
+from typing import Dict, Optional, Tuple, Type
 
 __all__ = [
     "BreakwaterError", "InvalidConfigError", "InvalidArgumentError", "PolicyNotFoundError",
@@ -85,21 +85,27 @@ class InjectedFaultError(BreakwaterError):
 
 class RejectedError(BreakwaterError):
     """The call was not made: a guard said "not now". ``retry_after`` is the wait in
-    seconds after which a new attempt may pass (``None`` when unknown)."""
+    seconds after which a new attempt may pass (``None`` when unknown); ``policy`` the
+    name of the policy (or standalone guard) that rejected it.
+
+    Built as ``RejectedError(policy, retry_after)``; both live in ``args`` (no Python
+    ``__init__``), so raising one on the hot path costs no Python frame."""
 
     reason = "rejected"
 
-    def __init__(self, policy: str, retry_after: Optional[float] = None) -> None:
-        self.policy = policy
-        self.retry_after = retry_after
-        super().__init__(policy, retry_after)
+    @property
+    def policy(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        after = self.args[1] if len(self.args) > 1 else None
+        return None if after is None else float(after)
 
     def __str__(self) -> str:
-        after = "" if self.retry_after is None else f"; retry after {self.retry_after:.3f} s"
-        return f"{self.policy!r}: {self.reason}{after}"
-
-    def __reduce__(self) -> Tuple[Type["RejectedError"], Tuple[str, Optional[float]]]:
-        return (type(self), (self.policy, self.retry_after))
+        after = self.retry_after
+        tail = "" if after is None else f"; retry after {after:.3f} s"
+        return f"{self.policy!r}: {self.reason}{tail}"
 
 
 class CircuitOpenError(RejectedError):
@@ -144,7 +150,7 @@ REJECTIONS = (
     RetryBudgetExhaustedError, InjectedRejectionError, RejectedError,
 )
 
-_BY_STATUS = {
+_BY_STATUS: Dict[int, Type[BreakwaterError]] = {
     100: InvalidArgumentError,
     102: InvalidConfigError,
     103: PolicyNotFoundError,
@@ -157,5 +163,5 @@ _BY_STATUS = {
 
 def from_status(code: int, message: str) -> BreakwaterError:
     """The exception for an error status of the C ABI."""
-    cls = _BY_STATUS.get(code, BreakwaterError)
+    cls: Type[BreakwaterError] = _BY_STATUS.get(code, BreakwaterError)
     return cls(message or f"breakwater status {code}")
