@@ -56,7 +56,9 @@ impl CircuitBreaker {
         } else if status::is_rejection(code) {
             Err(Refusal::Rejected(code, after))
         } else {
-            Err(Refusal::Error(Python::with_gil(|py| status::error(py, code))))
+            Err(Refusal::Error(Python::with_gil(|py| {
+                status::error(py, code)
+            })))
         }
     }
 
@@ -64,7 +66,9 @@ impl CircuitBreaker {
     pub(crate) fn complete_permit(&self, permit: &mut bw_breaker_permit, outcome: i32) -> i32 {
         // SAFETY: the handle lives as long as this object (permits hold it); the
         // permit came from this breaker and is not shared.
-        unsafe { bw_breaker_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32 }
+        unsafe {
+            bw_breaker_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32
+        }
     }
 }
 
@@ -107,7 +111,11 @@ impl CircuitBreaker {
         let b = Builder(raw);
         // SAFETY (every block below): `b.0` is our live builder, used by this thread only.
         if window_size.is_some() && window_duration.is_some() {
-            return Err(crate::convert::invalid(py, "window", "give window_size or window_duration, not both"));
+            return Err(crate::convert::invalid(
+                py,
+                "window",
+                "give window_size or window_duration, not both",
+            ));
         }
         if let Some(v) = window_size {
             let n = count(v, "window.size", 0, U32)? as u32;
@@ -115,8 +123,13 @@ impl CircuitBreaker {
         }
         if let Some(v) = window_duration {
             let d = duration_ns(v, "window.duration", false)?;
-            let buckets = window_buckets.map(|v| count(v, "window.buckets", 0, U32)).transpose()?.unwrap_or(10) as u32;
-            status::check(py, unsafe { bw_breaker_config_set_time_window(b.0, d, buckets) })?;
+            let buckets = window_buckets
+                .map(|v| count(v, "window.buckets", 0, U32))
+                .transpose()?
+                .unwrap_or(10) as u32;
+            status::check(py, unsafe {
+                bw_breaker_config_set_time_window(b.0, d, buckets)
+            })?;
         }
         if let Some(v) = minimum_calls {
             let n = count(v, "minimum_calls", 0, U32)? as u32;
@@ -124,38 +137,62 @@ impl CircuitBreaker {
         }
         if let Some(v) = failure_rate_threshold {
             let x = real(v, "failure_rate_threshold")?;
-            status::check(py, unsafe { bw_breaker_config_set_failure_rate_threshold(b.0, x) })?;
+            status::check(py, unsafe {
+                bw_breaker_config_set_failure_rate_threshold(b.0, x)
+            })?;
         }
         if let Some(v) = consecutive_failures {
             let n = count(v, "consecutive_failures", 0, U32)? as u32;
-            status::check(py, unsafe { bw_breaker_config_set_consecutive_failures(b.0, n) })?;
+            status::check(py, unsafe {
+                bw_breaker_config_set_consecutive_failures(b.0, n)
+            })?;
         }
         if slow_call_duration.is_some() || slow_call_rate_threshold.is_some() {
-            let d = opt_duration_ns(slow_call_duration, "slow_call_duration", false)?.unwrap_or(u64::MAX / 2);
-            let rate = slow_call_rate_threshold.map(|v| real(v, "slow_call_rate_threshold")).transpose()?.unwrap_or(0.0);
-            status::check(py, unsafe { bw_breaker_config_set_slow_calls(b.0, d, rate) })?;
+            let d = opt_duration_ns(slow_call_duration, "slow_call_duration", false)?
+                .unwrap_or(u64::MAX / 2);
+            let rate = slow_call_rate_threshold
+                .map(|v| real(v, "slow_call_rate_threshold"))
+                .transpose()?
+                .unwrap_or(0.0);
+            status::check(py, unsafe {
+                bw_breaker_config_set_slow_calls(b.0, d, rate)
+            })?;
         }
         if let Some(v) = open_duration {
             let d = duration_ns(v, "open_duration", false)?;
             status::check(py, unsafe { bw_breaker_config_set_open_duration(b.0, d) })?;
         }
         if open_backoff_multiplier.is_some() || max_open_duration.is_some() {
-            let m = open_backoff_multiplier.map(|v| real(v, "open_backoff_multiplier")).transpose()?.unwrap_or(1.0);
-            let max = opt_duration_ns(max_open_duration, "max_open_duration", false)?.unwrap_or(300_000_000_000);
-            status::check(py, unsafe { bw_breaker_config_set_open_backoff(b.0, m, max) })?;
+            let m = open_backoff_multiplier
+                .map(|v| real(v, "open_backoff_multiplier"))
+                .transpose()?
+                .unwrap_or(1.0);
+            let max = opt_duration_ns(max_open_duration, "max_open_duration", false)?
+                .unwrap_or(300_000_000_000);
+            status::check(py, unsafe {
+                bw_breaker_config_set_open_backoff(b.0, m, max)
+            })?;
         }
         if let Some(v) = open_jitter {
             let x = real(v, "open_jitter")?;
-            status::check(py, unsafe { bw_breaker_config_set_open_jitter(b.0, x, crate::guard::next_seed()) })?;
+            status::check(py, unsafe {
+                bw_breaker_config_set_open_jitter(b.0, x, crate::guard::next_seed())
+            })?;
         }
         if half_open_permits.is_some() || half_open_max_wait.is_some() {
-            let n = half_open_permits.map(|v| count(v, "half_open_permits", 0, U32)).transpose()?.unwrap_or(5) as u32;
-            let w = opt_duration_ns(half_open_max_wait, "half_open_max_wait", false)?.unwrap_or(60_000_000_000);
+            let n = half_open_permits
+                .map(|v| count(v, "half_open_permits", 0, U32))
+                .transpose()?
+                .unwrap_or(5) as u32;
+            let w = opt_duration_ns(half_open_max_wait, "half_open_max_wait", false)?
+                .unwrap_or(60_000_000_000);
             status::check(py, unsafe { bw_breaker_config_set_half_open(b.0, n, w) })?;
         }
         let mut out: *mut bw_breaker = std::ptr::null_mut();
         // SAFETY: live builder, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe { bw_breaker_new(b.0, clock_ptr(clock)?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_breaker_new(b.0, clock_ptr(clock)?, &mut out)
+        })?;
         let (types, predicate) = crate::guard::normalize_exclude(py, exclude)?;
         Ok(CircuitBreaker {
             handle: Handle::new(out, bw_breaker_free, "circuit breaker"),
@@ -193,7 +230,9 @@ impl CircuitBreaker {
     fn snapshot(&self, py: Python<'_>) -> PyResult<PyObject> {
         let mut s: bw_breaker_stats = zeroed();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_breaker_get_stats(self.handle.get()?, &mut s) })?;
+        status::check(py, unsafe {
+            bw_breaker_get_stats(self.handle.get()?, &mut s)
+        })?;
         let d = PyDict::new(py);
         d.set_item("name", &self.name)?;
         d.set_item("state", breaker_state_name(s.state).unwrap_or("unknown"))?;
@@ -202,19 +241,36 @@ impl CircuitBreaker {
         d.set_item("failures", s.failures)?;
         d.set_item("slow_calls", s.slow_calls)?;
         d.set_item("consecutive_failures", s.consecutive_failures)?;
-        d.set_item("retry_after", (s.retry_after_ns > 0).then(|| seconds(s.retry_after_ns)))?;
+        d.set_item(
+            "retry_after",
+            (s.retry_after_ns > 0).then(|| seconds(s.retry_after_ns)),
+        )?;
         d.set_item("open_level", s.open_level)?;
         d.set_item("half_open_in_flight", s.half_open_in_flight)?;
-        let t = PyTuple::new(py, [s.transitions_to_closed, s.transitions_to_open, s.transitions_to_half_open, s.transitions_to_forced_open, s.transitions_to_disabled])?;
+        let t = PyTuple::new(
+            py,
+            [
+                s.transitions_to_closed,
+                s.transitions_to_open,
+                s.transitions_to_half_open,
+                s.transitions_to_forced_open,
+                s.transitions_to_disabled,
+            ],
+        )?;
         d.set_item("transitions", t)?;
-        Ok(crate::guard::helpers(py)?.getattr("breaker_snapshot")?.call1((d,))?.unbind())
+        Ok(crate::guard::helpers(py)?
+            .getattr("breaker_snapshot")?
+            .call1((d,))?
+            .unbind())
     }
 
     /// Exact counters (`Metrics`).
     fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
         let mut m: bw_metrics = zeroed();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_breaker_get_metrics(self.handle.get()?, &mut m) })?;
+        status::check(py, unsafe {
+            bw_breaker_get_metrics(self.handle.get()?, &mut m)
+        })?;
         crate::metrics::to_python(py, &self.name, &m)
     }
 
@@ -222,10 +278,11 @@ impl CircuitBreaker {
     /// in it are logged, never raised into the call that caused the transition.
     fn on_transition(&self, py: Python<'_>, listener: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let ptr = self.handle.get()?;
-        self.listeners.add(py, listener.clone_ref(py), |callback, data| {
-            // SAFETY: live handle; the callback and its leaked data live forever.
-            unsafe { bw_breaker_set_listener(ptr, callback, data) }
-        })?;
+        self.listeners
+            .add(py, listener.clone_ref(py), |callback, data| {
+                // SAFETY: live handle; the callback and its leaked data live forever.
+                unsafe { bw_breaker_set_listener(ptr, callback, data) }
+            })?;
         Ok(listener)
     }
 

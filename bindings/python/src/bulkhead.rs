@@ -90,7 +90,9 @@ impl Bulkhead {
         }
         let mut out: *mut bw_bulkhead = std::ptr::null_mut();
         // SAFETY: live builder, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe { bw_bulkhead_new(b.0, clock_ptr(clock)?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_bulkhead_new(b.0, clock_ptr(clock)?, &mut out)
+        })?;
         Ok(Bulkhead {
             handle: Handle::new(out, bw_bulkhead_free, "bulkhead"),
             name,
@@ -164,7 +166,9 @@ impl Bulkhead {
     fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
         let mut m: bw_metrics = zeroed();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_bulkhead_get_metrics(self.handle.get()?, &mut m) })?;
+        status::check(py, unsafe {
+            bw_bulkhead_get_metrics(self.handle.get()?, &mut m)
+        })?;
         crate::metrics::to_python(py, &self.name, &m)
     }
 

@@ -76,6 +76,9 @@ impl ManualClock {
 
     fn __repr__(&self) -> String {
         // SAFETY: the pointer stays live while `self` does.
-        format!("ManualClock(now={})", seconds(unsafe { bw_clock_now(self.handle.raw()) }))
+        format!(
+            "ManualClock(now={})",
+            seconds(unsafe { bw_clock_now(self.handle.raw()) })
+        )
     }
 }

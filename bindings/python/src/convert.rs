@@ -22,7 +22,11 @@ pub(crate) fn invalid(py: Python<'_>, field: &str, reason: &str) -> PyErr {
 
 /// A duration in seconds (`int`, `float`) or a `timedelta`, as nanoseconds; it must be
 /// finite and not negative (`allow_zero` says whether 0 is accepted).
-pub(crate) fn duration_ns(value: &Bound<'_, PyAny>, field: &str, allow_zero: bool) -> PyResult<u64> {
+pub(crate) fn duration_ns(
+    value: &Bound<'_, PyAny>,
+    field: &str,
+    allow_zero: bool,
+) -> PyResult<u64> {
     let py = value.py();
     let secs: f64 = if value.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
@@ -42,7 +46,11 @@ pub(crate) fn duration_ns(value: &Bound<'_, PyAny>, field: &str, allow_zero: boo
         return Err(invalid(py, field, "must be a number of seconds, not NaN"));
     }
     if secs < 0.0 {
-        return Err(invalid(py, field, &format!("must not be negative (got {secs} s)")));
+        return Err(invalid(
+            py,
+            field,
+            &format!("must not be negative (got {secs} s)"),
+        ));
     }
     if !allow_zero && secs == 0.0 {
         return Err(invalid(py, field, "must be greater than 0"));
@@ -75,7 +83,9 @@ pub(crate) fn count(value: &Bound<'_, PyAny>, field: &str, min: u64, max: u64) -
             value.get_type().name()?
         )));
     }
-    let n: i128 = value.extract().map_err(|_| invalid(value.py(), field, "is out of range"))?;
+    let n: i128 = value
+        .extract()
+        .map_err(|_| invalid(value.py(), field, "is out of range"))?;
     if n < i128::from(min) || n > i128::from(max) {
         return Err(invalid(
             value.py(),
@@ -98,7 +108,11 @@ pub(crate) fn real(value: &Bound<'_, PyAny>, field: &str) -> PyResult<f64> {
     }
     let x: f64 = value.extract()?;
     if !x.is_finite() {
-        return Err(invalid(value.py(), field, &format!("must be finite (got {x})")));
+        return Err(invalid(
+            value.py(),
+            field,
+            &format!("must be finite (got {x})"),
+        ));
     }
     Ok(x)
 }

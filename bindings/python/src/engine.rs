@@ -40,7 +40,13 @@ pub(crate) struct Engine {
 static GLOBAL: GILOnceCell<Py<Engine>> = GILOnceCell::new();
 
 fn c_string(py: Python<'_>, text: &str, what: &str) -> PyResult<CString> {
-    CString::new(text).map_err(|_| status::error_with(py, INVALID_ARGUMENT, &format!("{what} contains a NUL character")))
+    CString::new(text).map_err(|_| {
+        status::error_with(
+            py,
+            INVALID_ARGUMENT,
+            &format!("{what} contains a NUL character"),
+        )
+    })
 }
 
 fn path_c_string(py: Python<'_>, path: PathBuf) -> PyResult<CString> {
@@ -53,7 +59,9 @@ fn path_c_string(py: Python<'_>, path: PathBuf) -> PyResult<CString> {
 /// Takes a library-owned string, copies it and frees it.
 fn take_string(ptr: *mut c_char) -> String {
     // SAFETY: a NUL-terminated string returned by the library, freed once here.
-    let text = unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().into_owned();
+    let text = unsafe { std::ffi::CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
     // SAFETY: as above.
     unsafe { bw_string_free(ptr) };
     text
@@ -71,9 +79,15 @@ impl Engine {
     fn names_vec(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let mut out: *mut c_char = std::ptr::null_mut();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_engine_policy_names(self.handle.get()?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_engine_policy_names(self.handle.get()?, &mut out)
+        })?;
         let text = take_string(out);
-        Ok(if text.is_empty() { Vec::new() } else { text.split('\n').map(str::to_string).collect() })
+        Ok(if text.is_empty() {
+            Vec::new()
+        } else {
+            text.split('\n').map(str::to_string).collect()
+        })
     }
 
     /// The policy `name`, or `None` when there is none.
@@ -113,22 +127,34 @@ impl Engine {
     /// policy (tests), else the system clock.
     #[staticmethod]
     #[pyo3(signature = (text, /, *, clock = None))]
-    fn from_toml(py: Python<'_>, text: &str, clock: Option<&Bound<'_, ManualClock>>) -> PyResult<Engine> {
+    fn from_toml(
+        py: Python<'_>,
+        text: &str,
+        clock: Option<&Bound<'_, ManualClock>>,
+    ) -> PyResult<Engine> {
         let text = c_string(py, text, "the policy text")?;
         let mut out: *mut bw_engine = std::ptr::null_mut();
         // SAFETY: NUL-terminated text, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe { bw_engine_from_toml(text.as_ptr(), clock_ptr(clock)?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_engine_from_toml(text.as_ptr(), clock_ptr(clock)?, &mut out)
+        })?;
         Ok(Engine::wrap(out))
     }
 
     /// An engine from the policy file at `path` (`str` or `os.PathLike`).
     #[staticmethod]
     #[pyo3(signature = (path, /, *, clock = None))]
-    fn from_file(py: Python<'_>, path: PathBuf, clock: Option<&Bound<'_, ManualClock>>) -> PyResult<Engine> {
+    fn from_file(
+        py: Python<'_>,
+        path: PathBuf,
+        clock: Option<&Bound<'_, ManualClock>>,
+    ) -> PyResult<Engine> {
         let path = path_c_string(py, path)?;
         let mut out: *mut bw_engine = std::ptr::null_mut();
         // SAFETY: NUL-terminated path, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe { bw_engine_from_path(path.as_ptr(), clock_ptr(clock)?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_engine_from_path(path.as_ptr(), clock_ptr(clock)?, &mut out)
+        })?;
         Ok(Engine::wrap(out))
     }
 
@@ -177,8 +203,16 @@ impl Engine {
             Some(p) => Ok(p),
             None => {
                 let names = self.names_vec(py)?;
-                let listed = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-                Err(status::error_with(py, NOT_FOUND, &format!("no policy named {name:?} (policies: {listed})")))
+                let listed = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                Err(status::error_with(
+                    py,
+                    NOT_FOUND,
+                    &format!("no policy named {name:?} (policies: {listed})"),
+                ))
             }
         }
     }
@@ -209,7 +243,9 @@ impl Engine {
     fn prometheus(&self, py: Python<'_>) -> PyResult<String> {
         let mut out: *mut c_char = std::ptr::null_mut();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_engine_prometheus(self.handle.get()?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_engine_prometheus(self.handle.get()?, &mut out)
+        })?;
         Ok(take_string(out))
     }
 
@@ -218,7 +254,9 @@ impl Engine {
         let mut out: *mut c_char = std::ptr::null_mut();
         let mut code = 0i32;
         // SAFETY: live handle, valid out-pointers.
-        status::check(py, unsafe { bw_engine_health(self.handle.get()?, &mut out, &mut code) })?;
+        status::check(py, unsafe {
+            bw_engine_health(self.handle.get()?, &mut out, &mut code)
+        })?;
         Ok(take_string(out))
     }
 
@@ -226,10 +264,11 @@ impl Engine {
     /// the listener, so it can be used as a decorator. Exceptions in it are logged.
     fn on_event(&self, py: Python<'_>, listener: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let ptr = self.handle.get()?;
-        self.listeners.add(py, listener.clone_ref(py), |callback, data| {
-            // SAFETY: live handle; the callback and its leaked data live forever.
-            unsafe { bw_engine_set_listener(ptr, callback, data) }
-        })?;
+        self.listeners
+            .add(py, listener.clone_ref(py), |callback, data| {
+                // SAFETY: live handle; the callback and its leaked data live forever.
+                unsafe { bw_engine_set_listener(ptr, callback, data) }
+            })?;
         Ok(listener)
     }
 
@@ -239,12 +278,19 @@ impl Engine {
         let py = slf.py();
         if let Some(global) = GLOBAL.get(py) {
             if global.bind(py).is(slf) {
-                return Err(pyo3::exceptions::PyValueError::new_err("the global engine cannot be closed"));
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "the global engine cannot be closed",
+                ));
             }
         }
         let me = slf.get();
         me.handle.close();
-        for policy in me.policies.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+        for policy in me
+            .policies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+        {
             policy.1.get().close_flag();
         }
         Ok(())

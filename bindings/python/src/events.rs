@@ -33,7 +33,9 @@ impl Listeners {
         set: impl FnOnce(breakwater::ffi::events::bw_event_callback, *mut c_void) -> bw_status,
     ) -> PyResult<()> {
         if !listener.bind(py).is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err("a listener must be callable"));
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "a listener must be callable",
+            ));
         }
         let mut fresh = false;
         let sink = *self.0.get_or_init(|| {
@@ -42,7 +44,10 @@ impl Listeners {
                 listeners: Mutex::new(Vec::new()),
             }))
         });
-        sink.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(listener);
+        sink.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
         if fresh {
             let data = sink as *const Sink as *mut c_void;
             status::check(py, set(Some(deliver), data))?;
@@ -64,7 +69,8 @@ extern "C" fn deliver(event: *const bw_event, data: *mut c_void) {
             String::new()
         } else {
             // SAFETY: `policy_len` UTF-8 bytes valid during the call.
-            let bytes = unsafe { std::slice::from_raw_parts(event.policy.cast::<u8>(), event.policy_len) };
+            let bytes =
+                unsafe { std::slice::from_raw_parts(event.policy.cast::<u8>(), event.policy_len) };
             String::from_utf8_lossy(bytes).into_owned()
         };
         Python::with_gil(|py| {
@@ -79,8 +85,20 @@ extern "C" fn deliver(event: *const bw_event, data: *mut c_void) {
                 let listeners = PyTuple::new(py, listeners)?;
                 crate::guard::helpers(py)?.getattr("dispatch")?.call1((
                     listeners,
-                    (event.kind, policy, event.from_state, event.to_state, event.reason),
-                    (event.generation, event.at_ns, event.added, event.removed, event.changed),
+                    (
+                        event.kind,
+                        policy,
+                        event.from_state,
+                        event.to_state,
+                        event.reason,
+                    ),
+                    (
+                        event.generation,
+                        event.at_ns,
+                        event.added,
+                        event.removed,
+                        event.changed,
+                    ),
                 ))?;
                 Ok(())
             };

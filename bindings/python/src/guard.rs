@@ -60,7 +60,10 @@ impl Ticket {
     #[inline]
     pub(crate) fn injected(&self) -> (bool, u64) {
         match self {
-            Ticket::Policy(p) => (p.flags & BW_PERMIT_INJECTED_FAILURE != 0, p.injected_latency_ns),
+            Ticket::Policy(p) => (
+                p.flags & BW_PERMIT_INJECTED_FAILURE != 0,
+                p.injected_latency_ns,
+            ),
             _ => (false, 0),
         }
     }
@@ -100,7 +103,12 @@ impl Target {
     /// Asks for admission. `wait`: blocking waits (bulkhead, limiter `max_wait`) are
     /// allowed, with the GIL released.
     #[inline]
-    pub(crate) fn acquire(&self, py: Python<'_>, wait: bool, priority: i32) -> Result<Ticket, Refusal> {
+    pub(crate) fn acquire(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        priority: i32,
+    ) -> Result<Ticket, Refusal> {
         match self {
             Target::Policy(p) => p.get().acquire_ticket(py, wait, priority),
             Target::Breaker(p) => p.get().acquire_ticket(),
@@ -114,7 +122,9 @@ impl Target {
     pub(crate) fn complete(&self, ticket: &mut Ticket, outcome: i32) -> i32 {
         match (self, ticket) {
             (Target::Policy(p), Ticket::Policy(permit)) => p.get().complete_permit(permit, outcome),
-            (Target::Breaker(b), Ticket::Breaker(permit)) => b.get().complete_permit(permit, outcome),
+            (Target::Breaker(b), Ticket::Breaker(permit)) => {
+                b.get().complete_permit(permit, outcome)
+            }
             (Target::Limiter(_), Ticket::Limiter) => status::OK,
             (Target::Bulkhead(b), Ticket::Bulkhead) => b.get().release_slot(),
             _ => breakwater::ffi::status::bw_status::BW_WRONG_HANDLE as i32,
@@ -250,7 +260,9 @@ impl Permit {
             status::error_with(
                 py,
                 breakwater::ffi::status::bw_status::BW_INVALID_ARGUMENT as i32,
-                &format!("unknown outcome {outcome:?} (expected success, failure, timeout or ignored)"),
+                &format!(
+                    "unknown outcome {outcome:?} (expected success, failure, timeout or ignored)"
+                ),
             )
         })?;
         self.finish(py, code)
@@ -260,10 +272,17 @@ impl Permit {
     /// or success when `exc` is `None`.
     /// Returns the outcome code (0 success, 1 failure, 3 ignored).
     #[pyo3(signature = (exc, exclude_types = None, exclude_predicate = None))]
-    fn complete_with(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>, exclude_types: Option<Py<PyTuple>>, exclude_predicate: Option<Py<PyAny>>) -> PyResult<i32> {
+    fn complete_with(
+        &self,
+        py: Python<'_>,
+        exc: Option<Bound<'_, PyAny>>,
+        exclude_types: Option<Py<PyTuple>>,
+        exclude_predicate: Option<Py<PyAny>>,
+    ) -> PyResult<i32> {
         let outcome = match exc {
             None => BW_OUTCOME_SUCCESS,
-            Some(e) => Exclude::new(exclude_types, exclude_predicate).outcome_of(py, &PyErr::from_value(e))?,
+            Some(e) => Exclude::new(exclude_types, exclude_predicate)
+                .outcome_of(py, &PyErr::from_value(e))?,
         };
         self.finish(py, outcome)?;
         Ok(outcome)
@@ -294,7 +313,10 @@ impl Permit {
     /// Whether the permit was completed.
     #[getter]
     fn done(&self) -> bool {
-        self.ticket.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+        self.ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 }
 
@@ -343,12 +365,23 @@ pub(crate) fn enter(py: Python<'_>, target: Target, stack: &Py<PyAny>) -> PyResu
     }
     let var = stack.bind(py);
     let below = var.call_method1("get", (py.None(),))?;
-    var.call_method1("set", (PyTuple::new(py, [permit.clone_ref(py).into_any(), below.unbind()])?,))?;
+    var.call_method1(
+        "set",
+        (PyTuple::new(
+            py,
+            [permit.clone_ref(py).into_any(), below.unbind()],
+        )?,),
+    )?;
     Ok(permit)
 }
 
 /// `__exit__`: pop this context's permit and complete it from the exception.
-pub(crate) fn exit(py: Python<'_>, stack: &Py<PyAny>, exc: Option<Bound<'_, PyAny>>, exclude: &Exclude) -> PyResult<bool> {
+pub(crate) fn exit(
+    py: Python<'_>,
+    stack: &Py<PyAny>,
+    exc: Option<Bound<'_, PyAny>>,
+    exclude: &Exclude,
+) -> PyResult<bool> {
     let var = stack.bind(py);
     let top = var.call_method1("get", (py.None(),))?;
     if top.is_none() {
@@ -385,28 +418,50 @@ pub(crate) struct Guarded {
 
 impl Guarded {
     /// One logical call: attempts under the policy's retry rules.
-    fn run(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyObject> {
+    fn run(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyObject> {
         let mut retry: Option<RetryRun> = None;
         let mut begun = false;
         loop {
             let (error, what, hint) = match self.target.acquire(py, true, self.priority) {
                 Err(Refusal::Error(e)) => return Err(e),
                 Err(Refusal::Rejected(code, after)) => {
-                    let hint = if after == 0 { BW_RETRY_AFTER_NONE } else { after };
-                    (self.target.rejection(py, code, after), 1u32 << (1 + code), hint)
+                    let hint = if after == 0 {
+                        BW_RETRY_AFTER_NONE
+                    } else {
+                        after
+                    };
+                    (
+                        self.target.rejection(py, code, after),
+                        1u32 << (1 + code),
+                        hint,
+                    )
                 }
                 Ok(mut ticket) => {
                     let (failure, latency) = ticket.injected();
                     sleep_ns(py, latency)?;
                     if failure {
-                        self.target.complete_checked(py, &mut ticket, BW_OUTCOME_FAILURE)?;
-                        (injected_fault(py, self.target.name()), BW_RETRY_ON_FAILURE, BW_RETRY_AFTER_NONE)
+                        self.target
+                            .complete_checked(py, &mut ticket, BW_OUTCOME_FAILURE)?;
+                        (
+                            injected_fault(py, self.target.name()),
+                            BW_RETRY_ON_FAILURE,
+                            BW_RETRY_AFTER_NONE,
+                        )
                     } else {
                         let timeout = self.target.timeout_ns();
                         let started = (timeout > 0).then(Instant::now);
                         match self.func.bind(py).call(args, kwargs) {
                             Ok(value) => {
-                                self.target.complete_checked(py, &mut ticket, BW_OUTCOME_SUCCESS)?;
+                                self.target.complete_checked(
+                                    py,
+                                    &mut ticket,
+                                    BW_OUTCOME_SUCCESS,
+                                )?;
                                 return Ok(value.unbind());
                             }
                             Err(e) => {
@@ -421,8 +476,13 @@ impl Guarded {
                                 if outcome != BW_OUTCOME_FAILURE {
                                     return Err(e);
                                 }
-                                let late = started.is_some_and(|s| s.elapsed() > Duration::from_nanos(timeout));
-                                let what = if late { BW_RETRY_ON_TIMEOUT } else { BW_RETRY_ON_FAILURE };
+                                let late = started
+                                    .is_some_and(|s| s.elapsed() > Duration::from_nanos(timeout));
+                                let what = if late {
+                                    BW_RETRY_ON_TIMEOUT
+                                } else {
+                                    BW_RETRY_ON_FAILURE
+                                };
                                 (e, what, BW_RETRY_AFTER_NONE)
                             }
                         }
@@ -442,9 +502,11 @@ impl Guarded {
                 (true, delay) => sleep_ns(py, delay)?,
                 (false, reason) => {
                     if reason == BW_GIVE_UP_BUDGET_EXHAUSTED as u64 {
-                        let exc = self
-                            .target
-                            .rejection(py, breakwater::ffi::status::bw_status::BW_RETRY_BUDGET_EXHAUSTED as i32, 0);
+                        let exc = self.target.rejection(
+                            py,
+                            breakwater::ffi::status::bw_status::BW_RETRY_BUDGET_EXHAUSTED as i32,
+                            0,
+                        );
                         exc.set_cause(py, Some(error));
                         return Err(exc);
                     }
@@ -479,11 +541,19 @@ impl Guarded {
     }
 
     #[pyo3(signature = (*args, **kwargs))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PyObject> {
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyObject> {
         match self.run(py, args, kwargs) {
             Ok(v) => Ok(v),
             Err(e) => match &self.fallback {
-                Some(fallback) if e.value(py).is_instance_of::<PyException>() && self.exclude.outcome_of(py, &e)? == BW_OUTCOME_FAILURE => {
+                Some(fallback)
+                    if e.value(py).is_instance_of::<PyException>()
+                        && self.exclude.outcome_of(py, &e)? == BW_OUTCOME_FAILURE =>
+                {
                     Ok(fallback.bind(py).call1((e.value(py),))?.unbind())
                 }
                 _ => Err(e),
@@ -492,7 +562,11 @@ impl Guarded {
     }
 
     /// Binds like a function, so a guarded method receives `self`.
-    fn __get__(slf: Bound<'_, Self>, instance: Option<Bound<'_, PyAny>>, owner: Option<Bound<'_, PyAny>>) -> PyResult<PyObject> {
+    fn __get__(
+        slf: Bound<'_, Self>,
+        instance: Option<Bound<'_, PyAny>>,
+        owner: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
         let _ = owner;
         let py = slf.py();
         match instance {
@@ -504,7 +578,6 @@ impl Guarded {
             _ => Ok(slf.into_any().unbind()),
         }
     }
-
 }
 
 /// The `Target` of a guard object.
@@ -529,7 +602,12 @@ pub(crate) fn target_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Targ
 }
 
 /// `_acquire(wait, priority)` shared by every guard: a `Permit` or the rejection.
-pub(crate) fn acquire_permit(py: Python<'_>, target: Target, wait: bool, priority: i32) -> PyResult<Permit> {
+pub(crate) fn acquire_permit(
+    py: Python<'_>,
+    target: Target,
+    wait: bool,
+    priority: i32,
+) -> PyResult<Permit> {
     match target.acquire(py, wait, priority) {
         Ok(ticket) => Ok(Permit::new(target, ticket)),
         Err(Refusal::Rejected(code, after)) => Err(target.rejection(py, code, after)),
@@ -631,13 +709,17 @@ impl Exclude {
 /// `exc -> bool`; as `(types, predicate)`.
 #[pyfunction]
 #[pyo3(signature = (exclude = None))]
-pub(crate) fn normalize_exclude(py: Python<'_>, exclude: Option<&Bound<'_, PyAny>>) -> PyResult<(Option<Py<PyTuple>>, Option<Py<PyAny>>)> {
+pub(crate) fn normalize_exclude(
+    py: Python<'_>,
+    exclude: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Option<Py<PyTuple>>, Option<Py<PyAny>>)> {
     let Some(x) = exclude.filter(|x| !x.is_none()) else {
         return Ok((None, None));
     };
     let is_exception_type = |t: &Bound<'_, PyAny>| -> PyResult<bool> {
         Ok(t.is_instance_of::<PyType>()
-            && t.downcast::<PyType>()?.is_subclass_of::<pyo3::exceptions::PyBaseException>()?)
+            && t.downcast::<PyType>()?
+                .is_subclass_of::<pyo3::exceptions::PyBaseException>()?)
     };
     if is_exception_type(x)? {
         return Ok((Some(PyTuple::new(py, [x])?.unbind()), None));

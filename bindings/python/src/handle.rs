@@ -30,7 +30,11 @@ unsafe impl<T> Sync for Handle<T> {}
 impl<T> Handle<T> {
     /// Takes ownership of one reference. `ptr` must be a live handle that `free`
     /// releases; a NULL pointer is a bug in the caller (a `BW_OK` always writes it).
-    pub(crate) fn new(ptr: *mut T, free: unsafe extern "C" fn(*const T), what: &'static str) -> Self {
+    pub(crate) fn new(
+        ptr: *mut T,
+        free: unsafe extern "C" fn(*const T),
+        what: &'static str,
+    ) -> Self {
         let ptr = NonNull::new(ptr).expect("a bw_* constructor returned BW_OK with NULL");
         Handle {
             ptr,

@@ -36,7 +36,10 @@ const BUILT_ABI_VERSION: u32 = 1;
 /// `(built_against, linked)`: the package compares them at import.
 #[pyfunction]
 fn abi_versions() -> (u32, u32) {
-    (BUILT_ABI_VERSION, breakwater::ffi::version::bw_abi_version())
+    (
+        BUILT_ABI_VERSION,
+        breakwater::ffi::version::bw_abi_version(),
+    )
 }
 
 /// The engine's version string.

@@ -39,7 +39,12 @@ impl Drop for Builder {
 
 impl RateLimiter {
     #[inline]
-    pub(crate) fn acquire_ticket(&self, py: Python<'_>, wait: bool, n: u64) -> Result<Ticket, Refusal> {
+    pub(crate) fn acquire_ticket(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        n: u64,
+    ) -> Result<Ticket, Refusal> {
         let ptr = self.handle.get()?;
         let mut after = 0u64;
         let code = if wait && self.max_wait_ns > 0 {
@@ -92,7 +97,9 @@ impl Reservation {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let mut cancelled = false;
         // SAFETY: live limiter (held), our reservation, not shared (locked).
-        let code = unsafe { bw_limiter_cancel(self.limiter.get().handle.raw(), &mut *slot, &mut cancelled) } as i32;
+        let code = unsafe {
+            bw_limiter_cancel(self.limiter.get().handle.raw(), &mut *slot, &mut cancelled)
+        } as i32;
         if code == status::OK {
             Ok(cancelled)
         } else {
@@ -130,7 +137,9 @@ impl RateLimiter {
         }
         let mut out: *mut bw_limiter = std::ptr::null_mut();
         // SAFETY: live builder, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe { bw_limiter_new(b.0, clock_ptr(clock)?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_limiter_new(b.0, clock_ptr(clock)?, &mut out)
+        })?;
         Ok(RateLimiter {
             handle: Handle::new(out, bw_limiter_free, "rate limiter"),
             name,
@@ -144,7 +153,10 @@ impl RateLimiter {
     /// `n` exceeds the burst.
     #[pyo3(signature = (n = None))]
     fn try_acquire(&self, py: Python<'_>, n: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        let n = n.map(|n| count(n, "n", 0, u64::MAX)).transpose()?.unwrap_or(1);
+        let n = n
+            .map(|n| count(n, "n", 0, u64::MAX))
+            .transpose()?
+            .unwrap_or(1);
         let mut after = 0u64;
         // SAFETY: live handle, valid out-pointer.
         let code = unsafe { bw_limiter_try_acquire(self.handle.get()?, n, &mut after) } as i32;
@@ -160,8 +172,16 @@ impl RateLimiter {
     /// Takes `n` permits, sleeping (GIL released) up to `timeout` seconds for them
     /// (default: the limiter's `max_wait`); raises `RateLimitedError` otherwise.
     #[pyo3(signature = (n = None, timeout = None))]
-    fn acquire(&self, py: Python<'_>, n: Option<&Bound<'_, PyAny>>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let n = n.map(|n| count(n, "n", 0, u64::MAX)).transpose()?.unwrap_or(1);
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        n: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let n = n
+            .map(|n| count(n, "n", 0, u64::MAX))
+            .transpose()?
+            .unwrap_or(1);
         let max_wait = opt_duration_ns(timeout, "timeout", true)?.unwrap_or(self.max_wait_ns);
         let p = SendPtr(self.handle.get()?);
         let (code, after) = py.allow_threads(move || {
@@ -180,16 +200,29 @@ impl RateLimiter {
 
     /// Commits `n` permits due within `max_wait` seconds (never blocks): a
     /// `Reservation` to wait for, or `RateLimitedError`.
-    fn _reserve(slf: &Bound<'_, Self>, n: u64, max_wait: &Bound<'_, PyAny>) -> PyResult<Reservation> {
+    fn _reserve(
+        slf: &Bound<'_, Self>,
+        n: u64,
+        max_wait: &Bound<'_, PyAny>,
+    ) -> PyResult<Reservation> {
         let py = slf.py();
         let me = slf.get();
         let max_wait = duration_ns(max_wait, "max_wait", true)?;
         let mut slot: bw_reservation = zeroed();
         let mut after = 0u64;
         // SAFETY: live handle, valid out-pointers.
-        let code = unsafe { bw_limiter_reserve(me.handle.get()?, n, max_wait, &mut slot, &mut after) } as i32;
+        let code =
+            unsafe { bw_limiter_reserve(me.handle.get()?, n, max_wait, &mut slot, &mut after) }
+                as i32;
         if code != status::OK {
-            return Err(me.refusal(py, if status::is_rejection(code) { Refusal::Rejected(code, after) } else { Refusal::Error(status::error(py, code)) }));
+            return Err(me.refusal(
+                py,
+                if status::is_rejection(code) {
+                    Refusal::Rejected(code, after)
+                } else {
+                    Refusal::Error(status::error(py, code))
+                },
+            ));
         }
         Ok(Reservation {
             limiter: slf.clone().unbind(),
@@ -200,7 +233,10 @@ impl RateLimiter {
 
     /// A permit for permits already taken (by a waited-out reservation).
     fn _granted(slf: &Bound<'_, Self>) -> crate::guard::Permit {
-        crate::guard::Permit::new(crate::guard::Target::Limiter(slf.clone().unbind()), Ticket::Limiter)
+        crate::guard::Permit::new(
+            crate::guard::Target::Limiter(slf.clone().unbind()),
+            Ticket::Limiter,
+        )
     }
 
     /// The limiter's `max_wait` in seconds.
@@ -225,7 +261,9 @@ impl RateLimiter {
     fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
         let mut m: bw_metrics = zeroed();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_limiter_get_metrics(self.handle.get()?, &mut m) })?;
+        status::check(py, unsafe {
+            bw_limiter_get_metrics(self.handle.get()?, &mut m)
+        })?;
         crate::metrics::to_python(py, &self.name, &m)
     }
 

@@ -23,5 +23,8 @@ pub(crate) fn to_python(py: Python<'_>, name: &str, m: &bw_metrics) -> PyResult<
     d.set_item("latency_p90", seconds(m.latency_p90_ns))?;
     d.set_item("latency_p99", seconds(m.latency_p99_ns))?;
     d.set_item("latency_p999", seconds(m.latency_p999_ns))?;
-    Ok(crate::guard::helpers(py)?.getattr("metrics")?.call1((d,))?.unbind())
+    Ok(crate::guard::helpers(py)?
+        .getattr("metrics")?
+        .call1((d,))?
+        .unbind())
 }

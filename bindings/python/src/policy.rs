@@ -4,8 +4,8 @@
 use breakwater::ffi::policy::{
     bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
     bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
-    bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats,
-    bw_policy_timeout_ns, BW_DURATION_UNKNOWN,
+    bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout_ns,
+    BW_DURATION_UNKNOWN,
 };
 use breakwater::ffi::policy_retry::bw_policy_retry_on;
 use pyo3::prelude::*;
@@ -52,7 +52,12 @@ impl Policy {
     }
 
     #[inline]
-    pub(crate) fn acquire_ticket(&self, py: Python<'_>, wait: bool, priority: i32) -> Result<Ticket, Refusal> {
+    pub(crate) fn acquire_ticket(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        priority: i32,
+    ) -> Result<Ticket, Refusal> {
         let ptr = self.handle.get()?;
         let mut permit: bw_permit = zeroed();
         let mut after = 0u64;
@@ -64,7 +69,8 @@ impl Policy {
                 let mut permit: bw_permit = zeroed();
                 let mut after = 0u64;
                 // SAFETY: live handle (the Python object holds it), valid out-pointers.
-                let code = unsafe { bw_policy_acquire(p.0, priority, &mut permit, &mut after) } as i32;
+                let code =
+                    unsafe { bw_policy_acquire(p.0, priority, &mut permit, &mut after) } as i32;
                 (code, permit, after)
             });
             permit = permit_out;
@@ -87,7 +93,9 @@ impl Policy {
     pub(crate) fn complete_permit(&self, permit: &mut bw_permit, outcome: i32) -> i32 {
         // SAFETY: the pointer stays live while this object does (permits hold it); the
         // permit was filled by `bw_policy_acquire` of this policy and is not shared.
-        unsafe { bw_policy_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32 }
+        unsafe {
+            bw_policy_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32
+        }
     }
 
     pub(crate) fn timeout_ns(&self) -> u64 {
@@ -166,12 +174,24 @@ impl Policy {
         d.set_item("latency_p999", seconds(s.latency_p999_ns))?;
         d.set_item("breaker_state", state_name(s.breaker_state))?;
         d.set_item("breaker_generation", s.breaker_generation)?;
-        d.set_item("limiter_available", (s.limiter_available >= 0).then_some(s.limiter_available))?;
+        d.set_item(
+            "limiter_available",
+            (s.limiter_available >= 0).then_some(s.limiter_available),
+        )?;
         d.set_item("bulkhead_in_flight", s.bulkhead_in_flight)?;
-        d.set_item("bulkhead_max_concurrent", (s.bulkhead_max_concurrent > 0).then_some(s.bulkhead_max_concurrent))?;
-        d.set_item("adaptive_limit", (s.adaptive_limit > 0).then_some(s.adaptive_limit))?;
+        d.set_item(
+            "bulkhead_max_concurrent",
+            (s.bulkhead_max_concurrent > 0).then_some(s.bulkhead_max_concurrent),
+        )?;
+        d.set_item(
+            "adaptive_limit",
+            (s.adaptive_limit > 0).then_some(s.adaptive_limit),
+        )?;
         d.set_item("adaptive_in_flight", s.adaptive_in_flight)?;
-        Ok(crate::guard::helpers(py)?.getattr("policy_snapshot")?.call1((d,))?.unbind())
+        Ok(crate::guard::helpers(py)?
+            .getattr("policy_snapshot")?
+            .call1((d,))?
+            .unbind())
     }
 
     /// Opens the breaker until `reset()` (raises `NoStageError` without a breaker).
@@ -195,7 +215,9 @@ impl Policy {
     /// Turns fault injection on or off (raises `NoStageError` without `chaos`).
     fn set_chaos(&self, py: Python<'_>, enabled: bool) -> PyResult<()> {
         // SAFETY: live handle.
-        status::check(py, unsafe { bw_policy_chaos_set_enabled(self.ptr()?, enabled) })
+        status::check(py, unsafe {
+            bw_policy_chaos_set_enabled(self.ptr()?, enabled)
+        })
     }
 
     /// The attempt timeout in seconds, or `None`.

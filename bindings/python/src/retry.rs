@@ -50,10 +50,16 @@ impl Drop for RetryRun {
 }
 
 impl RetryRun {
-    pub(crate) fn for_policy(py: Python<'_>, policy: Py<Policy>, ptr: *const breakwater::ffi::policy::bw_policy) -> PyResult<Self> {
+    pub(crate) fn for_policy(
+        py: Python<'_>,
+        policy: Py<Policy>,
+        ptr: *const breakwater::ffi::policy::bw_policy,
+    ) -> PyResult<Self> {
         let mut state: *mut bw_retry_state = std::ptr::null_mut();
         // SAFETY: live policy, valid out-pointer.
-        status::check(py, unsafe { bw_policy_retry_begin(ptr, next_seed(), &mut state) })?;
+        status::check(py, unsafe {
+            bw_policy_retry_begin(ptr, next_seed(), &mut state)
+        })?;
         Ok(RetryRun {
             driver: Driver::Policy(policy),
             state,
@@ -62,18 +68,42 @@ impl RetryRun {
 
     /// After a miss of class `what` (`BW_RETRY_ON_*`): `(true, delay_ns)` to retry,
     /// `(false, reason)` to give up. `now_ns` is read by standalone schedules only.
-    pub(crate) fn next_raw(&mut self, py: Python<'_>, what: u32, hint_ns: u64, now_ns: u64) -> PyResult<(bool, u64)> {
+    pub(crate) fn next_raw(
+        &mut self,
+        py: Python<'_>,
+        what: u32,
+        hint_ns: u64,
+        now_ns: u64,
+    ) -> PyResult<(bool, u64)> {
         let mut delay = 0u64;
         let mut reason = 0i32;
         let code = match &self.driver {
             // SAFETY: live policy (held), our live unshared state, valid out-pointers.
             Driver::Policy(p) => unsafe {
-                bw_policy_retry_next(p.get().raw(), self.state, what, hint_ns, &mut delay, &mut reason)
+                bw_policy_retry_next(
+                    p.get().raw(),
+                    self.state,
+                    what,
+                    hint_ns,
+                    &mut delay,
+                    &mut reason,
+                )
             },
             Driver::Schedule(budget) => {
-                let budget = budget.as_ref().map_or(std::ptr::null(), |b| b.get().handle.raw());
+                let budget = budget
+                    .as_ref()
+                    .map_or(std::ptr::null(), |b| b.get().handle.raw());
                 // SAFETY: our live unshared state, live budget or NULL, valid out-pointers.
-                unsafe { bw_retry_state_next_delay(self.state, now_ns, hint_ns, budget, &mut delay, &mut reason) }
+                unsafe {
+                    bw_retry_state_next_delay(
+                        self.state,
+                        now_ns,
+                        hint_ns,
+                        budget,
+                        &mut delay,
+                        &mut reason,
+                    )
+                }
             }
         };
         match code {
@@ -88,13 +118,26 @@ impl RetryRun {
 impl RetryRun {
     /// After a miss of class `what`: `(True, delay_seconds)` or `(False, reason)`.
     #[pyo3(signature = (what, retry_after = None, now_ns = 0))]
-    fn next(&mut self, py: Python<'_>, what: u32, retry_after: Option<f64>, now_ns: u64) -> PyResult<(bool, f64)> {
+    fn next(
+        &mut self,
+        py: Python<'_>,
+        what: u32,
+        retry_after: Option<f64>,
+        now_ns: u64,
+    ) -> PyResult<(bool, f64)> {
         let hint = match retry_after {
             Some(s) if s > 0.0 && s.is_finite() => (s * 1e9) as u64,
             _ => BW_RETRY_AFTER_NONE,
         };
         let (retry, value) = self.next_raw(py, what, hint, now_ns)?;
-        Ok((retry, if retry { crate::convert::seconds(value) } else { value as f64 }))
+        Ok((
+            retry,
+            if retry {
+                crate::convert::seconds(value)
+            } else {
+                value as f64
+            },
+        ))
     }
 }
 
@@ -116,7 +159,10 @@ impl RetryBudget {
         window: Option<&Bound<'_, PyAny>>,
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Self> {
-        let ratio = ratio.map(|r| real(r, "budget.ratio")).transpose()?.unwrap_or(0.2);
+        let ratio = ratio
+            .map(|r| real(r, "budget.ratio"))
+            .transpose()?
+            .unwrap_or(0.2);
         let min = min_per_second
             .map(|m| count(m, "budget.min_per_second", 0, u64::from(u32::MAX)))
             .transpose()?
@@ -124,7 +170,9 @@ impl RetryBudget {
         let window = opt_duration_ns(window, "budget.window", false)?.unwrap_or(10_000_000_000);
         let mut out: *mut bw_retry_budget = std::ptr::null_mut();
         // SAFETY: clock NULL or live, valid out-pointer.
-        status::check(py, unsafe { bw_retry_budget_new(ratio, min, window, clock_ptr(clock)?, &mut out) })?;
+        status::check(py, unsafe {
+            bw_retry_budget_new(ratio, min, window, clock_ptr(clock)?, &mut out)
+        })?;
         Ok(RetryBudget {
             handle: Handle::new(out, bw_retry_budget_free, "retry budget"),
         })
@@ -133,7 +181,9 @@ impl RetryBudget {
     /// Records one request (a first attempt).
     fn record_request(&self, py: Python<'_>) -> PyResult<()> {
         // SAFETY: live handle.
-        status::check(py, unsafe { bw_retry_budget_record_request(self.handle.get()?) })
+        status::check(py, unsafe {
+            bw_retry_budget_record_request(self.handle.get()?)
+        })
     }
 
     /// Asks for one retry: `True` if granted (and counted).
@@ -150,7 +200,9 @@ impl RetryBudget {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let mut s: bw_retry_budget_stats = zeroed();
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_retry_budget_get_stats(self.handle.get()?, &mut s) })?;
+        status::check(py, unsafe {
+            bw_retry_budget_get_stats(self.handle.get()?, &mut s)
+        })?;
         let d = PyDict::new(py);
         d.set_item("requests", s.requests)?;
         d.set_item("retries", s.retries)?;
@@ -221,7 +273,10 @@ impl RetrySchedule {
         // SAFETY: our live builder, not shared yet.
         unsafe {
             status::check(py, bw_retry_config_set_max_attempts(config.0, attempts))?;
-            status::check(py, bw_retry_config_set_backoff(config.0, initial, multiplier, max))?;
+            status::check(
+                py,
+                bw_retry_config_set_backoff(config.0, initial, multiplier, max),
+            )?;
             status::check(py, bw_retry_config_set_jitter(config.0, jitter))?;
             status::check(py, bw_retry_config_set_max_elapsed(config.0, elapsed))?;
         }
@@ -249,7 +304,15 @@ impl RetrySchedule {
     fn start(&self, py: Python<'_>, start_ns: u64, deadline_ns: u64) -> PyResult<RetryRun> {
         let mut state: *mut bw_retry_state = std::ptr::null_mut();
         // SAFETY: live, never-mutated builder; valid out-pointer.
-        status::check(py, unsafe { bw_retry_state_new(self.config.0, next_seed(), start_ns, deadline_ns, &mut state) })?;
+        status::check(py, unsafe {
+            bw_retry_state_new(
+                self.config.0,
+                next_seed(),
+                start_ns,
+                deadline_ns,
+                &mut state,
+            )
+        })?;
         Ok(RetryRun {
             driver: Driver::Schedule(self.budget.as_ref().map(|b| b.clone_ref(py))),
             state,

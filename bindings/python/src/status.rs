@@ -59,7 +59,12 @@ pub(crate) fn error_with(py: Python<'_>, code: i32, message: &str) -> PyErr {
 #[cold]
 pub(crate) fn rejection(py: Python<'_>, code: i32, retry_after_ns: u64, name: &str) -> PyErr {
     let classes = match REJECTIONS.get_or_try_init(py, || {
-        Ok::<_, PyErr>(errors(py)?.getattr("REJECTIONS")?.downcast_into::<PyTuple>()?.unbind())
+        Ok::<_, PyErr>(
+            errors(py)?
+                .getattr("REJECTIONS")?
+                .downcast_into::<PyTuple>()?
+                .unbind(),
+        )
     }) {
         Ok(c) => c.bind(py),
         Err(e) => return e,
@@ -105,7 +110,10 @@ pub(crate) fn check(py: Python<'_>, status: bw_status) -> PyResult<()> {
 #[cold]
 pub(crate) fn closed(what: &str) -> PyErr {
     Python::with_gil(|py| {
-        let made = errors(py).and_then(|m| m.getattr("ClosedError")?.call1((format!("this {what} is closed"),)));
+        let made = errors(py).and_then(|m| {
+            m.getattr("ClosedError")?
+                .call1((format!("this {what} is closed"),))
+        });
         match made {
             Ok(exc) => PyErr::from_value(exc),
             Err(e) => e,
