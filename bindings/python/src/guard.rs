@@ -682,7 +682,7 @@ macro_rules! guard_methods {
 
             /// The `exclude` this guard was built with, as `(types, predicate)`.
             #[getter]
-            fn _exclude(&self, py: pyo3::Python<'_>) -> (Option<pyo3::Py<pyo3::types::PyTuple>>, Option<pyo3::Py<pyo3::PyAny>>) {
+            fn _exclude(&self, py: pyo3::Python<'_>) -> $crate::guard::ExcludeParts {
                 self.exclude.parts(py)
             }
 
@@ -697,13 +697,16 @@ macro_rules! guard_methods {
 pub(crate) use guard_methods;
 
 impl Exclude {
-    pub(crate) fn parts(&self, py: Python<'_>) -> (Option<Py<PyTuple>>, Option<Py<PyAny>>) {
+    pub(crate) fn parts(&self, py: Python<'_>) -> ExcludeParts {
         (
             self.types.as_ref().map(|t| t.clone_ref(py)),
             self.predicate.as_ref().map(|p| p.clone_ref(py)),
         )
     }
 }
+
+/// `(types, predicate)` of an `exclude=`.
+pub(crate) type ExcludeParts = (Option<Py<PyTuple>>, Option<Py<PyAny>>);
 
 /// `exclude=`: `None`, an exception type, a tuple or list of them, or a predicate
 /// `exc -> bool`; as `(types, predicate)`.
@@ -712,7 +715,7 @@ impl Exclude {
 pub(crate) fn normalize_exclude(
     py: Python<'_>,
     exclude: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(Option<Py<PyTuple>>, Option<Py<PyAny>>)> {
+) -> PyResult<ExcludeParts> {
     let Some(x) = exclude.filter(|x| !x.is_none()) else {
         return Ok((None, None));
     };
