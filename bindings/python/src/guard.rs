@@ -615,6 +615,25 @@ pub(crate) fn acquire_permit(
     }
 }
 
+/// A permit and what the asyncio glue reads before the call.
+pub(crate) fn admit(
+    py: Python<'_>,
+    target: Target,
+    wait: bool,
+    priority: i32,
+) -> PyResult<(Permit, f64, bool, Option<f64>)> {
+    let timeout = target.timeout_ns();
+    let permit = acquire_permit(py, target, wait, priority)?;
+    let (failure, latency) = permit
+        .ticket
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map_or((false, 0), Ticket::injected);
+    let timeout = (timeout > 0).then(|| crate::convert::seconds(timeout));
+    Ok((permit, crate::convert::seconds(latency), failure, timeout))
+}
+
 /// The methods every guard class has: decorator, context managers, `_acquire`.
 macro_rules! guard_methods {
     ($ty:ty, $variant:ident) => {
@@ -678,6 +697,19 @@ macro_rules! guard_methods {
                 let py = slf.py();
                 let target = $crate::guard::Target::$variant(slf.clone().unbind());
                 $crate::guard::acquire_permit(py, target, wait, priority)
+            }
+
+            /// `_acquire` plus what the asyncio path needs, in one crossing:
+            /// `(permit, injected latency s, injected failure, timeout s or None)`.
+            #[pyo3(signature = (wait = false, priority = 1))]
+            fn _admit(
+                slf: &pyo3::Bound<'_, Self>,
+                wait: bool,
+                priority: i32,
+            ) -> pyo3::PyResult<($crate::guard::Permit, f64, bool, Option<f64>)> {
+                let py = slf.py();
+                let target = $crate::guard::Target::$variant(slf.clone().unbind());
+                $crate::guard::admit(py, target, wait, priority)
             }
 
             /// The `exclude` this guard was built with, as `(types, predicate)`.

@@ -61,10 +61,14 @@ def decorate(target: Any, func: Any, exclude: Any, fallback: Any, priority: Any)
     return guarded
 
 
-async def _acquire_async(target: Any, priority: int) -> Any:
-    """A permit without blocking the event loop: waits are ``asyncio.sleep``s."""
+Admission = Tuple[Any, float, bool, Optional[float]]
+
+
+async def _acquire_async(target: Any, priority: int) -> Admission:
+    """``(permit, injected latency, injected failure, timeout)`` without blocking the
+    event loop (one crossing into the engine when nothing waits)."""
     if not target._may_wait:
-        return target._acquire(False, priority)
+        return target._admit(False, priority)  # type: ignore[no-any-return]
     if isinstance(target, native.RateLimiter):
         reservation = target._reserve(1, target.max_wait)
         if reservation.wait > 0:
@@ -73,25 +77,25 @@ async def _acquire_async(target: Any, priority: int) -> Any:
             except BaseException:
                 reservation.cancel()
                 raise
-        return target._granted()
+        return target._granted(), 0.0, False, None
     # A bulkhead (standalone or a policy's) waits inside the engine, in arrival order
     # and counted once: wait on a worker thread, never on the loop. A permit that
     # arrives after the task was cancelled is dropped, and a dropped permit completes
     # as ignored, so its slot is freed.
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, target._acquire, True, priority)
+    return await loop.run_in_executor(None, target._admit, True, priority)
 
 
-async def _attempt(target: Any, permit: Any, func: Any, args: Any, kwargs: Any,
+async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwargs: Any,
                    types: Any, predicate: Any) -> Tuple[bool, Any, int]:
-    """One admitted attempt: ``(ok, value_or_exception, outcome)``."""
-    latency = permit.injected_latency
+    """One admitted attempt: ``(ok, value_or_exception, outcome)``. With the
+    admission, one more crossing: the completion."""
+    permit, latency, injected_failure, timeout = admission
     if latency:
         await asyncio.sleep(latency)
-    if permit.injected_failure:
+    if injected_failure:
         permit.complete("failure")
         return False, InjectedFaultError(target.name), FAILURE
-    timeout = target.timeout if isinstance(target, native.Policy) else None
     if not timeout:
         try:
             value = await func(*args, **kwargs)
@@ -138,13 +142,13 @@ def _async_wrapper(target: Any, func: Any, types: Any, predicate: Any, fallback:
         begun = False
         while True:
             try:
-                permit = await _acquire_async(target, priority)
+                admission = await _acquire_async(target, priority)
             except RejectedError as exc:
                 error: BaseException = exc
                 what = 1 << (1 + _code_of(exc))
                 hint = exc.retry_after
             else:
-                ok, value, outcome = await _attempt(target, permit, func, args, kwargs, types, predicate)
+                ok, value, outcome = await _attempt(target, admission, func, args, kwargs, types, predicate)
                 if ok:
                     return value
                 error = value
@@ -173,11 +177,10 @@ def _async_wrapper(target: Any, func: Any, types: Any, predicate: Any, fallback:
 
 async def aenter(target: Any, stack: "contextvars.ContextVar[Any]") -> Any:
     """``async with guard:``: the permit, pushed on this task's stack."""
-    permit = await _acquire_async(target, 1)
-    latency = permit.injected_latency
+    permit, latency, injected_failure, _ = await _acquire_async(target, 1)
     if latency:
         await asyncio.sleep(latency)
-    if permit.injected_failure:
+    if injected_failure:
         permit.complete("failure")
         raise InjectedFaultError(target.name)
     stack.set((permit, stack.get(None)))
