@@ -161,7 +161,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 4
+#define BW_ABI_VERSION 5
 
 // The result of every fallible `bw_` function.
 //
@@ -1241,14 +1241,6 @@ bw_status bw_policy_breaker_reset(const bw_policy *policy);
 // # Safety
 // `policy` must be NULL or live.
 bw_status bw_policy_chaos_set_enabled(const bw_policy *policy, bool enabled);
-
-// The policy's `timeout` (the attempt deadline) in nanoseconds; 0 when it has none or
-// `policy` is NULL. Bindings that can cancel a call (Python's asyncio) cut it there.
-// Thread-safe, allocation-free.
-//
-// # Safety
-// `policy` must be NULL or live.
-uint64_t bw_policy_timeout_ns(const bw_policy *policy);
 
 // Writes the policy's retry classes (`BW_RETRY_ON_*` bits, from `retry_on` in the
 // policy file) to `*out_mask`. Returns `BW_OK`, `BW_NULL_POINTER`, or `BW_NO_STAGE`

@@ -556,20 +556,3 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
     })
 }
 
-/// The policy's `timeout` (the attempt deadline) in nanoseconds; 0 when it has none or
-/// `policy` is NULL. Bindings that can cancel a call (Python's asyncio) cut it there.
-/// Thread-safe, allocation-free.
-///
-/// # Safety
-/// `policy` must be NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn bw_policy_timeout_ns(policy: *const bw_policy) -> u64 {
-    // SAFETY: NULL or live by contract.
-    unsafe {
-        value_or(policy, 0, |h| {
-            h.config()
-                .timeout
-                .map_or(0, crate::clock::duration_to_nanos)
-        })
-    }
-}

@@ -31,7 +31,7 @@ mod status;
 use pyo3::prelude::*;
 
 /// The ABI version this module was built against (`BW_ABI_VERSION`).
-const BUILT_ABI_VERSION: u32 = 1;
+const BUILT_ABI_VERSION: u32 = breakwater::ffi::version::BW_ABI_VERSION;
 
 /// `(built_against, linked)`: the package compares them at import.
 #[pyfunction]

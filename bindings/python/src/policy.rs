@@ -4,7 +4,7 @@
 use breakwater::ffi::policy::{
     bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
     bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
-    bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout_ns,
+    bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout,
     BW_DURATION_UNKNOWN,
 };
 use breakwater::ffi::policy_retry::bw_policy_retry_on;
@@ -99,8 +99,10 @@ impl Policy {
     }
 
     pub(crate) fn timeout_ns(&self) -> u64 {
-        // SAFETY: live handle.
-        unsafe { bw_policy_timeout_ns(self.handle.raw()) }
+        let mut ns = 0u64;
+        // SAFETY: live handle, valid out-pointer; on failure `ns` stays 0 (no timeout).
+        unsafe { bw_policy_timeout(self.handle.raw(), &mut ns) };
+        ns
     }
 
     pub(crate) fn begin_retry(&self, py: Python<'_>, me: Py<Policy>) -> PyResult<Option<RetryRun>> {
