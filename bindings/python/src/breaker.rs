@@ -12,8 +12,8 @@ use breakwater::ffi::breaker::{
     bw_breaker_reset, bw_breaker_set_listener, bw_breaker_state, bw_breaker_stats,
     bw_breaker_try_acquire,
 };
+use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
 use breakwater::ffi::metrics::bw_metrics;
-use breakwater::ffi::policy::BW_DURATION_UNKNOWN;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 

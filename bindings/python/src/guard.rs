@@ -8,10 +8,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use breakwater::ffi::breaker::bw_breaker_permit;
-use breakwater::ffi::policy::{
-    bw_permit, BW_OUTCOME_FAILURE, BW_OUTCOME_IGNORED, BW_OUTCOME_SUCCESS, BW_OUTCOME_TIMEOUT,
+use breakwater::ffi::codes::{
+    BW_OUTCOME_FAILURE, BW_OUTCOME_IGNORED, BW_OUTCOME_SUCCESS, BW_OUTCOME_TIMEOUT,
     BW_PERMIT_INJECTED_FAILURE,
 };
+use breakwater::ffi::policy::bw_permit;
 use breakwater::ffi::policy_retry::{BW_RETRY_ON_FAILURE, BW_RETRY_ON_TIMEOUT};
 use breakwater::ffi::retry::{BW_GIVE_UP_BUDGET_EXHAUSTED, BW_RETRY_AFTER_NONE};
 use pyo3::exceptions::PyException;
@@ -351,7 +352,7 @@ pub(crate) fn sleep_ns(py: Python<'_>, ns: u64) -> PyResult<()> {
 /// stack, and return it. An injected fault fails here, since the block cannot be
 /// skipped otherwise.
 pub(crate) fn enter(py: Python<'_>, target: Target, stack: &Py<PyAny>) -> PyResult<Py<Permit>> {
-    let ticket = match target.acquire(py, true, breakwater::ffi::policy::BW_PRIORITY_DEFAULT) {
+    let ticket = match target.acquire(py, true, breakwater::ffi::codes::BW_PRIORITY_DEFAULT) {
         Ok(t) => t,
         Err(Refusal::Rejected(code, after)) => return Err(target.rejection(py, code, after)),
         Err(Refusal::Error(e)) => return Err(e),

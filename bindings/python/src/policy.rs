@@ -1,11 +1,11 @@
 //! `Policy`: one named pipeline of an engine (breaker, limiter, bulkhead, adaptive
 //! limit, chaos, retry, timeout), through `bw_policy_*`.
 
+use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
 use breakwater::ffi::policy::{
     bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
     bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
     bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout,
-    BW_DURATION_UNKNOWN,
 };
 use breakwater::ffi::policy_retry::bw_policy_retry_on;
 use pyo3::prelude::*;
