@@ -232,6 +232,9 @@ void test_engine_invalid_utf8_is_a_config_error_with_a_line(void) {
     CHECK_OK(bw_engine_policy(engine, "search", &search));
     bw_policy_free(search);
     unlink(path);
+    bw_engine_free(engine);
+}
+
 void test_engine_policy_names(void) {
     bw_engine *engine = NULL;
     CHECK_OK(bw_engine_from_toml(POLICIES, NULL, &engine));
