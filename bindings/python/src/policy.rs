@@ -152,7 +152,6 @@ impl Policy {
         d.set_item("ignored", s.ignored)?;
         d.set_item("slow", s.slow)?;
         d.set_item("retries", s.retries)?;
-        d.set_item("budget_refusals", s.budget_refusals)?;
         let rejected = PyDict::new(py);
         rejected.set_item("circuit_open", s.rejected_circuit_open)?;
         rejected.set_item("rate_limited", s.rejected_rate_limited)?;

@@ -56,9 +56,9 @@ impl RetryRun {
         ptr: *const breakwater::ffi::policy::bw_policy,
     ) -> PyResult<Self> {
         let mut state: *mut bw_retry_state = std::ptr::null_mut();
-        // SAFETY: live policy, valid out-pointer.
+        // SAFETY: live policy, valid out-pointer. Deadline 0: no caller deadline.
         status::check(py, unsafe {
-            bw_policy_retry_begin(ptr, next_seed(), &mut state)
+            bw_policy_retry_begin(ptr, next_seed(), 0, &mut state)
         })?;
         Ok(RetryRun {
             driver: Driver::Policy(policy),

@@ -242,7 +242,6 @@ class PolicySnapshot:
     ignored: int
     slow: int
     retries: int
-    budget_refusals: int
     rejected: Dict[str, int]
     transitions: Dict[str, int]
     latency_count: int
