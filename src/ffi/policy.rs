@@ -555,4 +555,3 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
         }
     })
 }
-
