@@ -161,7 +161,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 4
+#define BW_ABI_VERSION 5
 
 // The result of every fallible `bw_` function.
 //
@@ -975,6 +975,15 @@ bw_engine *bw_engine_clone(const bw_engine *engine);
 // # Safety
 // `engine` must be NULL or a live reference owned by the caller.
 void bw_engine_free(const bw_engine *engine);
+
+// Writes the names of the engine's policies, in file order, one per line (joined by
+// `'\n'`, no trailing newline; empty without policies) to `*out`, a string to free
+// with `bw_string_free`. Names never contain a newline (letters, digits, `_ - . :`).
+// Bindings use it to say which names exist when a lookup fails. Thread-safe.
+//
+// # Safety
+// `engine` must be NULL or live; `out` NULL or valid for a pointer write.
+bw_status bw_engine_policy_names(const bw_engine *engine, char **out);
 
 // Sets the function called for every event of the engine and its policies (breaker
 // transitions, retry budget exhaustion, reloads), with `user_data`. Settable once: a

@@ -279,3 +279,25 @@ pub unsafe extern "C" fn bw_engine_free(engine: *const bw_engine) {
     // SAFETY: NULL or a live, owned reference, by contract.
     unsafe { release(engine) }
 }
+
+/// Writes the names of the engine's policies, in file order, one per line (joined by
+/// `'\n'`, no trailing newline; empty without policies) to `*out`, a string to free
+/// with `bw_string_free`. Names never contain a newline (letters, digits, `_ - . :`).
+/// Bindings use it to say which names exist when a lookup fails. Thread-safe.
+///
+/// # Safety
+/// `engine` must be NULL or live; `out` NULL or valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn bw_engine_policy_names(
+    engine: *const bw_engine,
+    out: *mut *mut c_char,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(engine, out);
+        // SAFETY: non-NULL and live by contract.
+        let engine = unsafe { bw_engine::borrow(engine) };
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { write_out(out, into_c_string(engine.names().join("\n"))) };
+        bw_status::BW_OK
+    })
+}

@@ -23,6 +23,8 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     (3, 0xfc00_3448_7f16_c3e9),
     // `bw_policy_timeout`: the per-attempt timeout a binding that can cancel cuts at.
     (4, 0xa078_4488_217e_2a6f),
+    // `bw_engine_policy_names`: the names a binding lists when a lookup fails.
+    (5, 0x5b8a_64ef_8fd3_9cfc),
 ];
 
 fn header() -> String {

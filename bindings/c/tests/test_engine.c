@@ -234,3 +234,24 @@ void test_engine_invalid_utf8_is_a_config_error_with_a_line(void) {
     unlink(path);
     bw_engine_free(engine);
 }
+
+void test_engine_policy_names(void) {
+    bw_engine *engine = NULL;
+    CHECK_OK(bw_engine_from_toml(POLICIES, NULL, &engine));
+    char *names = NULL;
+    CHECK_OK(bw_engine_policy_names(engine, &names));
+    CHECK(strcmp(names, "payments\nsearch") == 0);
+    bw_string_free(names);
+    CHECK_STATUS(bw_engine_policy_names(NULL, &names), BW_NULL_POINTER);
+    CHECK_STATUS(bw_engine_policy_names(engine, NULL), BW_NULL_POINTER);
+    bw_policy *payments = NULL, *search = NULL;
+    CHECK_OK(bw_engine_policy(engine, "payments", &payments));
+    CHECK_OK(bw_engine_policy(engine, "search", &search));
+    bw_policy_free(search);
+    bw_policy_free(payments);
+    CHECK_OK(bw_engine_reload_toml(engine, "[policies.only.bulkhead]\nmax_concurrent = 1\n"));
+    CHECK_OK(bw_engine_policy_names(engine, &names));
+    CHECK(strcmp(names, "only") == 0); /* follows the reload */
+    bw_string_free(names);
+    bw_engine_free(engine);
+}

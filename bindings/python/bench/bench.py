@@ -1,0 +1,112 @@
+"""breakwater beside its Python peers, measured in one run (timeit, best of N).
+
+    python bindings/python/bench/bench.py [--quick]
+
+Not a test: it prints a Markdown table (ns per call, and how many times faster
+breakwater is than the peer on the same row). Peers: pybreaker, limits, token-bucket,
+tenacity (pip install pybreaker limits token-bucket tenacity).
+"""
+from __future__ import annotations
+
+import sys
+import timeit
+from typing import Callable, List, Tuple
+
+import pybreaker
+import tenacity
+import token_bucket
+from limits import RateLimitItemPerSecond, storage, strategies
+
+import breakwater as bw
+
+QUICK = "--quick" in sys.argv
+NUMBER = 20_000 if QUICK else 200_000
+REPEAT = 3 if QUICK else 7
+
+
+def ns_per_call(fn: Callable[[], object]) -> float:
+    return min(timeit.repeat(fn, number=NUMBER, repeat=REPEAT)) / NUMBER * 1e9
+
+
+def pair(ours: Callable[[], object], theirs: Callable[[], object]) -> Tuple[float, float]:
+    """Best of REPEAT for each, the two measured in alternation so that both see the
+    same machine (a busy machine slows whichever runs during the busy spell)."""
+    best = [float("inf"), float("inf")]
+    # Each run lasts about 0.2 s (0.02 s with --quick) whatever the call costs.
+    budget = 0.02 if QUICK else 0.2
+    numbers = [max(100, int(budget / max(timeit.timeit(fn, number=200) / 200, 1e-9))) for fn in (ours, theirs)]
+    for _ in range(REPEAT):
+        for i, fn in enumerate((ours, theirs)):
+            best[i] = min(best[i], timeit.timeit(fn, number=numbers[i]) / numbers[i] * 1e9)
+    return best[0], best[1]
+
+
+def main() -> None:
+    engine = bw.Engine.from_toml(
+        """
+[policies.closed.circuit_breaker]
+minimum_calls = 100
+[policies.open.circuit_breaker]
+minimum_calls = 100
+[policies.retrying.retry]
+max_attempts = 3
+"""
+    )
+
+    def noop() -> None:
+        return None
+
+    closed = engine["closed"](noop)
+    open_policy = engine["open"]
+    open_policy.force_open()
+    opened = open_policy(noop)
+    retrying = engine["retrying"](noop)
+
+    def bw_open() -> None:
+        try:
+            opened()
+        except bw.CircuitOpenError:
+            pass
+
+    pb_closed = pybreaker.CircuitBreaker()(noop)
+    pb_open_breaker = pybreaker.CircuitBreaker()
+    pb_opened = pb_open_breaker(noop)
+    pb_open_breaker.open()
+
+    def pb_open() -> None:
+        try:
+            pb_opened()
+        except pybreaker.CircuitBreakerError:
+            pass
+
+    limiter = bw.RateLimiter(rate=10**9)
+    moving = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+    item = RateLimitItemPerSecond(10**9)
+    tb = token_bucket.Limiter(10**9, 10**9, token_bucket.MemoryStorage())
+
+    bw_retry = bw.Retry(max_attempts=3)(noop)
+    ten_retry = tenacity.retry(stop=tenacity.stop_after_attempt(3))(noop)
+
+    rows: List[Tuple[str, float, str, float]] = []
+    empty = ns_per_call(noop)
+    cases: List[Tuple[str, Callable[[], object], str, Callable[[], object]]] = [
+        ("decorated no-op, breaker closed", closed, "pybreaker", pb_closed),
+        ("decorated no-op, breaker open (raise + catch)", bw_open, "pybreaker", pb_open),
+        ("limiter check, 1 permit", limiter.try_acquire, "limits (moving window)", lambda: moving.hit(item)),
+        ("limiter check, 1 permit", limiter.try_acquire, "token-bucket", lambda: tb.consume(b"k")),
+        ("retry, success path (standalone Retry)", bw_retry, "tenacity", ten_retry),
+        ("retry, success path (policy with retry)", retrying, "tenacity", ten_retry),
+    ]
+    for what, ours_fn, peer, theirs_fn in cases:
+        ours, theirs = pair(ours_fn, theirs_fn)
+        rows.append((what, ours, peer, theirs))
+
+    print(f"Python {sys.version.split()[0]}; an empty Python call: {empty:.0f} ns; best of {REPEAT} runs of ~{0.02 if QUICK else 0.2} s each\n")
+    print("| what | breakwater (ns) | peer | peer (ns) | breakwater is |")
+    print("|---|---:|---|---:|---:|")
+    for what, ours, peer, theirs in rows:
+        print(f"| {what} | {ours:.0f} | {peer} | {theirs:.0f} | {theirs / ours:.1f}× faster |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""``Retry``: a standalone retry decorator (``def`` and ``async def``) over the
+engine's schedule (backoff, jitter, ``max_elapsed``, deadlines) and budget."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from datetime import timedelta
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from . import _breakwater as native
+from ._errors import RetryBudgetExhaustedError
+
+Seconds = Union[float, int, timedelta]
+F = TypeVar("F", bound=Callable[..., Any])
+_RETRY_ON_FAILURE = 1
+_GIVE_UP_BUDGET_EXHAUSTED = 4
+
+
+class Retry:
+    """Retries a call that raises one of ``retry_on`` (exception types, or a predicate
+    ``exc -> bool``; default ``Exception``), up to ``max_attempts`` attempts in all,
+    waiting ``initial × multiplier^(n−1)`` (capped at ``max``, jittered) between them.
+    A ``RetryBudget`` shared by several retries caps retries to a share of the traffic.
+    The success path costs one Python call and nothing else."""
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 3,
+        initial: Seconds = 0.1,
+        multiplier: float = 2.0,
+        max: Seconds = 10.0,
+        jitter: str = "full",
+        max_elapsed: Optional[Seconds] = None,
+        retry_on: Any = Exception,
+        budget: Optional[native.RetryBudget] = None,
+        clock: Optional[native.ManualClock] = None,
+        name: str = "retry",
+    ) -> None:
+        self._schedule = native.RetrySchedule(
+            max_attempts=max_attempts, initial=initial, multiplier=multiplier, max=max,
+            jitter=jitter, max_elapsed=max_elapsed, budget=budget,
+        )
+        types, predicate = native.normalize_exclude(retry_on)
+        self._types = types
+        self._predicate = predicate
+        self._budget = budget
+        self._clock = clock
+        self.name = name
+
+    def _now_ns(self) -> int:
+        return self._clock.now_ns() if self._clock is not None else time.monotonic_ns()
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if not isinstance(exc, Exception):
+            return False
+        if self._types is not None and isinstance(exc, self._types):
+            return True
+        return bool(self._predicate is not None and self._predicate(exc))
+
+    def _next(self, run: Any, exc: BaseException) -> float:
+        retry, value = run.next(_RETRY_ON_FAILURE, None, self._now_ns())
+        if retry:
+            return float(value)
+        if int(value) == _GIVE_UP_BUDGET_EXHAUSTED:
+            raise RetryBudgetExhaustedError(self.name, None) from exc
+        raise exc
+
+    def __call__(self, func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                start = self._now_ns()
+                if self._budget is not None:
+                    self._budget.record_request()
+                run = None
+                while True:
+                    try:
+                        return await func(*args, **kwargs)
+                    except Exception as exc:
+                        if not self._retryable(exc):
+                            raise
+                        if run is None:
+                            run = self._schedule.start(start)
+                        await asyncio.sleep(self._next(run, exc))
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if self._budget is not None:
+                self._budget.record_request()
+            try:
+                return func(*args, **kwargs)
+            except Exception as first:
+                if not self._retryable(first):
+                    raise
+                exc: BaseException = first
+            run = self._schedule.start(self._now_ns())
+            while True:
+                time.sleep(self._next(run, exc))
+                try:
+                    return func(*args, **kwargs)
+                except Exception as again:
+                    if not self._retryable(again):
+                        raise
+                    exc = again
+
+        return wrapper  # type: ignore[return-value]

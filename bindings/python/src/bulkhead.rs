@@ -1,0 +1,189 @@
+//! `Bulkhead`: a standalone concurrency limit (`bw_bulkhead_*`).
+
+use breakwater::ffi::bulkhead::{
+    bw_bulkhead, bw_bulkhead_acquire, bw_bulkhead_available, bw_bulkhead_config,
+    bw_bulkhead_config_free, bw_bulkhead_config_new, bw_bulkhead_config_set_max_concurrent,
+    bw_bulkhead_config_set_max_wait, bw_bulkhead_free, bw_bulkhead_get_metrics,
+    bw_bulkhead_in_flight, bw_bulkhead_new, bw_bulkhead_release, bw_bulkhead_try_acquire,
+    BW_WAIT_DEFAULT,
+};
+use breakwater::ffi::metrics::bw_metrics;
+use pyo3::prelude::*;
+
+use crate::clock::{clock_ptr, ManualClock};
+use crate::convert::{count, opt_duration_ns, seconds};
+use crate::guard::{guard_methods, zeroed, Exclude, Refusal, Ticket};
+use crate::handle::{Handle, SendPtr};
+use crate::status;
+
+/// At most `max_concurrent` calls at once; a call waits up to `max_wait` for a slot
+/// (the thread sleeps with the GIL released; a coroutine awaits). Thread-safe.
+#[pyclass(frozen, module = "breakwater._breakwater")]
+pub(crate) struct Bulkhead {
+    handle: Handle<bw_bulkhead>,
+    pub(crate) name: String,
+    max_wait_ns: u64,
+    pub(crate) stack: Py<PyAny>,
+    pub(crate) exclude: Exclude,
+}
+
+struct Builder(*mut bw_bulkhead_config);
+impl Drop for Builder {
+    fn drop(&mut self) {
+        // SAFETY: we own the builder and free it once.
+        unsafe { bw_bulkhead_config_free(self.0) }
+    }
+}
+
+impl Bulkhead {
+    #[inline]
+    pub(crate) fn acquire_ticket(&self, py: Python<'_>, wait: bool) -> Result<Ticket, Refusal> {
+        let ptr = self.handle.get()?;
+        let code = if wait && self.max_wait_ns > 0 {
+            let p = SendPtr(ptr);
+            // SAFETY: live handle (held by the Python object).
+            py.allow_threads(move || {
+                let p = p;
+                unsafe { bw_bulkhead_acquire(p.0, BW_WAIT_DEFAULT) as i32 }
+            })
+        } else {
+            // SAFETY: live handle.
+            unsafe { bw_bulkhead_try_acquire(ptr) as i32 }
+        };
+        if code == status::OK {
+            Ok(Ticket::Bulkhead)
+        } else if status::is_rejection(code) {
+            Err(Refusal::Rejected(code, 0))
+        } else {
+            Err(Refusal::Error(status::error(py, code)))
+        }
+    }
+
+    #[inline]
+    pub(crate) fn release_slot(&self) -> i32 {
+        // SAFETY: live handle (permits hold the object).
+        unsafe { bw_bulkhead_release(self.handle.raw()) as i32 }
+    }
+}
+
+#[pymethods]
+impl Bulkhead {
+    #[new]
+    #[pyo3(signature = (*, max_concurrent, max_wait = None, name = "bulkhead".to_string(), clock = None))]
+    fn new(
+        py: Python<'_>,
+        max_concurrent: &Bound<'_, PyAny>,
+        max_wait: Option<&Bound<'_, PyAny>>,
+        name: String,
+        clock: Option<&Bound<'_, ManualClock>>,
+    ) -> PyResult<Self> {
+        let max = count(max_concurrent, "max_concurrent", 0, u64::from(u32::MAX))? as u32;
+        let max_wait_ns = opt_duration_ns(max_wait, "max_wait", true)?.unwrap_or(0);
+        let mut raw: *mut bw_bulkhead_config = std::ptr::null_mut();
+        // SAFETY: valid out-pointer.
+        status::check(py, unsafe { bw_bulkhead_config_new(&mut raw) })?;
+        let b = Builder(raw);
+        // SAFETY: our live builder, this thread only.
+        unsafe {
+            status::check(py, bw_bulkhead_config_set_max_concurrent(b.0, max))?;
+            status::check(py, bw_bulkhead_config_set_max_wait(b.0, max_wait_ns))?;
+        }
+        let mut out: *mut bw_bulkhead = std::ptr::null_mut();
+        // SAFETY: live builder, clock NULL or live, valid out-pointer.
+        status::check(py, unsafe {
+            bw_bulkhead_new(b.0, clock_ptr(clock)?, &mut out)
+        })?;
+        Ok(Bulkhead {
+            handle: Handle::new(out, bw_bulkhead_free, "bulkhead"),
+            name,
+            max_wait_ns,
+            stack: crate::guard::new_stack_var(py)?,
+            exclude: Exclude::none(),
+        })
+    }
+
+    /// Takes a slot if one is free now: `True` if taken (give it back with `release`).
+    fn try_acquire(&self, py: Python<'_>) -> PyResult<bool> {
+        match self.acquire_ticket(py, false) {
+            Ok(_) => Ok(true),
+            Err(Refusal::Rejected(..)) => Ok(false),
+            Err(Refusal::Error(e)) => Err(e),
+        }
+    }
+
+    /// Takes a slot, waiting (GIL released) up to `timeout` seconds (default: the
+    /// bulkhead's `max_wait`); raises `BulkheadFullError` otherwise.
+    #[pyo3(signature = (timeout = None))]
+    fn acquire(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let wait = opt_duration_ns(timeout, "timeout", true)?.unwrap_or(self.max_wait_ns);
+        let p = SendPtr(self.handle.get()?);
+        // SAFETY: live handle (held by `self`).
+        let code = py.allow_threads(move || {
+            let p = p;
+            unsafe { bw_bulkhead_acquire(p.0, wait) as i32 }
+        });
+        if code == status::OK {
+            Ok(())
+        } else {
+            Err(status::status_err(py, code, 0, &self.name))
+        }
+    }
+
+    /// Gives one slot back (`PermitUsedError` if none is out).
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        let _ = self.handle.get()?;
+        let code = self.release_slot();
+        if code == status::OK {
+            Ok(())
+        } else {
+            Err(status::error(py, code))
+        }
+    }
+
+    #[getter]
+    fn in_flight(&self) -> PyResult<u32> {
+        // SAFETY: live handle.
+        Ok(unsafe { bw_bulkhead_in_flight(self.handle.get()?) })
+    }
+
+    #[getter]
+    fn available(&self) -> PyResult<u32> {
+        // SAFETY: live handle.
+        Ok(unsafe { bw_bulkhead_available(self.handle.get()?) })
+    }
+
+    #[getter]
+    fn max_wait(&self) -> f64 {
+        seconds(self.max_wait_ns)
+    }
+
+    #[getter]
+    fn _may_wait(&self) -> bool {
+        self.max_wait_ns > 0
+    }
+
+    /// Exact counters (`Metrics`; releases count as `ignored`).
+    fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let mut m: bw_metrics = zeroed();
+        // SAFETY: live handle, valid out-pointer.
+        status::check(py, unsafe {
+            bw_bulkhead_get_metrics(self.handle.get()?, &mut m)
+        })?;
+        crate::metrics::to_python(py, &self.name, &m)
+    }
+
+    fn close(&self) {
+        self.handle.close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Bulkhead({:?})", self.name)
+    }
+}
+
+guard_methods!(Bulkhead, Bulkhead);

@@ -1,0 +1,268 @@
+//! `Policy`: one named pipeline of an engine (breaker, limiter, bulkhead, adaptive
+//! limit, chaos, retry, timeout), through `bw_policy_*`.
+
+use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
+use breakwater::ffi::policy::{
+    bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
+    bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
+    bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout,
+};
+use breakwater::ffi::policy_retry::bw_policy_retry_on;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::seconds;
+use crate::guard::{guard_methods, zeroed, Exclude, Refusal, Ticket};
+use crate::handle::{Handle, SendPtr};
+use crate::retry::RetryRun;
+use crate::status;
+
+/// A policy of an engine: a decorator and a (sync and async) context manager. Get one
+/// with `engine["name"]`; it follows the engine's reloads. Thread-safe.
+#[pyclass(frozen, module = "breakwater._breakwater")]
+pub(crate) struct Policy {
+    handle: Handle<bw_policy>,
+    pub(crate) name: String,
+    /// Whether the policy had a bulkhead (which may wait) when it was looked up.
+    may_wait: bool,
+    /// Whether the policy had a retry section when it was looked up.
+    has_retry: bool,
+    pub(crate) stack: Py<PyAny>,
+    pub(crate) exclude: Exclude,
+}
+
+impl Policy {
+    /// Takes ownership of one reference to a policy named `name`.
+    pub(crate) fn from_raw(py: Python<'_>, ptr: *mut bw_policy, name: String) -> PyResult<Self> {
+        let handle = Handle::new(ptr, bw_policy_free, "policy");
+        let mut stats: bw_policy_stats = zeroed();
+        // SAFETY: live handle, valid out-pointer.
+        status::check(py, unsafe { bw_policy_get_stats(handle.raw(), &mut stats) })?;
+        let mut mask = 0u32;
+        // SAFETY: live handle, valid out-pointer. BW_NO_STAGE means no retry section.
+        let has_retry = unsafe { bw_policy_retry_on(handle.raw(), &mut mask) } as i32 == status::OK;
+        Ok(Policy {
+            handle,
+            name,
+            may_wait: stats.bulkhead_max_concurrent > 0,
+            has_retry,
+            stack: crate::guard::new_stack_var(py)?,
+            exclude: Exclude::none(),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn acquire_ticket(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        priority: i32,
+    ) -> Result<Ticket, Refusal> {
+        let ptr = self.handle.get()?;
+        let mut permit: bw_permit = zeroed();
+        let mut after = 0u64;
+        let code = if wait && self.may_wait {
+            // A bulkhead with `max_wait` may block: let other threads run meanwhile.
+            let p = SendPtr(ptr);
+            let (code, permit_out, after_out) = py.allow_threads(move || {
+                let p = p;
+                let mut permit: bw_permit = zeroed();
+                let mut after = 0u64;
+                // SAFETY: live handle (the Python object holds it), valid out-pointers.
+                let code =
+                    unsafe { bw_policy_acquire(p.0, priority, &mut permit, &mut after) } as i32;
+                (code, permit, after)
+            });
+            permit = permit_out;
+            after = after_out;
+            code
+        } else {
+            // SAFETY: live handle, valid out-pointers.
+            unsafe { bw_policy_acquire(ptr, priority, &mut permit, &mut after) as i32 }
+        };
+        if code == status::OK {
+            Ok(Ticket::Policy(permit))
+        } else if status::is_rejection(code) {
+            Err(Refusal::Rejected(code, after))
+        } else {
+            Err(Refusal::Error(status::error(py, code)))
+        }
+    }
+
+    #[inline]
+    pub(crate) fn complete_permit(&self, permit: &mut bw_permit, outcome: i32) -> i32 {
+        // SAFETY: the pointer stays live while this object does (permits hold it); the
+        // permit was filled by `bw_policy_acquire` of this policy and is not shared.
+        unsafe {
+            bw_policy_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32
+        }
+    }
+
+    pub(crate) fn timeout_ns(&self) -> u64 {
+        let mut ns = 0u64;
+        // SAFETY: live handle, valid out-pointer; on failure `ns` stays 0 (no timeout).
+        unsafe { bw_policy_timeout(self.handle.raw(), &mut ns) };
+        ns
+    }
+
+    pub(crate) fn begin_retry(&self, py: Python<'_>, me: Py<Policy>) -> PyResult<Option<RetryRun>> {
+        if !self.has_retry {
+            return Ok(None);
+        }
+        RetryRun::for_policy(py, me, self.handle.get()?).map(Some)
+    }
+
+    pub(crate) fn ptr(&self) -> PyResult<*const bw_policy> {
+        self.handle.get()
+    }
+
+    pub(crate) fn raw(&self) -> *const bw_policy {
+        self.handle.raw()
+    }
+}
+
+fn state_name(code: i32) -> Option<&'static str> {
+    match code {
+        0 => Some("closed"),
+        1 => Some("open"),
+        2 => Some("half_open"),
+        3 => Some("forced_open"),
+        4 => Some("disabled"),
+        _ => None,
+    }
+}
+
+pub(crate) fn breaker_state_name(code: i32) -> Option<&'static str> {
+    state_name(code)
+}
+
+#[pymethods]
+impl Policy {
+    /// The policy's counters and stage states (`PolicySnapshot`).
+    fn snapshot(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let mut s: bw_policy_stats = zeroed();
+        // SAFETY: live handle, valid out-pointer.
+        status::check(py, unsafe { bw_policy_get_stats(self.ptr()?, &mut s) })?;
+        let d = PyDict::new(py);
+        d.set_item("name", &self.name)?;
+        d.set_item("permitted", s.permitted)?;
+        d.set_item("success", s.success)?;
+        d.set_item("failure", s.failure)?;
+        d.set_item("timeout", s.timeout)?;
+        d.set_item("ignored", s.ignored)?;
+        d.set_item("slow", s.slow)?;
+        d.set_item("retries", s.retries)?;
+        let rejected = PyDict::new(py);
+        rejected.set_item("circuit_open", s.rejected_circuit_open)?;
+        rejected.set_item("rate_limited", s.rejected_rate_limited)?;
+        rejected.set_item("bulkhead_full", s.rejected_bulkhead_full)?;
+        rejected.set_item("load_shed", s.rejected_load_shed)?;
+        rejected.set_item("retry_budget_exhausted", s.rejected_retry_budget_exhausted)?;
+        rejected.set_item("injected", s.rejected_injected)?;
+        d.set_item("rejected", rejected)?;
+        let transitions = PyDict::new(py);
+        transitions.set_item("closed", s.transitions_to_closed)?;
+        transitions.set_item("open", s.transitions_to_open)?;
+        transitions.set_item("half_open", s.transitions_to_half_open)?;
+        transitions.set_item("forced_open", s.transitions_to_forced_open)?;
+        transitions.set_item("disabled", s.transitions_to_disabled)?;
+        d.set_item("transitions", transitions)?;
+        d.set_item("latency_count", s.latency_count)?;
+        d.set_item("latency_sum", seconds(s.latency_sum_ns))?;
+        d.set_item("latency_p50", seconds(s.latency_p50_ns))?;
+        d.set_item("latency_p90", seconds(s.latency_p90_ns))?;
+        d.set_item("latency_p99", seconds(s.latency_p99_ns))?;
+        d.set_item("latency_p999", seconds(s.latency_p999_ns))?;
+        d.set_item("breaker_state", state_name(s.breaker_state))?;
+        d.set_item("breaker_generation", s.breaker_generation)?;
+        d.set_item(
+            "limiter_available",
+            (s.limiter_available >= 0).then_some(s.limiter_available),
+        )?;
+        d.set_item("bulkhead_in_flight", s.bulkhead_in_flight)?;
+        d.set_item(
+            "bulkhead_max_concurrent",
+            (s.bulkhead_max_concurrent > 0).then_some(s.bulkhead_max_concurrent),
+        )?;
+        d.set_item(
+            "adaptive_limit",
+            (s.adaptive_limit > 0).then_some(s.adaptive_limit),
+        )?;
+        d.set_item("adaptive_in_flight", s.adaptive_in_flight)?;
+        Ok(crate::guard::helpers(py)?
+            .getattr("policy_snapshot")?
+            .call1((d,))?
+            .unbind())
+    }
+
+    /// Opens the breaker until `reset()` (raises `NoStageError` without a breaker).
+    fn force_open(&self, py: Python<'_>) -> PyResult<()> {
+        // SAFETY: live handle.
+        status::check(py, unsafe { bw_policy_breaker_force_open(self.ptr()?) })
+    }
+
+    /// Lets every call through the breaker until `reset()`.
+    fn disable(&self, py: Python<'_>) -> PyResult<()> {
+        // SAFETY: live handle.
+        status::check(py, unsafe { bw_policy_breaker_disable(self.ptr()?) })
+    }
+
+    /// Back to closed with an empty window.
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        // SAFETY: live handle.
+        status::check(py, unsafe { bw_policy_breaker_reset(self.ptr()?) })
+    }
+
+    /// Turns fault injection on or off (raises `NoStageError` without `chaos`).
+    fn set_chaos(&self, py: Python<'_>, enabled: bool) -> PyResult<()> {
+        // SAFETY: live handle.
+        status::check(py, unsafe {
+            bw_policy_chaos_set_enabled(self.ptr()?, enabled)
+        })
+    }
+
+    /// The attempt timeout in seconds, or `None`.
+    #[getter]
+    fn timeout(&self) -> PyResult<Option<f64>> {
+        let _ = self.ptr()?;
+        let ns = self.timeout_ns();
+        Ok((ns > 0).then(|| seconds(ns)))
+    }
+
+    /// Whether an acquire may block (the policy has a bulkhead).
+    #[getter]
+    fn _may_wait(&self) -> bool {
+        self.may_wait
+    }
+
+    /// A retry run for one logical call, or `None` without a retry section.
+    fn _retry_begin(slf: &Bound<'_, Self>) -> PyResult<Option<RetryRun>> {
+        slf.get().begin_retry(slf.py(), slf.clone().unbind())
+    }
+
+    /// No more use: later calls raise `ClosedError`; permits out still complete.
+    fn close(&self) {
+        self.handle.close();
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Policy({:?})", self.name)
+    }
+}
+
+guard_methods!(Policy, Policy);
+
+impl Policy {
+    pub(crate) fn closed_flag(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    pub(crate) fn close_flag(&self) {
+        self.handle.close();
+    }
+}

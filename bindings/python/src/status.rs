@@ -1,0 +1,131 @@
+//! `bw_status` codes to Python exceptions.
+//!
+//! The exception classes live in `breakwater._errors` (Python: they subclass both
+//! `BreakwaterError` and the built-in a user would catch); they are looked up once.
+
+use breakwater::ffi::status::{bw_last_error_message, bw_status};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::PyTuple;
+
+/// Codes from 1 to 7 are decisions; `BW_OK` is 0.
+pub(crate) const OK: i32 = bw_status::BW_OK as i32;
+const FIRST_ERROR: i32 = bw_status::BW_INVALID_ARGUMENT as i32;
+
+static ERRORS: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
+/// `_errors.REJECTIONS`: the rejection class of each status code (index = code).
+static REJECTIONS: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
+
+fn errors(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    ERRORS
+        .get_or_try_init(py, || Ok(py.import("breakwater._errors")?.unbind()))
+        .map(|m| m.bind(py))
+}
+
+/// This thread's last error message from the library.
+pub(crate) fn last_error_message() -> String {
+    // SAFETY: NULL with length 0 only asks for the length.
+    let len = unsafe { bw_last_error_message(std::ptr::null_mut(), 0) };
+    if len == 0 {
+        return String::new();
+    }
+    let mut buf = vec![0u8; len + 1];
+    // SAFETY: `buf` has `len + 1` writable bytes.
+    unsafe { bw_last_error_message(buf.as_mut_ptr().cast(), buf.len()) };
+    buf.truncate(len);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The exception for an error status (code ≥ 100), with the library's message.
+#[cold]
+pub(crate) fn error(py: Python<'_>, code: i32) -> PyErr {
+    let message = last_error_message();
+    error_with(py, code, &message)
+}
+
+/// The exception for an error status with a given message.
+#[cold]
+pub(crate) fn error_with(py: Python<'_>, code: i32, message: &str) -> PyErr {
+    let made = errors(py).and_then(|m| m.getattr("from_status")?.call1((code, message)));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// The exception for a rejection status (1–6), naming the policy; `retry_after_ns` 0
+/// means unknown (`None`).
+#[cold]
+pub(crate) fn rejection(py: Python<'_>, code: i32, retry_after_ns: u64, name: &str) -> PyErr {
+    let classes = match REJECTIONS.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            errors(py)?
+                .getattr("REJECTIONS")?
+                .downcast_into::<PyTuple>()?
+                .unbind(),
+        )
+    }) {
+        Ok(c) => c.bind(py),
+        Err(e) => return e,
+    };
+    let retry_after = (retry_after_ns != 0).then(|| crate::convert::seconds(retry_after_ns));
+    match classes
+        .get_item(code as usize)
+        .and_then(|cls| cls.call1((name, retry_after)))
+    {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// Whether `code` is a rejection (an answer, not an error).
+#[inline]
+pub(crate) fn is_rejection(code: i32) -> bool {
+    code > OK && code < FIRST_ERROR
+}
+
+/// Any non-OK status: a rejection or an error.
+#[cold]
+pub(crate) fn status_err(py: Python<'_>, code: i32, retry_after_ns: u64, name: &str) -> PyErr {
+    if is_rejection(code) {
+        rejection(py, code, retry_after_ns, name)
+    } else {
+        error(py, code)
+    }
+}
+
+/// `Ok(())` for `BW_OK`, else the error.
+#[inline]
+pub(crate) fn check(py: Python<'_>, status: bw_status) -> PyResult<()> {
+    let code = status as i32;
+    if code == OK {
+        Ok(())
+    } else {
+        Err(status_err(py, code, 0, ""))
+    }
+}
+
+/// Use after `close()`.
+#[cold]
+pub(crate) fn closed(what: &str) -> PyErr {
+    Python::with_gil(|py| {
+        let made = errors(py).and_then(|m| {
+            m.getattr("ClosedError")?
+                .call1((format!("this {what} is closed"),))
+        });
+        match made {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(e) => e,
+        }
+    })
+}
+
+/// A class from `breakwater._errors` (cold paths: injected faults, timeouts).
+pub(crate) fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    errors(py)?.getattr(name)
+}
+
+pub(crate) fn internal(message: &str) -> PyErr {
+    PyRuntimeError::new_err(message.to_string())
+}
