@@ -40,7 +40,7 @@ use crate::sync::Arc;
 use std::collections::HashMap;
 use std::path::Path;
 
-use once_cell::sync::Lazy;
+use crate::sync::Lazy;
 
 use crate::clock::AnyClock;
 use crate::config::{FieldError, PolicyFile, PolicyFileError};

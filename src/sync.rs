@@ -4,7 +4,15 @@
 //! `spin_loop` comes from [loom](https://docs.rs/loom), so the model checker sees every
 //! interleaving of the lock-free code. Otherwise the same names come from `std` and
 //! `parking_lot` with the same shape. Code elsewhere in the crate imports from here and
-//! never from `std::sync` directly, so nothing concurrent escapes the models.
+//! never from `std::sync` directly. What loom cannot model is named here too, so nothing
+//! concurrent escapes unnoticed:
+//!
+//! - `OnceCell` and `Lazy` (once_cell, in both builds: loom has none) publish a value
+//!   once: an event listener, the global engine. No decision a model checks goes
+//!   through them.
+//! - Thread-locals: the metrics' thread slot (`metrics/thread_slot.rs`) declares a
+//!   `loom::thread_local!` and a `loom::lazy_static!` under loom and the std ones
+//!   otherwise; the C ABI's last-error message (`ffi/status.rs`) is not built under loom.
 //!
 //! `Mutex` and `Condvar` have a poison-free, std-like shape in both builds:
 //! `lock()` returns a guard, `Condvar::wait_timeout(&mut guard, dur)` returns whether the
@@ -47,6 +55,9 @@ pub(crate) use loom::thread;
 #[cfg(not(loom))]
 #[allow(unused_imports)]
 pub(crate) use std::thread;
+
+/// Set-once cells (see the module docs for why they are once_cell's under loom too).
+pub(crate) use once_cell::sync::{Lazy, OnceCell};
 
 #[cfg(not(loom))]
 mod blocking {

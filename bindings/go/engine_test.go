@@ -67,9 +67,7 @@ func TestReloadIsAllOrNothingAndHeldHandlesFollow(t *testing.T) {
 		t.Fatalf("Reload: %v", err)
 	}
 	if got := policy.Timeout(); got != 2*time.Second {
-		// Held C handles follow reloads once helper "core"'s change (issue 12 item 2) is
-		// in the library; until then a held policy keeps its old configuration.
-		t.Skipf("held handle did not follow the reload (timeout %v): the library predates held-handle reloads", got)
+		t.Fatalf("the held handle did not follow the reload: timeout %v", got)
 	}
 	first, err := policy.Allow()
 	if err != nil {

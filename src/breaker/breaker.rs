@@ -12,7 +12,7 @@ use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
 use crate::rejection::{RejectReason, Rejection};
-use once_cell::sync::OnceCell;
+use crate::sync::OnceCell;
 use std::fmt;
 use std::time::Duration;
 

@@ -18,8 +18,8 @@
 //! exhaustion, `DEBUG` for rejections), with the fields `policy`, `from`, `to`,
 //! `generation`, `reason`, `added`, `removed`, `changed` as they apply.
 
+use crate::sync::OnceCell;
 use crate::RejectReason;
-use once_cell::sync::OnceCell;
 
 /// The names of the breaker state codes `0..=4`, in code order.
 pub const STATE_NAMES: [&str; 5] = ["closed", "open", "half_open", "forced_open", "disabled"];

@@ -30,7 +30,7 @@
 
 use std::time::Duration;
 
-use once_cell::sync::OnceCell;
+use crate::sync::OnceCell;
 
 use crate::adaptive::{AdaptiveLimiter, ClientThrottle, Priority, RawAdaptivePermit};
 use crate::breaker::{CircuitBreaker, RawBreakerPermit, Transition};
