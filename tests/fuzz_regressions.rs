@@ -32,3 +32,9 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 fn policy_file_inputs_replay() {
     assert!(replay("policy_file", invariants::policy_file) >= 1);
 }
+
+#[cfg(feature = "capi")]
+#[test]
+fn ffi_ops_inputs_replay() {
+    assert!(replay("ffi_ops", invariants::ffi_ops) >= 1);
+}

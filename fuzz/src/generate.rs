@@ -32,7 +32,11 @@ fn schema() -> &'static [Key] {
                     .get(1)
                     .map(|d| d.trim_matches('`').replace("\\|", "|"))
                     .unwrap_or_default();
-                keys.push(Key { section: section.clone(), key, default });
+                keys.push(Key {
+                    section: section.clone(),
+                    key,
+                    default,
+                });
             }
         }
         keys
@@ -40,15 +44,46 @@ fn schema() -> &'static [Key] {
 }
 
 const WORDS: &[&str] = &[
-    "count", "time", "aimd", "gradient2", "none", "full", "equal", "decorrelated",
-    "failure", "timeout", "circuit_open", "rate_limited", "bulkhead_full", "load_shed",
-    "retry_budget_exhausted", "injected", "", "x",
+    "count",
+    "time",
+    "aimd",
+    "gradient2",
+    "none",
+    "full",
+    "equal",
+    "decorrelated",
+    "failure",
+    "timeout",
+    "circuit_open",
+    "rate_limited",
+    "bulkhead_full",
+    "load_shed",
+    "retry_budget_exhausted",
+    "injected",
+    "",
+    "x",
 ];
 const UNITS: &[&str] = &["ns", "us", "ms", "s", "m", "h", "d", "", "µs", "ms 5s"];
 const SUB_KEYS: &[&str] = &[
-    "type", "size", "duration", "buckets", "initial", "multiplier", "max", "jitter",
-    "ratio", "min_per_second", "window", "increase", "backoff_ratio", "timeout",
-    "smoothing", "tolerance", "long_window", "queue_size", "min",
+    "type",
+    "size",
+    "duration",
+    "buckets",
+    "initial",
+    "multiplier",
+    "max",
+    "jitter",
+    "ratio",
+    "min_per_second",
+    "window",
+    "increase",
+    "backoff_ratio",
+    "timeout",
+    "smoothing",
+    "tolerance",
+    "long_window",
+    "queue_size",
+    "min",
 ];
 
 fn integer(u: &mut Unstructured<'_>) -> Result<String> {
@@ -92,8 +127,9 @@ fn value_like(u: &mut Unstructured<'_>, default: &str, depth: u8) -> Result<Stri
     }
     if d.starts_with('[') {
         let n = u.int_in_range(0..=3)?;
-        let items: Result<Vec<String>> =
-            (0..n).map(|_| Ok(format!("\"{}\"", u.choose(WORDS)?))).collect();
+        let items: Result<Vec<String>> = (0..n)
+            .map(|_| Ok(format!("\"{}\"", u.choose(WORDS)?)))
+            .collect();
         return Ok(format!("[{}]", items?.join(", ")));
     }
     if d.starts_with('"') {
@@ -126,7 +162,11 @@ fn inline_table_like(u: &mut Unstructured<'_>, default: &str, depth: u8) -> Resu
         if u.ratio(1, 6)? {
             continue;
         }
-        parts.push(format!("{} = {}", key.trim(), value_like(u, value, depth + 1)?));
+        parts.push(format!(
+            "{} = {}",
+            key.trim(),
+            value_like(u, value, depth + 1)?
+        ));
     }
     if u.ratio(1, 4)? {
         let key = u.choose(SUB_KEYS)?;
@@ -158,7 +198,11 @@ pub fn policy_file(u: &mut Unstructured<'_>) -> Result<String> {
     let policies = u.int_in_range(1..=3)?;
     for i in 0..policies {
         let name = *u.choose(&["payments", "search", "a.b:c-d_e", "", "bad name"])?;
-        let name = if u.ratio(1, 10)? { name.to_string() } else { format!("p{i}") };
+        let name = if u.ratio(1, 10)? {
+            name.to_string()
+        } else {
+            format!("p{i}")
+        };
         let mut sections: Vec<&str> = keys.iter().map(|k| k.section.as_str()).collect();
         sections.dedup();
         for section in sections {
