@@ -34,13 +34,11 @@
 
 use crate::clock::duration_to_nanos;
 use crate::error::ConfigError;
-use crate::rng::mix64;
+use crate::rng::{nth_draw, GOLDEN_GAMMA};
 use crate::sync::{fence, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
 use std::fmt;
 use std::time::Duration;
 
-/// SplitMix64's increment (the same as [`crate::rng::Rng`]'s).
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Draws per enabled `decide()`.
 pub const DRAWS_PER_DECISION: u64 = 4;
 
@@ -354,7 +352,7 @@ impl Chaos {
             GOLDEN_GAMMA.wrapping_mul(DRAWS_PER_DECISION),
             Ordering::Relaxed,
         );
-        let draw = |i: u64| mix64(base.wrapping_add(GOLDEN_GAMMA.wrapping_mul(i)));
+        let draw = |i: u64| nth_draw(base, i);
         tuning.decide([draw(1), draw(2), draw(3), draw(4)])
     }
 

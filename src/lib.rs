@@ -54,6 +54,7 @@
 #![warn(unreachable_pub)]
 
 mod codes;
+mod num;
 pub(crate) mod sync;
 
 pub mod adaptive;

@@ -19,7 +19,8 @@
 
 use crate::sync::{AtomicU64, Ordering};
 
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// SplitMix64's increment: the state advances by this much per draw.
+pub(crate) const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The SplitMix64 output function: a bijective mix of one 64-bit word.
 #[inline]
@@ -27,6 +28,14 @@ pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The `n`-th draw (counting from 1) of `Rng::new(seed)`, computed directly: SplitMix64
+/// is counter-based, so any thread can compute any position of a sequence without
+/// shared generator state (the breaker's open-duration jitter, chaos decisions).
+#[inline]
+pub fn nth_draw(seed: u64, n: u64) -> u64 {
+    mix64(seed.wrapping_add(n.wrapping_mul(GOLDEN_GAMMA)))
 }
 
 /// Maps 64 random bits to a float in `[0, 1)` with 53 bits of precision.
@@ -127,6 +136,14 @@ mod tests {
                 9817491932198370423
             ]
         );
+    }
+
+    #[test]
+    fn nth_draw_is_the_sequence_at_that_position() {
+        let mut rng = Rng::new(1234567);
+        for n in 1..=100 {
+            assert_eq!(nth_draw(1234567, n), rng.next_u64());
+        }
     }
 
     #[test]

@@ -467,7 +467,7 @@ impl Tuning {
     pub(crate) fn open_duration_nanos(&self, level: u32, generation: u64) -> u64 {
         let base = self.open_nanos as f64;
         let grown = if self.multiplier > 1.0 {
-            (base * powu(self.multiplier, level)).min(self.max_open_nanos as f64)
+            (base * crate::num::pow_u32(self.multiplier, level)).min(self.max_open_nanos as f64)
         } else {
             base
         };
@@ -482,36 +482,18 @@ impl Tuning {
     }
 }
 
-/// SplitMix64's increment (the same as in [`crate::rng`]).
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
 /// The `generation`-th draw (counting from 0) of `Rng::new(seed)`, computed directly:
 /// SplitMix64 is counter-based, so any thread can compute the jitter of any open period
 /// without shared generator state.
 #[inline]
 pub(crate) fn jitter_draw(seed: u64, generation: u64) -> u64 {
-    crate::rng::mix64(seed.wrapping_add(generation.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)))
+    crate::rng::nth_draw(seed, generation.wrapping_add(1))
 }
 
 /// `x * 100 / of` in floating point; the one rate formula of the breaker.
 #[inline]
 pub(crate) fn rate(x: u64, of: u64) -> f64 {
     x as f64 * 100.0 / of as f64
-}
-
-/// `base^exp` by squaring: a fixed sequence of IEEE multiplications, so it gives the same
-/// bits on every platform and build (unlike `powi`, whose lowering may vary).
-pub(crate) fn powu(base: f64, mut exp: u32) -> f64 {
-    let mut result = 1.0;
-    let mut factor = base;
-    while exp > 0 {
-        if exp & 1 == 1 {
-            result *= factor;
-        }
-        factor *= factor;
-        exp >>= 1;
-    }
-    result
 }
 
 #[cfg(all(test, not(loom)))]
@@ -531,15 +513,6 @@ mod tests {
         assert_eq!(c.open_duration, Duration::from_secs(30));
         assert_eq!(c.max_open_duration, Duration::from_secs(300));
         assert_eq!(c.half_open_permits, 5);
-    }
-
-    #[test]
-    fn powu_is_exact_for_powers_of_two_and_overflows_to_infinity() {
-        for e in 0..60 {
-            assert_eq!(powu(2.0, e), (1u64 << e) as f64);
-        }
-        assert_eq!(powu(1.5, 0), 1.0);
-        assert!(powu(2.0, 65535).is_infinite());
     }
 
     #[test]

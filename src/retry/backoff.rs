@@ -281,7 +281,7 @@ impl BackoffConfig {
     pub fn base_nanos(&self, retry: u32) -> u64 {
         let initial = duration_to_nanos(self.initial);
         let max = duration_to_nanos(self.max);
-        let scaled = initial as f64 * pow_u32(self.multiplier, retry.saturating_sub(1));
+        let scaled = initial as f64 * crate::num::pow_u32(self.multiplier, retry.saturating_sub(1));
         // `!(x < max)` also catches NaN from an unvalidated multiplier: read as "at the cap".
         let nanos = if scaled < max as f64 {
             scaled as u64
@@ -297,25 +297,6 @@ impl BackoffConfig {
 #[inline]
 fn decorrelated_upper(initial: u64, previous_nanos: u64) -> u64 {
     previous_nanos.max(initial).saturating_mul(3)
-}
-
-/// `base^exp` by binary exponentiation: at most 64 IEEE multiplications, each correctly
-/// rounded, so the result is the same on every platform (unlike `powi`/`powf`, whose
-/// precision is unspecified).
-#[inline]
-fn pow_u32(base: f64, mut exp: u32) -> f64 {
-    let mut result = 1.0;
-    let mut square = base;
-    while exp > 0 {
-        if exp & 1 == 1 {
-            result *= square;
-        }
-        exp >>= 1;
-        if exp > 0 {
-            square *= square;
-        }
-    }
-    result
 }
 
 #[cfg(all(test, not(loom)))]
@@ -377,14 +358,6 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(b.base_nanos(u32::MAX), 10_000_000_000);
         assert_eq!(rng, Rng::new(0), "no jitter draws nothing");
-    }
-
-    #[test]
-    fn pow_is_exact_for_small_integers() {
-        assert_eq!(pow_u32(2.0, 10), 1024.0);
-        assert_eq!(pow_u32(3.0, 0), 1.0);
-        assert_eq!(pow_u32(1.5, 2), 2.25);
-        assert_eq!(pow_u32(2.0, 2000), f64::INFINITY);
     }
 
     #[test]
