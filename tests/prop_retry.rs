@@ -818,7 +818,7 @@ mod three_entry_points {
                         attempts += 1;
                     }
                     bw_status::BW_RETRY_GIVE_UP => {
-                        let reason = GiveUpReason::from_code(reason as u8).unwrap();
+                        let reason = GiveUpReason::from_code(i64::from(reason)).unwrap();
                         decisions.push(RetryDecision::GiveUp(reason));
                         break;
                     }

@@ -13,68 +13,30 @@
 
 use std::fmt;
 
-/// The state of a circuit breaker.
-///
-/// The numeric codes are part of the C ABI (`BW_BREAKER_*`) and never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum BreakerState {
-    /// Calls pass; outcomes are recorded in the window and may trip the breaker.
-    Closed = 0,
-    /// Calls are rejected until the open duration has passed.
-    Open = 1,
-    /// A limited number of probe calls pass; their outcomes decide Closed or Open.
-    HalfOpen = 2,
-    /// Manually opened: every call is rejected until [`reset`](super::CircuitBreaker::reset).
-    ForcedOpen = 3,
-    /// Manually disabled: every call passes and is recorded, nothing ever trips.
-    Disabled = 4,
+crate::codes::code_enum! {
+    /// The state of a circuit breaker.
+    ///
+    /// The numeric codes are part of the C ABI (`BW_BREAKER_*`) and never change.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum BreakerState: u8 {
+        /// Calls pass; outcomes are recorded in the window and may trip the breaker.
+        Closed = 0 => "closed",
+        /// Calls are rejected until the open duration has passed.
+        Open = 1 => "open",
+        /// A limited number of probe calls pass; their outcomes decide Closed or Open.
+        HalfOpen = 2 => "half_open",
+        /// Manually opened: every call is rejected until [`reset`](super::CircuitBreaker::reset).
+        ForcedOpen = 3 => "forced_open",
+        /// Manually disabled: every call passes and is recorded, nothing ever trips.
+        Disabled = 4 => "disabled",
+    }
 }
 
 impl BreakerState {
-    /// Every state, in code order.
-    pub const ALL: [BreakerState; 5] = [
-        BreakerState::Closed,
-        BreakerState::Open,
-        BreakerState::HalfOpen,
-        BreakerState::ForcedOpen,
-        BreakerState::Disabled,
-    ];
-
-    /// The stable snake_case name: `"closed"`, `"open"`, `"half_open"`, `"forced_open"`,
-    /// `"disabled"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-            BreakerState::ForcedOpen => "forced_open",
-            BreakerState::Disabled => "disabled",
-        }
-    }
-
-    /// Decodes the numeric code used across the C ABI; `None` for anything else.
-    pub fn from_code(code: i64) -> Option<BreakerState> {
-        match code {
-            0 => Some(BreakerState::Closed),
-            1 => Some(BreakerState::Open),
-            2 => Some(BreakerState::HalfOpen),
-            3 => Some(BreakerState::ForcedOpen),
-            4 => Some(BreakerState::Disabled),
-            _ => None,
-        }
-    }
-
     /// Whether calls are let through without being probes (`Closed`, `Disabled`).
     #[inline]
     pub fn admits_freely(self) -> bool {
         matches!(self, BreakerState::Closed | BreakerState::Disabled)
-    }
-}
-
-impl fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

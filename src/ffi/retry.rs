@@ -189,7 +189,7 @@ pub unsafe extern "C" fn bw_retry_config_set_jitter(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(config);
-        let Some(jitter) = u8::try_from(jitter).ok().and_then(Jitter::from_code) else {
+        let Some(jitter) = Jitter::from_code(i64::from(jitter)) else {
             return fail(
                 bw_status::BW_INVALID_ARGUMENT,
                 format_args!(

@@ -71,7 +71,7 @@ pub const REJECT_REASONS: usize = RejectReason::ALL.len();
 pub const OUTCOMES: usize = Outcome::ALL.len();
 /// Number of breaker state codes counted in `transitions` (`0..=4`: closed, open,
 /// half_open, forced_open, disabled — see [`crate::metrics::state_name`]).
-pub const BREAKER_STATES: usize = 5;
+pub const BREAKER_STATES: usize = crate::breaker::BreakerState::ALL.len();
 
 /// Counters bumped by refused calls, retries and transitions.
 struct Cold {

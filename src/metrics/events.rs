@@ -18,16 +18,14 @@
 //! exhaustion, `DEBUG` for rejections), with the fields `policy`, `from`, `to`,
 //! `generation`, `reason`, `added`, `removed`, `changed` as they apply.
 
+use crate::breaker::BreakerState;
 use crate::sync::OnceCell;
 use crate::RejectReason;
 
-/// The names of the breaker state codes `0..=4`, in code order.
-pub const STATE_NAMES: [&str; 5] = ["closed", "open", "half_open", "forced_open", "disabled"];
-
-/// The stable snake_case name of breaker state code `code` (`"closed"`, `"open"`,
-/// `"half_open"`, `"forced_open"`, `"disabled"`), `"unknown"` for any other code.
+/// The stable snake_case name of breaker state code `code` (as
+/// [`BreakerState::as_str`] spells it), `"unknown"` for any other code.
 pub fn state_name(code: u8) -> &'static str {
-    STATE_NAMES.get(code as usize).copied().unwrap_or("unknown")
+    BreakerState::from_code(code.into()).map_or("unknown", BreakerState::as_str)
 }
 
 /// Something that happened in a policy or the engine.

@@ -25,7 +25,7 @@ pub(crate) mod shard;
 pub(crate) mod thread_slot;
 
 pub use counters::{MetricsSnapshot, PolicyMetrics};
-pub use events::{state_name, Event, EventSink, Listener, ListenerAlreadySet, STATE_NAMES};
+pub use events::{state_name, Event, EventSink, Listener, ListenerAlreadySet};
 pub use health::{HealthReason, HealthReport, HealthStatus, PolicyHealth, ReasonKind, Usage};
 pub use histogram::{HistogramSnapshot, LatencyHistogram};
 pub use metered::Metered;

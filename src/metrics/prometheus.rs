@@ -30,8 +30,8 @@
 //! cumulative counts are exact rather than interpolated; `_sum` is the exact nanosecond
 //! sum written as decimal seconds.
 
+use crate::breaker::BreakerState;
 use crate::metrics::counters::MetricsSnapshot;
-use crate::metrics::events::STATE_NAMES;
 use crate::metrics::histogram::{HistogramSnapshot, LatencyHistogram};
 use crate::{Outcome, RejectReason};
 use std::collections::{HashMap, HashSet};
@@ -643,8 +643,8 @@ pub fn write_policy_metrics(
         CIRCUIT_TRANSITIONS_TOTAL,
         "Circuit breaker transitions by the state entered.",
     )?;
-    for (state, &n) in STATE_NAMES.iter().zip(snap.transitions.iter()) {
-        transitions.sample(&[p, ("to", state)], n)?;
+    for (state, &n) in BreakerState::ALL.iter().zip(snap.transitions.iter()) {
+        transitions.sample(&[p, ("to", state.as_str())], n)?;
     }
     exp.histogram_family(
         CALL_DURATION_SECONDS,
@@ -665,10 +665,10 @@ pub fn write_circuit_state(
         CIRCUIT_STATE,
         "Circuit breaker state: 1 for the current state, 0 otherwise.",
     )?;
-    for (code, state) in STATE_NAMES.iter().enumerate() {
+    for state in BreakerState::ALL {
         family.sample(
-            &[("policy", policy), ("state", state)],
-            code == state_code as usize,
+            &[("policy", policy), ("state", state.as_str())],
+            state.code() == state_code,
         )?;
     }
     Ok(())

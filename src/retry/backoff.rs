@@ -54,64 +54,27 @@
 use crate::clock::duration_to_nanos;
 use crate::error::ConfigError;
 use crate::rng::Rng;
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// How a delay is randomized around the exponential base. See the
-/// [module docs](self) for the exact formulas.
-///
-/// The numeric values are part of the C ABI and never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[repr(u8)]
-pub enum Jitter {
-    /// No randomness: exactly the exponential base.
-    None = 0,
-    /// Uniform between zero and the base (AWS "full jitter") — the default.
-    #[default]
-    Full = 1,
-    /// Half the base plus a uniform share of the other half (AWS "equal jitter").
-    Equal = 2,
-    /// Uniform between `initial` and three times the previous delay (at least
-    /// `initial`, so the first retry is uniform in `[initial, 3·initial]`), capped at
-    /// `max` (AWS "decorrelated jitter").
-    Decorrelated = 3,
-}
-
-impl Jitter {
-    /// Every jitter, in code order.
-    pub const ALL: [Jitter; 4] = [
-        Jitter::None,
-        Jitter::Full,
-        Jitter::Equal,
-        Jitter::Decorrelated,
-    ];
-
-    /// The name used in the policy file: `none`, `full`, `equal`, `decorrelated`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Jitter::None => "none",
-            Jitter::Full => "full",
-            Jitter::Equal => "equal",
-            Jitter::Decorrelated => "decorrelated",
-        }
-    }
-
-    /// The C ABI code of this jitter.
-    #[inline]
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// The jitter with C ABI code `code`, or `None` for an unknown code.
-    pub fn from_code(code: u8) -> Option<Jitter> {
-        Jitter::ALL.get(usize::from(code)).copied()
-    }
-}
-
-impl fmt::Display for Jitter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::codes::code_enum! {
+    /// How a delay is randomized around the exponential base. See the
+    /// [module docs](self) for the exact formulas.
+    ///
+    /// The numeric values are part of the C ABI and never change.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum Jitter: u8 {
+        /// No randomness: exactly the exponential base.
+        None = 0 => "none",
+        /// Uniform between zero and the base (AWS "full jitter") — the default.
+        #[default]
+        Full = 1 => "full",
+        /// Half the base plus a uniform share of the other half (AWS "equal jitter").
+        Equal = 2 => "equal",
+        /// Uniform between `initial` and three times the previous delay (at least
+        /// `initial`, so the first retry is uniform in `[initial, 3·initial]`), capped at
+        /// `max` (AWS "decorrelated jitter").
+        Decorrelated = 3 => "decorrelated",
     }
 }
 
@@ -336,7 +299,7 @@ mod tests {
     fn jitter_names_and_codes_round_trip() {
         for j in Jitter::ALL {
             assert_eq!(j.as_str().parse::<Jitter>().unwrap(), j);
-            assert_eq!(Jitter::from_code(j.code()), Some(j));
+            assert_eq!(Jitter::from_code(j.code().into()), Some(j));
             assert_eq!(j.to_string(), j.as_str());
         }
         assert_eq!(Jitter::from_code(4), None);

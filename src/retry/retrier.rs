@@ -134,65 +134,25 @@ impl RetryConfig {
     }
 }
 
-/// Why a call stops retrying.
-///
-/// The numeric values are part of the C ABI and never change (0 is free for "retry").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum GiveUpReason {
-    /// `max_attempts` attempts were made.
-    AttemptsExhausted = 1,
-    /// The next attempt would start after `max_elapsed`.
-    ElapsedExceeded = 2,
-    /// The next attempt would start at or after the call's deadline.
-    DeadlineExceeded = 3,
-    /// The retry budget refused the retry. [`Policy::call`](crate::policy::Policy::call)
-    /// surfaces it as a `RetryBudgetExhausted` rejection (how a policy counts and emits
-    /// it: [`Policy::retry_next`](crate::policy::Policy::retry_next)).
-    BudgetExhausted = 4,
-    /// What ended the attempt is not retried (the caller's predicate, or a class the
-    /// policy's `retry_on` does not list).
-    NotRetryable = 5,
-}
-
-impl GiveUpReason {
-    /// Every reason, in code order.
-    pub const ALL: [GiveUpReason; 5] = [
-        GiveUpReason::AttemptsExhausted,
-        GiveUpReason::ElapsedExceeded,
-        GiveUpReason::DeadlineExceeded,
-        GiveUpReason::BudgetExhausted,
-        GiveUpReason::NotRetryable,
-    ];
-
-    /// The stable snake_case name, used in metrics labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GiveUpReason::AttemptsExhausted => "attempts_exhausted",
-            GiveUpReason::ElapsedExceeded => "elapsed_exceeded",
-            GiveUpReason::DeadlineExceeded => "deadline_exceeded",
-            GiveUpReason::BudgetExhausted => "budget_exhausted",
-            GiveUpReason::NotRetryable => "not_retryable",
-        }
-    }
-
-    /// The C ABI code of this reason.
-    #[inline]
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// The reason with C ABI code `code`, or `None` for an unknown code (including 0).
-    pub fn from_code(code: u8) -> Option<GiveUpReason> {
-        GiveUpReason::ALL
-            .get(usize::from(code).checked_sub(1)?)
-            .copied()
-    }
-}
-
-impl fmt::Display for GiveUpReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::codes::code_enum! {
+    /// Why a call stops retrying.
+    ///
+    /// The numeric values are part of the C ABI and never change (0 is free for "retry").
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum GiveUpReason: u8 {
+        /// `max_attempts` attempts were made.
+        AttemptsExhausted = 1 => "attempts_exhausted",
+        /// The next attempt would start after `max_elapsed`.
+        ElapsedExceeded = 2 => "elapsed_exceeded",
+        /// The next attempt would start at or after the call's deadline.
+        DeadlineExceeded = 3 => "deadline_exceeded",
+        /// The retry budget refused the retry. [`Policy::call`](crate::policy::Policy::call)
+        /// surfaces it as a `RetryBudgetExhausted` rejection (how a policy counts and emits
+        /// it: [`Policy::retry_next`](crate::policy::Policy::retry_next)).
+        BudgetExhausted = 4 => "budget_exhausted",
+        /// What ended the attempt is not retried (the caller's predicate, or a class the
+        /// policy's `retry_on` does not list).
+        NotRetryable = 5 => "not_retryable",
     }
 }
 
@@ -586,7 +546,7 @@ mod tests {
     #[test]
     fn reason_codes_round_trip() {
         for r in GiveUpReason::ALL {
-            assert_eq!(GiveUpReason::from_code(r.code()), Some(r));
+            assert_eq!(GiveUpReason::from_code(r.code().into()), Some(r));
             assert_eq!(r.to_string(), r.as_str());
         }
         assert_eq!(GiveUpReason::from_code(0), None);
