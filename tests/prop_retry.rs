@@ -501,7 +501,7 @@ mod three_entry_points {
     use breakwater::ffi::retry::*;
     use breakwater::ffi::status::bw_status;
     use breakwater::policy::{CallError, CallOptions, Policy};
-    use breakwater::retry::retry_from_state;
+    use breakwater::retry::Retry;
     use breakwater::RejectReason;
     use std::ffi::CString;
     use std::ptr::null_mut;
@@ -731,13 +731,22 @@ mod three_entry_points {
         let any = AnyClock::Manual(clock.clone());
         let mut decisions = Vec::new();
         let mut attempts = 0;
-        let state = RetryState::new(&retry.retry, case.seed, any.now(), case.deadline());
-        let result = retry_from_state(
-            state,
-            &any,
-            policy.retry_budget(),
-            |step| case.retryable(*step),
-            |n| {
+        let mut runner = Retry::with_clock(&retry.retry, any.clone())
+            .seed(case.seed)
+            .started_at(any.now());
+        if let Some(budget) = policy.retry_budget() {
+            runner = runner.budget(budget);
+        }
+        if let Some(deadline) = case.deadline() {
+            runner = runner.deadline(deadline);
+        }
+        let result = runner
+            .when(|step: &Step| case.retryable(*step))
+            .sleep_with(|d| {
+                decisions.push(RetryDecision::RetryAfter(d));
+                clock.advance(d);
+            })
+            .run(|n| {
                 attempts = n;
                 let step = case.step(n);
                 clock.advance(took(step));
@@ -745,12 +754,7 @@ mod three_entry_points {
                     Step::Ok => Ok(()),
                     other => Err(other),
                 }
-            },
-            |d| {
-                decisions.push(RetryDecision::RetryAfter(d));
-                clock.advance(d);
-            },
-        );
+            });
         if let Err(e) = result {
             decisions.push(RetryDecision::GiveUp(e.reason()));
         }
@@ -857,7 +861,7 @@ mod three_entry_points {
             let call = through_call(&case);
             let c = through_c(&case);
             prop_assert_eq!(&call, &c, "Policy::call vs bw_policy_retry_next");
-            prop_assert_eq!(&call, &through_helper(&case), "Policy::call vs retry_from_state");
+            prop_assert_eq!(&call, &through_helper(&case), "Policy::call vs Retry");
             // The run makes sense on its own: one retry per delay, at most max_attempts.
             let granted = call.decisions.iter().filter(|d| d.delay().is_some()).count();
             prop_assert_eq!(granted as u64, call.retries);

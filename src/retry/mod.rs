@@ -5,17 +5,18 @@
 //!   formulas in its docs).
 //! - [`budget`]: [`BudgetConfig`] and [`RetryBudget`], retries limited to a ratio of the
 //!   traffic plus a floor per second over a sliding window; lock-free, allocation-free.
-//! - [`retrier`]: [`RetryConfig`], the per-call [`RetryState`] with its
+//! - [`state`]: [`RetryConfig`], the per-call [`RetryState`] with its
 //!   [`RetryDecision`]s and [`GiveUpReason`]s (the one retry step every retry loop
-//!   runs), and the blocking [`retry`] helpers.
+//!   runs).
+//! - [`runner`]: [`Retry`], a blocking retry loop built from a config with everything else
+//!   defaulted, and its [`RetryError`].
 
 pub mod backoff;
 pub mod budget;
-pub mod retrier;
+pub mod runner;
+pub mod state;
 
 pub use backoff::{BackoffConfig, Jitter};
 pub use budget::{BudgetConfig, BudgetSnapshot, RetryBudget};
-pub use retrier::{
-    retry, retry_from_state, retry_with_sleep, GiveUpReason, RetryConfig, RetryDecision,
-    RetryError, RetryState,
-};
+pub use runner::{EveryError, Retry, RetryError, RetryWhen};
+pub use state::{GiveUpReason, RetryConfig, RetryDecision, RetryState};

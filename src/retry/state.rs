@@ -1,11 +1,11 @@
-//! The per-call retry state machine and a blocking helper for Rust callers.
+//! The per-call retry state machine: the one retry step every retry loop runs.
 //!
 //! A [`RetryState`] is created when a call starts and asked, after each attempt that did
 //! not succeed, whether and when to try again ([`RetryState::next`]). It is plain data
 //! (no allocation, no pointers, no clock of its own: the caller passes the time), and it
 //! is the one retry step of the crate: [`Policy::call`](crate::policy::Policy::call),
 //! [`Policy::retry_next`](crate::policy::Policy::retry_next) (and through it the C
-//! `bw_policy_retry_next`), the [`retry`] helper and the C `bw_retry_state_next_delay`
+//! `bw_policy_retry_next`), the [`Retry`](super::Retry) runner and the C `bw_retry_state_next_delay`
 //! all run it, and sleep in their own way.
 //!
 //! # Decision after an attempt that did not succeed
@@ -54,7 +54,6 @@ use super::budget::{BudgetConfig, RetryBudget};
 use crate::clock::{duration_to_nanos, Clock};
 use crate::error::ConfigError;
 use crate::rng::Rng;
-use std::fmt;
 use std::time::Duration;
 
 /// The configuration of retries for one policy.
@@ -326,165 +325,6 @@ impl RetryState {
     }
 }
 
-/// Why [`retry`] returned an error: the last attempt's error, the attempts made, and
-/// why no further attempt was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryError<E> {
-    /// The error of the last attempt.
-    pub error: E,
-    /// Attempts made, counting the first.
-    pub attempts: u32,
-    /// Why no further attempt was made ([`GiveUpReason::NotRetryable`] when the predicate
-    /// refused the error).
-    pub reason: GiveUpReason,
-}
-
-impl<E> RetryError<E> {
-    /// The error of the last attempt.
-    pub fn error(&self) -> &E {
-        &self.error
-    }
-
-    /// The error of the last attempt, by value.
-    pub fn into_error(self) -> E {
-        self.error
-    }
-
-    /// Attempts made, counting the first.
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
-
-    /// Why no further attempt was made.
-    pub fn reason(&self) -> GiveUpReason {
-        self.reason
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for RetryError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "gave up ({}) after {} attempt(s): {}",
-            self.reason, self.attempts, self.error
-        )
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-/// Runs `op` (given the attempt number, 1 for the first) until it succeeds, fails with an
-/// error `is_retryable` rejects, or the [`RetryState`] gives up (the same step as
-/// [`Policy::call`](crate::policy::Policy::call)); sleeps with
-/// [`std::thread::sleep`] between attempts. Records the call's first attempt in
-/// `budget` and withdraws from it for each retry.
-///
-/// A helper for Rust users outside a policy (with a deadline: [`retry_from_state`]).
-/// `config` should be validated (an invalid one never panics).
-///
-/// ```
-/// use breakwater::clock::MonotonicClock;
-/// use breakwater::retry::{retry, BackoffConfig, RetryConfig};
-/// use std::time::Duration;
-///
-/// let config = RetryConfig::default()
-///     .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(1)));
-/// let result = retry(&config, &MonotonicClock, None, 42, |_: &&str| true, |attempt| {
-///     if attempt < 3 { Err("flaky") } else { Ok(attempt) }
-/// });
-/// assert_eq!(result, Ok(3));
-/// ```
-pub fn retry<T, E, C: Clock>(
-    config: &RetryConfig,
-    clock: &C,
-    budget: Option<&RetryBudget<C>>,
-    seed: u64,
-    is_retryable: impl Fn(&E) -> bool,
-    op: impl FnMut(u32) -> Result<T, E>,
-) -> Result<T, RetryError<E>> {
-    retry_with_sleep(
-        config,
-        clock,
-        budget,
-        seed,
-        is_retryable,
-        op,
-        std::thread::sleep,
-    )
-}
-
-/// [`retry`] with the sleep supplied by the caller (a test advancing a
-/// [`ManualClock`](crate::clock::ManualClock), or a custom waiter).
-pub fn retry_with_sleep<T, E, C: Clock>(
-    config: &RetryConfig,
-    clock: &C,
-    budget: Option<&RetryBudget<C>>,
-    seed: u64,
-    is_retryable: impl Fn(&E) -> bool,
-    op: impl FnMut(u32) -> Result<T, E>,
-    sleep: impl FnMut(Duration),
-) -> Result<T, RetryError<E>> {
-    let state = RetryState::new(config, seed, clock.now(), None);
-    retry_from_state(state, clock, budget, is_retryable, op, sleep)
-}
-
-/// [`retry_with_sleep`] from a [`RetryState`] the caller built: with an overall
-/// deadline, or a start time other than now. Records the call's first attempt in
-/// `budget`, then runs the same loop.
-///
-/// ```
-/// use breakwater::clock::{Clock, ManualClock};
-/// use breakwater::retry::{
-///     retry_from_state, BackoffConfig, GiveUpReason, Jitter, RetryConfig, RetryState,
-/// };
-///
-/// let clock = ManualClock::new();
-/// let config = RetryConfig::default()
-///     .with_backoff(BackoffConfig::default().with_jitter(Jitter::None)); // 100 ms first
-/// let deadline = clock.now() + 50_000_000; // 50 ms away: the first retry cannot fit
-/// let state = RetryState::new(&config, 1, clock.now(), Some(deadline));
-/// let result: Result<(), _> = retry_from_state(
-///     state, &clock, None, |_: &&str| true, |_| Err("down"), |d| clock.advance(d),
-/// );
-/// let error = result.unwrap_err();
-/// assert_eq!((error.reason(), error.attempts()), (GiveUpReason::DeadlineExceeded, 1));
-/// assert_eq!(clock.now(), 1, "no sleep at all");
-/// ```
-pub fn retry_from_state<T, E, C: Clock>(
-    mut state: RetryState,
-    clock: &C,
-    budget: Option<&RetryBudget<C>>,
-    is_retryable: impl Fn(&E) -> bool,
-    mut op: impl FnMut(u32) -> Result<T, E>,
-    mut sleep: impl FnMut(Duration),
-) -> Result<T, RetryError<E>> {
-    if let Some(budget) = budget {
-        budget.record_request();
-    }
-    loop {
-        let attempt = state.attempts();
-        let error = match op(attempt) {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
-        };
-        let retryable = is_retryable(&error);
-        match state.next(retryable, clock.now(), None, budget) {
-            RetryDecision::RetryAfter(delay) => sleep(delay),
-            RetryDecision::GiveUp(reason) => {
-                return Err(RetryError {
-                    error,
-                    attempts: attempt,
-                    reason,
-                })
-            }
-        }
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -702,93 +542,5 @@ mod tests {
                 assert_ne!(run(5), run(6));
             }
         }
-    }
-
-    #[test]
-    fn retry_helper_counts_attempts() {
-        let clock = ManualClock::new();
-        let sleep = |d| clock.advance(d);
-        let config = fixed(3);
-        let mut calls = Vec::new();
-        let r: Result<(), _> = retry_with_sleep(
-            &config,
-            &clock,
-            None,
-            0,
-            |_: &u32| true,
-            |a| {
-                calls.push(a);
-                Err(a)
-            },
-            sleep,
-        );
-        assert_eq!(calls, [1, 2, 3]);
-        assert_eq!(
-            r,
-            Err(RetryError {
-                error: 3,
-                attempts: 3,
-                reason: GiveUpReason::AttemptsExhausted
-            })
-        );
-        assert_eq!(clock.now(), 1 + duration_to_nanos(ms(300)));
-
-        let r: Result<(), _> = retry_with_sleep(
-            &config,
-            &clock,
-            None,
-            0,
-            |e: &u32| *e < 2,
-            Err,
-            |d| clock.advance(d),
-        );
-        let e = r.unwrap_err();
-        assert_eq!(
-            (e.attempts(), e.reason(), *e.error()),
-            (2, GiveUpReason::NotRetryable, 2)
-        );
-        assert_eq!(
-            e.to_string(),
-            "gave up (not_retryable) after 2 attempt(s): 2"
-        );
-    }
-
-    #[test]
-    fn retry_helper_uses_the_budget() {
-        let clock = ManualClock::new();
-        let budget = one_retry_per_request(&clock);
-        let r: Result<(), _> = retry_with_sleep(
-            &fixed(5),
-            &clock,
-            Some(&budget),
-            0,
-            |_: &()| true,
-            |_| Err(()),
-            |_| {},
-        );
-        assert_eq!(r.unwrap_err().reason(), GiveUpReason::BudgetExhausted);
-        assert_eq!(budget.snapshot().requests, 1);
-        assert_eq!(budget.snapshot().retries, 1);
-    }
-
-    #[test]
-    fn retry_helper_sleeps_for_real() {
-        let config =
-            fixed(2).with_backoff(BackoffConfig::default().with_initial(Duration::from_micros(10)));
-        let r = retry(
-            &config,
-            &crate::clock::MonotonicClock,
-            None,
-            0,
-            |_: &()| true,
-            |a| {
-                if a == 2 {
-                    Ok(a)
-                } else {
-                    Err(())
-                }
-            },
-        );
-        assert_eq!(r, Ok(2));
     }
 }
