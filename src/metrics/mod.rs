@@ -7,8 +7,9 @@
 //! - `thread_slot` — which shard the current thread writes, and how.
 //! - [`histogram`] — [`LatencyHistogram`]: fixed log-linear buckets, 1 µs to 60 s at
 //!   ≤ 10 % relative error; [`HistogramSnapshot`] with quantiles.
-//! - [`prometheus`] — [`Exposition`]: the Prometheus text format 0.0.4, and the
-//!   `breakwater_*` families for policies.
+//! - [`exposition`] — [`Exposition`]: a writer of the Prometheus text format 0.0.4 that
+//!   enforces its rules.
+//! - [`prometheus`] — the `breakwater_*` families and their writers for policies.
 //! - [`health`] — [`HealthReport`]: `healthy | degraded | unhealthy` with reasons, as JSON.
 //! - [`metered`] — [`Metered`]: exact counters for a standalone breaker, limiter or
 //!   bulkhead, by opting in (the plain primitives count nothing).
@@ -17,6 +18,7 @@
 
 pub mod counters;
 pub mod events;
+pub mod exposition;
 pub mod health;
 pub mod histogram;
 pub mod metered;
@@ -26,12 +28,13 @@ pub(crate) mod thread_slot;
 
 pub use counters::{MetricsSnapshot, PolicyMetrics};
 pub use events::{state_name, Event, EventSink, Listener, ListenerAlreadySet};
+pub use exposition::{Exposition, ExpositionError, Family, MetricType, SampleValue};
 pub use health::{HealthReason, HealthReport, HealthStatus, PolicyHealth, ReasonKind, Usage};
 pub use histogram::{HistogramSnapshot, LatencyHistogram};
 pub use metered::Metered;
 pub use prometheus::{
     write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
-    write_policy_metrics, Exposition, ExpositionError, Family, MetricType, SampleValue,
+    write_policy_metrics,
 };
 
 /// The current thread's metrics slot (`0` owns the only shard under loom; anything else
