@@ -36,6 +36,9 @@
 //! engine checks at every reload and insert (see `policy/pipeline.rs`, "Reclaiming
 //! replaced stages"); [`Policy::retained_configurations`] tells how many a handle keeps.
 
+mod report;
+pub use report::render_prometheus;
+
 use crate::sync::Arc;
 use std::collections::HashMap;
 use std::path::Path;

@@ -40,7 +40,8 @@
 //!
 //! Putting them together:
 //! - [`policy`]: a named pipeline of the stages with one acquire and one completion.
-//! - [`engine`]: the registry of named policies, loading, reload, the global engine.
+//! - [`engine`]: the registry of named policies, loading, reload, the global engine, and
+//!   its reports (Prometheus text, health).
 //! - [`config`]: the policy file (TOML): schema, reader, `explain`.
 //!
 //! Around them:
@@ -72,7 +73,6 @@ pub mod metrics;
 pub mod outcome;
 pub mod policy;
 pub mod rejection;
-pub mod report;
 pub mod retry;
 pub mod rng;
 

@@ -14,31 +14,6 @@ pub struct PolicyFile {
     pub policies: Vec<PolicyConfig>,
 }
 
-/// The longest policy name accepted.
-pub const MAX_POLICY_NAME: usize = 128;
-
-/// Checks a policy name: 1 to 128 characters of `A-Z a-z 0-9 _ - . :`, so that it is
-/// safe in metric labels, log lines and file names.
-pub fn validate_policy_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("a policy name must not be empty".into());
-    }
-    if name.len() > MAX_POLICY_NAME {
-        return Err(format!(
-            "a policy name must be at most {MAX_POLICY_NAME} characters"
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
-    {
-        return Err(format!(
-            "invalid character {c:?} in policy name \"{name}\" (allowed: letters, digits, _ - . :)"
-        ));
-    }
-    Ok(())
-}
-
 impl PolicyFile {
     /// Parses and validates a policy file's text.
     pub fn parse(text: &str) -> Result<PolicyFile, PolicyFileError> {
@@ -73,7 +48,7 @@ impl PolicyFile {
                     }
                     for (name, item) in table.iter() {
                         r.set_policy(Some(name));
-                        if let Err(reason) = validate_policy_name(name) {
+                        if let Err(reason) = crate::policy::validate_policy_name(name) {
                             let line = r.key_line(table, name);
                             r.error("", line, reason);
                             continue;

@@ -46,4 +46,4 @@ mod schema;
 pub use duration::{format_duration, parse_duration};
 pub use error::{FieldError, PolicyFileError};
 pub use explain::{explain, reference};
-pub use file::{validate_policy_name, PolicyFile, MAX_POLICY_NAME};
+pub use file::PolicyFile;

@@ -222,7 +222,7 @@ impl PolicyConfig {
     /// Checks the name and every stage; the error's field is prefixed with the stage's
     /// section name as in the policy file (`circuit_breaker.minimum_calls`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::config::validate_policy_name(&self.name).map_err(|r| ConfigError::new("name", r))?;
+        validate_policy_name(&self.name).map_err(|r| ConfigError::new("name", r))?;
         if self.timeout == Some(Duration::ZERO) {
             return Err(ConfigError::new("timeout", "must be greater than 0"));
         }
@@ -249,6 +249,31 @@ impl PolicyConfig {
         }
         Ok(())
     }
+}
+
+/// The longest policy name accepted.
+pub const MAX_POLICY_NAME: usize = 128;
+
+/// Checks a policy name: 1 to 128 characters of `A-Z a-z 0-9 _ - . :`, so that it is
+/// safe in metric labels, log lines and file names.
+pub fn validate_policy_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a policy name must not be empty".into());
+    }
+    if name.len() > MAX_POLICY_NAME {
+        return Err(format!(
+            "a policy name must be at most {MAX_POLICY_NAME} characters"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
+    {
+        return Err(format!(
+            "invalid character {c:?} in policy name \"{name}\" (allowed: letters, digits, _ - . :)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,6 @@ mod snapshot;
 mod stages;
 
 pub use call::{CallError, CallOptions};
-pub use config::{PolicyConfig, RetryOn, RetryPolicyConfig};
+pub use config::{validate_policy_name, PolicyConfig, RetryOn, RetryPolicyConfig, MAX_POLICY_NAME};
 pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit};
 pub use snapshot::PolicySnapshot;

@@ -1,6 +1,6 @@
-//! Engine-wide reports: the Prometheus text exposition and the health status.
+//! The engine's reports: the Prometheus text exposition and the health status.
 
-use crate::engine::Engine;
+use super::Engine;
 use crate::metrics::{
     write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
     write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
