@@ -179,22 +179,29 @@ pub fn ffi_ops(data: &[u8]) {
             }
             6 => {
                 let step = u.arbitrary::<u32>().unwrap_or(0) as u64;
-                // SAFETY: live clock.
-                if u.ratio(1, 10).unwrap_or(false) {
-                    check(unsafe { bw_clock_set(clock, step) });
+                let status = if u.ratio(1, 10).unwrap_or(false) {
+                    // SAFETY: live clock.
+                    unsafe { bw_clock_set(clock, step) }
                 } else {
-                    check(unsafe { bw_clock_advance(clock, step * 1000) });
-                }
+                    // SAFETY: live clock.
+                    unsafe { bw_clock_advance(clock, step * 1000) }
+                };
+                check(status);
             }
             7 if !policies.is_empty() => {
                 let p = policies[u.choose_index(policies.len()).unwrap_or(0)];
-                // SAFETY: live policy.
-                check(match u.int_in_range(0..=3u8).unwrap_or(0) {
-                    0 => unsafe { bw_policy_breaker_force_open(p) },
-                    1 => unsafe { bw_policy_breaker_disable(p) },
-                    2 => unsafe { bw_policy_breaker_reset(p) },
-                    _ => unsafe { bw_policy_chaos_set_enabled(p, u.arbitrary().unwrap_or(false)) },
-                });
+                let action = u.int_in_range(0..=3u8).unwrap_or(0);
+                let enable = u.arbitrary().unwrap_or(false);
+                // SAFETY: live policy (each arm).
+                let status = unsafe {
+                    match action {
+                        0 => bw_policy_breaker_force_open(p),
+                        1 => bw_policy_breaker_disable(p),
+                        2 => bw_policy_breaker_reset(p),
+                        _ => bw_policy_chaos_set_enabled(p, enable),
+                    }
+                };
+                check(status);
             }
             8 if !policies.is_empty() => {
                 let p = policies[u.choose_index(policies.len()).unwrap_or(0)];
@@ -220,13 +227,16 @@ pub fn ffi_ops(data: &[u8]) {
             9 => {
                 let mut text = ptr::null_mut();
                 let mut status = 0;
-                // SAFETY: live engine, valid out-pointers; the strings are freed once.
+                // SAFETY: live engine, valid out-pointer.
                 if check(unsafe { bw_engine_prometheus(engine, &mut text) }) == bw_status::BW_OK {
+                    // SAFETY: the string just returned, freed once.
                     unsafe { bw_string_free(text) };
                 }
+                // SAFETY: live engine, valid out-pointers.
                 if check(unsafe { bw_engine_health(engine, &mut text, &mut status) })
                     == bw_status::BW_OK
                 {
+                    // SAFETY: the string just returned, freed once.
                     unsafe { bw_string_free(text) };
                 }
             }

@@ -25,6 +25,7 @@ use crate::metrics::Metered;
 /// caller). Starts with the library defaults: a count window of 100, minimum 20 calls,
 /// failure rate 50 %, no slow-call or consecutive-failure rule, open 30 s (no backoff,
 /// no jitter, at most 300 s), 5 half-open probes waited for up to 60 s.
+#[derive(Debug)]
 pub struct bw_breaker_config {
     _private: [u8; 0],
 }
@@ -34,6 +35,7 @@ impl BoxHandle for bw_breaker_config {
 }
 
 /// A circuit breaker (opaque, shared, thread-safe).
+#[derive(Debug)]
 pub struct bw_breaker {
     _private: [u8; 0],
 }
@@ -625,10 +627,8 @@ mod tests {
     fn a_new_builder_holds_the_documented_defaults() {
         let mut handle = std::ptr::null_mut();
         // SAFETY: a valid out-pointer; the builder is freed once below.
-        assert_eq!(
-            unsafe { bw_breaker_config_new(&mut handle) },
-            bw_status::BW_OK
-        );
+        let status = unsafe { bw_breaker_config_new(&mut handle) };
+        assert_eq!(status, bw_status::BW_OK);
         // SAFETY: live, and used by this thread only.
         let c = unsafe { bw_breaker_config::borrow(handle) }.clone();
         // SAFETY: live and owned; freed once.

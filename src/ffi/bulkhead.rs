@@ -18,6 +18,7 @@ use crate::Rejection;
 
 /// A bulkhead configuration builder (opaque, single-threaded, owned by the caller).
 /// `bw_bulkhead_config_set_max_concurrent` is required; `max_wait` defaults to 0.
+#[derive(Debug)]
 pub struct bw_bulkhead_config {
     _private: [u8; 0],
 }
@@ -27,6 +28,7 @@ impl BoxHandle for bw_bulkhead_config {
 }
 
 /// A bulkhead (opaque, shared, thread-safe).
+#[derive(Debug)]
 pub struct bw_bulkhead {
     _private: [u8; 0],
 }

@@ -9,6 +9,7 @@ use super::status::bw_status;
 use crate::clock::{AnyClock, Clock, ManualClock};
 
 /// A manual clock (opaque, shared, thread-safe).
+#[derive(Debug)]
 pub struct bw_clock {
     _private: [u8; 0],
 }

@@ -14,6 +14,7 @@ use crate::config::{PolicyFile, PolicyFileError};
 use crate::engine::Engine;
 
 /// An engine (opaque, shared, thread-safe): a registry of named policies.
+#[derive(Debug)]
 pub struct bw_engine {
     _private: [u8; 0],
 }

@@ -35,6 +35,7 @@ impl LimiterBuilder {
 
 /// A rate-limiter configuration builder (opaque, single-threaded, owned by the
 /// caller). `bw_limiter_config_set_rate` is required; `burst` defaults to `rate`.
+#[derive(Debug)]
 pub struct bw_limiter_config {
     _private: [u8; 0],
 }
@@ -44,6 +45,7 @@ impl BoxHandle for bw_limiter_config {
 }
 
 /// A rate limiter (opaque, shared, thread-safe).
+#[derive(Debug)]
 pub struct bw_limiter {
     _private: [u8; 0],
 }

@@ -15,6 +15,7 @@ use crate::chaos::ChaosDecision;
 use crate::policy::{Policy, RawPolicyPermit};
 
 /// A policy (opaque, shared, thread-safe): one named pipeline of an engine.
+#[derive(Debug)]
 pub struct bw_policy {
     _private: [u8; 0],
 }

@@ -65,6 +65,7 @@ pub const BW_RETRY_AFTER_NONE: u64 = u64::MAX;
 /// A retry configuration builder (opaque, single-threaded, owned by the caller).
 /// Defaults: 3 attempts, backoff 100 ms × 2 up to 10 s with full jitter, no
 /// `max_elapsed`.
+#[derive(Debug)]
 pub struct bw_retry_config {
     _private: [u8; 0],
 }
@@ -75,6 +76,7 @@ impl BoxHandle for bw_retry_config {
 
 /// The retry state of one call (opaque, single-threaded, owned by the caller): plain
 /// data, create one per call.
+#[derive(Debug)]
 pub struct bw_retry_state {
     _private: [u8; 0],
 }
@@ -85,6 +87,7 @@ impl BoxHandle for bw_retry_state {
 
 /// A retry budget (opaque, shared, thread-safe): retries limited to a ratio of the
 /// traffic plus a floor per second, over a sliding window.
+#[derive(Debug)]
 pub struct bw_retry_budget {
     _private: [u8; 0],
 }
