@@ -174,9 +174,28 @@ impl Engine {
         &self.events
     }
 
-    /// The policy named `name`.
-    pub fn policy(&self, name: &str) -> Option<Arc<Policy>> {
-        self.registry.read().get(name).cloned()
+    /// The policy named `name`; the error lists the names that are defined.
+    ///
+    /// ```
+    /// use breakwater::engine::Engine;
+    ///
+    /// let engine = Engine::from_toml_str("[policies.payments]\n[policies.search]").unwrap();
+    /// assert!(engine.policy("payments").is_ok());
+    /// let error = engine.policy("paymnets").unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "no policy named \"paymnets\" (defined: payments, search)"
+    /// );
+    /// ```
+    pub fn policy(&self, name: &str) -> Result<Arc<Policy>, UnknownPolicy> {
+        let registry = self.registry.read();
+        match registry.get(name) {
+            Some(policy) => Ok(policy.clone()),
+            None => Err(UnknownPolicy {
+                name: name.to_owned(),
+                defined: registry.order.iter().map(|p| p.name().to_owned()).collect(),
+            }),
+        }
     }
 
     /// Every policy, in file order.
@@ -278,7 +297,7 @@ impl Engine {
     /// installs `config` under its handle (fresh state, as a changed policy in a reload).
     pub fn insert(&self, config: PolicyConfig) -> Result<Arc<Policy>, crate::ConfigError> {
         let _reloading = self.reloading.lock();
-        if let Some(existing) = self.policy(&config.name) {
+        if let Ok(existing) = self.policy(&config.name) {
             let stages = existing.build_stages(config)?;
             let mut registry = self.registry.write();
             existing.install(stages);
@@ -306,3 +325,34 @@ static GLOBAL: Lazy<Arc<Engine>> = Lazy::new(|| Arc::new(Engine::new()));
 pub fn global() -> &'static Arc<Engine> {
     &GLOBAL
 }
+
+/// [`Engine::policy`] was asked for a name the engine does not define.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownPolicy {
+    /// The name asked for.
+    pub name: String,
+    /// The names the engine defines, in file order.
+    pub defined: Vec<String>,
+}
+
+impl UnknownPolicy {
+    /// How many defined names the message lists before "and N more".
+    const LISTED: usize = 20;
+}
+
+impl std::fmt::Display for UnknownPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no policy named \"{}\" ", self.name)?;
+        if self.defined.is_empty() {
+            return f.write_str("(the engine defines none)");
+        }
+        let listed = &self.defined[..self.defined.len().min(Self::LISTED)];
+        write!(f, "(defined: {}", listed.join(", "))?;
+        if self.defined.len() > listed.len() {
+            write!(f, ", and {} more", self.defined.len() - listed.len())?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for UnknownPolicy {}

@@ -203,7 +203,7 @@ fn removed_policies_keep_their_last_configuration_until_their_last_handle_goes()
     let only_two = FILE.split("[policies.legacy").next().unwrap();
     let report = engine.reload_str(only_two).unwrap();
     assert_eq!(report.removed, ["legacy"]);
-    assert!(engine.policy("legacy").is_none());
+    assert!(engine.policy("legacy").is_err());
     assert!(legacy.is_superseded());
     assert_eq!(
         permit_holder.acquire().unwrap_err().reason,
@@ -360,8 +360,7 @@ fn concurrent_reloads_leave_one_file_applied_and_no_current_policy_superseded() 
         // after the flag was read.)
         while done.load(Ordering::SeqCst) < 4 {
             for p in engine.policies() {
-                if p.is_superseded() && engine.policy(p.name()).is_some_and(|c| Arc::ptr_eq(&c, &p))
-                {
+                if p.is_superseded() && engine.policy(p.name()).is_ok_and(|c| Arc::ptr_eq(&c, &p)) {
                     seen_superseded += 1;
                 }
             }

@@ -198,15 +198,12 @@ pub unsafe extern "C" fn bw_engine_policy(
         // SAFETY: non-NULL and live by contract.
         let engine = unsafe { bw_engine::borrow(engine) };
         match engine.policy(name) {
-            Some(policy) => {
+            Ok(policy) => {
                 // SAFETY: non-NULL and writable by contract.
                 unsafe { write_out(out, bw_policy::from_arc(policy)) };
                 bw_status::BW_OK
             }
-            None => fail(
-                bw_status::BW_NOT_FOUND,
-                format_args!("no policy named \"{name}\""),
-            ),
+            Err(unknown) => fail(bw_status::BW_NOT_FOUND, format_args!("{unknown}")),
         }
     })
 }
