@@ -49,7 +49,7 @@ fn ours_closed(b: &CircuitBreaker) {
 
 #[inline]
 fn ours_call(b: &CircuitBreaker) {
-    let _ = black_box(black_box(b).call(|| Ok::<u32, ()>(1)));
+    let _ = black_box(black_box(b).call(|_| Ok::<u32, ()>(1)));
 }
 
 #[inline]

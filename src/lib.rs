@@ -54,6 +54,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod call_error;
 mod codes;
 mod num;
 pub(crate) mod sync;
@@ -81,6 +82,7 @@ pub mod rng;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub use call_error::CallError;
 pub use error::ConfigError;
 pub use outcome::Outcome;
 pub use rejection::{RejectReason, Rejection};

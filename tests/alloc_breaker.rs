@@ -66,7 +66,7 @@ fn every_state<C: Clock>(breaker: &CircuitBreaker<C>, advance: impl Fn(Duration)
             breaker.try_acquire().unwrap().failure();
         }
         breaker.reset();
-        let _ = breaker.call(|| Ok::<_, ()>(()));
+        let _ = breaker.call(|_| Ok::<_, ()>(()));
         let _ = breaker.snapshot();
     });
 }

@@ -13,6 +13,7 @@ use crate::error::ConfigError;
 use crate::outcome::Outcome;
 use crate::rejection::{RejectReason, Rejection};
 use crate::sync::OnceCell;
+use crate::CallError;
 use std::fmt;
 use std::time::Duration;
 
@@ -55,51 +56,6 @@ pub struct CircuitBreaker<C: Clock = AnyClock> {
     config: BreakerConfig,
     clock: C,
     listener: OnceCell<Listener>,
-}
-
-/// The error of [`CircuitBreaker::call`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallError<E> {
-    /// The breaker did not let the call through; the closure was not run.
-    Rejected(Rejection),
-    /// The closure ran and returned this error (recorded as a failure).
-    Failed(E),
-}
-
-impl<E> CallError<E> {
-    /// The closure's error, if it ran and failed.
-    pub fn into_inner(self) -> Option<E> {
-        match self {
-            CallError::Failed(e) => Some(e),
-            CallError::Rejected(_) => None,
-        }
-    }
-
-    /// The rejection, if the call was not let through.
-    pub fn rejection(&self) -> Option<&Rejection> {
-        match self {
-            CallError::Rejected(r) => Some(r),
-            CallError::Failed(_) => None,
-        }
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for CallError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Rejected(r) => r.fmt(f),
-            CallError::Failed(e) => e.fmt(f),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CallError::Rejected(r) => Some(r),
-            CallError::Failed(e) => Some(e),
-        }
-    }
 }
 
 /// An acquire decision in two words (see `CircuitBreaker::answer`).
@@ -569,21 +525,24 @@ impl<C: Clock> CircuitBreaker<C> {
         }
     }
 
-    /// Runs `f` if the breaker lets the call through, and records its result (`Ok` =
+    /// Runs `op` if the breaker lets the call through, and records its result (`Ok` =
     /// success, `Err` = failure, timed from the acquire when the slow-call rule is on).
-    /// If `f` panics, the permit is dropped and records `Ignored`.
+    /// If `op` panics, the permit is dropped and records `Ignored`.
+    ///
+    /// `op` takes the attempt number, as [`Policy::call`](crate::policy::Policy::call)'s
+    /// operation does (a breaker makes one attempt: always 1), so one closure fits both.
     ///
     /// ```
     /// use breakwater::breaker::{BreakerConfig, CallError, CircuitBreaker};
     ///
     /// let breaker = CircuitBreaker::new(BreakerConfig::default()).unwrap();
-    /// let answer: Result<u32, CallError<&str>> = breaker.call(|| Ok(42));
+    /// let answer: Result<u32, CallError<&str>> = breaker.call(|_attempt| Ok(42));
     /// assert_eq!(answer, Ok(42));
-    /// assert!(matches!(breaker.call(|| Err::<u32, _>("boom")), Err(CallError::Failed("boom"))));
+    /// assert!(matches!(breaker.call(|_| Err::<u32, _>("boom")), Err(CallError::Failed("boom"))));
     /// ```
-    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+    pub fn call<T, E>(&self, op: impl FnOnce(u32) -> Result<T, E>) -> Result<T, CallError<E>> {
         let permit = self.try_acquire().map_err(CallError::Rejected)?;
-        let result = f();
+        let result = op(1);
         permit.record(Outcome::of(&result));
         result.map_err(CallError::Failed)
     }
@@ -1049,16 +1008,16 @@ mod tests {
                 .with_minimum_calls(1)
                 .with_half_open_permits(1),
         );
-        assert_eq!(b.call(|| Ok::<_, ()>(1)), Ok(1));
+        assert_eq!(b.call(|_| Ok::<_, ()>(1)), Ok(1));
         assert_eq!(b.snapshot().calls, 1);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = b.call(|| -> Result<(), ()> { panic!("boom") });
+            let _ = b.call(|_| -> Result<(), ()> { panic!("boom") });
         }));
         assert!(r.is_err());
         assert_eq!(b.snapshot().calls, 1, "a panicking call records Ignored");
-        assert_eq!(b.call(|| Err::<(), _>("x")), Err(CallError::Failed("x")));
+        assert_eq!(b.call(|_| Err::<(), _>("x")), Err(CallError::Failed("x")));
         assert!(matches!(
-            b.call(|| Ok::<_, ()>(())),
+            b.call(|_| Ok::<_, ()>(())),
             Err(CallError::Rejected(_))
         ));
     }

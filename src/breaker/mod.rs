@@ -76,10 +76,11 @@ mod snapshot;
 mod state;
 mod window;
 
-pub use self::breaker::{CallError, CircuitBreaker};
+pub use self::breaker::CircuitBreaker;
 pub use self::config::{
     BreakerConfig, WindowConfig, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PERMITS, MAX_TIME_BUCKETS,
 };
 pub use self::permit::{BreakerPermit, RawBreakerPermit};
 pub use self::snapshot::{BreakerSnapshot, Transition, TransitionCounts};
 pub use self::state::BreakerState;
+pub use crate::call_error::CallError;

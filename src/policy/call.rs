@@ -19,35 +19,10 @@ use std::time::Duration;
 
 use crate::clock::{AnyClock, Clock};
 use crate::retry::{GiveUpReason, RetryDecision, RetryState};
-use crate::{Outcome, RejectReason, Rejection};
+use crate::{CallError, Outcome, RejectReason, Rejection};
 
 use super::config::RetryOn;
 use super::pipeline::Policy;
-
-/// Why a [`Policy::call`] did not return a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallError<E> {
-    /// The last attempt was rejected by a stage (and was not, or could no longer be,
-    /// retried), or the retry budget refused a retry
-    /// ([`RejectReason::RetryBudgetExhausted`]).
-    Rejected(Rejection),
-    /// The last attempt failed with this error.
-    Failed(E),
-    /// Fault injection failed the last attempt; the operation was not run.
-    Injected,
-}
-
-impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Rejected(r) => write!(f, "{r}"),
-            CallError::Failed(e) => write!(f, "call failed: {e}"),
-            CallError::Injected => f.write_str("call failed: injected fault"),
-        }
-    }
-}
-
-impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for CallError<E> {}
 
 /// How one [`Policy::call_with`] runs: its overall deadline, the seed of its jitter, how
 /// it waits, and who hears its retry decisions. The default is what [`Policy::call`]

@@ -14,7 +14,8 @@ mod pipeline;
 mod snapshot;
 mod stages;
 
-pub use call::{CallError, CallOptions};
+pub use crate::call_error::CallError;
+pub use call::CallOptions;
 pub use config::{validate_policy_name, PolicyConfig, RetryOn, RetryPolicyConfig, MAX_POLICY_NAME};
 pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit};
 pub use snapshot::PolicySnapshot;
