@@ -42,12 +42,10 @@ impl PlainBulkhead {
 }
 
 fn config(algorithm: AdaptiveAlgorithm) -> AdaptiveConfig {
-    AdaptiveConfig {
-        algorithm,
-        initial_limit: 100,
-        max_limit: 1_000,
-        ..AdaptiveConfig::default()
-    }
+    AdaptiveConfig::default()
+        .with_algorithm(algorithm)
+        .with_initial_limit(100)
+        .with_max_limit(1_000)
 }
 
 fn aimd() -> AdaptiveAlgorithm {
@@ -118,17 +116,18 @@ fn bench_throttle_and_chaos(c: &mut Criterion) {
                 })
             })
         });
-        let chaos = Chaos::new(ChaosConfig {
-            enabled: true,
-            failure_probability: 0.1,
-            rejection_probability: 0.1,
-            latency_probability: 0.1,
-            latency: LatencyFault::Uniform {
-                min: Duration::from_millis(1),
-                max: Duration::from_millis(5),
-            },
-            seed: 1,
-        })
+        let chaos = Chaos::new(
+            ChaosConfig::default()
+                .with_enabled(true)
+                .with_failure_probability(0.1)
+                .with_rejection_probability(0.1)
+                .with_latency_probability(0.1)
+                .with_latency(LatencyFault::Uniform {
+                    min: Duration::from_millis(1),
+                    max: Duration::from_millis(5),
+                })
+                .with_seed(1),
+        )
         .unwrap();
         group.bench_function("chaos_decide_enabled", |b| {
             b.iter_custom(|iters| {

@@ -37,6 +37,7 @@ use std::time::Duration;
 /// assert_eq!(BulkheadConfig::new(0).validate().unwrap_err().field, "max_concurrent");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct BulkheadConfig {
     /// Permits that may be out at once (at least 1).
     pub max_concurrent: u32,

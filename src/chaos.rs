@@ -68,16 +68,15 @@ pub enum LatencyFault {
 /// ```
 /// use breakwater::chaos::{ChaosConfig, LatencyFault};
 /// use std::time::Duration;
-/// let c = ChaosConfig {
-///     enabled: true,
-///     failure_probability: 0.1,
-///     latency_probability: 0.5,
-///     latency: LatencyFault::Fixed(Duration::from_millis(100)),
-///     ..ChaosConfig::default()
-/// };
+/// let c = ChaosConfig::default()
+///     .with_enabled(true)
+///     .with_failure_probability(0.1)
+///     .with_latency_probability(0.5)
+///     .with_latency(LatencyFault::Fixed(Duration::from_millis(100)));
 /// assert!(c.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ChaosConfig {
     /// Whether faults are injected at all. Default: false.
     pub enabled: bool,
@@ -92,6 +91,15 @@ pub struct ChaosConfig {
     /// Seed of the random draws. Default: 0.
     pub seed: u64,
 }
+
+crate::builder::with_setters!(ChaosConfig {
+    enabled: bool => with_enabled,
+    failure_probability: f64 => with_failure_probability,
+    rejection_probability: f64 => with_rejection_probability,
+    latency_probability: f64 => with_latency_probability,
+    latency: LatencyFault => with_latency,
+    seed: u64 => with_seed,
+});
 
 impl ChaosConfig {
     /// Checks every field; errors name them as in the policy file
@@ -305,7 +313,7 @@ impl Slot {
 ///
 /// ```
 /// use breakwater::chaos::{Chaos, ChaosConfig};
-/// let chaos = Chaos::new(ChaosConfig { enabled: true, failure_probability: 1.0, ..ChaosConfig::default() })?;
+/// let chaos = Chaos::new(ChaosConfig::default().with_enabled(true).with_failure_probability(1.0))?;
 /// assert!(chaos.decide().fail);
 /// chaos.set_enabled(false);
 /// assert!(chaos.decide().is_none());

@@ -54,6 +54,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod builder;
 mod call_error;
 mod codes;
 mod num;

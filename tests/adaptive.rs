@@ -100,29 +100,23 @@ impl Sim {
 }
 
 fn aimd_config() -> AdaptiveConfig {
-    AdaptiveConfig {
-        algorithm: AdaptiveAlgorithm::Aimd(AimdConfig {
-            timeout: 50 * MS,
-            ..AimdConfig::default()
-        }),
-        initial_limit: 50,
-        min_limit: 2,
-        max_limit: 200,
-        ..AdaptiveConfig::default()
-    }
+    AdaptiveConfig::default()
+        .with_algorithm(AdaptiveAlgorithm::Aimd(
+            AimdConfig::default().with_timeout(50 * MS),
+        ))
+        .with_initial_limit(50)
+        .with_min_limit(2)
+        .with_max_limit(200)
 }
 
 fn gradient_config() -> AdaptiveConfig {
-    AdaptiveConfig {
-        algorithm: AdaptiveAlgorithm::Gradient2(Gradient2Config {
-            queue_size: 2,
-            ..Gradient2Config::default()
-        }),
-        initial_limit: 50,
-        min_limit: 10,
-        max_limit: 200,
-        ..AdaptiveConfig::default()
-    }
+    AdaptiveConfig::default()
+        .with_algorithm(AdaptiveAlgorithm::Gradient2(
+            Gradient2Config::default().with_queue_size(2),
+        ))
+        .with_initial_limit(50)
+        .with_min_limit(10)
+        .with_max_limit(200)
 }
 
 /// (a) for one config: warm up at 10 ms, then 100 ms, then 10 ms again.
@@ -225,32 +219,24 @@ fn steady_overload(config: AdaptiveConfig, bound: u32) {
 
 #[test]
 fn aimd_does_not_drift_upward_under_modest_overload() {
-    let config = AdaptiveConfig {
-        max_limit: 1_000,
-        ..aimd_config()
-    };
+    let config = aimd_config().with_max_limit(1_000);
     // AIMD grows only while 2·in_flight >= limit: at most 2·30 + increase.
     steady_overload(config, 61);
 }
 
 #[test]
 fn gradient2_does_not_drift_upward_under_modest_overload() {
-    let config = AdaptiveConfig {
-        max_limit: 1_000,
-        ..gradient_config()
-    };
+    let config = gradient_config().with_max_limit(1_000);
     // Growth stops once in_flight (at most 30) < estimate / 2: at most 2·30 + queue_size.
     steady_overload(config, 62);
 }
 
 /// (c) The in-flight level at which each class is first refused, for one limit.
 fn first_refusal(config: AdaptiveConfig, limit: u32) -> [u32; 3] {
-    let config = AdaptiveConfig {
-        initial_limit: limit,
-        min_limit: limit,
-        max_limit: limit,
-        ..config
-    };
+    let config = config
+        .with_initial_limit(limit)
+        .with_min_limit(limit)
+        .with_max_limit(limit);
     let limiter = AdaptiveLimiter::with_clock(config, ManualClock::new()).unwrap();
     let mut refused = [u32::MAX; 3];
     let mut held = Vec::new();

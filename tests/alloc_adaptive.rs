@@ -20,17 +20,13 @@ static GLOBAL: Counting = Counting;
 
 fn configs() -> [AdaptiveConfig; 2] {
     [
-        AdaptiveConfig {
-            initial_limit: 4,
-            max_limit: 8,
-            ..AdaptiveConfig::default()
-        },
-        AdaptiveConfig {
-            algorithm: AdaptiveAlgorithm::Aimd(AimdConfig::default()),
-            initial_limit: 4,
-            max_limit: 8,
-            ..AdaptiveConfig::default()
-        },
+        AdaptiveConfig::default()
+            .with_initial_limit(4)
+            .with_max_limit(8),
+        AdaptiveConfig::default()
+            .with_algorithm(AdaptiveAlgorithm::Aimd(AimdConfig::default()))
+            .with_initial_limit(4)
+            .with_max_limit(8),
     ]
 }
 
@@ -80,11 +76,9 @@ fn adaptive_acquire_complete_and_shed_allocate_nothing() {
 #[test]
 fn throttle_acquire_and_record_allocate_nothing() {
     let clock = ManualClock::new();
-    let config = ThrottleConfig {
-        window: Duration::from_secs(1),
-        buckets: 10,
-        ..ThrottleConfig::default()
-    };
+    let config = ThrottleConfig::default()
+        .with_window(Duration::from_secs(1))
+        .with_buckets(10);
     let throttle = ClientThrottle::with_clock(config, clock.clone()).unwrap();
     let coarse = ClientThrottle::new(config).unwrap();
     let n = allocations_in(|| {
@@ -108,17 +102,18 @@ fn throttle_acquire_and_record_allocate_nothing() {
 
 #[test]
 fn chaos_decide_allocates_nothing() {
-    let chaos = Chaos::new(ChaosConfig {
-        enabled: true,
-        failure_probability: 0.2,
-        rejection_probability: 0.2,
-        latency_probability: 0.5,
-        latency: LatencyFault::Uniform {
-            min: Duration::from_millis(1),
-            max: Duration::from_millis(3),
-        },
-        seed: 1,
-    })
+    let chaos = Chaos::new(
+        ChaosConfig::default()
+            .with_enabled(true)
+            .with_failure_probability(0.2)
+            .with_rejection_probability(0.2)
+            .with_latency_probability(0.5)
+            .with_latency(LatencyFault::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(3),
+            })
+            .with_seed(1),
+    )
     .unwrap();
     let n = allocations_in(|| {
         for i in 0..10_000u32 {

@@ -94,11 +94,10 @@ fn next_delay_allocates_nothing() {
 #[test]
 fn the_policy_retry_step_allocates_nothing() {
     let clock = ManualClock::new();
-    let budget = BudgetConfig {
-        ratio: 0.5,
-        min_per_second: 1,
-        window: Duration::from_secs(1),
-    };
+    let budget = BudgetConfig::default()
+        .with_ratio(0.5)
+        .with_min_per_second(1)
+        .with_window(Duration::from_secs(1));
     let retry = RetryConfig::default()
         .with_max_attempts(5)
         .with_budget(Some(budget));

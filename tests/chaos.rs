@@ -7,17 +7,16 @@ use breakwater::rng::Rng;
 use std::time::Duration;
 
 fn config(seed: u64) -> ChaosConfig {
-    ChaosConfig {
-        enabled: true,
-        failure_probability: 0.1,
-        rejection_probability: 0.05,
-        latency_probability: 0.3,
-        latency: LatencyFault::Uniform {
+    ChaosConfig::default()
+        .with_enabled(true)
+        .with_failure_probability(0.1)
+        .with_rejection_probability(0.05)
+        .with_latency_probability(0.3)
+        .with_latency(LatencyFault::Uniform {
             min: Duration::from_millis(1),
             max: Duration::from_millis(5),
-        },
-        seed,
-    }
+        })
+        .with_seed(seed)
 }
 
 /// Checks `hits` out of `n` trials against probability `p` within 5 standard deviations.
@@ -77,11 +76,11 @@ fn same_seed_gives_identical_sequences() {
 #[test]
 fn sequence_is_four_splitmix_draws_per_decision() {
     // The cross-language contract: decision i uses draws 4i+1..4i+4 of SplitMix64(seed).
-    let chaos = Chaos::new(ChaosConfig {
-        enabled: true,
-        rejection_probability: 0.5,
-        ..ChaosConfig::default()
-    })
+    let chaos = Chaos::new(
+        ChaosConfig::default()
+            .with_enabled(true)
+            .with_rejection_probability(0.5),
+    )
     .unwrap();
     chaos.reseed(1234567);
     let mut rng = Rng::new(1234567);
@@ -123,11 +122,7 @@ fn pinned() -> Vec<ChaosDecision> {
 
 #[test]
 fn disabled_draws_nothing_and_switches_at_run_time() {
-    let chaos = Chaos::new(ChaosConfig {
-        enabled: false,
-        ..config(3)
-    })
-    .unwrap();
+    let chaos = Chaos::new(config(3).with_enabled(false)).unwrap();
     for _ in 0..100 {
         assert!(chaos.decide().is_none());
     }
@@ -141,11 +136,11 @@ fn disabled_draws_nothing_and_switches_at_run_time() {
         );
     }
     chaos
-        .reconfigure(ChaosConfig {
-            failure_probability: 1.0,
-            rejection_probability: 0.0,
-            ..config(3)
-        })
+        .reconfigure(
+            config(3)
+                .with_failure_probability(1.0)
+                .with_rejection_probability(0.0),
+        )
         .unwrap();
     assert!((0..100).all(|_| chaos.decide().fail));
 }

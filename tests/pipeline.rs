@@ -151,13 +151,11 @@ fn a_bulkhead_rejection_spent_a_rate_limiter_token() {
 #[test]
 fn an_adaptive_rejection_releases_the_bulkhead_slot_and_breaker_permit() {
     let (_clock, any) = manual();
-    let adaptive = AdaptiveConfig {
-        algorithm: AdaptiveAlgorithm::Aimd(AimdConfig::default()),
-        initial_limit: 1,
-        min_limit: 1,
-        max_limit: 1,
-        ..AdaptiveConfig::default()
-    };
+    let adaptive = AdaptiveConfig::default()
+        .with_algorithm(AdaptiveAlgorithm::Aimd(AimdConfig::default()))
+        .with_initial_limit(1)
+        .with_min_limit(1)
+        .with_max_limit(1);
     let policy = Policy::with_clock(
         PolicyConfig::new("p")
             .with_circuit_breaker(breaker(5))
@@ -185,11 +183,9 @@ fn an_adaptive_rejection_releases_the_bulkhead_slot_and_breaker_permit() {
 #[test]
 fn an_injected_rejection_releases_every_earlier_stage() {
     let (_clock, any) = manual();
-    let chaos = ChaosConfig {
-        enabled: true,
-        rejection_probability: 1.0,
-        ..ChaosConfig::default()
-    };
+    let chaos = ChaosConfig::default()
+        .with_enabled(true)
+        .with_rejection_probability(1.0);
     let policy = Policy::with_clock(
         PolicyConfig::new("p")
             .with_circuit_breaker(breaker(5))
@@ -245,16 +241,15 @@ fn a_call_longer_than_the_timeout_is_recorded_as_a_timeout() {
 }
 
 fn fast_retry(attempts: u32) -> RetryConfig {
-    RetryConfig {
-        max_attempts: attempts,
-        backoff: BackoffConfig {
-            initial: Duration::from_micros(10),
-            multiplier: 1.0,
-            max: Duration::from_micros(10),
-            jitter: Jitter::None,
-        },
-        ..RetryConfig::default()
-    }
+    RetryConfig::default()
+        .with_max_attempts(attempts)
+        .with_backoff(
+            BackoffConfig::default()
+                .with_initial(Duration::from_micros(10))
+                .with_multiplier(1.0)
+                .with_max(Duration::from_micros(10))
+                .with_jitter(Jitter::None),
+        )
 }
 
 #[test]
@@ -324,10 +319,7 @@ fn rejections_are_not_retried_unless_asked() {
 #[test]
 fn a_rejection_retry_after_beyond_max_elapsed_gives_up_at_once() {
     let (_clock, any) = manual();
-    let retry = RetryConfig {
-        max_elapsed: Some(Duration::from_secs(1)),
-        ..fast_retry(5)
-    };
+    let retry = fast_retry(5).with_max_elapsed(Some(Duration::from_secs(1)));
     let config = PolicyConfig::new("p")
         .with_circuit_breaker(breaker(1).with_open_duration(Duration::from_secs(30)))
         .with_retry_on(
@@ -349,14 +341,12 @@ fn a_rejection_retry_after_beyond_max_elapsed_gives_up_at_once() {
 #[test]
 fn the_retry_budget_refuses_retries_beyond_its_share() {
     let (_clock, any) = manual();
-    let retry = RetryConfig {
-        budget: Some(BudgetConfig {
-            ratio: 0.0,
-            min_per_second: 1,
-            window: Duration::from_secs(1),
-        }),
-        ..fast_retry(10)
-    };
+    let retry = fast_retry(10).with_budget(Some(
+        BudgetConfig::default()
+            .with_ratio(0.0)
+            .with_min_per_second(1)
+            .with_window(Duration::from_secs(1)),
+    ));
     let policy = Policy::with_clock(PolicyConfig::new("p").with_retry(retry), any).unwrap();
     let mut attempts = 0;
     let result: Result<(), _> = policy.call(|_| {
@@ -391,13 +381,11 @@ fn fallback_turns_an_error_into_a_value() {
 
 #[test]
 fn injected_failures_skip_the_operation_and_count_as_failures() {
-    let chaos = ChaosConfig {
-        enabled: true,
-        failure_probability: 1.0,
-        latency_probability: 1.0,
-        latency: LatencyFault::Fixed(Duration::from_millis(1)),
-        ..ChaosConfig::default()
-    };
+    let chaos = ChaosConfig::default()
+        .with_enabled(true)
+        .with_failure_probability(1.0)
+        .with_latency_probability(1.0)
+        .with_latency(LatencyFault::Fixed(Duration::from_millis(1)));
     let policy = Policy::new(PolicyConfig::new("p").with_chaos(chaos)).unwrap();
     let permit = policy.acquire().unwrap();
     assert!(permit.injected_failure());

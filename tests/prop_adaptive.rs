@@ -110,19 +110,21 @@ impl Model {
 
 fn limiter_config() -> impl Strategy<Value = AdaptiveConfig> {
     let aimd = (1u32..4, 0.5f64..0.99, 1u64..150).prop_map(|(increase, backoff_ratio, ms)| {
-        AdaptiveAlgorithm::Aimd(AimdConfig {
-            increase,
-            backoff_ratio,
-            timeout: Duration::from_millis(ms),
-        })
+        AdaptiveAlgorithm::Aimd(
+            AimdConfig::default()
+                .with_increase(increase)
+                .with_backoff_ratio(backoff_ratio)
+                .with_timeout(Duration::from_millis(ms)),
+        )
     });
     let gradient = (0.05f64..=1.0, 1.0f64..3.0, 1u32..700, 0u32..6).prop_map(|(s, t, w, q)| {
-        AdaptiveAlgorithm::Gradient2(Gradient2Config {
-            smoothing: s,
-            tolerance: t,
-            long_window: w,
-            queue_size: q,
-        })
+        AdaptiveAlgorithm::Gradient2(
+            Gradient2Config::default()
+                .with_smoothing(s)
+                .with_tolerance(t)
+                .with_long_window(w)
+                .with_queue_size(q),
+        )
     });
     (
         prop_oneof![aimd, gradient],
@@ -134,14 +136,13 @@ fn limiter_config() -> impl Strategy<Value = AdaptiveConfig> {
     )
         .prop_map(|(algorithm, min, span, initial, a, b)| {
             let max = min + span;
-            AdaptiveConfig {
-                algorithm,
-                initial_limit: (min + initial).min(max),
-                min_limit: min,
-                max_limit: max,
-                sheddable_at: a.min(b),
-                default_at: a.max(b).max(0.01),
-            }
+            AdaptiveConfig::default()
+                .with_algorithm(algorithm)
+                .with_initial_limit((min + initial).min(max))
+                .with_min_limit(min)
+                .with_max_limit(max)
+                .with_sheddable_at(a.min(b))
+                .with_default_at(a.max(b).max(0.01))
         })
 }
 
@@ -232,13 +233,7 @@ proptest! {
             1 => (0u64..100).prop_map(ThrottleOp::Advance),
         ], 1..300),
     ) {
-        let config = ThrottleConfig {
-            k,
-            window: Duration::from_millis(bucket_ms * buckets as u64),
-            buckets,
-            max_rejection_probability: cap,
-            seed,
-        };
+        let config = ThrottleConfig::default().with_k(k).with_window(Duration::from_millis(bucket_ms * buckets as u64)).with_buckets(buckets).with_max_rejection_probability(cap).with_seed(seed);
         let clock = ManualClock::new();
         let throttle = ClientThrottle::with_clock(config, clock.clone()).unwrap();
         // The model: every event with its time slot; the window is the last `buckets` slots.
@@ -330,14 +325,7 @@ proptest! {
         ], 1..100),
     ) {
         let (lo, hi) = (bounds.0.min(bounds.1), bounds.0.max(bounds.1));
-        let mut config = ChaosConfig {
-            enabled: true,
-            failure_probability: probabilities.0,
-            rejection_probability: probabilities.1,
-            latency_probability: probabilities.2,
-            latency: LatencyFault::Uniform { min: Duration::from_nanos(lo), max: Duration::from_nanos(hi) },
-            seed,
-        };
+        let mut config = ChaosConfig::default().with_enabled(true).with_failure_probability(probabilities.0).with_rejection_probability(probabilities.1).with_latency_probability(probabilities.2).with_latency(LatencyFault::Uniform { min: Duration::from_nanos(lo), max: Duration::from_nanos(hi) }).with_seed(seed);
         let chaos = Chaos::new(config).unwrap();
         let mut rng = Rng::new(seed);
         for op in ops {

@@ -44,11 +44,12 @@ fn backoff() -> impl Strategy<Value = BackoffConfig> {
         prop_oneof![Just(0u64), 0u64..1_000_000, any::<u64>()],
         jitter(),
     )
-        .prop_map(|(initial, multiplier, extra, jitter)| BackoffConfig {
-            initial: Duration::from_nanos(initial),
-            multiplier,
-            max: Duration::from_nanos(initial.saturating_add(extra)),
-            jitter,
+        .prop_map(|(initial, multiplier, extra, jitter)| {
+            BackoffConfig::default()
+                .with_initial(Duration::from_nanos(initial))
+                .with_multiplier(multiplier)
+                .with_max(Duration::from_nanos(initial.saturating_add(extra)))
+                .with_jitter(jitter)
         })
 }
 
@@ -169,14 +170,15 @@ fn budget_config() -> impl Strategy<Value = BudgetConfig> {
             1_000u64..=60_000
         ],
     )
-        .prop_map(|(ratio, min_per_second, window_ms)| BudgetConfig {
-            ratio,
-            min_per_second: if ratio == 0.0 {
-                min_per_second.max(1)
-            } else {
-                min_per_second
-            },
-            window: Duration::from_millis(window_ms),
+        .prop_map(|(ratio, min_per_second, window_ms)| {
+            BudgetConfig::default()
+                .with_ratio(ratio)
+                .with_min_per_second(if ratio == 0.0 {
+                    min_per_second.max(1)
+                } else {
+                    min_per_second
+                })
+                .with_window(Duration::from_millis(window_ms))
         })
 }
 
@@ -318,16 +320,18 @@ fn retry_config() -> impl Strategy<Value = RetryConfig> {
         prop::option::of(1u64..60_000),
     )
         .prop_map(
-            |(max_attempts, (initial, multiplier, extra, jitter), elapsed)| RetryConfig {
-                max_attempts,
-                backoff: BackoffConfig {
-                    initial: Duration::from_millis(initial),
-                    multiplier,
-                    max: Duration::from_millis(initial + extra),
-                    jitter,
-                },
-                max_elapsed: elapsed.map(Duration::from_millis),
-                budget: None,
+            |(max_attempts, (initial, multiplier, extra, jitter), elapsed)| {
+                RetryConfig::default()
+                    .with_max_attempts(max_attempts)
+                    .with_backoff(
+                        BackoffConfig::default()
+                            .with_initial(Duration::from_millis(initial))
+                            .with_multiplier(multiplier)
+                            .with_max(Duration::from_millis(initial + extra))
+                            .with_jitter(jitter),
+                    )
+                    .with_max_elapsed(elapsed.map(Duration::from_millis))
+                    .with_budget(None)
             },
         )
 }
@@ -406,7 +410,7 @@ proptest! {
         let started = clock.now();
         let deadline = deadline_ms.map(|d| started + d * 1_000_000);
         let budget = budget_floor.map(|n| {
-            let config = BudgetConfig { ratio: 0.0, min_per_second: n, window: Duration::from_secs(60) };
+            let config = BudgetConfig::default().with_ratio(0.0).with_min_per_second(n).with_window(Duration::from_secs(60));
             RetryBudget::with_clock(config, clock.clone()).unwrap()
         });
         let mut state = RetryState::new(&config, seed, started, deadline);
@@ -456,12 +460,7 @@ proptest! {
         below_initial in 0u64..1_000,
     ) {
         let max = (initial as f64 * cap_factor) as u64;
-        let b = BackoffConfig {
-            initial: Duration::from_nanos(initial),
-            multiplier: 2.0,
-            max: Duration::from_nanos(max),
-            jitter: Jitter::Decorrelated,
-        };
+        let b = BackoffConfig::default().with_initial(Duration::from_nanos(initial)).with_multiplier(2.0).with_max(Duration::from_nanos(max)).with_jitter(Jitter::Decorrelated);
         let upper = (3 * initial).min(max);
         prop_assert_eq!(b.bounds_nanos(1, 0), (initial, upper));
         let previous = initial * below_initial / 1_000;

@@ -22,11 +22,10 @@ fn run(
     min_per_second: u32,
     deposits: bool,
 ) -> (Vec<u64>, bool, Arc<RetryBudget<ManualClock>>) {
-    let config = BudgetConfig {
-        ratio,
-        min_per_second,
-        window: Duration::from_secs(60),
-    };
+    let config = BudgetConfig::default()
+        .with_ratio(ratio)
+        .with_min_per_second(min_per_second)
+        .with_window(Duration::from_secs(60));
     let budget = Arc::new(RetryBudget::with_clock(config, ManualClock::new()).unwrap());
     let barrier = Arc::new(Barrier::new(THREADS));
     let sequence = Arc::new(AtomicU64::new(0));

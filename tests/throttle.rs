@@ -8,13 +8,12 @@ use breakwater::RejectReason;
 use std::time::Duration;
 
 fn config(seed: u64) -> ThrottleConfig {
-    ThrottleConfig {
-        k: 2.0,
-        window: Duration::from_secs(10),
-        buckets: 10,
-        max_rejection_probability: 0.9,
-        seed,
-    }
+    ThrottleConfig::default()
+        .with_k(2.0)
+        .with_window(Duration::from_secs(10))
+        .with_buckets(10)
+        .with_max_rejection_probability(0.9)
+        .with_seed(seed)
 }
 
 fn formula(requests: u64, accepts: u64, k: f64, cap: f64) -> f64 {

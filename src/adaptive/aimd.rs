@@ -27,6 +27,7 @@ use std::time::Duration;
 /// assert!(aimd.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct AimdConfig {
     /// How much the limit grows after a completion that was neither dropped nor app
     /// limited. At least 1. Default: 1.
@@ -38,6 +39,12 @@ pub struct AimdConfig {
     /// Default: 5 s.
     pub timeout: Duration,
 }
+
+crate::builder::with_setters!(AimdConfig {
+    increase: u32 => with_increase,
+    backoff_ratio: f64 => with_backoff_ratio,
+    timeout: Duration => with_timeout,
+});
 
 impl Default for AimdConfig {
     fn default() -> Self {

@@ -34,16 +34,15 @@ impl AdaptiveAlgorithm {
 ///
 /// ```
 /// use breakwater::adaptive::{AdaptiveAlgorithm, AdaptiveConfig, AimdConfig};
-/// let config = AdaptiveConfig {
-///     algorithm: AdaptiveAlgorithm::Aimd(AimdConfig::default()),
-///     max_limit: 64,
-///     ..AdaptiveConfig::default()
-/// };
+/// let config = AdaptiveConfig::default()
+///     .with_algorithm(AdaptiveAlgorithm::Aimd(AimdConfig::default()))
+///     .with_max_limit(64);
 /// assert!(config.validate().is_ok());
-/// let bad = AdaptiveConfig { min_limit: 0, ..config };
+/// let bad = config.with_min_limit(0);
 /// assert_eq!(bad.validate().unwrap_err().field, "min_limit");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct AdaptiveConfig {
     /// The algorithm and its knobs. Default: Gradient2 with its defaults.
     pub algorithm: AdaptiveAlgorithm,
@@ -61,6 +60,15 @@ pub struct AdaptiveConfig {
     /// like `critical`. Default: 0.9.
     pub default_at: f64,
 }
+
+crate::builder::with_setters!(AdaptiveConfig {
+    algorithm: AdaptiveAlgorithm => with_algorithm,
+    initial_limit: u32 => with_initial_limit,
+    min_limit: u32 => with_min_limit,
+    max_limit: u32 => with_max_limit,
+    sheddable_at: f64 => with_sheddable_at,
+    default_at: f64 => with_default_at,
+});
 
 impl Default for AdaptiveConfig {
     fn default() -> Self {

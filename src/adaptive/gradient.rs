@@ -41,6 +41,7 @@ pub const LONG_RTT_WARMUP: u32 = 10;
 /// assert!(g.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Gradient2Config {
     /// How much of each new estimate replaces the old one, in `(0, 1]`; smaller moves the
     /// limit more slowly. Default: 0.2.
@@ -54,6 +55,13 @@ pub struct Gradient2Config {
     /// limit allows for). Default: 4.
     pub queue_size: u32,
 }
+
+crate::builder::with_setters!(Gradient2Config {
+    smoothing: f64 => with_smoothing,
+    tolerance: f64 => with_tolerance,
+    long_window: u32 => with_long_window,
+    queue_size: u32 => with_queue_size,
+});
 
 impl Default for Gradient2Config {
     fn default() -> Self {

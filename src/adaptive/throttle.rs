@@ -76,6 +76,7 @@ fn pack(tag: u32, count: u64) -> u64 {
 /// assert!(c.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ThrottleConfig {
     /// The multiplier on accepts, at least 1.0 (below 1 would reject calls even when the
     /// backend accepts them all). 2.0 lets through twice what the backend accepts;
@@ -90,6 +91,14 @@ pub struct ThrottleConfig {
     /// Seed of the random draws. Default: 0.
     pub seed: u64,
 }
+
+crate::builder::with_setters!(ThrottleConfig {
+    k: f64 => with_k,
+    window: Duration => with_window,
+    buckets: u32 => with_buckets,
+    max_rejection_probability: f64 => with_max_rejection_probability,
+    seed: u64 => with_seed,
+});
 
 impl Default for ThrottleConfig {
     fn default() -> Self {

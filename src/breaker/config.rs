@@ -79,6 +79,7 @@ impl Default for WindowConfig {
 /// document is silent). Builder methods set fields without validating them;
 /// [`validate`](Self::validate) (called by every constructor) checks them all.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     /// The sliding window the rates are computed over. Default: count, 100.
     pub window: WindowConfig,

@@ -32,6 +32,7 @@ pub(crate) const MAX_TOLERANCE_UNITS: u64 = 1 << 62;
 /// assert_eq!(err.field, "rate");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct RateLimiterConfig {
     /// Permits per `period` (at least 1, at most one per nanosecond of `period`).
     pub rate: u64,

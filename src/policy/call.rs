@@ -181,11 +181,11 @@ impl Policy {
     /// use breakwater::retry::{RetryConfig, BackoffConfig, Jitter};
     /// use std::time::Duration;
     ///
-    /// let retry = RetryConfig {
-    ///     max_attempts: 3,
-    ///     backoff: BackoffConfig { initial: Duration::from_millis(1), jitter: Jitter::None, ..Default::default() },
-    ///     ..Default::default()
-    /// };
+    /// let retry = RetryConfig::default().with_max_attempts(3).with_backoff(
+    ///     BackoffConfig::default()
+    ///         .with_initial(Duration::from_millis(1))
+    ///         .with_jitter(Jitter::None),
+    /// );
     /// let policy = Policy::new(PolicyConfig::new("flaky").with_retry(retry)).unwrap();
     /// let value = policy.call(|attempt| if attempt < 3 { Err("boom") } else { Ok(attempt) });
     /// assert_eq!(value, Ok(3));

@@ -112,6 +112,7 @@ impl RetryOn {
 
 /// A policy's retry settings: the schedule and budget, and what is retried.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct RetryPolicyConfig {
     /// Attempts, backoff, budget.
     pub retry: RetryConfig,
@@ -119,9 +120,15 @@ pub struct RetryPolicyConfig {
     pub retry_on: RetryOn,
 }
 
+crate::builder::with_setters!(RetryPolicyConfig {
+    retry: RetryConfig => with_retry,
+    retry_on: RetryOn => with_retry_on,
+});
+
 /// A named pipeline's configuration. Every stage is optional; a policy with none is a
 /// pass-through that still counts calls.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PolicyConfig {
     /// The policy's name (letters, digits, `_ - . :`).
     pub name: String,

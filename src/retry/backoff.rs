@@ -100,6 +100,7 @@ impl FromStr for Jitter {
 ///
 /// Defaults: `initial` 100 ms, `multiplier` 2, `max` 10 s, `jitter` full.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct BackoffConfig {
     /// The base delay before the first retry (and the floor of decorrelated jitter).
     /// Must be greater than zero. Default 100 ms.

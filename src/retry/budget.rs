@@ -42,7 +42,10 @@
 //! use std::time::Duration;
 //!
 //! let clock = ManualClock::new();
-//! let config = BudgetConfig { ratio: 0.5, min_per_second: 0, window: Duration::from_secs(1) };
+//! let config = BudgetConfig::default()
+//!     .with_ratio(0.5)
+//!     .with_min_per_second(0)
+//!     .with_window(Duration::from_secs(1));
 //! let budget = RetryBudget::with_clock(config, clock.clone()).unwrap();
 //! for _ in 0..4 {
 //!     budget.record_request();
@@ -77,6 +80,7 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(60);
 ///
 /// Defaults: `ratio` 0.2, `min_per_second` 10, `window` 10 s.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct BudgetConfig {
     /// Retries allowed per request in the window (0.2 = retries add at most 20 % of the
     /// traffic). Finite, in `0 ..= 1000`. Default 0.2.

@@ -60,6 +60,7 @@ use std::time::Duration;
 ///
 /// Defaults: `max_attempts` 3, default [`BackoffConfig`], no `max_elapsed`, no budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Attempts in all, counting the first; at least 1 (1 = never retry). Default 3.
     pub max_attempts: u32,

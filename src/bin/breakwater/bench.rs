@@ -95,11 +95,11 @@ pub(crate) fn run(args: &BenchArgs) -> i32 {
             CircuitBreaker::new(BreakerConfig::default())?,
             RateLimiter::new(generous_limit())?,
             Bulkhead::new(BulkheadConfig::new(100_000))?,
-            AdaptiveLimiter::new(AdaptiveConfig {
-                initial_limit: 10_000,
-                max_limit: 10_000,
-                ..AdaptiveConfig::default()
-            })?,
+            AdaptiveLimiter::new(
+                AdaptiveConfig::default()
+                    .with_initial_limit(10_000)
+                    .with_max_limit(10_000),
+            )?,
             Policy::new(
                 PolicyConfig::new("bench")
                     .with_timeout(Duration::from_secs(1))
