@@ -21,6 +21,10 @@ export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 # compares it with the committed one. One setting for every build, so the C library that
 # the header suite builds is the one the C, Go and quick-start suites link, unrebuilt.
 export BW_HEADER_OUT="$ROOT/target/header-check/breakwater.h"
+# Line tables are all a failing test's backtrace needs; full debug info makes every one
+# of the ~50 test binaries, and each release build, slower to compile and link.
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-line-tables-only}"
 mkdir -p "$ROOT/target"
 
 passed=0

@@ -60,14 +60,8 @@ pub unsafe extern "C" fn bw_engine_from_toml(
             Ok(t) => t,
             Err(status) => return status,
         };
-        // SAFETY: NULL or live by contract.
-        let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
-        if let Err(e) = PolicyFile::from_bytes(text).and_then(|f| engine.reload(f)) {
-            return file_error(&e);
-        }
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { write_out(out, bw_engine::into_handle(engine)) };
-        bw_status::BW_OK
+        // SAFETY: `clock` NULL or live, `out` non-NULL and writable, by contract.
+        unsafe { new_engine(clock, out, PolicyFile::from_bytes(text)) }
     })
 }
 
@@ -90,15 +84,29 @@ pub unsafe extern "C" fn bw_engine_from_path(
             Ok(p) => p,
             Err(status) => return status,
         };
-        // SAFETY: NULL or live by contract.
-        let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
-        if let Err(e) = PolicyFile::load(path).and_then(|f| engine.reload(f)) {
-            return file_error(&e);
-        }
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { write_out(out, bw_engine::into_handle(engine)) };
-        bw_status::BW_OK
+        // SAFETY: `clock` NULL or live, `out` non-NULL and writable, by contract.
+        unsafe { new_engine(clock, out, PolicyFile::load(path)) }
     })
+}
+
+/// An engine on `clock` loaded with `file`, written to `*out`; nothing is written when
+/// the file has errors.
+///
+/// # Safety
+/// `clock` must be NULL or live; `out` non-NULL and valid for a pointer write.
+unsafe fn new_engine(
+    clock: *const bw_clock,
+    out: *mut *mut bw_engine,
+    file: Result<PolicyFile, PolicyFileError>,
+) -> bw_status {
+    // SAFETY: NULL or live by this function's contract.
+    let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
+    if let Err(e) = file.and_then(|f| engine.reload(f)) {
+        return file_error(&e);
+    }
+    // SAFETY: non-NULL and writable by this function's contract.
+    unsafe { write_out(out, bw_engine::into_handle(engine)) };
+    bw_status::BW_OK
 }
 
 /// Writes a new reference to the process-wide engine to `*out` (free it with
