@@ -1,7 +1,7 @@
 //! One definition for every code table that crosses the C ABI or names a metric label.
 //!
 //! [`code_enum!`] declares a fieldless enum with explicit numeric codes and a stable
-//! name per value, and derives from that one list: `ALL` (in code order), `as_str`,
+//! name per value, and derives from that one list: `ALL` (in code order), `NAMES`, `as_str`,
 //! `from_code`, `from_name`, `code` and `Display`. Adding a value is one line.
 
 /// Declares a code enum; see the module docs.
@@ -32,6 +32,9 @@ macro_rules! code_enum {
         impl $name {
             /// Every value, in code order.
             pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
+
+            /// Every value's name, in code order (as [`as_str`](Self::as_str) writes it).
+            pub const NAMES: [&'static str; [$(stringify!($variant)),+].len()] = [$($text),+];
 
             /// The stable snake_case name, used in metric labels, policy files and logs.
             #[inline]

@@ -95,6 +95,7 @@ const BAD_FILES: &[Case] = &[
     ("duplicate policy", "[policies.a]\n[policies.a]\n", Some("a"), "", Some(2)),
     ("duplicate field", "[policies.a.bulkhead]\nmax_concurrent = 1\nmax_concurrent = 2\n", Some("a"), "bulkhead.max_concurrent", Some(3)),
     ("unknown section", "[policies.a.circuitbreaker]\n", Some("a"), "circuitbreaker", Some(1)),
+    ("breaker starting open", "[policies.a.circuit_breaker]\ninitial_state = \"open\"\n", Some("a"), "circuit_breaker.initial_state", Some(2)),
     ("unknown breaker field", "[policies.a.circuit_breaker]\nfailure_rate = 50\n", Some("a"), "circuit_breaker.failure_rate", Some(2)),
     ("threshold above 100", "[policies.a.circuit_breaker]\nfailure_rate_threshold = 150\n", Some("a"), "circuit_breaker.failure_rate_threshold", Some(2)),
     ("threshold zero", "[policies.a.circuit_breaker]\nfailure_rate_threshold = 0\n", Some("a"), "circuit_breaker.failure_rate_threshold", Some(2)),
@@ -164,6 +165,23 @@ fn every_bad_file_names_policy_field_and_line() {
         "{} mismatches:\n{}",
         wrong.len(),
         wrong.join("\n")
+    );
+}
+
+#[test]
+fn a_breaker_can_start_disabled_from_the_file() {
+    let engine = Engine::from_toml_str(
+        "[policies.shadow.circuit_breaker]\ninitial_state = \"disabled\"\nminimum_calls = 1\n",
+    )
+    .unwrap();
+    let shadow = engine.policy("shadow").unwrap();
+    for _ in 0..5 {
+        shadow.acquire().unwrap().failure();
+    }
+    assert!(shadow.acquire().is_ok(), "observe only: never trips");
+    assert_eq!(
+        shadow.snapshot().breaker.map(|b| b.state),
+        Some(breakwater::breaker::BreakerState::Disabled)
     );
 }
 

@@ -142,14 +142,19 @@ impl<C: Clock> CircuitBreaker<C> {
                 state: Box::new(TimeWindow::new()),
             },
         };
-        Ok(Self {
+        let breaker = Self {
             core: Core::new(),
             window,
             tuning,
             config,
             clock,
             listener: OnceCell::new(),
-        })
+        };
+        if breaker.config.initial_state != BreakerState::Closed {
+            // Before any listener can be set: a starting state is not an event.
+            breaker.manual(breaker.config.initial_state);
+        }
+        Ok(breaker)
     }
 
     /// The configuration.
@@ -660,6 +665,35 @@ mod tests {
     fn trip(b: &CircuitBreaker<ManualClock>) {
         while b.state() == BreakerState::Closed {
             b.try_acquire().unwrap().failure();
+        }
+    }
+
+    #[test]
+    fn a_breaker_starts_in_its_configured_state() {
+        let (b, _) = breaker(BreakerConfig::default().with_initial_state(BreakerState::Disabled));
+        assert_eq!(b.state(), BreakerState::Disabled);
+        for _ in 0..200 {
+            b.try_acquire().unwrap().failure();
+        }
+        assert_eq!(
+            b.state(),
+            BreakerState::Disabled,
+            "observe only: never trips"
+        );
+        assert_eq!(b.snapshot().failures, 100, "but the window records");
+        b.reset();
+        assert_eq!(b.state(), BreakerState::Closed);
+
+        let (b, _) = breaker(BreakerConfig::default().with_initial_state(BreakerState::ForcedOpen));
+        let rejection = b.try_acquire().unwrap_err();
+        assert_eq!(rejection.reason, RejectReason::CircuitOpen);
+        b.reset();
+        assert!(b.try_acquire().is_ok());
+
+        for state in [BreakerState::Open, BreakerState::HalfOpen] {
+            let config = BreakerConfig::default().with_initial_state(state);
+            let error = CircuitBreaker::new(config).unwrap_err();
+            assert_eq!(error.field, "initial_state");
         }
     }
 

@@ -20,8 +20,16 @@
 //! assert_eq!(err.field, "failure_rate_threshold");
 //! ```
 
+use super::BreakerState;
 use crate::error::ConfigError;
 use std::time::Duration;
+
+/// The states [`BreakerConfig::initial_state`] accepts.
+pub(crate) const STARTING_STATES: [BreakerState; 3] = [
+    BreakerState::Closed,
+    BreakerState::ForcedOpen,
+    BreakerState::Disabled,
+];
 
 /// The largest count window (`window.size`). The window state is a fixed block of
 /// bitsets (so it can live in shared memory); 500 outcomes keep a count-window breaker's
@@ -124,6 +132,12 @@ pub struct BreakerConfig {
     pub half_open_max_wait: Duration,
     /// Seeds the jitter of open durations (see `open_jitter`). Default 0.
     pub jitter_seed: u64,
+    /// The state a new breaker starts in: `Closed` (the default), `Disabled` (records
+    /// outcomes but never trips: a breaker rolled out in observe-only mode) or
+    /// `ForcedOpen` (rejects until reset: a dependency known to be down). A breaker
+    /// rebuilt by a reload that changed its configuration starts there again; `Open` and
+    /// `HalfOpen` are refused (they are reached by the rules, not configured).
+    pub initial_state: BreakerState,
 }
 
 impl Default for BreakerConfig {
@@ -142,6 +156,7 @@ impl Default for BreakerConfig {
             half_open_permits: 5,
             half_open_max_wait: Duration::from_secs(60),
             jitter_seed: 0,
+            initial_state: BreakerState::Closed,
         }
     }
 }
@@ -174,13 +189,22 @@ impl BreakerConfig {
     /// it (`window.size`, `window.duration`, `window.buckets`, `minimum_calls`,
     /// `failure_rate_threshold`, `slow_call_duration`, `slow_call_rate_threshold`,
     /// `consecutive_failures`, `open_duration`, `open_backoff_multiplier`, `open_jitter`,
-    /// `max_open_duration`, `half_open_permits`, `half_open_max_wait`).
+    /// `max_open_duration`, `half_open_permits`, `half_open_max_wait`, `initial_state`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.resolve().map(|_| ())
     }
 
     /// Validates and converts to the nanosecond values the hot paths use.
     pub(crate) fn resolve(&self) -> Result<Tuning, ConfigError> {
+        if !STARTING_STATES.contains(&self.initial_state) {
+            return Err(ConfigError::new(
+                "initial_state",
+                format!(
+                    "must be closed, forced_open or disabled, got {}",
+                    self.initial_state
+                ),
+            ));
+        }
         let window = match self.window {
             WindowConfig::Count { size } => {
                 if size == 0 {
@@ -374,6 +398,12 @@ impl BreakerConfig {
     /// Sets `open_jitter` (a fraction of the open duration).
     pub fn with_open_jitter(mut self, fraction: f64) -> Self {
         self.open_jitter = fraction;
+        self
+    }
+
+    /// Sets `initial_state`.
+    pub fn with_initial_state(mut self, state: BreakerState) -> Self {
+        self.initial_state = state;
         self
     }
 

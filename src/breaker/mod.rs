@@ -77,6 +77,7 @@ mod state;
 mod window;
 
 pub use self::breaker::CircuitBreaker;
+pub(crate) use self::config::STARTING_STATES;
 pub use self::config::{
     BreakerConfig, WindowConfig, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PERMITS, MAX_TIME_BUCKETS,
 };

@@ -17,7 +17,7 @@ use super::reader::{join, Reader};
 use crate::adaptive::{
     AdaptiveAlgorithm, AdaptiveConfig, AimdConfig, Gradient2Config, ThrottleConfig,
 };
-use crate::breaker::{BreakerConfig, WindowConfig};
+use crate::breaker::{BreakerConfig, BreakerState, WindowConfig, STARTING_STATES};
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::{ChaosConfig, LatencyFault};
 use crate::limiter::RateLimiterConfig;
@@ -146,6 +146,12 @@ pub(crate) fn read_policy(r: &mut Reader<'_>, name: &str, table: &dyn TableLike)
     policy
 }
 
+const STARTING_STATE_NAMES: [&str; 3] = [
+    STARTING_STATES[0].as_str(),
+    STARTING_STATES[1].as_str(),
+    STARTING_STATES[2].as_str(),
+];
+
 static BREAKER: Section<BreakerConfig> = Section {
     doc: "Stage 1: rejects calls while the dependency fails (states closed, open, half-open).",
     fields: &[
@@ -178,6 +184,20 @@ static BREAKER: Section<BreakerConfig> = Section {
         field!("half_open_max_wait", Duration, half_open_max_wait,
             "The longest the breaker waits in half-open for its probes."),
         field!("seed", U64, jitter_seed, "Seeds the open-duration jitter, so runs replay exactly."),
+        Field {
+            key: "initial_state",
+            doc: "The state a new (or reloaded-with-changes) breaker starts in: `\"closed\"`, \
+                  `\"disabled\"` (observe only: records, never trips) or `\"forced_open\"`.",
+            kind: Kind::Choice {
+                choices: &STARTING_STATE_NAMES,
+                get: |c| c.initial_state.as_str(),
+                set: |c, name| {
+                    if let Some(state) = BreakerState::from_name(name) {
+                        c.initial_state = state;
+                    }
+                },
+            },
+        },
     ],
     start: BreakerConfig::default,
     required: &[],
@@ -601,15 +621,6 @@ static RETRY: Section<RetryPolicyConfig> = Section {
     validate: |c| c.retry.validate(),
 };
 
-/// Every jitter kind, so names come from [`Jitter::as_str`] alone.
-const JITTERS: [Jitter; 4] = [
-    Jitter::None,
-    Jitter::Full,
-    Jitter::Equal,
-    Jitter::Decorrelated,
-];
-const JITTER_NAMES: &[&str] = &["none", "full", "equal", "decorrelated"];
-
 static BACKOFF_FIELDS: &[Field<BackoffConfig>] = &[
     field!("initial", Duration, initial, "The first retry's delay."),
     field!(
@@ -623,11 +634,11 @@ static BACKOFF_FIELDS: &[Field<BackoffConfig>] = &[
         key: "jitter",
         doc: "How delays are randomised.",
         kind: Kind::Choice {
-            choices: JITTER_NAMES,
+            choices: &Jitter::NAMES,
             get: |c| c.jitter.as_str(),
             set: |c, name| {
-                if let Some(j) = JITTERS.iter().find(|j| j.as_str() == name) {
-                    c.jitter = *j;
+                if let Some(j) = Jitter::from_name(name) {
+                    c.jitter = j;
                 }
             },
         },
@@ -658,12 +669,6 @@ static BUDGET_FIELDS: &[Field<BudgetConfig>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_names_are_the_jitters_own() {
-        let names: Vec<&str> = JITTERS.iter().map(|j| j.as_str()).collect();
-        assert_eq!(names, JITTER_NAMES);
-    }
 
     #[test]
     fn every_stage_is_a_policy_config_field_once() {
