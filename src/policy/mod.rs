@@ -6,10 +6,13 @@
 //! - `stages`: the stages of one configuration, in order, with acquire and complete.
 //! - `call`: the retry step ([`Policy::retry_begin`], [`Policy::retry_next`]),
 //!   [`Policy::call`] (the retry loop with fallback), [`CallOptions`] and [`CallError`].
+//! - `owned`: [`OwnedPolicyPermit`] ([`Policy::acquire_owned`]) and the non-blocking
+//!   [`Policy::try_acquire_owned`] with [`NoWait`], for asynchronous callers.
 //! - `snapshot`: [`PolicySnapshot`], the state of every stage and the counters.
 
 mod call;
 mod config;
+mod owned;
 mod pipeline;
 mod snapshot;
 mod stages;
@@ -17,5 +20,6 @@ mod stages;
 pub use crate::call_error::CallError;
 pub use call::CallOptions;
 pub use config::{validate_policy_name, PolicyConfig, RetryOn, RetryPolicyConfig, MAX_POLICY_NAME};
+pub use owned::{NoWait, OwnedPolicyPermit};
 pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit};
 pub use snapshot::PolicySnapshot;

@@ -30,6 +30,7 @@ use crate::sync::Arc;
 use crate::{ConfigError, Outcome, RejectReason, Rejection};
 
 use super::config::PolicyConfig;
+use super::owned::NoWait;
 use super::pipeline::{PolicyShared, RawPolicyPermit};
 
 /// Distinguishes stage sets, so a permit can tell which one issued it. A plain std
@@ -145,7 +146,7 @@ impl Stages {
         priority: Priority,
         metrics: &PolicyMetrics,
     ) -> Result<RawPolicyPermit, Rejection> {
-        match self.acquire_stages(priority) {
+        match self.acquire_stages::<true>(priority) {
             Ok(permit) => {
                 metrics.on_permitted();
                 Ok(permit)
@@ -157,8 +158,43 @@ impl Stages {
         }
     }
 
+    /// Like [`acquire`](Self::acquire), but a full bulkhead never makes it wait: when
+    /// the bulkhead's configuration allows a wait, its refusal is left uncounted and
+    /// answered as [`NoWait::BulkheadFull`], for an asynchronous caller to wait and ask
+    /// again (nothing is held meanwhile). Every other answer is counted as `acquire`
+    /// counts it.
     #[inline]
-    fn acquire_stages(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
+    pub(super) fn acquire_nowait(
+        &self,
+        priority: Priority,
+        metrics: &PolicyMetrics,
+    ) -> Result<RawPolicyPermit, NoWait> {
+        match self.acquire_stages::<false>(priority) {
+            Ok(permit) => {
+                metrics.on_permitted();
+                Ok(permit)
+            }
+            Err(rejection) => {
+                let max_wait = self
+                    .bulkhead
+                    .as_ref()
+                    .map_or(Duration::ZERO, |b| b.config().max_wait);
+                if rejection.reason == RejectReason::BulkheadFull && !max_wait.is_zero() {
+                    return Err(NoWait::BulkheadFull { max_wait });
+                }
+                metrics.on_rejected(rejection.reason);
+                Err(NoWait::Rejected(rejection))
+            }
+        }
+    }
+
+    /// `WAIT`: whether a full bulkhead whose configuration allows a wait blocks the
+    /// thread for it (the synchronous API) or refuses at once (`acquire_nowait`).
+    #[inline]
+    fn acquire_stages<const WAIT: bool>(
+        &self,
+        priority: Priority,
+    ) -> Result<RawPolicyPermit, Rejection> {
         let breaker = match &self.breaker {
             Some(b) => Some(b.try_acquire_raw()?),
             None => None,
@@ -172,7 +208,7 @@ impl Stages {
             chaos: ChaosDecision::default(),
         };
         let mut token = None;
-        if let Err(rejection) = self.acquire_inner(priority, &mut permit, &mut token) {
+        if let Err(rejection) = self.acquire_inner::<WAIT>(priority, &mut permit, &mut token) {
             if let (Some(l), Some(t)) = (&self.limiter, token) {
                 l.cancel_raw(t);
             }
@@ -189,7 +225,7 @@ impl Stages {
 
     /// Stages 2–4; on error, `permit` and `token` hold exactly what must be released.
     #[inline]
-    fn acquire_inner(
+    fn acquire_inner<const WAIT: bool>(
         &self,
         priority: Priority,
         permit: &mut RawPolicyPermit,
@@ -203,7 +239,7 @@ impl Stages {
         }
         if let Some(b) = &self.bulkhead {
             let max_wait = b.config().max_wait;
-            if max_wait.is_zero() {
+            if !WAIT || max_wait.is_zero() {
                 b.try_acquire_raw()?;
             } else {
                 b.acquire_raw(max_wait)?;
