@@ -51,6 +51,8 @@
 //!   what a bad configuration gets.
 //! - [`rng`]: the seeded generator every language replays bit for bit.
 //! - `ffi` (feature `capi`): the C ABI, `bw_*`, mirrored file for file.
+//! - `tower` (feature `tower`): `PolicyLayer`, one policy around a tower service on
+//!   tokio's timers (async waits, real timeouts, retries, hedging).
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
@@ -77,6 +79,8 @@ pub mod policy;
 pub mod rejection;
 pub mod retry;
 pub mod rng;
+#[cfg(all(feature = "tower", not(loom)))]
+pub mod tower;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
