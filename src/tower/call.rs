@@ -79,6 +79,21 @@ where
     }
 }
 
+/// Runs `request` once through the policy on `service` (already ready): no retry, no
+/// hedge.
+pub(super) async fn run_once<S, Req, C>(
+    shared: Arc<Shared<C>>,
+    service: S,
+    request: Req,
+) -> Result<S::Response, PolicyError<S::Error>>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error>,
+{
+    let deadline = shared.deadline.map(|d| after(shared.policy.now(), d));
+    into_result(attempt(&shared, service, true, request, deadline).await)
+}
+
 /// An attempt, and a second one if the first has not answered after the hedge delay and
 /// the retry budget grants it. The first to answer wins (a refused attempt does not
 /// answer: the other one is awaited); the other is dropped, its permit completed as

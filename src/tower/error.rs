@@ -51,6 +51,35 @@ impl<E> PolicyError<E> {
             }
         }
     }
+
+    /// The response a server answers with: [`status_code`](Self::status_code), a
+    /// `Retry-After` in whole seconds (rounded up) when the refusal knows one, and an
+    /// empty body.
+    ///
+    /// ```
+    /// use breakwater::tower::PolicyError;
+    /// use breakwater::{RejectReason, Rejection};
+    /// use std::time::Duration;
+    ///
+    /// let limited: PolicyError<()> = PolicyError::Rejected(Rejection::new(
+    ///     RejectReason::RateLimited,
+    ///     Some(Duration::from_millis(1500)),
+    /// ));
+    /// let response = limited.to_http_response::<String>();
+    /// assert_eq!(response.status(), 429);
+    /// assert_eq!(response.headers()["retry-after"], "2");
+    /// ```
+    pub fn to_http_response<B: Default>(&self) -> http::Response<B> {
+        let mut response = http::Response::new(B::default());
+        *response.status_mut() = self.status_code();
+        if let Some(after) = self.retry_after() {
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for PolicyError<E> {

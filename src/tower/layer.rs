@@ -1,6 +1,7 @@
 //! [`PolicyLayer`] and the [`PolicyService`] it wraps around a service.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -46,7 +47,8 @@ const HEDGE_REFRESH_NANOS: u64 = 1_000_000_000;
 /// # let _ = layer;
 /// ```
 #[derive(Debug)]
-pub struct PolicyLayer<C = HttpClassifier> {
+pub struct PolicyLayer<C = HttpClassifier, A = Retrying> {
+    attempts: PhantomData<fn() -> A>,
     policy: Arc<Policy>,
     classifier: C,
     deadline: Option<Duration>,
@@ -55,9 +57,20 @@ pub struct PolicyLayer<C = HttpClassifier> {
     gate: Arc<Gate>,
 }
 
-impl<C: Clone> Clone for PolicyLayer<C> {
+/// The calls of a [`PolicyService`] are retried and hedged as the policy and the layer
+/// say (the default); requests must be `Clone`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retrying;
+
+/// One attempt per call: neither retried nor hedged, so requests need not be `Clone` (a
+/// server's `http::Request`). See [`PolicyLayer::single_attempt`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SingleAttempt;
+
+impl<C: Clone, A> Clone for PolicyLayer<C, A> {
     fn clone(&self) -> Self {
         Self {
+            attempts: PhantomData,
             policy: self.policy.clone(),
             classifier: self.classifier.clone(),
             deadline: self.deadline,
@@ -76,6 +89,7 @@ impl PolicyLayer<HttpClassifier> {
             .bytes()
             .fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix64(h ^ u64::from(b)));
         Self {
+            attempts: PhantomData,
             policy,
             classifier: HttpClassifier,
             deadline: None,
@@ -86,12 +100,13 @@ impl PolicyLayer<HttpClassifier> {
     }
 }
 
-impl<C> PolicyLayer<C> {
+impl<C, A> PolicyLayer<C, A> {
     /// Judges results with `classifier` instead (a closure
     /// `Fn(&Result<Res, E>) -> Classification`, or [`ResultClassifier`](super::ResultClassifier)
     /// for services that are not HTTP).
-    pub fn with_classifier<C2>(self, classifier: C2) -> PolicyLayer<C2> {
+    pub fn with_classifier<C2>(self, classifier: C2) -> PolicyLayer<C2, A> {
         PolicyLayer {
+            attempts: PhantomData,
             policy: self.policy,
             classifier,
             deadline: self.deadline,
@@ -123,17 +138,33 @@ impl<C> PolicyLayer<C> {
         self
     }
 
+    /// One attempt per call, for a server in front of its handlers (the client retries,
+    /// not the server): the policy's retry section and any hedge are not used, and
+    /// requests need not be `Clone`.
+    pub fn single_attempt(self) -> PolicyLayer<C, SingleAttempt> {
+        PolicyLayer {
+            attempts: PhantomData,
+            policy: self.policy,
+            classifier: self.classifier,
+            deadline: self.deadline,
+            hedge: self.hedge,
+            seed: self.seed,
+            gate: self.gate,
+        }
+    }
+
     /// The policy the layer runs.
     pub fn policy(&self) -> &Arc<Policy> {
         &self.policy
     }
 }
 
-impl<S, C: Clone> Layer<S> for PolicyLayer<C> {
-    type Service = PolicyService<S, C>;
+impl<S, C: Clone, A> Layer<S> for PolicyLayer<C, A> {
+    type Service = PolicyService<S, C, A>;
 
     fn layer(&self, inner: S) -> Self::Service {
         PolicyService {
+            attempts: PhantomData,
             inner,
             shared: Arc::new(Shared {
                 policy: self.policy.clone(),
@@ -204,21 +235,23 @@ impl<C> Shared<C> {
 /// A service behind a [`PolicyLayer`]: see there. Its error is [`PolicyError`] of the
 /// inner service's.
 #[derive(Debug)]
-pub struct PolicyService<S, C = HttpClassifier> {
+pub struct PolicyService<S, C = HttpClassifier, A = Retrying> {
+    attempts: PhantomData<fn() -> A>,
     inner: S,
     shared: Arc<Shared<C>>,
 }
 
-impl<S: Clone, C> Clone for PolicyService<S, C> {
+impl<S: Clone, C, A> Clone for PolicyService<S, C, A> {
     fn clone(&self) -> Self {
         Self {
+            attempts: PhantomData,
             inner: self.inner.clone(),
             shared: self.shared.clone(),
         }
     }
 }
 
-impl<S, C> PolicyService<S, C> {
+impl<S, C, A> PolicyService<S, C, A> {
     /// The policy the service runs.
     pub fn policy(&self) -> &Arc<Policy> {
         &self.shared.policy
@@ -228,7 +261,7 @@ impl<S, C> PolicyService<S, C> {
 /// The future of a [`PolicyService`] call.
 pub type PolicyFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, PolicyError<E>>> + Send>>;
 
-impl<S, Req, C> Service<Req> for PolicyService<S, C>
+impl<S, Req, C> Service<Req> for PolicyService<S, C, Retrying>
 where
     S: Service<Req> + Clone + Send + 'static,
     S::Future: Send,
@@ -251,5 +284,29 @@ where
         let fresh = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, fresh);
         Box::pin(super::call::run(self.shared.clone(), ready, request))
+    }
+}
+
+impl<S, Req, C> Service<Req> for PolicyService<S, C, SingleAttempt>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    Req: Send + 'static,
+    C: Classify<S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = PolicyError<S::Error>;
+    type Future = PolicyFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(PolicyError::Inner)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
+        Box::pin(super::call::run_once(self.shared.clone(), ready, request))
     }
 }
