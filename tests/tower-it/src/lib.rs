@@ -153,9 +153,7 @@ async fn handle(State(handler): State<Handler>, uri: Uri) -> Response<axum::body
     let mut response = Response::new(axum::body::Body::from("upstream"));
     *response.status_mut() = StatusCode::from_u16(reply.status).expect("valid status");
     if let Some(seconds) = reply.retry_after {
-        response
-            .headers_mut()
-            .insert("retry-after", seconds.into());
+        response.headers_mut().insert("retry-after", seconds.into());
     }
     response
 }
@@ -167,8 +165,12 @@ pub struct Get(pub &'static str);
 /// hyper's client to `addr`, taking [`Get`]s.
 pub fn http_client(
     addr: SocketAddr,
-) -> impl Service<Get, Response = Response<Incoming>, Error = hyper_util::client::legacy::Error, Future: Send>
-       + Clone
+) -> impl Service<
+    Get,
+    Response = Response<Incoming>,
+    Error = hyper_util::client::legacy::Error,
+    Future: Send,
+> + Clone
        + Send
        + 'static {
     let client: Client<HttpConnector, Empty<Bytes>> =

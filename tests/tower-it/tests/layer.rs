@@ -41,7 +41,11 @@ async fn a_timeout_cuts_the_call_and_is_recorded_as_a_timeout() {
     let start = Instant::now();
     let r = service.oneshot(Get("/")).await;
     assert_eq!(status(&r), "timeout");
-    assert_eq!(start.elapsed(), ms(100), "cut at the timeout, not after 5 s");
+    assert_eq!(
+        start.elapsed(),
+        ms(100),
+        "cut at the timeout, not after 5 s"
+    );
     let m = client.metrics().snapshot();
     assert_eq!((m.permitted, m.timeout, m.in_flight()), (1, 1, 0));
     assert_eq!(m.latency.sum_nanos, 100_000_000, "timed on tokio's clock");
@@ -49,13 +53,24 @@ async fn a_timeout_cuts_the_call_and_is_recorded_as_a_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn failures_are_retried_with_backoff_until_one_succeeds() {
-    let up = upstream(|n, _| if n <= 2 { Reply::status(503) } else { Reply::OK }).await;
+    let up = upstream(|n, _| {
+        if n <= 2 {
+            Reply::status(503)
+        } else {
+            Reply::OK
+        }
+    })
+    .await;
     let client = policy(PolicyConfig::new("client").with_retry(retries(5)));
     let service = PolicyLayer::new(client.clone()).layer(http_client(up.addr));
     let start = Instant::now();
     let r = service.oneshot(Get("/")).await;
     assert_eq!(status(&r), "200");
-    assert_eq!(start.elapsed(), ms(100 + 200), "two backoffs on tokio timers");
+    assert_eq!(
+        start.elapsed(),
+        ms(100 + 200),
+        "two backoffs on tokio timers"
+    );
     assert_eq!(up.hits(), 3);
     let m = client.metrics().snapshot();
     assert_eq!((m.failure, m.success, m.retries), (2, 1, 2));
@@ -121,7 +136,11 @@ async fn retry_after_of_a_429_sets_the_earliest_retry() {
     let start = Instant::now();
     let r = service.oneshot(Get("/")).await;
     assert_eq!(status(&r), "200");
-    assert_eq!(start.elapsed(), Duration::from_secs(2), "not the 100 ms backoff");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "not the 100 ms backoff"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -136,9 +155,16 @@ async fn a_rate_limit_is_waited_on_a_timer_when_the_policy_retries_it() {
     assert_eq!(status(&service.clone().oneshot(Get("/")).await), "200");
     let start = Instant::now();
     assert_eq!(status(&service.oneshot(Get("/")).await), "200");
-    assert_eq!(start.elapsed(), Duration::from_secs(1), "the limiter's retry_after");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "the limiter's retry_after"
+    );
     let m = client.metrics().snapshot();
-    assert_eq!((m.success, m.rejected_by(RejectReason::RateLimited)), (2, 1));
+    assert_eq!(
+        (m.success, m.rejected_by(RejectReason::RateLimited)),
+        (2, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -236,7 +262,11 @@ async fn cancelling_calls_releases_every_permit_and_waiter() {
         .collect();
     tokio::time::sleep(ms(50)).await;
     let bulkhead = client.bulkhead().unwrap();
-    assert_eq!(bulkhead.snapshot().in_flight, 2, "two calls out, one waiting");
+    assert_eq!(
+        bulkhead.snapshot().in_flight,
+        2,
+        "two calls out, one waiting"
+    );
     for call in &calls {
         call.abort();
     }
@@ -288,6 +318,10 @@ async fn a_hedge_answers_first_and_the_slow_attempt_is_cancelled() {
     // The budget (one retry a second, nothing per request) is spent: no hedge now.
     let start = Instant::now();
     assert_eq!(status(&service.oneshot(Get("/")).await), "200");
-    assert_eq!(start.elapsed(), Duration::from_secs(1), "no hedge past the budget");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "no hedge past the budget"
+    );
     assert_eq!(client.metrics().snapshot().permitted, 3);
 }
