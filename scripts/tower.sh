@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export CARGO_INCREMENTAL=0
+# The integration crate builds into this repository's target/ (criterion writes its
+# reports under it too).
+export CARGO_TARGET_DIR="$ROOT/target"
 
 start=$(date +%s)
 mkdir -p target
@@ -30,10 +33,10 @@ step() {
 }
 step lib cargo test --features tower --lib -- tower:: policy::owned
 step doc cargo test --features tower --doc -- tower owned
-step it bash -c "cd tests/tower-it && cargo test --target-dir '$ROOT/target'"
+step it bash -c "cd tests/tower-it && cargo test"
 # The benchmark, compiled and run once per case in test mode (so it cannot rot).
-step bench bash -c "cd tests/tower-it && cargo test --target-dir '$ROOT/target' --bench overhead"
+step bench bash -c "cd tests/tower-it && cargo test --bench overhead"
 if [ "${BENCH:-0}" = 1 ]; then
-  (cd tests/tower-it && cargo bench --target-dir "$ROOT/target" --bench overhead)
+  (cd tests/tower-it && cargo bench --bench overhead)
 fi
 echo "tower: ok in $(( $(date +%s) - start )) s"
