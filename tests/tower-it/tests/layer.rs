@@ -325,3 +325,63 @@ async fn a_hedge_answers_first_and_the_slow_attempt_is_cancelled() {
     );
     assert_eq!(client.metrics().snapshot().permitted, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_hedged_call_releases_both_attempts() {
+    let up = upstream(|_, _| Reply::OK.after(Duration::from_secs(10))).await;
+    let bulkhead = BulkheadConfig::new(4);
+    let client = policy(PolicyConfig::new("client").with_bulkhead(bulkhead));
+    let layer = PolicyLayer::new(client.clone())
+        .with_hedge(Hedge::After(ms(100)))
+        .unwrap();
+    let service = layer.layer(http_client(up.addr));
+    let call = tokio::spawn(service.oneshot(Get("/")));
+    tokio::time::sleep(ms(150)).await;
+    let bulkhead = client.bulkhead().unwrap();
+    assert_eq!(
+        bulkhead.snapshot().in_flight,
+        2,
+        "the attempt and its hedge"
+    );
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    assert_eq!(bulkhead.snapshot().in_flight, 0);
+    let m = client.metrics().snapshot();
+    assert_eq!((m.permitted, m.ignored, m.in_flight()), (2, 2, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_percentile_hedge_waits_the_fallback_until_the_policy_has_samples() {
+    // Odd requests take 1 s, even ones 50 ms.
+    let up = upstream(|n, _| {
+        let delay = if n % 2 == 1 { 1000 } else { 50 };
+        Reply::OK.after(ms(delay))
+    })
+    .await;
+    // A timeout makes the policy time its calls, which the percentile reads.
+    let client = policy(PolicyConfig::new("client").with_timeout(Duration::from_secs(5)));
+    let hedge = Hedge::Percentile {
+        q: 0.5,
+        fallback: ms(300),
+        min_samples: 1,
+    };
+    let layer = PolicyLayer::new(client.clone()).with_hedge(hedge).unwrap();
+    let service = layer.layer(http_client(up.addr));
+    let start = Instant::now();
+    assert_eq!(status(&service.clone().oneshot(Get("/")).await), "200");
+    assert_eq!(
+        start.elapsed(),
+        ms(300 + 50),
+        "no samples yet: the fallback delay"
+    );
+    // One sample now (the 50 ms winner); the median is read again a second later.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let start = Instant::now();
+    assert_eq!(status(&service.oneshot(Get("/")).await), "200");
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= ms(95) && elapsed <= ms(105),
+        "hedged after the observed median (50 ms within the histogram's 5 %), then 50 ms \
+         of the hedge, not the fallback: {elapsed:?}"
+    );
+}
