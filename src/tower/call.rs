@@ -43,6 +43,10 @@ where
     let policy = &shared.policy;
     let deadline = shared.deadline.map(|d| after(policy.now(), d));
     let mut retry = policy.retry_begin(shared.seeds.next_u64(), deadline);
+    if retry.is_none() && shared.hedge.is_none() {
+        // One attempt, nothing to clone.
+        return into_result(attempt(&shared, service, true, request, deadline).await);
+    }
     // The first attempt uses the service the caller drove ready; later ones (and
     // hedges) a clone of `spare`, driven ready in the attempt.
     let spare = service.clone();
@@ -55,8 +59,18 @@ where
         let end = match shared.hedge.is_some() {
             false => attempt(&shared, this, was_ready, request.clone(), deadline).await,
             true => {
+                // Boxed: the two attempts in flight would otherwise double the size of
+                // every call's future, hedged or not.
                 let second = (spare.clone(), request.clone());
-                hedged(&shared, this, was_ready, request.clone(), second, deadline).await
+                Box::pin(hedged(
+                    &shared,
+                    this,
+                    was_ready,
+                    request.clone(),
+                    second,
+                    deadline,
+                ))
+                .await
             }
         };
         let (what, retry_after) = end.retry_class();
