@@ -107,11 +107,8 @@ pub fn policy(config: PolicyConfig) -> Arc<Policy> {
 /// single-attempt `PolicyLayer` with a (disabled) chaos stage; a refused or faulted call
 /// is answered by `PolicyError::to_http_response`.
 pub async fn upstream(script: impl Fn(u64, &str) -> Reply + Send + Sync + 'static) -> Upstream {
-    let chaos = ChaosConfig {
-        enabled: false,
-        seed: 7,
-        ..ChaosConfig::default()
-    };
+    let mut chaos = ChaosConfig::default();
+    chaos.seed = 7;
     let server_policy = policy(PolicyConfig::new("upstream").with_chaos(chaos));
     let handler = Handler {
         script: Arc::new(script),

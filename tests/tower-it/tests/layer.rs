@@ -20,6 +20,14 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Enabled fault injection, as `set` tunes it.
+fn chaos(set: impl FnOnce(&mut ChaosConfig)) -> ChaosConfig {
+    let mut config = ChaosConfig::default();
+    config.enabled = true;
+    set(&mut config);
+    config
+}
+
 /// Retries with delays 100, 200, 400 ms… (no jitter).
 fn retries(max_attempts: u32) -> RetryConfig {
     RetryConfig::default()
@@ -30,12 +38,10 @@ fn retries(max_attempts: u32) -> RetryConfig {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_cuts_the_call_and_is_recorded_as_a_timeout() {
     let up = upstream(|_, _| Reply::OK).await;
-    up.set_chaos(ChaosConfig {
-        enabled: true,
-        latency_probability: 1.0,
-        latency: LatencyFault::Fixed(Duration::from_secs(5)),
-        ..ChaosConfig::default()
-    });
+    up.set_chaos(chaos(|c| {
+        c.latency_probability = 1.0;
+        c.latency = LatencyFault::Fixed(Duration::from_secs(5));
+    }));
     let client = policy(PolicyConfig::new("client").with_timeout(ms(100)));
     let service = PolicyLayer::new(client.clone()).layer(http_client(up.addr));
     let start = Instant::now();
@@ -79,11 +85,10 @@ async fn failures_are_retried_with_backoff_until_one_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn the_retry_budget_ends_the_call_with_a_rejection() {
     let up = upstream(|_, _| Reply::status(500)).await;
-    let budget = BudgetConfig {
-        ratio: 0.0,
-        min_per_second: 1,
-        window: Duration::from_secs(1),
-    };
+    let budget = BudgetConfig::default()
+        .with_ratio(0.0)
+        .with_min_per_second(1)
+        .with_window(Duration::from_secs(1));
     let config = PolicyConfig::new("client").with_retry(retries(10).with_budget(Some(budget)));
     let client = policy(config);
     let service = PolicyLayer::new(client.clone()).layer(http_client(up.addr));
@@ -178,11 +183,7 @@ async fn the_breaker_opens_on_injected_errors_and_recovers() {
         .with_half_open_permits(1);
     let client = policy(PolicyConfig::new("client").with_circuit_breaker(breaker));
     let service = PolicyLayer::new(client.clone()).layer(http_client(up.addr));
-    up.set_chaos(ChaosConfig {
-        enabled: true,
-        failure_probability: 1.0,
-        ..ChaosConfig::default()
-    });
+    up.set_chaos(chaos(|c| c.failure_probability = 1.0));
     for _ in 0..4 {
         assert_eq!(status(&service.clone().oneshot(Get("/")).await), "500");
     }
@@ -295,11 +296,10 @@ async fn a_hedge_answers_first_and_the_slow_attempt_is_cancelled() {
         }
     })
     .await;
-    let budget = BudgetConfig {
-        ratio: 0.0,
-        min_per_second: 1,
-        window: Duration::from_secs(1),
-    };
+    let budget = BudgetConfig::default()
+        .with_ratio(0.0)
+        .with_min_per_second(1)
+        .with_window(Duration::from_secs(1));
     let config = PolicyConfig::new("client").with_retry(retries(1).with_budget(Some(budget)));
     let client = policy(config);
     let layer = PolicyLayer::new(client.clone())
