@@ -27,6 +27,11 @@ export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-line-tables-only}"
 mkdir -p "$ROOT/target"
 
+# Every optional part of the library, so lints, docs and tests see all of it (the
+# release run leaves out only the command-line tool, see below).
+FEATURES="cli,tracing,capi,tower"
+LIB_FEATURES="tracing,capi,tower"
+
 passed=0
 failed=0
 skipped=0
@@ -87,13 +92,13 @@ else
   skip "rustfmt" "rustfmt component not installed"
 fi
 if cargo clippy --version >/dev/null 2>&1; then
-  run "clippy" cargo clippy --all-targets --features cli,tracing,capi -- -D warnings
+  run "clippy" cargo clippy --all-targets --features "$FEATURES" -- -D warnings
 else
   skip "clippy" "clippy component not installed"
 fi
 
 docs() {
-  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features cli,capi
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$FEATURES"
 }
 run "rustdoc" docs
 
@@ -114,11 +119,11 @@ header_fresh() {
 run "header" header_fresh
 
 # 3. Rust tests: unit, integration, property, doc tests, the CLI end to end.
-run "cargo test" cargo test --features cli,tracing,capi
+run "cargo test" cargo test --features "$FEATURES"
 # The same tests in the release profile: an optimiser must not make a test meaningless.
 # (Without the command-line tool: its tests drive the binary end to end, which the debug
 # run covers, and its renderer is the slowest dependency to optimise.)
-run "cargo test --release" cargo test --release --features tracing,capi --tests
+run "cargo test --release" cargo test --release --features "$LIB_FEATURES" --tests
 
 # 4. Loom models (release, their own target dir so normal builds stay warm; one model
 #    file alone: bash scripts/loom.sh loom_breaker).
@@ -215,6 +220,16 @@ quickstarts() {
   echo "quickstarts: 3 passed, 0 failed"
 }
 run "quickstarts" quickstarts
+
+# 7b. The tower layer around a real axum server and hyper client over loopback, on
+#     tokio's paused clock (tests/tower-it: its own workspace, so the main crate's builds
+#     never compile axum or hyper; the lib's own tower tests ran in `cargo test`), and
+#     its overhead benchmark run once so it cannot rot.
+tower_suite() {
+  (cd tests/tower-it && CARGO_TARGET_DIR="$ROOT/target" cargo test &&
+    CARGO_TARGET_DIR="$ROOT/target" cargo test --bench overhead)
+}
+run "tower" tower_suite
 
 # 8. Sanitizers, where a nightly toolchain exists.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
