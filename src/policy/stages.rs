@@ -161,12 +161,77 @@ impl Stages {
         priority: Priority,
         metrics: &PolicyMetrics,
     ) -> Result<RawPolicyPermit, Rejection> {
-        let answer = if self.lean {
-            self.acquire_lean()
+        // Each path counts its own answer, so the permit is built once, in place.
+        if self.lean {
+            self.acquire_lean(metrics)
         } else {
-            self.acquire_general(priority)
+            self.acquire_general(priority, metrics)
+        }
+    }
+
+    /// Breaker, rate limiter, bulkhead (without a wait), each only if configured; a
+    /// rejection gives back what the earlier ones granted, out of line.
+    #[inline(always)]
+    fn acquire_lean(&self, metrics: &PolicyMetrics) -> Result<RawPolicyPermit, Rejection> {
+        let breaker = match &self.breaker {
+            Some(b) => match b.try_acquire_raw() {
+                Ok(permit) => Some(permit),
+                Err(rejection) => return Err(self.unwind(None, None, rejection, metrics)),
+            },
+            None => None,
         };
-        match answer {
+        let token = match &self.limiter {
+            Some(l) => match l.try_acquire_raw() {
+                Ok(token) => Some(token),
+                Err(rejection) => return Err(self.unwind(breaker, None, rejection, metrics)),
+            },
+            None => None,
+        };
+        if let Some(b) = &self.bulkhead {
+            if let Err(rejection) = b.try_acquire_raw() {
+                return Err(self.unwind(breaker, token, rejection, metrics));
+            }
+        }
+        metrics.on_permitted();
+        Ok(RawPolicyPermit {
+            instance: self.instance,
+            breaker,
+            adaptive: None,
+            bulkhead: self.bulkhead.is_some(),
+            started_at: 0,
+            chaos: ChaosDecision::default(),
+        })
+    }
+
+    /// A lean acquire refused: the limiter's token goes back exactly, the breaker permit
+    /// completes as `Ignored`, and the rejection is counted.
+    #[cold]
+    #[inline(never)]
+    fn unwind(
+        &self,
+        breaker: Option<crate::breaker::RawBreakerPermit>,
+        token: Option<crate::limiter::RawReservation>,
+        rejection: Rejection,
+        metrics: &PolicyMetrics,
+    ) -> Rejection {
+        metrics.on_rejected(rejection.reason);
+        if let (Some(l), Some(t)) = (&self.limiter, token) {
+            l.cancel_raw(t);
+        }
+        if let (Some(b), Some(p)) = (&self.breaker, breaker) {
+            b.complete_raw(p, Outcome::Ignored, None);
+        }
+        rejection
+    }
+
+    /// Every stage, in the normative order; counts the answer.
+    #[inline(never)]
+    fn acquire_general(
+        &self,
+        priority: Priority,
+        metrics: &PolicyMetrics,
+    ) -> Result<RawPolicyPermit, Rejection> {
+        match self.acquire_stages(priority) {
             Ok(permit) => {
                 metrics.on_permitted();
                 Ok(permit)
@@ -178,58 +243,8 @@ impl Stages {
         }
     }
 
-    /// Breaker, rate limiter, bulkhead (without a wait), each only if configured; a
-    /// rejection gives back what the earlier ones granted, out of line.
     #[inline(always)]
-    fn acquire_lean(&self) -> Result<RawPolicyPermit, Rejection> {
-        let breaker = match &self.breaker {
-            Some(b) => Some(b.try_acquire_raw()?),
-            None => None,
-        };
-        let token = match &self.limiter {
-            Some(l) => match l.try_acquire_raw() {
-                Ok(token) => Some(token),
-                Err(rejection) => return Err(self.unwind(breaker, None, rejection)),
-            },
-            None => None,
-        };
-        if let Some(b) = &self.bulkhead {
-            if let Err(rejection) = b.try_acquire_raw() {
-                return Err(self.unwind(breaker, token, rejection));
-            }
-        }
-        Ok(RawPolicyPermit {
-            instance: self.instance,
-            breaker,
-            adaptive: None,
-            bulkhead: self.bulkhead.is_some(),
-            started_at: 0,
-            chaos: ChaosDecision::default(),
-        })
-    }
-
-    /// A lean acquire refused at the limiter or the bulkhead: the limiter's token goes
-    /// back exactly and the breaker permit completes as `Ignored`.
-    #[cold]
-    #[inline(never)]
-    fn unwind(
-        &self,
-        breaker: Option<crate::breaker::RawBreakerPermit>,
-        token: Option<crate::limiter::RawReservation>,
-        rejection: Rejection,
-    ) -> Rejection {
-        if let (Some(l), Some(t)) = (&self.limiter, token) {
-            l.cancel_raw(t);
-        }
-        if let (Some(b), Some(p)) = (&self.breaker, breaker) {
-            b.complete_raw(p, Outcome::Ignored, None);
-        }
-        rejection
-    }
-
-    /// Every stage, in the normative order.
-    #[inline(never)]
-    fn acquire_general(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
+    fn acquire_stages(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
         let breaker = match &self.breaker {
             Some(b) => Some(b.try_acquire_raw()?),
             None => None,
