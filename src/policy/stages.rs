@@ -153,8 +153,8 @@ impl Stages {
     ///
     /// Most policies are a breaker, a rate limiter and a bulkhead at most: they take the
     /// lean path, small enough to inline into the caller, where the permit's fields of
-    /// absent stages are constants and the permit stays in registers. Any other stage
-    /// sends the call to the general path, out of line.
+    /// the stages it lacks are constants the compiler folds away. Any other stage sends
+    /// the call to the general path, out of line.
     #[inline(always)]
     pub(super) fn acquire(
         &self,
