@@ -18,7 +18,7 @@ struct Case {
     burst: u32,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case {
         name: "allowed",
         rate_per_sec: 1_000_000_000,
@@ -28,6 +28,13 @@ const CASES: [Case; 3] = [
         name: "rejected",
         rate_per_sec: 10,
         burst: 10,
+    },
+    // Mostly rejected with an interval (1 ms) below the coarse tick: the precise clock
+    // decides every refusal near the boundary.
+    Case {
+        name: "rejected_1000_burst1",
+        rate_per_sec: 1000,
+        burst: 1,
     },
     Case {
         name: "rejected_burst1",

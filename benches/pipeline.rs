@@ -3,6 +3,13 @@
 //! the sum of its parts measured alone (`pipeline/1t`, ratio of `policy` to
 //! `sum_of_parts`), so the pipeline's own bookkeeping (rejection unwinding, metrics,
 //! permit plumbing) stays cheap. Also the policy alone with 2 threads.
+//!
+//! Beside them: a policy with no stages (the pipeline's fixed cost), and the peer stack
+//! a Rust service would assemble by hand — a `failsafe` breaker wrapping a `governor`
+//! check and a `parking_lot::Mutex` in-flight counter — on 1 and 2 threads.
+//!
+//! `cargo bench --bench pipeline`; with fat LTO and one codegen unit, as a
+//! release build of a dependent may be: `cargo bench --profile bench-lto --bench pipeline`.
 
 mod common;
 use common::threaded;
@@ -17,6 +24,60 @@ use breakwater::limiter::{RateLimiter, RateLimiterConfig};
 use breakwater::policy::{Policy, PolicyConfig};
 use breakwater::Outcome;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::num::NonZeroU32;
+
+/// The peer stack: failsafe's cheapest breaker (consecutive failures), governor's
+/// direct limiter with the same quota as ours, and a bulkhead as a `parking_lot` mutex
+/// counter, called in the same order as our stages and unwound the same way.
+struct PeerStack {
+    breaker: failsafe::StateMachine<
+        failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+        (),
+    >,
+    limiter: governor::DefaultDirectRateLimiter,
+    in_flight: parking_lot::Mutex<u32>,
+    max_in_flight: u32,
+}
+
+impl PeerStack {
+    fn new() -> PeerStack {
+        let policy = failsafe::failure_policy::consecutive_failures(
+            5,
+            failsafe::backoff::constant(Duration::from_secs(30)),
+        );
+        let per_second = NonZeroU32::new(1_000_000_000).unwrap();
+        let burst = NonZeroU32::new(1_000_000).unwrap();
+        PeerStack {
+            breaker: failsafe::Config::new().failure_policy(policy).build(),
+            limiter: governor::RateLimiter::direct(
+                governor::Quota::per_second(per_second).allow_burst(burst),
+            ),
+            in_flight: parking_lot::Mutex::new(0),
+            max_in_flight: 64,
+        }
+    }
+
+    /// Acquire, succeed, complete; false when a stage refused.
+    #[inline]
+    fn call(&self) -> bool {
+        if !self.breaker.is_call_permitted() {
+            return false;
+        }
+        if self.limiter.check().is_err() {
+            return false;
+        }
+        {
+            let mut n = self.in_flight.lock();
+            if *n >= self.max_in_flight {
+                return false;
+            }
+            *n += 1;
+        }
+        self.breaker.on_success();
+        *self.in_flight.lock() -= 1;
+        true
+    }
+}
 
 fn configs() -> (BreakerConfig, RateLimiterConfig, BulkheadConfig) {
     (
@@ -45,6 +106,8 @@ fn bench(c: &mut Criterion) {
     let limiter = RateLimiter::new(lc).unwrap();
     let bulkhead = Bulkhead::new(hc).unwrap();
     let policy = policy();
+    let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
+    let peers = PeerStack::new();
 
     let mut g = c.benchmark_group("pipeline/1t");
     g.bench_function("breaker", |b| {
@@ -80,6 +143,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("policy_guard", |b| {
         b.iter(|| policy.acquire().unwrap().success())
     });
+    g.bench_function("empty_policy", |b| {
+        b.iter(|| {
+            let p = empty.acquire_raw(Priority::Default).unwrap();
+            empty.complete_raw(p, Outcome::Success, None);
+        })
+    });
+    g.bench_function("peer_stack", |b| b.iter(|| assert!(peers.call())));
     g.finish();
 
     let mut g = c.benchmark_group("pipeline/2t");
@@ -101,6 +171,9 @@ fn bench(c: &mut Criterion) {
                 policy.complete_raw(p, Outcome::Success, None);
             })
         })
+    });
+    g.bench_function("peer_stack", |b| {
+        b.iter_custom(|iters| threaded(2, iters, &|| assert!(peers.call())))
     });
     g.finish();
 }

@@ -452,7 +452,7 @@ impl<C: Clock> RateLimiter<C> {
 
     /// An admission with no wait: on the clock's cheap reading first when it lags (see
     /// [`RateLimiter::clock_for`]), else on the precise reading.
-    #[inline]
+    #[inline(always)]
     fn admit_now(&self, increment: u64) -> Result<Admitted, Option<u64>> {
         if self.coarse_lag != 0 {
             if let Some(answer) = self.admit_on_coarse(increment) {
@@ -463,7 +463,7 @@ impl<C: Clock> RateLimiter<C> {
     }
 
     /// The coarse-first decision; `None` when the precise reading must decide.
-    #[inline]
+    #[inline(always)]
     fn admit_on_coarse(&self, increment: u64) -> Option<Result<Admitted, Option<u64>>> {
         let coarse = self
             .quota
@@ -508,7 +508,7 @@ impl<C: Clock> RateLimiter<C> {
 
     /// The compare-exchange loop around [`gcra::decide`]: what was stored once the
     /// request is, `Err(retry_after)` in units when refused.
-    #[inline]
+    #[inline(always)]
     fn commit(&self, increment: u64, max_wait: u64) -> Result<Admitted, Option<u64>> {
         let now = self.now_units();
         // Relaxed loads: the admission decision needs no happens-before edge; every

@@ -359,7 +359,7 @@ impl Policy {
 
     /// [`Policy::acquire_with`] returning the plain-data permit; it must be given back
     /// to [`Policy::complete_raw`] of this same handle exactly once.
-    #[inline]
+    #[inline(always)]
     pub fn acquire_raw(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
         self.stages().acquire(priority, &self.shared.metrics)
     }
@@ -372,7 +372,7 @@ impl Policy {
     /// The permit completes against the stages that issued it, also when a reload has
     /// replaced them since. A permit of another handle, or of stages already reclaimed,
     /// is counted nowhere and ignored.
-    #[inline]
+    #[inline(always)]
     pub fn complete_raw(
         &self,
         permit: RawPolicyPermit,

@@ -58,6 +58,9 @@ pub(crate) struct Stages {
     pub(super) budget: Option<Box<RetryBudget<AnyClock>>>,
     /// Set when the policy must time its calls itself (a timeout or an adaptive limit).
     timing: Option<AnyClock>,
+    /// Whether acquire and complete take the lean path: at most a breaker, a rate
+    /// limiter and a bulkhead that never waits, and no timing (see [`Stages::acquire`]).
+    lean: bool,
 }
 
 impl Stages {
@@ -121,6 +124,13 @@ impl Stages {
         // the time instead of reading its own clock twice more).
         let timing =
             (config.timeout.is_some() || config.adaptive.is_some()).then(|| clock.precise());
+        let lean = throttle.is_none()
+            && adaptive.is_none()
+            && chaos.is_none()
+            && timing.is_none()
+            && bulkhead
+                .as_ref()
+                .is_none_or(|b: &Bulkhead| b.config().max_wait.is_zero());
         if let Some(b) = &breaker {
             let listener = shared.clone();
             b.set_transition_listener(move |t| listener.on_transition(t));
@@ -135,13 +145,89 @@ impl Stages {
             chaos: chaos.map(Box::new),
             budget: budget.map(Box::new),
             timing,
+            lean,
             config: Box::new(config),
         }))
     }
 
     /// Asks every stage for a permit and counts the answer in `metrics`.
-    #[inline]
+    ///
+    /// Most policies are a breaker, a rate limiter and a bulkhead at most: they take the
+    /// lean path, small enough to inline into the caller, where the permit's fields of
+    /// the stages it lacks are constants the compiler folds away. Any other stage sends
+    /// the call to the general path, out of line.
+    #[inline(always)]
     pub(super) fn acquire(
+        &self,
+        priority: Priority,
+        metrics: &PolicyMetrics,
+    ) -> Result<RawPolicyPermit, Rejection> {
+        // Each path counts its own answer, so the permit is built once, in place.
+        if self.lean {
+            self.acquire_lean(metrics)
+        } else {
+            self.acquire_general(priority, metrics)
+        }
+    }
+
+    /// Breaker, rate limiter, bulkhead (without a wait), each only if configured; a
+    /// rejection gives back what the earlier ones granted, out of line.
+    #[inline(always)]
+    fn acquire_lean(&self, metrics: &PolicyMetrics) -> Result<RawPolicyPermit, Rejection> {
+        let breaker = match &self.breaker {
+            Some(b) => match b.try_acquire_raw() {
+                Ok(permit) => Some(permit),
+                Err(rejection) => return Err(self.unwind(None, None, rejection, metrics)),
+            },
+            None => None,
+        };
+        let token = match &self.limiter {
+            Some(l) => match l.try_acquire_raw() {
+                Ok(token) => Some(token),
+                Err(rejection) => return Err(self.unwind(breaker, None, rejection, metrics)),
+            },
+            None => None,
+        };
+        if let Some(b) = &self.bulkhead {
+            if let Err(rejection) = b.try_acquire_raw() {
+                return Err(self.unwind(breaker, token, rejection, metrics));
+            }
+        }
+        metrics.on_permitted();
+        Ok(RawPolicyPermit {
+            instance: self.instance,
+            breaker,
+            adaptive: None,
+            bulkhead: self.bulkhead.is_some(),
+            started_at: 0,
+            chaos: ChaosDecision::default(),
+        })
+    }
+
+    /// A lean acquire refused: the limiter's token goes back exactly, the breaker permit
+    /// completes as `Ignored`, and the rejection is counted.
+    #[cold]
+    #[inline(never)]
+    fn unwind(
+        &self,
+        breaker: Option<crate::breaker::RawBreakerPermit>,
+        token: Option<crate::limiter::RawReservation>,
+        rejection: Rejection,
+        metrics: &PolicyMetrics,
+    ) -> Rejection {
+        metrics.on_rejected(rejection.reason);
+        if let (Some(l), Some(t)) = (&self.limiter, token) {
+            l.cancel_raw(t);
+        }
+        if let (Some(b), Some(p)) = (&self.breaker, breaker) {
+            b.complete_raw(p, Outcome::Ignored, None);
+        }
+        rejection
+    }
+
+    /// Every stage, in the normative order; counts the answer.
+    #[inline(never)]
+    fn acquire_general(
         &self,
         priority: Priority,
         metrics: &PolicyMetrics,
@@ -190,7 +276,7 @@ impl Stages {
 
     /// `WAIT`: whether a full bulkhead whose configuration allows a wait blocks the
     /// thread for it (the synchronous API) or refuses at once (`acquire_nowait`).
-    #[inline]
+    #[inline(always)]
     fn acquire_stages<const WAIT: bool>(
         &self,
         priority: Priority,
@@ -280,9 +366,40 @@ impl Stages {
     }
 
     /// Completes a permit these stages issued (the caller checked its instance) and
-    /// counts it in `metrics`.
-    #[inline]
+    /// counts it in `metrics`. The lean path (see [`acquire`](Self::acquire)) when the
+    /// stages are lean and the caller measured no duration; the general one otherwise.
+    #[inline(always)]
     pub(super) fn complete(
+        &self,
+        permit: RawPolicyPermit,
+        outcome: Outcome,
+        duration: Option<Duration>,
+        metrics: &PolicyMetrics,
+    ) {
+        if self.lean && duration.is_none() {
+            self.complete_lean(permit, outcome, metrics);
+        } else {
+            self.complete_general(permit, outcome, duration, metrics);
+        }
+    }
+
+    /// No duration and no timing: the outcome stands as given, and no call is slow.
+    #[inline(always)]
+    fn complete_lean(&self, permit: RawPolicyPermit, outcome: Outcome, metrics: &PolicyMetrics) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+            b.complete_raw(p, outcome, None);
+        }
+        if permit.bulkhead {
+            if let Some(b) = &self.bulkhead {
+                b.release_raw();
+            }
+        }
+        metrics.on_complete(outcome, None, false);
+    }
+
+    /// Every stage, with the call's duration (given, or measured here).
+    #[inline(never)]
+    fn complete_general(
         &self,
         permit: RawPolicyPermit,
         outcome: Outcome,
