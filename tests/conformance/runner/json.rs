@@ -1,7 +1,8 @@
 //! A strict JSON reader for the scenario files: objects keep their key order and refuse
 //! duplicate keys, numbers are integers only (the format has no fractions), and any
 //! deviation from RFC 8259 is an error with its byte offset. Small on purpose: the
-//! main crate takes no JSON dependency for one test.
+//! main crate takes no JSON dependency for one test. Strings hold no NUL (the C runner
+//! passes them as C strings).
 
 use std::fmt;
 
@@ -270,6 +271,8 @@ impl Reader<'_> {
                                     0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
                                 }
                                 0xDC00..=0xDFFF => return Err(self.error("lone low surrogate")),
+                                // The C runner passes strings as C strings.
+                                0 => return Err(self.error("NUL in string")),
                                 c => c,
                             };
                             out.push(
@@ -328,6 +331,7 @@ pub fn self_check() -> Result<(), String> {
         "\"\\ud800\"",
         "99999999999999999999",
         "\"\u{1}\"",
+        "\"\\u0000\"",
         &deep,
     ] {
         if parse(bad).is_ok() {

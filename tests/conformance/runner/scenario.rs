@@ -700,12 +700,23 @@ fn parse_step(number: usize, value: &Json) -> Result<Step, String> {
             }
             Step::ExpectEvents { events }
         }
-        "retry_begin" => Step::RetryBegin {
-            policy: f.string("policy")?,
-            id: f.string("id")?,
-            seed: f.uint("seed")?,
-            deadline_ns: f.opt_uint("deadline_ns")?,
-        },
+        "retry_begin" => {
+            let step = Step::RetryBegin {
+                policy: f.string("policy")?,
+                id: f.string("id")?,
+                seed: f.uint("seed")?,
+                deadline_ns: f.opt_uint("deadline_ns")?,
+            };
+            // C reads a deadline of 0 as none.
+            if let Step::RetryBegin {
+                deadline_ns: Some(0),
+                ..
+            } = step
+            {
+                return Err(at("`deadline_ns` must be at least 1".into()));
+            }
+            step
+        }
         "retry_next" => {
             let id = f.string("id")?;
             let what = match f.string("what")?.as_str() {
