@@ -17,7 +17,12 @@ fn main() -> ExitCode {
         println!("conformance: the JSON reader is wrong: {e}");
         return ExitCode::FAILURE;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/scenarios");
+    // `BW_CONFORMANCE_DIR` runs another directory of scenarios (a mutation check, a
+    // fuzz corpus); the suite's own is the default.
+    let dir = std::env::var_os("BW_CONFORMANCE_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/scenarios"),
+        std::path::PathBuf::from,
+    );
     let files = match runner::scenario_files(&dir) {
         Ok(files) => files,
         Err(e) => {
