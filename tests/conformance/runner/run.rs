@@ -125,6 +125,24 @@ fn counter(policy: &Policy, name: &str) -> i64 {
     }
 }
 
+/// Refuses a configuration whose acquire can block: a bulkhead `max_wait` waits in
+/// real time, which no manual clock drives (README: scenarios use `max_wait` 0).
+fn refuse_blocking(engine: &Engine) -> Result<(), String> {
+    for policy in engine.policies() {
+        if policy
+            .config()
+            .bulkhead
+            .is_some_and(|b| !b.max_wait.is_zero())
+        {
+            return Err(format!(
+                "policy `{}`: a bulkhead max_wait blocks in real time; scenarios use 0",
+                policy.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -154,6 +172,7 @@ pub fn run(scenario: &Scenario) -> Result<(), Failure> {
     engine
         .reload_str(&scenario.policy_file)
         .map_err(|e| setup(format!("policy_file refused: {e}")))?;
+    refuse_blocking(&engine).map_err(setup)?;
     let events: Arc<Mutex<Vec<Received>>> = Arc::default();
     let sink = events.clone();
     engine
@@ -381,6 +400,7 @@ impl Run {
             }
             Step::Reload { policy_file, ok } => {
                 let result = self.engine.reload_str(policy_file);
+                refuse_blocking(&self.engine)?;
                 match (result, ok) {
                     (Ok(_), true) => {}
                     (Err(_), false) => {}
