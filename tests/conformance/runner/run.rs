@@ -36,15 +36,7 @@ impl std::fmt::Display for Failure {
 }
 
 fn state_of(code: u8) -> Option<BreakerState> {
-    [
-        BreakerState::Closed,
-        BreakerState::Open,
-        BreakerState::HalfOpen,
-        BreakerState::ForcedOpen,
-        BreakerState::Disabled,
-    ]
-    .into_iter()
-    .find(|s| *s as u8 == code)
+    BreakerState::from_code(i64::from(code))
 }
 
 fn received(event: &Event<'_>) -> Received {

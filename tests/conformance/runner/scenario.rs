@@ -359,23 +359,11 @@ fn reason(name: &str) -> Result<RejectReason, String> {
 }
 
 fn state(name: &str) -> Result<BreakerState, String> {
-    [
-        BreakerState::Closed,
-        BreakerState::Open,
-        BreakerState::HalfOpen,
-        BreakerState::ForcedOpen,
-        BreakerState::Disabled,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == name)
-    .ok_or_else(|| format!("unknown breaker state `{name}`"))
+    BreakerState::from_name(name).ok_or_else(|| format!("unknown breaker state `{name}`"))
 }
 
 fn give_up(name: &str) -> Result<GiveUpReason, String> {
-    (1..=u8::MAX)
-        .map_while(GiveUpReason::from_code)
-        .find(|r| r.as_str() == name)
-        .ok_or_else(|| format!("unknown give-up reason `{name}`"))
+    GiveUpReason::from_name(name).ok_or_else(|| format!("unknown give-up reason `{name}`"))
 }
 
 /// Reads a scenario from the text of its file. `file_stem` is the file's name without
