@@ -220,7 +220,7 @@ impl Run {
         let p = self
             .engine
             .policy(name)
-            .ok_or_else(|| format!("no policy `{name}` in the engine"))?;
+            .map_err(|e| format!("no policy `{name}` in the engine: {e}"))?;
         self.handles.insert(name.to_string(), p.clone());
         Ok(p)
     }
@@ -401,12 +401,12 @@ impl Run {
                 }
             }
             Step::Lookup { policy, found } => match (self.engine.policy(policy), found) {
-                (Some(p), true) => {
+                (Ok(p), true) => {
                     self.handles.insert(policy.clone(), p);
                 }
-                (None, false) => {}
-                (Some(_), false) => return Err(format!("`{policy}` found; expected not_found")),
-                (None, true) => return Err(format!("`{policy}` not found")),
+                (Err(_), false) => {}
+                (Ok(_), false) => return Err(format!("`{policy}` found; expected not_found")),
+                (Err(e), true) => return Err(format!("`{policy}` not found: {e}")),
             },
             Step::Chaos { policy, enabled } => {
                 let handle = self.policy(policy)?;
