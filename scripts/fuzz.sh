@@ -6,7 +6,8 @@
 #   FUZZ_SECONDS=14400 bash scripts/fuzz.sh   # four hours, split across the targets
 #   bash scripts/fuzz.sh policy_file          # one target
 #
-# Seeds come from fuzz/corpus/TARGET and fuzz/regressions/TARGET; the growing corpus
+# Seeds come from fuzz/corpus/TARGET and fuzz/regressions/TARGET (and, for
+# conformance_scenario, tests/conformance/scenarios); the growing corpus
 # lives in target/fuzz-corpus/ so the tree stays clean. A crash stops the run with its
 # input in fuzz/artifacts/TARGET/: add it to fuzz/regressions/TARGET/ and give it a
 # named test in tests/fuzz_regressions.rs.
@@ -33,7 +34,10 @@ failed=0
 for target in "${targets[@]}"; do
   corpus="$ROOT/target/fuzz-corpus/$target"
   mkdir -p "$corpus"
-  for seeds in "fuzz/corpus/$target" "fuzz/regressions/$target"; do
+  seed_dirs=("fuzz/corpus/$target" "fuzz/regressions/$target")
+  # The conformance scenarios are the seeds of their own format's target.
+  [ "$target" = conformance_scenario ] && seed_dirs+=(tests/conformance/scenarios)
+  for seeds in "${seed_dirs[@]}"; do
     [ -d "$seeds" ] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
   done
   echo "== $target: ${per}s"

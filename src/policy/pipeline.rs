@@ -366,7 +366,8 @@ impl Policy {
 
     /// Reports how the call of `permit` went. `duration` is the call's duration if the
     /// caller measured it; otherwise the policy uses its own measurement when it has
-    /// one (it times calls itself when a `timeout` is configured). A call longer than
+    /// one (it times calls itself when a `timeout`, an adaptive limit or a breaker's
+    /// slow-call rule is configured). A call longer than
     /// `timeout` is recorded as `Timeout`.
     ///
     /// The permit completes against the stages that issued it, also when a reload has

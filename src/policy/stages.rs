@@ -119,11 +119,18 @@ impl Stages {
             None => None,
         };
         // The policy reads the precise clock itself when something needs a call's
-        // duration: the timeout, or the adaptive limit's round-trip samples. One reading
-        // at acquire and one at completion then serve both (the adaptive stage is handed
-        // the time instead of reading its own clock twice more).
-        let timing =
-            (config.timeout.is_some() || config.adaptive.is_some()).then(|| clock.precise());
+        // duration: the timeout, the adaptive limit's round-trip samples, or the
+        // breaker's slow-call rule. One reading at acquire and one at completion then
+        // serve all (the adaptive stage is handed the time instead of reading its own
+        // clock twice more), and the policy's `slow` counter and latency histogram see
+        // the same duration the breaker judged (without it they missed every slow call
+        // of a policy without a timeout).
+        let slow_rule = config
+            .circuit_breaker
+            .as_ref()
+            .is_some_and(|c| c.slow_call_rate_threshold.is_some());
+        let timing = (config.timeout.is_some() || config.adaptive.is_some() || slow_rule)
+            .then(|| clock.precise());
         let lean = throttle.is_none()
             && adaptive.is_none()
             && chaos.is_none()
