@@ -2,7 +2,7 @@
 //! section or by a standalone schedule), `RetrySchedule` (a standalone retry's
 //! configuration) and `RetryBudget`.
 
-use breakwater::ffi::policy_retry::{bw_policy_retry_begin, bw_policy_retry_next};
+use breakwater::ffi::policy_retry::{bw_policy_now, bw_policy_retry_begin, bw_policy_retry_next};
 use breakwater::ffi::retry::{
     bw_retry_budget, bw_retry_budget_free, bw_retry_budget_get_stats, bw_retry_budget_new,
     bw_retry_budget_record_request, bw_retry_budget_stats, bw_retry_budget_try_withdraw,
@@ -13,6 +13,7 @@ use breakwater::ffi::retry::{
 };
 use breakwater::ffi::status::bw_status;
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
 use pyo3::types::PyDict;
 
 use crate::clock::{clock_ptr, ManualClock};
@@ -21,6 +22,16 @@ use crate::guard::{next_seed, zeroed};
 use crate::handle::Handle;
 use crate::policy::Policy;
 use crate::status;
+
+/// Nanoseconds left before the caller's `breakwater.deadline`, or `None` outside one.
+/// Read once per logical call, at its first miss: the success path never pays for it.
+fn caller_time_left_ns(py: Python<'_>) -> PyResult<Option<u64>> {
+    static LEFT_NS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    LEFT_NS
+        .import(py, "breakwater._deadline", "left_ns")?
+        .call0()?
+        .extract()
+}
 
 enum Driver {
     /// The policy's retry section, schedule, budget and counters.
@@ -55,10 +66,16 @@ impl RetryRun {
         policy: Py<Policy>,
         ptr: *const breakwater::ffi::policy::bw_policy,
     ) -> PyResult<Self> {
+        let deadline = match caller_time_left_ns(py)? {
+            // The caller's deadline on the policy's clock; 0 would mean none.
+            // SAFETY: live policy.
+            Some(left) => unsafe { bw_policy_now(ptr) }.saturating_add(left).max(1),
+            None => 0,
+        };
         let mut state: *mut bw_retry_state = std::ptr::null_mut();
-        // SAFETY: live policy, valid out-pointer. Deadline 0: no caller deadline.
+        // SAFETY: live policy, valid out-pointer.
         status::check(py, unsafe {
-            bw_policy_retry_begin(ptr, next_seed(), 0, &mut state)
+            bw_policy_retry_begin(ptr, next_seed(), deadline, &mut state)
         })?;
         Ok(RetryRun {
             driver: Driver::Policy(policy),
