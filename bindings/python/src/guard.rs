@@ -343,6 +343,16 @@ impl Permit {
         crate::convert::seconds(ns)
     }
 
+    /// Latency to inject before the call, in nanoseconds (0 for none).
+    #[getter]
+    fn injected_latency_ns(&self) -> u64 {
+        self.ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |t| t.injected().1)
+    }
+
     /// Whether the permit was completed.
     #[getter]
     fn done(&self) -> bool {

@@ -86,6 +86,9 @@ pub(crate) struct Reservation {
     /// Seconds to wait before going ahead.
     #[pyo3(get)]
     wait: f64,
+    /// Nanoseconds to wait before going ahead (exact).
+    #[pyo3(get)]
+    wait_ns: u64,
 }
 
 #[pymethods]
@@ -226,8 +229,22 @@ impl RateLimiter {
         Ok(Reservation {
             limiter: slf.clone().unbind(),
             wait: seconds(slot.wait_ns),
+            wait_ns: slot.wait_ns,
             slot: Mutex::new(slot),
         })
+    }
+
+    /// Commits `n` permits that fall due within `max_wait` (seconds or `timedelta`),
+    /// without blocking: a `Reservation` (wait `reservation.wait` before going ahead,
+    /// or `cancel()` it to give the permits back), or `RateLimitedError` saying when
+    /// they would pass; `NeverPassesError` when `n` exceeds the burst.
+    #[pyo3(signature = (n = 1, *, max_wait))]
+    fn reserve(
+        slf: &Bound<'_, Self>,
+        n: u64,
+        max_wait: &Bound<'_, PyAny>,
+    ) -> PyResult<Reservation> {
+        Self::_reserve(slf, n, max_wait)
     }
 
     /// A permit for permits already taken (by a waited-out reservation).

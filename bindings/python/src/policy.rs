@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
+use breakwater::ffi::codes::{
+    BW_DURATION_UNKNOWN, BW_PRIORITY_CRITICAL, BW_PRIORITY_DEFAULT, BW_PRIORITY_SHEDDABLE,
+};
 use breakwater::ffi::policy::{
     bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
     bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
@@ -310,6 +312,55 @@ impl Policy {
     #[getter]
     fn _may_wait(&self, py: Python<'_>) -> PyResult<bool> {
         Ok(self.settings(py)?.may_wait())
+    }
+
+    /// Starts the retry loop of one logical call by hand (what the decorator does at a
+    /// call's first miss): `seed` seeds its jitter (default: a fresh one), `deadline_ns`
+    /// is the caller's deadline on the policy's clock (`now_ns()` + time left; 0:
+    /// none). One request is recorded in the retry budget. Raises `NoStageError`
+    /// without a retry section.
+    #[pyo3(signature = (*, seed = None, deadline_ns = 0))]
+    fn retry_begin(
+        slf: &Bound<'_, Self>,
+        seed: Option<u64>,
+        deadline_ns: u64,
+    ) -> PyResult<RetryRun> {
+        let py = slf.py();
+        let ptr = slf.get().ptr()?;
+        let seed = seed.unwrap_or_else(crate::guard::next_seed);
+        RetryRun::for_policy_with(py, slf.clone().unbind(), ptr, seed, deadline_ns)
+    }
+
+    /// The two-step form (Go's `Allow`): a `Permit` now, or the rejection; report
+    /// how the call went with `permit.complete(outcome)`. Waits only for a bulkhead's
+    /// `max_wait` (the GIL released). Injected faults are the caller's to honour
+    /// (`permit.injected_failure`, `permit.injected_latency`): nothing is slept or
+    /// skipped here. `priority`: `"critical"`, `"default"` or `"sheddable"`.
+    #[pyo3(signature = (*, priority = "default"))]
+    fn acquire(slf: &Bound<'_, Self>, priority: &str) -> PyResult<crate::guard::Permit> {
+        let py = slf.py();
+        let code = match priority {
+            "critical" => BW_PRIORITY_CRITICAL,
+            "default" => BW_PRIORITY_DEFAULT,
+            "sheddable" => BW_PRIORITY_SHEDDABLE,
+            other => {
+                return Err(status::error_with(
+                    py,
+                    breakwater::ffi::status::bw_status::BW_INVALID_ARGUMENT as i32,
+                    &format!(
+                        "unknown priority {other:?} (expected critical, default or sheddable)"
+                    ),
+                ))
+            }
+        };
+        let target = crate::guard::Target::Policy(slf.clone().unbind());
+        crate::guard::acquire_permit(py, target, true, code)
+    }
+
+    /// The time on the policy's clock, in nanoseconds (the base of `deadline_ns`).
+    fn now_ns(&self) -> PyResult<u64> {
+        // SAFETY: live handle.
+        Ok(unsafe { breakwater::ffi::policy_retry::bw_policy_now(self.ptr()?) })
     }
 
     /// A retry run for one logical call, or `None` without a retry section.

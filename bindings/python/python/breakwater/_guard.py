@@ -223,6 +223,8 @@ class Event:
     generation: int = 0
     at: float = 0.0
     """Clock time of the event in seconds (0.0 for reloads)."""
+    at_ns: int = 0
+    """Clock time of the event in nanoseconds, exactly (0 for reloads)."""
     added: int = 0
     removed: int = 0
     changed: int = 0
@@ -239,7 +241,7 @@ def dispatch(listeners: Tuple[Callable[[Event], Any], ...], head: Tuple[int, str
         from_state=_STATES.get(from_code) if transition else None,
         to_state=_STATES.get(to_code) if transition else None,
         reason=_REASONS.get(reason) if kind == 3 else None,
-        generation=generation, at=at_ns / 1e9, added=added, removed=removed, changed=changed,
+        generation=generation, at=at_ns / 1e9, at_ns=at_ns, added=added, removed=removed, changed=changed,
     )
     for listener in listeners:
         try:
