@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // CircuitBreakerConfig configures a standalone circuit breaker. Zero fields take the
@@ -161,7 +162,7 @@ func (b *CircuitBreaker) Allow() (Done, error) {
 	if b.listening {
 		status = C.bw_breaker_try_acquire(b.ptr, &box.permit, &retryAfter)
 	} else {
-		status = C.bwgo_breaker_try_acquire_quiet(b.ptr, &box.permit, &retryAfter)
+		status = C.bwgo_breaker_try_acquire_quiet(handle(unsafe.Pointer(b.ptr)), &box.permit, &retryAfter)
 	}
 	runtime.KeepAlive(b)
 	if status != C.BW_OK {
@@ -189,7 +190,7 @@ func (b *breakerPermit) complete(outcome Outcome) error {
 	if b.breaker.listening {
 		status = C.bw_breaker_complete(b.breaker.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	} else {
-		status = C.bwgo_breaker_complete_quiet(b.breaker.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+		status = C.bwgo_breaker_complete_quiet(handle(unsafe.Pointer(b.breaker.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	}
 	runtime.KeepAlive(b)
 	if status == C.BW_OK {

@@ -6,24 +6,32 @@
 #include <stdint.h>
 #include "breakwater.h"
 
-static inline bw_status bwgo_policy_acquire_quiet(const bw_policy *policy, int32_t priority,
+/* The hot calls take their handle as a uintptr_t: the handle is C memory, but cgo
+ * cannot see inside an opaque struct, so a typed handle argument costs a
+ * cgoCheckPointer call on every crossing (measured: ~7% of Execute). */
+static inline bw_status bwgo_policy_acquire_quiet(uintptr_t policy, int32_t priority,
 		bw_permit *out_permit, uint64_t *out_retry_after_ns) {
-	return bw_policy_acquire(policy, priority, out_permit, out_retry_after_ns);
+	return bw_policy_acquire((const bw_policy *)policy, priority, out_permit, out_retry_after_ns);
 }
 
-static inline bw_status bwgo_policy_complete_quiet(const bw_policy *policy, bw_permit *permit,
+static inline bw_status bwgo_policy_complete_quiet(uintptr_t policy, bw_permit *permit,
 		int32_t outcome, uint64_t duration_ns) {
-	return bw_policy_complete(policy, permit, outcome, duration_ns);
+	return bw_policy_complete((const bw_policy *)policy, permit, outcome, duration_ns);
 }
 
-static inline bw_status bwgo_breaker_try_acquire_quiet(const bw_breaker *breaker,
+static inline bw_status bwgo_breaker_try_acquire_quiet(uintptr_t breaker,
 		bw_breaker_permit *out_permit, uint64_t *out_retry_after_ns) {
-	return bw_breaker_try_acquire(breaker, out_permit, out_retry_after_ns);
+	return bw_breaker_try_acquire((const bw_breaker *)breaker, out_permit, out_retry_after_ns);
 }
 
-static inline bw_status bwgo_breaker_complete_quiet(const bw_breaker *breaker,
+static inline bw_status bwgo_breaker_complete_quiet(uintptr_t breaker,
 		bw_breaker_permit *permit, int32_t outcome, uint64_t duration_ns) {
-	return bw_breaker_complete(breaker, permit, outcome, duration_ns);
+	return bw_breaker_complete((const bw_breaker *)breaker, permit, outcome, duration_ns);
+}
+
+static inline bw_status bwgo_limiter_try_acquire(uintptr_t limiter, uint64_t n,
+		uint64_t *out_retry_after_ns) {
+	return bw_limiter_try_acquire((const bw_limiter *)limiter, n, out_retry_after_ns);
 }
 
 // The listener trampoline: the library calls it with the event; it hands the event to

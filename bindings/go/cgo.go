@@ -14,8 +14,8 @@ package breakwater
 // can run a Go event listener, so each gets a *_quiet twin used only by handles whose
 // engine or breaker has no listener (fixed at construction, so it cannot change under
 // a running call).
-#cgo noescape bw_limiter_try_acquire
-#cgo nocallback bw_limiter_try_acquire
+#cgo noescape bwgo_limiter_try_acquire
+#cgo nocallback bwgo_limiter_try_acquire
 #cgo noescape bw_limiter_reserve
 #cgo nocallback bw_limiter_reserve
 #cgo noescape bw_limiter_cancel

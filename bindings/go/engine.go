@@ -6,6 +6,7 @@ package breakwater
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"runtime"
 	"sync/atomic"
@@ -228,6 +229,20 @@ func (e *Engine) Health() (Health, error) {
 	}
 	h.Reasons = parsed.Reasons
 	return h, nil
+}
+
+// FlushEvents waits until the engine's event listener (WithEventListener) has been
+// handed every event emitted before the call, or ctx ends: events reach the listener
+// on its own goroutine, so a test that checks what it received flushes first. Without
+// a listener it returns at once.
+func (e *Engine) FlushEvents(ctx context.Context) error {
+	l := e.shared.refs.listener
+	if l == nil {
+		return nil
+	}
+	err := l.flush(ctx)
+	runtime.KeepAlive(e)
+	return err
 }
 
 // DroppedEvents counts the events that found the listener's buffer full.

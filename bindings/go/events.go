@@ -6,6 +6,7 @@ package breakwater
 import "C"
 
 import (
+	"context"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
@@ -65,22 +66,49 @@ type Event struct {
 // goroutine drains the channel into fn.
 type listener struct {
 	fn      func(Event)
-	events  chan Event
+	events  chan delivery
 	dropped atomic.Uint64
 	handle  cgo.Handle
 	stop    sync.Once
 }
 
+// delivery is one item of the listener's queue: an event, or a flush marker closed
+// once every item queued before it was handed to fn.
+type delivery struct {
+	event   Event
+	flushed chan struct{}
+}
+
 func newListener(fn func(Event), buffer int) *listener {
-	l := &listener{fn: fn, events: make(chan Event, buffer)}
+	l := &listener{fn: fn, events: make(chan delivery, buffer)}
 	l.handle = cgo.NewHandle(l)
 	go l.run()
 	return l
 }
 
 func (l *listener) run() {
-	for event := range l.events {
-		l.fn(event)
+	for d := range l.events {
+		if d.flushed != nil {
+			close(d.flushed)
+			continue
+		}
+		l.fn(d.event)
+	}
+}
+
+// flush waits until fn has been handed every event queued before the call.
+func (l *listener) flush(ctx context.Context) error {
+	flushed := make(chan struct{})
+	select {
+	case l.events <- delivery{flushed: flushed}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -113,7 +141,7 @@ func bwgoDeliverEvent(event *C.bw_event, userData unsafe.Pointer) {
 		e.Reason = rejectionReason(C.bw_status(event.reason))
 	}
 	select {
-	case l.events <- e:
+	case l.events <- delivery{event: e}:
 	default:
 		l.dropped.Add(1)
 	}

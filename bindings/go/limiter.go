@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // RateLimiterConfig configures a rate limiter: Rate permits per Period (default 1 s),
@@ -68,7 +69,7 @@ func (l *RateLimiter) Allow() bool {
 	if l.closed.Load() {
 		return false
 	}
-	status := C.bw_limiter_try_acquire(l.ptr, 1, nil)
+	status := C.bwgo_limiter_try_acquire(handle(unsafe.Pointer(l.ptr)), 1, nil)
 	runtime.KeepAlive(l)
 	return status == C.BW_OK
 }
@@ -81,7 +82,7 @@ func (l *RateLimiter) AllowN(n uint64) error {
 		return ErrClosed
 	}
 	var retryAfter C.uint64_t
-	status := C.bw_limiter_try_acquire(l.ptr, C.uint64_t(n), &retryAfter)
+	status := C.bwgo_limiter_try_acquire(handle(unsafe.Pointer(l.ptr)), C.uint64_t(n), &retryAfter)
 	runtime.KeepAlive(l)
 	switch status {
 	case C.BW_OK:

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Outcome is how a call went, reported through a Done.
@@ -88,6 +89,11 @@ func releasePolicy(r policyRelease) {
 	r.shared.refs.release()
 }
 
+// handle passes a C handle to the hot shims of bwgo.h as an integer, which cgo does not
+// check (see bwgo.h). The handle is C memory: the garbage collector neither moves nor
+// frees it; each caller keeps its Go owner alive past the call (runtime.KeepAlive).
+func handle(ptr unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(ptr)) }
+
 // Name is the policy's name.
 func (p *Policy) Name() string { return p.name }
 
@@ -132,7 +138,7 @@ func (p *Policy) acquire(priority Priority) (permit C.bw_permit, retryAfter C.ui
 	if p.shared.listening {
 		return p.acquireListening(priority)
 	}
-	status = C.bwgo_policy_acquire_quiet(p.ptr, C.int32_t(priority), &permit, &retryAfter)
+	status = C.bwgo_policy_acquire_quiet(handle(unsafe.Pointer(p.ptr)), C.int32_t(priority), &permit, &retryAfter)
 	runtime.KeepAlive(p)
 	return permit, retryAfter, status
 }
@@ -154,7 +160,7 @@ func (p *Policy) complete(permit *C.bw_permit, outcome Outcome) C.bw_status {
 	if p.shared.listening {
 		return p.completeListening(permit, outcome)
 	}
-	status := C.bwgo_policy_complete_quiet(p.ptr, permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	status := C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	runtime.KeepAlive(p)
 	return status
 }
@@ -246,7 +252,7 @@ func (b *policyPermit) complete(outcome Outcome) error {
 	if b.policy.shared.listening {
 		status = C.bw_policy_complete(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	} else {
-		status = C.bwgo_policy_complete_quiet(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+		status = C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(b.policy.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	}
 	runtime.KeepAlive(b)
 	if status == C.BW_OK {

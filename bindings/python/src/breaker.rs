@@ -13,13 +13,12 @@ use breakwater::ffi::breaker::{
     bw_breaker_try_acquire,
 };
 use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
-use breakwater::ffi::metrics::bw_metrics;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, duration_ns, opt_duration_ns, real, seconds};
-use crate::guard::{guard_methods, zeroed, Exclude, Refusal, Ticket};
+use crate::guard::{guard_methods, zeroed, Exclude, Name, Refusal, Ticket};
 use crate::handle::Handle;
 use crate::policy::breaker_state_name;
 use crate::status;
@@ -29,7 +28,7 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct CircuitBreaker {
     handle: Handle<bw_breaker>,
-    pub(crate) name: String,
+    pub(crate) name: Name,
     pub(crate) stack: Py<PyAny>,
     pub(crate) exclude: Exclude,
     listeners: crate::events::Listeners,
@@ -196,7 +195,7 @@ impl CircuitBreaker {
         let (types, predicate) = crate::guard::normalize_exclude(py, exclude)?;
         Ok(CircuitBreaker {
             handle: Handle::new(out, bw_breaker_free, "circuit breaker"),
-            name,
+            name: Name::new(py, name),
             stack: crate::guard::new_stack_var(py)?,
             exclude: Exclude::new(types, predicate),
             listeners: Default::default(),
@@ -234,7 +233,7 @@ impl CircuitBreaker {
             bw_breaker_get_stats(self.handle.get()?, &mut s)
         })?;
         let d = PyDict::new(py);
-        d.set_item("name", &self.name)?;
+        d.set_item("name", self.name.object())?;
         d.set_item("state", breaker_state_name(s.state).unwrap_or("unknown"))?;
         d.set_item("generation", s.generation)?;
         d.set_item("calls", s.calls)?;
@@ -264,16 +263,6 @@ impl CircuitBreaker {
             .unbind())
     }
 
-    /// Exact counters (`Metrics`).
-    fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
-        let mut m: bw_metrics = zeroed();
-        // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe {
-            bw_breaker_get_metrics(self.handle.get()?, &mut m)
-        })?;
-        crate::metrics::to_python(py, &self.name, &m)
-    }
-
     /// Calls `listener(event)` after every state transition (an `Event`). Exceptions
     /// in it are logged, never raised into the call that caused the transition.
     fn on_transition(&self, py: Python<'_>, listener: Py<PyAny>) -> PyResult<Py<PyAny>> {
@@ -285,19 +274,11 @@ impl CircuitBreaker {
             })?;
         Ok(listener)
     }
-
-    fn close(&self) {
-        self.handle.close();
-    }
-
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
-    fn __repr__(&self) -> String {
-        format!("CircuitBreaker({:?})", self.name)
-    }
 }
 
-guard_methods!(CircuitBreaker, Breaker);
+guard_methods!(
+    CircuitBreaker,
+    Breaker,
+    "CircuitBreaker",
+    metrics = bw_breaker_get_metrics
+);

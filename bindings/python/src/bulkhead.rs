@@ -7,12 +7,11 @@ use breakwater::ffi::bulkhead::{
     bw_bulkhead_in_flight, bw_bulkhead_new, bw_bulkhead_release, bw_bulkhead_try_acquire,
     BW_WAIT_DEFAULT,
 };
-use breakwater::ffi::metrics::bw_metrics;
 use pyo3::prelude::*;
 
 use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, opt_duration_ns, seconds};
-use crate::guard::{guard_methods, zeroed, Exclude, Refusal, Ticket};
+use crate::guard::{guard_methods, Exclude, Name, Refusal, Ticket};
 use crate::handle::{Handle, SendPtr};
 use crate::status;
 
@@ -21,7 +20,7 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct Bulkhead {
     handle: Handle<bw_bulkhead>,
-    pub(crate) name: String,
+    pub(crate) name: Name,
     max_wait_ns: u64,
     pub(crate) stack: Py<PyAny>,
     pub(crate) exclude: Exclude,
@@ -95,7 +94,7 @@ impl Bulkhead {
         })?;
         Ok(Bulkhead {
             handle: Handle::new(out, bw_bulkhead_free, "bulkhead"),
-            name,
+            name: Name::new(py, name),
             max_wait_ns,
             stack: crate::guard::new_stack_var(py)?,
             exclude: Exclude::none(),
@@ -161,29 +160,11 @@ impl Bulkhead {
     fn _may_wait(&self) -> bool {
         self.max_wait_ns > 0
     }
-
-    /// Exact counters (`Metrics`; releases count as `ignored`).
-    fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
-        let mut m: bw_metrics = zeroed();
-        // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe {
-            bw_bulkhead_get_metrics(self.handle.get()?, &mut m)
-        })?;
-        crate::metrics::to_python(py, &self.name, &m)
-    }
-
-    fn close(&self) {
-        self.handle.close();
-    }
-
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
-    fn __repr__(&self) -> String {
-        format!("Bulkhead({:?})", self.name)
-    }
 }
 
-guard_methods!(Bulkhead, Bulkhead);
+guard_methods!(
+    Bulkhead,
+    Bulkhead,
+    "Bulkhead",
+    metrics = bw_bulkhead_get_metrics
+);

@@ -62,6 +62,18 @@ impl ManualClock {
         status::check(py, unsafe { bw_clock_set(self.ptr()?, ns) })
     }
 
+    /// Moves the clock forward by exactly `ns` nanoseconds.
+    fn advance_ns(&self, py: Python<'_>, ns: u64) -> PyResult<()> {
+        // SAFETY: live handle.
+        status::check(py, unsafe { bw_clock_advance(self.ptr()?, ns) })
+    }
+
+    /// Sets the clock to exactly `ns` nanoseconds (also backwards).
+    fn set_ns(&self, py: Python<'_>, ns: u64) -> PyResult<()> {
+        // SAFETY: live handle.
+        status::check(py, unsafe { bw_clock_set(self.ptr()?, ns) })
+    }
+
     /// The clock's time in seconds.
     fn now(&self) -> PyResult<f64> {
         // SAFETY: live handle.

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::raw::c_char;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use breakwater::ffi::engine::{
     bw_engine, bw_engine_free, bw_engine_from_path, bw_engine_from_toml, bw_engine_global,
@@ -34,6 +35,9 @@ pub(crate) struct Engine {
     handle: Handle<bw_engine>,
     /// Policies already looked up, so `engine[name]` is cheap and shares one object.
     policies: Mutex<HashMap<String, Py<Policy>>>,
+    /// Successful reloads through this object; its policies re-read what they cache of
+    /// their configuration when it moves (`Policy::settings`).
+    reloads: Arc<AtomicU64>,
     listeners: crate::events::Listeners,
 }
 
@@ -72,6 +76,7 @@ impl Engine {
         Engine {
             handle: Handle::new(ptr, bw_engine_free, "engine"),
             policies: Mutex::new(HashMap::new()),
+            reloads: Arc::new(AtomicU64::new(0)),
             listeners: Default::default(),
         }
     }
@@ -112,7 +117,10 @@ impl Engine {
         if code != status::OK {
             return Err(status::error(py, code));
         }
-        let policy = Py::new(py, Policy::from_raw(py, out, name.to_string())?)?;
+        let policy = Py::new(
+            py,
+            Policy::from_raw(py, out, name.to_string(), self.reloads.clone())?,
+        )?;
         self.policies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -194,7 +202,11 @@ impl Engine {
                 ))
             }
         };
-        status::check(py, status)
+        status::check(py, status)?;
+        // Release: after the engine published the new configuration (see
+        // `Policy::settings`, whose Acquire load pairs with this).
+        self.reloads.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     /// The policy `name`; `KeyError` (`PolicyNotFoundError`) listing the names.

@@ -18,7 +18,7 @@ use breakwater::ffi::retry::{BW_GIVE_UP_BUDGET_EXHAUSTED, BW_RETRY_AFTER_NONE};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
@@ -43,6 +43,38 @@ pub(crate) fn next_seed() -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A guard's name as Rust text (messages) and as a Python string made once, so a
+/// rejection names its guard without building a string per call.
+pub(crate) struct Name {
+    text: String,
+    object: Py<PyString>,
+}
+
+impl Name {
+    pub(crate) fn new(py: Python<'_>, text: String) -> Self {
+        let object = PyString::new(py, &text).unbind();
+        Name { text, object }
+    }
+
+    pub(crate) fn object(&self) -> &Py<PyString> {
+        &self.object
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.text.fmt(f)
+    }
 }
 
 /// What a guard hands out on admission.
@@ -92,7 +124,7 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    pub(crate) fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &Name {
         match self {
             Target::Policy(p) => &p.get().name,
             Target::Breaker(p) => &p.get().name,
@@ -156,7 +188,7 @@ impl Target {
     }
 
     pub(crate) fn rejection(&self, py: Python<'_>, code: i32, retry_after_ns: u64) -> PyErr {
-        status::rejection(py, code, retry_after_ns, self.name())
+        status::rejection_named(py, code, retry_after_ns, self.name().object().bind(py))
     }
 }
 
@@ -309,6 +341,16 @@ impl Permit {
             .as_ref()
             .map_or(0, |t| t.injected().1);
         crate::convert::seconds(ns)
+    }
+
+    /// Latency to inject before the call, in nanoseconds (0 for none).
+    #[getter]
+    fn injected_latency_ns(&self) -> u64 {
+        self.ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |t| t.injected().1)
     }
 
     /// Whether the permit was completed.
@@ -635,9 +677,27 @@ pub(crate) fn admit(
     Ok((permit, crate::convert::seconds(latency), failure, timeout))
 }
 
-/// The methods every guard class has: decorator, context managers, `_acquire`.
+/// The methods every guard class has: decorator, context managers, `_acquire`,
+/// `name`, `close`/`closed` and `__repr__`; with `metrics = bw_*_get_metrics`, also
+/// `metrics()` (the standalone breaker, limiter and bulkhead).
+///
+/// The class must have the fields `handle` (a `Handle`), `name`, `stack` and `exclude`.
 macro_rules! guard_methods {
-    ($ty:ty, $variant:ident) => {
+    ($ty:ty, $variant:ident, $repr:literal, metrics = $getter:path) => {
+        $crate::guard::guard_methods!($ty, $variant, $repr);
+
+        #[pyo3::pymethods]
+        impl $ty {
+            /// Exact counters (`Metrics`; a bulkhead counts releases as `ignored`).
+            fn metrics(&self, py: pyo3::Python<'_>) -> pyo3::PyResult<pyo3::PyObject> {
+                let mut m: breakwater::ffi::metrics::bw_metrics = $crate::guard::zeroed();
+                // SAFETY: live handle (`get` refuses a closed one), valid out-pointer.
+                $crate::status::check(py, unsafe { $getter(self.handle.get()?, &mut m) })?;
+                $crate::metrics::to_python(py, &self.name, &m)
+            }
+        }
+    };
+    ($ty:ty, $variant:ident, $repr:literal) => {
         #[pyo3::pymethods]
         impl $ty {
             /// Decorates a function (`def` or `async def`): `@guard` or
@@ -721,8 +781,25 @@ macro_rules! guard_methods {
 
             /// The guard's name (for errors and metrics).
             #[getter]
-            fn name(&self) -> &str {
-                &self.name
+            fn name(&self, py: pyo3::Python<'_>) -> pyo3::Py<pyo3::types::PyString> {
+                self.name.object().clone_ref(py)
+            }
+
+            /// No more use: later calls raise `ClosedError`; calls running and permits
+            /// out still complete.
+            fn close(&self) {
+                self.handle.close();
+            }
+
+            /// Whether `close()` was called.
+            #[getter]
+            fn closed(&self) -> bool {
+                self.handle.is_closed()
+            }
+
+            fn __repr__(&self, py: pyo3::Python<'_>) -> pyo3::PyResult<String> {
+                use pyo3::types::PyAnyMethods;
+                Ok(format!(concat!($repr, "({})"), self.name.object().bind(py).repr()?))
             }
         }
     };

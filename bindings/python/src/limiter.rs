@@ -8,12 +8,11 @@ use breakwater::ffi::limiter::{
     bw_limiter_config_set_rate, bw_limiter_free, bw_limiter_get_metrics, bw_limiter_new,
     bw_limiter_reserve, bw_limiter_try_acquire, bw_reservation,
 };
-use breakwater::ffi::metrics::bw_metrics;
 use pyo3::prelude::*;
 
 use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, duration_ns, opt_duration_ns, seconds};
-use crate::guard::{guard_methods, zeroed, Exclude, Refusal, Ticket};
+use crate::guard::{guard_methods, zeroed, Exclude, Name, Refusal, Ticket};
 use crate::handle::{Handle, SendPtr};
 use crate::status;
 
@@ -23,7 +22,7 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct RateLimiter {
     handle: Handle<bw_limiter>,
-    pub(crate) name: String,
+    pub(crate) name: Name,
     max_wait_ns: u64,
     pub(crate) stack: Py<PyAny>,
     pub(crate) exclude: Exclude,
@@ -87,6 +86,9 @@ pub(crate) struct Reservation {
     /// Seconds to wait before going ahead.
     #[pyo3(get)]
     wait: f64,
+    /// Nanoseconds to wait before going ahead (exact).
+    #[pyo3(get)]
+    wait_ns: u64,
 }
 
 #[pymethods]
@@ -142,7 +144,7 @@ impl RateLimiter {
         })?;
         Ok(RateLimiter {
             handle: Handle::new(out, bw_limiter_free, "rate limiter"),
-            name,
+            name: Name::new(py, name),
             max_wait_ns,
             stack: crate::guard::new_stack_var(py)?,
             exclude: Exclude::none(),
@@ -227,8 +229,22 @@ impl RateLimiter {
         Ok(Reservation {
             limiter: slf.clone().unbind(),
             wait: seconds(slot.wait_ns),
+            wait_ns: slot.wait_ns,
             slot: Mutex::new(slot),
         })
+    }
+
+    /// Commits `n` permits that fall due within `max_wait` (seconds or `timedelta`),
+    /// without blocking: a `Reservation` (wait `reservation.wait` before going ahead,
+    /// or `cancel()` it to give the permits back), or `RateLimitedError` saying when
+    /// they would pass; `NeverPassesError` when `n` exceeds the burst.
+    #[pyo3(signature = (n = 1, *, max_wait))]
+    fn reserve(
+        slf: &Bound<'_, Self>,
+        n: u64,
+        max_wait: &Bound<'_, PyAny>,
+    ) -> PyResult<Reservation> {
+        Self::_reserve(slf, n, max_wait)
     }
 
     /// A permit for permits already taken (by a waited-out reservation).
@@ -256,29 +272,11 @@ impl RateLimiter {
         // SAFETY: live handle.
         Ok(unsafe { bw_limiter_available(self.handle.get()?) })
     }
-
-    /// Exact counters (`Metrics`).
-    fn metrics(&self, py: Python<'_>) -> PyResult<PyObject> {
-        let mut m: bw_metrics = zeroed();
-        // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe {
-            bw_limiter_get_metrics(self.handle.get()?, &mut m)
-        })?;
-        crate::metrics::to_python(py, &self.name, &m)
-    }
-
-    fn close(&self) {
-        self.handle.close();
-    }
-
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
-    fn __repr__(&self) -> String {
-        format!("RateLimiter({:?})", self.name)
-    }
 }
 
-guard_methods!(RateLimiter, Limiter);
+guard_methods!(
+    RateLimiter,
+    Limiter,
+    "RateLimiter",
+    metrics = bw_limiter_get_metrics
+);

@@ -1,7 +1,12 @@
 //! `Policy`: one named pipeline of an engine (breaker, limiter, bulkhead, adaptive
 //! limit, chaos, retry, timeout), through `bw_policy_*`.
 
-use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use breakwater::ffi::codes::{
+    BW_DURATION_UNKNOWN, BW_PRIORITY_CRITICAL, BW_PRIORITY_DEFAULT, BW_PRIORITY_SHEDDABLE,
+};
 use breakwater::ffi::policy::{
     bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
     bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
@@ -12,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::seconds;
-use crate::guard::{guard_methods, zeroed, Exclude, Refusal, Ticket};
+use crate::guard::{guard_methods, zeroed, Exclude, Name, Refusal, Ticket};
 use crate::handle::{Handle, SendPtr};
 use crate::retry::RetryRun;
 use crate::status;
@@ -22,33 +27,107 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct Policy {
     handle: Handle<bw_policy>,
-    pub(crate) name: String,
-    /// Whether the policy had a bulkhead (which may wait) when it was looked up.
-    may_wait: bool,
-    /// Whether the policy had a retry section when it was looked up.
-    has_retry: bool,
+    pub(crate) name: Name,
+    /// The reloads of the engine this policy came from (see `Settings`).
+    reloads: Arc<AtomicU64>,
+    /// The `Settings` word read after the reload it names.
+    settings: AtomicU64,
     pub(crate) stack: Py<PyAny>,
     pub(crate) exclude: Exclude,
 }
 
+/// What a call needs from the policy's configuration beyond its permit, kept in one
+/// word so a call reads it with one load, and read again from the C handle after every
+/// reload of the engine (never per call: asking the handle for the bulkhead means a
+/// stats snapshot).
+///
+/// | bits | meaning |
+/// |---|---|
+/// | 0 | the policy has a bulkhead, so an acquire may block (release the GIL) |
+/// | 1 | the policy has a retry section |
+/// | 2–63 | the engine's reload count the two flags were read after |
+#[derive(Clone, Copy)]
+pub(crate) struct Settings(u64);
+
+impl Settings {
+    const MAY_WAIT: u64 = 1;
+    const HAS_RETRY: u64 = 1 << 1;
+    const RELOADS_SHIFT: u32 = 2;
+    /// No reload count fits this: the word of a policy never read yet.
+    const UNREAD: u64 = u64::MAX;
+
+    fn new(reloads: u64, may_wait: bool, has_retry: bool) -> Self {
+        Settings(
+            (reloads << Self::RELOADS_SHIFT)
+                | if may_wait { Self::MAY_WAIT } else { 0 }
+                | if has_retry { Self::HAS_RETRY } else { 0 },
+        )
+    }
+
+    fn is_after(self, reloads: u64) -> bool {
+        self.0 != Self::UNREAD && self.0 >> Self::RELOADS_SHIFT == reloads
+    }
+
+    pub(crate) fn may_wait(self) -> bool {
+        self.0 & Self::MAY_WAIT != 0
+    }
+
+    pub(crate) fn has_retry(self) -> bool {
+        self.0 & Self::HAS_RETRY != 0
+    }
+}
+
 impl Policy {
-    /// Takes ownership of one reference to a policy named `name`.
-    pub(crate) fn from_raw(py: Python<'_>, ptr: *mut bw_policy, name: String) -> PyResult<Self> {
-        let handle = Handle::new(ptr, bw_policy_free, "policy");
-        let mut stats: bw_policy_stats = zeroed();
-        // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe { bw_policy_get_stats(handle.raw(), &mut stats) })?;
-        let mut mask = 0u32;
-        // SAFETY: live handle, valid out-pointer. BW_NO_STAGE means no retry section.
-        let has_retry = unsafe { bw_policy_retry_on(handle.raw(), &mut mask) } as i32 == status::OK;
-        Ok(Policy {
-            handle,
-            name,
-            may_wait: stats.bulkhead_max_concurrent > 0,
-            has_retry,
+    /// Takes ownership of one reference to a policy named `name`, of an engine whose
+    /// reloads `reloads` counts.
+    pub(crate) fn from_raw(
+        py: Python<'_>,
+        ptr: *mut bw_policy,
+        name: String,
+        reloads: Arc<AtomicU64>,
+    ) -> PyResult<Self> {
+        let policy = Policy {
+            handle: Handle::new(ptr, bw_policy_free, "policy"),
+            name: Name::new(py, name),
+            reloads,
+            settings: AtomicU64::new(Settings::UNREAD),
             stack: crate::guard::new_stack_var(py)?,
             exclude: Exclude::none(),
-        })
+        };
+        policy.refresh(py)?;
+        Ok(policy)
+    }
+
+    /// The settings of the configuration the handle follows now.
+    #[inline]
+    pub(crate) fn settings(&self, py: Python<'_>) -> PyResult<Settings> {
+        // Acquire: pairs with the Release increment in `Engine::reload`, which comes
+        // after the engine published the new configuration, so a refresh that sees the
+        // new count reads that configuration.
+        let reloads = self.reloads.load(Ordering::Acquire);
+        // Relaxed: the word is self-contained (flags and the count they belong to).
+        let cached = Settings(self.settings.load(Ordering::Relaxed));
+        if cached.is_after(reloads) {
+            return Ok(cached);
+        }
+        self.refresh(py)
+    }
+
+    #[cold]
+    fn refresh(&self, py: Python<'_>) -> PyResult<Settings> {
+        let reloads = self.reloads.load(Ordering::Acquire);
+        let ptr = self.handle.raw();
+        let mut stats: bw_policy_stats = zeroed();
+        // SAFETY: live handle (held until this object goes), valid out-pointer.
+        status::check(py, unsafe { bw_policy_get_stats(ptr, &mut stats) })?;
+        let mut mask = 0u32;
+        // SAFETY: live handle, valid out-pointer. BW_NO_STAGE means no retry section.
+        let has_retry = unsafe { bw_policy_retry_on(ptr, &mut mask) } as i32 == status::OK;
+        let settings = Settings::new(reloads, stats.bulkhead_max_concurrent > 0, has_retry);
+        // Relaxed: see `settings`. Two threads refreshing at once store equal words
+        // (or the later reload's, which the next call then keeps).
+        self.settings.store(settings.0, Ordering::Relaxed);
+        Ok(settings)
     }
 
     #[inline]
@@ -61,7 +140,7 @@ impl Policy {
         let ptr = self.handle.get()?;
         let mut permit: bw_permit = zeroed();
         let mut after = 0u64;
-        let code = if wait && self.may_wait {
+        let code = if wait && self.settings(py)?.may_wait() {
             // A bulkhead with `max_wait` may block: let other threads run meanwhile.
             let p = SendPtr(ptr);
             let (code, permit_out, after_out) = py.allow_threads(move || {
@@ -106,7 +185,7 @@ impl Policy {
     }
 
     pub(crate) fn begin_retry(&self, py: Python<'_>, me: Py<Policy>) -> PyResult<Option<RetryRun>> {
-        if !self.has_retry {
+        if !self.settings(py)?.has_retry() {
             return Ok(None);
         }
         RetryRun::for_policy(py, me, self.handle.get()?).map(Some)
@@ -144,7 +223,7 @@ impl Policy {
         // SAFETY: live handle, valid out-pointer.
         status::check(py, unsafe { bw_policy_get_stats(self.ptr()?, &mut s) })?;
         let d = PyDict::new(py);
-        d.set_item("name", &self.name)?;
+        d.set_item("name", self.name.object())?;
         d.set_item("permitted", s.permitted)?;
         d.set_item("success", s.success)?;
         d.set_item("failure", s.failure)?;
@@ -231,31 +310,66 @@ impl Policy {
 
     /// Whether an acquire may block (the policy has a bulkhead).
     #[getter]
-    fn _may_wait(&self) -> bool {
-        self.may_wait
+    fn _may_wait(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.settings(py)?.may_wait())
+    }
+
+    /// Starts the retry loop of one logical call by hand (what the decorator does at a
+    /// call's first miss): `seed` seeds its jitter (default: a fresh one), `deadline_ns`
+    /// is the caller's deadline on the policy's clock (`now_ns()` + time left; 0:
+    /// none). One request is recorded in the retry budget. Raises `NoStageError`
+    /// without a retry section.
+    #[pyo3(signature = (*, seed = None, deadline_ns = 0))]
+    fn retry_begin(
+        slf: &Bound<'_, Self>,
+        seed: Option<u64>,
+        deadline_ns: u64,
+    ) -> PyResult<RetryRun> {
+        let py = slf.py();
+        let ptr = slf.get().ptr()?;
+        let seed = seed.unwrap_or_else(crate::guard::next_seed);
+        RetryRun::for_policy_with(py, slf.clone().unbind(), ptr, seed, deadline_ns)
+    }
+
+    /// The two-step form (Go's `Allow`): a `Permit` now, or the rejection; report
+    /// how the call went with `permit.complete(outcome)`. Waits only for a bulkhead's
+    /// `max_wait` (the GIL released). Injected faults are the caller's to honour
+    /// (`permit.injected_failure`, `permit.injected_latency`): nothing is slept or
+    /// skipped here. `priority`: `"critical"`, `"default"` or `"sheddable"`.
+    #[pyo3(signature = (*, priority = "default"))]
+    fn acquire(slf: &Bound<'_, Self>, priority: &str) -> PyResult<crate::guard::Permit> {
+        let py = slf.py();
+        let code = match priority {
+            "critical" => BW_PRIORITY_CRITICAL,
+            "default" => BW_PRIORITY_DEFAULT,
+            "sheddable" => BW_PRIORITY_SHEDDABLE,
+            other => {
+                return Err(status::error_with(
+                    py,
+                    breakwater::ffi::status::bw_status::BW_INVALID_ARGUMENT as i32,
+                    &format!(
+                        "unknown priority {other:?} (expected critical, default or sheddable)"
+                    ),
+                ))
+            }
+        };
+        let target = crate::guard::Target::Policy(slf.clone().unbind());
+        crate::guard::acquire_permit(py, target, true, code)
+    }
+
+    /// The time on the policy's clock, in nanoseconds (the base of `deadline_ns`).
+    fn now_ns(&self) -> PyResult<u64> {
+        // SAFETY: live handle.
+        Ok(unsafe { breakwater::ffi::policy_retry::bw_policy_now(self.ptr()?) })
     }
 
     /// A retry run for one logical call, or `None` without a retry section.
     fn _retry_begin(slf: &Bound<'_, Self>) -> PyResult<Option<RetryRun>> {
         slf.get().begin_retry(slf.py(), slf.clone().unbind())
     }
-
-    /// No more use: later calls raise `ClosedError`; permits out still complete.
-    fn close(&self) {
-        self.handle.close();
-    }
-
-    #[getter]
-    fn closed(&self) -> bool {
-        self.handle.is_closed()
-    }
-
-    fn __repr__(&self) -> String {
-        format!("Policy({:?})", self.name)
-    }
 }
 
-guard_methods!(Policy, Policy);
+guard_methods!(Policy, Policy, "Policy");
 
 impl Policy {
     pub(crate) fn closed_flag(&self) -> bool {

@@ -2,17 +2,22 @@
 //! section or by a standalone schedule), `RetrySchedule` (a standalone retry's
 //! configuration) and `RetryBudget`.
 
-use breakwater::ffi::policy_retry::{bw_policy_retry_begin, bw_policy_retry_next};
+use breakwater::ffi::policy_retry::{
+    bw_policy_now, bw_policy_retry_begin, bw_policy_retry_next, BW_RETRY_ON_FAILURE,
+    BW_RETRY_ON_TIMEOUT,
+};
 use breakwater::ffi::retry::{
     bw_retry_budget, bw_retry_budget_free, bw_retry_budget_get_stats, bw_retry_budget_new,
     bw_retry_budget_record_request, bw_retry_budget_stats, bw_retry_budget_try_withdraw,
     bw_retry_config, bw_retry_config_free, bw_retry_config_new, bw_retry_config_set_backoff,
     bw_retry_config_set_jitter, bw_retry_config_set_max_attempts, bw_retry_config_set_max_elapsed,
     bw_retry_state, bw_retry_state_free, bw_retry_state_new, bw_retry_state_next_delay,
-    BW_RETRY_AFTER_NONE,
+    BW_GIVE_UP_ATTEMPTS_EXHAUSTED, BW_GIVE_UP_BUDGET_EXHAUSTED, BW_GIVE_UP_DEADLINE_EXCEEDED,
+    BW_GIVE_UP_ELAPSED_EXCEEDED, BW_GIVE_UP_NOT_RETRYABLE, BW_RETRY_AFTER_NONE,
 };
 use breakwater::ffi::status::bw_status;
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
 use pyo3::types::PyDict;
 
 use crate::clock::{clock_ptr, ManualClock};
@@ -21,6 +26,16 @@ use crate::guard::{next_seed, zeroed};
 use crate::handle::Handle;
 use crate::policy::Policy;
 use crate::status;
+
+/// Nanoseconds left before the caller's `breakwater.deadline`, or `None` outside one.
+/// Read once per logical call, at its first miss: the success path never pays for it.
+fn caller_time_left_ns(py: Python<'_>) -> PyResult<Option<u64>> {
+    static LEFT_NS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    LEFT_NS
+        .import(py, "breakwater._deadline", "left_ns")?
+        .call0()?
+        .extract()
+}
 
 enum Driver {
     /// The policy's retry section, schedule, budget and counters.
@@ -55,10 +70,27 @@ impl RetryRun {
         policy: Py<Policy>,
         ptr: *const breakwater::ffi::policy::bw_policy,
     ) -> PyResult<Self> {
+        let deadline = match caller_time_left_ns(py)? {
+            // The caller's deadline on the policy's clock; 0 would mean none.
+            // SAFETY: live policy.
+            Some(left) => unsafe { bw_policy_now(ptr) }.saturating_add(left).max(1),
+            None => 0,
+        };
+        Self::for_policy_with(py, policy, ptr, next_seed(), deadline)
+    }
+
+    /// A run with an explicit seed and deadline (`0`: none) on the policy's clock.
+    pub(crate) fn for_policy_with(
+        py: Python<'_>,
+        policy: Py<Policy>,
+        ptr: *const breakwater::ffi::policy::bw_policy,
+        seed: u64,
+        deadline_ns: u64,
+    ) -> PyResult<Self> {
         let mut state: *mut bw_retry_state = std::ptr::null_mut();
-        // SAFETY: live policy, valid out-pointer. Deadline 0: no caller deadline.
+        // SAFETY: live policy, valid out-pointer.
         status::check(py, unsafe {
-            bw_policy_retry_begin(ptr, next_seed(), 0, &mut state)
+            bw_policy_retry_begin(ptr, seed, deadline_ns, &mut state)
         })?;
         Ok(RetryRun {
             driver: Driver::Policy(policy),
@@ -114,8 +146,69 @@ impl RetryRun {
     }
 }
 
+/// The retry class of a miss named as in the policy file's `retry_on`.
+fn retry_class(py: Python<'_>, what: &str) -> PyResult<u32> {
+    let code = match what {
+        "failure" => return Ok(BW_RETRY_ON_FAILURE),
+        "timeout" => return Ok(BW_RETRY_ON_TIMEOUT),
+        "circuit_open" => bw_status::BW_CIRCUIT_OPEN,
+        "rate_limited" => bw_status::BW_RATE_LIMITED,
+        "bulkhead_full" => bw_status::BW_BULKHEAD_FULL,
+        "load_shed" => bw_status::BW_LOAD_SHED,
+        "retry_budget_exhausted" => bw_status::BW_RETRY_BUDGET_EXHAUSTED,
+        "injected" => bw_status::BW_INJECTED_REJECTION,
+        other => {
+            return Err(status::error_with(
+                py,
+                bw_status::BW_INVALID_ARGUMENT as i32,
+                &format!(
+                    "unknown miss {other:?} (expected failure, timeout or a rejection reason)"
+                ),
+            ))
+        }
+    };
+    // A rejection's class is bit 1 + its status (`BW_RETRY_ON_CIRCUIT_OPEN`, ...).
+    Ok(1 << (1 + code as u32))
+}
+
+fn give_up_reason(code: u64) -> &'static str {
+    match code as i32 {
+        BW_GIVE_UP_ATTEMPTS_EXHAUSTED => "attempts_exhausted",
+        BW_GIVE_UP_ELAPSED_EXCEEDED => "elapsed_exceeded",
+        BW_GIVE_UP_DEADLINE_EXCEEDED => "deadline_exceeded",
+        BW_GIVE_UP_BUDGET_EXHAUSTED => "budget_exhausted",
+        BW_GIVE_UP_NOT_RETRYABLE => "not_retryable",
+        _ => "unknown",
+    }
+}
+
 #[pymethods]
 impl RetryRun {
+    /// After an attempt missed: `what` is `"failure"`, `"timeout"` or the rejection
+    /// reason (`"circuit_open"`, `"rate_limited"`, ...), `retry_after_ns` the
+    /// rejection's hint. `(True, delay_ns)` to retry after `delay_ns`, or `(False,
+    /// reason)` to give up (`"attempts_exhausted"`, `"elapsed_exceeded"`,
+    /// `"deadline_exceeded"`, `"budget_exhausted"`, `"not_retryable"`).
+    #[pyo3(signature = (what, retry_after_ns = None))]
+    fn next_ns(
+        &mut self,
+        py: Python<'_>,
+        what: &str,
+        retry_after_ns: Option<u64>,
+    ) -> PyResult<(bool, PyObject)> {
+        let class = retry_class(py, what)?;
+        let hint = retry_after_ns.unwrap_or(BW_RETRY_AFTER_NONE);
+        let (retry, value) = self.next_raw(py, class, hint, 0)?;
+        Ok(if retry {
+            (true, value.into_pyobject(py)?.into_any().unbind())
+        } else {
+            (
+                false,
+                give_up_reason(value).into_pyobject(py)?.into_any().unbind(),
+            )
+        })
+    }
+
     /// After a miss of class `what`: `(True, delay_seconds)` or `(False, reason)`.
     #[pyo3(signature = (what, retry_after = None, now_ns = 0))]
     fn next(

@@ -7,7 +7,7 @@ use breakwater::ffi::status::{bw_last_error_message, bw_status};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyString, PyTuple};
 
 /// Codes from 1 to 7 are decisions; `BW_OK` is 0.
 pub(crate) const OK: i32 = bw_status::BW_OK as i32;
@@ -58,6 +58,17 @@ pub(crate) fn error_with(py: Python<'_>, code: i32, message: &str) -> PyErr {
 /// means unknown (`None`).
 #[cold]
 pub(crate) fn rejection(py: Python<'_>, code: i32, retry_after_ns: u64, name: &str) -> PyErr {
+    rejection_named(py, code, retry_after_ns, &PyString::new(py, name))
+}
+
+/// `rejection` with the name as a Python string already made (the guards' own). Not
+/// cold: an open breaker answers every call with it.
+pub(crate) fn rejection_named(
+    py: Python<'_>,
+    code: i32,
+    retry_after_ns: u64,
+    name: &Bound<'_, PyString>,
+) -> PyErr {
     let classes = match REJECTIONS.get_or_try_init(py, || {
         Ok::<_, PyErr>(
             errors(py)?

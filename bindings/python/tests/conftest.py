@@ -31,3 +31,28 @@ def clock() -> bw.ManualClock:
 @pytest.fixture
 def engine(clock: bw.ManualClock) -> bw.Engine:
     return bw.Engine.from_toml(POLICIES, clock=clock)
+
+
+# The conformance runner's summary (tests/conformance/README.md): one line per failed
+# scenario, then `conformance: N scenarios passed[, M failed]`, at the end of the run
+# whatever pytest's verbosity or capture.
+_CONFORMANCE: dict = {"passed": 0, "failed": []}  # type: ignore[type-arg]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "test_conformance.py::test_scenario[" not in report.nodeid:
+        return
+    if report.when == "call" and report.passed:
+        _CONFORMANCE["passed"] += 1
+    elif report.failed:
+        _CONFORMANCE["failed"].append(str(report.longrepr).strip().splitlines()[-1])
+
+
+def pytest_terminal_summary(terminalreporter: "pytest.TerminalReporter") -> None:
+    passed, failed = _CONFORMANCE["passed"], _CONFORMANCE["failed"]
+    if not passed and not failed:
+        return
+    for line in failed:
+        terminalreporter.write_line(line)
+    tail = f", {len(failed)} failed" if failed else ""
+    terminalreporter.write_line(f"conformance: {passed} scenarios passed{tail}")

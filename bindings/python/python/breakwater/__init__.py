@@ -21,11 +21,12 @@ from ._breakwater import (
 )
 from ._errors import (
     AbiMismatchError, BreakwaterError, BulkheadFullError, CallTimeoutError, CircuitOpenError,
-    ClosedError, InjectedFaultError, InjectedRejectionError, InvalidArgumentError,
+    ClosedError, DeadlineExceededError, InjectedFaultError, InjectedRejectionError, InvalidArgumentError,
     InvalidConfigError, LoadShedError, NeverPassesError, NoStageError, PermitUsedError,
     PolicyFileError, PolicyNotFoundError, RateLimitedError, RejectedError,
     RetryBudgetExhaustedError,
 )
+from ._deadline import deadline
 from ._guard import BreakerSnapshot, Event, Health, Metrics, PolicySnapshot
 from ._retry import Retry
 
@@ -65,9 +66,9 @@ def health(engine: Optional[Engine] = None) -> Health:
 __all__ = [
     "ABI_VERSION", "AbiMismatchError", "BreakerSnapshot", "BreakwaterError", "Bulkhead",
     "BulkheadFullError", "CallTimeoutError", "CircuitBreaker", "CircuitOpenError", "ClosedError",
-    "Engine", "Event", "Health", "InjectedFaultError", "InjectedRejectionError",
+    "DeadlineExceededError", "Engine", "Event", "Health", "InjectedFaultError", "InjectedRejectionError",
     "InvalidArgumentError", "InvalidConfigError", "LoadShedError", "ManualClock", "Metrics",
     "NeverPassesError", "NoStageError", "Permit", "PermitUsedError", "Policy", "PolicyFileError",
     "PolicyNotFoundError", "PolicySnapshot", "RateLimitedError", "RateLimiter", "RejectedError",
-    "Retry", "RetryBudget", "RetryBudgetExhaustedError", "global_engine", "health",
+    "Retry", "RetryBudget", "RetryBudgetExhaustedError", "deadline", "global_engine", "health",
 ]

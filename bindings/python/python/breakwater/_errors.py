@@ -11,7 +11,7 @@ __all__ = [
     "PolicyFileError", "NeverPassesError", "PermitUsedError", "NoStageError", "ClosedError",
     "RejectedError", "CircuitOpenError", "RateLimitedError", "BulkheadFullError",
     "LoadShedError", "RetryBudgetExhaustedError", "InjectedRejectionError",
-    "InjectedFaultError", "CallTimeoutError", "AbiMismatchError",
+    "InjectedFaultError", "CallTimeoutError", "DeadlineExceededError", "AbiMismatchError",
 ]
 
 
@@ -73,6 +73,15 @@ class CallTimeoutError(BreakwaterError, TimeoutError):
         super().__init__(f"policy {policy!r}: the call ran past its timeout of {timeout:g} s")
         self.policy = policy
         self.timeout = timeout
+
+
+class DeadlineExceededError(BreakwaterError, TimeoutError):
+    """The caller's ``breakwater.deadline`` passed: a coroutine's attempt was cut at it
+    (recorded as ignored), or the call started with no time left (nothing recorded)."""
+
+    def __init__(self, policy: str) -> None:
+        super().__init__(f"policy {policy!r}: the caller's deadline passed")
+        self.policy = policy
 
 
 class InjectedFaultError(BreakwaterError):

@@ -8,12 +8,14 @@ import contextvars
 import functools
 import inspect
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _breakwater as native
+from ._deadline import _DEADLINE
 from ._errors import (
-    CallTimeoutError, InjectedFaultError, RejectedError, REJECTIONS,
+    CallTimeoutError, DeadlineExceededError, InjectedFaultError, RejectedError, REJECTIONS,
 )
 
 logger = logging.getLogger("breakwater")
@@ -87,16 +89,24 @@ async def _acquire_async(target: Any, priority: int) -> Admission:
 
 
 async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwargs: Any,
-                   types: Any, predicate: Any) -> Tuple[bool, Any, int]:
+                   types: Any, predicate: Any, deadline: Optional[float]) -> Tuple[bool, Any, int]:
     """One admitted attempt: ``(ok, value_or_exception, outcome)``. With the
-    admission, one more crossing: the completion."""
+    admission, one more crossing: the completion. The attempt is cut at the policy's
+    timeout (recorded as a timeout) or at the caller's ``deadline`` (``time.monotonic``
+    seconds; recorded as ignored: the caller gave up, the dependency did not fail),
+    whichever comes first."""
     permit, latency, injected_failure, timeout = admission
     if latency:
         await asyncio.sleep(latency)
     if injected_failure:
         permit.complete("failure")
         return False, InjectedFaultError(target.name), FAILURE
-    if not timeout:
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+    cut_at = timeout
+    by_deadline = left is not None and (not timeout or left < timeout)
+    if by_deadline:
+        cut_at = left
+    if cut_at is None:
         try:
             value = await func(*args, **kwargs)
         except BaseException as exc:
@@ -113,7 +123,7 @@ async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwar
         if task is not None:
             task.cancel()
 
-    handle = loop.call_later(timeout, cut)
+    handle = loop.call_later(cut_at, cut)
     try:
         value = await func(*args, **kwargs)
     except asyncio.CancelledError as exc:
@@ -123,8 +133,11 @@ async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwar
         uncancel = getattr(task, "uncancel", None)
         if uncancel is not None:
             uncancel()
+        if by_deadline:
+            permit.complete("ignored")
+            return False, DeadlineExceededError(target.name), IGNORED
         permit.complete("timeout")
-        return False, CallTimeoutError(target.name, timeout), TIMEOUT
+        return False, CallTimeoutError(target.name, cut_at), TIMEOUT
     except BaseException as exc:
         return False, exc, permit.complete_with(exc, types, predicate)
     finally:
@@ -141,6 +154,10 @@ def _async_wrapper(target: Any, func: Any, types: Any, predicate: Any, fallback:
         run = None
         begun = False
         while True:
+            # The caller's deadline (`breakwater.deadline`): none of it left, no attempt.
+            deadline = _DEADLINE.get()
+            if deadline is not None and deadline <= time.monotonic():
+                raise DeadlineExceededError(target.name)
             try:
                 admission = await _acquire_async(target, priority)
             except RejectedError as exc:
@@ -148,7 +165,8 @@ def _async_wrapper(target: Any, func: Any, types: Any, predicate: Any, fallback:
                 what = 1 << (1 + _code_of(exc))
                 hint = exc.retry_after
             else:
-                ok, value, outcome = await _attempt(target, admission, func, args, kwargs, types, predicate)
+                ok, value, outcome = await _attempt(target, admission, func, args, kwargs, types, predicate,
+                                                   deadline)
                 if ok:
                     return value
                 error = value
@@ -205,6 +223,8 @@ class Event:
     generation: int = 0
     at: float = 0.0
     """Clock time of the event in seconds (0.0 for reloads)."""
+    at_ns: int = 0
+    """Clock time of the event in nanoseconds, exactly (0 for reloads)."""
     added: int = 0
     removed: int = 0
     changed: int = 0
@@ -221,7 +241,7 @@ def dispatch(listeners: Tuple[Callable[[Event], Any], ...], head: Tuple[int, str
         from_state=_STATES.get(from_code) if transition else None,
         to_state=_STATES.get(to_code) if transition else None,
         reason=_REASONS.get(reason) if kind == 3 else None,
-        generation=generation, at=at_ns / 1e9, added=added, removed=removed, changed=changed,
+        generation=generation, at=at_ns / 1e9, at_ns=at_ns, added=added, removed=removed, changed=changed,
     )
     for listener in listeners:
         try:

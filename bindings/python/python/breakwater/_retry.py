@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import _breakwater as native
+from ._deadline import left_ns
 from ._errors import RetryBudgetExhaustedError
 
 Seconds = Union[float, int, timedelta]
@@ -23,6 +24,7 @@ class Retry:
     ``exc -> bool``; default ``Exception``), up to ``max_attempts`` attempts in all,
     waiting ``initial × multiplier^(n−1)`` (capped at ``max``, jittered) between them.
     A ``RetryBudget`` shared by several retries caps retries to a share of the traffic.
+    Inside ``breakwater.deadline(...)`` no retry starts whose wait would end past it.
     The success path costs one Python call and nothing else."""
 
     def __init__(
@@ -52,6 +54,13 @@ class Retry:
 
     def _now_ns(self) -> int:
         return self._clock.now_ns() if self._clock is not None else time.monotonic_ns()
+
+    def _start(self, start_ns: int) -> Any:
+        """The retry run of a call whose first attempt started at ``start_ns``, with the
+        caller's ``breakwater.deadline`` (if any) on this retry's clock."""
+        left = left_ns()
+        deadline = 0 if left is None else max(1, self._now_ns() + left)
+        return self._schedule.start(start_ns, deadline)
 
     def _retryable(self, exc: BaseException) -> bool:
         if not isinstance(exc, Exception):
@@ -83,7 +92,7 @@ class Retry:
                         if not self._retryable(exc):
                             raise
                         if run is None:
-                            run = self._schedule.start(start)
+                            run = self._start(start)
                         await asyncio.sleep(self._next(run, exc))
 
             return async_wrapper  # type: ignore[return-value]
@@ -98,7 +107,7 @@ class Retry:
                 if not self._retryable(first):
                     raise
                 exc: BaseException = first
-            run = self._schedule.start(self._now_ns())
+            run = self._start(self._now_ns())
             while True:
                 time.sleep(self._next(run, exc))
                 try:

@@ -1,0 +1,143 @@
+"""The caller's deadline (``breakwater.deadline``): retries of a policy or a standalone
+``Retry`` start no wait that would end past it; a coroutine's attempt is cut at it."""
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import timedelta
+
+import pytest
+
+import breakwater as bw
+
+# Every retry waits 50 ms (no jitter): inside a deadline of 30 ms none may start, so a
+# failing call is tried once; with time to spare it is tried max_attempts times.
+RETRYING = """
+[policies.retrying.retry]
+max_attempts = 3
+backoff = { initial = "50ms", multiplier = 1.0, max = "50ms", jitter = "none" }
+[policies.plain.circuit_breaker]
+minimum_calls = 100
+"""
+
+
+def test_policy_retries_start_no_wait_past_the_callers_deadline() -> None:
+    policy = bw.Engine.from_toml(RETRYING)["retrying"]
+    attempts = [0]
+
+    @policy
+    def call() -> None:
+        attempts[0] += 1
+        raise ConnectionError("reset")
+
+    with bw.deadline(0.03):
+        with pytest.raises(ConnectionError):
+            call()
+    assert attempts[0] == 1, "a 50 ms wait cannot end before a 30 ms deadline"
+    with bw.deadline(30):
+        with pytest.raises(ConnectionError):
+            call()
+    assert attempts[0] == 1 + 3
+    assert policy.snapshot().retries == 2
+
+
+def test_async_policy_retries_start_no_wait_past_the_callers_deadline() -> None:
+    policy = bw.Engine.from_toml(RETRYING)["retrying"]
+    attempts = [0]
+
+    @policy
+    async def call() -> None:
+        attempts[0] += 1
+        raise ConnectionError("reset")
+
+    async def main() -> None:
+        with bw.deadline(0.03):
+            with pytest.raises(ConnectionError):
+                await call()
+        assert attempts[0] == 1
+        async with bw.deadline(timedelta(seconds=30)):
+            with pytest.raises(ConnectionError):
+                await call()
+        assert attempts[0] == 1 + 3
+
+    asyncio.run(main())
+
+
+def test_nested_deadlines_keep_the_earliest() -> None:
+    policy = bw.Engine.from_toml(RETRYING)["retrying"]
+    attempts = [0]
+
+    @policy
+    def call() -> None:
+        attempts[0] += 1
+        raise ConnectionError("reset")
+
+    with bw.deadline(0.03), bw.deadline(30):
+        assert (bw.deadline.remaining() or 0) <= 0.03
+        with pytest.raises(ConnectionError):
+            call()
+    with bw.deadline(30), bw.deadline(0.03):
+        with pytest.raises(ConnectionError):
+            call()
+    assert attempts[0] == 2
+    assert bw.deadline.remaining() is None
+
+
+def test_standalone_retry_starts_no_wait_past_the_callers_deadline() -> None:
+    attempts = [0]
+
+    @bw.Retry(max_attempts=3, initial=0.05, max=0.05, multiplier=1.0, jitter="none")
+    def call() -> None:
+        attempts[0] += 1
+        raise OSError("reset")
+
+    with bw.deadline(0.03):
+        with pytest.raises(OSError):
+            call()
+    assert attempts[0] == 1
+    with pytest.raises(OSError):
+        call()
+    assert attempts[0] == 1 + 3
+
+
+def test_async_attempt_is_cut_at_the_deadline_and_recorded_as_ignored() -> None:
+    policy = bw.Engine.from_toml(RETRYING)["plain"]
+
+    @policy
+    async def hangs() -> None:
+        await asyncio.sleep(60)
+
+    async def main() -> None:
+        with bw.deadline(0.05):
+            with pytest.raises(bw.DeadlineExceededError) as caught:
+                await hangs()
+        assert isinstance(caught.value, TimeoutError)
+        assert caught.value.policy == "plain"
+
+    asyncio.run(main())
+    snap = policy.snapshot()
+    assert (snap.permitted, snap.ignored, snap.failure, snap.timeout) == (1, 1, 0, 0)
+
+
+def test_async_call_with_no_time_left_is_not_attempted() -> None:
+    policy = bw.Engine.from_toml(RETRYING)["plain"]
+
+    @policy
+    async def call() -> str:
+        return "done"
+
+    async def main() -> None:
+        with bw.deadline(0):
+            with pytest.raises(bw.DeadlineExceededError):
+                await call()
+        assert await call() == "done"
+
+    asyncio.run(main())
+    assert policy.snapshot().permitted == 1
+
+
+@pytest.mark.parametrize("seconds, error", [(-1, ValueError), (math.nan, ValueError), ("1", TypeError),
+                                            (True, TypeError)])
+def test_bad_deadlines_raise_typed_errors(seconds: object, error: type) -> None:
+    with pytest.raises(error):
+        bw.deadline(seconds)  # type: ignore[arg-type]
