@@ -53,7 +53,7 @@ run() {
   local took=$((SECONDS - start))
   # Keep the runner's own closing lines (cargo test, C suite, pytest).
   while IFS= read -r line; do summaries+=("$name: $line"); done < <(
-    grep -E '^test result:|^[0-9]+ passed, [0-9]+ failed|[0-9]+ passed.* in [0-9.]+s' "$log" | tail -n 40)
+    grep -E '^test result:|^[0-9]+ passed, [0-9]+ failed|[0-9]+ passed.* in [0-9.]+s|^conformance: ' "$log" | tail -n 40)
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
     echo "--- $name: ok (${took}s)"
@@ -191,7 +191,7 @@ go_suite() {
     out="" rc=0 passed=0 failed=0
     out=$(go test -race -count=1 -v ./... 2>&1)
     rc=$?
-    printf '%s\n' "$out" | grep -E '^(--- FAIL|FAIL|ok|panic:)|_test.go:[0-9]+:' || true
+    printf '%s\n' "$out" | grep -E '^(--- FAIL|FAIL|ok|panic:)|_test.go:[0-9]+:|^conformance: ' || true
     passed=$(printf '%s\n' "$out" | grep -c '^--- PASS')
     failed=$(printf '%s\n' "$out" | grep -c '^--- FAIL')
     echo "$passed passed, $failed failed (go test -race)"
@@ -220,6 +220,27 @@ quickstarts() {
   echo "quickstarts: 3 passed, 0 failed"
 }
 run "quickstarts" quickstarts
+
+# 7a. Conformance: the same scenarios (tests/conformance) through the public API of each
+#     language. The Rust, Go and Python runners ran inside their suites above; the C one
+#     runs here. Fails unless all four passed every scenario file.
+conformance_suite() {
+  local expected status=0 log line count
+  expected=$(find tests/conformance/scenarios -maxdepth 1 -name '*.json' | wc -l)
+  echo "$expected scenario files"
+  make -C bindings/c conformance >"$ROOT/target/test-logs/conformance_c.log" 2>&1 ||
+    status=1
+  for runner in rust:cargo_test c:conformance_c go:go python:python; do
+    log="$ROOT/target/test-logs/${runner#*:}.log"
+    line=$(grep -hE '^conformance: [0-9]+ scenarios passed' "$log" 2>/dev/null | tail -n 1)
+    count=$(printf '%s' "$line" | sed -E 's/^conformance: ([0-9]+) scenarios passed.*/\1/')
+    echo "${runner%%:*}: ${line:-no summary line (see $log)}"
+    [ "$count" = "$expected" ] && [ "$line" = "conformance: $count scenarios passed" ] || status=1
+  done
+  [ "$status" -eq 0 ] && echo "conformance: 4 runners passed $expected scenarios each"
+  return "$status"
+}
+run "conformance" conformance_suite
 
 # 7b. The tower layer around a real axum server and hyper client over loopback, on
 #     tokio's paused clock (tests/tower-it: its own workspace, so the main crate's builds
