@@ -1,0 +1,210 @@
+//! The connections to the fleet's Redis: address and credentials, a timeout on every
+//! call, scripts run by their SHA-1 with `NOSCRIPT` handled, failures reported to the
+//! limit's [`FleetStatus`].
+
+use std::time::Duration;
+
+use redis::{Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
+
+use super::config::FleetConfig;
+use super::status::FleetStatus;
+use crate::clock::{AnyClock, Clock};
+use crate::sync::{Arc, Mutex, Ordering};
+use crate::ConfigError;
+
+/// Idle connections kept for reuse; more callers at once open (and then drop) their own.
+const MAX_IDLE: usize = 4;
+
+/// Parses `host:port` or `redis://[user@]host:port[/db]`. A password in the address and
+/// the TLS schemes (not built yet) are configuration errors.
+pub(crate) fn parse_address(address: &str) -> Result<ConnectionInfo, ConfigError> {
+    let bad = |why: String| ConfigError::new("address", why);
+    if address.starts_with("rediss://") {
+        return Err(bad(
+            "TLS (`rediss://`) is not supported yet: use a local TLS proxy or a plain address"
+                .into(),
+        ));
+    }
+    let info = if address.contains("://") {
+        let info = address
+            .into_connection_info()
+            .map_err(|e| bad(format!("`{address}` is not a Redis address: {e}")))?;
+        if info.redis_settings().password().is_some() {
+            return Err(bad(
+                "the address must not carry a password: use `password_env` or `password_file`"
+                    .into(),
+            ));
+        }
+        info
+    } else {
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| bad(format!("`{address}` is not `host:port`")))?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad(format!("`{port}` is not a port (1..=65535)")))?;
+        if host.is_empty() {
+            return Err(bad(format!("`{address}` has no host")));
+        }
+        ConnectionAddr::Tcp(host.trim_matches(['[', ']']).to_string(), port)
+            .into_connection_info()
+            .map_err(|e| bad(e.to_string()))?
+    };
+    if !matches!(info.addr(), ConnectionAddr::Tcp(..)) {
+        return Err(bad(format!("`{address}`: only TCP addresses are supported")));
+    }
+    Ok(info)
+}
+
+/// A Lua script known by its SHA-1.
+pub(crate) struct LuaScript {
+    code: &'static str,
+    sha: String,
+}
+
+impl LuaScript {
+    pub(crate) fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            sha: redis::Script::new(code).get_hash().to_string(),
+        }
+    }
+}
+
+/// A pool of connections to one Redis, shared by a limit's callers and its thread.
+pub(crate) struct Link {
+    info: ConnectionInfo,
+    timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+    pub(crate) status: Arc<FleetStatus>,
+    clock: AnyClock,
+}
+
+impl Link {
+    /// Resolves the address and the credentials (a configuration error if either is
+    /// wrong); connects only on the first call.
+    pub(crate) fn new(config: &FleetConfig, clock: AnyClock) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let info = parse_address(&config.address)?;
+        let mut redis = info.redis_settings().clone().set_skip_set_lib_name();
+        if let Some(user) = &config.username {
+            redis = redis.set_username(user);
+        }
+        if let Some(password) = config.password()? {
+            redis = redis.set_password(password);
+        }
+        Ok(Self {
+            info: info.set_redis_settings(redis),
+            timeout: config.timeout,
+            idle: Mutex::new(Vec::new()),
+            status: Arc::new(FleetStatus::new(config.timeout, config.max_backoff)),
+            clock,
+        })
+    }
+
+    /// Whether a call may be tried now (see [`FleetStatus::may_attempt`]).
+    #[inline]
+    pub(crate) fn may_attempt(&self) -> bool {
+        self.status.may_attempt(self.clock.now())
+    }
+
+    fn open(&self) -> RedisResult<Connection> {
+        let con = redis::Client::open(self.info.clone())?.get_connection_with_timeout(self.timeout)?;
+        con.set_read_timeout(Some(self.timeout))?;
+        con.set_write_timeout(Some(self.timeout))?;
+        Ok(con)
+    }
+
+    /// Runs `f` on a connection (opened within the timeout if none is idle); every
+    /// command it sends times out after the configured timeout. A failure drops the
+    /// connection and is reported to the status with its message; success clears it.
+    pub(crate) fn run<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> RedisResult<T> {
+        let idle = self.idle.lock().pop();
+        let result = match idle {
+            Some(con) => Ok(con),
+            None => self.open(),
+        }
+        .and_then(|mut con| f(&mut con).map(|v| (v, con)));
+        match result {
+            Ok((value, con)) => {
+                self.status.succeeded();
+                let mut idle = self.idle.lock();
+                if idle.len() < MAX_IDLE {
+                    idle.push(con);
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                self.status.failed(describe(&e, &self.info), self.clock.now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `script` (EVALSHA; on `NOSCRIPT`, after a Redis restart or flush, EVAL
+    /// once, which also caches it again).
+    pub(crate) fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        keys: &[&str],
+        args: impl redis::ToRedisArgs,
+    ) -> RedisResult<T> {
+        let status = self.status.clone();
+        self.run(|con| {
+            let call = |verb: &str, body: &str, con: &mut Connection| {
+                status.round_trips.fetch_add(1, Ordering::Relaxed);
+                let mut cmd = redis::cmd(verb);
+                cmd.arg(body).arg(keys.len()).arg(keys).arg(&args);
+                cmd.query::<T>(con)
+            };
+            match call("EVALSHA", &script.sha, con) {
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    call("EVAL", script.code, con)
+                }
+                other => other,
+            }
+        })
+    }
+}
+
+/// A failure in words for health: what went wrong and where.
+fn describe(e: &redis::RedisError, info: &ConnectionInfo) -> String {
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connection_refusal() {
+        format!("connection refused ({e})")
+    } else if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || e.to_string().contains("WRONGPASS")
+        || e.to_string().contains("NOAUTH")
+    {
+        format!("authentication failed ({e})")
+    } else {
+        e.to_string()
+    };
+    format!("redis at {} unavailable: {what}", info.addr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_or_name_what_is_wrong() {
+        assert!(parse_address("127.0.0.1:6379").is_ok());
+        assert!(parse_address("redis://cache.internal:6380/2").is_ok());
+        for (bad, says) in [
+            ("127.0.0.1", "host:port"),
+            ("127.0.0.1:0", "port"),
+            ("127.0.0.1:99999", "port"),
+            (":6379", "no host"),
+            ("rediss://h:6379", "TLS"),
+            ("redis://:secret@h:6379", "password"),
+        ] {
+            let e = parse_address(bad).unwrap_err();
+            assert_eq!(e.field, "address");
+            assert!(e.reason.contains(says), "{bad}: {e}");
+        }
+    }
+}
