@@ -119,7 +119,10 @@ impl FleetConcurrencyLimiter {
         let local = match fleet.on_unavailable {
             OnUnavailable::Local => {
                 let share = ((f64::from(max_concurrent) * fleet.local_share) as u32).max(1);
-                Some(Bulkhead::new(BulkheadConfig::new(share)).map_err(|e| e.within("local_share"))?)
+                Some(
+                    Bulkhead::new(BulkheadConfig::new(share))
+                        .map_err(|e| e.within("local_share"))?,
+                )
             }
             OnUnavailable::Deny | OnUnavailable::Allow => None,
         };
@@ -144,7 +147,9 @@ impl FleetConcurrencyLimiter {
         let worker = thread::Builder::new()
             .name(format!("bw-fleet-slots-{name}"))
             .spawn(move || worker_shared.refresh_loop())
-            .map_err(|e| ConfigError::new("fleet", format!("cannot start the lease thread: {e}")))?;
+            .map_err(|e| {
+                ConfigError::new("fleet", format!("cannot start the lease thread: {e}"))
+            })?;
         Ok(Self {
             shared,
             worker: Some(worker),
@@ -164,11 +169,16 @@ impl FleetConcurrencyLimiter {
             // Recorded as held before the call, so a refresh cannot miss a slot the
             // script took just before the reply was lost.
             s.held.lock().insert(id);
-            match s
-                .link
-                .eval::<u64>(script, &[s.key.as_str()], (u64::from(s.limit), ttl_ms, member))
-            {
-                Ok(1) => return Ok(FleetSlot { kind: SlotKind::Fleet(id) }),
+            match s.link.eval::<u64>(
+                script,
+                &[s.key.as_str()],
+                (u64::from(s.limit), ttl_ms, member),
+            ) {
+                Ok(1) => {
+                    return Ok(FleetSlot {
+                        kind: SlotKind::Fleet(id),
+                    })
+                }
                 Ok(_) => {
                     s.held.lock().remove(&id);
                     s.rejected.fetch_add(1, Ordering::Relaxed);
@@ -266,7 +276,9 @@ impl Shared {
     }
 
     fn ttl_ms(&self) -> u64 {
-        u64::try_from(self.fleet.lease_ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+        u64::try_from(self.fleet.lease_ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     #[cold]
@@ -327,7 +339,10 @@ impl Shared {
             let mut args: Vec<String> = Vec::with_capacity(ids.len() + 1);
             args.push(self.ttl_ms().to_string());
             args.extend(ids.iter().map(|id| self.member(*id)));
-            if let Ok(lost) = self.link.eval::<u64>(slot_refresh(), &[self.key.as_str()], args) {
+            if let Ok(lost) = self
+                .link
+                .eval::<u64>(slot_refresh(), &[self.key.as_str()], args)
+            {
                 self.leases_lost.fetch_add(lost, Ordering::Relaxed);
             }
         }

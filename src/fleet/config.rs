@@ -185,10 +185,7 @@ mod tests {
         for m in OnUnavailable::ALL {
             assert_eq!(OnUnavailable::from_name(m.as_str()), Some(m));
         }
-        assert_eq!(
-            OnUnavailable::NAMES,
-            OnUnavailable::ALL.map(|m| m.as_str())
-        );
+        assert_eq!(OnUnavailable::NAMES, OnUnavailable::ALL.map(|m| m.as_str()));
     }
 
     #[test]

@@ -53,7 +53,9 @@ pub(crate) fn parse_address(address: &str) -> Result<ConnectionInfo, ConfigError
             .map_err(|e| bad(e.to_string()))?
     };
     if !matches!(info.addr(), ConnectionAddr::Tcp(..)) {
-        return Err(bad(format!("`{address}`: only TCP addresses are supported")));
+        return Err(bad(format!(
+            "`{address}`: only TCP addresses are supported"
+        )));
     }
     Ok(info)
 }
@@ -111,7 +113,8 @@ impl Link {
     }
 
     fn open(&self) -> RedisResult<Connection> {
-        let con = redis::Client::open(self.info.clone())?.get_connection_with_timeout(self.timeout)?;
+        let con =
+            redis::Client::open(self.info.clone())?.get_connection_with_timeout(self.timeout)?;
         con.set_read_timeout(Some(self.timeout))?;
         con.set_write_timeout(Some(self.timeout))?;
         Ok(con)
@@ -120,7 +123,10 @@ impl Link {
     /// Runs `f` on a connection (opened within the timeout if none is idle); every
     /// command it sends times out after the configured timeout. A failure drops the
     /// connection and is reported to the status with its message; success clears it.
-    pub(crate) fn run<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> RedisResult<T> {
+    pub(crate) fn run<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
         let idle = self.idle.lock().pop();
         let result = match idle {
             Some(con) => Ok(con),
@@ -137,7 +143,8 @@ impl Link {
                 Ok(value)
             }
             Err(e) => {
-                self.status.failed(describe(&e, &self.info), self.clock.now());
+                self.status
+                    .failed(describe(&e, &self.info), self.clock.now());
                 Err(e)
             }
         }
@@ -160,7 +167,9 @@ impl Link {
                 cmd.query::<T>(con)
             };
             match call("EVALSHA", &script.sha, con) {
-                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
                     call("EVAL", script.code, con)
                 }
                 other => other,

@@ -24,7 +24,7 @@ use super::batch::{batch_size, RateEstimate};
 use super::config::{FleetConfig, OnUnavailable};
 use super::link::{Link, LuaScript};
 use super::scripts::GCRA_BATCH;
-use crate::clock::{AnyClock, Clock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::limiter::{RateLimiter, RateLimiterConfig};
 use crate::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use crate::{ConfigError, RejectReason, Rejection};
@@ -110,6 +110,8 @@ struct Shared {
     key: String,
     quota: RateLimiterConfig,
     period_us: u64,
+    /// The fleet's emission interval in nanoseconds (rounded up), for pacing requests.
+    interval_ns: u64,
     cap: u64,
     fleet: FleetConfig,
     /// The `on_unavailable = "local"` share of the quota.
@@ -152,8 +154,8 @@ impl FleetRateLimiter {
         let local = match fleet.on_unavailable {
             OnUnavailable::Local => {
                 let share = |v: u64| ((v as f64 * fleet.local_share) as u64).max(1);
-                let config =
-                    RateLimiterConfig::new(share(quota.rate), quota.period).with_burst(share(quota.burst));
+                let config = RateLimiterConfig::new(share(quota.rate), quota.period)
+                    .with_burst(share(quota.burst));
                 Some(
                     RateLimiter::with_clock(config, clock.clone())
                         .map_err(|e| e.within("local_share"))?,
@@ -179,6 +181,7 @@ impl FleetRateLimiter {
             key: format!("{}:{name}:gcra", fleet.namespace),
             quota,
             period_us,
+            interval_ns: duration_to_nanos(quota.period).div_ceil(quota.rate),
             cap: fleet.max_batch.min(quota.burst),
             fleet,
             local,
@@ -188,7 +191,9 @@ impl FleetRateLimiter {
         let worker = thread::Builder::new()
             .name(format!("bw-fleet-{name}"))
             .spawn(move || worker_shared.refill_loop())
-            .map_err(|e| ConfigError::new("fleet", format!("cannot start the refill thread: {e}")))?;
+            .map_err(|e| {
+                ConfigError::new("fleet", format!("cannot start the refill thread: {e}"))
+            })?;
         Ok(Self {
             shared,
             worker: Some(worker),
@@ -348,13 +353,19 @@ impl Shared {
                         self.leased.fetch_add(granted, Ordering::Relaxed);
                         let wait_ns = wait_us.saturating_mul(1000);
                         self.retry_after_ns.store(wait_ns, Ordering::Relaxed);
-                        if granted == 0 {
-                            next_grant_at = now.saturating_add(wait_ns);
-                            wait = wait.min(Duration::from_nanos(wait_ns.max(1)));
-                        } else {
-                            // Ask again at once if the grant was short.
+                        if granted == wanted {
                             continue;
                         }
+                        // Short: the fleet is at its quota. Ask again once Redis has
+                        // accrued what was missing (at most a horizon away), not at
+                        // every call, so an oversubscribed fleet does not spend a round
+                        // trip per token.
+                        let accrue = (wanted - granted).saturating_mul(self.interval_ns);
+                        let pause = accrue
+                            .min(duration_to_nanos(self.fleet.lease_horizon))
+                            .max(if granted == 0 { wait_ns } else { 0 });
+                        next_grant_at = now.saturating_add(pause);
+                        wait = wait.min(Duration::from_nanos(pause.max(1)));
                     }
                     Err(_) => {
                         // The status has the message and the backoff; try again then.

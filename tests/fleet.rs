@@ -1,0 +1,590 @@
+//! Fleet quotas against a real `redis-server` (feature `fleet`): started on a free
+//! loopback port with persistence off, stopped by a guard (also on panic). Several
+//! processes are this test binary run again as children (`child_process`, ignored
+//! unless called so).
+//!
+//! Time: about 15 s in all.
+#![cfg(feature = "fleet")]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use breakwater::fleet::{FleetConcurrencyLimiter, FleetConfig, FleetRateLimiter, OnUnavailable};
+use breakwater::limiter::RateLimiterConfig;
+
+/// A `redis-server` on a free loopback port; killed when dropped.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    fn start(extra: &[&str]) -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/fleet.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {}",
+                self.port
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (with nothing remembered: no persistence).
+    fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A paused server ignores SIGKILL until it is continued? No: SIGKILL works on
+            // a stopped process; SIGCONT first anyway so nothing is left stopped.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn fleet(server: &RedisServer, namespace: &str) -> FleetConfig {
+    let mut c = FleetConfig::new(server.address());
+    c.namespace = namespace.into();
+    c.timeout = Duration::from_millis(100);
+    c.lease_horizon = Duration::from_millis(50);
+    c.max_backoff = Duration::from_millis(200);
+    c
+}
+
+fn env_u64(name: &str) -> u64 {
+    std::env::var(name).unwrap().parse().unwrap()
+}
+
+/// Runs `child_process` in a new process of this binary with `vars`.
+fn spawn_child(vars: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "child_process",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.spawn().unwrap()
+}
+
+/// The `RESULT key=value …` line a child printed, as pairs.
+fn child_result(child: Child) -> Vec<(String, u64)> {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "child failed: {:?}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The harness prints `test child_process ... ` on the same line before it.
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no RESULT line in {text}"));
+    line.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+fn field(result: &[(String, u64)], key: &str) -> u64 {
+    result.iter().find(|(k, _)| k == key).unwrap().1
+}
+
+/// What a child process does, by `BW_FLEET_CHILD`: `rate` hammers a fleet rate limit
+/// from 2 threads between `START_MS` and `START_MS + DURATION_MS`; `slots` does the same
+/// on a fleet concurrency limit, checking the fleet-wide count in Redis; `hold` takes
+/// every slot and waits to be killed.
+#[test]
+#[ignore = "run in child processes by the fleet tests"]
+fn child_process() {
+    let Ok(role) = std::env::var("BW_FLEET_CHILD") else {
+        return;
+    };
+    let mut config = FleetConfig::new(format!("127.0.0.1:{}", env_u64("BW_FLEET_PORT")));
+    config.namespace = std::env::var("BW_FLEET_NAMESPACE").unwrap();
+    config.lease_horizon = Duration::from_millis(50);
+    config.lease_ttl = Duration::from_millis(1000);
+    config.timeout = Duration::from_millis(200);
+    let start = env_u64("BW_FLEET_START_MS");
+    let end = start + env_u64("BW_FLEET_DURATION_MS");
+    let wait_until = |ms: u64| {
+        let now = unix_ms();
+        if ms > now {
+            thread::sleep(Duration::from_millis(ms - now));
+        }
+    };
+    match role.as_str() {
+        "rate" => {
+            wait_until(start);
+            let quota = RateLimiterConfig::new(env_u64("BW_FLEET_RATE"), Duration::from_secs(1))
+                .with_burst(env_u64("BW_FLEET_BURST"));
+            let limiter = FleetRateLimiter::new("quota", quota, config).unwrap();
+            let admitted = AtomicU64::new(0);
+            thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        while unix_ms() < end {
+                            match limiter.try_acquire() {
+                                Ok(()) => {
+                                    admitted.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(_) => thread::sleep(Duration::from_micros(200)),
+                            }
+                        }
+                    });
+                }
+            });
+            let snap = limiter.snapshot();
+            assert!(!snap.unavailable, "{:?}", snap.message);
+            println!(
+                "RESULT admitted={} round_trips={} leased={}",
+                admitted.load(Ordering::Relaxed),
+                snap.round_trips,
+                snap.leased
+            );
+        }
+        "slots" => {
+            wait_until(start);
+            let limit = env_u64("BW_FLEET_LIMIT") as u32;
+            let limiter = FleetConcurrencyLimiter::new("slots", limit, config).unwrap();
+            let check_key = format!("{}:check", std::env::var("BW_FLEET_NAMESPACE").unwrap());
+            let admitted = AtomicU64::new(0);
+            let max_seen = AtomicU64::new(0);
+            thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        let port = env_u64("BW_FLEET_PORT");
+                        let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                            .unwrap()
+                            .get_connection()
+                            .unwrap();
+                        while unix_ms() < end {
+                            match limiter.try_acquire() {
+                                Ok(slot) => {
+                                    let n: u64 =
+                                        redis::cmd("INCR").arg(&check_key).query(&mut con).unwrap();
+                                    max_seen.fetch_max(n, Ordering::Relaxed);
+                                    thread::sleep(Duration::from_millis(2));
+                                    let _: i64 =
+                                        redis::cmd("DECR").arg(&check_key).query(&mut con).unwrap();
+                                    limiter.release(slot);
+                                    admitted.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(_) => thread::sleep(Duration::from_millis(1)),
+                            }
+                        }
+                    });
+                }
+            });
+            println!(
+                "RESULT admitted={} max_in_flight={} fallback={}",
+                admitted.load(Ordering::Relaxed),
+                max_seen.load(Ordering::Relaxed),
+                limiter.snapshot().admitted_fallback
+            );
+        }
+        "hold" => {
+            let limit = env_u64("BW_FLEET_LIMIT") as u32;
+            let limiter = FleetConcurrencyLimiter::new("slots", limit, config).unwrap();
+            let slots: Vec<_> = (0..limit).map(|_| limiter.try_acquire().unwrap()).collect();
+            println!("HELD {}", slots.len());
+            thread::sleep(Duration::from_secs(20));
+            unreachable!("the test kills this process");
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+#[test]
+fn four_processes_share_one_rate_limit() {
+    let server = RedisServer::start(&[]);
+    let (rate, burst, duration_ms) = (1000u64, 100u64, 2000u64);
+    let start = unix_ms() + 300;
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            spawn_child(&[
+                ("BW_FLEET_CHILD", "rate".into()),
+                ("BW_FLEET_PORT", server.port.to_string()),
+                ("BW_FLEET_NAMESPACE", "rate4".into()),
+                ("BW_FLEET_START_MS", start.to_string()),
+                ("BW_FLEET_DURATION_MS", duration_ms.to_string()),
+                ("BW_FLEET_RATE", rate.to_string()),
+                ("BW_FLEET_BURST", burst.to_string()),
+            ])
+        })
+        .collect();
+    let results: Vec<_> = children.into_iter().map(child_result).collect();
+    let admitted: u64 = results.iter().map(|r| field(r, "admitted")).sum();
+    let round_trips: u64 = results.iter().map(|r| field(r, "round_trips")).sum();
+    // Tokens are granted from `start` (the limiters are built then) until a grant
+    // requested before the end returns (within the 200 ms timeout).
+    let upper = rate * (duration_ms + 200) / 1000 + burst;
+    let lower = rate * duration_ms / 1000 * 9 / 10;
+    eprintln!("admitted {admitted} (bounds {lower}..={upper}), {round_trips} round trips");
+    assert!(
+        admitted <= upper,
+        "admitted {admitted} > quota·T + burst = {upper}"
+    );
+    assert!(
+        admitted >= lower,
+        "admitted {admitted} < 90 % of quota·T = {lower}"
+    );
+}
+
+#[test]
+fn fleet_concurrency_holds_across_processes_and_a_killed_process_slots_return() {
+    let server = RedisServer::start(&[]);
+    let limit = 3u64;
+    let start = unix_ms() + 300;
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            spawn_child(&[
+                ("BW_FLEET_CHILD", "slots".into()),
+                ("BW_FLEET_PORT", server.port.to_string()),
+                ("BW_FLEET_NAMESPACE", "slots4".into()),
+                ("BW_FLEET_START_MS", start.to_string()),
+                ("BW_FLEET_DURATION_MS", "1500".into()),
+                ("BW_FLEET_LIMIT", limit.to_string()),
+            ])
+        })
+        .collect();
+    let results: Vec<_> = children.into_iter().map(child_result).collect();
+    let max_in_flight = results
+        .iter()
+        .map(|r| field(r, "max_in_flight"))
+        .max()
+        .unwrap();
+    let admitted: u64 = results.iter().map(|r| field(r, "admitted")).sum();
+    let fallback: u64 = results.iter().map(|r| field(r, "fallback")).sum();
+    eprintln!("admitted {admitted}, at most {max_in_flight} in flight");
+    assert!(
+        max_in_flight <= limit,
+        "{max_in_flight} in flight > {limit}"
+    );
+    assert_eq!(
+        max_in_flight, limit,
+        "the limit was reached under excess demand"
+    );
+    assert_eq!(fallback, 0, "Redis was up: no fallback admission");
+
+    // A process holding every slot is killed: its slots return after the lease TTL.
+    let mut holder = spawn_child(&[
+        ("BW_FLEET_CHILD", "hold".into()),
+        ("BW_FLEET_PORT", server.port.to_string()),
+        ("BW_FLEET_NAMESPACE", "hold".into()),
+        ("BW_FLEET_START_MS", "0".into()),
+        ("BW_FLEET_DURATION_MS", "0".into()),
+        ("BW_FLEET_LIMIT", limit.to_string()),
+    ]);
+    let mut line = String::new();
+    let mut out = BufReader::new(holder.stdout.take().unwrap());
+    while !line.contains("HELD") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "holder exited early");
+    }
+    let mut config = fleet(&server, "hold");
+    config.lease_ttl = Duration::from_millis(1000);
+    let limiter = FleetConcurrencyLimiter::new("slots", limit as u32, config).unwrap();
+    assert!(limiter.try_acquire().is_err(), "every slot is held");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let slot = loop {
+        if let Ok(slot) = limiter.try_acquire() {
+            break slot;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed process's slots never came back"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    limiter.release(slot);
+    assert_eq!(limiter.snapshot().admitted_fallback, 0);
+}
+
+/// Hammers `limiter` from 2 threads until `stop`, recording the slowest call.
+fn hammer(
+    limiter: &Arc<FleetRateLimiter>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<thread::JoinHandle<(u64, Duration)>> {
+    (0..2)
+        .map(|_| {
+            let (l, stop) = (limiter.clone(), stop.clone());
+            thread::spawn(move || {
+                let (mut admitted, mut slowest) = (0u64, Duration::ZERO);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = l.try_acquire();
+                    slowest = slowest.max(t.elapsed());
+                    match r {
+                        Ok(()) => admitted += 1,
+                        Err(_) => thread::sleep(Duration::from_micros(200)),
+                    }
+                }
+                (admitted, slowest)
+            })
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn redis_killed_and_restarted_then_paused() {
+    let mut server = RedisServer::start(&[]);
+    let (rate, burst, share) = (2000u64, 100u64, 0.25);
+    let mut config = fleet(&server, "outage");
+    config.local_share = share;
+    config.on_unavailable = OnUnavailable::Local;
+    let quota = RateLimiterConfig::new(rate, Duration::from_secs(1)).with_burst(burst);
+    let limiter = Arc::new(FleetRateLimiter::new("quota", quota, config.clone()).unwrap());
+    let slots = FleetConcurrencyLimiter::new("slots", 2, config.clone()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let began = Instant::now();
+    let threads = hammer(&limiter, &stop);
+
+    thread::sleep(Duration::from_millis(300));
+    server.kill();
+    wait_for("the limit to fall back", Duration::from_secs(3), || {
+        limiter.snapshot().unavailable
+    });
+    let message = limiter
+        .unavailable_message()
+        .expect("a message while unavailable");
+    assert!(message.contains("unavailable"), "{message}");
+    // The concurrency limit falls back too, at once or after one refused connect.
+    let t = Instant::now();
+    let slot = slots.try_acquire().expect("local share admits");
+    assert!(
+        t.elapsed() < config.timeout * 3,
+        "slot acquire took {:?}",
+        t.elapsed()
+    );
+    slots.release(slot);
+    thread::sleep(Duration::from_millis(500));
+    server.restart();
+    wait_for(
+        "the return to the fleet quota",
+        Duration::from_secs(5),
+        || !limiter.snapshot().unavailable,
+    );
+
+    // Paused: connections open but nothing answers; every call times out.
+    thread::sleep(Duration::from_millis(200));
+    server.signal("-STOP");
+    wait_for(
+        "the limit to fall back on a paused Redis",
+        Duration::from_secs(3),
+        || limiter.snapshot().unavailable,
+    );
+    let t = Instant::now();
+    let slot = slots.try_acquire();
+    let waited = t.elapsed();
+    // A fresh connection can take `timeout` to connect and `timeout` more for its
+    // command; one more `timeout` of slack for the scheduler.
+    assert!(
+        waited < config.timeout * 3,
+        "slot acquire on a paused Redis took {waited:?}"
+    );
+    if let Ok(slot) = slot {
+        slots.release(slot);
+    }
+    thread::sleep(Duration::from_millis(500));
+    server.signal("-CONT");
+    wait_for("the return after the pause", Duration::from_secs(5), || {
+        !limiter.snapshot().unavailable
+    });
+    thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let mut admitted = 0;
+    let mut slowest = Duration::ZERO;
+    for t in threads {
+        let (a, s) = t.join().unwrap();
+        admitted += a;
+        slowest = slowest.max(s);
+    }
+    let elapsed_ms = began.elapsed().as_millis() as u64 + 200;
+    let snap = limiter.snapshot();
+    // Fleet: quota·T + burst, one more burst per restart (nothing persisted); local
+    // fallback: the share's quota over the whole run (a loose T) plus its burst, once
+    // per outage.
+    let fleet_bound = rate * elapsed_ms / 1000 + 2 * burst;
+    let local_rate = (rate as f64 * share) as u64;
+    let local_burst = (burst as f64 * share) as u64;
+    let bound = fleet_bound + local_rate * elapsed_ms / 1000 + local_burst;
+    eprintln!("admitted {admitted} ≤ {bound}; slowest try_acquire {slowest:?}; {snap:?}");
+    assert!(admitted <= bound, "admitted {admitted} > {bound}");
+    assert!(
+        snap.admitted_fallback > 0,
+        "the local share admitted during the outages"
+    );
+    assert!(snap.recoveries >= 2, "{snap:?}");
+    // The hot path never waits on the network: far below one Redis timeout.
+    assert!(slowest < config.timeout, "slowest try_acquire {slowest:?}");
+}
+
+#[test]
+fn bad_address_and_bad_credentials_are_reported() {
+    let quota = RateLimiterConfig::new(100, Duration::from_secs(1));
+    let e = FleetRateLimiter::new("q", quota, FleetConfig::new("no-port-here")).unwrap_err();
+    assert_eq!(e.field, "address");
+
+    let mut missing = FleetConfig::new("127.0.0.1:6379");
+    missing.password_env = Some("BW_FLEET_TEST_SURELY_UNSET".into());
+    let e = FleetRateLimiter::new("q", quota, missing).unwrap_err();
+    assert_eq!(e.field, "password_env");
+
+    // Nothing listens: degraded, with a message naming the refusal.
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut nobody = FleetConfig::new(format!("127.0.0.1:{closed_port}"));
+    nobody.timeout = Duration::from_millis(100);
+    let limiter = FleetRateLimiter::new("q", quota, nobody).unwrap();
+    let _ = limiter.try_acquire();
+    wait_for("a refused connection", Duration::from_secs(3), || {
+        limiter.unavailable_message().is_some()
+    });
+    let message = limiter.unavailable_message().unwrap();
+    assert!(message.contains("refused"), "{message}");
+
+    // A server with a password: the wrong one is degraded, the right one works.
+    let server = RedisServer::start(&["--requirepass", "right-password"]);
+    let dir = std::env::temp_dir().join(format!("bw-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrong = dir.join("wrong");
+    std::fs::write(&wrong, "wrong-password\n").unwrap();
+    let mut config = fleet(&server, "auth");
+    config.password_file = Some(wrong);
+    let limiter = FleetRateLimiter::new("q", quota, config.clone()).unwrap();
+    let _ = limiter.try_acquire();
+    wait_for("an authentication failure", Duration::from_secs(3), || {
+        limiter.unavailable_message().is_some()
+    });
+    let message = limiter.unavailable_message().unwrap();
+    assert!(message.contains("authentication failed"), "{message}");
+    drop(limiter);
+
+    let right = dir.join("right");
+    std::fs::write(&right, "right-password\n").unwrap();
+    config.password_file = Some(right);
+    let limiter = FleetRateLimiter::new("q", quota, config).unwrap();
+    wait_for(
+        "a token under the right password",
+        Duration::from_secs(3),
+        || limiter.try_acquire().is_ok(),
+    );
+    assert!(limiter.unavailable_message().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_flushed_script_cache_is_reloaded() {
+    let server = RedisServer::start(&[]);
+    let quota = RateLimiterConfig::new(1000, Duration::from_secs(1)).with_burst(1000);
+    let limiter = FleetRateLimiter::new("q", quota, fleet(&server, "noscript")).unwrap();
+    wait_for("a first token", Duration::from_secs(3), || {
+        limiter.try_acquire().is_ok()
+    });
+    let mut con = server.client();
+    let _: String = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    let before = limiter.snapshot().leased;
+    wait_for("a grant after SCRIPT FLUSH", Duration::from_secs(3), || {
+        let _ = limiter.try_acquire();
+        limiter.snapshot().leased > before
+    });
+    let snap = limiter.snapshot();
+    assert_eq!(
+        snap.failures, 0,
+        "NOSCRIPT is handled, not a failure: {snap:?}"
+    );
+}
