@@ -70,10 +70,9 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
-#[cfg(all(feature = "fleet", not(loom)))]
-pub mod fleet;
 #[cfg(all(feature = "capi", not(loom)))]
 pub mod ffi;
+pub mod fleet;
 pub mod limiter;
 pub mod metrics;
 pub mod outcome;

@@ -14,102 +14,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
+
 use breakwater::fleet::{FleetConcurrencyLimiter, FleetConfig, FleetRateLimiter, OnUnavailable};
 use breakwater::limiter::RateLimiterConfig;
-
-/// A `redis-server` on a free loopback port; killed when dropped.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-    extra: Vec<String>,
-}
-
-impl RedisServer {
-    fn start(extra: &[&str]) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let mut server = RedisServer {
-            port,
-            child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        server.launch();
-        server
-    }
-
-    fn launch(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/fleet.sh installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {}",
-                self.port
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Kills the server (SIGKILL) and waits for it to be gone.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port (with nothing remembered: no persistence).
-    fn restart(&mut self) {
-        self.kill();
-        self.launch();
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(child) = &self.child {
-            // A paused server ignores SIGKILL until it is continued? No: SIGKILL works on
-            // a stopped process; SIGCONT first anyway so nothing is left stopped.
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-        }
-        self.kill();
-    }
-}
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -587,4 +497,68 @@ fn a_flushed_script_cache_is_reloaded() {
         snap.failures, 0,
         "NOSCRIPT is handled, not a failure: {snap:?}"
     );
+}
+
+#[test]
+fn a_policy_file_shares_its_quota_across_engines_and_reports_health() {
+    let mut server = RedisServer::start(&[]);
+    let toml = format!(
+        r#"
+[policies.payments.rate_limiter]
+rate = 50
+period = "1s"
+burst = 10
+scope = "fleet"
+
+[policies.payments.fleet]
+address = "{}"
+namespace = "policyfile"
+on_unavailable = "deny"
+timeout = "100ms"
+max_backoff = "200ms"
+"#,
+        server.address()
+    );
+    // Two engines: two processes' worth of the same policy file.
+    let engines = [
+        breakwater::engine::Engine::from_toml_str(&toml).unwrap(),
+        breakwater::engine::Engine::from_toml_str(&toml).unwrap(),
+    ];
+    let began = Instant::now();
+    let mut admitted = 0u64;
+    while began.elapsed() < Duration::from_millis(600) {
+        for engine in &engines {
+            if let Ok(permit) = engine.policy("payments").unwrap().acquire() {
+                permit.success();
+                admitted += 1;
+            }
+        }
+        thread::sleep(Duration::from_micros(500));
+    }
+    let elapsed_ms = began.elapsed().as_millis() as u64 + 100;
+    assert!(
+        admitted <= 50 * elapsed_ms / 1000 + 10,
+        "admitted {admitted} in {elapsed_ms} ms"
+    );
+    assert!(
+        admitted >= 20,
+        "admitted {admitted}: the fleet quota admits"
+    );
+    let snap = engines[0].policy("payments").unwrap().snapshot();
+    assert!(snap.limiter.is_none(), "the local limiter is replaced");
+    assert!(snap.fleet_limiter.is_some());
+    assert_eq!(engines[0].health().status.as_str(), "healthy");
+
+    server.kill();
+    wait_for("degraded health", Duration::from_secs(3), || {
+        let _ = engines[0]
+            .policy("payments")
+            .unwrap()
+            .acquire()
+            .map(|p| p.success());
+        engines[0].health().status.as_str() == "degraded"
+    });
+    let json = engines[0].health().to_json();
+    assert!(json.contains("\"kind\":\"fleet_unavailable\""), "{json}");
+    assert!(json.contains("unavailable: "), "{json}");
 }

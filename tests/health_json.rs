@@ -34,6 +34,7 @@ fn json_round_trips_through_a_real_parser() {
                 limit: 8,
             }),
             adaptive: None,
+            fleet_unavailable: None,
         },
     ]);
     report.add_reason("custom", ReasonKind::Saturated, tricky);

@@ -246,3 +246,29 @@ fn example_policy_file_uses_every_key_of_the_schema() {
         "examples/policies.toml does not show {missing:?}"
     );
 }
+
+/// Without the cargo feature `fleet` a fleet-wide stage is refused when the policy is
+/// built, naming the field (the file itself reads the same in every build).
+#[cfg(not(feature = "fleet"))]
+#[test]
+fn a_fleet_scope_without_the_feature_is_a_config_error() {
+    let text = r#"
+[policies.p.rate_limiter]
+rate = 5
+scope = "fleet"
+
+[policies.p.fleet]
+address = "127.0.0.1:6379"
+"#;
+    PolicyFile::parse(text).expect("the file is valid");
+    let error = Engine::from_toml_str(text).unwrap_err().to_string();
+    assert!(error.contains("rate_limiter.scope"), "{error}");
+    assert!(error.contains("feature `fleet`"), "{error}");
+}
+
+#[test]
+fn a_fleet_scope_needs_a_fleet_section() {
+    let text = "[policies.p.rate_limiter]\nrate = 5\nscope = \"fleet\"\n";
+    let error = Engine::from_toml_str(text).unwrap_err().to_string();
+    assert!(error.contains("fleet"), "{error}");
+}

@@ -20,6 +20,7 @@ use crate::adaptive::{
 use crate::breaker::{BreakerConfig, BreakerState, WindowConfig, STARTING_STATES};
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::{ChaosConfig, LatencyFault};
+use crate::fleet::{FleetConfig, OnUnavailable, Scope};
 use crate::limiter::RateLimiterConfig;
 use crate::policy::{PolicyConfig, RetryOn, RetryPolicyConfig};
 use crate::retry::{BackoffConfig, BudgetConfig, Jitter};
@@ -93,6 +94,7 @@ pub(crate) static STAGES: &[Stage] = &[
     stage!("adaptive", adaptive, ADAPTIVE),
     stage!("chaos", chaos, CHAOS),
     stage!("retry", retry, RETRY),
+    stage!("fleet", fleet, FLEET),
 ];
 
 /// The fields of `[policies.NAME]` itself (its stages are [`STAGES`]).
@@ -276,6 +278,16 @@ static LIMITER: Section<RateLimiterConfig> = Section {
             burst,
             "Permits that may be taken at once; defaults to `rate`."
         ),
+        Field {
+            key: "scope",
+            doc: "`\"local\"`: this process's quota; `\"fleet\"`: one quota across every \
+                  process sharing the policy's `fleet` Redis (feature `fleet`).",
+            kind: Kind::Choice {
+                choices: Scope::NAMES,
+                get: |c| c.scope.as_str(),
+                set: |c, name| c.scope = Scope::from_name(name).unwrap_or_default(),
+            },
+        },
     ],
     start: || RateLimiterConfig::new(1, Duration::from_secs(1)),
     required: &[(
@@ -288,6 +300,101 @@ static LIMITER: Section<RateLimiterConfig> = Section {
         }
     },
     validate: RateLimiterConfig::validate,
+};
+
+/// A string field (`String` in the struct).
+macro_rules! text {
+    ($key:literal, $($path:ident).+, $doc:literal) => {
+        Field {
+            key: $key,
+            doc: $doc,
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    if let Some(v) = r.string(t, p, $key) {
+                        c.$($path).+ = v.to_string();
+                    }
+                },
+                write: |c| Rendered::Value(toml_string(&c.$($path).+)),
+            },
+        }
+    };
+}
+
+/// An optional string field (`Option<String>`, or `Option<PathBuf>` with `path`).
+macro_rules! maybe_text {
+    ($key:literal, $($path:ident).+, $doc:literal) => {
+        maybe_text!(@ $key, $($path).+, $doc, |v: &str| v.to_string(), |v: &String| v.clone())
+    };
+    ($key:literal, path $($path:ident).+, $doc:literal) => {
+        maybe_text!(@ $key, $($path).+, $doc, |v: &str| std::path::PathBuf::from(v),
+            |v: &std::path::PathBuf| v.display().to_string())
+    };
+    (@ $key:literal, $($path:ident).+, $doc:literal, $from:expr, $to:expr) => {
+        Field {
+            key: $key,
+            doc: $doc,
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    if let Some(v) = r.string(t, p, $key) {
+                        c.$($path).+ = Some(($from)(v));
+                    }
+                },
+                write: |c| match &c.$($path).+ {
+                    Some(v) => Rendered::Value(toml_string(&($to)(v))),
+                    None => Rendered::Off("none".into()),
+                },
+            },
+        }
+    };
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml_edit::Value::from(s).to_string()
+}
+
+static FLEET: Section<FleetConfig> = Section {
+    doc: "The Redis a policy's `scope = \"fleet\"` stages share with every other process \
+          (feature `fleet`), and what they do when it is unavailable. Credentials are never \
+          written here: only where to read them.",
+    fields: &[
+        text!("address", address,
+            "`host:port` or `redis://[user@]host:port[/db]` (no password; TLS not yet supported)."),
+        maybe_text!("username", username, "The ACL user, if the server has users."),
+        maybe_text!("password_env", password_env,
+            "The environment variable holding the password (read when the policy is built)."),
+        maybe_text!("password_file", path password_file,
+            "The file whose first line is the password (read when the policy is built)."),
+        text!("namespace", namespace, "Prefix of every Redis key (`NAMESPACE:POLICY:…`)."),
+        Field {
+            key: "on_unavailable",
+            doc: "While Redis is unavailable: `\"local\"` (each process enforces `local_share` \
+                  of the quota), `\"deny\"` or `\"allow\"` (no bound).",
+            kind: Kind::Choice {
+                choices: OnUnavailable::NAMES,
+                get: |c| c.on_unavailable.as_str(),
+                set: |c, name| c.on_unavailable = OnUnavailable::from_name(name).unwrap_or_default(),
+            },
+        },
+        field!("local_share", F64, local_share,
+            "The fraction of the fleet quota one process enforces alone with `on_unavailable = \"local\"`. `(0, 1]`."),
+        field!("timeout", Duration, timeout, "The longest any one Redis call may take."),
+        field!("lease_horizon", Duration, lease_horizon,
+            "How long a leased batch of tokens should last at the local rate (sets the batch size)."),
+        field!("max_batch", U64, max_batch,
+            "The most tokens a process leases at once (also at most `burst`): its stranded tokens' bound."),
+        field!("lease_ttl", Duration, lease_ttl,
+            "A fleet concurrency slot's lease; a crashed process's slots return after it."),
+        field!("max_backoff", Duration, max_backoff,
+            "The longest pause between reconnection attempts (doubling from `timeout`)."),
+    ],
+    start: || FleetConfig::new(""),
+    required: &[(
+        "address",
+        "missing: a fleet section needs the Redis `address`",
+    )],
+    finish: no_finish,
+    validate: FleetConfig::validate,
 };
 
 static THROTTLE: Section<ThrottleConfig> = Section {

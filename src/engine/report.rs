@@ -41,6 +41,7 @@ fn policy_health(s: &PolicySnapshot) -> PolicyHealth<'_> {
             in_use: a.in_flight as u64,
             limit: a.limit as u64,
         }),
+        fleet_unavailable: s.fleet_limiter.as_ref().and_then(|f| f.message.as_deref()),
     }
 }
 

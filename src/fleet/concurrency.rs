@@ -356,9 +356,8 @@ impl Drop for FleetConcurrencyLimiter {
             self.shared.stop.store(true, Ordering::Relaxed);
             self.shared.stop_cv.notify_one();
         }
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+        // Not joined, for the same reason as the rate limiter's thread.
+        drop(self.worker.take());
     }
 }
 

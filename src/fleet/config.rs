@@ -117,7 +117,7 @@ impl FleetConfig {
     /// must parse, at most one password source may be given, and the durations must be
     /// non-zero (`lease_ttl` at least 3 ms, so a third of it is a refresh period).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        super::link::parse_address(&self.address)?;
+        parse_address(&self.address)?;
         if self.password_env.is_some() && self.password_file.is_some() {
             return Err(ConfigError::new(
                 "password_env",
@@ -176,8 +176,114 @@ impl FleetConfig {
     }
 }
 
+/// An address taken apart: where, as whom, which database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Address {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) username: Option<String>,
+    pub(crate) db: i64,
+}
+
+/// Parses `host:port` or `redis://[user@]host:port[/db]`. A password in the address and
+/// the TLS scheme (not built yet) are configuration errors naming why.
+pub(crate) fn parse_address(address: &str) -> Result<Address, ConfigError> {
+    let bad = |why: String| ConfigError::new("address", why);
+    if address.starts_with("rediss://") {
+        return Err(bad(
+            "TLS (`rediss://`) is not supported yet: use a local TLS proxy or a plain address"
+                .into(),
+        ));
+    }
+    let (rest, url) = match address.split_once("://") {
+        Some(("redis", rest)) => (rest, true),
+        Some((scheme, _)) => {
+            return Err(bad(format!(
+                "unknown scheme `{scheme}://`: write `host:port` or `redis://host:port`"
+            )))
+        }
+        None => (address, false),
+    };
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((u, r)) if url => (Some(u), r),
+        Some(_) => return Err(bad(format!("`{address}` is not `host:port`"))),
+        None => (None, rest),
+    };
+    let username = match userinfo.map(|u| u.split_once(':').unwrap_or((u, ""))) {
+        Some((_, password)) if !password.is_empty() => {
+            return Err(bad(
+                "the address must not carry a password: use `password_env` or `password_file`"
+                    .into(),
+            ))
+        }
+        Some((user, _)) if !user.is_empty() => Some(user.to_string()),
+        _ => None,
+    };
+    let (hostport, db) = match rest.split_once('/') {
+        Some((hp, "")) => (hp, 0),
+        Some((hp, db)) if url => (
+            hp,
+            db.parse::<i64>()
+                .ok()
+                .filter(|d| *d >= 0)
+                .ok_or_else(|| bad(format!("`{db}` is not a database number")))?,
+        ),
+        _ => (rest, 0),
+    };
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .ok_or_else(|| bad(format!("`{address}` is not `host:port`")))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad(format!("`{port}` is not a port (1..=65535)")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err(bad(format!("`{address}` has no valid host")));
+    }
+    Ok(Address {
+        host: host.to_string(),
+        port,
+        username,
+        db,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_or_name_what_is_wrong() {
+        let a = parse_address("redis://svc@cache.internal:6380/2").unwrap();
+        assert_eq!(
+            a,
+            Address {
+                host: "cache.internal".into(),
+                port: 6380,
+                username: Some("svc".into()),
+                db: 2
+            }
+        );
+        assert_eq!(parse_address("127.0.0.1:6379").unwrap().port, 6379);
+        assert_eq!(parse_address("[::1]:6379").unwrap().host, "::1");
+        for (bad, says) in [
+            ("127.0.0.1", "host:port"),
+            ("127.0.0.1:0", "port"),
+            ("127.0.0.1:99999", "port"),
+            (":6379", "no valid host"),
+            ("rediss://h:6379", "TLS"),
+            ("unix:///tmp/r.sock", "scheme"),
+            ("redis://:secret@h:6379", "password"),
+            ("redis://h:6379/x", "database"),
+        ] {
+            let e = parse_address(bad).unwrap_err();
+            assert_eq!(e.field, "address");
+            assert!(e.reason.contains(says), "{bad}: {e}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::{Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
 
-use super::config::FleetConfig;
+use super::config::{parse_address, FleetConfig};
 use super::status::FleetStatus;
 use crate::clock::{AnyClock, Clock};
 use crate::sync::{Arc, Mutex, Ordering};
@@ -14,51 +14,6 @@ use crate::ConfigError;
 
 /// Idle connections kept for reuse; more callers at once open (and then drop) their own.
 const MAX_IDLE: usize = 4;
-
-/// Parses `host:port` or `redis://[user@]host:port[/db]`. A password in the address and
-/// the TLS schemes (not built yet) are configuration errors.
-pub(crate) fn parse_address(address: &str) -> Result<ConnectionInfo, ConfigError> {
-    let bad = |why: String| ConfigError::new("address", why);
-    if address.starts_with("rediss://") {
-        return Err(bad(
-            "TLS (`rediss://`) is not supported yet: use a local TLS proxy or a plain address"
-                .into(),
-        ));
-    }
-    let info = if address.contains("://") {
-        let info = address
-            .into_connection_info()
-            .map_err(|e| bad(format!("`{address}` is not a Redis address: {e}")))?;
-        if info.redis_settings().password().is_some() {
-            return Err(bad(
-                "the address must not carry a password: use `password_env` or `password_file`"
-                    .into(),
-            ));
-        }
-        info
-    } else {
-        let (host, port) = address
-            .rsplit_once(':')
-            .ok_or_else(|| bad(format!("`{address}` is not `host:port`")))?;
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad(format!("`{port}` is not a port (1..=65535)")))?;
-        if host.is_empty() {
-            return Err(bad(format!("`{address}` has no host")));
-        }
-        ConnectionAddr::Tcp(host.trim_matches(['[', ']']).to_string(), port)
-            .into_connection_info()
-            .map_err(|e| bad(e.to_string()))?
-    };
-    if !matches!(info.addr(), ConnectionAddr::Tcp(..)) {
-        return Err(bad(format!(
-            "`{address}`: only TCP addresses are supported"
-        )));
-    }
-    Ok(info)
-}
 
 /// A Lua script known by its SHA-1.
 pub(crate) struct LuaScript {
@@ -89,9 +44,16 @@ impl Link {
     /// wrong); connects only on the first call.
     pub(crate) fn new(config: &FleetConfig, clock: AnyClock) -> Result<Self, ConfigError> {
         config.validate()?;
-        let info = parse_address(&config.address)?;
-        let mut redis = info.redis_settings().clone().set_skip_set_lib_name();
-        if let Some(user) = &config.username {
+        let address = parse_address(&config.address)?;
+        let info = ConnectionAddr::Tcp(address.host, address.port)
+            .into_connection_info()
+            .map_err(|e| ConfigError::new("address", e.to_string()))?;
+        let mut redis = info
+            .redis_settings()
+            .clone()
+            .set_skip_set_lib_name()
+            .set_db(address.db);
+        if let Some(user) = config.username.as_ref().or(address.username.as_ref()) {
             redis = redis.set_username(user);
         }
         if let Some(password) = config.password()? {
@@ -193,27 +155,4 @@ fn describe(e: &redis::RedisError, info: &ConnectionInfo) -> String {
         e.to_string()
     };
     format!("redis at {} unavailable: {what}", info.addr())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_parse_or_name_what_is_wrong() {
-        assert!(parse_address("127.0.0.1:6379").is_ok());
-        assert!(parse_address("redis://cache.internal:6380/2").is_ok());
-        for (bad, says) in [
-            ("127.0.0.1", "host:port"),
-            ("127.0.0.1:0", "port"),
-            ("127.0.0.1:99999", "port"),
-            (":6379", "no host"),
-            ("rediss://h:6379", "TLS"),
-            ("redis://:secret@h:6379", "password"),
-        ] {
-            let e = parse_address(bad).unwrap_err();
-            assert_eq!(e.field, "address");
-            assert!(e.reason.contains(says), "{bad}: {e}");
-        }
-    }
 }

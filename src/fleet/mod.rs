@@ -1,23 +1,40 @@
-//! Fleet-wide quotas on Redis (feature `fleet`): one rate limit and one concurrency
-//! limit across every process that shares a Redis, at local speed, with a stated bound
-//! when Redis fails (docs/design.md, "Fleet quotas").
+//! Fleet-wide quotas on Redis: one rate limit and one concurrency limit across every
+//! process that shares a Redis, at local speed, with a stated bound when Redis fails
+//! (docs/design.md, "Fleet quotas"). The configuration is always built, so a policy
+//! file reads the same everywhere; the limits themselves need the feature `fleet`.
 //!
+//! - `scope.rs` — [`Scope`]: a limit counts this process or the fleet
+//! - `snapshot.rs` — [`FleetLimiterSnapshot`]: metrics, bounds, and why it is degraded
 //! - `config.rs` — [`FleetConfig`], [`OnUnavailable`]: address, credentials, fallback
 //! - `link.rs` — connections with a timeout on every call, scripts by SHA-1 (`NOSCRIPT`)
 //! - `status.rs` — fleet or fallback, why, and the reconnection backoff
 //! - `scripts.rs` — the Lua scripts: batch GCRA, slot acquire and refresh
 //! - `batch.rs` — the pure batch-size decision and the local rate estimate
-//! - `rate.rs` — [`FleetRateLimiter`]: leased tokens spent locally
-//! - `concurrency.rs` — [`FleetConcurrencyLimiter`]: expiring slots in a sorted set
+//! - `rate.rs` — `FleetRateLimiter`: leased tokens spent locally
+//! - `concurrency.rs` — `FleetConcurrencyLimiter`: expiring slots in a sorted set
 
-mod batch;
-mod concurrency;
 mod config;
+mod scope;
+mod snapshot;
+
+pub use config::{FleetConfig, OnUnavailable};
+pub use scope::Scope;
+pub use snapshot::FleetLimiterSnapshot;
+
+#[cfg(all(feature = "fleet", not(loom)))]
+mod batch;
+#[cfg(all(feature = "fleet", not(loom)))]
+mod concurrency;
+#[cfg(all(feature = "fleet", not(loom)))]
 mod link;
+#[cfg(all(feature = "fleet", not(loom)))]
 mod rate;
+#[cfg(all(feature = "fleet", not(loom)))]
 mod scripts;
+#[cfg(all(feature = "fleet", not(loom)))]
 mod status;
 
+#[cfg(all(feature = "fleet", not(loom)))]
 pub use concurrency::{FleetConcurrencyLimiter, FleetConcurrencySnapshot, FleetSlot};
-pub use config::{FleetConfig, OnUnavailable};
-pub use rate::{FleetLimiterSnapshot, FleetRateLimiter};
+#[cfg(all(feature = "fleet", not(loom)))]
+pub use rate::{FleetRateLimiter, FleetToken};

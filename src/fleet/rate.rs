@@ -24,8 +24,9 @@ use super::batch::{batch_size, RateEstimate};
 use super::config::{FleetConfig, OnUnavailable};
 use super::link::{Link, LuaScript};
 use super::scripts::GCRA_BATCH;
+use super::snapshot::FleetLimiterSnapshot;
 use crate::clock::{duration_to_nanos, AnyClock, Clock};
-use crate::limiter::{RateLimiter, RateLimiterConfig};
+use crate::limiter::{RateLimiter, RateLimiterConfig, RawReservation};
 use crate::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use crate::{ConfigError, RejectReason, Rejection};
 use crossbeam_utils::CachePadded;
@@ -44,42 +45,19 @@ pub struct FleetRateLimiter {
     worker: Option<thread::JoinHandle<()>>,
 }
 
-/// A point-in-time view of a fleet rate limiter, for metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FleetLimiterSnapshot {
-    /// Whether Redis is unavailable (the limit follows `on_unavailable`).
-    pub unavailable: bool,
-    /// Why, while unavailable.
-    pub message: Option<String>,
-    /// Tokens leased from Redis so far.
-    pub leased: u64,
-    /// Leased tokens not yet spent (stranded if the process stopped now).
-    pub local_tokens: u64,
-    /// The current batch size.
-    pub batch: u64,
-    /// The most tokens this process can hold unspent (`min(max_batch, burst)`); the
-    /// fleet's stranded tokens are at most N times this.
-    pub stranded_bound: u64,
-    /// The quota's burst: the fleet admits at most `rate·T/period + burst` from a start
-    /// with nothing leased.
-    pub burst_bound: u64,
-    /// Redis round trips made.
-    pub round_trips: u64,
-    /// Redis calls that failed.
-    pub failures: u64,
-    /// Returns to the fleet quota after a failure.
-    pub recoveries: u64,
-    /// Admitted by the `on_unavailable` fallback (`local` or `allow`).
-    pub admitted_fallback: u64,
-    /// Rejected calls.
-    pub rejected: u64,
-}
+/// What [`FleetRateLimiter::try_acquire_raw`] took.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a token not used must be given back with cancel_raw"]
+pub struct FleetToken(TokenKind);
 
-impl FleetLimiterSnapshot {
-    /// Calls admitted on leased tokens: leased minus still held.
-    pub fn admitted_fleet(&self) -> u64 {
-        self.leased - self.local_tokens
-    }
+#[derive(Debug, PartialEq, Eq)]
+enum TokenKind {
+    /// One of the tokens leased from Redis.
+    Leased,
+    /// A slot of the `local` fallback's schedule.
+    Local(RawReservation),
+    /// Admitted by `allow`.
+    Unbounded,
 }
 
 struct Shared {
@@ -205,6 +183,13 @@ impl FleetRateLimiter {
     /// Never waits on the network.
     #[inline]
     pub fn try_acquire(&self) -> Result<(), Rejection> {
+        self.try_acquire_raw().map(|_| ())
+    }
+
+    /// [`try_acquire`](Self::try_acquire), returning what was taken so that a caller
+    /// whose later stage refuses can give it back with [`cancel_raw`](Self::cancel_raw).
+    #[inline]
+    pub fn try_acquire_raw(&self) -> Result<FleetToken, Rejection> {
         let s = &*self.shared;
         let mut current = s.tokens.load(Ordering::Relaxed);
         while current > 0 {
@@ -218,12 +203,33 @@ impl FleetRateLimiter {
                     if current - 1 == s.low_mark.load(Ordering::Relaxed) {
                         s.wake_refill();
                     }
-                    return Ok(());
+                    return Ok(FleetToken(TokenKind::Leased));
                 }
                 Err(actual) => current = actual,
             }
         }
         s.without_token()
+    }
+
+    /// Gives back a permit that was not used: a leased token returns to the local batch
+    /// (it stays debited in Redis, so the fleet bound is unchanged), a fallback one
+    /// leaves the local schedule.
+    pub fn cancel_raw(&self, token: FleetToken) {
+        let s = &*self.shared;
+        match token.0 {
+            TokenKind::Leased => {
+                s.tokens.fetch_add(1, Ordering::Relaxed);
+            }
+            TokenKind::Local(raw) => {
+                if let Some(l) = &s.local {
+                    l.cancel_raw(raw);
+                }
+                s.admitted_fallback.fetch_sub(1, Ordering::Relaxed);
+            }
+            TokenKind::Unbounded => {
+                s.admitted_fallback.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The limit's metrics.
@@ -268,21 +274,21 @@ impl FleetRateLimiter {
 
 impl Shared {
     #[cold]
-    fn without_token(&self) -> Result<(), Rejection> {
+    fn without_token(&self) -> Result<FleetToken, Rejection> {
         self.starved.fetch_add(1, Ordering::Relaxed);
         if self.link.status.is_unavailable() {
             let fallback = match self.fleet.on_unavailable {
-                OnUnavailable::Allow => Ok(()),
+                OnUnavailable::Allow => Ok(TokenKind::Unbounded),
                 OnUnavailable::Deny => Err(Rejection::new(RejectReason::RateLimited, None)),
                 OnUnavailable::Local => match &self.local {
-                    Some(l) => l.try_acquire(),
+                    Some(l) => l.try_acquire_raw().map(TokenKind::Local),
                     None => Err(Rejection::new(RejectReason::RateLimited, None)),
                 },
             };
             match fallback {
-                Ok(()) => {
+                Ok(kind) => {
                     self.admitted_fallback.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
+                    return Ok(FleetToken(kind));
                 }
                 Err(r) => {
                     self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -388,10 +394,10 @@ impl Drop for FleetRateLimiter {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.wake.store(false, Ordering::Relaxed);
         self.shared.wake_refill();
-        if let Some(worker) = self.worker.take() {
-            // The thread exits after at most one Redis call (bounded by the timeout).
-            let _ = worker.join();
-        }
+        // Not joined: the thread exits by itself after at most one Redis call (bounded
+        // by the timeout), and the last holder of a policy may be a caller's thread
+        // that must not wait for it.
+        drop(self.worker.take());
     }
 }
 

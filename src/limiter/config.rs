@@ -7,6 +7,7 @@
 
 use crate::clock::duration_to_nanos;
 use crate::error::ConfigError;
+use crate::fleet::Scope;
 use std::time::Duration;
 
 /// The largest number of units per nanosecond. Time since the limiter's creation is
@@ -41,6 +42,10 @@ pub struct RateLimiterConfig {
     /// The most permits that can be taken at once after an idle spell (at least 1). A
     /// weighted request for more than `burst` permits can never pass.
     pub burst: u64,
+    /// Whether the quota holds for this process or across the fleet (a policy with
+    /// `scope = "fleet"` needs its `fleet` section and the feature `fleet`; the
+    /// [`RateLimiter`](super::RateLimiter) itself is always local).
+    pub scope: Scope,
 }
 
 impl RateLimiterConfig {
@@ -50,6 +55,15 @@ impl RateLimiterConfig {
             rate,
             period,
             burst: rate,
+            scope: Scope::Local,
+        }
+    }
+
+    /// The same quota, enforced across the fleet (see [`Scope::Fleet`]).
+    pub fn fleet_wide(self) -> Self {
+        Self {
+            scope: Scope::Fleet,
+            ..self
         }
     }
 

@@ -8,7 +8,7 @@
 //! | status      | when                                                                 |
 //! |-------------|----------------------------------------------------------------------|
 //! | `healthy`   | no reason: every breaker closed or disabled, no retry budget exhausted, no bulkhead or adaptive limit saturated |
-//! | `degraded`  | at least one breaker open, forced open or half-open; or a retry budget exhausted; or a bulkhead / adaptive limit at its limit (`in_use ≥ limit`) |
+//! | `degraded`  | at least one breaker open, forced open or half-open; or a retry budget exhausted; or a bulkhead / adaptive limit at its limit (`in_use ≥ limit`); or a fleet limit that cannot reach its Redis |
 //! | `unhealthy` | at least one policy has an enabled breaker and *every* enabled breaker is open or forced open: no dependency is reachable |
 //!
 //! A breaker in `disabled` state counts as no breaker. Half-open is degraded, not
@@ -65,6 +65,8 @@ pub enum ReasonKind {
     Saturated,
     /// Every enabled breaker is open or forced open.
     AllBreakersOpen,
+    /// A fleet limit cannot reach its Redis and follows its `on_unavailable` mode.
+    FleetUnavailable,
 }
 
 impl ReasonKind {
@@ -77,6 +79,7 @@ impl ReasonKind {
             ReasonKind::BudgetExhausted => "budget_exhausted",
             ReasonKind::Saturated => "saturated",
             ReasonKind::AllBreakersOpen => "all_breakers_open",
+            ReasonKind::FleetUnavailable => "fleet_unavailable",
         }
     }
 
@@ -124,6 +127,8 @@ pub struct PolicyHealth<'a> {
     pub bulkhead: Option<Usage>,
     /// The adaptive limit's usage, if the policy has one.
     pub adaptive: Option<Usage>,
+    /// Why a fleet limit of the policy cannot reach its Redis, while it cannot.
+    pub fleet_unavailable: Option<&'a str>,
 }
 
 /// A health status with its reasons.
@@ -209,6 +214,9 @@ impl HealthReport {
                     ReasonKind::BudgetExhausted,
                     "retry budget is exhausted",
                 );
+            }
+            if let Some(why) = p.fleet_unavailable {
+                report.add_reason(p.policy, ReasonKind::FleetUnavailable, why);
             }
             for (what, usage) in [("bulkhead", p.bulkhead), ("adaptive limit", p.adaptive)] {
                 if let Some(u) = usage {

@@ -6,6 +6,7 @@ use crate::adaptive::{AdaptiveConfig, ThrottleConfig};
 use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::ChaosConfig;
+use crate::fleet::{FleetConfig, Scope};
 use crate::limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
 use crate::{ConfigError, Outcome, RejectReason};
@@ -148,6 +149,8 @@ pub struct PolicyConfig {
     pub chaos: Option<ChaosConfig>,
     /// The retry loop around the pipeline (used by `call`).
     pub retry: Option<RetryPolicyConfig>,
+    /// The fleet's Redis, for stages with `scope = "fleet"` (feature `fleet`).
+    pub fleet: Option<FleetConfig>,
 }
 
 impl PolicyConfig {
@@ -163,6 +166,7 @@ impl PolicyConfig {
             adaptive: None,
             chaos: None,
             retry: None,
+            fleet: None,
         }
     }
 
@@ -202,6 +206,12 @@ impl PolicyConfig {
         self
     }
 
+    /// Sets the fleet's Redis, which stages with `scope = "fleet"` use.
+    pub fn with_fleet(mut self, config: FleetConfig) -> Self {
+        self.fleet = Some(config);
+        self
+    }
+
     /// Adds fault injection.
     pub fn with_chaos(mut self, config: ChaosConfig) -> Self {
         self.chaos = Some(config);
@@ -238,6 +248,15 @@ impl PolicyConfig {
         }
         if let Some(c) = &self.rate_limiter {
             c.validate().map_err(|e| e.within("rate_limiter"))?;
+            if c.scope == Scope::Fleet && self.fleet.is_none() {
+                return Err(ConfigError::new(
+                    "rate_limiter.scope",
+                    "`fleet` needs the policy's `fleet` section (the Redis to share)",
+                ));
+            }
+        }
+        if let Some(c) = &self.fleet {
+            c.validate().map_err(|e| e.within("fleet"))?;
         }
         if let Some(c) = &self.throttle {
             c.validate().map_err(|e| e.within("throttle"))?;

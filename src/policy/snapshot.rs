@@ -3,6 +3,7 @@
 use crate::adaptive::{AdaptiveSnapshot, ThrottleSnapshot};
 use crate::breaker::BreakerSnapshot;
 use crate::bulkhead::BulkheadSnapshot;
+use crate::fleet::FleetLimiterSnapshot;
 use crate::limiter::LimiterSnapshot;
 use crate::metrics::MetricsSnapshot;
 use crate::retry::BudgetSnapshot;
@@ -20,6 +21,8 @@ pub struct PolicySnapshot {
     pub breaker: Option<BreakerSnapshot>,
     /// The rate limiter, if configured.
     pub limiter: Option<LimiterSnapshot>,
+    /// The fleet-wide rate limiter (`scope = "fleet"`), if configured.
+    pub fleet_limiter: Option<FleetLimiterSnapshot>,
     /// The client-side throttle, if configured.
     pub throttle: Option<ThrottleSnapshot>,
     /// The bulkhead, if configured.
@@ -44,6 +47,7 @@ impl Policy {
             name: self.name().to_string(),
             breaker: stages.breaker.as_ref().map(|b| b.snapshot()),
             limiter: stages.limiter.as_ref().map(|l| l.snapshot()),
+            fleet_limiter: stages.fleet_limiter_snapshot(),
             throttle: stages.throttle.as_ref().map(|t| t.snapshot()),
             bulkhead: stages.bulkhead.as_ref().map(|b| b.snapshot()),
             adaptive: stages.adaptive.as_ref().map(|a| a.snapshot()),

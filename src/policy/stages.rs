@@ -23,6 +23,7 @@ use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
 use crate::chaos::{Chaos, ChaosDecision};
 use crate::clock::{AnyClock, Clock};
+use crate::fleet::Scope;
 use crate::limiter::RateLimiter;
 use crate::metrics::PolicyMetrics;
 use crate::retry::RetryBudget;
@@ -38,6 +39,14 @@ use super::pipeline::{PolicyShared, RawPolicyPermit};
 /// and only its uniqueness matters, which `fetch_add` gives at any ordering.
 static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// The rate-limit tokens an acquire took, to give back if a later stage refuses.
+#[derive(Default)]
+struct Tokens {
+    local: Option<crate::limiter::RawReservation>,
+    #[cfg(all(feature = "fleet", not(loom)))]
+    fleet: Option<crate::fleet::FleetToken>,
+}
+
 /// Every stage of one configuration, with the state they have gathered since it was
 /// installed.
 pub(crate) struct Stages {
@@ -52,6 +61,9 @@ pub(crate) struct Stages {
     /// bytes), and the box's address shares a line with the other stages', so a limiter
     /// costs one more load of a line already read.
     pub(super) limiter: Option<Box<RateLimiter<AnyClock>>>,
+    /// The rate limiter when its scope is the fleet (in place of `limiter`).
+    #[cfg(all(feature = "fleet", not(loom)))]
+    pub(super) fleet_limiter: Option<Box<crate::fleet::FleetRateLimiter>>,
     pub(super) bulkhead: Option<Bulkhead>,
     pub(super) adaptive: Option<Box<AdaptiveLimiter<AnyClock>>>,
     pub(super) chaos: Option<Box<Chaos>>,
@@ -85,7 +97,28 @@ impl Stages {
             ),
             None => None,
         };
+        #[cfg(all(feature = "fleet", not(loom)))]
+        let fleet_limiter = match (&config.rate_limiter, &config.fleet) {
+            (Some(c), Some(fleet)) if c.scope == Scope::Fleet => Some(Box::new(
+                crate::fleet::FleetRateLimiter::with_clock(
+                    &config.name,
+                    *c,
+                    fleet.clone(),
+                    clock.precise(),
+                )
+                .map_err(|e| e.within("rate_limiter"))?,
+            )),
+            _ => None,
+        };
+        #[cfg(not(all(feature = "fleet", not(loom))))]
+        if config.rate_limiter.is_some_and(|c| c.scope == Scope::Fleet) {
+            return Err(ConfigError::new(
+                "rate_limiter.scope",
+                "this build of breakwater has no fleet support (the cargo feature `fleet`)",
+            ));
+        }
         let limiter = match &config.rate_limiter {
+            Some(c) if c.scope == Scope::Fleet => None,
             // On the system clocks the limiter picks coarse or precise time by its rule;
             // any other clock it reads as given (both readings).
             Some(c) => Some(if clock.is_system() {
@@ -147,6 +180,8 @@ impl Stages {
             breaker,
             throttle: throttle.map(Box::new),
             limiter: limiter.map(Box::new),
+            #[cfg(all(feature = "fleet", not(loom)))]
+            fleet_limiter,
             bulkhead,
             adaptive: adaptive.map(Box::new),
             chaos: chaos.map(Box::new),
@@ -300,9 +335,13 @@ impl Stages {
             started_at: 0,
             chaos: ChaosDecision::default(),
         };
-        let mut token = None;
+        let mut token = Tokens::default();
         if let Err(rejection) = self.acquire_inner::<WAIT>(priority, &mut permit, &mut token) {
-            if let (Some(l), Some(t)) = (&self.limiter, token) {
+            if let (Some(l), Some(t)) = (&self.limiter, token.local) {
+                l.cancel_raw(t);
+            }
+            #[cfg(all(feature = "fleet", not(loom)))]
+            if let (Some(l), Some(t)) = (&self.fleet_limiter, token.fleet) {
                 l.cancel_raw(t);
             }
             self.release(permit);
@@ -322,13 +361,17 @@ impl Stages {
         &self,
         priority: Priority,
         permit: &mut RawPolicyPermit,
-        token: &mut Option<crate::limiter::RawReservation>,
+        token: &mut Tokens,
     ) -> Result<(), Rejection> {
         if let Some(t) = &self.throttle {
             t.try_acquire()?;
         }
         if let Some(l) = &self.limiter {
-            *token = Some(l.try_acquire_raw()?);
+            token.local = Some(l.try_acquire_raw()?);
+        }
+        #[cfg(all(feature = "fleet", not(loom)))]
+        if let Some(l) = &self.fleet_limiter {
+            token.fleet = Some(l.try_acquire_raw()?);
         }
         if let Some(b) = &self.bulkhead {
             let max_wait = b.config().max_wait;
@@ -354,6 +397,14 @@ impl Stages {
             permit.chaos = decision;
         }
         Ok(())
+    }
+
+    /// The fleet rate limiter's state, if the policy has one.
+    pub(super) fn fleet_limiter_snapshot(&self) -> Option<crate::fleet::FleetLimiterSnapshot> {
+        #[cfg(all(feature = "fleet", not(loom)))]
+        return self.fleet_limiter.as_ref().map(|l| l.snapshot());
+        #[cfg(not(all(feature = "fleet", not(loom))))]
+        None
     }
 
     /// Gives back what a permit holds without judging the dependency (`Ignored`).
