@@ -153,6 +153,7 @@ impl FleetConfig {
 
     /// The password, read from its environment variable or file; `None` without one.
     /// A named variable that is unset, or a file that cannot be read, is an error.
+    #[cfg_attr(not(all(feature = "fleet", not(loom))), allow(dead_code))]
     pub(crate) fn password(&self) -> Result<Option<String>, ConfigError> {
         if let Some(var) = &self.password_env {
             return match std::env::var(var) {
