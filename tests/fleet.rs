@@ -548,6 +548,15 @@ max_backoff = "200ms"
     assert!(snap.limiter.is_none(), "the local limiter is replaced");
     assert!(snap.fleet_limiter.is_some());
     assert_eq!(engines[0].health().status.as_str(), "healthy");
+    let text = engines[0].prometheus();
+    for line in [
+        "breakwater_fleet_unavailable{policy=\"payments\"} 0",
+        "breakwater_fleet_stranded_bound{policy=\"payments\"} 10",
+        "breakwater_fleet_burst_bound{policy=\"payments\"} 10",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    assert!(text.contains("breakwater_fleet_round_trips_total{policy=\"payments\"}"));
 
     server.kill();
     wait_for("degraded health", Duration::from_secs(3), || {

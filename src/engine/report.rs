@@ -2,8 +2,8 @@
 
 use super::Engine;
 use crate::metrics::{
-    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
-    write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
+    write_adaptive, write_bulkhead, write_circuit_state, write_fleet_limiter,
+    write_limiter_available, write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
 };
 use crate::policy::PolicySnapshot;
 
@@ -58,6 +58,9 @@ pub fn render_prometheus(snapshots: &[PolicySnapshot]) -> String {
             }
             if let Some(l) = &s.limiter {
                 write_limiter_available(&mut exp, &s.name, l.available as f64)?;
+            }
+            if let Some(f) = &s.fleet_limiter {
+                write_fleet_limiter(&mut exp, &s.name, f)?;
             }
             if let Some(b) = &s.bulkhead {
                 write_bulkhead(

@@ -33,8 +33,8 @@ pub use health::{HealthReason, HealthReport, HealthStatus, PolicyHealth, ReasonK
 pub use histogram::{HistogramSnapshot, LatencyHistogram};
 pub use metered::Metered;
 pub use prometheus::{
-    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
-    write_policy_metrics,
+    write_adaptive, write_bulkhead, write_circuit_state, write_fleet_limiter,
+    write_limiter_available, write_policy_metrics,
 };
 
 /// The current thread's metrics slot (`0` owns the only shard under loom; anything else

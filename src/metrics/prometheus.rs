@@ -34,6 +34,23 @@ pub const BULKHEAD_MAX_CONCURRENT: &str = "breakwater_bulkhead_max_concurrent";
 pub const ADAPTIVE_LIMIT: &str = "breakwater_adaptive_limit";
 /// `breakwater_adaptive_in_flight{policy}`: calls inside the adaptive limit.
 pub const ADAPTIVE_IN_FLIGHT: &str = "breakwater_adaptive_in_flight";
+/// `breakwater_fleet_unavailable{policy}`: 1 while a fleet limit cannot reach its Redis.
+pub const FLEET_UNAVAILABLE: &str = "breakwater_fleet_unavailable";
+/// `breakwater_fleet_local_tokens{policy}`: leased tokens not yet spent.
+pub const FLEET_LOCAL_TOKENS: &str = "breakwater_fleet_local_tokens";
+/// `breakwater_fleet_batch{policy}`: the current lease batch size.
+pub const FLEET_BATCH: &str = "breakwater_fleet_batch";
+/// `breakwater_fleet_stranded_bound{policy}`: the most tokens this process can hold
+/// unspent (the fleet's stranded tokens are at most N times this).
+pub const FLEET_STRANDED_BOUND: &str = "breakwater_fleet_stranded_bound";
+/// `breakwater_fleet_burst_bound{policy}`: the quota's burst (the fleet admits at most
+/// `rate·T/period` plus this from a start with nothing leased).
+pub const FLEET_BURST_BOUND: &str = "breakwater_fleet_burst_bound";
+/// `breakwater_fleet_round_trips_total{policy}`: Redis calls made.
+pub const FLEET_ROUND_TRIPS_TOTAL: &str = "breakwater_fleet_round_trips_total";
+/// `breakwater_fleet_fallback_admissions_total{policy}`: calls admitted by the
+/// `on_unavailable` fallback.
+pub const FLEET_FALLBACK_ADMISSIONS_TOTAL: &str = "breakwater_fleet_fallback_admissions_total";
 
 /// Writes one policy's counters and latency histogram into the families
 /// [`PERMITS_TOTAL`], [`CALLS_TOTAL`] (`outcome` = success, failure, timeout, ignored),
@@ -110,6 +127,44 @@ pub fn write_limiter_available(
         "Permits the rate limiter would grant now.",
     )?
     .sample(&[("policy", policy)], available)?;
+    Ok(())
+}
+
+/// Writes a fleet rate limit's families ([`FLEET_UNAVAILABLE`], [`FLEET_LOCAL_TOKENS`],
+/// [`FLEET_BATCH`], [`FLEET_STRANDED_BOUND`], [`FLEET_BURST_BOUND`],
+/// [`FLEET_ROUND_TRIPS_TOTAL`], [`FLEET_FALLBACK_ADMISSIONS_TOTAL`]).
+pub fn write_fleet_limiter(
+    exp: &mut Exposition,
+    policy: &str,
+    snap: &crate::fleet::FleetLimiterSnapshot,
+) -> Result<(), ExpositionError> {
+    let p = [("policy", policy)];
+    exp.gauge_family(
+        FLEET_UNAVAILABLE,
+        "1 while the fleet limit cannot reach its Redis.",
+    )?
+    .sample(&p, u64::from(snap.unavailable))?;
+    exp.gauge_family(FLEET_LOCAL_TOKENS, "Leased fleet tokens not yet spent.")?
+        .sample(&p, snap.local_tokens)?;
+    exp.gauge_family(FLEET_BATCH, "The fleet limit's lease batch size.")?
+        .sample(&p, snap.batch)?;
+    exp.gauge_family(
+        FLEET_STRANDED_BOUND,
+        "The most fleet tokens this process can hold unspent.",
+    )?
+    .sample(&p, snap.stranded_bound)?;
+    exp.gauge_family(FLEET_BURST_BOUND, "The fleet quota's burst.")?
+        .sample(&p, snap.burst_bound)?;
+    exp.counter_family(
+        FLEET_ROUND_TRIPS_TOTAL,
+        "Redis calls made by the fleet limit.",
+    )?
+    .sample(&p, snap.round_trips)?;
+    exp.counter_family(
+        FLEET_FALLBACK_ADMISSIONS_TOTAL,
+        "Calls admitted by the fleet limit's on_unavailable fallback.",
+    )?
+    .sample(&p, snap.admitted_fallback)?;
     Ok(())
 }
 
