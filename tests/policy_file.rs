@@ -272,3 +272,25 @@ fn a_fleet_scope_needs_a_fleet_section() {
     let error = Engine::from_toml_str(text).unwrap_err().to_string();
     assert!(error.contains("fleet"), "{error}");
 }
+
+/// The README's fleet example is a valid policy file.
+#[test]
+fn the_readme_fleet_example_reads() {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("## Fleet-wide quotas (Redis)")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has a fleet example");
+    let file = PolicyFile::parse(block).expect("the README's fleet example is valid");
+    let payments = file.policy("payments").unwrap();
+    assert_eq!(
+        payments.rate_limiter.unwrap().scope,
+        breakwater::fleet::Scope::Fleet
+    );
+    assert_eq!(
+        payments.fleet.as_ref().unwrap().password_env.as_deref(),
+        Some("PAYMENTS_REDIS_PASSWORD")
+    );
+}
