@@ -31,9 +31,11 @@ fn unix_ms() -> u64 {
 fn fleet(server: &RedisServer, namespace: &str) -> FleetConfig {
     let mut c = FleetConfig::new(server.address());
     c.namespace = namespace.into();
-    c.timeout = Duration::from_millis(100);
+    // Generous, so the latency assertions (hot path < timeout) leave room for a
+    // loaded machine's scheduler.
+    c.timeout = Duration::from_millis(250);
     c.lease_horizon = Duration::from_millis(50);
-    c.max_backoff = Duration::from_millis(200);
+    c.max_backoff = Duration::from_millis(500);
     c
 }
 

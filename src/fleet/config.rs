@@ -285,8 +285,6 @@ mod tests {
         }
     }
 
-    use super::*;
-
     #[test]
     fn names_round_trip() {
         for m in OnUnavailable::ALL {

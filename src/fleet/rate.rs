@@ -298,7 +298,11 @@ impl Shared {
         }
         self.wake_refill();
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        let wait = self.retry_after_ns.load(Ordering::Relaxed);
+        // Redis's last word on the next token, and never less than one interval.
+        let wait = self
+            .retry_after_ns
+            .load(Ordering::Relaxed)
+            .max(self.interval_ns);
         Err(Rejection::new(
             RejectReason::RateLimited,
             Some(Duration::from_nanos(wait)),
