@@ -53,13 +53,15 @@ impl OnUnavailable {
 /// ```
 /// use breakwater::fleet::{FleetConfig, OnUnavailable};
 ///
-/// let mut config = FleetConfig::new("127.0.0.1:6379");
-/// config.on_unavailable = OnUnavailable::Deny;
+/// let config = FleetConfig::new("127.0.0.1:6379")
+///     .with_password_env(Some("REDIS_PASSWORD".into()))
+///     .with_on_unavailable(OnUnavailable::Deny);
 /// assert!(config.validate().is_ok());
-/// config.local_share = 0.0;
+/// let config = config.with_local_share(0.0);
 /// assert_eq!(config.validate().unwrap_err().field, "local_share");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct FleetConfig {
     /// `host:port`, or a `redis://[user@]host:port[/db]` address (no password in it).
     pub address: String,
@@ -90,6 +92,21 @@ pub struct FleetConfig {
     /// `timeout` up to this).
     pub max_backoff: Duration,
 }
+
+crate::builder::with_setters!(FleetConfig {
+    address: String => with_address,
+    username: Option<String> => with_username,
+    password_env: Option<String> => with_password_env,
+    password_file: Option<PathBuf> => with_password_file,
+    namespace: String => with_namespace,
+    on_unavailable: OnUnavailable => with_on_unavailable,
+    local_share: f64 => with_local_share,
+    timeout: Duration => with_timeout,
+    lease_horizon: Duration => with_lease_horizon,
+    max_batch: u64 => with_max_batch,
+    lease_ttl: Duration => with_lease_ttl,
+    max_backoff: Duration => with_max_backoff,
+});
 
 impl FleetConfig {
     /// A configuration for the Redis at `address`, with the defaults: namespace

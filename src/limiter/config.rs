@@ -59,12 +59,10 @@ impl RateLimiterConfig {
         }
     }
 
-    /// The same quota, enforced across the fleet (see [`Scope::Fleet`]).
-    pub fn fleet_wide(self) -> Self {
-        Self {
-            scope: Scope::Fleet,
-            ..self
-        }
+    /// The same quota with another scope ([`Scope::Fleet`]: across the fleet).
+    #[must_use]
+    pub fn with_scope(self, scope: Scope) -> Self {
+        Self { scope, ..self }
     }
 
     /// The same quota with another `burst`.
