@@ -164,7 +164,14 @@ impl Stages {
             .is_some_and(|c| c.slow_call_rate_threshold.is_some());
         let timing = (config.timeout.is_some() || config.adaptive.is_some() || slow_rule)
             .then(|| clock.precise());
-        let lean = throttle.is_none()
+        // A fleet-wide limiter takes the general path (the lean one knows the local
+        // limiter only).
+        #[cfg(all(feature = "fleet", not(loom)))]
+        let fleet_free = fleet_limiter.is_none();
+        #[cfg(not(all(feature = "fleet", not(loom))))]
+        let fleet_free = true;
+        let lean = fleet_free
+            && throttle.is_none()
             && adaptive.is_none()
             && chaos.is_none()
             && timing.is_none()
