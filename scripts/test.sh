@@ -29,7 +29,7 @@ mkdir -p "$ROOT/target"
 
 # Every optional part of the library, so lints, docs and tests see all of it (the
 # release run leaves out only the command-line tool, see below).
-FEATURES="cli,tracing,capi,tower"
+FEATURES="cli,tracing,capi,tower,fleet"
 LIB_FEATURES="tracing,capi,tower"
 
 passed=0
@@ -118,7 +118,9 @@ header_fresh() {
 }
 run "header" header_fresh
 
-# 3. Rust tests: unit, integration, property, doc tests, the CLI end to end.
+# 3. Rust tests: unit, integration, property, doc tests, the CLI end to end, and the
+#    fleet-wide quotas against a real redis-server each test starts on loopback.
+ensure_tool redis-server redis-server || true
 run "cargo test" cargo test --features "$FEATURES"
 # The same tests in the release profile: an optimiser must not make a test meaningless.
 # (Without the command-line tool: its tests drive the binary end to end, which the debug
