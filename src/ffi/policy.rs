@@ -174,6 +174,7 @@ impl bw_permit {
                 fail: packed & INJECTED_FAILURE != 0,
                 latency: Duration::ZERO,
             },
+            keyed: None,
         };
         // The marker is live (checked above): one xor makes it used.
         self.opaque[5] = packed ^ (u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT);

@@ -6,6 +6,7 @@ use crate::adaptive::{AdaptiveConfig, ThrottleConfig};
 use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::ChaosConfig;
+use crate::keyed::PerKeyConfig;
 use crate::limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
 use crate::{ConfigError, Outcome, RejectReason};
@@ -148,6 +149,10 @@ pub struct PolicyConfig {
     pub chaos: Option<ChaosConfig>,
     /// The retry loop around the pipeline (used by `call`).
     pub retry: Option<RetryPolicyConfig>,
+    /// Stage 0: per-key limits, asked first by
+    /// [`Policy::acquire_keyed`](crate::policy::Policy::acquire_keyed) (calls without
+    /// a key skip it).
+    pub per_key: Option<PerKeyConfig>,
 }
 
 impl PolicyConfig {
@@ -163,6 +168,7 @@ impl PolicyConfig {
             adaptive: None,
             chaos: None,
             retry: None,
+            per_key: None,
         }
     }
 
@@ -205,6 +211,12 @@ impl PolicyConfig {
     /// Adds fault injection.
     pub fn with_chaos(mut self, config: ChaosConfig) -> Self {
         self.chaos = Some(config);
+        self
+    }
+
+    /// Adds per-key limits (used by `acquire_keyed`).
+    pub fn with_per_key(mut self, config: PerKeyConfig) -> Self {
+        self.per_key = Some(config);
         self
     }
 
@@ -253,6 +265,9 @@ impl PolicyConfig {
         }
         if let Some(c) = &self.retry {
             c.retry.validate().map_err(|e| e.within("retry"))?;
+        }
+        if let Some(c) = &self.per_key {
+            c.validate().map_err(|e| e.within("per_key"))?;
         }
         Ok(())
     }
