@@ -304,3 +304,90 @@ impl<C: Clock> Drop for KeyedPermit<'_, C> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const SEED_KNOWN: [u64; 2] = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+
+    /// `n` keys that share one bucket of a table with `seed`: what a client who knew
+    /// the seed would send.
+    fn colliding_keys(seed: [u64; 2], max_keys: u32, n: usize) -> Vec<Vec<u8>> {
+        let table = Table::new(max_keys, KeyHasher::with_seed(seed[0], seed[1]));
+        let (target, _) = table.locate(b"victim");
+        (0u64..)
+            .map(|i| format!("attacker-{i}").into_bytes())
+            .filter(|k| table.locate(k).0 == target)
+            .take(n)
+            .collect()
+    }
+
+    fn limiter(seed: [u64; 2], clock: &ManualClock) -> KeyedLimiter<ManualClock> {
+        // One permit a minute, bursts of 5: every key used stays active for minutes.
+        let config = PerKeyConfig::new(1, Duration::from_secs(60))
+            .with_burst(5)
+            .with_max_keys(1_000);
+        KeyedLimiter::with_clock_and_seed(config, clock.clone(), seed).unwrap()
+    }
+
+    #[test]
+    fn keys_aimed_at_one_bucket_only_evict_each_other_and_never_the_victim() {
+        let clock = ManualClock::new();
+        let keys = colliding_keys(SEED_KNOWN, 1_000, 60);
+        let l = limiter(SEED_KNOWN, &clock);
+        // The victim spends its whole burst: debt 5 permits.
+        for _ in 0..5 {
+            drop(l.try_acquire(b"victim").unwrap());
+        }
+        for k in &keys {
+            drop(l.try_acquire(k).expect("a fresh key passes"));
+        }
+        let s = l.snapshot();
+        // Six slots besides the victim's: every attacker key past them evicted another.
+        assert_eq!(s.evictions, keys.len() as u64 - 6, "{s:?}");
+        assert_eq!(s.evicted_debt, s.evictions, "each evicted attacker owed one permit");
+        let refused = l.try_acquire(b"victim").unwrap_err();
+        assert_eq!(refused.reason, RejectReason::RateLimited);
+        assert_eq!(refused.retry_after, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_same_keys_under_another_seed_spread_out() {
+        let keys = colliding_keys(SEED_KNOWN, 1_000, 60);
+        let clock = ManualClock::new();
+        for l in [
+            limiter([1, 2], &clock),
+            KeyedLimiter::with_clock(
+                PerKeyConfig::new(1, Duration::from_secs(60)).with_max_keys(1_000),
+                clock.clone(),
+            )
+            .unwrap(),
+        ] {
+            for k in &keys {
+                drop(l.try_acquire(k).unwrap());
+            }
+            let s = l.snapshot();
+            assert_eq!((s.evictions, s.active_keys), (0, keys.len() as u64));
+        }
+    }
+
+    #[test]
+    fn a_refusal_the_coarse_lag_explains_is_asked_again_precisely() {
+        let precise = ManualClock::new();
+        let clock = precise.with_coarse_tick(Duration::from_millis(4));
+        let l = KeyedLimiter::with_clock(
+            PerKeyConfig::new(1_000, Duration::from_secs(1)).with_burst(1),
+            clock.clone(),
+        )
+        .unwrap();
+        precise.advance(Duration::from_millis(8));
+        drop(l.try_acquire(b"k").unwrap());
+        // 1 ms later the coarse reading has not moved, the precise one has.
+        precise.advance(Duration::from_millis(1));
+        assert!(l.try_acquire(b"k").is_ok(), "at {}", precise.now());
+        let refused = l.try_acquire(b"k").unwrap_err();
+        assert_eq!(refused.retry_after, Some(Duration::from_millis(1)));
+    }
+}
