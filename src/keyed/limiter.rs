@@ -236,7 +236,8 @@ impl<C: Clock> KeyedLimiter<C> {
     }
 
     /// Gives back the permit of `slot` (a call completed). False, and nothing changed,
-    /// when `slot` holds no permit of this limiter (given back already, or forged).
+    /// when the slot's key holds no permit (forged, or every permit of the key given
+    /// back already). A slot names its key, not one permit: give each back once.
     #[inline]
     pub fn release_raw(&self, slot: KeySlot) -> bool {
         self.table.release(slot)
@@ -351,6 +352,26 @@ mod tests {
         let refused = l.try_acquire(b"victim").unwrap_err();
         assert_eq!(refused.reason, RejectReason::RateLimited);
         assert_eq!(refused.retry_after, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_eviction_bound_is_reached_by_a_key_evicted_at_full_debt() {
+        let clock = ManualClock::new();
+        let keys = colliding_keys(SEED_KNOWN, 1_000, 8);
+        let l = limiter(SEED_KNOWN, &clock);
+        for k in &keys[..7] {
+            for _ in 0..5 {
+                drop(l.try_acquire(k).unwrap());
+            }
+        }
+        // Every key owes its whole burst: the newcomer evicts the first of them.
+        drop(l.try_acquire(&keys[7]).unwrap());
+        let s = l.snapshot();
+        assert_eq!((s.evictions, s.evicted_debt), (1, 5));
+        // The evicted key comes back fresh: exactly its debt more than an exact limiter
+        // (which would refuse it for a minute) lets through.
+        let extra = (0..10).filter(|_| l.try_acquire(&keys[0]).is_ok()).count();
+        assert_eq!(extra as u64, s.evicted_debt);
     }
 
     #[test]
