@@ -68,7 +68,7 @@ impl<C: Clock> std::fmt::Debug for KeyedLimiter<C> {
 pub struct KeyedSnapshot {
     /// The configured `max_keys`.
     pub max_keys: u32,
-    /// Slots in the table (at least `2 × max_keys`).
+    /// Slots in the table (at least `1.25 × max_keys`).
     pub capacity: u64,
     /// Keys that limit now: quota not refilled, or permits held.
     pub active_keys: u64,
@@ -378,13 +378,11 @@ mod tests {
     fn the_same_keys_under_another_seed_spread_out() {
         let keys = colliding_keys(SEED_KNOWN, 1_000, 60);
         let clock = ManualClock::new();
+        // 512 buckets: 8 of 60 random keys in one of them has a chance below 10^-9.
+        let config = PerKeyConfig::new(1, Duration::from_secs(60)).with_max_keys(10_000);
         for l in [
-            limiter([1, 2], &clock),
-            KeyedLimiter::with_clock(
-                PerKeyConfig::new(1, Duration::from_secs(60)).with_max_keys(1_000),
-                clock.clone(),
-            )
-            .unwrap(),
+            KeyedLimiter::with_clock_and_seed(config, clock.clone(), [1, 2]).unwrap(),
+            KeyedLimiter::with_clock(config, clock.clone()).unwrap(),
         ] {
             for k in &keys {
                 drop(l.try_acquire(k).unwrap());
