@@ -26,29 +26,50 @@ fn keyed_policy(clock: &ManualClock, per_key: PerKeyConfig) -> Policy {
 fn each_key_gets_exactly_its_burst_then_one_permit_per_interval() {
     let clock = ManualClock::new();
     // 10 per second: one every 100 ms, bursts of 3.
-    let policy = keyed_policy(&clock, PerKeyConfig::new(10, Duration::from_secs(1)).with_burst(3));
+    let policy = keyed_policy(
+        &clock,
+        PerKeyConfig::new(10, Duration::from_secs(1)).with_burst(3),
+    );
     for _ in 0..3 {
         policy.acquire_keyed(b"alice").unwrap().success();
     }
     let refused = policy.acquire_keyed(b"alice").unwrap_err();
     assert_eq!(refused.reason, RejectReason::RateLimited);
-    assert_eq!(refused.retry_after, Some(Duration::from_millis(100)), "at {}", clock.now());
+    assert_eq!(
+        refused.retry_after,
+        Some(Duration::from_millis(100)),
+        "at {}",
+        clock.now()
+    );
     // Bob is untouched by Alice's spending.
     for _ in 0..3 {
         policy.acquire_keyed(b"bob").unwrap().success();
     }
     clock.advance(Duration::from_millis(99));
     let refused = policy.acquire_keyed(b"alice").unwrap_err();
-    assert_eq!(refused.retry_after, Some(Duration::from_millis(1)), "at {}", clock.now());
+    assert_eq!(
+        refused.retry_after,
+        Some(Duration::from_millis(1)),
+        "at {}",
+        clock.now()
+    );
     clock.advance(Duration::from_millis(1));
     policy.acquire_keyed(b"alice").unwrap().success();
-    assert!(policy.acquire_keyed(b"alice").is_err(), "at {}", clock.now());
+    assert!(
+        policy.acquire_keyed(b"alice").is_err(),
+        "at {}",
+        clock.now()
+    );
     // Idle for a second: the whole burst is back, and nothing else.
     clock.advance(Duration::from_secs(1));
     for _ in 0..3 {
         policy.acquire_keyed(b"alice").unwrap().success();
     }
-    assert!(policy.acquire_keyed(b"alice").is_err(), "at {}", clock.now());
+    assert!(
+        policy.acquire_keyed(b"alice").is_err(),
+        "at {}",
+        clock.now()
+    );
     // Unkeyed calls skip the per-key stage; every refusal is counted by the policy.
     policy.acquire().unwrap().success();
     let m = policy.metrics().snapshot();
@@ -65,7 +86,11 @@ fn keys_are_bytes_empty_and_long_ones_included() {
         policy.acquire_keyed(key).unwrap().success();
     }
     for key in [&b""[..], b"\x00", b"\x00\x00", &long] {
-        assert!(policy.acquire_keyed(key).is_err(), "{:?}", &key[..key.len().min(4)]);
+        assert!(
+            policy.acquire_keyed(key).is_err(),
+            "{:?}",
+            &key[..key.len().min(4)]
+        );
     }
 }
 
@@ -83,9 +108,7 @@ fn a_keys_concurrency_slot_comes_back_however_the_call_ends() {
     );
     held.failure();
     drop(policy.acquire_keyed(b"t").unwrap()); // dropped: Ignored
-    let raw = policy
-        .acquire_keyed_raw(b"t", Default::default())
-        .unwrap();
+    let raw = policy.acquire_keyed_raw(b"t", Default::default()).unwrap();
     assert!(raw.key_slot().is_some());
     assert!(policy.acquire_keyed(b"t").is_err());
     policy.complete_raw(raw, breakwater::Outcome::Success, None);
@@ -206,6 +229,9 @@ fn the_most_rejected_keys_reach_the_snapshot_and_prometheus_with_bounded_labels(
         series[0],
         r#"breakwater_per_key_top_rejections{policy="api",rank="1",key="noisy\\x0a\"one\""} 299"#
     );
-    assert!(text.contains("breakwater_per_key_active_keys{policy=\"api\"} 502"), "{text}");
+    assert!(
+        text.contains("breakwater_per_key_active_keys{policy=\"api\"} 502"),
+        "{text}"
+    );
     assert!(text.contains("breakwater_per_key_evictions_total{policy=\"api\"} 0"));
 }

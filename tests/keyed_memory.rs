@@ -39,9 +39,8 @@ fn ten_million_distinct_keys_keep_the_resident_set_flat() {
     // Ten per second and bursts of 10: a key seen once stays active for 100 ms, and a
     // call comes every microsecond, so about 100 000 keys are active at any time.
     let policy = Policy::with_clock(
-        PolicyConfig::new("gateway").with_per_key(
-            PerKeyConfig::new(10, Duration::from_secs(1)).with_max_keys(100_000),
-        ),
+        PolicyConfig::new("gateway")
+            .with_per_key(PerKeyConfig::new(10, Duration::from_secs(1)).with_max_keys(100_000)),
         AnyClock::Manual(clock.clone()),
     )
     .unwrap();

@@ -668,20 +668,6 @@ static BUDGET_FIELDS: &[Field<BudgetConfig>] = &[
     ),
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_stage_is_a_policy_config_field_once() {
-        let keys = policy_keys();
-        let mut unique = keys.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(keys.len(), unique.len(), "{keys:?}");
-    }
-}
-
 static PER_KEY: Section<PerKeyConfig> = Section {
     doc: "Stage 0: a rate and concurrency limit for each key (client, API key, tenant), \
           asked first by keyed acquires (`acquire_keyed`); memory fixed by `max_keys`.",
@@ -721,3 +707,17 @@ static PER_KEY: Section<PerKeyConfig> = Section {
     },
     validate: PerKeyConfig::validate,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_is_a_policy_config_field_once() {
+        let keys = policy_keys();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "{keys:?}");
+    }
+}

@@ -2,8 +2,8 @@
 
 use super::Engine;
 use crate::metrics::{
-    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available,
-    write_per_key, write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
+    write_adaptive, write_bulkhead, write_circuit_state, write_limiter_available, write_per_key,
+    write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
 };
 use crate::policy::PolicySnapshot;
 

@@ -59,7 +59,10 @@ pub unsafe extern "C" fn bw_policy_acquire_keyed(
     ffi_status!({
         ensure_non_null!(policy, out_permit);
         if key.is_null() && key_len != 0 {
-            return fail(bw_status::BW_NULL_POINTER, "`key` is NULL and `key_len` > 0");
+            return fail(
+                bw_status::BW_NULL_POINTER,
+                "`key` is NULL and `key_len` > 0",
+            );
         }
         let priority = match parse_priority(priority) {
             Ok(p) => p,
@@ -219,7 +222,11 @@ mod tests {
         // SAFETY: as above.
         let again = unsafe { bw_policy_complete_keyed(p, &mut permit, BW_OUTCOME_SUCCESS, 0) };
         assert_eq!(again, bw_status::BW_PERMIT_ALREADY_USED);
-        assert_eq!(acquire(p, b"tenant").0, bw_status::BW_OK, "the slot came back");
+        assert_eq!(
+            acquire(p, b"tenant").0,
+            bw_status::BW_OK,
+            "the slot came back"
+        );
         // SAFETY: the reference made by `policy()`.
         unsafe { crate::ffi::policy::bw_policy_free(p) };
     }

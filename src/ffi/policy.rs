@@ -92,8 +92,9 @@ pub(super) mod words {
     pub(super) const MARKER_SHIFT: u32 = 48;
 
     // The stage bits fit between the priority and the reserved bits.
-    const _: () =
-        assert!((FLAGS_MASK << FLAGS_SHIFT) & (RESERVED | KEYED | PRIORITY_MASK << PRIORITY_SHIFT) == 0);
+    const _: () = assert!(
+        (FLAGS_MASK << FLAGS_SHIFT) & (RESERVED | KEYED | PRIORITY_MASK << PRIORITY_SHIFT) == 0
+    );
     const _: () = assert!(
         FLAGS_MASK << FLAGS_SHIFT
             == HAS_BREAKER | PROBE | HAS_ADAPTIVE | HAS_BULKHEAD | INJECTED_FAILURE

@@ -145,9 +145,15 @@ mod tests {
                 "max_concurrent"
             );
         }
-        assert!(ok.with_max_concurrent(MAX_CONCURRENT_PER_KEY).validate().is_ok());
+        assert!(ok
+            .with_max_concurrent(MAX_CONCURRENT_PER_KEY)
+            .validate()
+            .is_ok());
         for k in [0, MAX_KEYS + 1] {
-            assert_eq!(ok.with_max_keys(k).validate().unwrap_err().field, "max_keys");
+            assert_eq!(
+                ok.with_max_keys(k).validate().unwrap_err().field,
+                "max_keys"
+            );
         }
         assert_eq!(
             ok.with_top_keys(MAX_TOP_KEYS + 1)

@@ -154,7 +154,10 @@ mod tests {
         }
         for (&id, &count) in &truth {
             if count > total / 5 {
-                assert!(top.iter().any(|h| h.key == id.to_le_bytes()), "{id} missing");
+                assert!(
+                    top.iter().any(|h| h.key == id.to_le_bytes()),
+                    "{id} missing"
+                );
             }
         }
         assert_eq!(top[0].key, 1u64.to_le_bytes());

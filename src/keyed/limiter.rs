@@ -173,9 +173,9 @@ impl<C: Clock> KeyedLimiter<C> {
         // Coarse first: an older reading can only refuse more (GCRA takes max(tat, now)
         // and keys expire later), so an admission from it stands; a refusal the lag
         // could explain is asked again with the precise reading.
-        let mut answer = self
-            .table
-            .acquire(bucket, id, self.units(self.clock.now_coarse()), &self.rule);
+        let mut answer =
+            self.table
+                .acquire(bucket, id, self.units(self.clock.now_coarse()), &self.rule);
         if let Answer::Refused {
             reason: RejectReason::RateLimited,
             retry_after: Some(after),
@@ -348,7 +348,10 @@ mod tests {
         let s = l.snapshot();
         // Six slots besides the victim's: every attacker key past them evicted another.
         assert_eq!(s.evictions, keys.len() as u64 - 6, "{s:?}");
-        assert_eq!(s.evicted_debt, s.evictions, "each evicted attacker owed one permit");
+        assert_eq!(
+            s.evicted_debt, s.evictions,
+            "each evicted attacker owed one permit"
+        );
         let refused = l.try_acquire(b"victim").unwrap_err();
         assert_eq!(refused.reason, RejectReason::RateLimited);
         assert_eq!(refused.retry_after, Some(Duration::from_secs(60)));

@@ -243,9 +243,7 @@ impl Table {
     /// active keys a bucket then holds 4.4 of its 7 on average, at most), a power of
     /// two of buckets, all allocated now.
     pub(crate) fn new(max_keys: u32, hasher: KeyHasher) -> Table {
-        let wanted = (u64::from(max_keys) * 5)
-            .div_ceil(4 * WAYS as u64)
-            .max(1);
+        let wanted = (u64::from(max_keys) * 5).div_ceil(4 * WAYS as u64).max(1);
         let count = wanted.next_power_of_two();
         let buckets = (0..count)
             .map(|_| CachePadded::new(Mutex::new([Slot::default(); WAYS])))
