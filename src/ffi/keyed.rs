@@ -187,8 +187,21 @@ mod tests {
         bw_policy::into_handle(policy)
     }
 
+    /// A zeroed permit, as a C caller would declare one.
+    fn blank() -> bw_keyed_permit {
+        bw_keyed_permit {
+            permit: bw_permit {
+                opaque: [0; 6],
+                injected_latency_ns: 0,
+                flags: 0,
+                reserved: 0,
+            },
+            key_opaque: [0; 2],
+        }
+    }
+
     fn acquire(p: *const bw_policy, key: &[u8]) -> (bw_status, bw_keyed_permit) {
-        let mut permit: bw_keyed_permit = unsafe { std::mem::zeroed() };
+        let mut permit: bw_keyed_permit = blank();
         let mut after = 0;
         // SAFETY: a live policy, a valid key slice and valid out-pointers.
         let status = unsafe {
@@ -234,7 +247,7 @@ mod tests {
     #[test]
     fn bad_arguments_get_statuses() {
         let p = policy();
-        let mut permit: bw_keyed_permit = unsafe { std::mem::zeroed() };
+        let mut permit: bw_keyed_permit = blank();
         // SAFETY: NULL key with a length is refused before any read.
         let status = unsafe {
             bw_policy_acquire_keyed(p, std::ptr::null(), 3, 0, &mut permit, std::ptr::null_mut())
@@ -250,7 +263,7 @@ mod tests {
         // SAFETY: live policy, valid (forged) permit struct.
         let status = unsafe { bw_policy_complete_keyed(p, &mut forged, BW_OUTCOME_SUCCESS, 0) };
         assert_eq!(status, bw_status::BW_INVALID_ARGUMENT);
-        let mut zeroed: bw_keyed_permit = unsafe { std::mem::zeroed() };
+        let mut zeroed: bw_keyed_permit = blank();
         // SAFETY: as above.
         let status = unsafe { bw_policy_complete_keyed(p, &mut zeroed, BW_OUTCOME_SUCCESS, 0) };
         assert_eq!(status, bw_status::BW_INVALID_ARGUMENT);
