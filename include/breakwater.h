@@ -161,7 +161,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 5
+#define BW_ABI_VERSION 6
 
 // The result of every fallible `bw_` function.
 //
@@ -397,25 +397,6 @@ typedef struct {
   uint64_t latency_p999_ns;
 } bw_metrics;
 
-// A reservation of a limiter, passed by value: plain data, no allocation. Filled by
-// `bw_limiter_reserve`: wait `wait_ns` before going ahead, or give the permits back
-// with `bw_limiter_cancel` (at most once). Dropping it keeps the slot. Callers read
-// `wait_ns` and `permits`; every field is the library's.
-typedef struct {
-  // The limiter the reservation belongs to.
-  uint64_t instance;
-  // Nanoseconds to wait before going ahead (as of the reservation).
-  uint64_t wait_ns;
-  // Permits reserved (0 for an empty reservation).
-  uint64_t permits;
-  // The slot's identity inside the limiter.
-  uint64_t tat;
-  // Live/used marker, owned by the library.
-  uint32_t state;
-  // Reserved, zero.
-  uint32_t reserved;
-} bw_reservation;
-
 // A permit of a policy, passed by value: plain data, 64 bytes, no allocation. Fill it
 // with `bw_policy_acquire` and give it back exactly once to `bw_policy_complete` of
 // the same policy (complete with `BW_OUTCOME_IGNORED` when the call was not made).
@@ -441,6 +422,40 @@ typedef struct {
   // Reserved, 0.
   uint32_t reserved;
 } bw_permit;
+
+// A permit of a keyed call: the policy permit, and the key's slot in the policy's
+// per-key table. Filled by `bw_policy_acquire_keyed`; give it back exactly once to
+// `bw_policy_complete_keyed` of the same policy. Read `permit.flags` and
+// `permit.injected_latency_ns` as for `bw_policy_acquire`; never write `key_opaque`
+// or `permit.opaque`. `bw_policy_complete` refuses the inner permit of one that holds
+// a key's slot (`BW_INVALID_ARGUMENT`, the permit stays live), so the slot cannot be
+// lost; a copy of the struct cannot be told from the original, so never complete a
+// copy.
+typedef struct {
+  // The policy permit.
+  bw_permit permit;
+  // The library's words for the key's slot (identity, place). Never change them.
+  uint64_t key_opaque[2];
+} bw_keyed_permit;
+
+// A reservation of a limiter, passed by value: plain data, no allocation. Filled by
+// `bw_limiter_reserve`: wait `wait_ns` before going ahead, or give the permits back
+// with `bw_limiter_cancel` (at most once). Dropping it keeps the slot. Callers read
+// `wait_ns` and `permits`; every field is the library's.
+typedef struct {
+  // The limiter the reservation belongs to.
+  uint64_t instance;
+  // Nanoseconds to wait before going ahead (as of the reservation).
+  uint64_t wait_ns;
+  // Permits reserved (0 for an empty reservation).
+  uint64_t permits;
+  // The slot's identity inside the limiter.
+  uint64_t tat;
+  // Live/used marker, owned by the library.
+  uint32_t state;
+  // Reserved, zero.
+  uint32_t reserved;
+} bw_reservation;
 
 // A policy's counters and the state of its stages, filled by `bw_policy_get_stats`.
 // Counters are exact and monotonic; `success + failure + timeout + ignored ≤
@@ -1002,6 +1017,51 @@ bw_status bw_engine_policy_names(const bw_engine *engine, char **out);
 bw_status bw_engine_set_listener(const bw_engine *engine,
                                  bw_event_callback callback,
                                  void *user_data);
+
+// Asks the per-key limits of `key` (`key_len` bytes, any bytes; the empty key is a
+// key), then every stage of `policy`, at `priority` (`BW_PRIORITY_*`). A later stage
+// refusing gives back what the key's limits granted. On a policy without a `per_key`
+// section the key is not looked at (the same as `bw_policy_acquire`).
+//
+// - `BW_OK`: `*out_permit` is filled; complete it exactly once with
+//   `bw_policy_complete_keyed`.
+// - a rejection status, as `bw_policy_acquire`: the key's own limits give
+//   `BW_RATE_LIMITED` (its quota, with the wait), `BW_BULKHEAD_FULL` (its
+//   `max_concurrent`) or `BW_LOAD_SHED` (the table's bucket for the key is full of
+//   keys holding permits). `*out_permit` is untouched; `*out_retry_after_ns`, when
+//   not NULL, receives the wait (0 when unknown). Nothing is allocated.
+// - `BW_NULL_POINTER` (policy or out_permit NULL, or key NULL with `key_len` > 0),
+//   `BW_INVALID_ARGUMENT` (unknown priority): nothing written.
+//
+// Thread-safe; may block only if the policy's bulkhead has a `max_wait`.
+//
+// # Safety
+// `policy` must be NULL or live; `key` NULL or valid for reads of `key_len` bytes;
+// `out_permit` and `out_retry_after_ns` NULL or valid for writes.
+bw_status bw_policy_acquire_keyed(const bw_policy *policy,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  int32_t priority,
+                                  bw_keyed_permit *out_permit,
+                                  uint64_t *out_retry_after_ns);
+
+// Reports how the call of a keyed `permit` went (`outcome`: `BW_OUTCOME_*`), frees
+// what the policy permit holds and gives back the key's slot. `duration_ns` as for
+// `bw_policy_complete`.
+//
+// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_INVALID_ARGUMENT` for an unknown outcome
+// (the permit stays live) or a struct `bw_policy_acquire_keyed` did not fill (zeroed,
+// or its words changed); `BW_PERMIT_ALREADY_USED` if completed before;
+// `BW_WRONG_HANDLE` if it came from another policy. On any error nothing is
+// completed. Thread-safe, allocation-free on success.
+//
+// # Safety
+// `policy` must be NULL or live; `permit` NULL or a permit filled by
+// `bw_policy_acquire_keyed`, not accessed by another thread during the call.
+bw_status bw_policy_complete_keyed(const bw_policy *policy,
+                                   bw_keyed_permit *permit,
+                                   int32_t outcome,
+                                   uint64_t duration_ns);
 
 // Creates a limiter configuration builder (rate unset) and writes it to `*out` (free
 // it with `bw_limiter_config_free`). `BW_NULL_POINTER` if `out` is NULL.

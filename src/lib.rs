@@ -39,6 +39,8 @@
 //! - [`retry`]: backoff schedules, jitter, retry budgets and the retry step.
 //!
 //! Putting them together:
+//! - [`keyed`]: per-key rate and concurrency limits in a fixed table (clients, API
+//!   keys, tenants), with the keys rejected most.
 //! - [`policy`]: a named pipeline of the stages with one acquire and one completion.
 //! - [`engine`]: the registry of named policies, loading, reload, the global engine, and
 //!   its reports (Prometheus text, health).
@@ -73,6 +75,7 @@ pub mod error;
 #[cfg(all(feature = "capi", not(loom)))]
 pub mod ffi;
 pub mod fleet;
+pub mod keyed;
 pub mod limiter;
 pub mod metrics;
 pub mod outcome;

@@ -21,6 +21,7 @@ use crate::breaker::{BreakerConfig, BreakerState, WindowConfig, STARTING_STATES}
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::{ChaosConfig, LatencyFault};
 use crate::fleet::{FleetConfig, OnUnavailable, Scope};
+use crate::keyed::PerKeyConfig;
 use crate::limiter::RateLimiterConfig;
 use crate::policy::{PolicyConfig, RetryOn, RetryPolicyConfig};
 use crate::retry::{BackoffConfig, BudgetConfig, Jitter};
@@ -95,6 +96,7 @@ pub(crate) static STAGES: &[Stage] = &[
     stage!("chaos", chaos, CHAOS),
     stage!("retry", retry, RETRY),
     stage!("fleet", fleet, FLEET),
+    stage!("per_key", per_key, PER_KEY),
 ];
 
 /// The fields of `[policies.NAME]` itself (its stages are [`STAGES`]).
@@ -772,6 +774,46 @@ static BUDGET_FIELDS: &[Field<BudgetConfig>] = &[
         "The window requests and retries are counted over."
     ),
 ];
+
+static PER_KEY: Section<PerKeyConfig> = Section {
+    doc: "Stage 0: a rate and concurrency limit for each key (client, API key, tenant), \
+          asked first by keyed acquires (`acquire_keyed`); memory fixed by `max_keys`.",
+    fields: &[
+        field!("rate", U64, rate, "Permits per `period` for each key. `>= 1`."),
+        field!("period", Duration, period, "The period of `rate`."),
+        field!(
+            "burst",
+            U64,
+            burst,
+            "Permits a key may take at once; defaults to `rate`."
+        ),
+        maybe!("max_concurrent", MaybeU32, max_concurrent, off = "unlimited",
+            "Permits one key may hold at once. `1..=65535`."),
+        field!(
+            "max_keys",
+            U32,
+            max_keys,
+            "Keys limiting at the same time the table is sized for (allocated up front, 23 to 46 bytes per key). `1..=16777216`."
+        ),
+        field!(
+            "top_keys",
+            U32,
+            top_keys,
+            "How many of the most-rejected keys the snapshot and metrics show (`0` = none). `<= 64`."
+        ),
+    ],
+    start: || PerKeyConfig::new(1, Duration::from_secs(1)),
+    required: &[(
+        "rate",
+        "missing: per-key limits need `rate` (permits per period for each key)",
+    )],
+    finish: |c, t| {
+        if !t.contains_key("burst") {
+            c.burst = c.rate;
+        }
+    },
+    validate: PerKeyConfig::validate,
+};
 
 #[cfg(test)]
 mod tests {

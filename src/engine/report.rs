@@ -3,7 +3,8 @@
 use super::Engine;
 use crate::metrics::{
     write_adaptive, write_bulkhead, write_circuit_state, write_fleet_limiter,
-    write_limiter_available, write_policy_metrics, Exposition, HealthReport, PolicyHealth, Usage,
+    write_limiter_available, write_per_key, write_policy_metrics, Exposition, HealthReport,
+    PolicyHealth, Usage,
 };
 use crate::policy::PolicySnapshot;
 
@@ -72,6 +73,9 @@ pub fn render_prometheus(snapshots: &[PolicySnapshot]) -> String {
             }
             if let Some(a) = &s.adaptive {
                 write_adaptive(&mut exp, &s.name, a.limit as u64, a.in_flight as u64)?;
+            }
+            if let Some(k) = &s.per_key {
+                write_per_key(&mut exp, &s.name, k)?;
             }
             Ok::<(), crate::metrics::ExpositionError>(())
         })();

@@ -25,6 +25,9 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     (4, 0xa078_4488_217e_2a6f),
     // `bw_engine_policy_names`: the names a binding lists when a lookup fails.
     (5, 0x5b8a_64ef_8fd3_9cfc),
+    // Per-key limits: `bw_keyed_permit`, `bw_policy_acquire_keyed`,
+    // `bw_policy_complete_keyed`.
+    (6, 0x0f41_9d51_601f_003d),
 ];
 
 fn header() -> String {

@@ -9,6 +9,7 @@
 //! - `clock`: `bw_clock`, the manual clock.
 //! - `engine`: `bw_engine`, policies from a policy file.
 //! - `policy`: `bw_policy` and `bw_permit`, acquire and complete; run-time controls.
+//! - `keyed`: `bw_keyed_permit`, acquire and complete with a key (per-key limits).
 //! - `policy_retry`: a policy's retry loop driven from C (`bw_policy_retry_*`).
 //! - `breaker`, `limiter`, `bulkhead`: standalone handles with config builders.
 //! - `metrics`: `bw_metrics`, the exact counters each standalone handle keeps (a core
@@ -31,6 +32,7 @@ pub mod engine;
 pub mod events;
 #[cfg(test)]
 mod header_tests;
+pub mod keyed;
 pub mod limiter;
 pub mod metrics;
 pub mod policy;

@@ -67,8 +67,10 @@ pub struct bw_permit {
 /// Word 5: bits 0–31 adaptive in-flight count at admission; 32–33 adaptive priority;
 /// 34–38 the stage bits, in the order of the `BW_PERMIT_*` flags they become (breaker
 /// permit held, probe, adaptive permit held, bulkhead slot held, injected failure);
-/// 39–47 reserved (0); 48–63 live/used marker.
-mod words {
+/// 39 set in the permit of a `bw_keyed_permit` that holds a key's slot (`ffi/keyed.rs`;
+/// only `bw_policy_complete_keyed` completes it); 40–47 reserved (0); 48–63 live/used
+/// marker.
+pub(super) mod words {
     use super::super::codes::{
         BW_PERMIT_ADAPTIVE, BW_PERMIT_BREAKER, BW_PERMIT_BULKHEAD, BW_PERMIT_INJECTED_FAILURE,
         BW_PERMIT_PROBE,
@@ -85,12 +87,14 @@ mod words {
     pub(super) const HAS_ADAPTIVE: u64 = (BW_PERMIT_ADAPTIVE as u64) << FLAGS_SHIFT;
     pub(super) const HAS_BULKHEAD: u64 = (BW_PERMIT_BULKHEAD as u64) << FLAGS_SHIFT;
     pub(super) const INJECTED_FAILURE: u64 = (BW_PERMIT_INJECTED_FAILURE as u64) << FLAGS_SHIFT;
-    pub(super) const RESERVED: u64 = 0x1FF << 39;
+    pub(in crate::ffi) const KEYED: u64 = 1 << 39;
+    pub(super) const RESERVED: u64 = 0xFF << 40;
     pub(super) const MARKER_SHIFT: u32 = 48;
 
     // The stage bits fit between the priority and the reserved bits.
-    const _: () =
-        assert!((FLAGS_MASK << FLAGS_SHIFT) & (RESERVED | PRIORITY_MASK << PRIORITY_SHIFT) == 0);
+    const _: () = assert!(
+        (FLAGS_MASK << FLAGS_SHIFT) & (RESERVED | KEYED | PRIORITY_MASK << PRIORITY_SHIFT) == 0
+    );
     const _: () = assert!(
         FLAGS_MASK << FLAGS_SHIFT
             == HAS_BREAKER | PROBE | HAS_ADAPTIVE | HAS_BULKHEAD | INJECTED_FAILURE
@@ -100,7 +104,7 @@ mod words {
 impl bw_permit {
     /// The permit C receives for `raw`, marked live.
     #[inline]
-    fn issue(raw: RawPolicyPermit) -> bw_permit {
+    pub(super) fn issue(raw: RawPolicyPermit) -> bw_permit {
         use words::*;
         let mut opaque = [0u64; 6];
         let mut packed = u64::from(PERMIT_LIVE) << MARKER_SHIFT;
@@ -134,9 +138,16 @@ impl bw_permit {
 
     /// Checks that this permit is a live one of `policy`, marks it used and returns
     /// what it holds; on error the permit is untouched and the status says why.
-    fn redeem(&mut self, policy: &Policy) -> Result<RawPolicyPermit, bw_status> {
+    pub(super) fn redeem(&mut self, policy: &Policy) -> Result<RawPolicyPermit, bw_status> {
         use words::*;
         let packed = self.opaque[5];
+        if packed & KEYED != 0 {
+            return Err(fail(
+                bw_status::BW_INVALID_ARGUMENT,
+                "this permit holds a key's slot: complete its bw_keyed_permit with \
+                 bw_policy_complete_keyed",
+            ));
+        }
         let marker = (packed >> MARKER_SHIFT) as u32;
         // The handle follows reloads: a permit of stages it replaced but still keeps
         // belongs to it too (it completes against those stages).
@@ -174,6 +185,7 @@ impl bw_permit {
                 fail: packed & INJECTED_FAILURE != 0,
                 latency: Duration::ZERO,
             },
+            keyed: None,
         };
         // The marker is live (checked above): one xor makes it used.
         self.opaque[5] = packed ^ (u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT);

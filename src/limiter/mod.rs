@@ -7,9 +7,9 @@
 //! - `reservation.rs` — [`Reservation`], [`RawReservation`]: committed future slots
 //! - `error.rs` — [`LimiterError`]: rejected, or can never pass
 
-mod config;
+pub(crate) mod config;
 mod error;
-mod gcra;
+pub(crate) mod gcra;
 mod rate_limiter;
 mod refund;
 mod reservation;

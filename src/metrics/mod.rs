@@ -10,6 +10,8 @@
 //! - [`exposition`] — [`Exposition`]: a writer of the Prometheus text format 0.0.4 that
 //!   enforces its rules.
 //! - [`prometheus`] — the `breakwater_*` families and their writers for policies.
+//! - [`per_key`] — the `breakwater_per_key_*` families: a policy's per-key table and
+//!   its most-rejected keys (bounded labels).
 //! - [`health`] — [`HealthReport`]: `healthy | degraded | unhealthy` with reasons, as JSON.
 //! - [`metered`] — [`Metered`]: exact counters for a standalone breaker, limiter or
 //!   bulkhead, by opting in (the plain primitives count nothing).
@@ -22,6 +24,7 @@ pub mod exposition;
 pub mod health;
 pub mod histogram;
 pub mod metered;
+pub mod per_key;
 pub mod prometheus;
 pub(crate) mod shard;
 pub(crate) mod thread_slot;
@@ -32,6 +35,7 @@ pub use exposition::{Exposition, ExpositionError, Family, MetricType, SampleValu
 pub use health::{HealthReason, HealthReport, HealthStatus, PolicyHealth, ReasonKind, Usage};
 pub use histogram::{HistogramSnapshot, LatencyHistogram};
 pub use metered::Metered;
+pub use per_key::write_per_key;
 pub use prometheus::{
     write_adaptive, write_bulkhead, write_circuit_state, write_fleet_limiter,
     write_limiter_available, write_policy_metrics,

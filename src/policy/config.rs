@@ -7,6 +7,7 @@ use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::ChaosConfig;
 use crate::fleet::{FleetConfig, Scope};
+use crate::keyed::PerKeyConfig;
 use crate::limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
 use crate::{ConfigError, Outcome, RejectReason};
@@ -151,6 +152,10 @@ pub struct PolicyConfig {
     pub retry: Option<RetryPolicyConfig>,
     /// The fleet's Redis, for stages with `scope = "fleet"` (feature `fleet`).
     pub fleet: Option<FleetConfig>,
+    /// Stage 0: per-key limits, asked first by
+    /// [`Policy::acquire_keyed`](crate::policy::Policy::acquire_keyed) (calls without
+    /// a key skip it).
+    pub per_key: Option<PerKeyConfig>,
 }
 
 impl PolicyConfig {
@@ -167,6 +172,7 @@ impl PolicyConfig {
             chaos: None,
             retry: None,
             fleet: None,
+            per_key: None,
         }
     }
 
@@ -215,6 +221,12 @@ impl PolicyConfig {
     /// Adds fault injection.
     pub fn with_chaos(mut self, config: ChaosConfig) -> Self {
         self.chaos = Some(config);
+        self
+    }
+
+    /// Adds per-key limits (used by `acquire_keyed`).
+    pub fn with_per_key(mut self, config: PerKeyConfig) -> Self {
+        self.per_key = Some(config);
         self
     }
 
@@ -272,6 +284,9 @@ impl PolicyConfig {
         }
         if let Some(c) = &self.retry {
             c.retry.validate().map_err(|e| e.within("retry"))?;
+        }
+        if let Some(c) = &self.per_key {
+            c.validate().map_err(|e| e.within("per_key"))?;
         }
         Ok(())
     }

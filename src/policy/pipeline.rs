@@ -37,6 +37,7 @@ use crate::breaker::{CircuitBreaker, RawBreakerPermit, Transition};
 use crate::bulkhead::Bulkhead;
 use crate::chaos::{Chaos, ChaosDecision};
 use crate::clock::AnyClock;
+use crate::keyed::{KeySlot, KeyedLimiter};
 use crate::limiter::RateLimiter;
 use crate::metrics::{Event, EventSink, PolicyMetrics};
 use crate::retry::RetryBudget;
@@ -134,6 +135,8 @@ pub struct RawPolicyPermit {
     pub(crate) bulkhead: bool,
     pub(crate) started_at: u64,
     pub(crate) chaos: ChaosDecision,
+    /// What the per-key stage holds (`acquire_keyed` on a policy with `per_key`).
+    pub(crate) keyed: Option<KeySlot>,
 }
 
 impl RawPolicyPermit {
@@ -151,6 +154,12 @@ impl RawPolicyPermit {
     /// The stages that issued this permit ([`Policy::instance`] at acquire).
     pub fn instance(&self) -> u64 {
         self.instance
+    }
+
+    /// The per-key slot this permit holds, if it was acquired with a key on a policy
+    /// with per-key limits.
+    pub fn key_slot(&self) -> Option<KeySlot> {
+        self.keyed
     }
 }
 
@@ -320,6 +329,11 @@ impl Policy {
         self.stages().chaos.as_deref()
     }
 
+    /// The per-key limiter, if configured.
+    pub fn per_key(&self) -> Option<&KeyedLimiter<AnyClock>> {
+        self.stages().keyed.as_deref()
+    }
+
     /// The retry budget, if configured.
     pub fn retry_budget(&self) -> Option<&RetryBudget<AnyClock>> {
         self.stages().budget.as_deref()
@@ -355,6 +369,59 @@ impl Policy {
                 metrics: &self.shared.metrics,
                 raw: Some(raw),
             })
+    }
+
+    /// Asks the per-key limits of `key` first, then every stage, at the default
+    /// priority. The permit also gives back the key's concurrency slot when completed
+    /// or dropped; a rejection by a later stage gives back what the key's limits
+    /// granted. On a policy without `per_key` the key is not looked at.
+    ///
+    /// ```
+    /// use breakwater::keyed::PerKeyConfig;
+    /// use breakwater::policy::{Policy, PolicyConfig};
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::new(PolicyConfig::new("api").with_per_key(
+    ///     PerKeyConfig::new(100, Duration::from_secs(1)).with_max_concurrent(1),
+    /// )).unwrap();
+    /// let permit = policy.acquire_keyed(b"tenant-7").unwrap();
+    /// assert!(policy.acquire_keyed(b"tenant-7").is_err(), "one call at a time per tenant");
+    /// assert!(policy.acquire_keyed(b"tenant-8").is_ok());
+    /// permit.success();
+    /// assert!(policy.acquire_keyed(b"tenant-7").is_ok());
+    /// ```
+    #[inline]
+    pub fn acquire_keyed(&self, key: &[u8]) -> Result<PolicyPermit<'_>, Rejection> {
+        self.acquire_keyed_with(key, Priority::Default)
+    }
+
+    /// [`Policy::acquire_keyed`] at `priority`.
+    #[inline]
+    pub fn acquire_keyed_with(
+        &self,
+        key: &[u8],
+        priority: Priority,
+    ) -> Result<PolicyPermit<'_>, Rejection> {
+        let stages = self.stages();
+        stages
+            .acquire_keyed(key, priority, &self.shared.metrics)
+            .map(|raw| PolicyPermit {
+                stages,
+                metrics: &self.shared.metrics,
+                raw: Some(raw),
+            })
+    }
+
+    /// [`Policy::acquire_keyed_with`] returning the plain-data permit; it must be given
+    /// back to [`Policy::complete_raw`] of this same handle exactly once.
+    #[inline]
+    pub fn acquire_keyed_raw(
+        &self,
+        key: &[u8],
+        priority: Priority,
+    ) -> Result<RawPolicyPermit, Rejection> {
+        self.stages()
+            .acquire_keyed(key, priority, &self.shared.metrics)
     }
 
     /// [`Policy::acquire_with`] returning the plain-data permit; it must be given back

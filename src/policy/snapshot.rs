@@ -4,6 +4,7 @@ use crate::adaptive::{AdaptiveSnapshot, ThrottleSnapshot};
 use crate::breaker::BreakerSnapshot;
 use crate::bulkhead::BulkheadSnapshot;
 use crate::fleet::FleetLimiterSnapshot;
+use crate::keyed::KeyedSnapshot;
 use crate::limiter::LimiterSnapshot;
 use crate::metrics::MetricsSnapshot;
 use crate::retry::BudgetSnapshot;
@@ -31,6 +32,8 @@ pub struct PolicySnapshot {
     pub adaptive: Option<AdaptiveSnapshot>,
     /// The retry budget, if configured.
     pub budget: Option<BudgetSnapshot>,
+    /// The per-key limits, if configured.
+    pub per_key: Option<KeyedSnapshot>,
     /// Whether fault injection is on (`None` without a chaos stage).
     pub chaos_enabled: Option<bool>,
     /// Counters and latency histogram.
@@ -52,6 +55,7 @@ impl Policy {
             bulkhead: stages.bulkhead.as_ref().map(|b| b.snapshot()),
             adaptive: stages.adaptive.as_ref().map(|a| a.snapshot()),
             budget: stages.budget.as_ref().map(|b| b.snapshot()),
+            per_key: stages.keyed.as_ref().map(|k| k.snapshot()),
             chaos_enabled: stages.chaos.as_ref().map(|c| c.is_enabled()),
             metrics: self.metrics().snapshot(),
         }

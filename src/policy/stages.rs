@@ -3,6 +3,8 @@
 //!
 //! Acquire order, outermost first (normative, docs/design.md §3):
 //!
+//! 0. per-key limits (keyed acquires only) — a noisy key is refused before it spends
+//!    a breaker probe or the shared quota;
 //! 1. circuit breaker — an open breaker rejects before anything is spent;
 //! 2. client-side throttle, then rate limiter — the quota toward the dependency;
 //! 3. bulkhead, then adaptive limit — concurrency toward the dependency, with priority;
@@ -24,6 +26,7 @@ use crate::bulkhead::Bulkhead;
 use crate::chaos::{Chaos, ChaosDecision};
 use crate::clock::{AnyClock, Clock};
 use crate::fleet::Scope;
+use crate::keyed::KeyedLimiter;
 use crate::limiter::RateLimiter;
 use crate::metrics::PolicyMetrics;
 use crate::retry::RetryBudget;
@@ -68,6 +71,8 @@ pub(crate) struct Stages {
     pub(super) adaptive: Option<Box<AdaptiveLimiter<AnyClock>>>,
     pub(super) chaos: Option<Box<Chaos>>,
     pub(super) budget: Option<Box<RetryBudget<AnyClock>>>,
+    /// Stage 0, asked only by keyed acquires; boxed like the other optional stages.
+    pub(super) keyed: Option<Box<KeyedLimiter<AnyClock>>>,
     /// Set when the policy must time its calls itself (a timeout or an adaptive limit).
     timing: Option<AnyClock>,
     /// Whether acquire and complete take the lean path: at most a breaker, a rate
@@ -145,6 +150,15 @@ impl Stages {
             Some(c) => Some(Chaos::new(*c).map_err(|e| e.within("chaos"))?),
             None => None,
         };
+        // Per-key limits read the precise clock's cheap reading first (see
+        // `KeyedLimiter::try_acquire_raw`), so they are exact at nanoseconds and cost a
+        // coarse reading when they admit.
+        let keyed = match &config.per_key {
+            Some(c) => Some(
+                KeyedLimiter::with_clock(*c, clock.precise()).map_err(|e| e.within("per_key"))?,
+            ),
+            None => None,
+        };
         let budget = match config.retry.as_ref().and_then(|r| r.retry.budget) {
             Some(b) => Some(
                 RetryBudget::with_clock(b, clock.coarse()).map_err(|e| e.within("retry.budget"))?,
@@ -164,13 +178,14 @@ impl Stages {
             .is_some_and(|c| c.slow_call_rate_threshold.is_some());
         let timing = (config.timeout.is_some() || config.adaptive.is_some() || slow_rule)
             .then(|| clock.precise());
-        // A fleet-wide limiter takes the general path (the lean one knows the local
-        // limiter only).
+        // A fleet-wide limiter and a per-key stage take the general path (the lean one
+        // knows the local limiter only, and releases no key's slot).
         #[cfg(all(feature = "fleet", not(loom)))]
         let fleet_free = fleet_limiter.is_none();
         #[cfg(not(all(feature = "fleet", not(loom))))]
         let fleet_free = true;
         let lean = fleet_free
+            && keyed.is_none()
             && throttle.is_none()
             && adaptive.is_none()
             && chaos.is_none()
@@ -193,6 +208,7 @@ impl Stages {
             adaptive: adaptive.map(Box::new),
             chaos: chaos.map(Box::new),
             budget: budget.map(Box::new),
+            keyed: keyed.map(Box::new),
             timing,
             lean,
             config: Box::new(config),
@@ -250,6 +266,7 @@ impl Stages {
             bulkhead: self.bulkhead.is_some(),
             started_at: 0,
             chaos: ChaosDecision::default(),
+            keyed: None,
         })
     }
 
@@ -288,6 +305,37 @@ impl Stages {
             }
             Err(rejection) => {
                 metrics.on_rejected(rejection.reason);
+                Err(rejection)
+            }
+        }
+    }
+
+    /// Asks the per-key stage for `key`, then every other stage, and counts the
+    /// answer in `metrics`. A later refusal cancels the key's admission.
+    #[inline]
+    pub(super) fn acquire_keyed(
+        &self,
+        key: &[u8],
+        priority: Priority,
+        metrics: &PolicyMetrics,
+    ) -> Result<RawPolicyPermit, Rejection> {
+        let Some(keyed) = &self.keyed else {
+            return self.acquire(priority, metrics);
+        };
+        let slot = match keyed.try_acquire_raw(key) {
+            Ok(slot) => slot,
+            Err(rejection) => {
+                metrics.on_rejected(rejection.reason);
+                return Err(rejection);
+            }
+        };
+        match self.acquire(priority, metrics) {
+            Ok(mut permit) => {
+                permit.keyed = Some(slot);
+                Ok(permit)
+            }
+            Err(rejection) => {
+                keyed.cancel_raw(slot);
                 Err(rejection)
             }
         }
@@ -341,6 +389,7 @@ impl Stages {
             bulkhead: false,
             started_at: 0,
             chaos: ChaosDecision::default(),
+            keyed: None,
         };
         let mut token = Tokens::default();
         if let Err(rejection) = self.acquire_inner::<WAIT>(priority, &mut permit, &mut token) {
@@ -428,6 +477,9 @@ impl Stages {
         if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
             b.complete_raw(p, Outcome::Ignored, None);
         }
+        if let (Some(k), Some(slot)) = (&self.keyed, permit.keyed) {
+            k.release_raw(slot);
+        }
     }
 
     /// Completes a permit these stages issued (the caller checked its instance) and
@@ -500,6 +552,9 @@ impl Stages {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
+        }
+        if let (Some(k), Some(slot)) = (&self.keyed, permit.keyed) {
+            k.release_raw(slot);
         }
         metrics.on_complete(outcome, duration.map(crate::clock::duration_to_nanos), slow);
     }

@@ -1,0 +1,116 @@
+//! Per-key limits beside governor's keyed limiter (`RateLimiter::keyed`, a DashMap of
+//! GCRA states), same quota, string keys as a gateway sees them (`client-N`): 1 000
+//! and 1 000 000 distinct keys, 1 and 2 threads, every call on the next key of a
+//! fixed shuffled sequence. Before the timings, the memory each holds once it has seen
+//! every key (resident set growth, `/proc/self/statm`), printed as
+//! `memory/keyed/<keys>: ...`.
+//!
+//! Ours is sized for the keys (`max_keys` = the key count), so it forgets nothing and
+//! the two make the same decisions.
+
+mod common;
+use common::threaded_indexed;
+
+use breakwater::keyed::{KeyedLimiter, PerKeyConfig};
+use criterion::{black_box, criterion_group, Criterion};
+use governor::{Quota, RateLimiter as Governor};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+const RATE: u32 = 1_000;
+const SIZES: [usize; 2] = [1_000, 1_000_000];
+
+fn keys(n: usize) -> Vec<String> {
+    // A fixed odd multiplier walks every index once in a scattered order.
+    (0..n)
+        .map(|i| format!("client-{}", (i as u64).wrapping_mul(0x9E37_79B9) % n as u64))
+        .collect()
+}
+
+fn ours(n: usize) -> KeyedLimiter {
+    KeyedLimiter::new(
+        PerKeyConfig::new(RATE.into(), Duration::from_secs(1)).with_max_keys(n as u32),
+    )
+    .unwrap()
+}
+
+fn governor() -> governor::DefaultKeyedRateLimiter<String> {
+    Governor::keyed(Quota::per_second(NonZeroU32::new(RATE).unwrap()))
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn memory_report() {
+    for n in SIZES {
+        let keys = keys(n);
+        let before = resident_bytes();
+        let g = governor();
+        for k in &keys {
+            let _ = g.check_key(k);
+        }
+        let gov = resident_bytes().saturating_sub(before);
+        drop(g);
+        let before = resident_bytes();
+        let l = ours(n);
+        for k in &keys {
+            let _ = l.try_acquire(k.as_bytes()).map(drop);
+        }
+        let mine = resident_bytes().saturating_sub(before);
+        let s = l.snapshot();
+        println!(
+            "memory/keyed/{n}: breakwater {} KiB ({} slots, {} keys), governor {} KiB",
+            mine / 1024,
+            s.capacity,
+            s.active_keys,
+            gov / 1024
+        );
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for n in SIZES {
+        let keys = keys(n);
+        let l = ours(n);
+        let g = governor();
+        // Warm both with every key, so the timings are of lookups, not first inserts.
+        for k in &keys {
+            let _ = l.try_acquire(k.as_bytes()).map(drop);
+            let _ = g.check_key(k);
+        }
+        for threads in [1usize, 2] {
+            let mut group = c.benchmark_group(format!("keyed/{n}_keys/{threads}t"));
+            let pick = |t: usize, i: u64| &keys[(i as usize).wrapping_add(t * n / 2) % n];
+            group.bench_function("breakwater", |b| {
+                b.iter_custom(|iters| {
+                    threaded_indexed(threads, iters, &|t, i| {
+                        let _ = black_box(l.try_acquire(pick(t, i).as_bytes()).map(drop));
+                    })
+                })
+            });
+            group.bench_function("governor", |b| {
+                b.iter_custom(|iters| {
+                    threaded_indexed(threads, iters, &|t, i| {
+                        let _ = black_box(g.check_key(pick(t, i)));
+                    })
+                })
+            });
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    memory_report();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

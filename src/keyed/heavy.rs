@@ -1,0 +1,180 @@
+//! The keys rejected most: a space-saving sketch (Metwally, Agrawal, El Abbadi 2005).
+//!
+//! `N` counters, allocated up front. A rejected key already counted adds one to its
+//! counter; a new one takes a free counter, or replaces the key with the smallest
+//! count `m` and starts at `m + 1`, remembering `m` as its possible overestimate. Then
+//! every count is at most `m` above the truth, and every key rejected more than
+//! `total / N` times is among the `N` (whatever the order of rejections). So a flood
+//! of distinct keys costs `N` counters, never a label per key.
+//!
+//! Only rejections reach it, under one lock held for a scan of at most 64 counters.
+
+use crate::sync::Mutex;
+
+/// How many bytes of a key the sketch keeps for display.
+pub(crate) const KEY_PREFIX: usize = 48;
+
+/// One of the keys rejected most, as the sketch saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeavyHitter {
+    /// The key's first bytes (at most 48).
+    pub key: Vec<u8>,
+    /// The key's whole length, in bytes (more than `key.len()` when cut).
+    pub key_len: usize,
+    /// Rejections counted for the key; at most `overestimate` more than the truth.
+    pub rejections: u64,
+    /// How much `rejections` may exceed the truth.
+    pub overestimate: u64,
+}
+
+impl HeavyHitter {
+    /// The key as a label value: printable ASCII as it is, other bytes as `\xNN`, and
+    /// `…` after a cut key.
+    pub fn display_key(&self) -> String {
+        let mut out = String::with_capacity(self.key.len() + 4);
+        for &b in &self.key {
+            if (0x20..0x7f).contains(&b) && b != b'\\' {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        if self.key_len > self.key.len() {
+            out.push('…');
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Counter {
+    id: u64,
+    count: u64,
+    error: u64,
+    len: usize,
+    prefix: [u8; KEY_PREFIX],
+}
+
+/// The sketch.
+pub(crate) struct HeavyHitters {
+    counters: Mutex<Vec<Counter>>,
+    capacity: usize,
+}
+
+impl HeavyHitters {
+    /// A sketch of `capacity` counters (0: records nothing).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            counters: Mutex::new(Vec::with_capacity(capacity)),
+            capacity,
+        }
+    }
+
+    /// Counts one rejection of `key` (identity `id`). Allocation-free: the vector never
+    /// grows past the capacity it was made with.
+    #[cold]
+    pub(crate) fn record(&self, id: u64, key: &[u8]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut counters = self.counters.lock();
+        if let Some(c) = counters.iter_mut().find(|c| c.id == id) {
+            c.count += 1;
+            return;
+        }
+        let mut prefix = [0u8; KEY_PREFIX];
+        let kept = key.len().min(KEY_PREFIX);
+        prefix[..kept].copy_from_slice(&key[..kept]);
+        let fresh = |count: u64, error: u64| Counter {
+            id,
+            count,
+            error,
+            len: key.len(),
+            prefix,
+        };
+        if counters.len() < self.capacity {
+            counters.push(fresh(1, 0));
+            return;
+        }
+        if let Some(min) = counters.iter_mut().min_by_key(|c| c.count) {
+            *min = fresh(min.count + 1, min.count);
+        }
+    }
+
+    /// The counted keys, most rejected first (ties: the smaller overestimate first).
+    pub(crate) fn top(&self) -> Vec<HeavyHitter> {
+        let counters = self.counters.lock().clone();
+        let mut top: Vec<HeavyHitter> = counters
+            .iter()
+            .map(|c| HeavyHitter {
+                key: c.prefix[..c.len.min(KEY_PREFIX)].to_vec(),
+                key_len: c.len,
+                rejections: c.count,
+                overestimate: c.error,
+            })
+            .collect();
+        top.sort_by(|a, b| {
+            b.rejections
+                .cmp(&a.rejections)
+                .then(a.overestimate.cmp(&b.overestimate))
+                .then(a.key.cmp(&b.key))
+        });
+        top
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn every_key_above_total_over_n_is_found_with_a_bounded_count() {
+        let sketch = HeavyHitters::new(5);
+        let mut truth: HashMap<u64, u64> = HashMap::new();
+        let mut total = 0;
+        // Three heavy keys among a stream of one-off keys, interleaved.
+        for i in 0..3_000u64 {
+            let id = match i % 10 {
+                0..=2 => 1,
+                3 | 4 => 2,
+                5 => 3,
+                _ => 1_000 + i,
+            };
+            sketch.record(id, &id.to_le_bytes());
+            *truth.entry(id).or_default() += 1;
+            total += 1;
+        }
+        let top = sketch.top();
+        assert_eq!(top.len(), 5);
+        for h in &top {
+            let id = u64::from_le_bytes(h.key.clone().try_into().unwrap());
+            let real = truth[&id];
+            assert!(h.rejections >= real && h.rejections - h.overestimate <= real);
+        }
+        for (&id, &count) in &truth {
+            if count > total / 5 {
+                assert!(
+                    top.iter().any(|h| h.key == id.to_le_bytes()),
+                    "{id} missing"
+                );
+            }
+        }
+        assert_eq!(top[0].key, 1u64.to_le_bytes());
+    }
+
+    #[test]
+    fn long_and_binary_keys_are_cut_and_escaped() {
+        let sketch = HeavyHitters::new(2);
+        let long = [b'a'; 60];
+        sketch.record(1, &long);
+        sketch.record(2, b"t\x00\"\\");
+        let top = sketch.top();
+        let long_one = top.iter().find(|h| h.key_len == 60).unwrap();
+        assert_eq!(long_one.key.len(), KEY_PREFIX);
+        assert!(long_one.display_key().ends_with('…'));
+        let binary = top.iter().find(|h| h.key_len == 4).unwrap();
+        assert_eq!(binary.display_key(), "t\\x00\"\\x5c");
+        assert!(HeavyHitters::new(0).top().is_empty());
+    }
+}

@@ -1,0 +1,484 @@
+//! The fixed table of key states.
+//!
+//! # Layout
+//!
+//! `buckets` is a power of two of buckets, allocated when the limiter is built and never
+//! resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
+//! pair) holding a tiny lock and [`WAYS`] slots of two words:
+//!
+//! | word | bits | meaning |
+//! |------|------|---------|
+//! | `word` | 16–63 | the key's identity: its hash with the low 16 bits cleared (never 0 for a key; 0 = empty slot) |
+//! | `word` | 0–15 | permits of this key held now (only with a per-key `max_concurrent`) |
+//! | `tat` | 0–63 | the key's GCRA theoretical arrival time, in the limiter's units (0 = never) |
+//!
+//! A key lives in the bucket its hash's low bits name, in any slot; its identity is
+//! the other 48 bits. Two keys with the same bucket and identity share one state (a
+//! chance of about 7 in 2^48 per new key with the table's random seed): both are then
+//! limited together, never more loosely.
+//!
+//! # Why a lock per bucket
+//!
+//! A decision reads and writes two words of one slot, and an insert may replace another
+//! key's slot; doing that lock-free would need a double-word compare-exchange. A lock of
+//! one byte (parking_lot's, uncontended: one compare-exchange to take, one to release)
+//! held for a scan of seven slots and one GCRA step keeps the critical section at a few
+//! nanoseconds, and two threads contend only when their keys share a bucket.
+//!
+//! # Dropping, evicting, refusing (a key not in its full bucket)
+//!
+//! A new key takes, in order of preference:
+//!
+//! 1. an empty slot, or the slot of a key whose state carries no information: TAT not
+//!    after now and no permit held. A key in that state decides exactly like a key never
+//!    seen (GCRA takes `max(tat, now)`), so dropping it changes no decision (lossless);
+//! 2. otherwise the slot of the key with the smallest TAT among those holding no permit:
+//!    an *eviction*. That key comes back fresh, which can let it through at most
+//!    `ceil((tat - now) / interval)` more times than an exact (unbounded) limiter would,
+//!    ever — its *debt*, at most `burst`. The limiter counts evictions and the sum of
+//!    debts ([`KeyedSnapshot`](super::KeyedSnapshot)), so the over-admission is measured,
+//!    not guessed; the least-debt key is the cheapest one to forget;
+//! 3. otherwise (every slot holds permits, which must stay counted to be released) the
+//!    call is refused with `LoadShed`: the table is full of calls in progress.
+//!
+//! The bound of rule 2, for one key and unit-weight calls, as a potential argument: let
+//! `x` and `y` be the tokens (`(tolerance - max(0, tat - now)) / interval`) of this
+//! limiter and of the exact one, and `E` the calls only this one admitted minus the calls
+//! only the exact one admitted. An eviction raises `x` by the debt `D`. `Φ = E + (x - y)`
+//! is unchanged by an admission of either limiter, only falls when a refill caps `x`,
+//! and rises only when a refill caps `y`, which happens at `y = burst ≥ x`, leaving
+//! `Φ ≤ E`. An admission by this limiter alone needs `y < 1 ≤ x` and one by the exact
+//! limiter alone `x < 1 ≤ y`, so `x > y - 1` always and `E < Φ + 1`; hence
+//! `E ≤ ceil(ΣD)`. `tests/prop_keyed.rs` checks it against an unbounded model.
+
+use crossbeam_utils::CachePadded;
+
+use crate::limiter::gcra::{decide, Decision};
+use crate::sync::Mutex;
+use crate::RejectReason;
+
+use super::hash::KeyHasher;
+
+/// Slots per bucket: seven two-word slots and the lock fill 128 bytes.
+pub(crate) const WAYS: usize = 7;
+
+const HELD_BITS: u32 = 16;
+const HELD_MASK: u64 = (1 << HELD_BITS) - 1;
+/// The identity given to a key whose hash has no identity bits set (0 means empty).
+const ID_ZERO_STANDIN: u64 = 1 << HELD_BITS;
+
+/// One key's state (see the module docs for the words).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Slot {
+    word: u64,
+    tat: u64,
+}
+
+impl Slot {
+    #[inline]
+    fn id(self) -> u64 {
+        self.word & !HELD_MASK
+    }
+
+    #[inline]
+    fn held(self) -> u64 {
+        self.word & HELD_MASK
+    }
+}
+
+/// The rule every key follows, in the limiter's units.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rule {
+    /// Units per permit.
+    pub(crate) interval: u64,
+    /// `burst × interval`.
+    pub(crate) tolerance: u64,
+    /// Permits one key may hold; 0 when there is no per-key concurrency limit (then
+    /// permits are not counted and do not keep a key in the table).
+    pub(crate) max_held: u64,
+}
+
+/// What an admitted call holds in the table: plain data, so it crosses the C ABI.
+/// Give it back exactly once, to the limiter that issued it (a [`KeyedPermit`]
+/// does that itself).
+///
+/// [`KeyedPermit`]: super::KeyedPermit
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySlot {
+    pub(crate) bucket: u32,
+    pub(crate) way: u8,
+    /// Whether the call counts toward the key's `max_concurrent`.
+    pub(crate) pinned: bool,
+    pub(crate) id: u64,
+}
+
+impl KeySlot {
+    /// Two words for a foreign caller to keep: the identity, then the place (bucket,
+    /// way, pinned). [`KeySlot::from_parts`] takes them back; forged words are refused
+    /// by the limiter, never trusted.
+    pub fn to_parts(self) -> [u64; 2] {
+        [
+            self.id,
+            u64::from(self.bucket) << 16 | u64::from(self.way) << 8 | u64::from(self.pinned),
+        ]
+    }
+
+    /// The slot two words from [`KeySlot::to_parts`] describe; `None` for words no slot
+    /// has (the limiter checks the rest when the slot is given back).
+    pub fn from_parts(parts: [u64; 2]) -> Option<KeySlot> {
+        let [id, place] = parts;
+        let pinned = place & 0xFF;
+        let way = (place >> 8) & 0xFF;
+        let bucket = place >> 16;
+        if id == 0 || id & HELD_MASK != 0 || pinned > 1 || way >= WAYS as u64 {
+            return None;
+        }
+        Some(KeySlot {
+            bucket: u32::try_from(bucket).ok()?,
+            way: way as u8,
+            pinned: pinned == 1,
+            id,
+        })
+    }
+}
+
+/// How a bucket answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Admitted in slot `way`; `evicted_debt` is the debt (units) of the key this call
+    /// evicted, 0 when none.
+    Admitted { way: u8, evicted_debt: u64 },
+    /// Refused; `retry_after` in units where known.
+    Refused {
+        reason: RejectReason,
+        retry_after: Option<u64>,
+    },
+}
+
+/// The decision for key `id` at `now` in one bucket: the pure step the table runs
+/// under the bucket's lock (see the module docs for the rules).
+#[inline]
+pub(crate) fn decide_in(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule) -> Answer {
+    let pin = u64::from(rule.max_held != 0);
+    if let Some(way) = slots.iter().position(|s| s.id() == id) {
+        let slot = &mut slots[way];
+        if pin == 1 && slot.held() >= rule.max_held {
+            return Answer::Refused {
+                reason: RejectReason::BulkheadFull,
+                retry_after: None,
+            };
+        }
+        return match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
+            Decision::Admit { new_tat, .. } => {
+                slot.tat = new_tat;
+                slot.word += pin;
+                Answer::Admitted {
+                    way: way as u8,
+                    evicted_debt: 0,
+                }
+            }
+            Decision::Deny { retry_after } => Answer::Refused {
+                reason: RejectReason::RateLimited,
+                retry_after,
+            },
+        };
+    }
+    insert_cold(slots, id, now, rule, pin)
+}
+
+#[cold]
+#[inline(never)]
+fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u64) -> Answer {
+    // Free (empty, or no information left) first; else the least debt among the slots
+    // that hold nothing.
+    let mut victim: Option<(usize, u64)> = None;
+    for (way, s) in slots.iter().enumerate() {
+        if s.held() != 0 {
+            continue;
+        }
+        if s.id() == 0 || s.tat <= now {
+            victim = Some((way, 0));
+            break;
+        }
+        let debt = s.tat - now;
+        if victim.is_none_or(|(_, d)| debt < d) {
+            victim = Some((way, debt));
+        }
+    }
+    let Some((way, evicted_debt)) = victim else {
+        return Answer::Refused {
+            reason: RejectReason::LoadShed,
+            retry_after: None,
+        };
+    };
+    // A fresh key always passes: `interval ≤ tolerance` (burst ≥ 1) and `max_held ≥ 1`.
+    match decide(0, now, rule.interval, rule.tolerance, 0) {
+        Decision::Admit { new_tat, .. } => {
+            slots[way] = Slot {
+                word: id | pin,
+                tat: new_tat,
+            };
+            Answer::Admitted {
+                way: way as u8,
+                evicted_debt,
+            }
+        }
+        // Only at the end of the time horizon (`now + interval` overflows).
+        Decision::Deny { retry_after } => Answer::Refused {
+            reason: RejectReason::RateLimited,
+            retry_after,
+        },
+    }
+}
+
+/// The table: buckets of slots behind tiny locks, and the seeded hash that places keys.
+pub(crate) struct Table {
+    buckets: Box<[CachePadded<Mutex<[Slot; WAYS]>>]>,
+    mask: u64,
+    hasher: KeyHasher,
+}
+
+impl Table {
+    /// A table for `max_keys` keys: at least `1.25 × max_keys` slots (at `max_keys`
+    /// active keys a bucket then holds 4.4 of its 7 on average, at most), a power of
+    /// two of buckets, all allocated now.
+    pub(crate) fn new(max_keys: u32, hasher: KeyHasher) -> Table {
+        let wanted = (u64::from(max_keys) * 5).div_ceil(4 * WAYS as u64).max(1);
+        let count = wanted.next_power_of_two();
+        let buckets = (0..count)
+            .map(|_| CachePadded::new(Mutex::new([Slot::default(); WAYS])))
+            .collect();
+        Table {
+            buckets,
+            mask: count - 1,
+            hasher,
+        }
+    }
+
+    /// Slots in all.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buckets.len() * WAYS
+    }
+
+    /// The bucket and identity of `key`.
+    #[inline]
+    pub(crate) fn locate(&self, key: &[u8]) -> (u32, u64) {
+        let hash = self.hasher.hash(key);
+        let id = match hash & !HELD_MASK {
+            0 => ID_ZERO_STANDIN,
+            id => id,
+        };
+        // The mask keeps the index below the bucket count, which fits u32 (MAX_KEYS).
+        ((hash & self.mask) as u32, id)
+    }
+
+    /// Decides for key `id` of `bucket` at `now`; the slot to give back on admission.
+    #[inline]
+    pub(crate) fn acquire(&self, bucket: u32, id: u64, now: u64, rule: &Rule) -> Answer {
+        let mut slots = self.buckets[bucket as usize].lock();
+        decide_in(&mut slots, id, now, rule)
+    }
+
+    /// Releases the permit `slot` counted; false (and nothing changed) when the slot
+    /// does not hold one of this key's permits (forged, or given back already).
+    #[inline]
+    pub(crate) fn release(&self, slot: KeySlot) -> bool {
+        if !slot.pinned {
+            return self.valid_place(slot);
+        }
+        let Some(bucket) = self.buckets.get(slot.bucket as usize) else {
+            return false;
+        };
+        let mut slots = bucket.lock();
+        let s = &mut slots[usize::from(slot.way) % WAYS];
+        if s.id() != slot.id || s.held() == 0 {
+            return false;
+        }
+        s.word -= 1;
+        true
+    }
+
+    /// Undoes an admission a later stage refused: the permit is released and the
+    /// key's schedule moves back by one interval (as if the call had not come, up to
+    /// the interleaving of other calls of the key). False when `slot` holds nothing.
+    #[cold]
+    pub(crate) fn cancel(&self, slot: KeySlot, rule: &Rule) -> bool {
+        let Some(bucket) = self.buckets.get(slot.bucket as usize) else {
+            return false;
+        };
+        let mut slots = bucket.lock();
+        let s = &mut slots[usize::from(slot.way) % WAYS];
+        if s.id() != slot.id {
+            // Not pinned and evicted meanwhile: nothing left to give back.
+            return !slot.pinned && self.valid_place(slot);
+        }
+        if slot.pinned {
+            if s.held() == 0 {
+                return false;
+            }
+            s.word -= 1;
+        }
+        s.tat = s.tat.saturating_sub(rule.interval);
+        true
+    }
+
+    fn valid_place(&self, slot: KeySlot) -> bool {
+        (slot.bucket as usize) < self.buckets.len() && usize::from(slot.way) < WAYS
+    }
+
+    /// Keys that still limit at `now` (TAT ahead, or permits held), and permits held.
+    pub(crate) fn count_live(&self, now: u64) -> (u64, u64) {
+        let (mut keys, mut held) = (0, 0);
+        for bucket in self.buckets.iter() {
+            let slots = *bucket.lock();
+            for s in slots {
+                if s.id() != 0 && (s.held() != 0 || s.tat > now) {
+                    keys += 1;
+                    held += s.held();
+                }
+            }
+        }
+        (keys, held)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const I: u64 = 10;
+
+    fn rule(burst: u64, max_held: u64) -> Rule {
+        Rule {
+            interval: I,
+            tolerance: burst * I,
+            max_held,
+        }
+    }
+
+    fn id(n: u64) -> u64 {
+        n << HELD_BITS
+    }
+
+    fn admitted(a: Answer) -> (u8, u64) {
+        match a {
+            Answer::Admitted { way, evicted_debt } => (way, evicted_debt),
+            other => panic!("refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_gets_its_burst_then_its_rate() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(2, 0);
+        admitted(decide_in(&mut b, id(1), 100, &r));
+        admitted(decide_in(&mut b, id(1), 100, &r));
+        assert_eq!(
+            decide_in(&mut b, id(1), 100, &r),
+            Answer::Refused {
+                reason: RejectReason::RateLimited,
+                retry_after: Some(I)
+            }
+        );
+        // Another key is untouched.
+        admitted(decide_in(&mut b, id(2), 100, &r));
+        admitted(decide_in(&mut b, id(1), 110, &r));
+    }
+
+    #[test]
+    fn concurrency_is_checked_before_the_rate_is_spent() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(5, 1);
+        admitted(decide_in(&mut b, id(1), 100, &r));
+        let tat = b[0].tat;
+        assert_eq!(
+            decide_in(&mut b, id(1), 100, &r),
+            Answer::Refused {
+                reason: RejectReason::BulkheadFull,
+                retry_after: None
+            }
+        );
+        assert_eq!(b[0].tat, tat, "a concurrency refusal spends no quota");
+    }
+
+    #[test]
+    fn expired_keys_are_dropped_for_free_then_least_debt_is_evicted() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(3, 0);
+        for k in 1..=WAYS as u64 {
+            // Key k spends k permits (capped at the burst): debts 1, 2, 3, 3, ...
+            for _ in 0..k.min(3) {
+                admitted(decide_in(&mut b, id(k), 100, &r));
+            }
+        }
+        // At 115 key 1 (TAT 110) has expired: dropped with no debt.
+        assert_eq!(admitted(decide_in(&mut b, id(50), 115, &r)), (0, 0));
+        // At 115 nobody else has expired: key 2 (TAT 120, debt 5) is the cheapest.
+        assert_eq!(admitted(decide_in(&mut b, id(51), 115, &r)), (1, 5));
+    }
+
+    #[test]
+    fn a_bucket_of_held_permits_sheds_new_keys() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(1, 1);
+        for k in 1..=WAYS as u64 {
+            admitted(decide_in(&mut b, id(k), 100, &r));
+        }
+        assert_eq!(
+            decide_in(&mut b, id(99), 1_000_000, &r),
+            Answer::Refused {
+                reason: RejectReason::LoadShed,
+                retry_after: None
+            }
+        );
+    }
+
+    #[test]
+    fn slots_round_trip_and_forged_parts_are_refused() {
+        let slot = KeySlot {
+            bucket: 12345,
+            way: 6,
+            pinned: true,
+            id: id(77),
+        };
+        assert_eq!(KeySlot::from_parts(slot.to_parts()), Some(slot));
+        assert_eq!(KeySlot::from_parts([0, 0]), None);
+        assert_eq!(KeySlot::from_parts([id(1) | 1, 0]), None);
+        assert_eq!(KeySlot::from_parts([id(1), 7 << 8]), None);
+        assert_eq!(KeySlot::from_parts([id(1), 2]), None);
+        assert_eq!(KeySlot::from_parts([id(1), u64::MAX << 16]), None);
+    }
+
+    #[test]
+    fn release_checks_identity_and_count() {
+        let table = Table::new(10, KeyHasher::with_seed(1, 2));
+        let r = rule(5, 2);
+        let (bucket, key) = table.locate(b"k");
+        let (way, _) = admitted(table.acquire(bucket, key, 100, &r));
+        let slot = KeySlot {
+            bucket,
+            way,
+            pinned: true,
+            id: key,
+        };
+        assert!(!table.release(KeySlot { id: id(3), ..slot }));
+        assert!(!table.release(KeySlot {
+            bucket: u32::MAX,
+            ..slot
+        }));
+        assert!(table.release(slot));
+        assert!(!table.release(slot), "given back twice");
+        assert_eq!(table.count_live(100), (1, 0));
+        assert_eq!(table.count_live(u64::MAX), (0, 0));
+    }
+
+    #[test]
+    fn sized_for_a_quarter_more_than_max_keys() {
+        let t = Table::new(100_000, KeyHasher::with_seed(0, 0));
+        assert_eq!(t.capacity(), 32_768 * WAYS);
+        let t = Table::new(1_000_000, KeyHasher::with_seed(0, 0));
+        assert_eq!(t.capacity(), 262_144 * WAYS);
+        assert_eq!(Table::new(1, KeyHasher::with_seed(0, 0)).capacity(), WAYS);
+        assert_eq!(std::mem::size_of::<CachePadded<Mutex<[Slot; WAYS]>>>(), 128);
+    }
+}
