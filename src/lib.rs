@@ -46,6 +46,8 @@
 //!
 //! Around them:
 //! - [`metrics`]: exact counters, latency histograms, Prometheus text, health, events.
+//! - [`telemetry`]: the OpenTelemetry names table, W3C trace context on events, and
+//!   (feature `opentelemetry`) observable instruments over the snapshots.
 //! - [`clock`]: the injected clocks (system, coarse, manual).
 //! - [`outcome`], [`rejection`], [`error`]: what a call reports, what a stage answers,
 //!   what a bad configuration gets.
@@ -81,6 +83,7 @@ pub mod retry;
 pub mod rng;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
+pub mod telemetry;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

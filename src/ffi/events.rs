@@ -110,7 +110,9 @@ impl bw_event {
                 at_nanos,
                 ..
             } => bw_event::transition(policy, from_code, to_code, generation, at_nanos),
-            Event::BudgetExhausted { policy, at_nanos } => bw_event {
+            Event::BudgetExhausted {
+                policy, at_nanos, ..
+            } => bw_event {
                 at_ns: at_nanos,
                 ..bw_event::empty(BW_EVENT_BUDGET_EXHAUSTED, policy)
             },
@@ -118,6 +120,7 @@ impl bw_event {
                 policy,
                 reason,
                 at_nanos,
+                ..
             } => bw_event {
                 reason: bw_status::of_rejection(reason) as i32,
                 at_ns: at_nanos,
