@@ -14,7 +14,7 @@ pub mod otel;
 pub mod trace;
 
 #[cfg(feature = "opentelemetry")]
-pub use otel::{register, Registration};
+pub use otel::{add_rejection_event, current_trace_context, register, Registration};
 pub(crate) use trace::CauseScope;
 pub use trace::{
     current_cause, with_cause, Hex, TraceContext, TraceContextError, TRACE_FLAG_SAMPLED,

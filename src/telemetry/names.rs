@@ -139,7 +139,7 @@ pub const BREAKER_TRANSITIONS: Instrument = Instrument {
     unit: "{transition}",
     description: "Circuit breaker transitions, by the state entered.",
     attributes: &[ATTR_POLICY, ATTR_STATE],
-    source: "transitions[state]",
+    source: "transitions[state] (policies with a breaker only)",
 };
 
 /// `breakwater.breaker.state`: 1 for the breaker's current state, 0 for the others.

@@ -1,6 +1,11 @@
-//! [`register`]: the instruments of the names table on an application's OpenTelemetry
-//! `Meter`, observing an engine's policies (feature `opentelemetry`, the API crate
-//! only: the application picks and configures the SDK).
+//! OpenTelemetry (feature `opentelemetry`, the API crate only: the application picks
+//! and configures the SDK):
+//!
+//! - [`register`]: the instruments of the names table on the application's `Meter`,
+//!   observing an engine's policies;
+//! - [`current_trace_context`]: the trace context of the active span, to attach to a
+//!   permit ([`Policy::acquire_traced`](crate::policy::Policy::acquire_traced));
+//! - [`add_rejection_event`]: the `breakwater.rejection` span event on the active span.
 //!
 //! Every instrument is observable: at each collection its callback takes the exact
 //! snapshot of every policy the engine holds then (policies a reload adds appear, those
@@ -25,7 +30,8 @@ use std::sync::{Arc, Weak};
 use opentelemetry::metrics::{
     AsyncInstrument, Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
 };
-use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
 
 use super::names::{
     self, Instrument, ATTR_OUTCOME, ATTR_POLICY, ATTR_REASON, ATTR_STATE, INSTRUMENTS,
@@ -33,7 +39,50 @@ use super::names::{
 use crate::engine::Engine;
 use crate::metrics::{MetricsSnapshot, STATE_NAMES};
 use crate::policy::Policy;
-use crate::{Outcome, RejectReason};
+use crate::{Outcome, RejectReason, Rejection};
+
+use super::TraceContext;
+
+impl TraceContext {
+    /// The trace context of an OpenTelemetry span context; `None` when it is invalid
+    /// (no active span).
+    pub fn from_span_context(span: &SpanContext) -> Option<TraceContext> {
+        if !span.is_valid() {
+            return None;
+        }
+        TraceContext::new(
+            span.trace_id().to_bytes(),
+            span.span_id().to_bytes(),
+            span.trace_flags().to_u8(),
+        )
+        .ok()
+    }
+}
+
+/// The trace context of the span active in the current OpenTelemetry context, if any.
+pub fn current_trace_context() -> Option<TraceContext> {
+    let context = Context::current();
+    TraceContext::from_span_context(context.span().span_context())
+}
+
+/// Adds the span event `breakwater.rejection` (attributes `policy`, `reason`,
+/// `retry_after` in seconds when known) to the span active in the current
+/// OpenTelemetry context; nothing when no span is active.
+pub fn add_rejection_event(policy: &str, rejection: &Rejection) {
+    let context = Context::current();
+    let span = context.span();
+    if !span.span_context().is_valid() {
+        return;
+    }
+    let mut attributes = vec![
+        KeyValue::new(ATTR_POLICY, policy.to_owned()),
+        KeyValue::new(ATTR_REASON, rejection.reason.as_str()),
+    ];
+    if let Some(after) = rejection.retry_after {
+        attributes.push(KeyValue::new("retry_after", after.as_secs_f64()));
+    }
+    span.add_event(names::REJECTION_SPAN_EVENT, attributes);
+}
 
 /// The instruments [`register`] created. The SDK keeps their callbacks for the life of
 /// its meter provider; the callbacks hold the engine weakly, so they observe nothing
@@ -129,8 +178,12 @@ fn observe<T: Observed>(
 /// The data points of `instrument` for one policy, as `(value, attributes)`.
 fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &[KeyValue])) {
     let name = KeyValue::new(ATTR_POLICY, policy.name().to_owned());
-    if instrument == names::BREAKER_STATE {
-        if let Some(breaker) = policy.breaker() {
+    if instrument == names::BREAKER_STATE || instrument == names::BREAKER_TRANSITIONS {
+        // Breaker instruments only for policies that have a breaker.
+        let Some(breaker) = policy.breaker() else {
+            return;
+        };
+        if instrument == names::BREAKER_STATE {
             let current = breaker.state() as usize;
             for (code, state) in STATE_NAMES.iter().enumerate() {
                 point(
@@ -138,13 +191,13 @@ fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &
                     &[name.clone(), KeyValue::new(ATTR_STATE, *state)],
                 );
             }
+            return;
         }
-        return;
     }
     let s: MetricsSnapshot = policy.metrics().snapshot();
-    match instrument.name {
-        n if n == names::PERMITS.name => point(s.permitted, &[name]),
-        n if n == names::CALLS.name => {
+    match () {
+        _ if instrument == names::PERMITS => point(s.permitted, &[name]),
+        _ if instrument == names::CALLS => {
             for outcome in Outcome::ALL {
                 point(
                     s.outcome(outcome),
@@ -152,9 +205,9 @@ fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &
                 );
             }
         }
-        n if n == names::SLOW_CALLS.name => point(s.slow, &[name]),
-        n if n == names::ACTIVE_CALLS.name => point(s.in_flight(), &[name]),
-        n if n == names::REJECTIONS.name => {
+        _ if instrument == names::SLOW_CALLS => point(s.slow, &[name]),
+        _ if instrument == names::ACTIVE_CALLS => point(s.in_flight(), &[name]),
+        _ if instrument == names::REJECTIONS => {
             for reason in RejectReason::ALL {
                 point(
                     s.rejected_by(reason),
@@ -162,8 +215,8 @@ fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &
                 );
             }
         }
-        n if n == names::RETRIES.name => point(s.retries, &[name]),
-        n if n == names::BREAKER_TRANSITIONS.name => {
+        _ if instrument == names::RETRIES => point(s.retries, &[name]),
+        _ if instrument == names::BREAKER_TRANSITIONS => {
             for (code, state) in STATE_NAMES.iter().enumerate() {
                 point(
                     s.transitions[code],
@@ -171,6 +224,7 @@ fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &
                 );
             }
         }
+        // BREAKER_STATE, answered above.
         _ => {}
     }
 }
