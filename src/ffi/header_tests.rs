@@ -25,6 +25,9 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     (4, 0xa078_4488_217e_2a6f),
     // `bw_engine_policy_names`: the names a binding lists when a lookup fails.
     (5, 0x5b8a_64ef_8fd3_9cfc),
+    // Trace context: `bw_trace_context`, `bw_event.trace`, `bw_policy_acquire_traced`,
+    // `bw_policy_complete_traced`, `bw_policy_retry_next_traced`.
+    (6, 0x8b32_da79_ab2f_4936),
 ];
 
 fn header() -> String {
