@@ -309,6 +309,23 @@ mod tests {
         assert!(committed == json(), "docs/telemetry-names.json is {stale}");
     }
 
+    /// The console examples on the page are the files the telemetry suite runs.
+    #[test]
+    fn docs_telemetry_shows_the_tested_console_examples() {
+        let read = |path: &str| {
+            std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let doc = read("docs/telemetry.md");
+        for path in [
+            "tests/otel-it/examples/console.rs",
+            "bindings/go/otel/example/main.go",
+            "bindings/python/examples/otel_console.py",
+        ] {
+            assert!(doc.contains(&read(path)), "docs/telemetry.md does not show {path}");
+        }
+    }
+
     #[test]
     fn names_are_unique_and_no_name_is_a_namespace_of_another() {
         for a in INSTRUMENTS {

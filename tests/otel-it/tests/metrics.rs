@@ -123,7 +123,7 @@ fn every_instrument_equals_the_snapshot_after_a_multi_threaded_run() {
                 let mut held = Vec::new();
                 for i in 0..500u32 {
                     if let Ok(p) = payments.acquire() {
-                        p.record(if (i + t as u32) % 2 == 0 {
+                        p.record(if (i + t as u32).is_multiple_of(2) {
                             Outcome::Failure
                         } else {
                             Outcome::Success
