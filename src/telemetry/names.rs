@@ -18,7 +18,7 @@
 //! the Go and Python tests; both are generated from here (`BW_BLESS=1 cargo test --lib
 //! telemetry` rewrites them) and a test fails when they are stale.
 
-use crate::metrics::STATE_NAMES;
+use crate::breaker::BreakerState;
 use crate::{Outcome, RejectReason};
 
 /// The meter (instrumentation scope) name.
@@ -186,12 +186,23 @@ pub const REASON_VALUES: [&str; RejectReason::ALL.len()] = {
     names
 };
 
+/// The values of `state`.
+pub const STATE_VALUES: [&str; BreakerState::ALL.len()] = {
+    let mut names = [""; BreakerState::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = BreakerState::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
 /// Every attribute key with its values (`policy`: the loaded policies' names).
 pub const ATTRIBUTES: [(&str, &[&str]); 4] = [
     (ATTR_POLICY, &[]),
     (ATTR_OUTCOME, &OUTCOME_VALUES),
     (ATTR_REASON, &REASON_VALUES),
-    (ATTR_STATE, &STATE_NAMES),
+    (ATTR_STATE, &STATE_VALUES),
 ];
 
 /// The fields of an event's log record (`tracing`, `log/slog`, `logging`), besides the
@@ -322,7 +333,10 @@ mod tests {
             "bindings/go/otel/example/main.go",
             "bindings/python/examples/otel_console.py",
         ] {
-            assert!(doc.contains(&read(path)), "docs/telemetry.md does not show {path}");
+            assert!(
+                doc.contains(&read(path)),
+                "docs/telemetry.md does not show {path}"
+            );
         }
     }
 

@@ -37,7 +37,7 @@ use super::names::{
     self, Instrument, ATTR_OUTCOME, ATTR_POLICY, ATTR_REASON, ATTR_STATE, INSTRUMENTS,
 };
 use crate::engine::Engine;
-use crate::metrics::{MetricsSnapshot, STATE_NAMES};
+use crate::metrics::MetricsSnapshot;
 use crate::policy::Policy;
 use crate::{Outcome, RejectReason, Rejection};
 
@@ -185,7 +185,7 @@ fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &
         };
         if instrument == names::BREAKER_STATE {
             let current = breaker.state() as usize;
-            for (code, state) in STATE_NAMES.iter().enumerate() {
+            for (code, state) in names::STATE_VALUES.iter().enumerate() {
                 point(
                     u64::from(code == current),
                     &[name.clone(), KeyValue::new(ATTR_STATE, *state)],
@@ -217,7 +217,7 @@ fn observe_policy(policy: &Policy, instrument: Instrument, point: &dyn Fn(u64, &
         }
         _ if instrument == names::RETRIES => point(s.retries, &[name]),
         _ if instrument == names::BREAKER_TRANSITIONS => {
-            for (code, state) in STATE_NAMES.iter().enumerate() {
+            for (code, state) in names::STATE_VALUES.iter().enumerate() {
                 point(
                     s.transitions[code],
                     &[name.clone(), KeyValue::new(ATTR_STATE, *state)],

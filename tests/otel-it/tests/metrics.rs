@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
 
 use breakwater::engine::Engine;
-use breakwater::metrics::STATE_NAMES;
 use breakwater::telemetry::names::{self, InstrumentKind, METER_NAME};
 use breakwater::{Outcome, RejectReason};
 use opentelemetry::metrics::MeterProvider as _;
@@ -208,7 +207,7 @@ fn every_instrument_equals_the_snapshot_after_a_multi_threaded_run() {
             s.retries.into(),
         );
         if let Some(breaker) = policy.breaker() {
-            for (code, state) in STATE_NAMES.iter().enumerate() {
+            for (code, state) in names::STATE_VALUES.iter().enumerate() {
                 expected.insert(
                     key(
                         "breakwater.breaker.transitions",
