@@ -5,7 +5,7 @@
 //!   uses (`docs/telemetry.md`).
 //! - [`trace`] — [`TraceContext`] (W3C) and the cause of events: the trace context of
 //!   the call whose acquire or completion emitted them.
-//! - `otel` (feature `opentelemetry`) — [`register`]: the instruments of the table on
+//! - `otel` (feature `opentelemetry`) — `register`: the instruments of the table on
 //!   an application's `Meter`, read from an engine's snapshots at collection time.
 
 pub mod names;
