@@ -14,11 +14,11 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # type: ignore[import-not-found, unused-ignore] # noqa: E402
 
 import breakwater as bw  # noqa: E402
 from breakwater import otel  # noqa: E402
@@ -53,8 +53,10 @@ def _collect(reader: InMemoryMetricReader) -> Dict[Tuple[str, Tuple[Tuple[str, A
             assert scope.scope.name == otel.METER_NAME
             for metric in scope.metrics:
                 for point in metric.data.data_points:
-                    key = (metric.name, tuple(sorted(point.attributes.items())))
+                    assert isinstance(point, NumberDataPoint), f"{metric.name}: {point!r}"
+                    key = (metric.name, tuple(sorted((point.attributes or {}).items())))
                     assert key not in points, f"{key} recorded twice"
+                    assert isinstance(point.value, int)
                     points[key] = point.value
     return points
 
@@ -152,7 +154,8 @@ def test_the_trip_carries_the_trace_of_the_failing_span(caplog: pytest.LogCaptur
     assert [e.name for e in rejected.events] == [otel.REJECTION_SPAN_EVENT]
     attributes = dict(rejected.events[0].attributes or {})
     assert attributes["policy"] == "payments" and attributes["reason"] == "circuit_open"
-    assert attributes["retry_after"] > 0
+    retry_after = attributes["retry_after"]
+    assert isinstance(retry_after, float) and retry_after > 0
     assert all(not s.events for name, s in spans.items() if name != "charge rejected")
 
 

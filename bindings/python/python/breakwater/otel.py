@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry import metrics, trace  # type: ignore[import-not-found, unused-ignore]
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation  # type: ignore[import-not-found, unused-ignore]
 
 from . import _breakwater
 from ._guard import _REASONS, Event
