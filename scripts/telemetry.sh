@@ -24,7 +24,7 @@ results=()
 echo "==> rust"
 cargo test -q --features tracing,capi --lib telemetry
 cargo test -q --features tracing,capi --lib ffi::trace
-cargo test -q --features tracing --test telemetry_trace --test events_tracing
+cargo test -q --features tracing,capi --test telemetry_trace --test events_tracing
 cargo test -q --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target"
 out=$(cargo run -q --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target" --example console)
 grep -q 'breakwater.calls' <<<"$out" || { echo "the Rust console example printed no breakwater.calls"; exit 1; }
