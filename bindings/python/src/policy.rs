@@ -166,7 +166,13 @@ impl Policy {
         self.answer(py, code, permit, after)
     }
 
-    fn answer(&self, py: Python<'_>, code: i32, permit: bw_permit, after: u64) -> Result<Ticket, Refusal> {
+    fn answer(
+        &self,
+        py: Python<'_>,
+        code: i32,
+        permit: bw_permit,
+        after: u64,
+    ) -> Result<Ticket, Refusal> {
         if code == status::OK {
             Ok(Ticket::Policy(permit))
         } else if status::is_rejection(code) {
@@ -194,9 +200,9 @@ impl Policy {
             let mut permit: bw_permit = zeroed();
             let mut after = 0u64;
             // SAFETY: live handle (the Python object holds it), valid pointers.
-            let code = unsafe {
-                bw_policy_acquire_traced(p.0, priority, &trace, &mut permit, &mut after)
-            } as i32;
+            let code =
+                unsafe { bw_policy_acquire_traced(p.0, priority, &trace, &mut permit, &mut after) }
+                    as i32;
             (code, permit, after)
         };
         let (code, permit, after) = if wait && self.settings(py)?.may_wait() {
@@ -217,7 +223,13 @@ impl Policy {
         if let Some(trace) = trace {
             // SAFETY: as below, with a valid trace context.
             return unsafe {
-                bw_policy_complete_traced(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN, &trace)
+                bw_policy_complete_traced(
+                    self.handle.raw(),
+                    permit,
+                    outcome,
+                    BW_DURATION_UNKNOWN,
+                    &trace,
+                )
             } as i32;
         }
         // SAFETY: the pointer stays live while this object does (permits hold it); the

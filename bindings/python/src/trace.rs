@@ -38,9 +38,13 @@ fn hook(py: Python<'_>, which: usize) -> Option<Py<PyAny>> {
         return None;
     }
     let hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
-    hooks
-        .as_ref()
-        .map(|(t, r)| if which == 0 { t.clone_ref(py) } else { r.clone_ref(py) })
+    hooks.as_ref().map(|(t, r)| {
+        if which == 0 {
+            t.clone_ref(py)
+        } else {
+            r.clone_ref(py)
+        }
+    })
 }
 
 /// The trace context of the current span, when hooks are set and a span is active. A
