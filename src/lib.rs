@@ -81,9 +81,9 @@ pub mod policy;
 pub mod rejection;
 pub mod retry;
 pub mod rng;
+pub mod telemetry;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
-pub mod telemetry;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
