@@ -89,9 +89,10 @@
 // asking a state that already gave up again does neither.
 #define BW_EVENT_BUDGET_EXHAUSTED 2
 
-// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
-// Reserved: this version emits no such event (rejections are counted, see
-// `bw_policy_get_stats`); a listener should ignore kinds it does not know.
+// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`). A
+// policy emits it for load shedding (`BW_LOAD_SHED`) only; other rejections are
+// counted, not emitted (see `bw_policy_get_stats`). A listener should ignore kinds it
+// does not know.
 #define BW_EVENT_REJECTED 3
 
 // Event kind: the engine applied a new configuration (`added`, `removed`, `changed`;
@@ -320,6 +321,20 @@ typedef struct {
   uint32_t reserved;
 } bw_breaker_stats;
 
+// The W3C trace context of a call: trace id, span id (the caller's span) and trace
+// flags (`0x01` = sampled). Both ids must be non-zero. In an event (`bw_event.trace`)
+// all zeros means the causing call was not traced.
+typedef struct {
+  // The trace id, 16 bytes, most significant first (as in `traceparent`).
+  uint8_t trace_id[16];
+  // The span id, 8 bytes, most significant first.
+  uint8_t span_id[8];
+  // The W3C trace flags.
+  uint8_t flags;
+  // Reserved, 0.
+  uint8_t reserved[7];
+} bw_trace_context;
+
 // One event, passed by pointer to a listener and valid only during the call. Fields
 // that do not apply to the kind are zero; `policy` then points to an empty string
 // (never NULL). `policy` is NOT NUL-terminated: read `policy_len` bytes (UTF-8).
@@ -347,6 +362,10 @@ typedef struct {
   uint64_t removed;
   // Policies whose configuration changed in a reload.
   uint64_t changed;
+  // The trace context of the call that caused the event (transitions, budget
+  // exhaustion, load shedding), when it was traced (`bw_policy_acquire_traced` …);
+  // all zeros otherwise.
+  bw_trace_context trace;
 } bw_event;
 
 // A listener: called with the event (valid only during the call) and the `user_data`
@@ -1555,6 +1574,48 @@ size_t bw_last_error_message(char *buf, size_t len);
 // # Safety
 // `text` must be NULL or a string returned by this library and not yet freed.
 void bw_string_free(char *text);
+
+// `bw_policy_acquire` for a call with the trace context `trace` (NULL: untraced).
+// The events this acquire causes (an open breaker admitting a half-open probe, a
+// load-shed rejection) carry it. Statuses and outputs as `bw_policy_acquire`, plus
+// `BW_INVALID_ARGUMENT` when `trace` has an all-zero id or non-zero reserved bytes
+// (nothing acquired, nothing written).
+//
+// # Safety
+// As `bw_policy_acquire`; `trace` NULL or valid for reads.
+bw_status bw_policy_acquire_traced(const bw_policy *policy,
+                                   int32_t priority,
+                                   const bw_trace_context *trace,
+                                   bw_permit *out_permit,
+                                   uint64_t *out_retry_after_ns);
+
+// `bw_policy_complete` for a call with the trace context `trace` (NULL: untraced).
+// The events this completion causes (a trip, a half-open breaker closing or
+// re-opening) carry it. Statuses as `bw_policy_complete`, plus `BW_INVALID_ARGUMENT`
+// for an invalid `trace` (the permit stays live).
+//
+// # Safety
+// As `bw_policy_complete`; `trace` NULL or valid for reads.
+bw_status bw_policy_complete_traced(const bw_policy *policy,
+                                    bw_permit *permit,
+                                    int32_t outcome,
+                                    uint64_t duration_ns,
+                                    const bw_trace_context *trace);
+
+// `bw_policy_retry_next` for a call with the trace context `trace` (NULL:
+// untraced): the budget-exhaustion event of a refused retry carries it. Statuses and
+// outputs as `bw_policy_retry_next`, plus `BW_INVALID_ARGUMENT` for an invalid
+// `trace` (nothing decided, nothing counted).
+//
+// # Safety
+// As `bw_policy_retry_next`; `trace` NULL or valid for reads.
+bw_status bw_policy_retry_next_traced(const bw_policy *policy,
+                                      bw_retry_state *state,
+                                      uint32_t what,
+                                      uint64_t retry_after_ns,
+                                      const bw_trace_context *trace,
+                                      uint64_t *out_delay_ns,
+                                      int32_t *out_reason);
 
 // The library version as a static NUL-terminated string ("0.1.0"); never free it.
 // Thread-safe.

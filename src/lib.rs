@@ -48,6 +48,8 @@
 //!
 //! Around them:
 //! - [`metrics`]: exact counters, latency histograms, Prometheus text, health, events.
+//! - [`telemetry`]: the OpenTelemetry names table, W3C trace context on events, and
+//!   (feature `opentelemetry`) observable instruments over the snapshots.
 //! - [`clock`]: the injected clocks (system, coarse, manual).
 //! - [`outcome`], [`rejection`], [`error`]: what a call reports, what a stage answers,
 //!   what a bad configuration gets.
@@ -83,6 +85,7 @@ pub mod policy;
 pub mod rejection;
 pub mod retry;
 pub mod rng;
+pub mod telemetry;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
 

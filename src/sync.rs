@@ -12,7 +12,8 @@
 //!   through them.
 //! - Thread-locals: the metrics' thread slot (`metrics/thread_slot.rs`) declares a
 //!   `loom::thread_local!` and a `loom::lazy_static!` under loom and the std ones
-//!   otherwise; the C ABI's last-error message (`ffi/status.rs`) is not built under loom.
+//!   otherwise, and so does the cause of events (`telemetry/trace.rs`); the C ABI's
+//!   last-error message (`ffi/status.rs`) is not built under loom.
 //!
 //! `Mutex` and `Condvar` have a poison-free, std-like shape in both builds:
 //! `lock()` returns a guard, `Condvar::wait_timeout(&mut guard, dur)` returns whether the

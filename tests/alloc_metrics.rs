@@ -72,7 +72,9 @@ fn emitting_allocates_nothing_with_or_without_listener() {
             sink.emit(&Event::Rejected {
                 policy: "payments",
                 reason: RejectReason::LoadShed,
+                retry_after: None,
                 at_nanos: i,
+                trace: None,
             });
         }
     });

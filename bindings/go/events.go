@@ -59,6 +59,9 @@ type Event struct {
 	At time.Duration
 	// Added, Removed and Changed count the policies of a reload.
 	Added, Removed, Changed uint64
+	// Trace is the trace context of the call that caused a transition, a budget
+	// exhaustion or a load-shed rejection, when that call was traced (zero otherwise).
+	Trace TraceContext
 }
 
 // listener carries events from the thread that caused them to the user's function: the
@@ -133,6 +136,7 @@ func bwgoDeliverEvent(event *C.bw_event, userData unsafe.Pointer) {
 		Added:      uint64(event.added),
 		Removed:    uint64(event.removed),
 		Changed:    uint64(event.changed),
+		Trace:      traceFromC(&event.trace),
 	}
 	if event.policy_len > 0 {
 		e.Policy = C.GoStringN(event.policy, C.int(event.policy_len))

@@ -130,9 +130,19 @@ func (p *Policy) execute(ctx context.Context, fn func(context.Context) error, o 
 // attempt runs one attempt. what is the retry class of a failed attempt (0: not
 // retryable, e.g. the caller gave up or the library answered an error).
 func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, priority Priority, timeout time.Duration) (err error, what uint32, retryAfter C.uint64_t) {
-	permit, retryAfter, status := p.acquire(priority)
+	hooks, trace, traced := traceOf(ctx)
+	var permit C.bw_permit
+	var status C.bw_status
+	if traced {
+		permit, retryAfter, status = p.acquireTraced(priority, &trace)
+	} else {
+		permit, retryAfter, status = p.acquire(priority)
+	}
 	if status != C.BW_OK {
 		err = p.rejection("Policy.Execute", status, retryAfter)
+		if rejected, ok := err.(*RejectedError); ok && hooks != nil && hooks.OnRejection != nil {
+			hooks.OnRejection(ctx, rejected)
+		}
 		if rejectionReason(status) != nil {
 			// Retry classes of rejections: bit 1 + status (BW_RETRY_ON_CIRCUIT_OPEN, ...).
 			what = 1 << (1 + uint32(status))
@@ -173,7 +183,12 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, pr
 	if cancel != nil {
 		cancel()
 	}
-	if status := p.complete(&permit, outcome); status != C.BW_OK && err == nil {
+	if traced {
+		status = p.completeTraced(&permit, outcome, &trace)
+	} else {
+		status = p.complete(&permit, outcome)
+	}
+	if status != C.BW_OK && err == nil {
 		err = statusError("Policy.Execute", status)
 	}
 	return err, what, 0
@@ -216,11 +231,20 @@ func (p *Policy) retryLoop(ctx context.Context, fn func(context.Context) error, 
 		}
 		var delay C.uint64_t
 		var reason C.int32_t
-		status := C.bw_policy_retry_next(p.ptr, state, C.uint32_t(what), hint, &delay, &reason)
-		runtime.KeepAlive(p)
+		var status C.bw_status
+		if _, trace, traced := traceOf(ctx); traced {
+			status = p.retryNextTraced(state, what, hint, &trace, &delay, &reason)
+		} else {
+			status = C.bw_policy_retry_next(p.ptr, state, C.uint32_t(what), hint, &delay, &reason)
+			runtime.KeepAlive(p)
+		}
 		if status != C.BW_OK {
 			if status == C.BW_RETRY_GIVE_UP && reason == C.BW_GIVE_UP_BUDGET_EXHAUSTED {
-				return &RejectedError{Policy: p.name, Reason: ErrRetryBudgetExhausted, Last: err}
+				rejected := &RejectedError{Policy: p.name, Reason: ErrRetryBudgetExhausted, Last: err}
+				if hooks := telemetryHooks.Load(); hooks != nil && hooks.OnRejection != nil {
+					hooks.OnRejection(ctx, rejected)
+				}
+				return rejected
 			}
 			return err
 		}

@@ -11,6 +11,7 @@ use std::os::raw::{c_char, c_void};
 use super::boundary::{ensure_non_null, ffi_status, ArcHandle};
 use super::engine::bw_engine;
 use super::status::{bw_status, fail};
+use super::trace::bw_trace_context;
 use crate::metrics::Event;
 
 /// Event kind: a circuit breaker changed state (`from_state`, `to_state`,
@@ -22,9 +23,10 @@ pub const BW_EVENT_TRANSITION: i32 = 1;
 /// `rejected_retry_budget_exhausted` and emits this event once, at the same moment;
 /// asking a state that already gave up again does neither.
 pub const BW_EVENT_BUDGET_EXHAUSTED: i32 = 2;
-/// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`).
-/// Reserved: this version emits no such event (rejections are counted, see
-/// `bw_policy_get_stats`); a listener should ignore kinds it does not know.
+/// Event kind: a call was rejected (`reason` is the rejection status, `at_ns`). A
+/// policy emits it for load shedding (`BW_LOAD_SHED`) only; other rejections are
+/// counted, not emitted (see `bw_policy_get_stats`). A listener should ignore kinds it
+/// does not know.
 pub const BW_EVENT_REJECTED: i32 = 3;
 /// Event kind: the engine applied a new configuration (`added`, `removed`, `changed`;
 /// no policy name).
@@ -59,6 +61,10 @@ pub struct bw_event {
     pub removed: u64,
     /// Policies whose configuration changed in a reload.
     pub changed: u64,
+    /// The trace context of the call that caused the event (transitions, budget
+    /// exhaustion, load shedding), when it was traced (`bw_policy_acquire_traced` …);
+    /// all zeros otherwise.
+    pub trace: bw_trace_context,
 }
 
 /// A listener: called with the event (valid only during the call) and the `user_data`
@@ -80,6 +86,7 @@ impl bw_event {
             added: 0,
             removed: 0,
             changed: 0,
+            trace: bw_trace_context::default(),
         }
     }
 
@@ -101,7 +108,8 @@ impl bw_event {
     }
 
     fn of(event: &Event<'_>) -> bw_event {
-        match *event {
+        let trace = bw_trace_context::of(event.trace());
+        let event = match *event {
             Event::Transition {
                 policy,
                 from_code,
@@ -110,7 +118,9 @@ impl bw_event {
                 at_nanos,
                 ..
             } => bw_event::transition(policy, from_code, to_code, generation, at_nanos),
-            Event::BudgetExhausted { policy, at_nanos } => bw_event {
+            Event::BudgetExhausted {
+                policy, at_nanos, ..
+            } => bw_event {
                 at_ns: at_nanos,
                 ..bw_event::empty(BW_EVENT_BUDGET_EXHAUSTED, policy)
             },
@@ -118,6 +128,7 @@ impl bw_event {
                 policy,
                 reason,
                 at_nanos,
+                ..
             } => bw_event {
                 reason: bw_status::of_rejection(reason) as i32,
                 at_ns: at_nanos,
@@ -133,7 +144,8 @@ impl bw_event {
                 changed: changed as u64,
                 ..bw_event::empty(BW_EVENT_RELOAD, "")
             },
-        }
+        };
+        bw_event { trace, ..event }
     }
 }
 

@@ -25,9 +25,11 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     (4, 0xa078_4488_217e_2a6f),
     // `bw_engine_policy_names`: the names a binding lists when a lookup fails.
     (5, 0x5b8a_64ef_8fd3_9cfc),
-    // Per-key limits: `bw_keyed_permit`, `bw_policy_acquire_keyed`,
-    // `bw_policy_complete_keyed`.
-    (6, 0x0f41_9d51_601f_003d),
+    // Per-key limits (`bw_keyed_permit`, `bw_policy_acquire_keyed`,
+    // `bw_policy_complete_keyed`) and trace context (`bw_trace_context`,
+    // `bw_event.trace`, `bw_policy_acquire_traced`, `bw_policy_complete_traced`,
+    // `bw_policy_retry_next_traced`).
+    (6, 0x5b8d_daab_da3e_afd7),
 ];
 
 fn header() -> String {

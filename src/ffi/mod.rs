@@ -17,6 +17,8 @@
 //! - `retry`: the retry schedule (`bw_backoff_delay`, `bw_retry_state`,
 //!   `bw_retry_budget`).
 //! - `events`: `bw_event` and event listeners.
+//! - `trace`: `bw_trace_context` and the traced acquire, complete and retry step, whose
+//!   events carry the caller's trace context.
 //!
 //! The core never imports this module. Every function here is documented for C
 //! callers: who owns what, what NULL does, thread-safety, and that outputs are written
@@ -40,4 +42,5 @@ pub mod policy_retry;
 pub mod retry;
 pub mod status;
 pub mod strings;
+pub mod trace;
 pub mod version;

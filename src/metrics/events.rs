@@ -15,11 +15,19 @@
 //!
 //! With the cargo feature `tracing`, every emitted event is also a `tracing` event at
 //! target `breakwater` (level `INFO` for transitions and reloads, `WARN` for budget
-//! exhaustion, `DEBUG` for rejections), with the fields `policy`, `from`, `to`,
-//! `generation`, `reason`, `added`, `removed`, `changed` as they apply.
+//! exhaustion and load shedding, `DEBUG` for other rejections), with the fields
+//! `trace_id`, `span_id` (when the causing call was traced), `policy`, `from`, `to`,
+//! `generation`, `reason`, `retry_after_ns`, `added`, `removed`, `changed` as they
+//! apply (the names table: `docs/telemetry.md`).
+//!
+//! Transitions, budget exhaustion and rejections carry the W3C trace context of the
+//! call that caused them, when that call was traced (see [`crate::telemetry`]).
+
+use std::time::Duration;
 
 use crate::breaker::BreakerState;
 use crate::sync::OnceCell;
+use crate::telemetry::TraceContext;
 use crate::RejectReason;
 
 /// The stable snake_case name of breaker state code `code` (as
@@ -51,6 +59,9 @@ pub enum Event<'a> {
         generation: u64,
         /// Clock time of the transition, nanoseconds.
         at_nanos: u64,
+        /// The trace context of the call whose acquire or completion made the
+        /// transition, when it was traced.
+        trace: Option<TraceContext>,
     },
     /// A policy's retry budget refused a retry (the rule: see
     /// [`Policy::retry_next`](crate::policy::Policy::retry_next)).
@@ -59,15 +70,23 @@ pub enum Event<'a> {
         policy: &'a str,
         /// Clock time, nanoseconds.
         at_nanos: u64,
+        /// The trace context of the call whose retry was refused, when it was traced.
+        trace: Option<TraceContext>,
     },
-    /// A call was rejected (optional: emitters may skip it on hot paths).
+    /// A call was rejected. A policy emits it for load shedding (`LoadShed`), the
+    /// rejection that says the service is overloaded; the other reasons are counted,
+    /// not emitted, so a rejection storm costs no listener call per rejection.
     Rejected {
         /// The policy name.
         policy: &'a str,
         /// Why.
         reason: RejectReason,
+        /// The rejection's hint, when it has one.
+        retry_after: Option<Duration>,
         /// Clock time, nanoseconds.
         at_nanos: u64,
+        /// The trace context of the rejected call, when it was traced.
+        trace: Option<TraceContext>,
     },
     /// The engine applied a new configuration.
     Reload {
@@ -97,6 +116,29 @@ impl<'a> Event<'a> {
             to: state_name(to_code),
             generation,
             at_nanos,
+            trace: None,
+        }
+    }
+
+    /// The same event caused by the call with `cause` (`None`: untraced). Engine-wide
+    /// events (reloads) have no cause and are returned unchanged.
+    pub fn with_trace(mut self, cause: Option<TraceContext>) -> Self {
+        match &mut self {
+            Event::Transition { trace, .. }
+            | Event::BudgetExhausted { trace, .. }
+            | Event::Rejected { trace, .. } => *trace = cause,
+            Event::Reload { .. } => {}
+        }
+        self
+    }
+
+    /// The trace context of the call that caused the event, when it was traced.
+    pub fn trace(&self) -> Option<TraceContext> {
+        match *self {
+            Event::Transition { trace, .. }
+            | Event::BudgetExhausted { trace, .. }
+            | Event::Rejected { trace, .. } => trace,
+            Event::Reload { .. } => None,
         }
     }
 
@@ -222,6 +264,10 @@ impl std::fmt::Debug for EventSink {
 #[cfg(feature = "tracing")]
 #[inline]
 fn trace_event(event: &Event<'_>) {
+    use tracing::field::display;
+    let cause = event.trace();
+    let trace_id = cause.as_ref().map(|t| display(t.trace_id_hex()));
+    let span_id = cause.as_ref().map(|t| display(t.span_id_hex()));
     match *event {
         Event::Transition {
             policy,
@@ -232,6 +278,8 @@ fn trace_event(event: &Event<'_>) {
             ..
         } => tracing::info!(
             target: "breakwater",
+            trace_id,
+            span_id,
             policy,
             from,
             to,
@@ -239,8 +287,12 @@ fn trace_event(event: &Event<'_>) {
             at_nanos,
             "circuit breaker transition"
         ),
-        Event::BudgetExhausted { policy, at_nanos } => tracing::warn!(
+        Event::BudgetExhausted {
+            policy, at_nanos, ..
+        } => tracing::warn!(
             target: "breakwater",
+            trace_id,
+            span_id,
             policy,
             reason = "retry_budget_exhausted",
             at_nanos,
@@ -248,12 +300,33 @@ fn trace_event(event: &Event<'_>) {
         ),
         Event::Rejected {
             policy,
-            reason,
+            reason: RejectReason::LoadShed,
+            retry_after,
             at_nanos,
+            ..
+        } => tracing::warn!(
+            target: "breakwater",
+            trace_id,
+            span_id,
+            policy,
+            reason = RejectReason::LoadShed.as_str(),
+            retry_after_ns = retry_after.map(crate::clock::duration_to_nanos),
+            at_nanos,
+            "load shed"
+        ),
+        Event::Rejected {
+            policy,
+            reason,
+            retry_after,
+            at_nanos,
+            ..
         } => tracing::debug!(
             target: "breakwater",
+            trace_id,
+            span_id,
             policy,
             reason = reason.as_str(),
+            retry_after_ns = retry_after.map(crate::clock::duration_to_nanos),
             at_nanos,
             "call rejected"
         ),
@@ -308,6 +381,7 @@ mod tests {
                 s2.emit(&Event::BudgetExhausted {
                     policy: "p",
                     at_nanos: 0,
+                    trace: None,
                 });
             }
         })

@@ -2,7 +2,7 @@
 //!
 //! - `config`: [`PolicyConfig`], [`RetryOn`], [`RetryPolicyConfig`].
 //! - `pipeline`: [`Policy`], the handle that follows reloads, [`PolicyPermit`],
-//!   [`RawPolicyPermit`].
+//!   [`RawPolicyPermit`], [`TracedPermit`] (a permit of a call with a trace context).
 //! - `stages`: the stages of one configuration, in order, with acquire and complete.
 //! - `call`: the retry step ([`Policy::retry_begin`], [`Policy::retry_next`]),
 //!   [`Policy::call`] (the retry loop with fallback), [`CallOptions`] and [`CallError`].
@@ -21,5 +21,5 @@ pub use crate::call_error::CallError;
 pub use call::CallOptions;
 pub use config::{validate_policy_name, PolicyConfig, RetryOn, RetryPolicyConfig, MAX_POLICY_NAME};
 pub use owned::{NoWait, OwnedPolicyPermit};
-pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit};
+pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit, TracedPermit};
 pub use snapshot::PolicySnapshot;

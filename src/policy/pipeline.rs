@@ -43,7 +43,8 @@ use crate::metrics::{Event, EventSink, PolicyMetrics};
 use crate::retry::RetryBudget;
 use crate::rng::{mix64, SharedRng};
 use crate::sync::{Arc, AtomicBool, AtomicPtr, Mutex, Ordering};
-use crate::{ConfigError, Outcome, Rejection};
+use crate::telemetry::{current_cause, CauseScope, TraceContext};
+use crate::{ConfigError, Outcome, RejectReason, Rejection};
 
 use super::config::PolicyConfig;
 use super::stages::Stages;
@@ -102,13 +103,16 @@ impl PolicyShared {
     pub(super) fn on_transition(&self, t: &Transition) {
         self.metrics.on_transition(t.to as u8);
         if let Some(sink) = self.events.get() {
-            sink.emit(&Event::transition(
-                &self.name,
-                t.from as u8,
-                t.to as u8,
-                t.generation,
-                t.at_nanos,
-            ));
+            sink.emit(
+                &Event::transition(
+                    &self.name,
+                    t.from as u8,
+                    t.to as u8,
+                    t.generation,
+                    t.at_nanos,
+                )
+                .with_trace(current_cause()),
+            );
         }
     }
 
@@ -119,8 +123,35 @@ impl PolicyShared {
             sink.emit(&Event::BudgetExhausted {
                 policy: &self.name,
                 at_nanos,
+                trace: current_cause(),
             });
         }
+    }
+
+    /// Emits the load-shed rejection `rejection` (counted already by the stages).
+    #[cold]
+    #[inline(never)]
+    fn on_load_shed(&self, rejection: &Rejection, clock: &AnyClock) {
+        if let Some(sink) = self.events.get() {
+            sink.emit(&Event::Rejected {
+                policy: &self.name,
+                reason: rejection.reason,
+                retry_after: rejection.retry_after,
+                at_nanos: crate::clock::Clock::now(clock),
+                trace: current_cause(),
+            });
+        }
+    }
+
+    /// Passes `result` through, emitting it first when it is a load-shed rejection.
+    #[inline]
+    fn report<T>(&self, result: Result<T, Rejection>, clock: &AnyClock) -> Result<T, Rejection> {
+        if let Err(rejection) = &result {
+            if rejection.reason == RejectReason::LoadShed {
+                self.on_load_shed(rejection, clock);
+            }
+        }
+        result
     }
 }
 
@@ -362,8 +393,9 @@ impl Policy {
     #[inline]
     pub fn acquire_with(&self, priority: Priority) -> Result<PolicyPermit<'_>, Rejection> {
         let stages = self.stages();
-        stages
-            .acquire(priority, &self.shared.metrics)
+        let result = stages.acquire(priority, &self.shared.metrics);
+        self.shared
+            .report(result, &self.clock)
             .map(|raw| PolicyPermit {
                 stages,
                 metrics: &self.shared.metrics,
@@ -428,7 +460,60 @@ impl Policy {
     /// to [`Policy::complete_raw`] of this same handle exactly once.
     #[inline(always)]
     pub fn acquire_raw(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
-        self.stages().acquire(priority, &self.shared.metrics)
+        let result = self.stages().acquire(priority, &self.shared.metrics);
+        self.shared.report(result, &self.clock)
+    }
+
+    /// [`Policy::acquire_with`] for a call with the trace context `trace`: the events
+    /// this acquire causes (an open breaker moving to half-open, a load-shed
+    /// rejection) and those its permit's completion causes (a trip) carry it.
+    ///
+    /// ```
+    /// use breakwater::policy::{Policy, PolicyConfig};
+    /// use breakwater::adaptive::Priority;
+    /// use breakwater::telemetry::TraceContext;
+    ///
+    /// let policy = Policy::new(PolicyConfig::new("search")).unwrap();
+    /// let trace = TraceContext::new([7; 16], [9; 8], 1).unwrap();
+    /// let permit = policy.acquire_traced(Priority::Default, trace).unwrap();
+    /// assert_eq!(permit.trace(), trace);
+    /// permit.success();
+    /// ```
+    pub fn acquire_traced(
+        &self,
+        priority: Priority,
+        trace: TraceContext,
+    ) -> Result<TracedPermit<'_>, Rejection> {
+        let _cause = CauseScope::enter(Some(trace));
+        self.acquire_with(priority).map(|permit| TracedPermit {
+            permit: Some(permit),
+            trace,
+        })
+    }
+
+    /// [`Policy::acquire_raw`] for a call with the trace context `trace` (see
+    /// [`Policy::acquire_traced`]); complete the permit with
+    /// [`Policy::complete_raw_traced`] so the events of its completion carry it too.
+    pub fn acquire_raw_traced(
+        &self,
+        priority: Priority,
+        trace: TraceContext,
+    ) -> Result<RawPolicyPermit, Rejection> {
+        let _cause = CauseScope::enter(Some(trace));
+        self.acquire_raw(priority)
+    }
+
+    /// [`Policy::complete_raw`] for a call with the trace context `trace`: the events
+    /// this completion causes (a trip, a half-open breaker closing) carry it.
+    pub fn complete_raw_traced(
+        &self,
+        permit: RawPolicyPermit,
+        outcome: Outcome,
+        duration: Option<Duration>,
+        trace: TraceContext,
+    ) {
+        let _cause = CauseScope::enter(Some(trace));
+        self.complete_raw(permit, outcome, duration);
     }
 
     /// Reports how the call of `permit` went. `duration` is the call's duration if the
@@ -547,6 +632,73 @@ impl Drop for PolicyPermit<'_> {
         if let Some(raw) = self.raw.take() {
             self.stages
                 .complete(raw, Outcome::Ignored, None, self.metrics);
+        }
+    }
+}
+
+/// A [`PolicyPermit`] of a traced call ([`Policy::acquire_traced`]): the events its
+/// completion causes carry the call's trace context. Complete it like a
+/// `PolicyPermit`; dropped without, it reports `Ignored`, also under the trace.
+#[must_use = "a permit must be completed with success(), failure() or record()"]
+#[derive(Debug)]
+pub struct TracedPermit<'a> {
+    /// Taken by the completion; `None` only inside it.
+    permit: Option<PolicyPermit<'a>>,
+    trace: TraceContext,
+}
+
+impl TracedPermit<'_> {
+    /// The call's trace context.
+    pub fn trace(&self) -> TraceContext {
+        self.trace
+    }
+
+    /// Whether fault injection decided that this call fails (skip the real call).
+    pub fn injected_failure(&self) -> bool {
+        self.permit
+            .as_ref()
+            .is_some_and(PolicyPermit::injected_failure)
+    }
+
+    /// Latency to inject before the call.
+    pub fn injected_latency(&self) -> Duration {
+        self.permit
+            .as_ref()
+            .map_or(Duration::ZERO, PolicyPermit::injected_latency)
+    }
+
+    /// The call succeeded.
+    pub fn success(self) {
+        self.record(Outcome::Success)
+    }
+
+    /// The call failed.
+    pub fn failure(self) {
+        self.record(Outcome::Failure)
+    }
+
+    /// The call ended with `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        if let Some(permit) = self.permit.take() {
+            let _cause = CauseScope::enter(Some(self.trace));
+            permit.record(outcome);
+        }
+    }
+
+    /// The call ended with `outcome` after `duration`.
+    pub fn record_with_duration(mut self, outcome: Outcome, duration: Duration) {
+        if let Some(permit) = self.permit.take() {
+            let _cause = CauseScope::enter(Some(self.trace));
+            permit.record_with_duration(outcome, duration);
+        }
+    }
+}
+
+impl Drop for TracedPermit<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            let _cause = CauseScope::enter(Some(self.trace));
+            drop(permit);
         }
     }
 }

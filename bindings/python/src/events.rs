@@ -73,6 +73,10 @@ extern "C" fn deliver(event: *const bw_event, data: *mut c_void) {
                 unsafe { std::slice::from_raw_parts(event.policy.cast::<u8>(), event.policy_len) };
             String::from_utf8_lossy(bytes).into_owned()
         };
+        let trace = (event.trace.trace_id != [0; 16]).then(|| {
+            let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            (hex(&event.trace.trace_id), hex(&event.trace.span_id))
+        });
         Python::with_gil(|py| {
             let listeners: Vec<Py<PyAny>> = sink
                 .listeners
@@ -99,6 +103,7 @@ extern "C" fn deliver(event: *const bw_event, data: *mut c_void) {
                         event.removed,
                         event.changed,
                     ),
+                    trace.clone(),
                 ))?;
                 Ok(())
             };

@@ -27,6 +27,7 @@ mod metrics;
 mod policy;
 mod retry;
 mod status;
+mod trace;
 
 use pyo3::prelude::*;
 
@@ -56,6 +57,7 @@ fn engine_version() -> String {
 fn _breakwater(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(abi_versions, m)?)?;
     m.add_function(wrap_pyfunction!(engine_version, m)?)?;
+    m.add_function(wrap_pyfunction!(trace::_set_telemetry_hooks, m)?)?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<policy::Policy>()?;

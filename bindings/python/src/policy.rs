@@ -13,6 +13,7 @@ use breakwater::ffi::policy::{
     bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout,
 };
 use breakwater::ffi::policy_retry::bw_policy_retry_on;
+use breakwater::ffi::trace::{bw_policy_acquire_traced, bw_policy_complete_traced};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -140,6 +141,9 @@ impl Policy {
         let ptr = self.handle.get()?;
         let mut permit: bw_permit = zeroed();
         let mut after = 0u64;
+        if let Some(trace) = crate::trace::current(py) {
+            return self.acquire_traced(py, ptr, wait, priority, trace);
+        }
         let code = if wait && self.settings(py)?.may_wait() {
             // A bulkhead with `max_wait` may block: let other threads run meanwhile.
             let p = SendPtr(ptr);
@@ -159,17 +163,75 @@ impl Policy {
             // SAFETY: live handle, valid out-pointers.
             unsafe { bw_policy_acquire(ptr, priority, &mut permit, &mut after) as i32 }
         };
+        self.answer(py, code, permit, after)
+    }
+
+    fn answer(
+        &self,
+        py: Python<'_>,
+        code: i32,
+        permit: bw_permit,
+        after: u64,
+    ) -> Result<Ticket, Refusal> {
         if code == status::OK {
             Ok(Ticket::Policy(permit))
         } else if status::is_rejection(code) {
+            crate::trace::on_rejection(py, &self.name, code, after);
             Err(Refusal::Rejected(code, after))
         } else {
             Err(Refusal::Error(status::error(py, code)))
         }
     }
 
+    /// `acquire_ticket` with the caller's trace context (hooks installed).
+    #[cold]
+    #[inline(never)]
+    fn acquire_traced(
+        &self,
+        py: Python<'_>,
+        ptr: *const bw_policy,
+        wait: bool,
+        priority: i32,
+        trace: breakwater::ffi::trace::bw_trace_context,
+    ) -> Result<Ticket, Refusal> {
+        let p = SendPtr(ptr);
+        let call = move || {
+            let p = p;
+            let mut permit: bw_permit = zeroed();
+            let mut after = 0u64;
+            // SAFETY: live handle (the Python object holds it), valid pointers.
+            let code =
+                unsafe { bw_policy_acquire_traced(p.0, priority, &trace, &mut permit, &mut after) }
+                    as i32;
+            (code, permit, after)
+        };
+        let (code, permit, after) = if wait && self.settings(py)?.may_wait() {
+            py.allow_threads(call)
+        } else {
+            call()
+        };
+        self.answer(py, code, permit, after)
+    }
+
     #[inline]
     pub(crate) fn complete_permit(&self, permit: &mut bw_permit, outcome: i32) -> i32 {
+        let trace = if crate::trace::installed() {
+            Python::with_gil(crate::trace::current)
+        } else {
+            None
+        };
+        if let Some(trace) = trace {
+            // SAFETY: as below, with a valid trace context.
+            return unsafe {
+                bw_policy_complete_traced(
+                    self.handle.raw(),
+                    permit,
+                    outcome,
+                    BW_DURATION_UNKNOWN,
+                    &trace,
+                )
+            } as i32;
+        }
         // SAFETY: the pointer stays live while this object does (permits hold it); the
         // permit was filled by `bw_policy_acquire` of this policy and is not shared.
         unsafe {

@@ -60,7 +60,9 @@ fn received(event: &Event<'_>) -> Received {
                 "transition with unknown state codes {from_code} -> {to_code}"
             )),
         },
-        Event::BudgetExhausted { policy, at_nanos } => Ok(ExpectedEvent::BudgetExhausted {
+        Event::BudgetExhausted {
+            policy, at_nanos, ..
+        } => Ok(ExpectedEvent::BudgetExhausted {
             policy: policy.to_string(),
             at_ns: at_nanos,
         }),

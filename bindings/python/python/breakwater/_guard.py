@@ -228,13 +228,19 @@ class Event:
     added: int = 0
     removed: int = 0
     changed: int = 0
+    trace_id: Optional[str] = None
+    """The trace id (32 hex digits) of the call that caused the event, when it was traced."""
+    span_id: Optional[str] = None
+    """The span id (16 hex digits) of the call that caused the event, when it was traced."""
 
 
 def dispatch(listeners: Tuple[Callable[[Event], Any], ...], head: Tuple[int, str, int, int, int],
-             tail: Tuple[int, int, int, int, int]) -> None:
+             tail: Tuple[int, int, int, int, int],
+             trace: Optional[Tuple[str, str]] = None) -> None:
     """Calls every listener; what one raises is logged, never propagated."""
     kind, policy, from_code, to_code, reason = head
     generation, at_ns, added, removed, changed = tail
+    trace_id, span_id = trace if trace is not None else (None, None)
     transition = kind == 1
     event = Event(
         kind=_KINDS.get(kind, str(kind)), policy=policy,
@@ -242,6 +248,7 @@ def dispatch(listeners: Tuple[Callable[[Event], Any], ...], head: Tuple[int, str
         to_state=_STATES.get(to_code) if transition else None,
         reason=_REASONS.get(reason) if kind == 3 else None,
         generation=generation, at=at_ns / 1e9, at_ns=at_ns, added=added, removed=removed, changed=changed,
+        trace_id=trace_id, span_id=span_id,
     )
     for listener in listeners:
         try:

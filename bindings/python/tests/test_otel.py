@@ -1,0 +1,171 @@
+"""breakwater.otel with the real SDK's in-memory reader and span exporter: every
+instrument equals the snapshots after a multi-threaded run (each point once), the trip
+event carries the trace of the failing span, a rejection is a span event, and the log
+record has the documented fields."""
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import threading
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.sdk.metrics import MeterProvider  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # type: ignore[import-not-found, unused-ignore] # noqa: E402
+
+import breakwater as bw  # noqa: E402
+from breakwater import otel  # noqa: E402
+
+NAMES = pathlib.Path(__file__).resolve().parents[3] / "docs" / "telemetry-names.json"
+
+POLICIES = """
+[policies.payments.circuit_breaker]
+minimum_calls = 50
+failure_rate_threshold = 40
+open_duration = "1h"
+[policies.search.bulkhead]
+max_concurrent = 3
+"""
+
+
+def test_the_table_is_the_one_the_rust_table_generates() -> None:
+    table = json.loads(NAMES.read_text())
+    assert table["meter"] == otel.METER_NAME
+    assert table["rejection_span_event"] == otel.REJECTION_SPAN_EVENT
+    assert [(i["name"], i["kind"], i["unit"], tuple(i["attributes"])) for i in table["instruments"]] == [
+        (name, kind, unit, attributes) for name, kind, unit, _, attributes in otel.INSTRUMENTS
+    ]
+
+
+def _collect(reader: InMemoryMetricReader) -> Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], int]:
+    points: Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], int] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            assert scope.scope.name == otel.METER_NAME
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    assert isinstance(point, NumberDataPoint), f"{metric.name}: {point!r}"
+                    key = (metric.name, tuple(sorted((point.attributes or {}).items())))
+                    assert key not in points, f"{key} recorded twice"
+                    assert isinstance(point.value, int)
+                    points[key] = point.value
+    return points
+
+
+def test_every_instrument_equals_the_snapshot_after_a_threaded_run() -> None:
+    engine = bw.Engine.from_toml(POLICIES)
+    payments, search = engine["payments"], engine["search"]
+    reader = InMemoryMetricReader()
+    otel.register([payments, search], meter_provider=MeterProvider(metric_readers=[reader]))
+
+    def work(offset: int) -> None:
+        for i in range(300):
+            try:
+                with payments:
+                    if (i + offset) % 2 == 0:
+                        raise ValueError("dependency failed")
+            except (ValueError, bw.RejectedError):
+                pass
+            try:
+                with search:
+                    pass
+            except bw.RejectedError:
+                pass
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    points = _collect(reader)
+    expected: Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], int] = {}
+    for policy in (payments, search):
+        s = policy.snapshot()
+        p = ("policy", s.name)
+        expected[("breakwater.permits", (p,))] = s.permitted
+        for outcome in ("success", "failure", "timeout", "ignored"):
+            expected[("breakwater.calls", (("outcome", outcome), p))] = getattr(s, outcome)
+        expected[("breakwater.slow_calls", (p,))] = s.slow
+        expected[("breakwater.active_calls", (p,))] = s.permitted - s.success - s.failure - s.timeout - s.ignored
+        for reason, count in s.rejected.items():
+            expected[("breakwater.rejections", (p, ("reason", reason)))] = count
+        expected[("breakwater.retries", (p,))] = s.retries
+        if s.breaker_state is not None:
+            for state, count in s.transitions.items():
+                expected[("breakwater.breaker.transitions", (p, ("state", state)))] = count
+                expected[("breakwater.breaker.state", (p, ("state", state)))] = int(state == s.breaker_state)
+    assert points == expected
+    assert payments.snapshot().transitions["open"] == 1
+    assert payments.snapshot().rejected["circuit_open"] > 0
+
+
+def test_the_trip_carries_the_trace_of_the_failing_span(caplog: pytest.LogCaptureFixture) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("checkout")
+    engine = bw.Engine.from_toml(
+        '[policies.payments.circuit_breaker]\nminimum_calls = 3\nfailure_rate_threshold = 50\nopen_duration = "1h"\n')
+    events: List[bw.Event] = []
+    engine.on_event(events.append)
+    engine.on_event(otel.log_events())
+    payments = engine["payments"]
+
+    @payments
+    def charge() -> None:
+        raise ValueError("declined")
+
+    otel.install()
+    try:
+        last = None
+        for n in range(3):
+            with tracer.start_as_current_span(f"charge {n}") as span:
+                last = span.get_span_context()
+                with pytest.raises(ValueError):
+                    charge()
+        with caplog.at_level(logging.INFO, logger="breakwater"):
+            with tracer.start_as_current_span("charge rejected"):
+                with pytest.raises(bw.RejectedError):
+                    charge()
+        # Untraced: no span, nothing attached.
+        with pytest.raises(bw.RejectedError):
+            charge()
+    finally:
+        otel.uninstall()
+
+    assert last is not None
+    trips = [e for e in events if e.kind == "transition"]
+    assert len(trips) == 1
+    assert trips[0].trace_id == format(last.trace_id, "032x")
+    assert trips[0].span_id == format(last.span_id, "016x")
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    rejected = spans["charge rejected"]
+    assert [e.name for e in rejected.events] == [otel.REJECTION_SPAN_EVENT]
+    attributes = dict(rejected.events[0].attributes or {})
+    assert attributes["policy"] == "payments" and attributes["reason"] == "circuit_open"
+    retry_after = attributes["retry_after"]
+    assert isinstance(retry_after, float) and retry_after > 0
+    assert all(not s.events for name, s in spans.items() if name != "charge rejected")
+
+
+def test_log_records_have_the_documented_fields(caplog: pytest.LogCaptureFixture) -> None:
+    listener = otel.log_events()
+    with caplog.at_level(logging.INFO, logger="breakwater"):
+        listener(bw.Event(kind="transition", policy="payments", from_state="closed", to_state="open",
+                          trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7"))
+    record = caplog.records[-1]
+    assert record.getMessage() == "circuit breaker transition"
+    fields = {name: getattr(record, name) for name in ("trace_id", "span_id", "policy", "from", "to")}
+    assert fields == {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+                      "policy": "payments", "from": "closed", "to": "open"}
