@@ -82,6 +82,7 @@ pub mod retry;
 pub mod rng;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
+pub mod shm;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -9,6 +9,7 @@ use crate::chaos::ChaosConfig;
 use crate::fleet::{FleetConfig, Scope};
 use crate::limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
+use crate::shm::HostScope;
 use crate::{ConfigError, Outcome, RejectReason};
 
 /// Which failures a policy's retry loop retries.
@@ -151,6 +152,10 @@ pub struct PolicyConfig {
     pub retry: Option<RetryPolicyConfig>,
     /// The fleet's Redis, for stages with `scope = "fleet"` (feature `fleet`).
     pub fleet: Option<FleetConfig>,
+    /// `scope = "host"`: the breaker, limiter and bulkhead live in a segment shared by
+    /// every process of this machine that loads the same policy (`None`: this process
+    /// only).
+    pub host: Option<HostScope>,
 }
 
 impl PolicyConfig {
@@ -167,7 +172,14 @@ impl PolicyConfig {
             chaos: None,
             retry: None,
             fleet: None,
+            host: None,
         }
+    }
+
+    /// Shares the breaker, limiter and bulkhead host-wide through segment `segment`.
+    pub fn with_host_scope(mut self, segment: impl Into<String>) -> Self {
+        self.host = Some(HostScope::new(segment));
+        self
     }
 
     /// Sets the attempt deadline.
