@@ -243,6 +243,11 @@ pub fn check_header(
     Ok(epoch)
 }
 
+/// Checks a segment name: 1–200 characters of `A-Z a-z 0-9 . _ -`, not `.` or `..`.
+pub fn check_name(segment: &str) -> Result<(), HostError> {
+    object_name(segment).map(|_| ())
+}
+
 /// The name of the shared-memory object of `segment`, checked.
 fn object_name(segment: &str) -> Result<CString, HostError> {
     let ok = !segment.is_empty()
@@ -313,13 +318,17 @@ impl std::fmt::Debug for Segment {
     }
 }
 
-/// Closes a descriptor when dropped.
+/// Unlocks (see `attach`) and closes a descriptor when dropped. The unlock must be
+/// explicit: a mapping keeps the open file description, and with it the `flock`, alive
+/// after the descriptor is closed.
 struct Fd(libc::c_int);
 
 impl Drop for Fd {
     fn drop(&mut self) {
-        // SAFETY: `self.0` is a descriptor this module opened and nothing else closes.
+        // SAFETY: `self.0` is a descriptor this module opened and nothing else closes;
+        // unlocking a descriptor that holds no lock does nothing.
         unsafe {
+            libc::flock(self.0, libc::LOCK_UN);
             libc::close(self.0);
         }
     }
