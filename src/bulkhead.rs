@@ -144,7 +144,7 @@ pub struct Bulkhead<C: Clock = AnyClock> {
     clock: C,
     config: BulkheadConfig,
     /// In host scope, the segment whose slots are the permits (`state` and `queue` are
-    /// then unused): see [`HostSlots`](crate::shm).
+    /// then unused): see [`crate::shm`].
     host: Option<Arc<Segment>>,
 }
 

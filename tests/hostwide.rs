@@ -279,6 +279,16 @@ fn a_breaker_tripped_in_one_process_rejects_in_all_and_admits_one_probe() {
         kid.finish(); // the probe completes as a success
     }
     assert_eq!(policy.breaker().unwrap().state(), BreakerState::Closed);
+
+    // A manual switch writes the shared state word: it acts in every process.
+    policy.breaker().unwrap().force_open();
+    let mut other = Kid::spawn("check", &seg.0, BREAKER, &[]);
+    assert_eq!(other.said(), "CircuitOpen");
+    other.finish();
+    policy.breaker().unwrap().reset();
+    let mut other = Kid::spawn("check", &seg.0, BREAKER, &[]);
+    assert_eq!(other.said(), "admitted");
+    other.finish();
 }
 
 /// Every `kill -9` of a process holding all the bulkhead's permits gives them back:

@@ -25,6 +25,8 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     (4, 0xa078_4488_217e_2a6f),
     // `bw_engine_policy_names`: the names a binding lists when a lookup fails.
     (5, 0x5b8a_64ef_8fd3_9cfc),
+    // `BW_HOST_SEGMENT`: a host-wide segment (`scope = "host"`) could not be used.
+    (6, 0xc664_b48c_aa1d_4703),
 ];
 
 fn header() -> String {

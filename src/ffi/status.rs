@@ -53,6 +53,11 @@ pub enum bw_status {
     BW_NO_STAGE = 108,
     /// Something that can be set once (an event listener) is already set.
     BW_ALREADY_SET = 109,
+    /// A host-wide segment (`scope = "host"`) could not be used. The message starts with
+    /// the cause (`config_mismatch`, `version_mismatch`, `wrong_magic`, `truncated`,
+    /// `layout_mismatch`, `not_owner`, `permissions`, `invalid_name`,
+    /// `process_table_full`, `unsupported`, `io`) and names both values of a mismatch.
+    BW_HOST_SEGMENT = 110,
     /// A panic was caught at the boundary; the handle may be in an unspecified (but
     /// memory-safe) state.
     BW_PANIC = 199,
@@ -91,6 +96,7 @@ impl bw_status {
             bw_status::BW_WRONG_HANDLE => b"permit belongs to another handle\0",
             bw_status::BW_NO_STAGE => b"the policy has no such stage\0",
             bw_status::BW_ALREADY_SET => b"already set\0",
+            bw_status::BW_HOST_SEGMENT => b"host-wide segment unusable\0",
             bw_status::BW_PANIC => b"internal panic caught at the C boundary\0",
         }
     }

@@ -118,6 +118,28 @@ impl HostError {
     }
 }
 
+/// Every variant's [`HostError::kind`].
+const KINDS: [&str; 11] = [
+    "invalid_name",
+    "io",
+    "not_owner",
+    "permissions",
+    "truncated",
+    "wrong_magic",
+    "version_mismatch",
+    "config_mismatch",
+    "layout_mismatch",
+    "process_table_full",
+    "unsupported",
+];
+
+/// Whether `text` is a [`HostError`]'s message (it starts with a kind and a colon): how
+/// the C ABI tells a segment error in a policy file's error list.
+pub fn is_host_error_text(text: &str) -> bool {
+    text.split_once(':')
+        .is_some_and(|(kind, _)| KINDS.contains(&kind))
+}
+
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = self.kind();
@@ -193,3 +215,70 @@ impl fmt::Display for HostError {
 }
 
 impl std::error::Error for HostError {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_recognised_in_a_message() {
+        let s = || "s".to_string();
+        let all = [
+            HostError::InvalidName { segment: s() },
+            HostError::Io {
+                segment: s(),
+                action: "a",
+                reason: "r".into(),
+            },
+            HostError::NotOwner {
+                segment: s(),
+                owner: 1,
+                uid: 2,
+            },
+            HostError::Permissions {
+                segment: s(),
+                mode: 0o644,
+            },
+            HostError::Truncated {
+                segment: s(),
+                size: 1,
+                expected: 2,
+            },
+            HostError::WrongMagic {
+                segment: s(),
+                found: 3,
+            },
+            HostError::VersionMismatch {
+                segment: s(),
+                found: 1,
+                expected: 2,
+            },
+            HostError::ConfigMismatch {
+                segment: s(),
+                found: 1,
+                expected: 2,
+            },
+            HostError::LayoutMismatch {
+                segment: s(),
+                field: "slots",
+                found: 1,
+                expected: 2,
+            },
+            HostError::ProcessTableFull {
+                segment: s(),
+                entries: 1,
+            },
+            HostError::Unsupported {
+                segment: s(),
+                reason: "r",
+            },
+        ];
+        assert_eq!(all.len(), KINDS.len());
+        for e in &all {
+            assert!(is_host_error_text(&e.to_string()), "{e}");
+        }
+        assert!(!is_host_error_text("must be at least 1"));
+        let mismatch = all[7].to_string();
+        assert!(mismatch.contains("0x0000000000000001") && mismatch.contains("0x0000000000000002"));
+    }
+}

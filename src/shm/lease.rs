@@ -93,8 +93,10 @@ impl<'a> Leases<'a> {
                     return Some(i as u32);
                 }
             }
-            if round == 0 && self.reclaim(me, alive, on_probe) == 0 {
-                return None;
+            if round == 0 {
+                // Whoever frees an entry (this process or another reclaimer), the
+                // second round may take it.
+                self.reclaim(me, alive, on_probe);
             }
         }
         None
@@ -260,5 +262,61 @@ impl<'a> Leases<'a> {
                 on_probe(w & PROBE_GEN_MASK);
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn words(v: &[u64]) -> Vec<AtomicU64> {
+        v.iter().map(|&w| AtomicU64::new(w)).collect()
+    }
+
+    #[test]
+    fn slots_are_taken_once_and_given_back_by_their_holder_only() {
+        let (o, r, s, p) = (words(&[5, 6]), words(&[0, 0]), words(&[0, 0]), words(&[]));
+        let leases = Leases::new(&o, &r, &s, &p).unwrap();
+        assert!(leases.take_slot(0, 0));
+        assert!(leases.take_slot(1, 0));
+        assert!(!leases.take_slot(0, 1), "full");
+        assert!(leases.give_slot(0, 5));
+        assert_eq!(leases.slots_held_by(1), 1);
+        assert!(!leases.give_slot(0, 0), "entry 0 holds nothing now");
+        assert!(leases.give_slot(1, 0));
+        assert_eq!(leases.slots_held(), 0);
+    }
+
+    #[test]
+    fn a_dead_entrys_slots_and_probes_come_back_and_the_entry_is_reused() {
+        let (o, r) = (words(&[5, 6]), words(&[0, 0]));
+        let (s, p) = (words(&[0, 0, 0]), words(&[0, 0]));
+        let leases = Leases::new(&o, &r, &s, &p).unwrap();
+        let alive = |w: u64| w != 6;
+        assert!(leases.take_slot(1, 0) && leases.take_slot(1, 0) && leases.take_slot(0, 0));
+        assert!(leases.hold_probe(1, 42) && leases.hold_probe(0, 42));
+        let mut given = Vec::new();
+        assert_eq!(leases.reclaim(5, &alive, &mut |g| given.push(g)), 1);
+        assert_eq!(given, [42]);
+        assert_eq!(leases.slots_held(), 1, "entry 0's slot stays");
+        assert_eq!(leases.probes_held(), 1);
+        assert_eq!(leases.register(7, &alive, &mut |_| {}), Some(1), "entry 1 reused");
+        assert_eq!(leases.register(5, &alive, &mut |_| {}), Some(0), "already there");
+        assert_eq!(leases.register(8, &alive, &mut |_| {}), None, "all live");
+        assert!(leases.release_probe(0, 42));
+        assert!(!leases.release_probe(0, 42), "once");
+    }
+
+    #[test]
+    fn corrupt_tokens_are_never_indices() {
+        // Tokens for entries that do not exist, and a probe word of all ones.
+        let (o, r) = (words(&[u64::MAX]), words(&[u64::MAX]));
+        let (s, p) = (words(&[u64::MAX, 77]), words(&[u64::MAX]));
+        let leases = Leases::new(&o, &r, &s, &p).unwrap();
+        let mut given = 0;
+        leases.reclaim(5, &|_| false, &mut |_| given += 1);
+        assert_eq!(leases.slots_held(), 2, "foreign tokens are left alone");
+        assert_eq!(given, 0);
+        assert!(Leases::new(&o, &words(&[]), &s, &p).is_none());
     }
 }

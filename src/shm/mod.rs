@@ -21,7 +21,7 @@ pub mod process;
 mod scope;
 pub mod segment;
 
-pub use error::HostError;
+pub use error::{is_host_error_text, HostError};
 pub use lease::Leases;
 pub(crate) use scope::attach;
 pub use scope::{config_hash, layout_for, HostScope};
