@@ -139,7 +139,7 @@ pub extern "C" fn bw_status_str(status: i32) -> *const c_char {
 
 fn status_from_code(code: i32) -> Option<bw_status> {
     use bw_status::*;
-    const ALL: [bw_status; 19] = [
+    const ALL: [bw_status; 20] = [
         BW_OK,
         BW_CIRCUIT_OPEN,
         BW_RATE_LIMITED,
@@ -158,6 +158,7 @@ fn status_from_code(code: i32) -> Option<bw_status> {
         BW_WRONG_HANDLE,
         BW_NO_STAGE,
         BW_ALREADY_SET,
+        BW_HOST_SEGMENT,
         BW_PANIC,
     ];
     ALL.into_iter().find(|s| *s as i32 == code)
