@@ -173,7 +173,14 @@ fn run_child(role: &str) {
             println!("BW ready");
             let _ = input.next();
             let permit = policy.acquire();
-            println!("BW {}", if permit.is_ok() { "admitted" } else { "rejected" });
+            println!(
+                "BW {}",
+                if permit.is_ok() {
+                    "admitted"
+                } else {
+                    "rejected"
+                }
+            );
             while input.next().is_some() {}
             if let Ok(p) = permit {
                 p.record(Outcome::Success);
@@ -229,7 +236,10 @@ fn forty_processes_share_one_rate_limit() {
         (total as f64) <= bound,
         "{total} admitted in {window:?} by 40 processes, bound {bound}: {per_child:?}"
     );
-    assert!(total >= 7, "the full bucket is there for the first comers: {total}");
+    assert!(
+        total >= 7,
+        "the full bucket is there for the first comers: {total}"
+    );
     assert!(
         per_child.iter().filter(|&&n| n > 0).count() > 1,
         "several processes drew from the one bucket: {per_child:?}"
@@ -371,8 +381,13 @@ fn bulkhead_config(segment: &str, max: u32) -> PolicyConfig {
 }
 
 fn host_error(config: PolicyConfig) -> HostError {
-    let error = Policy::new(config).err().expect("refused");
-    error.host_error().cloned().unwrap_or_else(|| panic!("{error}"))
+    let Err(error) = Policy::new(config) else {
+        panic!("refused")
+    };
+    error
+        .host_error()
+        .cloned()
+        .unwrap_or_else(|| panic!("{error}"))
 }
 
 fn write_word(seg: &Seg, index: u64, value: u64) {
@@ -503,7 +518,11 @@ fn reload_of_a_host_policy() {
         error.first().reason.starts_with("config_mismatch"),
         "{error}"
     );
-    assert_eq!(policy.bulkhead().unwrap().in_flight(), 1, "old configuration kept");
+    assert_eq!(
+        policy.bulkhead().unwrap().in_flight(),
+        1,
+        "old configuration kept"
+    );
 
     let timeout_only = policy_text(&a.0, &format!("timeout = \"2s\"\n{body}"));
     engine.reload_str(&timeout_only).unwrap();
@@ -515,7 +534,11 @@ fn reload_of_a_host_policy() {
 
     let renamed = policy_text(&b.0, "[policies.p.bulkhead]\nmax_concurrent = 3\n");
     engine.reload_str(&renamed).unwrap();
-    assert_eq!(policy.bulkhead().unwrap().in_flight(), 0, "new segment, fresh");
+    assert_eq!(
+        policy.bulkhead().unwrap().in_flight(),
+        0,
+        "new segment, fresh"
+    );
     assert_eq!(policy.bulkhead().unwrap().available(), 3);
     held.record(Outcome::Success); // completes against the stages that issued it
 }

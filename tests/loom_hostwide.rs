@@ -36,9 +36,10 @@ impl Words {
     }
 
     fn reclaim(&self, me: u64, dead: &'static [u64]) -> usize {
-        self.leases().reclaim(me, &|o| !dead.contains(&o), &mut |_| {
-            self.probes_given.fetch_add(1, Ordering::SeqCst);
-        })
+        self.leases()
+            .reclaim(me, &|o| !dead.contains(&o), &mut |_| {
+                self.probes_given.fetch_add(1, Ordering::SeqCst);
+            })
     }
 
     fn load(v: &[AtomicU64]) -> Vec<u64> {
@@ -77,7 +78,11 @@ fn reclaimers_and_a_newcomer_race_for_a_dead_entry() {
         };
         let freed: usize = reclaimers.into_iter().map(|h| h.join().unwrap()).sum();
         let registered = newcomer.join().unwrap();
-        assert_eq!(w.probes_given.load(Ordering::SeqCst), 1, "probe given back once");
+        assert_eq!(
+            w.probes_given.load(Ordering::SeqCst),
+            1,
+            "probe given back once"
+        );
         assert_eq!(Words::load(&w.probes), [0]);
         assert_eq!(Words::load(&w.reclaimers), [0]);
         let leases = w.leases();

@@ -15,8 +15,8 @@
 
 use super::config::{MAX_COUNT_WINDOW, MAX_TIME_BUCKETS};
 use super::state::tag_newer;
-use crate::sync::{AtomicU64, Ordering};
 use crate::shm::place::Place;
+use crate::sync::{AtomicU64, Ordering};
 
 /// What a window holds for one generation at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -136,11 +136,7 @@ const SEGMENT: Field<PolicyConfig> = Field {
             };
             let line = r.key_line(t, "segment");
             match (&mut policy.host, crate::shm::segment::check_name(segment)) {
-                (None, _) => r.error(
-                    join(p, "segment"),
-                    line,
-                    "only with `scope = \"host\"`",
-                ),
+                (None, _) => r.error(join(p, "segment"), line, "only with `scope = \"host\"`"),
                 (Some(_), Err(e)) => r.error(join(p, "segment"), line, e.to_string()),
                 (Some(host), Ok(())) => host.segment = segment.to_string(),
             }

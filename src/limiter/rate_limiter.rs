@@ -393,7 +393,8 @@ impl<C: Clock> RateLimiter<C> {
                 // Slots after this one move up: announce the move before the TAT write
                 // (Relaxed: the Release compare-exchange below publishes it), then
                 // decide again with it in place.
-                self.shared.refunds
+                self.shared
+                    .refunds
                     .announced
                     .fetch_add(raw.permits, Ordering::Relaxed);
                 announced = true;
@@ -414,7 +415,8 @@ impl<C: Clock> RateLimiter<C> {
         };
         if announced {
             // Release: a token that reads this count was taken after this move.
-            self.shared.refunds
+            self.shared
+                .refunds
                 .finished
                 .fetch_add(raw.permits, Ordering::Release);
         }
@@ -561,7 +563,8 @@ impl<C: Clock> RateLimiter<C> {
                         // A waiting slot must not be moved up to before it falls due by
                         // a refund (see `cancel_raw`): publish its due time first
                         // (Relaxed: the Release compare-exchange below publishes it).
-                        self.shared.refunds
+                        self.shared
+                            .refunds
                             .latest_due
                             .fetch_max(now.saturating_add(wait), Ordering::Relaxed);
                     }

@@ -135,9 +135,9 @@ impl Stages {
             None => None,
         };
         let bulkhead = match &config.bulkhead {
-            Some(c) => {
-                Some(Bulkhead::placed(*c, clock.precise(), segment).map_err(|e| e.within("bulkhead"))?)
-            }
+            Some(c) => Some(
+                Bulkhead::placed(*c, clock.precise(), segment).map_err(|e| e.within("bulkhead"))?,
+            ),
             None => None,
         };
         let adaptive = match &config.adaptive {

@@ -78,7 +78,11 @@ impl<'a> Leases<'a> {
         alive: &dyn Fn(u64) -> bool,
         on_probe: &mut dyn FnMut(u64),
     ) -> Option<u32> {
-        if let Some(i) = self.owners.iter().position(|o| o.load(Ordering::SeqCst) == me) {
+        if let Some(i) = self
+            .owners
+            .iter()
+            .position(|o| o.load(Ordering::SeqCst) == me)
+        {
             return Some(i as u32);
         }
         for round in 0..2 {
@@ -300,8 +304,16 @@ mod tests {
         assert_eq!(given, [42]);
         assert_eq!(leases.slots_held(), 1, "entry 0's slot stays");
         assert_eq!(leases.probes_held(), 1);
-        assert_eq!(leases.register(7, &alive, &mut |_| {}), Some(1), "entry 1 reused");
-        assert_eq!(leases.register(5, &alive, &mut |_| {}), Some(0), "already there");
+        assert_eq!(
+            leases.register(7, &alive, &mut |_| {}),
+            Some(1),
+            "entry 1 reused"
+        );
+        assert_eq!(
+            leases.register(5, &alive, &mut |_| {}),
+            Some(0),
+            "already there"
+        );
         assert_eq!(leases.register(8, &alive, &mut |_| {}), None, "all live");
         assert!(leases.release_probe(0, 42));
         assert!(!leases.release_probe(0, 42), "once");

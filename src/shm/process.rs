@@ -114,7 +114,10 @@ mod tests {
     fn this_process_is_alive_and_a_changed_start_time_is_not() {
         let me = current_owner().unwrap();
         assert!(is_alive(me));
-        assert!(!is_alive(me ^ (1 << PID_BITS)), "pid reuse: another start time");
+        assert!(
+            !is_alive(me ^ (1 << PID_BITS)),
+            "pid reuse: another start time"
+        );
         assert!(!is_alive(0));
     }
 }

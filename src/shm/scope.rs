@@ -78,7 +78,13 @@ pub fn layout_for(config: &PolicyConfig) -> Result<Layout, ConfigError> {
         }
         None => 0,
     };
-    Ok(Layout::new(breaker_bytes, window_kind, limiter_bytes, slots, probes))
+    Ok(Layout::new(
+        breaker_bytes,
+        window_kind,
+        limiter_bytes,
+        slots,
+        probes,
+    ))
 }
 
 /// Attaches (creating it if needed) the segment of `config`'s host scope; `None` when the
@@ -94,7 +100,8 @@ pub(crate) fn attach(
     if !clock.is_system() {
         return Err(host_error(HostError::Unsupported {
             segment: scope.segment.clone(),
-            reason: "host scope needs the system clock (CLOCK_MONOTONIC), not a manual or custom one",
+            reason:
+                "host scope needs the system clock (CLOCK_MONOTONIC), not a manual or custom one",
         }));
     }
     let layout = layout_for(config)?;

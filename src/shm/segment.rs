@@ -551,7 +551,8 @@ impl Segment {
 
     #[cold]
     fn register(&self, epoch: u64) -> Result<u32, HostError> {
-        let me = process::current_owner().map_err(|_| os_error(&self.name, "read /proc/self/stat"))?;
+        let me =
+            process::current_owner().map_err(|_| os_error(&self.name, "read /proc/self/stat"))?;
         let entry = self
             .leases()
             .register(me, &process::is_alive, &mut |g| self.give_back_probe(g))
