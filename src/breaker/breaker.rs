@@ -158,7 +158,8 @@ impl<C: Clock> CircuitBreaker<C> {
         // configuration by `host_block`, so the breaker block at `layout().breaker` holds
         // a `Core` and, 64 bytes aligned after it, the window this configuration resolves
         // to; both are atomics only, valid in every bit pattern, and the offsets are
-        // 128-byte aligned within a mapping `Segment` checked to be long enough.
+        // 128-byte aligned within a mapping `Segment` checked to be long enough. The
+        // breaker's `host` field (set below) keeps the segment mapped while it lives.
         let core = match segment {
             Some(s) => unsafe { Place::mapped(s, s.layout().breaker) },
             None => Place::local(Core::new()),

@@ -61,6 +61,8 @@ pub const COARSE_CLOCK_MIN_TICKS: u64 = 4;
 pub struct RateLimiter<C: Clock = AnyClock> {
     /// The TAT and refund ledger: on the heap, or in a host-wide segment.
     shared: Place<LimiterState>,
+    /// The segment `shared` is in, kept mapped while the limiter lives (`None`: heap).
+    host: Option<Arc<Segment>>,
     quota: Quota,
     /// The clock reading at creation; time before it reads as the creation instant.
     epoch: u64,
@@ -195,6 +197,11 @@ impl<C: Clock> RateLimiter<C> {
         Self::placed(config, clock, None)
     }
 
+    /// Whether this limiter's schedule is shared host-wide (`scope = "host"`).
+    pub fn is_host_wide(&self) -> bool {
+        self.host.is_some()
+    }
+
     /// Bytes of the state block a limiter keeps in a host-wide segment.
     pub(crate) fn host_block() -> usize {
         std::mem::size_of::<LimiterState>()
@@ -212,7 +219,8 @@ impl<C: Clock> RateLimiter<C> {
         let (shared, epoch) = match segment {
             // SAFETY: the segment's layout reserves `host_block()` bytes at
             // `layout().limiter`, 128-byte aligned inside the checked mapping; the block
-            // is atomics only, valid in every bit pattern.
+            // is atomics only, valid in every bit pattern. The limiter's `host` field
+            // keeps the segment mapped while it lives.
             Some(s) => (unsafe { Place::mapped(s, s.layout().limiter) }, s.epoch()),
             None => (
                 Place::local(LimiterState {
@@ -230,6 +238,7 @@ impl<C: Clock> RateLimiter<C> {
         };
         Ok(Self {
             shared,
+            host: segment.cloned(),
             quota,
             epoch,
             clock,
