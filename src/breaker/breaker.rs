@@ -154,13 +154,14 @@ impl<C: Clock> CircuitBreaker<C> {
     ) -> Result<Self, ConfigError> {
         let tuning = config.resolve()?;
         let core_bytes = std::mem::size_of::<Core>().next_multiple_of(64);
-        // SAFETY (both `mapped` calls): the segment's layout was computed from this
+        // Every `mapped` call below: the segment's layout was computed from this
         // configuration by `host_block`, so the breaker block at `layout().breaker` holds
         // a `Core` and, 64 bytes aligned after it, the window this configuration resolves
         // to; both are atomics only, valid in every bit pattern, and the offsets are
         // 128-byte aligned within a mapping `Segment` checked to be long enough. The
         // breaker's `host` field (set below) keeps the segment mapped while it lives.
         let core = match segment {
+            // SAFETY: see above: a `Core` at the breaker offset, kept mapped by `host`.
             Some(s) => unsafe { Place::mapped(s, s.layout().breaker) },
             None => Place::local(Core::new()),
         };
@@ -169,6 +170,7 @@ impl<C: Clock> CircuitBreaker<C> {
             ResolvedWindow::Count { size } => Window::Count {
                 size,
                 state: match (segment, window_at) {
+                    // SAFETY: see above: the count window after the core.
                     (Some(s), Some(at)) => unsafe { Place::mapped(s, at) },
                     _ => Place::local(CountWindow::new()),
                 },
@@ -180,6 +182,7 @@ impl<C: Clock> CircuitBreaker<C> {
                 bucket_nanos,
                 buckets,
                 state: match (segment, window_at) {
+                    // SAFETY: see above: the time window after the core.
                     (Some(s), Some(at)) => unsafe { Place::mapped(s, at) },
                     _ => Place::local(TimeWindow::new()),
                 },

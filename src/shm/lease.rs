@@ -40,7 +40,7 @@ const PROBE_GEN_MASK: u64 = (1 << PROBE_GEN_BITS) - 1;
 pub const MAX_ENTRIES: usize = (1 << (64 - PROBE_GEN_BITS)) - 1;
 
 /// The lease words of one segment (or of a model).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Leases<'a> {
     owners: &'a [AtomicU64],
     reclaimers: &'a [AtomicU64],
