@@ -58,7 +58,7 @@ pub fn is_alive(owner: u64) -> bool {
 }
 
 /// This process's owner word. Read once per process (and again in a forked child:
-/// `fork` gives the child a new pid, see [`fork_epoch`]).
+/// `fork` gives the child a new pid, which a segment notices through its fork epoch).
 pub fn current_owner() -> Result<u64, HostError> {
     let pid = std::process::id();
     match stat_of(pid) {
