@@ -115,8 +115,11 @@ impl<'a> Leases<'a> {
             return false;
         }
         let token = Self::token(entry);
-        for k in 0..n {
-            let slot = &self.slots[(start + k) % n];
+        // One division, then a wrapping walk (a `%` per step costs more than the CAS).
+        let mut i = start % n;
+        for _ in 0..n {
+            let slot = &self.slots[i];
+            i = if i + 1 == n { 0 } else { i + 1 };
             // Relaxed load: only a hint whether to try; the compare-exchange decides.
             if slot.load(Ordering::Relaxed) == 0
                 // SeqCst: the slot word is the lease; the reclaimer's scan must see it
@@ -136,9 +139,14 @@ impl<'a> Leases<'a> {
     #[inline]
     pub fn give_slot(&self, entry: u32, start: usize) -> bool {
         let n = self.slots.len();
+        if n == 0 {
+            return false;
+        }
         let token = Self::token(entry);
-        for k in 0..n {
-            let slot = &self.slots[(start + k) % n];
+        let mut i = start % n;
+        for _ in 0..n {
+            let slot = &self.slots[i];
+            i = if i + 1 == n { 0 } else { i + 1 };
             if slot.load(Ordering::Relaxed) == token
                 // SeqCst: see `take_slot`; the release also publishes the caller's
                 // work before the slot is seen free.
