@@ -80,9 +80,9 @@ pub mod policy;
 pub mod rejection;
 pub mod retry;
 pub mod rng;
+pub mod shm;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
-pub mod shm;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
