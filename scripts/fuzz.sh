@@ -52,5 +52,7 @@ for target in "${targets[@]}"; do
     echo "FAILED: $target (input in fuzz/artifacts/$target/)"
   fi
 done
+# shm_segment's segments (/dev/shm/breakwater.fuzz-PID): libFuzzer exits without cleanup.
+rm -f /dev/shm/breakwater.fuzz-*
 echo "fuzz targets: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

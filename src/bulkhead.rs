@@ -20,6 +20,7 @@
 use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::rejection::{RejectReason, Rejection};
+use crate::shm::segment::{Segment, RECLAIM_INTERVAL_NANOS};
 use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
@@ -142,7 +143,17 @@ pub struct Bulkhead<C: Clock = AnyClock> {
     queue: Mutex<WaitQueue>,
     clock: C,
     config: BulkheadConfig,
+    /// In host scope, the segment whose slots are the permits (`state` and `queue` are
+    /// then unused): see [`crate::shm`].
+    host: Option<Arc<Segment>>,
 }
+
+/// The most permits a host-wide bulkhead may have: one word each in the segment.
+pub const MAX_HOST_PERMITS: u32 = 65_536;
+
+/// How often a host-wide bulkhead waiting for a permit looks again (other processes
+/// cannot wake it).
+const HOST_POLL: Duration = Duration::from_millis(1);
 
 /// A point-in-time view of a bulkhead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,13 +181,79 @@ impl<C: Clock> Bulkhead<C> {
     /// waiter gives up when either the real `max_wait` passes or the clock reaches the
     /// deadline at its next wake-up.
     pub fn with_clock(config: BulkheadConfig, clock: C) -> Result<Self, ConfigError> {
+        Self::placed(config, clock, None)
+    }
+
+    /// A bulkhead whose permits are `segment`'s slots when `segment` is given (laid out
+    /// with `max_concurrent` slots), this process's own otherwise.
+    ///
+    /// In host scope a permit is one slot word holding the holder's process entry (one
+    /// compare-exchange takes the permit and records its owner, so a process killed at
+    /// any instruction leaves nothing unaccounted), a waiting acquire polls every
+    /// millisecond instead of queueing, and a full bulkhead first gives back the slots of
+    /// dead processes (at most one scan per 10 ms host-wide) before it rejects.
+    pub(crate) fn placed(
+        config: BulkheadConfig,
+        clock: C,
+        segment: Option<&Arc<Segment>>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
+        if segment.is_some() && config.max_concurrent > MAX_HOST_PERMITS {
+            return Err(ConfigError::new(
+                "max_concurrent",
+                format!("must be at most {MAX_HOST_PERMITS} in host scope"),
+            ));
+        }
         Ok(Self {
             state: CachePadded::new(AtomicU64::new(0)),
             queue: Mutex::new(WaitQueue::default()),
             clock,
             config,
+            host: segment.cloned(),
         })
+    }
+
+    /// Takes a slot of the host-wide segment (reclaiming dead holders' slots first when
+    /// all are taken and a scan is due).
+    #[inline(never)]
+    fn host_try_acquire(&self, segment: &Segment) -> Result<(), Rejection> {
+        let Ok(entry) = segment.entry() else {
+            return Err(Self::full());
+        };
+        let start = entry as usize * 7;
+        if segment.leases().take_slot(entry, start) {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        if segment.reclaim_if_due(now, RECLAIM_INTERVAL_NANOS) > 0
+            && segment.leases().take_slot(entry, start)
+        {
+            return Ok(());
+        }
+        Err(Self::full())
+    }
+
+    #[cold]
+    fn host_acquire(&self, segment: &Segment, max_wait: Duration) -> Result<(), Rejection> {
+        let deadline = self.clock.now().saturating_add(duration_to_nanos(max_wait));
+        loop {
+            if self.host_try_acquire(segment).is_ok() {
+                return Ok(());
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(Self::full());
+            }
+            std::thread::sleep(HOST_POLL.min(Duration::from_nanos(deadline - now)));
+        }
+    }
+
+    #[inline(never)]
+    fn host_release(&self, segment: &Segment) -> bool {
+        match segment.entry() {
+            Ok(entry) => segment.leases().give_slot(entry, entry as usize * 7),
+            Err(_) => false,
+        }
     }
 
     #[inline]
@@ -211,6 +288,9 @@ impl<C: Clock> Bulkhead<C> {
     /// [`release_raw`](Self::release_raw) exactly once later.
     #[inline]
     pub fn try_acquire_raw(&self) -> Result<(), Rejection> {
+        if let Some(segment) = &self.host {
+            return self.host_try_acquire(segment);
+        }
         let max = self.max();
         // Relaxed load: only a guess for the compare-exchange, which re-checks it.
         let mut word = self.state.load(Ordering::Relaxed);
@@ -238,6 +318,9 @@ impl<C: Clock> Bulkhead<C> {
     /// [`acquire`](Self::acquire) without a guard: on `Ok`, call
     /// [`release_raw`](Self::release_raw) exactly once later.
     pub fn acquire_raw(&self, max_wait: Duration) -> Result<(), Rejection> {
+        if let Some(segment) = &self.host {
+            return self.host_acquire(segment, max_wait);
+        }
         match self.try_acquire_raw() {
             Ok(()) => Ok(()),
             Err(_) if max_wait.is_zero() => Err(Self::full()),
@@ -250,6 +333,9 @@ impl<C: Clock> Bulkhead<C> {
     /// permit is returned, so release each raw permit exactly once.
     #[inline]
     pub fn release_raw(&self) -> bool {
+        if let Some(segment) = &self.host {
+            return self.host_release(segment);
+        }
         // Relaxed load: a guess for the compare-exchange.
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
@@ -416,9 +502,18 @@ impl<C: Clock> Bulkhead<C> {
         self.state.load(Ordering::Relaxed)
     }
 
-    /// Permits out now.
+    /// Permits out now (host-wide in host scope).
     pub fn in_flight(&self) -> u32 {
-        in_flight_of(self.word())
+        match &self.host {
+            Some(segment) => segment.leases().slots_held() as u32,
+            None => in_flight_of(self.word()),
+        }
+    }
+
+    /// In host scope, gives back the slots of every dead process now; returns how many
+    /// processes' permits were given back (0 in process scope).
+    pub fn reclaim_dead_owners(&self) -> usize {
+        self.host.as_ref().map_or(0, |s| s.reclaim())
     }
 
     /// Permits free now.
@@ -434,7 +529,7 @@ impl<C: Clock> Bulkhead<C> {
     /// Limit, permits out, free and queued callers, from one read of the permit word.
     pub fn snapshot(&self) -> BulkheadSnapshot {
         let word = self.word();
-        let in_flight = in_flight_of(word);
+        let in_flight = self.in_flight();
         BulkheadSnapshot {
             max_concurrent: self.config.max_concurrent,
             in_flight,

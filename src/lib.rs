@@ -86,6 +86,7 @@ pub mod rejection;
 pub mod retry;
 pub mod rng;
 pub mod telemetry;
+pub mod shm;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
 

@@ -12,7 +12,9 @@ use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
 use crate::rejection::{RejectReason, Rejection};
-use crate::sync::OnceCell;
+use crate::shm::place::Place;
+use crate::shm::segment::{Segment, RECLAIM_INTERVAL_NANOS};
+use crate::sync::{Arc, OnceCell};
 use crate::CallError;
 use std::fmt;
 use std::time::Duration;
@@ -50,8 +52,11 @@ type Listener = Box<dyn Fn(&Transition) + Send + Sync>;
 /// assert_eq!(breaker.state(), BreakerState::Closed);
 /// ```
 pub struct CircuitBreaker<C: Clock = AnyClock> {
-    core: Core,
+    core: Place<Core>,
     window: Window,
+    /// The host-wide segment the state lives in, for probe leases (`None`: this process
+    /// only).
+    host: Option<Arc<Segment>>,
     tuning: Tuning,
     config: BreakerConfig,
     clock: C,
@@ -127,11 +132,48 @@ impl CircuitBreaker<AnyClock> {
 impl<C: Clock> CircuitBreaker<C> {
     /// A breaker reading time from `clock`. Validates `config` first.
     pub fn with_clock(config: BreakerConfig, clock: C) -> Result<Self, ConfigError> {
+        Self::placed(config, clock, None)
+    }
+
+    /// The window kind (1 count, 2 time) and the bytes of the state block a breaker with
+    /// `config` keeps in a host-wide segment (its core, then its window).
+    pub(crate) fn host_block(config: &BreakerConfig) -> Result<(u64, usize), ConfigError> {
+        let core = std::mem::size_of::<Core>().next_multiple_of(64);
+        Ok(match config.resolve()?.window {
+            ResolvedWindow::Count { .. } => (1, core + std::mem::size_of::<CountWindow>()),
+            ResolvedWindow::Time { .. } => (2, core + std::mem::size_of::<TimeWindow>()),
+        })
+    }
+
+    /// A breaker whose state block is at `segment`'s breaker offset when `segment` is
+    /// given (laid out by [`host_block`](Self::host_block)), on the heap otherwise.
+    pub(crate) fn placed(
+        config: BreakerConfig,
+        clock: C,
+        segment: Option<&Arc<Segment>>,
+    ) -> Result<Self, ConfigError> {
         let tuning = config.resolve()?;
+        let core_bytes = std::mem::size_of::<Core>().next_multiple_of(64);
+        // Every `mapped` call below: the segment's layout was computed from this
+        // configuration by `host_block`, so the breaker block at `layout().breaker` holds
+        // a `Core` and, 64 bytes aligned after it, the window this configuration resolves
+        // to; both are atomics only, valid in every bit pattern, and the offsets are
+        // 128-byte aligned within a mapping `Segment` checked to be long enough. The
+        // breaker's `host` field (set below) keeps the segment mapped while it lives.
+        let core = match segment {
+            // SAFETY: see above: a `Core` at the breaker offset, kept mapped by `host`.
+            Some(s) => unsafe { Place::mapped(s, s.layout().breaker) },
+            None => Place::local(Core::new()),
+        };
+        let window_at = segment.map(|s| s.layout().breaker + core_bytes);
         let window = match tuning.window {
             ResolvedWindow::Count { size } => Window::Count {
                 size,
-                state: Box::new(CountWindow::new()),
+                state: match (segment, window_at) {
+                    // SAFETY: see above: the count window after the core.
+                    (Some(s), Some(at)) => unsafe { Place::mapped(s, at) },
+                    _ => Place::local(CountWindow::new()),
+                },
             },
             ResolvedWindow::Time {
                 bucket_nanos,
@@ -139,18 +181,26 @@ impl<C: Clock> CircuitBreaker<C> {
             } => Window::Time {
                 bucket_nanos,
                 buckets,
-                state: Box::new(TimeWindow::new()),
+                state: match (segment, window_at) {
+                    // SAFETY: see above: the time window after the core.
+                    (Some(s), Some(at)) => unsafe { Place::mapped(s, at) },
+                    _ => Place::local(TimeWindow::new()),
+                },
             },
         };
         let breaker = Self {
-            core: Core::new(),
+            core,
             window,
+            host: segment.cloned(),
             tuning,
             config,
             clock,
             listener: OnceCell::new(),
         };
-        if breaker.config.initial_state != BreakerState::Closed {
+        // In host scope only the first process applies it (the shared state is still
+        // untouched): a process that attaches later must not reset the others' breaker.
+        let untouched = breaker.host.is_none() || breaker.core.state() == StateWord::INITIAL;
+        if breaker.config.initial_state != BreakerState::Closed && untouched {
             // Before any listener can be set: a starting state is not an event.
             breaker.manual(breaker.config.initial_state);
         }
@@ -267,10 +317,20 @@ impl<C: Clock> CircuitBreaker<C> {
                     }
                     match self.core.admit_probe(generation, self.tuning.permits) {
                         Admission::Admitted => {
+                            if let Some(segment) = &self.host {
+                                self.hold_probe_lease(segment, generation);
+                            }
                             let started_at = if self.tuning.track_slow() { t } else { 0 };
                             return Answer::permit(generation, started_at, true);
                         }
-                        Admission::Full => return Answer::reject(Some(deadline - t)),
+                        Admission::Full => {
+                            if let Some(segment) = &self.host {
+                                if self.reclaim_dead_probes(segment, t) {
+                                    continue;
+                                }
+                            }
+                            return Answer::reject(Some(deadline - t));
+                        }
                         Admission::Stale => word = self.core.state(),
                     }
                 }
@@ -354,6 +414,15 @@ impl<C: Clock> CircuitBreaker<C> {
         outcome: Outcome,
         duration: Option<Duration>,
     ) {
+        if permit.probe {
+            if let Some(segment) = &self.host {
+                // Before the outcome is applied: a kill in between loses the lease
+                // (`half_open_max_wait` covers the probe), never frees the probe twice.
+                if let Ok(entry) = segment.entry() {
+                    segment.leases().release_probe(entry, permit.generation);
+                }
+            }
+        }
         if word.generation() != permit.generation {
             return self.core.count_stale();
         }
@@ -527,6 +596,30 @@ impl<C: Clock> CircuitBreaker<C> {
             }
             Ok(_) => {}
             Err(_) => self.core.count_stale(),
+        }
+    }
+
+    /// Records that this process holds a probe of `generation` in the segment.
+    #[cold]
+    fn hold_probe_lease(&self, segment: &Segment, generation: u64) {
+        if let Ok(entry) = segment.entry() {
+            segment.leases().hold_probe(entry, generation);
+        }
+    }
+
+    /// The trial is full: gives back dead processes' probes if a scan is due; true when
+    /// some were given back (the caller tries again).
+    #[cold]
+    fn reclaim_dead_probes(&self, segment: &Segment, now: u64) -> bool {
+        segment.reclaim_if_due(now, RECLAIM_INTERVAL_NANOS) > 0
+    }
+
+    /// Gives back every permit of every dead process in this breaker's host-wide segment
+    /// now; returns how many processes' permits were given back (0 in process scope).
+    pub fn reclaim_dead_owners(&self) -> usize {
+        match &self.host {
+            Some(segment) => segment.reclaim(),
+            None => 0,
         }
     }
 

@@ -70,7 +70,7 @@
 #[allow(clippy::module_inception)]
 mod breaker;
 mod config;
-mod core;
+pub(crate) mod core;
 mod permit;
 mod snapshot;
 mod state;

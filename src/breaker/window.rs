@@ -15,6 +15,7 @@
 
 use super::config::{MAX_COUNT_WINDOW, MAX_TIME_BUCKETS};
 use super::state::tag_newer;
+use crate::shm::place::Place;
 use crate::sync::{AtomicU64, Ordering};
 
 /// What a window holds for one generation at one moment.
@@ -390,12 +391,15 @@ impl TimeWindow {
 /// The window of one breaker.
 pub(crate) enum Window {
     /// A count window of `size` slots.
-    Count { size: u32, state: Box<CountWindow> },
+    Count {
+        size: u32,
+        state: Place<CountWindow>,
+    },
     /// A time window.
     Time {
         bucket_nanos: u64,
         buckets: u32,
-        state: Box<TimeWindow>,
+        state: Place<TimeWindow>,
     },
 }
 

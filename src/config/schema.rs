@@ -25,6 +25,7 @@ use crate::keyed::PerKeyConfig;
 use crate::limiter::RateLimiterConfig;
 use crate::policy::{PolicyConfig, RetryOn, RetryPolicyConfig};
 use crate::retry::{BackoffConfig, BudgetConfig, Jitter};
+use crate::shm::HostScope;
 
 /// A field stored directly in a struct field (or a path of them) of the section's type.
 macro_rules! field {
@@ -100,7 +101,57 @@ pub(crate) static STAGES: &[Stage] = &[
 ];
 
 /// The fields of `[policies.NAME]` itself (its stages are [`STAGES`]).
-pub(crate) static POLICY_FIELDS: &[Field<PolicyConfig>] = &[Field {
+pub(crate) static POLICY_FIELDS: &[Field<PolicyConfig>] = &[TIMEOUT, SCOPE, SEGMENT];
+
+/// `scope = "process" | "host"` (host scope: see `shm`).
+const SCOPE: Field<PolicyConfig> = Field {
+    key: "scope",
+    doc: "`\"process\"` (this process's own state) or `\"host\"`: the breaker, limiter and \
+          bulkhead are shared by every process on the machine that loads this policy with the \
+          same `segment` and the same settings of those stages (see the README, \"Pre-fork \
+          servers\").",
+    kind: Kind::Custom {
+        read: |r, t, p, policy| {
+            if let Some(scope) = r.choice(t, p, "scope", &["process", "host"]) {
+                policy.host = (scope == "host").then(|| HostScope::new(policy.name.clone()));
+            }
+        },
+        // Process scope, the default, is left out so `explain` stays as it was for every
+        // policy that does not use host scope.
+        write: |policy| match policy.host {
+            Some(_) => Rendered::Value("\"host\"".into()),
+            None => Rendered::Skip,
+        },
+    },
+};
+
+/// `segment = "NAME"`, only with `scope = "host"`.
+const SEGMENT: Field<PolicyConfig> = Field {
+    key: "segment",
+    doc: "With `scope = \"host\"`: the shared segment's name (`/dev/shm/breakwater.NAME`), \
+          1-200 characters of `A-Z a-z 0-9 . _ -` [the policy's name]. Another configuration \
+          under the same name is refused.",
+    kind: Kind::Custom {
+        read: |r, t, p, policy| {
+            let Some(segment) = r.string(t, p, "segment") else {
+                return;
+            };
+            let line = r.key_line(t, "segment");
+            match (&mut policy.host, crate::shm::segment::check_name(segment)) {
+                (None, _) => r.error(join(p, "segment"), line, "only with `scope = \"host\"`"),
+                (Some(_), Err(e)) => r.error(join(p, "segment"), line, e.to_string()),
+                (Some(host), Ok(())) => host.segment = segment.to_string(),
+            }
+        },
+        write: |policy| match &policy.host {
+            Some(host) => Rendered::Value(format!("\"{}\"", host.segment)),
+            None => Rendered::Skip,
+        },
+    },
+};
+
+/// `timeout = "3s"`.
+const TIMEOUT: Field<PolicyConfig> = Field {
     key: "timeout",
     doc: "The attempt deadline: a call that completes later is recorded as `timeout` \
           (bindings that can cancel, cancel). Greater than 0.",
@@ -124,7 +175,7 @@ pub(crate) static POLICY_FIELDS: &[Field<PolicyConfig>] = &[Field {
             None => Rendered::Off("none".into()),
         },
     },
-}];
+};
 
 /// Every key of `[policies.NAME]`: its own fields, then its stages.
 pub(crate) fn policy_keys() -> Vec<&'static str> {

@@ -28,8 +28,14 @@ fn file_error(error: &PolicyFileError) -> bw_status {
         .errors
         .iter()
         .any(|e| e.reason.starts_with("cannot read "));
+    let host = error
+        .errors
+        .iter()
+        .any(|e| e.field == "segment" && crate::shm::is_host_error_text(&e.reason));
     let status = if io {
         bw_status::BW_IO_ERROR
+    } else if host {
+        bw_status::BW_HOST_SEGMENT
     } else {
         bw_status::BW_INVALID_CONFIG
     };

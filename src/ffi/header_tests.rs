@@ -26,10 +26,11 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     // `bw_engine_policy_names`: the names a binding lists when a lookup fails.
     (5, 0x5b8a_64ef_8fd3_9cfc),
     // Per-key limits (`bw_keyed_permit`, `bw_policy_acquire_keyed`,
-    // `bw_policy_complete_keyed`) and trace context (`bw_trace_context`,
-    // `bw_event.trace`, `bw_policy_acquire_traced`, `bw_policy_complete_traced`,
-    // `bw_policy_retry_next_traced`).
-    (6, 0x5b8d_daab_da3e_afd7),
+    // `bw_policy_complete_keyed`), trace context (`bw_trace_context`, `bw_event.trace`,
+    // `bw_policy_acquire_traced`, `bw_policy_complete_traced`,
+    // `bw_policy_retry_next_traced`) and `BW_HOST_SEGMENT` (a host-wide segment,
+    // `scope = "host"`, could not be used).
+    (6, 0x4251_d545_9971_a864),
 ];
 
 fn header() -> String {

@@ -53,6 +53,11 @@ pub enum bw_status {
     BW_NO_STAGE = 108,
     /// Something that can be set once (an event listener) is already set.
     BW_ALREADY_SET = 109,
+    /// A host-wide segment (`scope = "host"`) could not be used. The message starts with
+    /// the cause (`config_mismatch`, `version_mismatch`, `wrong_magic`, `truncated`,
+    /// `layout_mismatch`, `not_owner`, `permissions`, `invalid_name`,
+    /// `process_table_full`, `unsupported`, `io`) and names both values of a mismatch.
+    BW_HOST_SEGMENT = 110,
     /// A panic was caught at the boundary; the handle may be in an unspecified (but
     /// memory-safe) state.
     BW_PANIC = 199,
@@ -91,6 +96,7 @@ impl bw_status {
             bw_status::BW_WRONG_HANDLE => b"permit belongs to another handle\0",
             bw_status::BW_NO_STAGE => b"the policy has no such stage\0",
             bw_status::BW_ALREADY_SET => b"already set\0",
+            bw_status::BW_HOST_SEGMENT => b"host-wide segment unusable\0",
             bw_status::BW_PANIC => b"internal panic caught at the C boundary\0",
         }
     }
@@ -133,7 +139,7 @@ pub extern "C" fn bw_status_str(status: i32) -> *const c_char {
 
 fn status_from_code(code: i32) -> Option<bw_status> {
     use bw_status::*;
-    const ALL: [bw_status; 19] = [
+    const ALL: [bw_status; 20] = [
         BW_OK,
         BW_CIRCUIT_OPEN,
         BW_RATE_LIMITED,
@@ -152,6 +158,7 @@ fn status_from_code(code: i32) -> Option<bw_status> {
         BW_WRONG_HANDLE,
         BW_NO_STAGE,
         BW_ALREADY_SET,
+        BW_HOST_SEGMENT,
         BW_PANIC,
     ];
     ALL.into_iter().find(|s| *s as i32 == code)

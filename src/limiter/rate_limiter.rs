@@ -8,7 +8,9 @@ use super::reservation::{RawReservation, Reservation};
 use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock};
 use crate::error::ConfigError;
 use crate::rejection::{RejectReason, Rejection};
-use crate::sync::{AtomicU64, Ordering};
+use crate::shm::place::Place;
+use crate::shm::segment::Segment;
+use crate::sync::{Arc, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::time::Duration;
@@ -57,10 +59,10 @@ pub const COARSE_CLOCK_MIN_TICKS: u64 = 4;
 /// assert!(limiter.try_acquire().is_ok());
 /// ```
 pub struct RateLimiter<C: Clock = AnyClock> {
-    /// The theoretical arrival time in quota units since `epoch`; `0` = full bucket at
-    /// creation. Padded to its own cache line: it is the only word written on the hot
-    /// path, and the read-only fields below must not share its line.
-    tat: CachePadded<AtomicU64>,
+    /// The TAT and refund ledger: on the heap, or in a host-wide segment.
+    shared: Place<LimiterState>,
+    /// The segment `shared` is in, kept mapped while the limiter lives (`None`: heap).
+    host: Option<Arc<Segment>>,
     quota: Quota,
     /// The clock reading at creation; time before it reads as the creation instant.
     epoch: u64,
@@ -70,6 +72,16 @@ pub struct RateLimiter<C: Clock = AnyClock> {
     /// ([`Clock::coarse_lag`]), when this limiter answers from the cheap reading first
     /// (see [`RateLimiter::clock_for`]); 0 = never.
     coarse_lag: u64,
+}
+
+/// A limiter's mutable state, `#[repr(C)]` and pointer-free (all zero = a full bucket at
+/// the epoch), so that it can live in a host-wide segment.
+#[repr(C)]
+pub(crate) struct LimiterState {
+    /// The theoretical arrival time in quota units since `epoch`; `0` = full bucket at
+    /// creation. Padded to its own cache line: it is the only word written on the hot
+    /// path, and the read-only fields must not share its line.
+    tat: CachePadded<AtomicU64>,
     /// What refunds have moved, for refunds that come after them (see `cancel_raw`).
     refunds: CachePadded<RefundLedger>,
 }
@@ -94,6 +106,7 @@ pub struct RateLimiter<C: Clock = AnyClock> {
 /// falls due: a refund never moves the slots after its own to before it, since a caller
 /// already waiting for a slot will go ahead then and not earlier.
 #[derive(Default)]
+#[repr(C)]
 struct RefundLedger {
     announced: AtomicU64,
     finished: AtomicU64,
@@ -181,8 +194,42 @@ impl<C: Clock> RateLimiter<C> {
     /// A limiter reading time from `clock` (its cheap reading first, when it has one
     /// that lags: see [`clock_for`](RateLimiter::clock_for)). The bucket starts full.
     pub fn with_clock(config: RateLimiterConfig, clock: C) -> Result<Self, ConfigError> {
+        Self::placed(config, clock, None)
+    }
+
+    /// Whether this limiter's schedule is shared host-wide (`scope = "host"`).
+    pub fn is_host_wide(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// Bytes of the state block a limiter keeps in a host-wide segment.
+    pub(crate) fn host_block() -> usize {
+        std::mem::size_of::<LimiterState>()
+    }
+
+    /// A limiter whose state is at `segment`'s limiter offset, with the segment's epoch,
+    /// when `segment` is given (every process then shares one schedule on the system-wide
+    /// `CLOCK_MONOTONIC` time line); on the heap from now otherwise.
+    pub(crate) fn placed(
+        config: RateLimiterConfig,
+        clock: C,
+        segment: Option<&Arc<Segment>>,
+    ) -> Result<Self, ConfigError> {
         let quota = Quota::from_config(&config)?;
-        let epoch = clock.now();
+        let (shared, epoch) = match segment {
+            // SAFETY: the segment's layout reserves `host_block()` bytes at
+            // `layout().limiter`, 128-byte aligned inside the checked mapping; the block
+            // is atomics only, valid in every bit pattern. The limiter's `host` field
+            // keeps the segment mapped while it lives.
+            Some(s) => (unsafe { Place::mapped(s, s.layout().limiter) }, s.epoch()),
+            None => (
+                Place::local(LimiterState {
+                    tat: CachePadded::new(AtomicU64::new(0)),
+                    refunds: CachePadded::new(RefundLedger::default()),
+                }),
+                clock.now(),
+            ),
+        };
         // A lag of a unit or more; a sub-unit lag rounds up to one, so the shortcut's
         // window always covers it.
         let coarse_lag = match clock.coarse_lag() {
@@ -190,13 +237,13 @@ impl<C: Clock> RateLimiter<C> {
             lag => quota.nanos_to_units(lag).max(1),
         };
         Ok(Self {
-            tat: CachePadded::new(AtomicU64::new(0)),
+            shared,
+            host: segment.cloned(),
             quota,
             epoch,
             clock,
             config,
             coarse_lag,
-            refunds: CachePadded::new(RefundLedger::default()),
         })
     }
 
@@ -330,10 +377,11 @@ impl<C: Clock> RateLimiter<C> {
         // Acquire on every TAT load: pairs with the Release of the refunds' TAT writes
         // (through the release sequence that the admissions' read-modify-writes
         // continue), so the ledger read after it counts every refund the value follows.
-        let mut tat = self.tat.load(Ordering::Acquire);
+        let mut tat = self.shared.tat.load(Ordering::Acquire);
         let given = loop {
             // Acquire: see `RefundLedger`.
             let mut moved = self
+                .shared
                 .refunds
                 .announced
                 .load(Ordering::Acquire)
@@ -344,7 +392,7 @@ impl<C: Clock> RateLimiter<C> {
             let moved = moved.saturating_mul(self.quota.interval);
             // Acquire: pairs with the Release of the reservation's TAT write (see
             // `commit`), so a waiting slot after this one is never moved before its due.
-            let due = self.refunds.latest_due.load(Ordering::Acquire);
+            let due = self.shared.refunds.latest_due.load(Ordering::Acquire);
             let (back, last) = match refund::step(slot, tat, self.now_units(), due, moved) {
                 refund::Step::Nothing => break false,
                 refund::Step::Last(back) => (back, true),
@@ -354,16 +402,17 @@ impl<C: Clock> RateLimiter<C> {
                 // Slots after this one move up: announce the move before the TAT write
                 // (Relaxed: the Release compare-exchange below publishes it), then
                 // decide again with it in place.
-                self.refunds
+                self.shared
+                    .refunds
                     .announced
                     .fetch_add(raw.permits, Ordering::Relaxed);
                 announced = true;
-                tat = self.tat.load(Ordering::Acquire);
+                tat = self.shared.tat.load(Ordering::Acquire);
                 continue;
             }
             // Release: publishes the announcement with this write to every refund that
             // later loads it or a value after it. Acquire on failure: see above.
-            match self.tat.compare_exchange_weak(
+            match self.shared.tat.compare_exchange_weak(
                 tat,
                 tat - back,
                 Ordering::Release,
@@ -375,7 +424,8 @@ impl<C: Clock> RateLimiter<C> {
         };
         if announced {
             // Release: a token that reads this count was taken after this move.
-            self.refunds
+            self.shared
+                .refunds
                 .finished
                 .fetch_add(raw.permits, Ordering::Release);
         }
@@ -387,14 +437,14 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     fn refunds_seen(&self) -> u64 {
         // Acquire: see `RefundLedger`.
-        self.refunds.finished.load(Ordering::Acquire)
+        self.shared.refunds.finished.load(Ordering::Acquire)
     }
 
     /// Permits that would pass now.
     pub fn available(&self) -> u64 {
         let now = self.now_units();
         // Relaxed: a snapshot of one word; nothing else is read through it.
-        let tat = self.tat.load(Ordering::Relaxed);
+        let tat = self.shared.tat.load(Ordering::Relaxed);
         gcra::available(tat, now, self.quota.interval, self.quota.tolerance)
     }
 
@@ -402,7 +452,7 @@ impl<C: Clock> RateLimiter<C> {
     pub fn snapshot(&self) -> LimiterSnapshot {
         let now = self.now_units();
         // Relaxed: see `available`.
-        let tat = self.tat.load(Ordering::Relaxed);
+        let tat = self.shared.tat.load(Ordering::Relaxed);
         let available = gcra::available(tat, now, self.quota.interval, self.quota.tolerance);
         let next_free_in =
             match gcra::decide(tat, now, self.quota.interval, self.quota.tolerance, 0) {
@@ -472,7 +522,7 @@ impl<C: Clock> RateLimiter<C> {
         let guard = coarse.saturating_add(self.coarse_lag);
         let due = coarse.saturating_add(self.quota.tolerance);
         // Relaxed: as in `commit`.
-        let mut tat = self.tat.load(Ordering::Relaxed);
+        let mut tat = self.shared.tat.load(Ordering::Relaxed);
         loop {
             if tat < guard {
                 return None; // p may pass the TAT: the base would differ
@@ -481,7 +531,7 @@ impl<C: Clock> RateLimiter<C> {
             if new_tat <= due {
                 // Admitted at `coarse`, hence at every p ≥ coarse, with base = TAT: the
                 // precise decision would store this same value.
-                match self.tat.compare_exchange_weak(
+                match self.shared.tat.compare_exchange_weak(
                     tat,
                     new_tat,
                     Ordering::Relaxed,
@@ -514,7 +564,7 @@ impl<C: Clock> RateLimiter<C> {
         // Relaxed loads: the admission decision needs no happens-before edge; every
         // change is a read-modify-write on this one word, whose modification order alone
         // makes the decisions consistent (each admission is computed from the latest TAT).
-        let mut tat = self.tat.load(Ordering::Relaxed);
+        let mut tat = self.shared.tat.load(Ordering::Relaxed);
         loop {
             match gcra::decide(tat, now, increment, self.quota.tolerance, max_wait) {
                 Decision::Admit { new_tat, wait } => {
@@ -522,14 +572,15 @@ impl<C: Clock> RateLimiter<C> {
                         // A waiting slot must not be moved up to before it falls due by
                         // a refund (see `cancel_raw`): publish its due time first
                         // (Relaxed: the Release compare-exchange below publishes it).
-                        self.refunds
+                        self.shared
+                            .refunds
                             .latest_due
                             .fetch_max(now.saturating_add(wait), Ordering::Relaxed);
                     }
                     // Release: a refund that loads this TAT (or a later one) then sees the
                     // due time above. Free on x86, where every read-modify-write is a
                     // full barrier.
-                    match self.tat.compare_exchange_weak(
+                    match self.shared.tat.compare_exchange_weak(
                         tat,
                         new_tat,
                         Ordering::Release,
@@ -583,7 +634,7 @@ impl<C: Clock + fmt::Debug> fmt::Debug for RateLimiter<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
             .field("config", &self.config)
-            .field("tat", &self.tat.load(Ordering::Relaxed))
+            .field("tat", &self.shared.tat.load(Ordering::Relaxed))
             .field("epoch", &self.epoch)
             .field("clock", &self.clock)
             .finish()

@@ -10,6 +10,7 @@ use crate::fleet::{FleetConfig, Scope};
 use crate::keyed::PerKeyConfig;
 use crate::limiter::RateLimiterConfig;
 use crate::retry::RetryConfig;
+use crate::shm::HostScope;
 use crate::{ConfigError, Outcome, RejectReason};
 
 /// Which failures a policy's retry loop retries.
@@ -156,6 +157,10 @@ pub struct PolicyConfig {
     /// [`Policy::acquire_keyed`](crate::policy::Policy::acquire_keyed) (calls without
     /// a key skip it).
     pub per_key: Option<PerKeyConfig>,
+    /// `scope = "host"`: the breaker, limiter and bulkhead live in a segment shared by
+    /// every process of this machine that loads the same policy (`None`: this process
+    /// only).
+    pub host: Option<HostScope>,
 }
 
 impl PolicyConfig {
@@ -173,7 +178,14 @@ impl PolicyConfig {
             retry: None,
             fleet: None,
             per_key: None,
+            host: None,
         }
+    }
+
+    /// Shares the breaker, limiter and bulkhead host-wide through segment `segment`.
+    pub fn with_host_scope(mut self, segment: impl Into<String>) -> Self {
+        self.host = Some(HostScope::new(segment));
+        self
     }
 
     /// Sets the attempt deadline.

@@ -89,9 +89,13 @@ impl Stages {
         shared: &Arc<PolicyShared>,
     ) -> Result<Arc<Stages>, ConfigError> {
         config.validate()?;
+        // Host scope: the breaker, limiter and bulkhead state blocks live in the segment
+        // (see `shm`); everything else stays in this process.
+        let segment = crate::shm::attach(&config, clock)?;
+        let segment = segment.as_ref();
         let breaker = match &config.circuit_breaker {
             Some(c) => Some(
-                CircuitBreaker::with_clock(c.clone(), clock.coarse())
+                CircuitBreaker::placed(c.clone(), clock.coarse(), segment)
                     .map_err(|e| e.within("circuit_breaker"))?,
             ),
             None => None,
@@ -127,16 +131,18 @@ impl Stages {
             // On the system clocks the limiter picks coarse or precise time by its rule;
             // any other clock it reads as given (both readings).
             Some(c) => Some(if clock.is_system() {
-                RateLimiter::new(*c).map_err(|e| e.within("rate_limiter"))?
+                c.validate().map_err(|e| e.within("rate_limiter"))?;
+                RateLimiter::placed(*c, RateLimiter::clock_for(c), segment)
+                    .map_err(|e| e.within("rate_limiter"))?
             } else {
                 RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
             }),
             None => None,
         };
         let bulkhead = match &config.bulkhead {
-            Some(c) => {
-                Some(Bulkhead::with_clock(*c, clock.precise()).map_err(|e| e.within("bulkhead"))?)
-            }
+            Some(c) => Some(
+                Bulkhead::placed(*c, clock.precise(), segment).map_err(|e| e.within("bulkhead"))?,
+            ),
             None => None,
         };
         let adaptive = match &config.adaptive {
