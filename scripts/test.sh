@@ -29,7 +29,7 @@ mkdir -p "$ROOT/target"
 
 # Every optional part of the library, so lints, docs and tests see all of it (the
 # release run leaves out only the command-line tool, see below).
-FEATURES="cli,tracing,capi,tower,fleet"
+FEATURES="cli,tracing,capi,tower,fleet,opentelemetry"
 LIB_FEATURES="tracing,capi,tower"
 
 passed=0
@@ -152,13 +152,19 @@ python_suite() {
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" || return 1
   fi
-  if ! "$venv/bin/python" -c 'import maturin, mypy, prometheus_client, pytest' 2>/dev/null; then
-    "$venv/bin/pip" install -q maturin mypy prometheus_client pytest || return 1
+  if ! "$venv/bin/python" -c 'import maturin, mypy, prometheus_client, pytest, opentelemetry.sdk' 2>/dev/null; then
+    "$venv/bin/pip" install -q maturin mypy prometheus_client pytest opentelemetry-api \
+      opentelemetry-sdk || return 1
   fi
   # The extension builds under target/python-ext (bindings/python/.cargo/config.toml).
   (cd bindings/python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --release -q) || return 1
   "$venv/bin/python" -m mypy --strict --cache-dir "$ROOT/target/mypy-cache" \
-    bindings/python/python/breakwater bindings/python/tests examples/quickstart/python || return 1
+    bindings/python/python/breakwater bindings/python/tests bindings/python/examples \
+    examples/quickstart/python || return 1
+  "$venv/bin/python" bindings/python/examples/otel_console.py | grep -q 'breakwater.calls' || {
+    echo "the OpenTelemetry console example printed no breakwater.calls"
+    return 1
+  }
   "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
 }
 run "python" python_suite
@@ -199,7 +205,17 @@ go_suite() {
     echo "$passed passed, $failed failed (go test -race)"
     [ "$rc" -eq 0 ] || exit 1
     (cd benchmarks && go vet ./... && go test -count=1 -run '^$' -bench . -benchtime 1x ./...) || exit 1
-    ./outside_test.sh
+    ./outside_test.sh || exit 1
+    # The optional OpenTelemetry module (its own go.mod, so the main module never
+    # depends on OpenTelemetry): SDK ManualReader and tracetest, and its example.
+    cd otel || exit 1
+    go vet ./... || exit 1
+    out=$(go test -race -count=1 -v ./... 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E '^(--- FAIL|FAIL|ok|panic:)|_test.go:[0-9]+:' || true
+    echo "$(printf '%s\n' "$out" | grep -c '^--- PASS') passed, $(printf '%s\n' "$out" | grep -c '^--- FAIL') failed (go test -race, otel)"
+    [ "$rc" -eq 0 ] || exit 1
+    go run ./example | grep -q 'breakwater.calls' || { echo "the Go console example printed no breakwater.calls"; exit 1; }
   )
 }
 run "go" go_suite
@@ -244,6 +260,20 @@ conformance_suite() {
 }
 run "conformance" conformance_suite
 
+# 7c. OpenTelemetry with the real Rust SDK (tests/otel-it, its own workspace: every
+#     instrument equals the snapshot, a trip carries its call's trace) and the console
+#     example. The Go and Python SDK tests ran in their suites.
+telemetry_suite() {
+  cargo test --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target" || return 1
+  cargo run -q --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target" \
+    --example console | grep -q 'breakwater.calls' || {
+    echo "the Rust console example printed no breakwater.calls"
+    return 1
+  }
+  echo "telemetry: the console example exported breakwater.calls"
+}
+run "telemetry" telemetry_suite
+
 # 7b. The tower layer around a real axum server and hyper client over loopback, on
 #     tokio's paused clock (tests/tower-it: its own workspace, so the main crate's builds
 #     never compile axum or hyper; the lib's own tower tests ran in `cargo test`), and
@@ -266,7 +296,7 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     export RUSTFLAGS="$flags" CARGO_TARGET_DIR="$ROOT/target/asan"
     ASAN_OPTIONS=detect_leaks=1 PROPTEST_CASES=64 \
       cargo +nightly test --release --target "$target" --features capi \
-      --lib --test alloc_ffi --test fuzz_regressions || return 1
+      --lib --test alloc_ffi --test fuzz_regressions --test hostwide || return 1
     cargo +nightly rustc --release --target "$target" --lib --features capi \
       --crate-type staticlib || return 1
     make -C bindings/c test-asan ASAN_LIB_DIR="$CARGO_TARGET_DIR/$target/release"
