@@ -85,8 +85,8 @@ pub mod policy;
 pub mod rejection;
 pub mod retry;
 pub mod rng;
-pub mod telemetry;
 pub mod shm;
+pub mod telemetry;
 #[cfg(all(feature = "tower", not(loom)))]
 pub mod tower;
 
