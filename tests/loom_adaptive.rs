@@ -13,13 +13,11 @@ use loom::thread;
 use std::time::Duration;
 
 fn aimd(initial: u32, min: u32, max: u32) -> AdaptiveConfig {
-    AdaptiveConfig {
-        algorithm: AdaptiveAlgorithm::Aimd(AimdConfig::default()),
-        initial_limit: initial,
-        min_limit: min,
-        max_limit: max,
-        ..AdaptiveConfig::default()
-    }
+    AdaptiveConfig::default()
+        .with_algorithm(AdaptiveAlgorithm::Aimd(AimdConfig::default()))
+        .with_initial_limit(initial)
+        .with_min_limit(min)
+        .with_max_limit(max)
 }
 
 /// Never more permits out than the limit: two threads, each acquiring twice, against a
@@ -87,13 +85,11 @@ fn aimd_concurrent_drops_are_not_lost() {
 #[test]
 fn gradient_samples_are_applied_or_skipped_whole() {
     loom::model(|| {
-        let config = AdaptiveConfig {
-            algorithm: AdaptiveAlgorithm::Gradient2(Gradient2Config::default()),
-            initial_limit: 4,
-            min_limit: 1,
-            max_limit: 8,
-            ..AdaptiveConfig::default()
-        };
+        let config = AdaptiveConfig::default()
+            .with_algorithm(AdaptiveAlgorithm::Gradient2(Gradient2Config::default()))
+            .with_initial_limit(4)
+            .with_min_limit(1)
+            .with_max_limit(8);
         let limiter = Arc::new(AdaptiveLimiter::with_clock(config, ManualClock::new()).unwrap());
         let permits = [
             (limiter.try_acquire_raw(Priority::Critical).unwrap(), 100),

@@ -8,13 +8,11 @@ use loom::thread;
 use std::time::Duration;
 
 fn tuning(fail: bool, latency_ms: u64) -> ChaosConfig {
-    ChaosConfig {
-        enabled: true,
-        failure_probability: if fail { 1.0 } else { 0.0 },
-        latency_probability: 1.0,
-        latency: LatencyFault::Fixed(Duration::from_millis(latency_ms)),
-        ..ChaosConfig::default()
-    }
+    ChaosConfig::default()
+        .with_enabled(true)
+        .with_failure_probability(if fail { 1.0 } else { 0.0 })
+        .with_latency_probability(1.0)
+        .with_latency(LatencyFault::Fixed(Duration::from_millis(latency_ms)))
 }
 
 #[test]

@@ -15,11 +15,10 @@ use std::time::Duration;
 /// A budget over a 1 s window (buckets of 100 ms) whose traffic-free allowance is
 /// `min_per_second` retries.
 fn budget(ratio: f64, min_per_second: u32, clock: &ManualClock) -> Arc<RetryBudget<ManualClock>> {
-    let config = BudgetConfig {
-        ratio,
-        min_per_second,
-        window: Duration::from_secs(1),
-    };
+    let config = BudgetConfig::default()
+        .with_ratio(ratio)
+        .with_min_per_second(min_per_second)
+        .with_window(Duration::from_secs(1));
     Arc::new(RetryBudget::with_clock(config, clock.clone()).unwrap())
 }
 

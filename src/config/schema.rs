@@ -66,15 +66,30 @@ pub(crate) struct Stage {
 
 macro_rules! stage {
     ($key:literal, $field:ident, $section:ident) => {
+        stage!(
+            $key,
+            $field,
+            $section,
+            std::convert::identity,
+            std::convert::identity
+        )
+    };
+    // A rarely configured stage kept behind a `Box` in `PolicyConfig`, so an idle policy
+    // does not pay for its size.
+    ($key:literal, $field:ident, $section:ident, boxed) => {
+        stage!($key, $field, $section, Box::new, Box::as_ref)
+    };
+    ($key:literal, $field:ident, $section:ident, $wrap:expr, $unwrap:expr) => {
         Stage {
             key: $key,
             read: |r, t, policy| {
                 if let Some(s) = r.section(t, "", $key) {
-                    policy.$field = read_section(r, s, $key, &$section);
+                    policy.$field = read_section(r, s, $key, &$section).map($wrap);
                 }
             },
             write: |policy, out| match &policy.$field {
                 Some(c) => {
+                    let c = $unwrap(c);
                     super::fields::write_fields(out, $section.fields, c);
                     true
                 }
@@ -96,8 +111,8 @@ pub(crate) static STAGES: &[Stage] = &[
     stage!("adaptive", adaptive, ADAPTIVE),
     stage!("chaos", chaos, CHAOS),
     stage!("retry", retry, RETRY),
-    stage!("fleet", fleet, FLEET),
-    stage!("per_key", per_key, PER_KEY),
+    stage!("fleet", fleet, FLEET, boxed),
+    stage!("per_key", per_key, PER_KEY, boxed),
 ];
 
 /// The fields of `[policies.NAME]` itself (its stages are [`STAGES`]).

@@ -152,11 +152,11 @@ pub struct PolicyConfig {
     /// The retry loop around the pipeline (used by `call`).
     pub retry: Option<RetryPolicyConfig>,
     /// The fleet's Redis, for stages with `scope = "fleet"` (feature `fleet`).
-    pub fleet: Option<FleetConfig>,
+    pub fleet: Option<Box<FleetConfig>>,
     /// Stage 0: per-key limits, asked first by
     /// [`Policy::acquire_keyed`](crate::policy::Policy::acquire_keyed) (calls without
     /// a key skip it).
-    pub per_key: Option<PerKeyConfig>,
+    pub per_key: Option<Box<PerKeyConfig>>,
     /// `scope = "host"`: the breaker, limiter and bulkhead live in a segment shared by
     /// every process of this machine that loads the same policy (`None`: this process
     /// only).
@@ -226,7 +226,7 @@ impl PolicyConfig {
 
     /// Sets the fleet's Redis, which stages with `scope = "fleet"` use.
     pub fn with_fleet(mut self, config: FleetConfig) -> Self {
-        self.fleet = Some(config);
+        self.fleet = Some(Box::new(config));
         self
     }
 
@@ -238,7 +238,7 @@ impl PolicyConfig {
 
     /// Adds per-key limits (used by `acquire_keyed`).
     pub fn with_per_key(mut self, config: PerKeyConfig) -> Self {
-        self.per_key = Some(config);
+        self.per_key = Some(Box::new(config));
         self
     }
 

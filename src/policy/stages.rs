@@ -112,7 +112,7 @@ impl Stages {
                 crate::fleet::FleetRateLimiter::with_clock(
                     &config.name,
                     *c,
-                    fleet.clone(),
+                    (**fleet).clone(),
                     clock.precise(),
                 )
                 .map_err(|e| e.within("rate_limiter"))?,
@@ -161,7 +161,7 @@ impl Stages {
         // coarse reading when they admit.
         let keyed = match &config.per_key {
             Some(c) => Some(
-                KeyedLimiter::with_clock(*c, clock.precise()).map_err(|e| e.within("per_key"))?,
+                KeyedLimiter::with_clock(**c, clock.precise()).map_err(|e| e.within("per_key"))?,
             ),
             None => None,
         };
