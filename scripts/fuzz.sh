@@ -8,7 +8,8 @@
 #
 # Seeds come from fuzz/corpus/TARGET and fuzz/regressions/TARGET (and, for
 # conformance_scenario, tests/conformance/scenarios); the growing corpus
-# lives in target/fuzz-corpus/ so the tree stays clean. A crash stops the run with its
+# lives in target/fuzz-corpus/ so the tree stays clean. An input that runs for more than
+# 10 s is a hang and fails like a crash. A crash stops the run with its
 # input in fuzz/artifacts/TARGET/: add it to fuzz/regressions/TARGET/ and give it a
 # named test in tests/fuzz_regressions.rs.
 set -euo pipefail
@@ -43,7 +44,7 @@ for target in "${targets[@]}"; do
   echo "== $target: ${per}s"
   log="$ROOT/target/fuzz-$target.log"
   if cargo +nightly fuzz run --target-dir "$ROOT/target/fuzz" "$target" "$corpus" -- \
-      -max_total_time="$per" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+      -max_total_time="$per" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     passed=$((passed + 1))
     grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb|cov: ' "$log" | tail -n 3
   else

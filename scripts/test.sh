@@ -3,11 +3,17 @@
 #
 #   bash scripts/test.sh
 #
-# Suites: format and lints, header freshness, Rust unit/integration/property/doc tests
-# (with the CLI), loom models, the C suite (static and shared, C and C++ header checks,
-# valgrind), the Python exposition check, and — where a nightly toolchain exists —
-# AddressSanitizer and ThreadSanitizer runs. Every suite runs even when an earlier one
-# failed; the script exits non-zero if any failed and ends with one summary line.
+# Suites (the README lists what each covers): rustfmt, clippy, rustdoc, header, cargo
+# test (debug and release), loom, the C suite, Python, Go, quick starts, conformance
+# (Rust, C, Go, Python), telemetry, tower, and where a nightly toolchain exists ASan,
+# TSan and fuzzing. Every suite runs even when an earlier one failed; the script exits
+# non-zero if any failed and ends with each runner's summary lines and one count.
+#
+# The suites run in two lanes at once, so one lane's single-threaded test runs use the
+# core the other lane's builds leave idle. The lanes never build into the same cargo
+# target directory at the same time: lane 1 holds target/debug (and loom, tsan), lane 2
+# target/release (and the Python extension, asan, fuzz). Each suite's output goes to
+# target/test-logs/SUITE.log and is printed whole, in suite order, once both lanes end.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,43 +38,35 @@ mkdir -p "$ROOT/target"
 FEATURES="cli,tracing,capi,tower,fleet,opentelemetry"
 LIB_FEATURES="tracing,capi,tower"
 
-passed=0
-failed=0
-skipped=0
-failures=()
-summaries=()
+LOGS="$ROOT/target/test-logs"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
 
-say() { printf '\n==> %s\n' "$*"; }
+slug() { printf '%s' "${1// /_}"; }
 
-# run NAME CMD...: runs one suite, records the outcome, keeps its runner's summary lines.
+# run NAME CMD...: runs one suite into its log and records its exit status and time.
 run() {
   local name=$1
   shift
-  say "$name"
-  local log="$ROOT/target/test-logs/${name// /_}.log"
-  mkdir -p "$ROOT/target/test-logs"
+  local log
+  log="$LOGS/$(slug "$name").log"
   local start=$SECONDS
-  "$@" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
+  # A subshell, so a suite's exports and directory changes stay its own.
+  ("$@") >"$log" 2>&1 </dev/null
+  local rc=$?
   local took=$((SECONDS - start))
-  # Keep the runner's own closing lines (cargo test, C suite, pytest).
-  while IFS= read -r line; do summaries+=("$name: $line"); done < <(
-    grep -E '^test result:|^[0-9]+ passed, [0-9]+ failed|[0-9]+ passed.* in [0-9.]+s|^conformance: ' "$log" | tail -n 40)
+  echo "$rc $took" >"$LOGS/$(slug "$name").result"
   if [ "$rc" -eq 0 ]; then
-    passed=$((passed + 1))
     echo "--- $name: ok (${took}s)"
   else
-    failed=$((failed + 1))
-    failures+=("$name")
     echo "--- $name: FAILED (exit $rc, ${took}s)"
   fi
 }
 
 skip() {
-  skipped=$((skipped + 1))
-  say "$1"
-  echo "skipped: $2"
-  summaries+=("$1: skipped: $2")
+  echo "skipped: $2" >"$LOGS/$(slug "$1").log"
+  echo "skip 0" >"$LOGS/$(slug "$1").result"
+  echo "--- $1: skipped ($2)"
 }
 
 ensure_tool() {
@@ -86,28 +84,30 @@ ensure_tool() {
 }
 
 # 1. Formatting and lints.
-if cargo fmt --version >/dev/null 2>&1; then
-  run "rustfmt" cargo fmt --all -- --check
-else
-  skip "rustfmt" "rustfmt component not installed"
-fi
-if cargo clippy --version >/dev/null 2>&1; then
-  run "clippy" cargo clippy --all-targets --features "$FEATURES" -- -D warnings
-else
-  skip "clippy" "clippy component not installed"
-fi
+lints() {
+  if cargo fmt --version >/dev/null 2>&1; then
+    run "rustfmt" cargo fmt --all -- --check
+  else
+    skip "rustfmt" "rustfmt component not installed"
+  fi
+  if cargo clippy --version >/dev/null 2>&1; then
+    run "clippy" cargo clippy --all-targets --features "$FEATURES" -- -D warnings
+  else
+    skip "clippy" "clippy component not installed"
+  fi
+}
 
 docs() {
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$FEATURES"
 }
-run "rustdoc" docs
 
 # 2. The committed C header must equal the one the C library's build generated.
 header_fresh() {
   mkdir -p "$(dirname "$BW_HEADER_OUT")"
   # build.rs reruns whenever src/ffi, cbindgen.toml or the committed header change, so
   # the generated copy always matches the sources; if it went missing, make it rerun.
-  [ -f "$BW_HEADER_OUT" ] || touch build.rs
+  # (Only in a tree built before: a fresh one runs build.rs anyway.)
+  [ -f "$BW_HEADER_OUT" ] || [ ! -d target/release/build ] || touch build.rs
   make -C bindings/c lib || return 1
   if ! cmp -s include/breakwater.h "$BW_HEADER_OUT"; then
     echo "include/breakwater.h is stale: run 'make -C bindings/c lib' (which regenerates it) and commit it"
@@ -116,33 +116,29 @@ header_fresh() {
   fi
   echo "include/breakwater.h is up to date"
 }
-run "header" header_fresh
 
 # 3. Rust tests: unit, integration, property, doc tests, the CLI end to end, and the
 #    fleet-wide quotas against a real redis-server each test starts on loopback.
-ensure_tool redis-server redis-server || true
-run "cargo test" cargo test --features "$FEATURES"
 # The same tests in the release profile: an optimiser must not make a test meaningless.
 # (Without the command-line tool: its tests drive the binary end to end, which the debug
 # run covers, and its renderer is the slowest dependency to optimise.)
-run "cargo test --release" cargo test --release --features "$LIB_FEATURES" --tests
 
 # 4. Loom models (release, their own target dir so normal builds stay warm; one model
 #    file alone: bash scripts/loom.sh loom_breaker).
 loom_models() {
   bash scripts/loom.sh
 }
-run "loom" loom_models
 
 # 5. The C suite: static and shared library, C and C++ header checks, pkg-config,
 #    valgrind.
-ensure_tool pkg-config pkg-config || echo "pkg-config could not be installed: its check will say SKIP"
-if ensure_tool valgrind valgrind; then
-  run "c suite" make -C bindings/c test VALGRIND=1
-else
-  run "c suite" make -C bindings/c test
-  skip "c suite under valgrind" "valgrind could not be installed"
-fi
+c_suite() {
+  if command -v valgrind >/dev/null 2>&1; then
+    make -C bindings/c test VALGRIND=1
+  else
+    echo "missing prerequisite: valgrind (install the Debian package 'valgrind')"
+    return 1
+  fi
+}
 
 # 6. Python: the package (PyO3 over the C ABI) built into a venv under target/, then
 #    mypy --strict on the package, its tests and the quick start, and its pytest suite
@@ -156,8 +152,9 @@ python_suite() {
     "$venv/bin/pip" install -q maturin mypy prometheus_client pytest opentelemetry-api \
       opentelemetry-sdk || return 1
   fi
-  # The extension builds under target/python-ext (bindings/python/.cargo/config.toml).
-  (cd bindings/python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --release -q) || return 1
+  # The extension builds under target/python-ext (bindings/python/.cargo/config.toml),
+  # unoptimised: the suite checks behaviour, the benchmarks (bench/) measure speed.
+  (cd bindings/python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop -q) || return 1
   "$venv/bin/python" -m mypy --strict --cache-dir "$ROOT/target/mypy-cache" \
     bindings/python/python/breakwater bindings/python/tests bindings/python/examples \
     examples/quickstart/python || return 1
@@ -167,7 +164,6 @@ python_suite() {
   }
   "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
 }
-run "python" python_suite
 
 # 6b. Go: the module's format, vet, race tests (every handle, 16 goroutines), the
 #     benchmarks compiled and run once, and a module outside the repository built with
@@ -218,7 +214,6 @@ go_suite() {
     go run ./example | grep -q 'breakwater.calls' || { echo "the Go console example printed no breakwater.calls"; exit 1; }
   )
 }
-run "go" go_suite
 
 # 7. The README's quick starts run as written (Go through the C ABI; Python with the
 #    package python_suite installed in target/venv).
@@ -237,7 +232,6 @@ quickstarts() {
   cargo run --release --example breaker_flaky || return 1
   echo "quickstarts: 3 passed, 0 failed"
 }
-run "quickstarts" quickstarts
 
 # 7a. Conformance: the same scenarios (tests/conformance) through the public API of each
 #     language. The Rust, Go and Python runners ran inside their suites above; the C one
@@ -258,7 +252,6 @@ conformance_suite() {
   [ "$status" -eq 0 ] && echo "conformance: 4 runners passed $expected scenarios each"
   return "$status"
 }
-run "conformance" conformance_suite
 
 # 7c. OpenTelemetry with the real Rust SDK (tests/otel-it, its own workspace: every
 #     instrument equals the snapshot, a trip carries its call's trace) and the console
@@ -272,7 +265,6 @@ telemetry_suite() {
   }
   echo "telemetry: the console example exported breakwater.calls"
 }
-run "telemetry" telemetry_suite
 
 # 7b. The tower layer around a real axum server and hyper client over loopback, on
 #     tokio's paused clock (tests/tower-it: its own workspace, so the main crate's builds
@@ -282,43 +274,108 @@ tower_suite() {
   (cd tests/tower-it && CARGO_TARGET_DIR="$ROOT/target" cargo test &&
     CARGO_TARGET_DIR="$ROOT/target" cargo test --bench overhead)
 }
-run "tower" tower_suite
 
 # 8. Sanitizers, where a nightly toolchain exists.
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  # AddressSanitizer where there is unsafe code: the library's unit tests (the C ABI's
-  # among them), the tests that drive the C ABI from Rust, and the C suite linked against
-  # an ASan-built static library. Release, so the library and the tests share one build
-  # of the dependencies.
-  asan() {
-    local flags="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer"
-    local target=x86_64-unknown-linux-gnu
-    export RUSTFLAGS="$flags" CARGO_TARGET_DIR="$ROOT/target/asan"
-    ASAN_OPTIONS=detect_leaks=1 PROPTEST_CASES=64 \
-      cargo +nightly test --release --target "$target" --features capi \
-      --lib --test alloc_ffi --test fuzz_regressions --test hostwide || return 1
-    cargo +nightly rustc --release --target "$target" --lib --features capi \
-      --crate-type staticlib || return 1
-    make -C bindings/c test-asan ASAN_LIB_DIR="$CARGO_TARGET_DIR/$target/release"
-  }
-  run "asan" asan
-  tsan() {
-    RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
-      CARGO_TARGET_DIR="$ROOT/target/tsan" TSAN_OPTIONS="halt_on_error=1 suppressions=$ROOT/scripts/tsan.supp" PROPTEST_CASES=16 \
-      cargo +nightly test --target x86_64-unknown-linux-gnu --test 'stress_*'
-  }
-  run "tsan" tsan
+# AddressSanitizer where there is unsafe code: the library's unit tests (the C ABI's
+# among them), the tests that drive the C ABI from Rust, and the C suite linked against
+# an ASan-built static library (one debug build of the dependencies serves both).
+asan() {
+  local flags="-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer"
+  local target=x86_64-unknown-linux-gnu
+  export RUSTFLAGS="$flags" CARGO_TARGET_DIR="$ROOT/target/asan"
+  ASAN_OPTIONS=detect_leaks=1 PROPTEST_CASES=64 \
+    cargo +nightly test --target "$target" --features capi \
+    --lib --test alloc_ffi --test fuzz_regressions --test hostwide || return 1
+  cargo +nightly rustc --target "$target" --lib --features capi \
+    --crate-type staticlib || return 1
+  make -C bindings/c test-asan ASAN_LIB_DIR="$CARGO_TARGET_DIR/$target/debug"
+}
+tsan() {
+  RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
+    CARGO_TARGET_DIR="$ROOT/target/tsan" TSAN_OPTIONS="halt_on_error=1 suppressions=$ROOT/scripts/tsan.supp" PROPTEST_CASES=16 \
+    cargo +nightly test --target x86_64-unknown-linux-gnu --test 'stress_*'
+}
+
+
+# The prerequisites, installed before the lanes start (one package manager at a time).
+ensure_tool redis-server redis-server || true
+ensure_tool pkg-config pkg-config || echo "pkg-config could not be installed: its check will say SKIP"
+ensure_tool valgrind valgrind || true
+NIGHTLY=0
+rustup toolchain list 2>/dev/null | grep -q '^nightly' && NIGHTLY=1
+
+nightly() {
+  if [ "$NIGHTLY" -eq 1 ]; then
+    run "$@"
+  else
+    skip "$1" "no nightly toolchain"
+  fi
+}
+
+# Lane 1: the debug builds (lints, docs, tests, the integration crates), loom, TSan.
+lane1() {
+  lints
+  run "rustdoc" docs
+  run "cargo test" cargo test --features "$FEATURES"
+  run "telemetry" telemetry_suite
+  run "tower" tower_suite
+  run "loom" loom_models
+  nightly "tsan" tsan
+}
+
+# Lane 2: the release builds (the C library and what links it), Python, ASan, fuzzing.
+lane2() {
+  run "header" header_fresh
+  # The tests again in the release profile: an optimiser must not make a test
+  # meaningless. (Without the command-line tool: its tests drive the binary end to end,
+  # which the debug run covers, and its renderer is the slowest dependency to optimise.)
+  run "cargo test --release" cargo test --release --features "$LIB_FEATURES" --tests
+  run "c suite" c_suite
+  run "python" python_suite
+  run "go" go_suite
+  run "quickstarts" quickstarts
+  nightly "asan" asan
   # Every fuzz target for a bounded time (60 s in all); scripts/fuzz.sh runs them for
   # hours with FUZZ_SECONDS.
-  run "fuzz" bash scripts/fuzz.sh
-else
-  skip "asan" "no nightly toolchain"
-  skip "tsan" "no nightly toolchain"
-  skip "fuzz" "no nightly toolchain"
-fi
+  nightly "fuzz" bash scripts/fuzz.sh
+}
+
+started=$SECONDS
+lane1 &
+lane1_pid=$!
+lane2 &
+lane2_pid=$!
+wait "$lane1_pid" "$lane2_pid"
+# After both lanes: it reads the Rust, Go and Python runners' logs.
+run "conformance" conformance_suite
+
+ORDER=("rustfmt" "clippy" "rustdoc" "header" "cargo test" "cargo test --release" "loom"
+  "c suite" "python" "go" "quickstarts" "conformance" "telemetry" "tower" "asan" "tsan"
+  "fuzz")
+passed=0
+failed=0
+skipped=0
+failures=()
+summaries=()
+times=()
+for name in "${ORDER[@]}"; do
+  log="$LOGS/$(slug "$name").log"
+  result="$LOGS/$(slug "$name").result"
+  say "$name"
+  cat "$log" 2>/dev/null
+  read -r rc took <"$result" 2>/dev/null || { rc=missing took=0; }
+  while IFS= read -r line; do summaries+=("$name: $line"); done < <(
+    grep -E '^test result:|^[0-9]+ passed, [0-9]+ failed|[0-9]+ passed.* in [0-9.]+s|^conformance: |^fuzz targets: |^skipped: ' "$log" 2>/dev/null | tail -n 40)
+  case "$rc" in
+    0) passed=$((passed + 1)); echo "--- $name: ok (${took}s)"; times+=("$name ${took}s") ;;
+    skip) skipped=$((skipped + 1)); echo "--- $name: skipped" ;;
+    *) failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED (exit $rc, ${took}s)"; times+=("$name ${took}s") ;;
+  esac
+done
 
 say "summary"
 for s in "${summaries[@]}"; do echo "$s"; done
+echo "times: ${times[*]}; wall $((SECONDS - started))s (two lanes)"
 if [ ${#failures[@]} -gt 0 ]; then
   echo "failed suites: ${failures[*]}"
 fi

@@ -286,7 +286,7 @@ impl<C: Clock> CircuitBreaker<C> {
                 BreakerState::Open => {
                     let t = *now.get_or_insert_with(|| self.clock.now());
                     let Some(until) = self.instant_of(word, t) else {
-                        word = self.core.state(); // moved on meanwhile
+                        word = self.next_word(word, t);
                         continue;
                     };
                     if t < until {
@@ -297,7 +297,7 @@ impl<C: Clock> CircuitBreaker<C> {
                 BreakerState::HalfOpen => {
                     let t = *now.get_or_insert_with(|| self.clock.now());
                     let Some(deadline) = self.instant_of(word, t) else {
-                        word = self.core.state(); // moved on meanwhile
+                        word = self.next_word(word, t);
                         continue;
                     };
                     if t >= deadline {
@@ -376,6 +376,22 @@ impl<C: Clock> CircuitBreaker<C> {
     /// The published instant of `word`'s generation; publishes it first if the
     /// transitioning thread has not yet (so no thread waits for another). `None` when the
     /// timing word already belongs to a newer generation (`word` is stale).
+    /// The state word to retry with after `instant_of(word)` found the timing word of a
+    /// newer generation. Normally the state has moved on (a transition publishes its
+    /// timing after its state, so a newer timing implies a newer state). If it has not,
+    /// the timing word is corrupt — only a shared segment that something other than a
+    /// breaker wrote can get there — and it is repaired for this generation, so the loop
+    /// makes progress instead of spinning forever.
+    #[cold]
+    fn next_word(&self, word: StateWord, now: u64) -> StateWord {
+        let reloaded = self.core.state();
+        if reloaded.0 == word.0 {
+            self.core
+                .repair_timing(word.generation(), self.instant_for(word, now));
+        }
+        reloaded
+    }
+
     fn instant_of(&self, word: StateWord, now: u64) -> Option<u64> {
         match self.core.timing(word.generation()) {
             Some(instant) => Some(instant),

@@ -90,6 +90,25 @@ impl Core {
         word.belongs_to(generation).then(|| word.instant())
     }
 
+    /// Replaces a timing word that claims a generation newer than the state word's
+    /// (`generation`, unchanged since): corruption, since a transition publishes its
+    /// timing only after its state. Leaves any other value alone.
+    pub(crate) fn repair_timing(&self, generation: u64, instant: u64) {
+        let mine = TimingWord::new(generation, instant);
+        // Acquire: see `timing`.
+        let current = TimingWord(self.timing.load(Ordering::Acquire));
+        if current.is_newer_than(generation) {
+            // AcqRel, as in `publish_timing`; a failure means another process repaired or
+            // moved it first, which is as good.
+            let _ = self.timing.compare_exchange(
+                current.0,
+                mine.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
     /// Publishes `instant` for `generation` unless a value for it is already there, and
     /// returns the instant that now stands for `generation` (the first publisher's,
     /// rounded to 256 ns). `None` if the word already belongs to a newer generation: the
@@ -289,5 +308,23 @@ mod tests {
         assert_eq!(core.add_consecutive(4), 1);
         assert_eq!(core.add_consecutive(5), 1, "new generation starts over");
         assert_eq!(core.consecutive(4), 0);
+    }
+
+    #[test]
+    fn a_timing_word_from_a_newer_generation_is_repaired_only_when_asked() {
+        let core = Core::new();
+        // A segment written by something else: timing claims generation 9, state is 0.
+        core.timing
+            .store(TimingWord::new(9, 4096).0, Ordering::Relaxed);
+        assert_eq!(
+            core.publish_timing(0, 1024),
+            None,
+            "stale state word, as designed"
+        );
+        core.repair_timing(0, 1024);
+        assert_eq!(core.timing(0), Some(1024));
+        // A timing word of this or an older generation is never touched by a repair.
+        core.repair_timing(0, 2048);
+        assert_eq!(core.timing(0), Some(1024));
     }
 }
