@@ -271,7 +271,15 @@ impl<C: Clock> CircuitBreaker<C> {
     /// open period: timed permits, transitions, half-open probes, unpublished timing.
     #[inline(never)]
     fn acquire_slow(&self, mut word: StateWord, mut now: Option<u64>) -> Answer {
+        // Every retry of this loop follows another thread's progress, so it ends; the
+        // bound only stops a corrupt shared segment from holding a caller forever (it
+        // is then refused, counted like any rejection).
+        let mut retries = 0u32;
         loop {
+            retries += 1;
+            if retries > 1024 {
+                return Answer::reject(None);
+            }
             let generation = word.generation();
             match word.state() {
                 BreakerState::Closed | BreakerState::Disabled => {

@@ -257,7 +257,12 @@ pub(crate) fn parse(file: &str, text: &str, workers: u32) -> Result<Spec, Vec<St
                 if let Some(v) =
                     r.seconds(t, "scenario.client_timeout", "client_timeout", ten_minutes)
                 {
-                    spec.client_timeout = v;
+                    if v > 0.0 {
+                        spec.client_timeout = v;
+                    } else {
+                        let line = r.value(t, "client_timeout").map(|(_, line)| line).flatten();
+                        r.error(line, "scenario.client_timeout", "must be greater than 0");
+                    }
                 }
                 if let Some(v) = r.number(t, "scenario.workers", "workers", (1.0, 1024.0)) {
                     spec.workers = v as u32;
