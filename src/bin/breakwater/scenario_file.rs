@@ -260,7 +260,7 @@ pub(crate) fn parse(file: &str, text: &str, workers: u32) -> Result<Spec, Vec<St
                     if v > 0.0 {
                         spec.client_timeout = v;
                     } else {
-                        let line = r.value(t, "client_timeout").map(|(_, line)| line).flatten();
+                        let line = r.value(t, "client_timeout").and_then(|(_, line)| line);
                         r.error(line, "scenario.client_timeout", "must be greater than 0");
                     }
                 }
