@@ -557,18 +557,11 @@ static ADAPTIVE: Section<AdaptiveConfig> = Section {
             doc: "AIMD tuning: `{ increase, backoff_ratio, timeout }` (only with `algorithm = \"aimd\"`).",
             kind: Kind::Custom {
                 read: |r, t, p, c| {
-                    if !t.contains_key("aimd") {
-                        return;
-                    }
-                    match &mut c.algorithm {
-                        AdaptiveAlgorithm::Aimd(aimd) => {
-                            read_nested(r, t, p, "aimd", AIMD_FIELDS, aimd);
-                        }
-                        AdaptiveAlgorithm::Gradient2(_) => {
-                            let line = r.key_line(t, "aimd");
-                            r.error(join(p, "aimd"), line, "only the aimd algorithm has this section");
-                        }
-                    }
+                    let aimd = match &mut c.algorithm {
+                        AdaptiveAlgorithm::Aimd(aimd) => Some(aimd),
+                        AdaptiveAlgorithm::Gradient2(_) => None,
+                    };
+                    read_tuning(r, t, p, ("aimd", "aimd"), AIMD_FIELDS, aimd);
                 },
                 write: |c| match &c.algorithm {
                     AdaptiveAlgorithm::Aimd(aimd) => Rendered::Value(inline_table(AIMD_FIELDS, aimd)),
@@ -581,18 +574,11 @@ static ADAPTIVE: Section<AdaptiveConfig> = Section {
             doc: "Gradient2 tuning: `{ smoothing, tolerance, long_window, queue_size }` (only with `algorithm = \"gradient2\"`).",
             kind: Kind::Custom {
                 read: |r, t, p, c| {
-                    if !t.contains_key("gradient") {
-                        return;
-                    }
-                    match &mut c.algorithm {
-                        AdaptiveAlgorithm::Gradient2(gradient) => {
-                            read_nested(r, t, p, "gradient", GRADIENT_FIELDS, gradient);
-                        }
-                        AdaptiveAlgorithm::Aimd(_) => {
-                            let line = r.key_line(t, "gradient");
-                            r.error(join(p, "gradient"), line, "only the gradient2 algorithm has this section");
-                        }
-                    }
+                    let gradient = match &mut c.algorithm {
+                        AdaptiveAlgorithm::Gradient2(gradient) => Some(gradient),
+                        AdaptiveAlgorithm::Aimd(_) => None,
+                    };
+                    read_tuning(r, t, p, ("gradient", "gradient2"), GRADIENT_FIELDS, gradient);
                 },
                 write: |c| match &c.algorithm {
                     AdaptiveAlgorithm::Gradient2(g) => Rendered::Value(inline_table(GRADIENT_FIELDS, g)),
@@ -606,6 +592,35 @@ static ADAPTIVE: Section<AdaptiveConfig> = Section {
     finish: no_finish,
     validate: AdaptiveConfig::validate,
 };
+
+/// Reads the tuning table `key` of `algorithm` into `tuning`, that algorithm's
+/// configuration when it is the chosen one; a table for an algorithm that was not
+/// chosen (`None`) is an error at its line.
+fn read_tuning<S>(
+    r: &mut Reader<'_>,
+    t: &dyn TableLike,
+    p: &str,
+    (key, algorithm): (&str, &str),
+    fields: &[Field<S>],
+    tuning: Option<&mut S>,
+) {
+    if !t.contains_key(key) {
+        return;
+    }
+    match tuning {
+        Some(tuning) => {
+            read_nested(r, t, p, key, fields, tuning);
+        }
+        None => {
+            let line = r.key_line(t, key);
+            r.error(
+                join(p, key),
+                line,
+                format!("only the {algorithm} algorithm has this section"),
+            );
+        }
+    }
+}
 
 static AIMD_FIELDS: &[Field<AimdConfig>] = &[
     field!(

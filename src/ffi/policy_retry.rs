@@ -16,14 +16,11 @@
 //! bw_retry_state_free(retry);
 //! ```
 
-use std::time::Duration;
-
 use super::boundary::{ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, BoxHandle};
 use super::policy::bw_policy;
-use super::retry::{bw_retry_state, BW_RETRY_AFTER_NONE};
+use super::retry::{bw_retry_state, retry_after_hint, write_decision};
 use super::status::{bw_status, fail};
 use crate::policy::{Policy, RetryOn};
-use crate::retry::RetryDecision;
 
 /// Retry class: the call failed.
 pub const BW_RETRY_ON_FAILURE: u32 = 1;
@@ -190,21 +187,9 @@ pub unsafe extern "C" fn bw_policy_retry_next(
         }
         // SAFETY: non-NULL, live and unshared by contract.
         let state = unsafe { bw_retry_state::borrow_mut(state) };
-        let hint =
-            (retry_after_ns != BW_RETRY_AFTER_NONE).then(|| Duration::from_nanos(retry_after_ns));
-        match policy.retry_next(state, class, hint) {
-            RetryDecision::RetryAfter(delay) => {
-                // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out_delay_ns, crate::clock::duration_to_nanos(delay)) };
-                bw_status::BW_OK
-            }
-            RetryDecision::GiveUp(reason) => {
-                if !out_reason.is_null() {
-                    // SAFETY: non-NULL and writable by contract.
-                    unsafe { write_out(out_reason, i32::from(reason.code())) };
-                }
-                bw_status::BW_RETRY_GIVE_UP
-            }
-        }
+        let decision = policy.retry_next(state, class, retry_after_hint(retry_after_ns));
+        // SAFETY: `out_delay_ns` is non-NULL and both out-pointers are NULL or writable
+        // by contract.
+        unsafe { write_decision(decision, out_delay_ns, out_reason) }
     })
 }

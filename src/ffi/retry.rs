@@ -354,22 +354,10 @@ pub unsafe extern "C" fn bw_retry_state_next_delay(
             // SAFETY: non-NULL and live by contract.
             Some(unsafe { bw_retry_budget::borrow(budget) })
         };
-        let hint =
-            (retry_after_ns != BW_RETRY_AFTER_NONE).then(|| Duration::from_nanos(retry_after_ns));
-        match state.next_delay(now_ns, hint, budget) {
-            RetryDecision::RetryAfter(delay) => {
-                // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out_delay_ns, crate::clock::duration_to_nanos(delay)) };
-                bw_status::BW_OK
-            }
-            RetryDecision::GiveUp(reason) => {
-                if !out_reason.is_null() {
-                    // SAFETY: non-NULL and writable by contract.
-                    unsafe { write_out(out_reason, i32::from(reason.code())) };
-                }
-                bw_status::BW_RETRY_GIVE_UP
-            }
-        }
+        let decision = state.next_delay(now_ns, retry_after_hint(retry_after_ns), budget);
+        // SAFETY: `out_delay_ns` is non-NULL and both out-pointers are NULL or writable
+        // by contract.
+        unsafe { write_decision(decision, out_delay_ns, out_reason) }
     })
 }
 
@@ -515,4 +503,36 @@ pub unsafe extern "C" fn bw_retry_budget_get_stats(
         unsafe { write_out(out, stats) };
         bw_status::BW_OK
     })
+}
+
+/// The `retry_after_ns` argument of the retry calls as the hint it stands for.
+pub(crate) fn retry_after_hint(retry_after_ns: u64) -> Option<Duration> {
+    (retry_after_ns != BW_RETRY_AFTER_NONE).then(|| Duration::from_nanos(retry_after_ns))
+}
+
+/// Writes a retry decision to the out-pointers of the retry calls and returns its status:
+/// `BW_OK` with the delay, or `BW_RETRY_GIVE_UP` with the reason (when `out_reason` is
+/// not NULL).
+///
+/// # Safety
+/// `out_delay_ns` must be valid for a write; `out_reason` NULL or valid for a write.
+pub(crate) unsafe fn write_decision(
+    decision: RetryDecision,
+    out_delay_ns: *mut u64,
+    out_reason: *mut i32,
+) -> bw_status {
+    match decision {
+        RetryDecision::RetryAfter(delay) => {
+            // SAFETY: valid for a write by this function's contract.
+            unsafe { write_out(out_delay_ns, crate::clock::duration_to_nanos(delay)) };
+            bw_status::BW_OK
+        }
+        RetryDecision::GiveUp(reason) => {
+            if !out_reason.is_null() {
+                // SAFETY: non-NULL, so valid for a write by this function's contract.
+                unsafe { write_out(out_reason, i32::from(reason.code())) };
+            }
+            bw_status::BW_RETRY_GIVE_UP
+        }
+    }
 }

@@ -75,31 +75,49 @@ impl bw_status {
             RejectReason::Injected => bw_status::BW_INJECTED_REJECTION,
         }
     }
+}
 
-    fn text(self) -> &'static [u8] {
-        match self {
-            bw_status::BW_OK => b"ok\0",
-            bw_status::BW_CIRCUIT_OPEN => b"rejected: circuit open\0",
-            bw_status::BW_RATE_LIMITED => b"rejected: rate limited\0",
-            bw_status::BW_BULKHEAD_FULL => b"rejected: bulkhead full\0",
-            bw_status::BW_LOAD_SHED => b"rejected: load shed\0",
-            bw_status::BW_RETRY_BUDGET_EXHAUSTED => b"rejected: retry budget exhausted\0",
-            bw_status::BW_INJECTED_REJECTION => b"rejected: injected fault\0",
-            bw_status::BW_RETRY_GIVE_UP => b"give up retrying\0",
-            bw_status::BW_INVALID_ARGUMENT => b"invalid argument\0",
-            bw_status::BW_NULL_POINTER => b"null pointer\0",
-            bw_status::BW_INVALID_CONFIG => b"invalid configuration\0",
-            bw_status::BW_NOT_FOUND => b"not found\0",
-            bw_status::BW_NEVER_PASSES => b"request can never pass\0",
-            bw_status::BW_PERMIT_ALREADY_USED => b"permit already used\0",
-            bw_status::BW_IO_ERROR => b"i/o error\0",
-            bw_status::BW_WRONG_HANDLE => b"permit belongs to another handle\0",
-            bw_status::BW_NO_STAGE => b"the policy has no such stage\0",
-            bw_status::BW_ALREADY_SET => b"already set\0",
-            bw_status::BW_HOST_SEGMENT => b"host-wide segment unusable\0",
-            bw_status::BW_PANIC => b"internal panic caught at the C boundary\0",
+/// The one table of status texts. Its `match` is exhaustive, so a variant added to
+/// [`bw_status`] without a text does not compile, and [`bw_status::ALL`] (which
+/// `bw_status_str` decodes through) comes from the same rows. The enum itself stays
+/// written out above because cbindgen reads declarations, not macro expansions.
+macro_rules! status_table {
+    ($($status:ident => $text:literal,)+) => {
+        impl bw_status {
+            /// Every status, in code order.
+            pub(crate) const ALL: [bw_status; [$(stringify!($status)),+].len()] =
+                [$(bw_status::$status),+];
+
+            fn text(self) -> &'static [u8] {
+                match self {
+                    $(bw_status::$status => concat!($text, "\0").as_bytes(),)+
+                }
+            }
         }
-    }
+    };
+}
+
+status_table! {
+    BW_OK => "ok",
+    BW_CIRCUIT_OPEN => "rejected: circuit open",
+    BW_RATE_LIMITED => "rejected: rate limited",
+    BW_BULKHEAD_FULL => "rejected: bulkhead full",
+    BW_LOAD_SHED => "rejected: load shed",
+    BW_RETRY_BUDGET_EXHAUSTED => "rejected: retry budget exhausted",
+    BW_INJECTED_REJECTION => "rejected: injected fault",
+    BW_RETRY_GIVE_UP => "give up retrying",
+    BW_INVALID_ARGUMENT => "invalid argument",
+    BW_NULL_POINTER => "null pointer",
+    BW_INVALID_CONFIG => "invalid configuration",
+    BW_NOT_FOUND => "not found",
+    BW_NEVER_PASSES => "request can never pass",
+    BW_PERMIT_ALREADY_USED => "permit already used",
+    BW_IO_ERROR => "i/o error",
+    BW_WRONG_HANDLE => "permit belongs to another handle",
+    BW_NO_STAGE => "the policy has no such stage",
+    BW_ALREADY_SET => "already set",
+    BW_HOST_SEGMENT => "host-wide segment unusable",
+    BW_PANIC => "internal panic caught at the C boundary",
 }
 
 thread_local! {
@@ -138,30 +156,7 @@ pub extern "C" fn bw_status_str(status: i32) -> *const c_char {
 }
 
 fn status_from_code(code: i32) -> Option<bw_status> {
-    use bw_status::*;
-    const ALL: [bw_status; 20] = [
-        BW_OK,
-        BW_CIRCUIT_OPEN,
-        BW_RATE_LIMITED,
-        BW_BULKHEAD_FULL,
-        BW_LOAD_SHED,
-        BW_RETRY_BUDGET_EXHAUSTED,
-        BW_INJECTED_REJECTION,
-        BW_RETRY_GIVE_UP,
-        BW_INVALID_ARGUMENT,
-        BW_NULL_POINTER,
-        BW_INVALID_CONFIG,
-        BW_NOT_FOUND,
-        BW_NEVER_PASSES,
-        BW_PERMIT_ALREADY_USED,
-        BW_IO_ERROR,
-        BW_WRONG_HANDLE,
-        BW_NO_STAGE,
-        BW_ALREADY_SET,
-        BW_HOST_SEGMENT,
-        BW_PANIC,
-    ];
-    ALL.into_iter().find(|s| *s as i32 == code)
+    bw_status::ALL.into_iter().find(|s| *s as i32 == code)
 }
 
 /// Copies this thread's last error message into `buf` (at most `len` bytes including
@@ -192,4 +187,30 @@ pub unsafe extern "C" fn bw_last_error_message(buf: *mut c_char, len: usize) -> 
         }
         bytes.len()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn every_status_decodes_and_has_its_own_text() {
+        let mut texts = std::collections::HashSet::new();
+        let mut last = -1;
+        for status in bw_status::ALL {
+            let code = status as i32;
+            assert!(code > last, "ALL is in code order");
+            last = code;
+            assert_eq!(status_from_code(code), Some(status));
+            // SAFETY: bw_status_str returns a static NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(bw_status_str(code)) };
+            assert_ne!(text.to_bytes(), b"unknown status");
+            assert!(texts.insert(text.to_owned()), "{status:?} repeats a text");
+        }
+        assert_eq!(status_from_code(8), None);
+        // SAFETY: as above.
+        let unknown = unsafe { CStr::from_ptr(bw_status_str(8)) };
+        assert_eq!(unknown.to_bytes(), b"unknown status");
+    }
 }
