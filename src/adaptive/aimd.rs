@@ -1,17 +1,4 @@
 //! AIMD: loss-based additive increase, multiplicative decrease.
-//!
-//! As Netflix concurrency-limits' `AIMDLimit`: on every completion
-//!
-//! ```text
-//! if dropped or rtt > timeout:       limit = max(min, min(limit - 1, floor(limit * backoff_ratio)))
-//! else if 2 * in_flight >= limit:    limit = min(max, limit + increase)
-//! else:                              limit unchanged   ("app limited": the limit is not in use)
-//! ```
-//!
-//! where `in_flight` is the count when the completed call was admitted (itself
-//! included), and a call is *dropped* when its outcome is `Failure` or `Timeout`.
-//! The whole state is the integer limit, so the limiter updates it with one
-//! compare-exchange loop and no lock.
 
 use super::sample::Sample;
 use crate::clock::duration_to_nanos;
@@ -26,6 +13,19 @@ use std::time::Duration;
 /// assert_eq!((aimd.increase, aimd.backoff_ratio), (1, 0.9));
 /// assert!(aimd.validate().is_ok());
 /// ```
+///
+/// As Netflix concurrency-limits' `AIMDLimit`: on every completion
+///
+/// ```text
+/// if dropped or rtt > timeout:       limit = max(min, min(limit - 1, floor(limit * backoff_ratio)))
+/// else if 2 * in_flight >= limit:    limit = min(max, limit + increase)
+/// else:                              limit unchanged   ("app limited": the limit is not in use)
+/// ```
+///
+/// where `in_flight` is the count when the completed call was admitted (itself
+/// included), and a call is *dropped* when its outcome is `Failure` or `Timeout`.
+/// The whole state is the integer limit, so the limiter updates it with one
+/// compare-exchange loop and no lock.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct AimdConfig {

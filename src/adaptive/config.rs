@@ -8,9 +8,9 @@ use crate::error::ConfigError;
 /// Which algorithm moves the limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AdaptiveAlgorithm {
-    /// Loss-based additive increase, multiplicative decrease (see [`super::aimd`]).
+    /// Loss-based additive increase, multiplicative decrease (see [`AimdConfig`]).
     Aimd(AimdConfig),
-    /// Latency-gradient Gradient2 (see [`super::gradient`]). The default.
+    /// Latency-gradient Gradient2 (see [`Gradient2Config`]). The default.
     Gradient2(Gradient2Config),
 }
 

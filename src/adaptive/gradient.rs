@@ -1,36 +1,11 @@
 //! Gradient2: a latency-gradient limit, as Netflix concurrency-limits' `Gradient2Limit`.
-//!
-//! The algorithm compares the latest round-trip time (the *short* RTT, one sample) with a
-//! long-term exponentially smoothed RTT (the *long* RTT, the baseline). On every
-//! completion:
-//!
-//! ```text
-//! long  = mean of the first 10 samples, then long·(1−f) + rtt·f with f = 2/(long_window+1)
-//! short = rtt
-//! if long / short > 2:              long = long · 0.9        (recover fast after an overload)
-//! if in_flight < estimate / 2:      stop here                ("app limited": keep the limit)
-//! gradient = clamp(tolerance · long / short, 0.5, 1.0)
-//! next     = estimate · gradient + queue_size
-//! estimate = clamp(estimate · (1 − smoothing) + next · smoothing, min_limit, max_limit)
-//! limit    = floor(estimate)
-//! ```
-//!
-//! `in_flight` is the count when the completed call was admitted (itself included).
-//! Gradient2 reacts to latency only: a `Failure` or `Timeout` outcome is one more RTT
-//! sample, as in Netflix's implementation (timeouts are slow, so they push the limit
-//! down through their RTT).
-//!
-//! Why the limit cannot drift upward forever: the estimate is kept inside
-//! `min_limit..=max_limit`, and it changes only when `in_flight >= estimate / 2`, so under
-//! a steady offered concurrency `D` it stops growing near `2·D + queue_size` even when the
-//! baseline RTT has caught up with a queue-inflated latency.
 
 use super::sample::Sample;
 use crate::error::ConfigError;
 
 /// Samples averaged plainly before the long RTT switches to exponential smoothing
 /// (Netflix's warm-up window).
-pub const LONG_RTT_WARMUP: u32 = 10;
+pub(crate) const LONG_RTT_WARMUP: u32 = 10;
 
 /// Configuration of the Gradient2 algorithm.
 ///
@@ -40,6 +15,31 @@ pub const LONG_RTT_WARMUP: u32 = 10;
 /// assert_eq!((g.smoothing, g.tolerance, g.long_window, g.queue_size), (0.2, 1.5, 600, 4));
 /// assert!(g.validate().is_ok());
 /// ```
+///
+/// The algorithm compares the latest round-trip time (the *short* RTT, one sample) with a
+/// long-term exponentially smoothed RTT (the *long* RTT, the baseline). On every
+/// completion:
+///
+/// ```text
+/// long  = mean of the first 10 samples, then long·(1−f) + rtt·f with f = 2/(long_window+1)
+/// short = rtt
+/// if long / short > 2:              long = long · 0.9        (recover fast after an overload)
+/// if in_flight < estimate / 2:      stop here                ("app limited": keep the limit)
+/// gradient = clamp(tolerance · long / short, 0.5, 1.0)
+/// next     = estimate · gradient + queue_size
+/// estimate = clamp(estimate · (1 − smoothing) + next · smoothing, min_limit, max_limit)
+/// limit    = floor(estimate)
+/// ```
+///
+/// `in_flight` is the count when the completed call was admitted (itself included).
+/// Gradient2 reacts to latency only: a `Failure` or `Timeout` outcome is one more RTT
+/// sample, as in Netflix's implementation (timeouts are slow, so they push the limit
+/// down through their RTT).
+///
+/// Why the limit cannot drift upward forever: the estimate is kept inside
+/// `min_limit..=max_limit`, and it changes only when `in_flight >= estimate / 2`, so under
+/// a steady offered concurrency `D` it stops growing near `2·D + queue_size` even when the
+/// baseline RTT has caught up with a queue-inflated latency.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Gradient2Config {
@@ -82,7 +82,7 @@ pub struct Gradient2State {
     pub estimate: f64,
     /// The long-term (baseline) RTT in nanoseconds; 0 before the first sample.
     pub long_rtt: f64,
-    /// Samples seen so far, saturating at [`LONG_RTT_WARMUP`].
+    /// Samples seen so far, saturating at the warm-up length (10 samples).
     pub warmup_samples: u32,
 }
 

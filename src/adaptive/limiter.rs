@@ -1,49 +1,5 @@
 //! The adaptive limiter: lock-free in-flight tracking against a limit that moves with
 //! observed latency and drops.
-//!
-//! # Acquire (lock-free, allocation-free)
-//!
-//! One load of the limit and one compare-exchange loop on the in-flight counter: the
-//! counter is incremented only if [`AdaptiveConfig::admits`] says yes for the value it
-//! replaces, so admission is exact against the limit read in the same iteration. The
-//! start time is read from the clock after admission.
-//!
-//! # Complete (lock-free)
-//!
-//! The in-flight counter is decremented (never below 0: completing a forged or
-//! duplicated raw permit is ignored), then, unless the outcome is `Ignored`, one
-//! [`Sample`] goes to the algorithm:
-//!
-//! - AIMD's whole state is the limit, updated by one compare-exchange loop over the pure
-//!   [`AimdConfig::next_limit`](super::AimdConfig::next_limit).
-//! - Gradient2's state (estimate, baseline RTT, warm-up count) sits in atomics guarded by
-//!   a *try*-lock flag: the completion that takes the flag applies the pure
-//!   [`Gradient2Config::update`](super::Gradient2Config::update) and publishes the new limit; a completion that finds the
-//!   flag taken skips its sample (counted in [`AdaptiveSnapshot::skipped_samples`])
-//!   instead of waiting. Nobody ever waits, and acquire never touches the flag.
-//!
-//! The limit is always inside `min_limit..=max_limit`. Lowering it never recalls permits
-//! already out: `in_flight` may exceed a freshly lowered limit until those complete.
-//!
-//! # `retry_after`
-//!
-//! A rejection is [`RejectReason::LoadShed`] with `retry_after` = the smoothed latency of
-//! recently completed calls (an exponentially weighted moving average with weight 1/8,
-//! as TCP's SRTT), i.e. about how long the calls now in flight take to free a slot.
-//! `None` before the first recorded completion.
-//!
-//! # State block
-//!
-//! | field | type | meaning |
-//! |---|---|---|
-//! | `in_flight` | `u32` | permits out now |
-//! | `limit` | `u32` | the published limit, inside `min_limit..=max_limit` |
-//! | `latency_ewma_ns` | `u64` | smoothed completion latency, 0 = no sample yet |
-//! | `estimate_bits` | `f64` bits | Gradient2 estimate (AIMD: unused) |
-//! | `long_rtt_bits` | `f64` bits | Gradient2 baseline RTT in ns |
-//! | `warmup_samples` | `u32` | Gradient2 warm-up count |
-//! | `updating` | `bool` | Gradient2 try-lock flag |
-//! | `skipped_samples` | `u64` | samples dropped because the flag was taken |
 
 use super::config::{AdaptiveAlgorithm, AdaptiveConfig};
 use super::gradient::Gradient2State;
@@ -91,6 +47,50 @@ struct AdaptiveState {
 /// assert_eq!(limiter.snapshot().latency, Some(Duration::from_millis(3)));
 /// # Ok::<(), breakwater::ConfigError>(())
 /// ```
+///
+/// # Acquire (lock-free, allocation-free)
+///
+/// One load of the limit and one compare-exchange loop on the in-flight counter: the
+/// counter is incremented only if [`AdaptiveConfig::admits`] says yes for the value it
+/// replaces, so admission is exact against the limit read in the same iteration. The
+/// start time is read from the clock after admission.
+///
+/// # Complete (lock-free)
+///
+/// The in-flight counter is decremented (never below 0: completing a forged or
+/// duplicated raw permit is ignored), then, unless the outcome is `Ignored`, one
+/// [`Sample`] goes to the algorithm:
+///
+/// - AIMD's whole state is the limit, updated by one compare-exchange loop over the pure
+///   [`AimdConfig::next_limit`](super::AimdConfig::next_limit).
+/// - Gradient2's state (estimate, baseline RTT, warm-up count) sits in atomics guarded by
+///   a *try*-lock flag: the completion that takes the flag applies the pure
+///   [`Gradient2Config::update`](super::Gradient2Config::update) and publishes the new limit; a completion that finds the
+///   flag taken skips its sample (counted in [`AdaptiveSnapshot::skipped_samples`])
+///   instead of waiting. Nobody ever waits, and acquire never touches the flag.
+///
+/// The limit is always inside `min_limit..=max_limit`. Lowering it never recalls permits
+/// already out: `in_flight` may exceed a freshly lowered limit until those complete.
+///
+/// # `retry_after`
+///
+/// A rejection is [`RejectReason::LoadShed`] with `retry_after` = the smoothed latency of
+/// recently completed calls (an exponentially weighted moving average with weight 1/8,
+/// as TCP's SRTT), i.e. about how long the calls now in flight take to free a slot.
+/// `None` before the first recorded completion.
+///
+/// # State block
+///
+/// | field | type | meaning |
+/// |---|---|---|
+/// | `in_flight` | `u32` | permits out now |
+/// | `limit` | `u32` | the published limit, inside `min_limit..=max_limit` |
+/// | `latency_ewma_ns` | `u64` | smoothed completion latency, 0 = no sample yet |
+/// | `estimate_bits` | `f64` bits | Gradient2 estimate (AIMD: unused) |
+/// | `long_rtt_bits` | `f64` bits | Gradient2 baseline RTT in ns |
+/// | `warmup_samples` | `u32` | Gradient2 warm-up count |
+/// | `updating` | `bool` | Gradient2 try-lock flag |
+/// | `skipped_samples` | `u64` | samples dropped because the flag was taken |
 pub struct AdaptiveLimiter<C: Clock = AnyClock> {
     state: AdaptiveState,
     config: AdaptiveConfig,

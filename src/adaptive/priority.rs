@@ -1,8 +1,4 @@
 //! Priority classes for load shedding.
-//!
-//! Each acquire may carry a [`Priority`]. As pressure rises the lowest class is shed
-//! first; [`Priority::Critical`] is shed only at the hard limit. The exact thresholds are
-//! documented on [`AdaptiveConfig::admits`](super::AdaptiveConfig::admits).
 
 use crate::error::ConfigError;
 use std::str::FromStr;
@@ -19,6 +15,10 @@ crate::codes::code_enum! {
     /// assert_eq!("critical".parse::<Priority>().unwrap(), Priority::Critical);
     /// assert_eq!(Priority::default(), Priority::Default);
     /// ```
+    ///
+    /// Each acquire may carry a [`Priority`]. As pressure rises the lowest class is shed
+    /// first; [`Priority::Critical`] is shed only at the hard limit. The exact thresholds are
+    /// documented on [`AdaptiveConfig::admits`](super::AdaptiveConfig::admits).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
     pub enum Priority: u8 {
         /// Shed only at the hard limit (`in_flight >= limit`).

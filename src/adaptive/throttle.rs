@@ -1,41 +1,4 @@
 //! Client-side adaptive throttling (Google SRE book, "Handling Overload").
-//!
-//! Over a sliding window the client counts `requests` (every call the application
-//! attempted, including those this throttle rejected) and `accepts` (calls the backend
-//! accepted, reported with [`ClientThrottle::record_accepted`]), and rejects a new call
-//! locally with probability
-//!
-//! ```text
-//! p = min(max_rejection_probability, max(0, (requests − k·accepts) / (requests + 1)))
-//! ```
-//!
-//! so the client keeps sending about `k` times what the backend accepts and the excess
-//! never leaves the process. `max_rejection_probability` < 1 keeps a trickle of probes
-//! going to a backend that accepts nothing, so it is noticed when it recovers.
-//!
-//! # Exact rule, for replay in every language
-//!
-//! [`ClientThrottle::try_acquire`] reads the window as it stands, computes `p` from it
-//! (before counting this request), then counts the request. If `p > 0` it takes exactly
-//! one 64-bit draw `x` from the seeded SplitMix64 ([`SharedRng`]) and rejects iff
-//! `unit_f64(x) < p` ([`crate::rng::unit_f64`]: the top 53 bits over 2^53). If `p == 0`
-//! it draws nothing. So for one seed and one sequence of calls and clock readings, the
-//! answers are identical everywhere.
-//!
-//! # Window
-//!
-//! `window` is split into `buckets` buckets of `floor(window / buckets)` ns each; a
-//! reading covers the current (partial) bucket and the `buckets − 1` before it. Each
-//! bucket is one `AtomicU64` per counter:
-//!
-//! | bits | meaning |
-//! |---|---|
-//! | 63..32 | slot tag: `(now / bucket_ns) mod 2^32`, the time slot the count belongs to |
-//! | 31..0 | count in that slot (saturating at 2^32 − 1) |
-//!
-//! A count into a bucket whose tag is older restarts it at 1 for the new slot (one
-//! compare-exchange), so stale buckets expire without a timer. Rejections carry no
-//! `retry_after`: the decision is random and the very next call may pass.
 
 use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
@@ -46,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// The most buckets a window may have (the state block is fixed-size).
-pub const MAX_BUCKETS: u32 = 64;
+pub(crate) const MAX_BUCKETS: u32 = 64;
 
 const TAG_SHIFT: u32 = 32;
 const COUNT_MASK: u64 = (1 << TAG_SHIFT) - 1;
@@ -199,6 +162,43 @@ pub struct ThrottleSnapshot {
 /// assert_eq!(throttle.rejection_probability(), 0.0);
 /// # Ok::<(), breakwater::ConfigError>(())
 /// ```
+///
+/// Over a sliding window the client counts `requests` (every call the application
+/// attempted, including those this throttle rejected) and `accepts` (calls the backend
+/// accepted, reported with [`ClientThrottle::record_accepted`]), and rejects a new call
+/// locally with probability
+///
+/// ```text
+/// p = min(max_rejection_probability, max(0, (requests − k·accepts) / (requests + 1)))
+/// ```
+///
+/// so the client keeps sending about `k` times what the backend accepts and the excess
+/// never leaves the process. `max_rejection_probability` < 1 keeps a trickle of probes
+/// going to a backend that accepts nothing, so it is noticed when it recovers.
+///
+/// # Exact rule, for replay in every language
+///
+/// [`ClientThrottle::try_acquire`] reads the window as it stands, computes `p` from it
+/// (before counting this request), then counts the request. If `p > 0` it takes exactly
+/// one 64-bit draw `x` from the seeded SplitMix64 ([`SharedRng`]) and rejects iff
+/// `unit_f64(x) < p` ([`crate::rng::unit_f64`]: the top 53 bits over 2^53). If `p == 0`
+/// it draws nothing. So for one seed and one sequence of calls and clock readings, the
+/// answers are identical everywhere.
+///
+/// # Window
+///
+/// `window` is split into `buckets` buckets of `floor(window / buckets)` ns each; a
+/// reading covers the current (partial) bucket and the `buckets − 1` before it. Each
+/// bucket is one `AtomicU64` per counter:
+///
+/// | bits | meaning |
+/// |---|---|
+/// | 63..32 | slot tag: `(now / bucket_ns) mod 2^32`, the time slot the count belongs to |
+/// | 31..0 | count in that slot (saturating at 2^32 − 1) |
+///
+/// A count into a bucket whose tag is older restarts it at 1 for the new slot (one
+/// compare-exchange), so stale buckets expire without a timer. Rejections carry no
+/// `retry_after`: the decision is random and the very next call may pass.
 pub struct ClientThrottle<C: Clock = AnyClock> {
     state: ThrottleState,
     rng: SharedRng,

@@ -16,7 +16,7 @@ use super::clock::{bw_clock, clock_or_system};
 use super::codes::{known_duration, parse_outcome, BW_PERMIT_PROBE};
 use super::events::{bw_event, bw_event_callback, CallbackTarget};
 use super::metrics::{bw_metrics, write_metrics};
-use super::status::{bw_status, fail};
+use super::status::{bw_status, fail, write_rejection};
 use crate::breaker::{BreakerConfig, CircuitBreaker, RawBreakerPermit, WindowConfig};
 use crate::clock::{duration_to_nanos, AnyClock};
 use crate::metrics::Metered;
@@ -394,14 +394,8 @@ pub unsafe extern "C" fn bw_breaker_try_acquire(
                 unsafe { write_out(out_permit, permit) };
                 bw_status::BW_OK
             }
-            Err(rejection) => {
-                if !out_retry_after_ns.is_null() {
-                    let after = rejection.retry_after.map_or(0, duration_to_nanos);
-                    // SAFETY: non-NULL and writable by contract.
-                    unsafe { write_out(out_retry_after_ns, after) };
-                }
-                bw_status::of_rejection(rejection.reason)
-            }
+            // SAFETY: NULL or writable by contract.
+            Err(rejection) => unsafe { write_rejection(&rejection, out_retry_after_ns) },
         }
     })
 }

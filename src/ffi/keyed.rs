@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::boundary::{ensure_non_null, ffi_status, write_out, ArcHandle};
 use super::codes::{known_duration, parse_outcome, parse_priority};
 use super::policy::{bw_permit, bw_policy, words::KEYED};
-use super::status::{bw_status, fail};
+use super::status::{bw_status, fail, write_rejection};
 use crate::keyed::KeySlot;
 
 /// A permit of a keyed call: the policy permit, and the key's slot in the policy's
@@ -92,16 +92,8 @@ pub unsafe extern "C" fn bw_policy_acquire_keyed(
                 unsafe { write_out(out_permit, bw_keyed_permit { permit, key_opaque }) };
                 bw_status::BW_OK
             }
-            Err(rejection) => {
-                if !out_retry_after_ns.is_null() {
-                    let after = rejection
-                        .retry_after
-                        .map_or(0, crate::clock::duration_to_nanos);
-                    // SAFETY: non-NULL and writable by contract.
-                    unsafe { write_out(out_retry_after_ns, after) };
-                }
-                bw_status::of_rejection(rejection.reason)
-            }
+            // SAFETY: NULL or writable by contract.
+            Err(rejection) => unsafe { write_rejection(&rejection, out_retry_after_ns) },
         }
     })
 }

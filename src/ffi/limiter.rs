@@ -10,8 +10,8 @@ use super::boundary::{
 };
 use super::clock::{bw_clock, clock_or_system};
 use super::metrics::{bw_metrics, write_metrics};
-use super::status::{bw_status, fail};
-use crate::clock::{duration_to_nanos, AnyClock};
+use super::status::{bw_status, fail, write_rejection};
+use crate::clock::AnyClock;
 use crate::limiter::{LimiterError, RateLimiter, RateLimiterConfig, RawReservation};
 use crate::metrics::Metered;
 
@@ -213,12 +213,8 @@ pub unsafe extern "C" fn bw_limiter_free(limiter: *const bw_limiter) {
 unsafe fn limiter_error(error: LimiterError, out_retry_after_ns: *mut u64) -> bw_status {
     match error {
         LimiterError::Rejected(rejection) => {
-            if !out_retry_after_ns.is_null() {
-                let after = rejection.retry_after.map_or(0, duration_to_nanos);
-                // SAFETY: non-NULL and writable by this function's contract.
-                unsafe { write_out(out_retry_after_ns, after) };
-            }
-            bw_status::of_rejection(rejection.reason)
+            // SAFETY: NULL or writable by this function's contract.
+            unsafe { write_rejection(&rejection, out_retry_after_ns) }
         }
         e @ LimiterError::ExceedsBurst { .. } => fail(bw_status::BW_NEVER_PASSES, e),
     }

@@ -8,7 +8,7 @@ use super::boundary::{
     ArcHandle, PERMIT_LIVE, PERMIT_USED,
 };
 use super::codes::{known_duration, parse_outcome, parse_priority, BW_PERMIT_INJECTED_LATENCY};
-use super::status::{bw_status, fail};
+use super::status::{bw_status, fail, write_rejection};
 use crate::adaptive::{Priority, RawAdaptivePermit};
 use crate::breaker::RawBreakerPermit;
 use crate::chaos::ChaosDecision;
@@ -230,16 +230,8 @@ pub unsafe extern "C" fn bw_policy_acquire(
                 unsafe { write_out(out_permit, bw_permit::issue(raw)) };
                 bw_status::BW_OK
             }
-            Err(rejection) => {
-                if !out_retry_after_ns.is_null() {
-                    let after = rejection
-                        .retry_after
-                        .map_or(0, crate::clock::duration_to_nanos);
-                    // SAFETY: non-NULL and writable by contract.
-                    unsafe { write_out(out_retry_after_ns, after) };
-                }
-                bw_status::of_rejection(rejection.reason)
-            }
+            // SAFETY: NULL or writable by contract.
+            Err(rejection) => unsafe { write_rejection(&rejection, out_retry_after_ns) },
         }
     })
 }

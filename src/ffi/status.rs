@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::os::raw::c_char;
 
-use crate::RejectReason;
+use crate::{RejectReason, Rejection};
 
 /// The result of every fallible `bw_` function.
 ///
@@ -75,6 +75,26 @@ impl bw_status {
             RejectReason::Injected => bw_status::BW_INJECTED_REJECTION,
         }
     }
+}
+
+/// The status of `rejection`, with its `retry_after` (0 for none) written to
+/// `*out_retry_after_ns` when that is not NULL: what every acquire of the C ABI returns
+/// when a stage refuses.
+///
+/// # Safety
+/// `out_retry_after_ns` must be NULL or valid for a write.
+pub(crate) unsafe fn write_rejection(
+    rejection: &Rejection,
+    out_retry_after_ns: *mut u64,
+) -> bw_status {
+    if !out_retry_after_ns.is_null() {
+        let after = rejection
+            .retry_after
+            .map_or(0, crate::clock::duration_to_nanos);
+        // SAFETY: non-NULL, so valid for a write by this function's contract.
+        unsafe { super::boundary::write_out(out_retry_after_ns, after) };
+    }
+    bw_status::of_rejection(rejection.reason)
 }
 
 /// The one table of status texts. Its `match` is exhaustive, so a variant added to

@@ -1,55 +1,4 @@
 //! Backoff configuration and the pure delay schedule.
-//!
-//! The delay before retry number `n` (1 = first retry) is a pure function of the
-//! configuration, `n`, the previous delay (for decorrelated jitter) and a seedable
-//! [`Rng`]: the same inputs give the same delay on every platform and in every language
-//! binding, and nothing is allocated.
-//!
-//! # Formulas
-//!
-//! All arithmetic is on whole nanoseconds. Let `initial`, `multiplier`, `max` be the
-//! configuration and
-//!
-//! ```text
-//! base(n) = min(max, floor(initial · multiplier^(n−1)))        (n = 0 is read as 1)
-//! ```
-//!
-//! where `multiplier^k` is computed by binary exponentiation in IEEE `f64` (so it is
-//! bit-for-bit reproducible). `uniform[a, b]` is one draw of [`Rng::below`] giving an
-//! integer uniform in `a..=b`. Then, by [`Jitter`]:
-//!
-//! | jitter | delay | bounds `[lo, hi]` | rng draws |
-//! |---|---|---|---|
-//! | `none` | `base(n)` | `[base(n), base(n)]` | 0 |
-//! | `full` | `uniform[0, base(n)]` | `[0, base(n)]` | 1 |
-//! | `equal` | `floor(base(n)/2) + uniform[0, base(n) − floor(base(n)/2)]` | `[floor(base(n)/2), base(n)]` | 1 |
-//! | `decorrelated` | `min(max, uniform[initial, 3·max(initial, previous)])` | `[min(max, initial), min(max, 3·max(initial, previous))]` | 1 |
-//!
-//! `full`, `equal` and `decorrelated` are the three schemes of the AWS Architecture Blog
-//! article *Exponential Backoff And Jitter* (Marc Brooker, 2015). Decorrelated jitter is
-//! exactly the article's `sleep = min(cap, random_between(base, sleep · 3))` with `sleep`
-//! starting at `base`: it ignores `n` and `multiplier` and grows from the previous delay
-//! instead. Pass [`Duration::ZERO`] before the first retry; any previous delay below
-//! `initial` is read as `initial`, so the first retry is already uniform in
-//! `[initial, 3·initial]` (clients that failed together do not retry together). Like the
-//! article it clamps the draw to `max`, so once `3·previous` exceeds `max` part of the
-//! probability mass sits exactly at `max`.
-//!
-//! Every delay lies in its bounds, and no delay ever exceeds `max`. An unvalidated
-//! configuration never panics: a non-finite `multiplier` reads as an infinite growth
-//! (every base is `max`), and all results are still capped at `max`.
-//!
-//! ```
-//! use breakwater::retry::{BackoffConfig, Jitter};
-//! use breakwater::rng::Rng;
-//! use std::time::Duration;
-//!
-//! let backoff = BackoffConfig::default().with_jitter(Jitter::None);
-//! let mut rng = Rng::new(1);
-//! assert_eq!(backoff.delay(1, Duration::ZERO, &mut rng), Duration::from_millis(100));
-//! assert_eq!(backoff.delay(3, Duration::ZERO, &mut rng), Duration::from_millis(400));
-//! assert_eq!(backoff.delay(30, Duration::ZERO, &mut rng), Duration::from_secs(10));
-//! ```
 
 use crate::clock::duration_to_nanos;
 use crate::error::ConfigError;
@@ -58,8 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 crate::codes::code_enum! {
-    /// How a delay is randomized around the exponential base. See the
-    /// [module docs](self) for the exact formulas.
+    /// How a delay is randomized around the exponential base. See
+    /// [`BackoffConfig`] for the exact formulas.
     ///
     /// The numeric values are part of the C ABI and never change.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -99,6 +48,57 @@ impl FromStr for Jitter {
 /// Exponential backoff: `initial` × `multiplier`^(n−1), capped at `max`, with [`Jitter`].
 ///
 /// Defaults: `initial` 100 ms, `multiplier` 2, `max` 10 s, `jitter` full.
+///
+/// The delay before retry number `n` (1 = first retry) is a pure function of the
+/// configuration, `n`, the previous delay (for decorrelated jitter) and a seedable
+/// [`Rng`]: the same inputs give the same delay on every platform and in every language
+/// binding, and nothing is allocated.
+///
+/// # Formulas
+///
+/// All arithmetic is on whole nanoseconds. Let `initial`, `multiplier`, `max` be the
+/// configuration and
+///
+/// ```text
+/// base(n) = min(max, floor(initial · multiplier^(n−1)))        (n = 0 is read as 1)
+/// ```
+///
+/// where `multiplier^k` is computed by binary exponentiation in IEEE `f64` (so it is
+/// bit-for-bit reproducible). `uniform[a, b]` is one draw of [`Rng::below`] giving an
+/// integer uniform in `a..=b`. Then, by [`Jitter`]:
+///
+/// | jitter | delay | bounds `[lo, hi]` | rng draws |
+/// |---|---|---|---|
+/// | `none` | `base(n)` | `[base(n), base(n)]` | 0 |
+/// | `full` | `uniform[0, base(n)]` | `[0, base(n)]` | 1 |
+/// | `equal` | `floor(base(n)/2) + uniform[0, base(n) − floor(base(n)/2)]` | `[floor(base(n)/2), base(n)]` | 1 |
+/// | `decorrelated` | `min(max, uniform[initial, 3·max(initial, previous)])` | `[min(max, initial), min(max, 3·max(initial, previous))]` | 1 |
+///
+/// `full`, `equal` and `decorrelated` are the three schemes of the AWS Architecture Blog
+/// article *Exponential Backoff And Jitter* (Marc Brooker, 2015). Decorrelated jitter is
+/// exactly the article's `sleep = min(cap, random_between(base, sleep · 3))` with `sleep`
+/// starting at `base`: it ignores `n` and `multiplier` and grows from the previous delay
+/// instead. Pass [`Duration::ZERO`] before the first retry; any previous delay below
+/// `initial` is read as `initial`, so the first retry is already uniform in
+/// `[initial, 3·initial]` (clients that failed together do not retry together). Like the
+/// article it clamps the draw to `max`, so once `3·previous` exceeds `max` part of the
+/// probability mass sits exactly at `max`.
+///
+/// Every delay lies in its bounds, and no delay ever exceeds `max`. An unvalidated
+/// configuration never panics: a non-finite `multiplier` reads as an infinite growth
+/// (every base is `max`), and all results are still capped at `max`.
+///
+/// ```
+/// use breakwater::retry::{BackoffConfig, Jitter};
+/// use breakwater::rng::Rng;
+/// use std::time::Duration;
+///
+/// let backoff = BackoffConfig::default().with_jitter(Jitter::None);
+/// let mut rng = Rng::new(1);
+/// assert_eq!(backoff.delay(1, Duration::ZERO, &mut rng), Duration::from_millis(100));
+/// assert_eq!(backoff.delay(3, Duration::ZERO, &mut rng), Duration::from_millis(400));
+/// assert_eq!(backoff.delay(30, Duration::ZERO, &mut rng), Duration::from_secs(10));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct BackoffConfig {

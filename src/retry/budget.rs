@@ -1,61 +1,5 @@
 //! The retry budget: retries may add at most a `ratio` of the traffic, plus a floor of
 //! `min_per_second`, over a sliding window (as Finagle's and tower's retry budgets).
-//!
-//! # Rule
-//!
-//! Time since construction is cut into [`BUCKETS`] buckets of `window / BUCKETS` each;
-//! the *window* at a moment is the current bucket and the `BUCKETS − 1` before it. Every
-//! first attempt deposits ([`RetryBudget::record_request`]); every retry withdraws
-//! ([`RetryBudget::try_withdraw`]). With `R` requests and `W` granted retries in the
-//! window, a withdrawal is granted if and only if
-//!
-//! ```text
-//! W + 1 ≤ floor(ratio · R + min_per_second · window_seconds)
-//! ```
-//!
-//! and is then counted in the current bucket; a refusal is final (nothing is queued).
-//! So at every grant, the retries in the window never exceed `ratio · requests +
-//! min_per_second · seconds` of that window, and over any run, the granted retries are
-//! at most `ratio · (all requests) + min_per_second · window_seconds · k`, where `k` is the
-//! number of windows the run spans. Both requests and retries age out of the window
-//! bucket by bucket, so the `min_per_second` floor refills at that rate on average.
-//!
-//! `window` must lie in 1 s ..= 60 s (Finagle's bounds): long enough that the bucket
-//! granularity (a tenth of it) is not noise, short enough that the budget follows
-//! traffic changes. If `window` is not a multiple of 10 ns the bucket width is rounded
-//! down.
-//!
-//! # Concurrency
-//!
-//! All state is a fixed-size block of atomic words (no pointers, no allocation after
-//! construction). Deposits are a compare-exchange on one bucket word. Withdrawals are
-//! serialized by one *head* word holding the current bucket's retry count: a grant is
-//! the successful compare-exchange of the head, made after reading a window that cannot
-//! change while the head is unchanged, so racing withdrawals never exceed the allowance.
-//! When time moves past the head's bucket, the withdrawer first archives the head's count
-//! into the retry ring (a monotonic max, so stale archivers cannot lower it), and only
-//! then moves the head.
-//!
-//! ```
-//! use breakwater::clock::ManualClock;
-//! use breakwater::retry::{BudgetConfig, RetryBudget};
-//! use std::time::Duration;
-//!
-//! let clock = ManualClock::new();
-//! let config = BudgetConfig::default()
-//!     .with_ratio(0.5)
-//!     .with_min_per_second(0)
-//!     .with_window(Duration::from_secs(1));
-//! let budget = RetryBudget::with_clock(config, clock.clone()).unwrap();
-//! for _ in 0..4 {
-//!     budget.record_request();
-//! }
-//! assert!(budget.try_withdraw());
-//! assert!(budget.try_withdraw());
-//! assert!(!budget.try_withdraw(), "0.5 · 4 requests = 2 retries");
-//! clock.advance(Duration::from_secs(1));
-//! assert_eq!(budget.snapshot().requests, 0, "the requests aged out");
-//! ```
 
 use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
@@ -64,17 +8,17 @@ use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
 /// The number of time buckets a budget's window is split into.
-pub const BUCKETS: usize = 10;
+pub(crate) const BUCKETS: usize = 10;
 
 /// The largest `budget.ratio`: retries may be at most ten times the traffic (Finagle's
 /// bound); beyond that a budget no longer limits anything.
-pub const MAX_RATIO: f64 = 1000.0;
+pub(crate) const MAX_RATIO: f64 = 1000.0;
 
 /// The shortest `budget.window`.
-pub const MIN_WINDOW: Duration = Duration::from_secs(1);
+pub(crate) const MIN_WINDOW: Duration = Duration::from_secs(1);
 
 /// The longest `budget.window`.
-pub const MAX_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(60);
 
 /// Configuration of a [`RetryBudget`].
 ///
@@ -89,7 +33,7 @@ pub struct BudgetConfig {
     /// still retry. Default 10.
     pub min_per_second: u32,
     /// The sliding window over which requests and retries are counted, split in
-    /// [`BUCKETS`] buckets. In `1 s ..= 60 s`. Default 10 s.
+    /// 10 buckets. In `1 s ..= 60 s`. Default 10 s.
     pub window: Duration,
 }
 
@@ -262,12 +206,70 @@ struct BudgetState {
     requests: CachePadded<[AtomicU64; BUCKETS]>,
 }
 
-/// A lock-free, allocation-free retry budget; see the [module docs](self) for the rule.
+/// A lock-free, allocation-free retry budget: retries may add at most a `ratio` of the
+/// traffic, plus a floor of `min_per_second`, over a sliding window (as Finagle's and
+/// tower's retry budgets).
 ///
 /// Shared by every call of a policy (wrap it in an `Arc` or keep it in the policy); each
 /// call's first attempt calls [`record_request`](Self::record_request) and each retry
 /// asks [`try_withdraw`](Self::try_withdraw) (the [`RetryState`](super::RetryState) does
 /// that when given the budget).
+///
+/// # Rule
+///
+/// Time since construction is cut into `BUCKETS` = 10 buckets of `window / BUCKETS` each;
+/// the *window* at a moment is the current bucket and the `BUCKETS − 1` before it. Every
+/// first attempt deposits ([`RetryBudget::record_request`]); every retry withdraws
+/// ([`RetryBudget::try_withdraw`]). With `R` requests and `W` granted retries in the
+/// window, a withdrawal is granted if and only if
+///
+/// ```text
+/// W + 1 ≤ floor(ratio · R + min_per_second · window_seconds)
+/// ```
+///
+/// and is then counted in the current bucket; a refusal is final (nothing is queued).
+/// So at every grant, the retries in the window never exceed `ratio · requests +
+/// min_per_second · seconds` of that window, and over any run, the granted retries are
+/// at most `ratio · (all requests) + min_per_second · window_seconds · k`, where `k` is the
+/// number of windows the run spans. Both requests and retries age out of the window
+/// bucket by bucket, so the `min_per_second` floor refills at that rate on average.
+///
+/// `window` must lie in 1 s ..= 60 s (Finagle's bounds): long enough that the bucket
+/// granularity (a tenth of it) is not noise, short enough that the budget follows
+/// traffic changes. If `window` is not a multiple of 10 ns the bucket width is rounded
+/// down.
+///
+/// # Concurrency
+///
+/// All state is a fixed-size block of atomic words (no pointers, no allocation after
+/// construction). Deposits are a compare-exchange on one bucket word. Withdrawals are
+/// serialized by one *head* word holding the current bucket's retry count: a grant is
+/// the successful compare-exchange of the head, made after reading a window that cannot
+/// change while the head is unchanged, so racing withdrawals never exceed the allowance.
+/// When time moves past the head's bucket, the withdrawer first archives the head's count
+/// into the retry ring (a monotonic max, so stale archivers cannot lower it), and only
+/// then moves the head.
+///
+/// ```
+/// use breakwater::clock::ManualClock;
+/// use breakwater::retry::{BudgetConfig, RetryBudget};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let config = BudgetConfig::default()
+///     .with_ratio(0.5)
+///     .with_min_per_second(0)
+///     .with_window(Duration::from_secs(1));
+/// let budget = RetryBudget::with_clock(config, clock.clone()).unwrap();
+/// for _ in 0..4 {
+///     budget.record_request();
+/// }
+/// assert!(budget.try_withdraw());
+/// assert!(budget.try_withdraw());
+/// assert!(!budget.try_withdraw(), "0.5 · 4 requests = 2 retries");
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(budget.snapshot().requests, 0, "the requests aged out");
+/// ```
 #[derive(Debug)]
 pub struct RetryBudget<C: Clock = AnyClock> {
     config: BudgetConfig,

@@ -1,22 +1,6 @@
 //! [`Retry`]: a blocking retry loop for Rust callers outside a policy, built from a
 //! [`RetryConfig`] with everything else defaulted, and [`RetryError`], what it returns
 //! when it gives up.
-//!
-//! It runs the same step as [`Policy::call`](crate::policy::Policy::call)
-//! ([`RetryState::next`]); a policy also counts its calls and honours its other stages, so
-//! prefer a policy where there is one.
-//!
-//! ```
-//! use breakwater::retry::{BackoffConfig, Retry, RetryConfig};
-//! use std::time::Duration;
-//!
-//! let config = RetryConfig::default()
-//!     .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(1)));
-//! let result = Retry::new(&config)
-//!     .when(|error: &&str| *error == "flaky")
-//!     .run(|attempt| if attempt < 3 { Err("flaky") } else { Ok(attempt) });
-//! assert_eq!(result, Ok(3));
-//! ```
 
 use super::budget::RetryBudget;
 use super::state::{GiveUpReason, RetryConfig, RetryDecision, RetryState};
@@ -58,6 +42,22 @@ impl<E, F: Fn(&E) -> bool> RetryWhen<E> for F {
 /// With a budget, the call's first attempt is recorded in it and each retry withdraws
 /// from it. `config` should be validated ([`RetryConfig::validate`]); an invalid one
 /// never panics.
+///
+/// It runs the same step as [`Policy::call`](crate::policy::Policy::call)
+/// ([`RetryState::next`]); a policy also counts its calls and honours its other stages, so
+/// prefer a policy where there is one.
+///
+/// ```
+/// use breakwater::retry::{BackoffConfig, Retry, RetryConfig};
+/// use std::time::Duration;
+///
+/// let config = RetryConfig::default()
+///     .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(1)));
+/// let result = Retry::new(&config)
+///     .when(|error: &&str| *error == "flaky")
+///     .run(|attempt| if attempt < 3 { Err("flaky") } else { Ok(attempt) });
+/// assert_eq!(result, Ok(3));
+/// ```
 #[must_use = "a Retry does nothing until `run`"]
 pub struct Retry<'a, C: Clock = AnyClock, W = EveryError, S = fn(Duration)> {
     config: &'a RetryConfig,
@@ -135,29 +135,37 @@ impl<'a, C: Clock, W, S> Retry<'a, C, W, S> {
     /// Retries only the errors `when` accepts (the others end the loop with
     /// [`GiveUpReason::NotRetryable`]).
     pub fn when<P>(self, when: P) -> Retry<'a, C, P, S> {
-        Retry {
-            config: self.config,
-            clock: self.clock,
-            budget: self.budget,
-            seed: self.seed,
-            started_at: self.started_at,
-            deadline: self.deadline,
-            when,
-            sleep: self.sleep,
-        }
+        self.replace(|_, sleep| (when, sleep))
     }
 
     /// Waits between attempts with `sleep` instead of `std::thread::sleep` (a test
     /// advancing a [`ManualClock`](crate::clock::ManualClock), or a custom waiter).
     pub fn sleep_with<F: FnMut(Duration)>(self, sleep: F) -> Retry<'a, C, W, F> {
+        self.replace(|when, _| (when, sleep))
+    }
+
+    /// The same loop with its predicate and waiter replaced by what `with` makes of
+    /// them (the two settings that change the builder's type).
+    fn replace<W2, S2>(self, with: impl FnOnce(W, S) -> (W2, S2)) -> Retry<'a, C, W2, S2> {
+        let Retry {
+            config,
+            clock,
+            budget,
+            seed,
+            started_at,
+            deadline,
+            when,
+            sleep,
+        } = self;
+        let (when, sleep) = with(when, sleep);
         Retry {
-            config: self.config,
-            clock: self.clock,
-            budget: self.budget,
-            seed: self.seed,
-            started_at: self.started_at,
-            deadline: self.deadline,
-            when: self.when,
+            config,
+            clock,
+            budget,
+            seed,
+            started_at,
+            deadline,
+            when,
             sleep,
         }
     }

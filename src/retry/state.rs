@@ -1,53 +1,4 @@
 //! The per-call retry state machine: the one retry step every retry loop runs.
-//!
-//! A [`RetryState`] is created when a call starts and asked, after each attempt that did
-//! not succeed, whether and when to try again ([`RetryState::next`]). It is plain data
-//! (no allocation, no pointers, no clock of its own: the caller passes the time), and it
-//! is the one retry step of the crate: [`Policy::call`](crate::policy::Policy::call),
-//! [`Policy::retry_next`](crate::policy::Policy::retry_next) (and through it the C
-//! `bw_policy_retry_next`), the [`Retry`](super::Retry) runner and the C `bw_retry_state_next_delay`
-//! all run it, and sleep in their own way.
-//!
-//! # Decision after an attempt that did not succeed
-//!
-//! In this order, the first rule that applies wins:
-//!
-//! 1. the state already gave up → the same [`GiveUp`](RetryDecision::GiveUp) again;
-//! 2. the caller does not retry what happened → [`GiveUpReason::NotRetryable`];
-//! 3. `attempts() ≥ max_attempts` → [`GiveUpReason::AttemptsExhausted`];
-//! 4. the delay is `d = max(backoff.delay(n, previous), retry_after)` for retry `n`
-//!    (a rejection's `retry_after` is the *minimum* delay, and may exceed `backoff.max`);
-//! 5. with a deadline, `now + d ≥ deadline` → [`GiveUpReason::DeadlineExceeded`] at once
-//!    (an attempt that would start at or after the deadline is not worth a sleep);
-//! 6. with `max_elapsed`, `now + d − started_at > max_elapsed` →
-//!    [`GiveUpReason::ElapsedExceeded`] (an attempt may start at exactly `max_elapsed`);
-//! 7. with a budget, a refused [`RetryBudget::try_withdraw`] →
-//!    [`GiveUpReason::BudgetExhausted`] (the budget is asked only when every other rule
-//!    says retry, so refused calls never spend it);
-//! 8. otherwise [`RetryDecision::RetryAfter`]`(d)`, and `attempts()` grows by one.
-//!
-//! A give-up is final. For decorrelated jitter, the `previous` delay carried to the next
-//! retry is the jittered backoff delay, not the `retry_after`-raised one, so the schedule
-//! depends only on the seed and the retry number, never on rejections.
-//!
-//! ```
-//! use breakwater::clock::ManualClock;
-//! use breakwater::retry::{
-//!     BackoffConfig, GiveUpReason, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState,
-//! };
-//! use std::time::Duration;
-//!
-//! let config = RetryConfig::default()
-//!     .with_backoff(BackoffConfig::default().with_jitter(Jitter::None));
-//! let mut state = RetryState::new(&config, 7, 0, None);
-//! let none: Option<&RetryBudget<ManualClock>> = None;
-//! assert_eq!(state.next_delay(0, None, none), RetryDecision::RetryAfter(Duration::from_millis(100)));
-//! // A rejection said "not before 1 s": that is the minimum.
-//! let after = Some(Duration::from_secs(1));
-//! assert_eq!(state.next_delay(0, after, none), RetryDecision::RetryAfter(Duration::from_secs(1)));
-//! assert_eq!(state.attempts(), 3);
-//! assert_eq!(state.next_delay(0, None, none), RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
-//! ```
 
 use super::backoff::BackoffConfig;
 use super::budget::{BudgetConfig, RetryBudget};
@@ -176,7 +127,56 @@ impl RetryDecision {
 }
 
 /// Per-call retry state: plain data (no allocation, no pointers), cheap to copy, usable
-/// from C through a handle. See the [module docs](self) for the decision rules.
+/// from C through a handle. The decision rules follow.
+///
+/// A [`RetryState`] is created when a call starts and asked, after each attempt that did
+/// not succeed, whether and when to try again ([`RetryState::next`]). It is plain data
+/// (no allocation, no pointers, no clock of its own: the caller passes the time), and it
+/// is the one retry step of the crate: [`Policy::call`](crate::policy::Policy::call),
+/// [`Policy::retry_next`](crate::policy::Policy::retry_next) (and through it the C
+/// `bw_policy_retry_next`), the [`Retry`](super::Retry) runner and the C `bw_retry_state_next_delay`
+/// all run it, and sleep in their own way.
+///
+/// # Decision after an attempt that did not succeed
+///
+/// In this order, the first rule that applies wins:
+///
+/// 1. the state already gave up → the same [`GiveUp`](RetryDecision::GiveUp) again;
+/// 2. the caller does not retry what happened → [`GiveUpReason::NotRetryable`];
+/// 3. `attempts() ≥ max_attempts` → [`GiveUpReason::AttemptsExhausted`];
+/// 4. the delay is `d = max(backoff.delay(n, previous), retry_after)` for retry `n`
+///    (a rejection's `retry_after` is the *minimum* delay, and may exceed `backoff.max`);
+/// 5. with a deadline, `now + d ≥ deadline` → [`GiveUpReason::DeadlineExceeded`] at once
+///    (an attempt that would start at or after the deadline is not worth a sleep);
+/// 6. with `max_elapsed`, `now + d − started_at > max_elapsed` →
+///    [`GiveUpReason::ElapsedExceeded`] (an attempt may start at exactly `max_elapsed`);
+/// 7. with a budget, a refused [`RetryBudget::try_withdraw`] →
+///    [`GiveUpReason::BudgetExhausted`] (the budget is asked only when every other rule
+///    says retry, so refused calls never spend it);
+/// 8. otherwise [`RetryDecision::RetryAfter`]`(d)`, and `attempts()` grows by one.
+///
+/// A give-up is final. For decorrelated jitter, the `previous` delay carried to the next
+/// retry is the jittered backoff delay, not the `retry_after`-raised one, so the schedule
+/// depends only on the seed and the retry number, never on rejections.
+///
+/// ```
+/// use breakwater::clock::ManualClock;
+/// use breakwater::retry::{
+///     BackoffConfig, GiveUpReason, Jitter, RetryBudget, RetryConfig, RetryDecision, RetryState,
+/// };
+/// use std::time::Duration;
+///
+/// let config = RetryConfig::default()
+///     .with_backoff(BackoffConfig::default().with_jitter(Jitter::None));
+/// let mut state = RetryState::new(&config, 7, 0, None);
+/// let none: Option<&RetryBudget<ManualClock>> = None;
+/// assert_eq!(state.next_delay(0, None, none), RetryDecision::RetryAfter(Duration::from_millis(100)));
+/// // A rejection said "not before 1 s": that is the minimum.
+/// let after = Some(Duration::from_secs(1));
+/// assert_eq!(state.next_delay(0, after, none), RetryDecision::RetryAfter(Duration::from_secs(1)));
+/// assert_eq!(state.attempts(), 3);
+/// assert_eq!(state.next_delay(0, None, none), RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryState {
     backoff: BackoffConfig,
@@ -223,8 +223,8 @@ impl RetryState {
     /// says whether the caller retries what happened (false gives up with
     /// [`GiveUpReason::NotRetryable`]); `retry_after` is a rejection's hint (the minimum
     /// delay). Honours `max_attempts`, the deadline, `max_elapsed` and, last, the budget
-    /// (withdrawn from only when every other rule says retry). See the
-    /// [module docs](self) for the exact order. Allocation-free.
+    /// (withdrawn from only when every other rule says retry). See
+    /// [`RetryState`] for the exact order. Allocation-free.
     #[inline]
     pub fn next<C: Clock>(
         &mut self,

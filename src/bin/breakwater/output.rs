@@ -7,6 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::exit;
+use crate::scenario::Scenario;
+use crate::trace::Trace;
 
 /// The picture's format, from the file's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,25 @@ impl Output {
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Draws both runs of `scenario` under `policy` into the file and says so (wrapped
+    /// to `width`).
+    pub(crate) fn write_chart(
+        self,
+        scenario: &Scenario,
+        policy: &str,
+        [unprotected, protected]: [&Trace; 2],
+        width: usize,
+    ) -> Result<(), i32> {
+        let svg = crate::svg::render(scenario, policy, unprotected, protected);
+        let path = self.path().display().to_string();
+        self.write(&svg)?;
+        let note = format!(
+            "Wrote {path} (success rate, latency, busy workers and breaker state over time)."
+        );
+        crate::terminal::println_wrapped(&note, width);
+        Ok(())
     }
 
     /// Writes the picture `svg` in the file's format.

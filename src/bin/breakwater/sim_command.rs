@@ -122,15 +122,11 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         crate::terminal::println_wrapped(&note, width);
     }
     if let Some(out) = out {
-        let svg = crate::svg::render(&scenario, &source.label, &unprotected, &protected);
-        let path = out.path().display().to_string();
-        if let Err(code) = out.write(&svg) {
+        if let Err(code) =
+            out.write_chart(&scenario, &source.label, [&unprotected, &protected], width)
+        {
             return code;
         }
-        let note = format!(
-            "Wrote {path} (success rate, latency, busy workers and breaker state over time)."
-        );
-        crate::terminal::println_wrapped(&note, width);
     }
     // Wall time is the one thing that differs between runs: stderr, not stdout.
     eprintln!(
