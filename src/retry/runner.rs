@@ -60,24 +60,29 @@ impl<E, F: Fn(&E) -> bool> RetryWhen<E> for F {
 /// ```
 #[must_use = "a Retry does nothing until `run`"]
 pub struct Retry<'a, C: Clock = AnyClock, W = EveryError, S = fn(Duration)> {
+    settings: Settings<'a, C>,
+    when: W,
+    sleep: S,
+}
+
+/// What a [`Retry`] keeps whatever its predicate and waiter.
+struct Settings<'a, C: Clock> {
     config: &'a RetryConfig,
     clock: C,
     budget: Option<&'a RetryBudget<C>>,
     seed: u64,
     started_at: Option<u64>,
     deadline: Option<u64>,
-    when: W,
-    sleep: S,
 }
 
 impl<C: Clock, W, S> fmt::Debug for Retry<'_, C, W, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
-            .field("config", self.config)
-            .field("has_budget", &self.budget.is_some())
-            .field("seed", &self.seed)
-            .field("started_at", &self.started_at)
-            .field("deadline", &self.deadline)
+            .field("config", self.settings.config)
+            .field("has_budget", &self.settings.budget.is_some())
+            .field("seed", &self.settings.seed)
+            .field("started_at", &self.settings.started_at)
+            .field("deadline", &self.settings.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -94,12 +99,14 @@ impl<'a, C: Clock> Retry<'a, C> {
     /// `clock` (a budget given to [`budget`](Self::budget) must use the same clock type).
     pub fn with_clock(config: &'a RetryConfig, clock: C) -> Self {
         Retry {
-            config,
-            clock,
-            budget: None,
-            seed: random_seed(),
-            started_at: None,
-            deadline: None,
+            settings: Settings {
+                config,
+                clock,
+                budget: None,
+                seed: random_seed(),
+                started_at: None,
+                deadline: None,
+            },
             when: EveryError,
             sleep: std::thread::sleep,
         }
@@ -109,63 +116,45 @@ impl<'a, C: Clock> Retry<'a, C> {
 impl<'a, C: Clock, W, S> Retry<'a, C, W, S> {
     /// Limits retries by `budget` (shared with other calls and retry loops).
     pub fn budget(mut self, budget: &'a RetryBudget<C>) -> Self {
-        self.budget = Some(budget);
+        self.settings.budget = Some(budget);
         self
     }
 
     /// The jitter seed: equal seeds give equal delay schedules (tests, replays).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.settings.seed = seed;
         self
     }
 
     /// The call's start on the clock, nanoseconds, from which `max_elapsed` counts
     /// (default: when [`run`](Self::run) starts).
     pub fn started_at(mut self, at_nanos: u64) -> Self {
-        self.started_at = Some(at_nanos);
+        self.settings.started_at = Some(at_nanos);
         self
     }
 
     /// An overall deadline on the clock, nanoseconds: no attempt starts at or after it.
     pub fn deadline(mut self, at_nanos: u64) -> Self {
-        self.deadline = Some(at_nanos);
+        self.settings.deadline = Some(at_nanos);
         self
     }
 
     /// Retries only the errors `when` accepts (the others end the loop with
     /// [`GiveUpReason::NotRetryable`]).
     pub fn when<P>(self, when: P) -> Retry<'a, C, P, S> {
-        self.replace(|_, sleep| (when, sleep))
+        Retry {
+            settings: self.settings,
+            when,
+            sleep: self.sleep,
+        }
     }
 
     /// Waits between attempts with `sleep` instead of `std::thread::sleep` (a test
     /// advancing a [`ManualClock`](crate::clock::ManualClock), or a custom waiter).
     pub fn sleep_with<F: FnMut(Duration)>(self, sleep: F) -> Retry<'a, C, W, F> {
-        self.replace(|when, _| (when, sleep))
-    }
-
-    /// The same loop with its predicate and waiter replaced by what `with` makes of
-    /// them (the two settings that change the builder's type).
-    fn replace<W2, S2>(self, with: impl FnOnce(W, S) -> (W2, S2)) -> Retry<'a, C, W2, S2> {
-        let Retry {
-            config,
-            clock,
-            budget,
-            seed,
-            started_at,
-            deadline,
-            when,
-            sleep,
-        } = self;
-        let (when, sleep) = with(when, sleep);
         Retry {
-            config,
-            clock,
-            budget,
-            seed,
-            started_at,
-            deadline,
-            when,
+            settings: self.settings,
+            when: self.when,
             sleep,
         }
     }
@@ -193,9 +182,17 @@ impl<'a, C: Clock, W, S> Retry<'a, C, W, S> {
         W: RetryWhen<E>,
         S: FnMut(Duration),
     {
-        let started_at = self.started_at.unwrap_or_else(|| self.clock.now());
-        let mut state = RetryState::new(self.config, self.seed, started_at, self.deadline);
-        if let Some(budget) = self.budget {
+        let started_at = self
+            .settings
+            .started_at
+            .unwrap_or_else(|| self.settings.clock.now());
+        let mut state = RetryState::new(
+            self.settings.config,
+            self.settings.seed,
+            started_at,
+            self.settings.deadline,
+        );
+        if let Some(budget) = self.settings.budget {
             budget.record_request();
         }
         loop {
@@ -205,7 +202,12 @@ impl<'a, C: Clock, W, S> Retry<'a, C, W, S> {
                 Err(error) => error,
             };
             let retryable = self.when.is_retryable(&error);
-            match state.next(retryable, self.clock.now(), None, self.budget) {
+            match state.next(
+                retryable,
+                self.settings.clock.now(),
+                None,
+                self.settings.budget,
+            ) {
                 RetryDecision::RetryAfter(delay) => (self.sleep)(delay),
                 RetryDecision::GiveUp(reason) => {
                     return Err(RetryError {
