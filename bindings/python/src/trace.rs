@@ -50,8 +50,17 @@ fn hook(py: Python<'_>, which: usize) -> Option<Py<PyAny>> {
 /// The trace context of the current span, when hooks are set and a span is active. A
 /// hook that raises or answers something else is reported as unraisable and ignored:
 /// telemetry never fails a call.
-#[inline]
+#[inline(always)]
 pub(crate) fn current(py: Python<'_>) -> Option<bw_trace_context> {
+    if !installed() {
+        return None;
+    }
+    current_hooked(py)
+}
+
+#[cold]
+#[inline(never)]
+fn current_hooked(py: Python<'_>) -> Option<bw_trace_context> {
     let trace_fn = hook(py, 0)?;
     let read = || -> PyResult<Option<bw_trace_context>> {
         let answer = trace_fn.call0(py)?;
@@ -78,8 +87,16 @@ pub(crate) fn current(py: Python<'_>) -> Option<bw_trace_context> {
 }
 
 /// Tells the rejection hook (if set) that `policy` refused a call.
-#[cold]
+#[inline(always)]
 pub(crate) fn on_rejection(py: Python<'_>, policy: &str, code: i32, after_ns: u64) {
+    if installed() {
+        on_rejection_hooked(py, policy, code, after_ns);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn on_rejection_hooked(py: Python<'_>, policy: &str, code: i32, after_ns: u64) {
     if let Some(rejection_fn) = hook(py, 1) {
         if let Err(e) = rejection_fn.call1(py, (policy, code, after_ns)) {
             e.write_unraisable(py, None);
