@@ -5,8 +5,12 @@ application installs and configures the SDK).
   observable instruments on the application's meter; their callbacks read the policies'
   exact snapshots at collection time, so a call costs nothing more.
 - :func:`install`: the guards (decorators, ``with policy:``) attach the current span's
-  trace context to each call, so the events it causes (a trip, a load shed, a refused
-  retry) carry it, and a rejection adds the span event ``breakwater.rejection``.
+  trace context to each call made while a span is recording, so the events it causes (a
+  trip, a load shed, a refused retry) carry it, and a rejection adds the span event
+  ``breakwater.rejection``. Until ``install()`` a call pays one relaxed atomic load for
+  this; after it, one Python call per guarded call (acquire; the completion reuses the
+  acquire's context). Keyed calls (``policy.key(k)``) carry no trace context: the C
+  ABI has no traced keyed acquire yet.
 - :func:`log_events`: an event listener writing ``logging`` records with the fields
   ``trace_id``, ``span_id``, ``policy``, ``from``, ``to``, ``reason``.
 """
@@ -95,11 +99,37 @@ def register(policies: Sequence[Any], meter_provider: Optional[MeterProvider] = 
     return made
 
 
+def _span_reader() -> Callable[[], Any]:
+    """The fastest way to the current span this ``opentelemetry-api`` allows: with the
+    default contextvars runtime, one ``ContextVar.get`` and one dict lookup (no span:
+    None); otherwise ``trace.get_current_span`` (no span: the invalid span, which is not
+    recording)."""
+    from opentelemetry import context as _context  # type: ignore[import-not-found, unused-ignore]
+    from opentelemetry.trace import propagation as _propagation  # type: ignore[import-not-found, unused-ignore]
+
+    var = getattr(getattr(_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    key = getattr(_propagation, "_SPAN_KEY", None)
+    get = getattr(var, "get", None)
+    if get is None or not isinstance(key, str):
+        return trace.get_current_span  # type: ignore[no-any-return]
+
+    def current_span() -> Any:
+        return get().get(key)
+
+    return current_span
+
+
+_current_span = _span_reader()
+
+
 def current_trace_context() -> Optional[Tuple[bytes, bytes, int]]:
-    """``(trace_id, span_id, flags)`` of the current span, or None without a valid one."""
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
+    """``(trace_id, span_id, flags)`` of the current span when it is recording, else
+    None: a call outside any span, or in one the sampler dropped, attaches nothing (its
+    events would name a trace no backend receives)."""
+    span = _current_span()
+    if span is None or not span.is_recording():
         return None
+    context = span.get_span_context()
     return context.trace_id.to_bytes(16, "big"), context.span_id.to_bytes(8, "big"), int(context.trace_flags)
 
 
