@@ -58,6 +58,10 @@ minimum_calls = 100
 minimum_calls = 100
 [policies.retrying.retry]
 max_attempts = 3
+[policies.keyed.per_key]
+rate = 1000000000
+burst = 1000000000
+max_keys = 1000
 """
     )
 
@@ -92,6 +96,11 @@ max_attempts = 3
     item = RateLimitItemPerSecond(10**9)
     tb = token_bucket.Limiter(10**9, 10**9, token_bucket.MemoryStorage())
 
+    keyed = engine["keyed"]
+
+    def bw_keyed() -> None:
+        keyed.acquire_key(b"tenant-1").complete("success")
+
     bw_retry = bw.Retry(max_attempts=3)(noop)
     ten_retry = tenacity.retry(stop=tenacity.stop_after_attempt(3))(noop)
 
@@ -102,6 +111,8 @@ max_attempts = 3
         ("decorated no-op, breaker open (raise + catch)", bw_open, "pybreaker", pb_open),
         ("limiter check, 1 permit", limiter.try_acquire, "limits (moving window)", lambda: moving.hit(item)),
         ("limiter check, 1 permit", limiter.try_acquire, "token-bucket", lambda: tb.consume(b"k")),
+        ("per-key check (acquire_key + complete)", bw_keyed, "limits (moving window, per key)",
+         lambda: moving.hit(item, "tenant-1")),
         ("retry, success path (standalone Retry)", bw_retry, "tenacity", ten_retry),
         ("retry, success path (policy with retry)", retrying, "tenacity", ten_retry),
     ]
@@ -114,6 +125,35 @@ max_attempts = 3
     print("|---|---:|---|---:|---:|")
     for what, ours, peer, theirs in rows:
         print(f"| {what} | {ours:.0f} | {peer} | {theirs:.0f} | {theirs / ours:.1f}× faster |")
+    telemetry(closed)
+
+
+def telemetry(closed: Callable[[], object]) -> None:
+    """What the trace context costs a decorated call (``breakwater.otel.install()``):
+    not installed, installed outside any span, and inside a recording span of the real
+    SDK (no exporter: the span is only made current)."""
+    try:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from breakwater import otel
+    except ImportError:
+        print("\n(opentelemetry-sdk not installed: no telemetry rows)")
+        return
+    span = TracerProvider().get_tracer("bench").start_span("bench")
+    rows = [("not installed", ns_per_call(closed))]
+    otel.install()
+    try:
+        rows.append(("installed, no span", ns_per_call(closed)))
+        with trace.use_span(span, end_on_exit=True):
+            rows.append(("installed, recording span", ns_per_call(closed)))
+            rows.append(("(the hook alone: otel.current_trace_context())", ns_per_call(otel.current_trace_context)))
+    finally:
+        otel.uninstall()
+    print("\n| decorated no-op, breaker closed, trace context | ns | added |")
+    print("|---|---:|---:|")
+    for what, ns in rows:
+        print(f"| {what} | {ns:.0f} | {ns - rows[0][1]:+.0f} |")
 
 
 if __name__ == "__main__":

@@ -71,8 +71,8 @@ impl CircuitBreaker {
     }
 }
 
-#[pymethods]
-impl CircuitBreaker {
+guard_methods! {
+    CircuitBreaker, Breaker, "CircuitBreaker", metrics = bw_breaker_get_metrics;
     /// Every setting is keyword-only and optional (the library's defaults apply);
     /// durations are seconds or `timedelta`. Use `window_size` (the last N calls) or
     /// `window_duration` (+ `window_buckets`), not both.
@@ -275,10 +275,3 @@ impl CircuitBreaker {
         Ok(listener)
     }
 }
-
-guard_methods!(
-    CircuitBreaker,
-    Breaker,
-    "CircuitBreaker",
-    metrics = bw_breaker_get_metrics
-);

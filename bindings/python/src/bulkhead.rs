@@ -65,8 +65,8 @@ impl Bulkhead {
     }
 }
 
-#[pymethods]
-impl Bulkhead {
+guard_methods! {
+    Bulkhead, Bulkhead, "Bulkhead", metrics = bw_bulkhead_get_metrics;
     #[new]
     #[pyo3(signature = (*, max_concurrent, max_wait = None, name = "bulkhead".to_string(), clock = None))]
     fn new(
@@ -161,10 +161,3 @@ impl Bulkhead {
         self.max_wait_ns > 0
     }
 }
-
-guard_methods!(
-    Bulkhead,
-    Bulkhead,
-    "Bulkhead",
-    metrics = bw_bulkhead_get_metrics
-);

@@ -12,9 +12,11 @@ use breakwater::ffi::codes::{
     BW_OUTCOME_FAILURE, BW_OUTCOME_IGNORED, BW_OUTCOME_SUCCESS, BW_OUTCOME_TIMEOUT,
     BW_PERMIT_INJECTED_FAILURE,
 };
+use breakwater::ffi::keyed::bw_keyed_permit;
 use breakwater::ffi::policy::bw_permit;
 use breakwater::ffi::policy_retry::{BW_RETRY_ON_FAILURE, BW_RETRY_ON_TIMEOUT};
 use breakwater::ffi::retry::{BW_GIVE_UP_BUDGET_EXHAUSTED, BW_RETRY_AFTER_NONE};
+use breakwater::ffi::trace::bw_trace_context;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -22,6 +24,7 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
+use crate::keyed::KeyedPolicy;
 use crate::limiter::RateLimiter;
 use crate::policy::Policy;
 use crate::retry::RetryRun;
@@ -79,7 +82,11 @@ impl std::fmt::Debug for Name {
 
 /// What a guard hands out on admission.
 pub(crate) enum Ticket {
-    Policy(bw_permit),
+    /// A policy permit, and the trace context it was taken with (its completion
+    /// carries the same).
+    Policy(bw_permit, Option<bw_trace_context>),
+    /// A policy permit holding a key's slot (`acquire_key`, `policy.key(k)`).
+    Keyed(bw_keyed_permit),
     Breaker(bw_breaker_permit),
     /// A limiter gives nothing back.
     Limiter,
@@ -93,7 +100,7 @@ impl Ticket {
     #[inline]
     pub(crate) fn injected(&self) -> (bool, u64) {
         match self {
-            Ticket::Policy(p) => (
+            Ticket::Policy(p, _) | Ticket::Keyed(bw_keyed_permit { permit: p, .. }) => (
                 p.flags & BW_PERMIT_INJECTED_FAILURE != 0,
                 p.injected_latency_ns,
             ),
@@ -121,6 +128,8 @@ pub(crate) enum Target {
     Breaker(Py<CircuitBreaker>),
     Limiter(Py<RateLimiter>),
     Bulkhead(Py<Bulkhead>),
+    /// A policy's calls for one key.
+    Keyed(Py<KeyedPolicy>),
 }
 
 impl Target {
@@ -130,6 +139,7 @@ impl Target {
             Target::Breaker(p) => &p.get().name,
             Target::Limiter(p) => &p.get().name,
             Target::Bulkhead(p) => &p.get().name,
+            Target::Keyed(k) => &k.get().policy().name,
         }
     }
 
@@ -147,6 +157,7 @@ impl Target {
             Target::Breaker(p) => p.get().acquire_ticket(),
             Target::Limiter(p) => p.get().acquire_ticket(py, wait, 1),
             Target::Bulkhead(p) => p.get().acquire_ticket(py, wait),
+            Target::Keyed(k) => k.get().acquire_ticket(py, wait, priority),
         }
     }
 
@@ -154,7 +165,13 @@ impl Target {
     #[inline]
     pub(crate) fn complete(&self, ticket: &mut Ticket, outcome: i32) -> i32 {
         match (self, ticket) {
-            (Target::Policy(p), Ticket::Policy(permit)) => p.get().complete_permit(permit, outcome),
+            (Target::Policy(p), Ticket::Policy(permit, trace)) => {
+                p.get().complete_permit(permit, trace.as_ref(), outcome)
+            }
+            (Target::Policy(p), Ticket::Keyed(permit)) => p.get().complete_keyed(permit, outcome),
+            (Target::Keyed(k), Ticket::Keyed(permit)) => {
+                k.get().policy().complete_keyed(permit, outcome)
+            }
             (Target::Breaker(b), Ticket::Breaker(permit)) => {
                 b.get().complete_permit(permit, outcome)
             }
@@ -176,6 +193,7 @@ impl Target {
     fn timeout_ns(&self) -> u64 {
         match self {
             Target::Policy(p) => p.get().timeout_ns(),
+            Target::Keyed(k) => k.get().policy().timeout_ns(),
             _ => 0,
         }
     }
@@ -183,6 +201,10 @@ impl Target {
     fn begin_retry(&self, py: Python<'_>) -> PyResult<Option<RetryRun>> {
         match self {
             Target::Policy(p) => p.get().begin_retry(py, p.clone_ref(py)),
+            Target::Keyed(k) => {
+                let policy = k.get().policy_object();
+                policy.get().begin_retry(py, policy.clone_ref(py))
+            }
             _ => Ok(None),
         }
     }
@@ -637,9 +659,12 @@ pub(crate) fn target_of(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Targ
     if let Ok(b) = obj.downcast::<Bulkhead>() {
         return Ok(Target::Bulkhead(b.clone().unbind()));
     }
+    if let Ok(k) = obj.downcast::<KeyedPolicy>() {
+        return Ok(Target::Keyed(k.clone().unbind()));
+    }
     let _ = py;
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "expected a Policy, CircuitBreaker, RateLimiter or Bulkhead, not {}",
+        "expected a Policy, KeyedPolicy, CircuitBreaker, RateLimiter or Bulkhead, not {}",
         obj.get_type().name()?
     )))
 }
@@ -651,7 +676,17 @@ pub(crate) fn acquire_permit(
     wait: bool,
     priority: i32,
 ) -> PyResult<Permit> {
-    match target.acquire(py, wait, priority) {
+    let ticket = target.acquire(py, wait, priority);
+    permit_of(py, target, ticket)
+}
+
+/// The `Permit` of an acquire's answer, or its rejection as an exception.
+pub(crate) fn permit_of(
+    py: Python<'_>,
+    target: Target,
+    ticket: Result<Ticket, Refusal>,
+) -> PyResult<Permit> {
+    match ticket {
         Ok(ticket) => Ok(Permit::new(target, ticket)),
         Err(Refusal::Rejected(code, after)) => Err(target.rejection(py, code, after)),
         Err(Refusal::Error(e)) => Err(e),
@@ -677,17 +712,20 @@ pub(crate) fn admit(
     Ok((permit, crate::convert::seconds(latency), failure, timeout))
 }
 
-/// The methods every guard class has: decorator, context managers, `_acquire`,
-/// `name`, `close`/`closed` and `__repr__`; with `metrics = bw_*_get_metrics`, also
-/// `metrics()` (the standalone breaker, limiter and bulkhead).
+/// The one `#[pymethods]` block of a guard class: its own methods (after the `;`) and
+/// the methods every guard class has: decorator, context managers, `_acquire`, `name`,
+/// `close`/`closed` and `__repr__`; with `metrics = bw_*_get_metrics`, also `metrics()`
+/// (the standalone breaker, limiter and bulkhead). One block per class, so the crate
+/// needs no `multiple-pymethods`: with it, every method call's type check of `self`
+/// builds (allocates) an inventory iterator, ~350 instructions a call.
 ///
 /// The class must have the fields `handle` (a `Handle`), `name`, `stack` and `exclude`.
 macro_rules! guard_methods {
-    ($ty:ty, $variant:ident, $repr:literal, metrics = $getter:path) => {
-        $crate::guard::guard_methods!($ty, $variant, $repr);
+    ($ty:ty, $variant:ident, $repr:literal, metrics = $getter:path; $($own:tt)*) => {
+        $crate::guard::guard_methods! {
+            $ty, $variant, $repr;
+            $($own)*
 
-        #[pyo3::pymethods]
-        impl $ty {
             /// Exact counters (`Metrics`; a bulkhead counts releases as `ignored`).
             fn metrics(&self, py: pyo3::Python<'_>) -> pyo3::PyResult<pyo3::PyObject> {
                 let mut m: breakwater::ffi::metrics::bw_metrics = $crate::guard::zeroed();
@@ -697,9 +735,11 @@ macro_rules! guard_methods {
             }
         }
     };
-    ($ty:ty, $variant:ident, $repr:literal) => {
+    ($ty:ty, $variant:ident, $repr:literal; $($own:tt)*) => {
         #[pyo3::pymethods]
         impl $ty {
+            $($own)*
+
             /// Decorates a function (`def` or `async def`): `@guard` or
             /// `@guard(exclude=..., fallback=...)`.
             #[pyo3(signature = (func = None, /, *, exclude = None, fallback = None, priority = None))]

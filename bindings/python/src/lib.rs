@@ -7,6 +7,7 @@
 //! - `engine`: `Engine` (policy files, lookups, reload, exposition, health).
 //! - `events`: listeners: C callbacks that hand events to a Python dispatcher.
 //! - `policy`, `breaker`, `limiter`, `bulkhead`: the hot objects.
+//! - `keyed`: `KeyedPolicy`, a policy's calls for one key (its `per_key` limits).
 //! - `retry`: `RetrySchedule` (a standalone retry's schedule and budget).
 //! - `guard`: what every guard shares: `Permit`, the decorator `Guarded`, and the
 //!   context-manager stack.
@@ -22,6 +23,7 @@ mod engine;
 mod events;
 mod guard;
 mod handle;
+mod keyed;
 mod limiter;
 mod metrics;
 mod policy;
@@ -61,6 +63,7 @@ fn _breakwater(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<policy::Policy>()?;
+    m.add_class::<keyed::KeyedPolicy>()?;
     m.add_class::<breaker::CircuitBreaker>()?;
     m.add_class::<limiter::RateLimiter>()?;
     m.add_class::<bulkhead::Bulkhead>()?;

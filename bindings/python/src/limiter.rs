@@ -110,8 +110,8 @@ impl Reservation {
     }
 }
 
-#[pymethods]
-impl RateLimiter {
+guard_methods! {
+    RateLimiter, Limiter, "RateLimiter", metrics = bw_limiter_get_metrics;
     #[new]
     #[pyo3(signature = (*, rate, period = None, burst = None, max_wait = None, name = "limiter".to_string(), clock = None))]
     fn new(
@@ -273,10 +273,3 @@ impl RateLimiter {
         Ok(unsafe { bw_limiter_available(self.handle.get()?) })
     }
 }
-
-guard_methods!(
-    RateLimiter,
-    Limiter,
-    "RateLimiter",
-    metrics = bw_limiter_get_metrics
-);

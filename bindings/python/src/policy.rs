@@ -7,13 +7,16 @@ use std::sync::Arc;
 use breakwater::ffi::codes::{
     BW_DURATION_UNKNOWN, BW_PRIORITY_CRITICAL, BW_PRIORITY_DEFAULT, BW_PRIORITY_SHEDDABLE,
 };
+use breakwater::ffi::keyed::{bw_keyed_permit, bw_policy_acquire_keyed, bw_policy_complete_keyed};
 use breakwater::ffi::policy::{
     bw_permit, bw_policy, bw_policy_acquire, bw_policy_breaker_disable,
     bw_policy_breaker_force_open, bw_policy_breaker_reset, bw_policy_chaos_set_enabled,
     bw_policy_complete, bw_policy_free, bw_policy_get_stats, bw_policy_stats, bw_policy_timeout,
 };
 use breakwater::ffi::policy_retry::bw_policy_retry_on;
-use breakwater::ffi::trace::{bw_policy_acquire_traced, bw_policy_complete_traced};
+use breakwater::ffi::trace::{
+    bw_policy_acquire_traced, bw_policy_complete_traced, bw_trace_context,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -131,6 +134,25 @@ impl Policy {
         Ok(settings)
     }
 
+    /// Runs `call` (one acquire through the C ABI: `(status, permit, retry after ns)`)
+    /// with the GIL released when it may block (a bulkhead with `max_wait`).
+    #[inline]
+    fn call_acquire<P: Send>(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        call: impl FnOnce() -> (i32, P, u64) + Send,
+    ) -> PyResult<(i32, P, u64)> {
+        if wait && self.settings(py)?.may_wait() {
+            Ok(py.allow_threads(call))
+        } else {
+            Ok(call())
+        }
+    }
+
+    /// A permit of the policy, carrying the current span's trace context when the
+    /// telemetry hooks are set (`breakwater.otel.install()`); its completion carries the
+    /// same context, so the hook runs once per call.
     #[inline]
     pub(crate) fn acquire_ticket(
         &self,
@@ -138,43 +160,68 @@ impl Policy {
         wait: bool,
         priority: i32,
     ) -> Result<Ticket, Refusal> {
-        let ptr = self.handle.get()?;
-        let mut permit: bw_permit = zeroed();
-        let mut after = 0u64;
-        if let Some(trace) = crate::trace::current(py) {
-            return self.acquire_traced(py, ptr, wait, priority, trace);
-        }
-        let code = if wait && self.settings(py)?.may_wait() {
-            // A bulkhead with `max_wait` may block: let other threads run meanwhile.
-            let p = SendPtr(ptr);
-            let (code, permit_out, after_out) = py.allow_threads(move || {
-                let p = p;
-                let mut permit: bw_permit = zeroed();
-                let mut after = 0u64;
+        let p = SendPtr(self.handle.get()?);
+        let trace = crate::trace::current(py);
+        let (code, permit, after) = self.call_acquire(py, wait, move || {
+            let p = p;
+            let mut permit: bw_permit = zeroed();
+            let mut after = 0u64;
+            let code = match &trace {
                 // SAFETY: live handle (the Python object holds it), valid out-pointers.
-                let code =
-                    unsafe { bw_policy_acquire(p.0, priority, &mut permit, &mut after) } as i32;
-                (code, permit, after)
-            });
-            permit = permit_out;
-            after = after_out;
-            code
-        } else {
-            // SAFETY: live handle, valid out-pointers.
-            unsafe { bw_policy_acquire(ptr, priority, &mut permit, &mut after) as i32 }
-        };
-        self.answer(py, code, permit, after)
+                None => unsafe { bw_policy_acquire(p.0, priority, &mut permit, &mut after) },
+                // SAFETY: as above, and a valid trace context.
+                Some(t) => unsafe {
+                    bw_policy_acquire_traced(p.0, priority, t, &mut permit, &mut after)
+                },
+            } as i32;
+            (code, permit, after)
+        })?;
+        self.answer(py, code, after, || Ticket::Policy(permit, trace))
     }
 
+    /// A permit of the policy for `key` (its `per_key` limits first; a policy without
+    /// them ignores the key). The C ABI has no traced keyed acquire: no trace context.
+    #[inline]
+    pub(crate) fn acquire_keyed_ticket(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        priority: i32,
+        key: &[u8],
+    ) -> Result<Ticket, Refusal> {
+        let p = SendPtr(self.handle.get()?);
+        let (code, permit, after) = self.call_acquire(py, wait, move || {
+            let p = p;
+            let mut permit: bw_keyed_permit = zeroed();
+            let mut after = 0u64;
+            // SAFETY: live handle, `key` valid for reads of `key.len()` bytes (a
+            // dangling but non-NULL pointer when empty, which is never read), valid
+            // out-pointers.
+            let code = unsafe {
+                bw_policy_acquire_keyed(
+                    p.0,
+                    key.as_ptr(),
+                    key.len(),
+                    priority,
+                    &mut permit,
+                    &mut after,
+                )
+            } as i32;
+            (code, permit, after)
+        })?;
+        self.answer(py, code, after, || Ticket::Keyed(permit))
+    }
+
+    #[inline]
     fn answer(
         &self,
         py: Python<'_>,
         code: i32,
-        permit: bw_permit,
         after: u64,
+        ticket: impl FnOnce() -> Ticket,
     ) -> Result<Ticket, Refusal> {
         if code == status::OK {
-            Ok(Ticket::Policy(permit))
+            Ok(ticket())
         } else if status::is_rejection(code) {
             crate::trace::on_rejection(py, &self.name, code, after);
             Err(Refusal::Rejected(code, after))
@@ -183,59 +230,42 @@ impl Policy {
         }
     }
 
-    /// `acquire_ticket` with the caller's trace context (hooks installed).
-    #[cold]
-    #[inline(never)]
-    fn acquire_traced(
-        &self,
-        py: Python<'_>,
-        ptr: *const bw_policy,
-        wait: bool,
-        priority: i32,
-        trace: breakwater::ffi::trace::bw_trace_context,
-    ) -> Result<Ticket, Refusal> {
-        let p = SendPtr(ptr);
-        let call = move || {
-            let p = p;
-            let mut permit: bw_permit = zeroed();
-            let mut after = 0u64;
-            // SAFETY: live handle (the Python object holds it), valid pointers.
-            let code =
-                unsafe { bw_policy_acquire_traced(p.0, priority, &trace, &mut permit, &mut after) }
-                    as i32;
-            (code, permit, after)
-        };
-        let (code, permit, after) = if wait && self.settings(py)?.may_wait() {
-            py.allow_threads(call)
-        } else {
-            call()
-        };
-        self.answer(py, code, permit, after)
-    }
-
+    /// Completes a permit of `acquire_ticket` with the trace context it was taken
+    /// with. Needs no GIL.
     #[inline]
-    pub(crate) fn complete_permit(&self, permit: &mut bw_permit, outcome: i32) -> i32 {
-        let trace = if crate::trace::installed() {
-            Python::with_gil(crate::trace::current)
-        } else {
-            None
-        };
-        if let Some(trace) = trace {
-            // SAFETY: as below, with a valid trace context.
-            return unsafe {
+    pub(crate) fn complete_permit(
+        &self,
+        permit: &mut bw_permit,
+        trace: Option<&bw_trace_context>,
+        outcome: i32,
+    ) -> i32 {
+        let status = match trace {
+            // SAFETY: the pointer stays live while this object does (permits hold it);
+            // the permit was filled by an acquire of this policy and is not shared.
+            None => unsafe {
+                bw_policy_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN)
+            },
+            // SAFETY: as above, with a valid trace context.
+            Some(trace) => unsafe {
                 bw_policy_complete_traced(
                     self.handle.raw(),
                     permit,
                     outcome,
                     BW_DURATION_UNKNOWN,
-                    &trace,
+                    trace,
                 )
-            } as i32;
-        }
-        // SAFETY: the pointer stays live while this object does (permits hold it); the
-        // permit was filled by `bw_policy_acquire` of this policy and is not shared.
+            },
+        };
+        status as i32
+    }
+
+    /// Completes a permit of `acquire_keyed_ticket` (gives the key's slot back too).
+    #[inline]
+    pub(crate) fn complete_keyed(&self, permit: &mut bw_keyed_permit, outcome: i32) -> i32 {
+        // SAFETY: live pointer (as in `complete_permit`); the permit was filled by
+        // `bw_policy_acquire_keyed` of this policy and is not shared.
         unsafe {
-            bw_policy_complete(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32
+            bw_policy_complete_keyed(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32
         }
     }
 
@@ -262,6 +292,20 @@ impl Policy {
     }
 }
 
+/// A `BW_PRIORITY_*` code from its name.
+pub(crate) fn priority_code(py: Python<'_>, priority: &str) -> PyResult<i32> {
+    match priority {
+        "critical" => Ok(BW_PRIORITY_CRITICAL),
+        "default" => Ok(BW_PRIORITY_DEFAULT),
+        "sheddable" => Ok(BW_PRIORITY_SHEDDABLE),
+        other => Err(status::error_with(
+            py,
+            breakwater::ffi::status::bw_status::BW_INVALID_ARGUMENT as i32,
+            &format!("unknown priority {other:?} (expected critical, default or sheddable)"),
+        )),
+    }
+}
+
 fn state_name(code: i32) -> Option<&'static str> {
     match code {
         0 => Some("closed"),
@@ -277,8 +321,8 @@ pub(crate) fn breaker_state_name(code: i32) -> Option<&'static str> {
     state_name(code)
 }
 
-#[pymethods]
-impl Policy {
+guard_methods! {
+    Policy, Policy, "Policy";
     /// The policy's counters and stage states (`PolicySnapshot`).
     fn snapshot(&self, py: Python<'_>) -> PyResult<PyObject> {
         let mut s: bw_policy_stats = zeroed();
@@ -401,22 +445,33 @@ impl Policy {
     #[pyo3(signature = (*, priority = "default"))]
     fn acquire(slf: &Bound<'_, Self>, priority: &str) -> PyResult<crate::guard::Permit> {
         let py = slf.py();
-        let code = match priority {
-            "critical" => BW_PRIORITY_CRITICAL,
-            "default" => BW_PRIORITY_DEFAULT,
-            "sheddable" => BW_PRIORITY_SHEDDABLE,
-            other => {
-                return Err(status::error_with(
-                    py,
-                    breakwater::ffi::status::bw_status::BW_INVALID_ARGUMENT as i32,
-                    &format!(
-                        "unknown priority {other:?} (expected critical, default or sheddable)"
-                    ),
-                ))
-            }
-        };
+        let code = priority_code(py, priority)?;
         let target = crate::guard::Target::Policy(slf.clone().unbind());
         crate::guard::acquire_permit(py, target, true, code)
+    }
+
+    /// `acquire` for `key` (`bytes`, or a `str` taken as its UTF-8 bytes): the
+    /// policy's `per_key` limits for that key first, then every stage. A policy
+    /// without a `per_key` section ignores the key. Complete the permit once.
+    #[pyo3(signature = (key, *, priority = "default"))]
+    fn acquire_key(
+        slf: &Bound<'_, Self>,
+        key: &Bound<'_, PyAny>,
+        priority: &str,
+    ) -> PyResult<crate::guard::Permit> {
+        let py = slf.py();
+        let code = priority_code(py, priority)?;
+        let ticket = crate::keyed::with_key(key, |key| {
+            slf.get().acquire_keyed_ticket(py, true, code, key)
+        })?;
+        let target = crate::guard::Target::Policy(slf.clone().unbind());
+        crate::guard::permit_of(py, target, ticket)
+    }
+
+    /// The policy's calls for one key, as a guard (decorator, `with`, `async with`):
+    /// `with payments.key(b"tenant-1"): ...`.
+    fn key(slf: &Bound<'_, Self>, key: &Bound<'_, PyAny>) -> PyResult<crate::keyed::KeyedPolicy> {
+        crate::keyed::KeyedPolicy::new(slf, key)
     }
 
     /// The time on the policy's clock, in nanoseconds (the base of `deadline_ns`).
@@ -430,8 +485,6 @@ impl Policy {
         slf.get().begin_retry(slf.py(), slf.clone().unbind())
     }
 }
-
-guard_methods!(Policy, Policy, "Policy");
 
 impl Policy {
     pub(crate) fn closed_flag(&self) -> bool {

@@ -5,6 +5,7 @@
 
 use breakwater::ffi::status::{bw_last_error_message, bw_status};
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyString, PyTuple};
@@ -62,7 +63,10 @@ pub(crate) fn rejection(py: Python<'_>, code: i32, retry_after_ns: u64, name: &s
 }
 
 /// `rejection` with the name as a Python string already made (the guards' own). Not
-/// cold: an open breaker answers every call with it.
+/// cold: an open breaker answers every call with it, so the exception is made by the
+/// class's `tp_new` on a tuple built in place (the `RejectedError` classes have no
+/// `__init__`, `BaseException_new` sets `args`): no call machinery, no message
+/// formatted until `str()` asks.
 pub(crate) fn rejection_named(
     py: Python<'_>,
     code: i32,
@@ -80,14 +84,48 @@ pub(crate) fn rejection_named(
         Ok(c) => c.bind(py),
         Err(e) => return e,
     };
-    let retry_after = (retry_after_ns != 0).then(|| crate::convert::seconds(retry_after_ns));
-    match classes
-        .get_item(code as usize)
-        .and_then(|cls| cls.call1((name, retry_after)))
-    {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(e) => e,
+    let Ok(cls) = classes.get_item(code as usize) else {
+        return status_internal_code(code);
+    };
+    // SAFETY: `cls` is one of `REJECTIONS`, Python subclasses of `Exception` (heap
+    // types, so `PyType_GetSlot` may read them; their `tp_new` is `BaseException_new`,
+    // a `newfunc`). The tuple is new and complete (both items set, each a reference
+    // it owns) before anyone sees it; `tp_new` borrows it, and we drop ours after.
+    let exc = unsafe {
+        let args = ffi::PyTuple_New(2);
+        if args.is_null() {
+            return PyErr::fetch(py);
+        }
+        ffi::PyTuple_SetItem(args, 0, name.clone().into_ptr());
+        let after = if retry_after_ns == 0 {
+            py.None().into_ptr()
+        } else {
+            ffi::PyFloat_FromDouble(crate::convert::seconds(retry_after_ns))
+        };
+        if after.is_null() {
+            ffi::Py_DecRef(args);
+            return PyErr::fetch(py);
+        }
+        ffi::PyTuple_SetItem(args, 1, after);
+        let tp = cls.as_ptr().cast::<ffi::PyTypeObject>();
+        let new: Option<ffi::newfunc> =
+            std::mem::transmute(ffi::PyType_GetSlot(tp, ffi::Py_tp_new));
+        let exc = match new {
+            Some(new) => new(tp, args, std::ptr::null_mut()),
+            None => ffi::PyObject_Call(cls.as_ptr(), args, std::ptr::null_mut()),
+        };
+        ffi::Py_DecRef(args);
+        Bound::from_owned_ptr_or_opt(py, exc)
+    };
+    match exc {
+        Some(exc) => PyErr::from_value(exc),
+        None => PyErr::fetch(py),
     }
+}
+
+#[cold]
+fn status_internal_code(code: i32) -> PyErr {
+    internal(&format!("no rejection class for status {code}"))
 }
 
 /// Whether `code` is a rejection (an answer, not an error).

@@ -312,3 +312,19 @@ def test_eight_threads_hammering_one_policy_count_exactly() -> None:
     assert snap.rejected["bulkhead_full"] == outcomes["rejected"]
     assert snap.permitted == snap.success + snap.failure
     assert snap.bulkhead_in_flight == 0
+
+
+def test_rejection_classes_keep_the_base_constructor(engine: bw.Engine) -> None:
+    # The native side makes a rejection with its class's tp_new on (policy,
+    # retry_after), no __init__ call: a rejection class must not define either.
+    from breakwater._errors import REJECTIONS
+
+    for cls in REJECTIONS:
+        assert cls.__init__ is Exception.__init__, cls
+        assert cls.__new__ is Exception.__new__, cls
+    payments = engine["payments"]
+    payments.force_open()
+    with pytest.raises(bw.CircuitOpenError) as caught:
+        payments.acquire()
+    assert caught.value.args == ("payments", None)
+    assert str(caught.value) == "'payments': circuit open"

@@ -159,6 +159,39 @@ def test_the_trip_carries_the_trace_of_the_failing_span(caplog: pytest.LogCaptur
     assert all(not s.events for name, s in spans.items() if name != "charge rejected")
 
 
+def test_a_span_the_sampler_dropped_attaches_nothing() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF  # type: ignore[import-not-found, unused-ignore]
+
+    tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("checkout")
+    recording = TracerProvider().get_tracer("checkout")
+    engine = bw.Engine.from_toml(
+        '[policies.payments.circuit_breaker]\nminimum_calls = 2\nfailure_rate_threshold = 50\nopen_duration = "1h"\n')
+    events: List[bw.Event] = []
+    engine.on_event(events.append)
+
+    @engine["payments"]
+    def charge() -> None:
+        raise ValueError("declined")
+
+    otel.install()
+    try:
+        with tracer.start_as_current_span("dropped") as span:
+            assert span.get_span_context().is_valid and not span.is_recording()
+            assert otel.current_trace_context() is None
+            for _ in range(2):
+                with pytest.raises(ValueError):
+                    charge()
+        with recording.start_as_current_span("kept") as kept:
+            c = kept.get_span_context()
+            assert otel.current_trace_context() == (
+                c.trace_id.to_bytes(16, "big"), c.span_id.to_bytes(8, "big"), int(c.trace_flags))
+        assert otel.current_trace_context() is None
+    finally:
+        otel.uninstall()
+    trips = [e for e in events if e.kind == "transition"]
+    assert len(trips) == 1 and trips[0].trace_id is None and trips[0].span_id is None
+
+
 def test_log_records_have_the_documented_fields(caplog: pytest.LogCaptureFixture) -> None:
     listener = otel.log_events()
     with caplog.at_level(logging.INFO, logger="breakwater"):

@@ -17,7 +17,8 @@ from typing import Optional
 
 from . import _breakwater
 from ._breakwater import (
-    Bulkhead, CircuitBreaker, Engine, ManualClock, Permit, Policy, RateLimiter, RetryBudget,
+    Bulkhead, CircuitBreaker, Engine, KeyedPolicy, ManualClock, Permit, Policy, RateLimiter,
+    RetryBudget,
 )
 from ._errors import (
     AbiMismatchError, BreakwaterError, BulkheadFullError, CallTimeoutError, CircuitOpenError,
@@ -67,7 +68,7 @@ __all__ = [
     "ABI_VERSION", "AbiMismatchError", "BreakerSnapshot", "BreakwaterError", "Bulkhead",
     "BulkheadFullError", "CallTimeoutError", "CircuitBreaker", "CircuitOpenError", "ClosedError",
     "DeadlineExceededError", "Engine", "Event", "Health", "InjectedFaultError", "InjectedRejectionError",
-    "InvalidArgumentError", "InvalidConfigError", "LoadShedError", "ManualClock", "Metrics",
+    "InvalidArgumentError", "InvalidConfigError", "KeyedPolicy", "LoadShedError", "ManualClock", "Metrics",
     "NeverPassesError", "NoStageError", "Permit", "PermitUsedError", "Policy", "PolicyFileError",
     "PolicyNotFoundError", "PolicySnapshot", "RateLimitedError", "RateLimiter", "RejectedError",
     "Retry", "RetryBudget", "RetryBudgetExhaustedError", "deadline", "global_engine", "health",

@@ -148,7 +148,7 @@ async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwar
 
 def _async_wrapper(target: Any, func: Any, types: Any, predicate: Any, fallback: Any,
                    priority: int) -> Callable[..., Any]:
-    is_policy = isinstance(target, native.Policy)
+    is_policy = isinstance(target, (native.Policy, native.KeyedPolicy))
 
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         run = None

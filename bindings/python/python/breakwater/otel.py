@@ -5,8 +5,13 @@ application installs and configures the SDK).
   observable instruments on the application's meter; their callbacks read the policies'
   exact snapshots at collection time, so a call costs nothing more.
 - :func:`install`: the guards (decorators, ``with policy:``) attach the current span's
-  trace context to each call, so the events it causes (a trip, a load shed, a refused
-  retry) carry it, and a rejection adds the span event ``breakwater.rejection``.
+  trace context to each call made while a span is recording, so the events it causes (a
+  trip, a load shed, a refused retry) carry it, and a rejection adds the span event
+  ``breakwater.rejection``. Until ``install()`` a call pays one relaxed atomic load for
+  this; after it, a call outside any span pays one ``ContextVar.get`` and one dict
+  lookup made natively, and a call inside a span one Python call (at the acquire; the
+  completion reuses the acquire's context). Keyed calls (``policy.key(k)``) carry no trace context: the C
+  ABI has no traced keyed acquire yet.
 - :func:`log_events`: an event listener writing ``logging`` records with the fields
   ``trace_id``, ``span_id``, ``policy``, ``from``, ``to``, ``reason``.
 """
@@ -95,11 +100,38 @@ def register(policies: Sequence[Any], meter_provider: Optional[MeterProvider] = 
     return made
 
 
+def _span_reader() -> Tuple[Callable[[], Any], Optional[Tuple[Callable[[], Any], str]]]:
+    """The fastest way to the current span this ``opentelemetry-api`` allows, and the
+    probe the native side checks before calling the hook. With the default contextvars
+    runtime: one ``ContextVar.get`` and one dict lookup (no span: None), and the probe
+    ``(ContextVar.get, span key)``; otherwise ``trace.get_current_span`` (no span: the
+    invalid span, which is not recording) and no probe."""
+    from opentelemetry import context as _context  # type: ignore[import-not-found, unused-ignore]
+    from opentelemetry.trace import propagation as _propagation  # type: ignore[import-not-found, unused-ignore]
+
+    var = getattr(getattr(_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    key = getattr(_propagation, "_SPAN_KEY", None)
+    get = getattr(var, "get", None)
+    if get is None or not isinstance(key, str):
+        return trace.get_current_span, None
+
+    def current_span() -> Any:
+        return get().get(key)
+
+    return current_span, (get, key)
+
+
+_current_span, _span_probe = _span_reader()
+
+
 def current_trace_context() -> Optional[Tuple[bytes, bytes, int]]:
-    """``(trace_id, span_id, flags)`` of the current span, or None without a valid one."""
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
+    """``(trace_id, span_id, flags)`` of the current span when it is recording, else
+    None: a call outside any span, or in one the sampler dropped, attaches nothing (its
+    events would name a trace no backend receives)."""
+    span = _current_span()
+    if span is None or not span.is_recording():
         return None
+    context = span.get_span_context()
     return context.trace_id.to_bytes(16, "big"), context.span_id.to_bytes(8, "big"), int(context.trace_flags)
 
 
@@ -116,7 +148,7 @@ def _on_rejection(policy: str, status: int, retry_after_ns: int) -> None:
 def install() -> None:
     """Makes every guard of the process attach the current span to its calls and add
     the ``breakwater.rejection`` span event on a rejection."""
-    _breakwater._set_telemetry_hooks(current_trace_context, _on_rejection)
+    _breakwater._set_telemetry_hooks(current_trace_context, _on_rejection, _span_probe)
 
 
 def uninstall() -> None:
