@@ -427,12 +427,20 @@ static FLEET: Section<FleetConfig> = Section {
           written here: only where to read them.",
     fields: &[
         text!("address", address,
-            "`host:port` or `redis://[user@]host:port[/db]` (no password; TLS not yet supported)."),
+            "`host:port` or `redis://[user@]host:port[/db]` (no password); `rediss://` for TLS."),
         maybe_text!("username", username, "The ACL user, if the server has users."),
         maybe_text!("password_env", password_env,
             "The environment variable holding the password (read when the policy is built)."),
         maybe_text!("password_file", path password_file,
             "The file whose first line is the password (read when the policy is built)."),
+        maybe_text!("ca_file", path ca_file,
+            "With `rediss://`: the PEM file of the CA certificates that sign the server's \
+             (in place of the system's trusted CAs; read when the policy is built)."),
+        maybe_text!("cert_file", path cert_file,
+            "With `rediss://`: this client's PEM certificate, for a server that asks for one \
+             (`tls-auth-clients`); needs `key_file`."),
+        maybe_text!("key_file", path key_file,
+            "With `rediss://`: the PEM private key of `cert_file`."),
         text!("namespace", namespace, "Prefix of every Redis key (`NAMESPACE:POLICY:…`)."),
         Field {
             key: "on_unavailable",

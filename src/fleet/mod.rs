@@ -7,6 +7,7 @@
 //! - `snapshot.rs` — [`FleetLimiterSnapshot`]: metrics, bounds, and why it is degraded
 //! - `config.rs` — [`FleetConfig`], [`OnUnavailable`]: address, credentials, fallback
 //! - `link.rs` — connections with a timeout on every call, scripts by SHA-1 (`NOSCRIPT`)
+//! - `tls.rs` — `rediss://`: the CA, client certificate and key files, checked at build
 //! - `status.rs` — fleet or fallback, why, and the reconnection backoff
 //! - `scripts.rs` — the Lua scripts: batch GCRA, slot acquire and refresh
 //! - `batch.rs` — the pure batch-size decision and the local rate estimate
@@ -35,6 +36,8 @@ mod link;
 mod rate;
 #[cfg(all(feature = "fleet", not(loom)))]
 mod scripts;
+#[cfg(all(feature = "fleet", not(loom)))]
+mod tls;
 
 #[cfg(all(feature = "fleet", not(loom)))]
 pub use concurrency::{FleetConcurrencyLimiter, FleetConcurrencySnapshot, FleetSlot};
