@@ -11,13 +11,18 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use super::config::FleetConfig;
 use crate::ConfigError;
 
-/// The certificates of `config`'s TLS files: `ca_file` in place of the system's trusted
-/// CAs when given, and the client certificate with its key when given.
+/// The certificates of `config`'s TLS files: `ca_file`, or else the system's trusted
+/// CAs, and the client certificate with its key when given.
+///
+/// The trusted CAs are always given to the redis client: left to itself it reads the
+/// system store again for every connection (hundreds of files), and that read counts
+/// against the connect timeout; at the default 50 ms a loaded machine never connected.
+/// Read once here, a connection only clones the parsed store.
 pub(crate) fn certificates(config: &FleetConfig) -> Result<TlsCertificates, ConfigError> {
     install_provider();
     let root_cert = match &config.ca_file {
-        Some(path) => Some(certificate_pem("ca_file", path)?),
-        None => None,
+        Some(path) => certificate_pem("ca_file", path)?,
+        None => system_roots_pem()?,
     };
     let client_tls = match (&config.cert_file, &config.key_file) {
         (Some(cert), Some(key)) => Some(ClientTlsConfig {
@@ -29,8 +34,30 @@ pub(crate) fn certificates(config: &FleetConfig) -> Result<TlsCertificates, Conf
     };
     Ok(TlsCertificates {
         client_tls,
-        root_cert,
+        root_cert: Some(root_cert),
     })
+}
+
+/// The system's trusted CA certificates as one PEM text. A store that yields none is a
+/// configuration error pointing at `ca_file`; one unreadable file among many is not.
+fn system_roots_pem() -> Result<Vec<u8>, ConfigError> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "it is empty".to_string(), |e| e.to_string());
+        return Err(ConfigError::new(
+            "ca_file",
+            format!("no `ca_file`, and the system's trusted CA certificates cannot be read ({why}): give the CA file"),
+        ));
+    }
+    let pems: Vec<pem::Pem> = found
+        .certs
+        .iter()
+        .map(|der| pem::Pem::new("CERTIFICATE", der.as_ref()))
+        .collect();
+    Ok(pem::encode_many(&pems).into_bytes())
 }
 
 /// rustls's `ClientConfig::builder()`, which the redis client calls for every
@@ -110,9 +137,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "cert_file");
-        // Without files: the system's CAs, no client certificate.
-        let none = certificates(&base).unwrap();
-        assert!(none.root_cert.is_none() && none.client_tls.is_none());
+        // Without files: the system's CAs, no client certificate; a machine without a
+        // CA store is told to give `ca_file`.
+        match certificates(&base) {
+            Ok(none) => assert!(none.root_cert.is_some() && none.client_tls.is_none()),
+            Err(e) => assert_eq!(e.field, "ca_file", "{e}"),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
