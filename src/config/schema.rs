@@ -422,8 +422,9 @@ fn toml_string(s: &str) -> String {
 }
 
 static FLEET: Section<FleetConfig> = Section {
-    doc: "The Redis a policy's `scope = \"fleet\"` stages share with every other process \
-          (feature `fleet`), and what they do when it is unavailable. Credentials are never \
+    doc: "The Redis a policy's fleet-wide limits share with every other process (feature \
+          `fleet`): `scope = \"fleet\"` on the rate limiter, and `max_concurrent` here; and \
+          what they do when it is unavailable. Credentials are never \
           written here: only where to read them.",
     fields: &[
         text!("address", address,
@@ -463,6 +464,10 @@ static FLEET: Section<FleetConfig> = Section {
             "A fleet concurrency slot's lease; a crashed process's slots return after it."),
         field!("max_backoff", Duration, max_backoff,
             "The longest pause between reconnection attempts (doubling from `timeout`)."),
+        maybe!("max_concurrent", MaybeU32, max_concurrent, off = "unlimited",
+            "At most this many of the policy's calls in flight across the fleet (leases of \
+             `lease_ttl`, asked after the rate limiter; a full limit rejects as \
+             `bulkhead_full`). Not set: no fleet concurrency limit."),
     ],
     start: || FleetConfig::new(""),
     required: &[(

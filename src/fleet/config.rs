@@ -100,6 +100,10 @@ pub struct FleetConfig {
     /// The longest pause between reconnection attempts (the backoff doubles from
     /// `timeout` up to this).
     pub max_backoff: Duration,
+    /// In a policy: at most this many of its calls in flight across the fleet (a fleet
+    /// concurrency limit on expiring leases, asked after the rate limiter); `None`: no
+    /// such limit.
+    pub max_concurrent: Option<u32>,
 }
 
 crate::builder::with_setters!(FleetConfig {
@@ -118,6 +122,7 @@ crate::builder::with_setters!(FleetConfig {
     max_batch: u64 => with_max_batch,
     lease_ttl: Duration => with_lease_ttl,
     max_backoff: Duration => with_max_backoff,
+    max_concurrent: Option<u32> => with_max_concurrent,
 });
 
 impl FleetConfig {
@@ -142,6 +147,7 @@ impl FleetConfig {
             max_batch: 1000,
             lease_ttl: Duration::from_secs(5),
             max_backoff: Duration::from_secs(1),
+            max_concurrent: None,
         }
     }
 
@@ -208,6 +214,16 @@ impl FleetConfig {
         }
         if self.max_batch == 0 {
             return Err(ConfigError::new("max_batch", "must be at least 1"));
+        }
+        if self.max_concurrent == Some(0) {
+            return Err(ConfigError::new("max_concurrent", "must be at least 1"));
+        }
+        #[cfg(not(all(feature = "fleet", not(loom))))]
+        if self.max_concurrent.is_some() {
+            return Err(ConfigError::new(
+                "max_concurrent",
+                "this build of breakwater has no fleet support (the cargo feature `fleet`)",
+            ));
         }
         Ok(())
     }
@@ -392,6 +408,20 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(e.field, "cert_file");
+    }
+
+    #[test]
+    fn a_fleet_concurrency_limit_is_at_least_one_and_needs_the_feature() {
+        let c = FleetConfig::new("127.0.0.1:6379").with_max_concurrent(Some(0));
+        assert_eq!(c.validate().unwrap_err().field, "max_concurrent");
+        let c = c.with_max_concurrent(Some(8));
+        if cfg!(all(feature = "fleet", not(loom))) {
+            assert!(c.validate().is_ok());
+        } else {
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.field, "max_concurrent");
+            assert!(e.reason.contains("feature"), "{e}");
+        }
     }
 
     #[test]
