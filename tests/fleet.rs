@@ -582,10 +582,11 @@ max_backoff = "200ms"
 
 /// `fleet.max_concurrent` in a policy file: permits of two engines (two processes'
 /// worth) share one in-flight limit; a completed permit gives its slot back; the slots
-/// live in Redis (`NAMESPACE:POLICY:slots`) and none is left when all completed.
+/// live in Redis (`NAMESPACE:POLICY:slots`) and none is left when all completed; with
+/// Redis gone, `deny` refuses and health is degraded.
 #[test]
 fn a_policy_file_fleet_concurrency_limit_holds_across_engines() {
-    let server = RedisServer::start(&[]);
+    let mut server = RedisServer::start(&[]);
     let toml = format!(
         r#"
 [policies.db.rate_limiter]
@@ -640,4 +641,12 @@ max_backoff = "200ms"
     drop(fourth); // completes as ignored: its slot goes back too
     assert_eq!(in_redis(&mut con), 0);
     assert_eq!(engines[0].health().status.as_str(), "healthy");
+
+    // Redis gone: `deny` admits nothing, and health says why.
+    server.kill();
+    let refused = db(0).acquire().map(|p| p.success()).unwrap_err();
+    assert_eq!(refused.reason, breakwater::RejectReason::BulkheadFull);
+    let json = engines[0].health().to_json();
+    assert_eq!(engines[0].health().status.as_str(), "degraded", "{json}");
+    assert!(json.contains("\"kind\":\"fleet_unavailable\""), "{json}");
 }
