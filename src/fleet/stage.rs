@@ -35,9 +35,21 @@ struct Slots {
     taken: Mutex<Vec<FleetSlot>>,
 }
 
+/// A fleet limit's error under the section that holds its key: the quota's under
+/// `rate_limiter`, everything else (address, credentials, TLS files, fallback share,
+/// `max_concurrent`) under `fleet`, so `fleet.ca_file` is named, not the rate limiter.
+fn named(e: ConfigError) -> ConfigError {
+    const QUOTA_KEYS: [&str; 3] = ["rate", "period", "burst"];
+    if QUOTA_KEYS.contains(&e.field.as_ref()) {
+        e.within("rate_limiter")
+    } else {
+        e.within("fleet")
+    }
+}
+
 impl FleetStage {
-    /// The stage of `config`: `None` when it has no fleet limit. The rate limit's errors
-    /// are named under `rate_limiter`, the concurrency limit's under `fleet`.
+    /// The stage of `config`: `None` when it has no fleet limit. An error names its key
+    /// under the section that holds it (see [`named`]).
     pub(crate) fn build(
         config: &PolicyConfig,
         clock: AnyClock,
@@ -48,7 +60,7 @@ impl FleetStage {
         let rate = match &config.rate_limiter {
             Some(c) if c.scope == Scope::Fleet => Some(
                 FleetRateLimiter::with_clock(&config.name, *c, (**fleet).clone(), clock.clone())
-                    .map_err(|e| e.within("rate_limiter"))?,
+                    .map_err(named)?,
             ),
             _ => None,
         };
@@ -60,7 +72,7 @@ impl FleetStage {
                     (**fleet).clone(),
                     clock,
                 )
-                .map_err(|e| e.within("fleet"))?,
+                .map_err(named)?,
                 taken: Mutex::new(Vec::new()),
             }),
             None => None,

@@ -237,7 +237,10 @@ fn the_policy_file_configures_tls_and_refuses_bad_files_at_load() {
             .unwrap_err()
             .to_string();
         eprintln!("{e}");
-        assert!(e.contains(key) && e.contains(says), "{tls}: {e}");
+        assert!(
+            e.contains(&format!("`fleet.{key}`")) && e.contains(says),
+            "{tls}: {e}"
+        );
     }
     let plain = policy(
         &server,
