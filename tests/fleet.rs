@@ -3,8 +3,14 @@
 //! processes are this test binary run again as children (`child_process`, ignored
 //! unless called so).
 //!
-//! Time: about 15 s in all.
+//! `tls.rs` (module `tls`): the same over `rediss://`, with certificates made at run
+//! time.
+//!
+//! Time: about 18 s in all.
 #![cfg(feature = "fleet")]
+
+#[path = "fleet/tls.rs"]
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -572,4 +578,75 @@ max_backoff = "200ms"
     let json = engines[0].health().to_json();
     assert!(json.contains("\"kind\":\"fleet_unavailable\""), "{json}");
     assert!(json.contains("unavailable: "), "{json}");
+}
+
+/// `fleet.max_concurrent` in a policy file: permits of two engines (two processes'
+/// worth) share one in-flight limit; a completed permit gives its slot back; the slots
+/// live in Redis (`NAMESPACE:POLICY:slots`) and none is left when all completed; with
+/// Redis gone, `deny` refuses and health is degraded.
+#[test]
+fn a_policy_file_fleet_concurrency_limit_holds_across_engines() {
+    let mut server = RedisServer::start(&[]);
+    let toml = format!(
+        r#"
+[policies.db.rate_limiter]
+rate = 1000
+period = "1s"
+
+[policies.db.fleet]
+address = "{}"
+namespace = "policyslots"
+max_concurrent = 3
+on_unavailable = "deny"
+timeout = "250ms"
+max_backoff = "200ms"
+"#,
+        server.address()
+    );
+    let engines = [
+        breakwater::engine::Engine::from_toml_str(&toml).unwrap(),
+        breakwater::engine::Engine::from_toml_str(&toml).unwrap(),
+    ];
+    let policies = [
+        engines[0].policy("db").unwrap(),
+        engines[1].policy("db").unwrap(),
+    ];
+    let db = |i: usize| &policies[i];
+    let mut con = server.client();
+    let in_redis = |con: &mut redis::Connection| -> u64 {
+        redis::cmd("ZCARD")
+            .arg("policyslots:db:slots")
+            .query(con)
+            .unwrap()
+    };
+    let first = db(0).acquire().unwrap();
+    let second = db(1).acquire().unwrap();
+    let third = db(0).acquire().unwrap();
+    assert_eq!(in_redis(&mut con), 3);
+    for i in 0..2 {
+        let refused = db(i).acquire().map(|p| p.success()).unwrap_err();
+        assert_eq!(refused.reason, breakwater::RejectReason::BulkheadFull);
+    }
+    let snap = db(0).snapshot();
+    assert!(snap.limiter.is_some(), "the rate limiter stays local");
+    let slots = snap.fleet_limiter.unwrap().concurrency.unwrap();
+    assert_eq!(slots.held, 2, "{slots:?}");
+    assert!(slots.rejected >= 1, "{slots:?}");
+
+    second.success();
+    assert_eq!(in_redis(&mut con), 2);
+    let fourth = db(0).acquire().expect("a slot given back is taken again");
+    first.failure();
+    third.success();
+    drop(fourth); // completes as ignored: its slot goes back too
+    assert_eq!(in_redis(&mut con), 0);
+    assert_eq!(engines[0].health().status.as_str(), "healthy");
+
+    // Redis gone: `deny` admits nothing, and health says why.
+    server.kill();
+    let refused = db(0).acquire().map(|p| p.success()).unwrap_err();
+    assert_eq!(refused.reason, breakwater::RejectReason::BulkheadFull);
+    let json = engines[0].health().to_json();
+    assert_eq!(engines[0].health().status.as_str(), "degraded", "{json}");
+    assert!(json.contains("\"kind\":\"fleet_unavailable\""), "{json}");
 }

@@ -422,17 +422,26 @@ fn toml_string(s: &str) -> String {
 }
 
 static FLEET: Section<FleetConfig> = Section {
-    doc: "The Redis a policy's `scope = \"fleet\"` stages share with every other process \
-          (feature `fleet`), and what they do when it is unavailable. Credentials are never \
+    doc: "The Redis a policy's fleet-wide limits share with every other process (feature \
+          `fleet`): `scope = \"fleet\"` on the rate limiter, and `max_concurrent` here; and \
+          what they do when it is unavailable. Credentials are never \
           written here: only where to read them.",
     fields: &[
         text!("address", address,
-            "`host:port` or `redis://[user@]host:port[/db]` (no password; TLS not yet supported)."),
+            "`host:port` or `redis://[user@]host:port[/db]` (no password); `rediss://` for TLS."),
         maybe_text!("username", username, "The ACL user, if the server has users."),
         maybe_text!("password_env", password_env,
             "The environment variable holding the password (read when the policy is built)."),
         maybe_text!("password_file", path password_file,
             "The file whose first line is the password (read when the policy is built)."),
+        maybe_text!("ca_file", path ca_file,
+            "With `rediss://`: the PEM file of the CA certificates that sign the server's \
+             (in place of the system's trusted CAs; read when the policy is built)."),
+        maybe_text!("cert_file", path cert_file,
+            "With `rediss://`: this client's PEM certificate, for a server that asks for one \
+             (`tls-auth-clients`); needs `key_file`."),
+        maybe_text!("key_file", path key_file,
+            "With `rediss://`: the PEM private key of `cert_file`."),
         text!("namespace", namespace, "Prefix of every Redis key (`NAMESPACE:POLICY:…`)."),
         Field {
             key: "on_unavailable",
@@ -455,6 +464,10 @@ static FLEET: Section<FleetConfig> = Section {
             "A fleet concurrency slot's lease; a crashed process's slots return after it."),
         field!("max_backoff", Duration, max_backoff,
             "The longest pause between reconnection attempts (doubling from `timeout`)."),
+        maybe!("max_concurrent", MaybeU32, max_concurrent, off = "unlimited",
+            "At most this many of the policy's calls in flight across the fleet (leases of \
+             `lease_ttl`, asked after the rate limiter; a full limit rejects as \
+             `bulkhead_full`). Not set: no fleet concurrency limit."),
     ],
     start: || FleetConfig::new(""),
     required: &[(

@@ -24,6 +24,7 @@ use std::fmt;
 use super::config::{FleetConfig, OnUnavailable};
 use super::link::{Link, LuaScript};
 use super::scripts::{SLOT_ACQUIRE, SLOT_REFRESH};
+use super::snapshot::FleetConcurrencySnapshot;
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::clock::AnyClock;
 use crate::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
@@ -50,29 +51,6 @@ enum SlotKind {
     Local,
     /// Admitted by `allow` without a slot.
     Unbounded,
-}
-
-/// A point-in-time view of a fleet concurrency limit, for metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FleetConcurrencySnapshot {
-    /// Whether Redis is unavailable (the limit follows `on_unavailable`).
-    pub unavailable: bool,
-    /// Why, while unavailable.
-    pub message: Option<String>,
-    /// Fleet slots this process holds.
-    pub held: u64,
-    /// Leases found expired at a refresh (a pause longer than the TTL).
-    pub leases_lost: u64,
-    /// Redis round trips made.
-    pub round_trips: u64,
-    /// Redis calls that failed.
-    pub failures: u64,
-    /// Returns to the fleet limit after a failure.
-    pub recoveries: u64,
-    /// Admitted by the fallback (`local` or `allow`).
-    pub admitted_fallback: u64,
-    /// Rejected calls.
-    pub rejected: u64,
 }
 
 struct Shared {

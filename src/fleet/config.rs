@@ -63,7 +63,8 @@ impl OnUnavailable {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FleetConfig {
-    /// `host:port`, or a `redis://[user@]host:port[/db]` address (no password in it).
+    /// `host:port`, or a `redis://[user@]host:port[/db]` address (no password in it);
+    /// `rediss://` for TLS.
     pub address: String,
     /// The ACL user name, if the server has users (`AUTH user password`).
     pub username: Option<String>,
@@ -71,6 +72,14 @@ pub struct FleetConfig {
     pub password_env: Option<String>,
     /// The file whose first line is the password.
     pub password_file: Option<PathBuf>,
+    /// With `rediss://`: the PEM file of the CA certificates that sign the server's
+    /// certificate (in place of the system's trusted CAs).
+    pub ca_file: Option<PathBuf>,
+    /// With `rediss://`: this client's PEM certificate chain, for a server that asks for
+    /// one (`tls-auth-clients`); needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// With `rediss://`: the PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
     /// Prefix of every key this process writes (`NAMESPACE:LIMIT:…`).
     pub namespace: String,
     /// What a limit does while Redis is unavailable.
@@ -91,6 +100,10 @@ pub struct FleetConfig {
     /// The longest pause between reconnection attempts (the backoff doubles from
     /// `timeout` up to this).
     pub max_backoff: Duration,
+    /// In a policy: at most this many of its calls in flight across the fleet (a fleet
+    /// concurrency limit on expiring leases, asked after the rate limiter); `None`: no
+    /// such limit.
+    pub max_concurrent: Option<u32>,
 }
 
 crate::builder::with_setters!(FleetConfig {
@@ -98,6 +111,9 @@ crate::builder::with_setters!(FleetConfig {
     username: Option<String> => with_username,
     password_env: Option<String> => with_password_env,
     password_file: Option<PathBuf> => with_password_file,
+    ca_file: Option<PathBuf> => with_ca_file,
+    cert_file: Option<PathBuf> => with_cert_file,
+    key_file: Option<PathBuf> => with_key_file,
     namespace: String => with_namespace,
     on_unavailable: OnUnavailable => with_on_unavailable,
     local_share: f64 => with_local_share,
@@ -106,6 +122,7 @@ crate::builder::with_setters!(FleetConfig {
     max_batch: u64 => with_max_batch,
     lease_ttl: Duration => with_lease_ttl,
     max_backoff: Duration => with_max_backoff,
+    max_concurrent: Option<u32> => with_max_concurrent,
 });
 
 impl FleetConfig {
@@ -119,6 +136,9 @@ impl FleetConfig {
             username: None,
             password_env: None,
             password_file: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
             namespace: "breakwater".into(),
             on_unavailable: OnUnavailable::Local,
             local_share: 0.25,
@@ -127,19 +147,49 @@ impl FleetConfig {
             max_batch: 1000,
             lease_ttl: Duration::from_secs(5),
             max_backoff: Duration::from_secs(1),
+            max_concurrent: None,
         }
     }
 
     /// Checks every field; the error names it as the policy file spells it. The address
-    /// must parse, at most one password source may be given, and the durations must be
-    /// non-zero (`lease_ttl` at least 3 ms, so a third of it is a refresh period).
+    /// must parse, at most one password source may be given, the TLS files need a
+    /// `rediss://` address (and a client certificate its key), and the durations must be
+    /// non-zero (`lease_ttl` at least 3 ms, so a third of it is a refresh period). The
+    /// files themselves are read when a limit is built.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        parse_address(&self.address)?;
+        let address = parse_address(&self.address)?;
         if self.password_env.is_some() && self.password_file.is_some() {
             return Err(ConfigError::new(
                 "password_env",
                 "give the password in one place: `password_env` or `password_file`",
             ));
+        }
+        for (field, file) in [
+            ("ca_file", &self.ca_file),
+            ("cert_file", &self.cert_file),
+            ("key_file", &self.key_file),
+        ] {
+            if file.is_some() && !address.tls {
+                return Err(ConfigError::new(
+                    field,
+                    "TLS files need a TLS address: write `rediss://host:port`",
+                ));
+            }
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "key_file",
+                    "missing: a client certificate (`cert_file`) needs its private key",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "cert_file",
+                    "missing: a private key (`key_file`) needs its client certificate",
+                ))
+            }
+            _ => {}
         }
         if self.namespace.is_empty() || self.namespace.contains(char::is_whitespace) {
             return Err(ConfigError::new(
@@ -164,6 +214,16 @@ impl FleetConfig {
         }
         if self.max_batch == 0 {
             return Err(ConfigError::new("max_batch", "must be at least 1"));
+        }
+        if self.max_concurrent == Some(0) {
+            return Err(ConfigError::new("max_concurrent", "must be at least 1"));
+        }
+        #[cfg(not(all(feature = "fleet", not(loom))))]
+        if self.max_concurrent.is_some() {
+            return Err(ConfigError::new(
+                "max_concurrent",
+                "this build of breakwater has no fleet support (the cargo feature `fleet`)",
+            ));
         }
         Ok(())
     }
@@ -197,30 +257,28 @@ impl FleetConfig {
 /// An address taken apart: where, as whom, which database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Address {
+    /// `rediss://`: the connection is TLS.
+    pub(crate) tls: bool,
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) username: Option<String>,
     pub(crate) db: i64,
 }
 
-/// Parses `host:port` or `redis://[user@]host:port[/db]`. A password in the address and
-/// the TLS scheme (not built yet) are configuration errors naming why.
+/// Parses `host:port` or `redis[s]://[user@]host:port[/db]`. A password in the address
+/// is a configuration error naming why.
 pub(crate) fn parse_address(address: &str) -> Result<Address, ConfigError> {
     let bad = |why: String| ConfigError::new("address", why);
-    if address.starts_with("rediss://") {
-        return Err(bad(
-            "TLS (`rediss://`) is not supported yet: use a local TLS proxy or a plain address"
-                .into(),
-        ));
-    }
-    let (rest, url) = match address.split_once("://") {
-        Some(("redis", rest)) => (rest, true),
+    let (rest, url, tls) = match address.split_once("://") {
+        Some(("redis", rest)) => (rest, true, false),
+        Some(("rediss", rest)) => (rest, true, true),
         Some((scheme, _)) => {
             return Err(bad(format!(
-                "unknown scheme `{scheme}://`: write `host:port` or `redis://host:port`"
+                "unknown scheme `{scheme}://`: write `host:port`, `redis://host:port` or \
+                 `rediss://host:port` (TLS)"
             )))
         }
-        None => (address, false),
+        None => (address, false, false),
     };
     let (userinfo, rest) = match rest.rsplit_once('@') {
         Some((u, r)) if url => (Some(u), r),
@@ -261,6 +319,7 @@ pub(crate) fn parse_address(address: &str) -> Result<Address, ConfigError> {
         return Err(bad(format!("`{address}` has no valid host")));
     }
     Ok(Address {
+        tls,
         host: host.to_string(),
         port,
         username,
@@ -278,6 +337,7 @@ mod tests {
         assert_eq!(
             a,
             Address {
+                tls: false,
                 host: "cache.internal".into(),
                 port: 6380,
                 username: Some("svc".into()),
@@ -286,12 +346,14 @@ mod tests {
         );
         assert_eq!(parse_address("127.0.0.1:6379").unwrap().port, 6379);
         assert_eq!(parse_address("[::1]:6379").unwrap().host, "::1");
+        let tls = parse_address("rediss://cache.internal:6380").unwrap();
+        assert!(tls.tls && tls.port == 6380, "{tls:?}");
         for (bad, says) in [
             ("127.0.0.1", "host:port"),
             ("127.0.0.1:0", "port"),
             ("127.0.0.1:99999", "port"),
             (":6379", "no valid host"),
-            ("rediss://h:6379", "TLS"),
+            ("rediss://:secret@h:6379", "password"),
             ("unix:///tmp/r.sock", "scheme"),
             ("redis://:secret@h:6379", "password"),
             ("redis://h:6379/x", "database"),
@@ -325,6 +387,41 @@ mod tests {
         let e = c.password().unwrap_err();
         assert_eq!(e.field, "password_env");
         assert!(e.reason.contains("not set"), "{e}");
+    }
+
+    #[test]
+    fn tls_files_need_a_tls_address_and_a_certificate_its_key() {
+        let plain = FleetConfig::new("127.0.0.1:6379").with_ca_file(Some("ca.pem".into()));
+        let e = plain.validate().unwrap_err();
+        assert_eq!(e.field, "ca_file");
+        assert!(e.reason.contains("rediss://"), "{e}");
+        let tls = FleetConfig::new("rediss://127.0.0.1:6379").with_ca_file(Some("ca.pem".into()));
+        assert!(tls.validate().is_ok());
+        let e = tls
+            .clone()
+            .with_cert_file(Some("c.pem".into()))
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.field, "key_file");
+        let e = tls
+            .with_key_file(Some("k.pem".into()))
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.field, "cert_file");
+    }
+
+    #[test]
+    fn a_fleet_concurrency_limit_is_at_least_one_and_needs_the_feature() {
+        let c = FleetConfig::new("127.0.0.1:6379").with_max_concurrent(Some(0));
+        assert_eq!(c.validate().unwrap_err().field, "max_concurrent");
+        let c = c.with_max_concurrent(Some(8));
+        if cfg!(all(feature = "fleet", not(loom))) {
+            assert!(c.validate().is_ok());
+        } else {
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.field, "max_concurrent");
+            assert!(e.reason.contains("feature"), "{e}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use redis::{Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
+use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
 
 use super::config::{parse_address, FleetConfig};
 use super::status::FleetStatus;
@@ -32,7 +32,7 @@ impl LuaScript {
 
 /// A pool of connections to one Redis, shared by a limit's callers and its thread.
 pub(crate) struct Link {
-    info: ConnectionInfo,
+    client: Client,
     timeout: Duration,
     idle: Mutex<Vec<Connection>>,
     pub(crate) status: Arc<FleetStatus>,
@@ -40,12 +40,22 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Resolves the address and the credentials (a configuration error if either is
-    /// wrong); connects only on the first call.
+    /// Resolves the address, the credentials and the TLS files (a configuration error if
+    /// any is wrong); connects only on the first call.
     pub(crate) fn new(config: &FleetConfig, clock: AnyClock) -> Result<Self, ConfigError> {
         config.validate()?;
         let address = parse_address(&config.address)?;
-        let info = ConnectionAddr::Tcp(address.host, address.port)
+        let addr = if address.tls {
+            ConnectionAddr::TcpTls {
+                host: address.host,
+                port: address.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(address.host, address.port)
+        };
+        let info = addr
             .into_connection_info()
             .map_err(|e| ConfigError::new("address", e.to_string()))?;
         let mut redis = info
@@ -59,8 +69,15 @@ impl Link {
         if let Some(password) = config.password()? {
             redis = redis.set_password(password);
         }
+        let info = info.set_redis_settings(redis);
+        let client = if address.tls {
+            Client::build_with_tls(info, super::tls::certificates(config)?)
+                .map_err(|e| ConfigError::new("ca_file", format!("TLS: {e}")))?
+        } else {
+            Client::open(info).map_err(|e| ConfigError::new("address", e.to_string()))?
+        };
         Ok(Self {
-            info: info.set_redis_settings(redis),
+            client,
             timeout: config.timeout,
             idle: Mutex::new(Vec::new()),
             status: Arc::new(FleetStatus::new(config.timeout, config.max_backoff)),
@@ -75,8 +92,7 @@ impl Link {
     }
 
     fn open(&self) -> RedisResult<Connection> {
-        let con =
-            redis::Client::open(self.info.clone())?.get_connection_with_timeout(self.timeout)?;
+        let con = self.client.get_connection_with_timeout(self.timeout)?;
         con.set_read_timeout(Some(self.timeout))?;
         con.set_write_timeout(Some(self.timeout))?;
         Ok(con)
@@ -105,8 +121,10 @@ impl Link {
                 Ok(value)
             }
             Err(e) => {
-                self.status
-                    .failed(describe(&e, &self.info), self.clock.now());
+                self.status.failed(
+                    describe(&e, self.client.get_connection_info()),
+                    self.clock.now(),
+                );
                 Err(e)
             }
         }
@@ -151,8 +169,21 @@ fn describe(e: &redis::RedisError, info: &ConnectionInfo) -> String {
         || e.to_string().contains("NOAUTH")
     {
         format!("authentication failed ({e})")
+    } else if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) && is_tls_failure(e) {
+        format!("TLS handshake failed ({e})")
     } else {
         e.to_string()
     };
     format!("redis at {} unavailable: {what}", info.addr())
+}
+
+/// Whether a TLS connection's failure came from the handshake: rustls reports a
+/// certificate the CA does not vouch for, a name it does not cover, or the server's alert
+/// as an I/O error whose text says so, and those need a different fix (the CA or
+/// certificate files) than an unreachable server.
+fn is_tls_failure(e: &redis::RedisError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    ["certificate", "handshake", "alert", "tls"]
+        .iter()
+        .any(|word| text.contains(word))
 }

@@ -58,6 +58,13 @@ enum TokenKind {
     Local(RawReservation),
     /// Admitted by `allow`.
     Unbounded,
+    /// Nothing: a policy's fleet stage without a fleet rate limit (see `stage.rs`).
+    NoRate,
+}
+
+impl FleetToken {
+    /// What a fleet stage without a fleet rate limit hands out.
+    pub(super) const NO_RATE: FleetToken = FleetToken(TokenKind::NoRate);
 }
 
 struct Shared {
@@ -229,6 +236,7 @@ impl FleetRateLimiter {
             TokenKind::Unbounded => {
                 s.admitted_fallback.fetch_sub(1, Ordering::Relaxed);
             }
+            TokenKind::NoRate => {}
         }
     }
 
@@ -253,6 +261,7 @@ impl FleetRateLimiter {
             recoveries: status.recoveries.load(Ordering::Relaxed),
             admitted_fallback: s.admitted_fallback.load(Ordering::Relaxed),
             rejected: s.rejected.load(Ordering::Relaxed),
+            concurrency: None,
         }
     }
 

@@ -1,9 +1,10 @@
-//! [`FleetLimiterSnapshot`]: a fleet rate limit's state for metrics and health (built
+//! [`FleetLimiterSnapshot`], [`FleetConcurrencySnapshot`]: a fleet limit's state for
+//! metrics and health (built
 //! in every configuration, so a policy snapshot has the same shape with or without the
 //! feature `fleet`).
 
 /// A point-in-time view of a fleet rate limiter, for metrics.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FleetLimiterSnapshot {
     /// Whether Redis is unavailable (the limit follows `on_unavailable`).
     pub unavailable: bool,
@@ -31,6 +32,8 @@ pub struct FleetLimiterSnapshot {
     pub admitted_fallback: u64,
     /// Rejected calls.
     pub rejected: u64,
+    /// The policy's fleet concurrency limit (`fleet.max_concurrent`), if it has one.
+    pub concurrency: Option<FleetConcurrencySnapshot>,
 }
 
 impl FleetLimiterSnapshot {
@@ -38,4 +41,27 @@ impl FleetLimiterSnapshot {
     pub fn admitted_fleet(&self) -> u64 {
         self.leased - self.local_tokens
     }
+}
+
+/// A point-in-time view of a fleet concurrency limit, for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetConcurrencySnapshot {
+    /// Whether Redis is unavailable (the limit follows `on_unavailable`).
+    pub unavailable: bool,
+    /// Why, while unavailable.
+    pub message: Option<String>,
+    /// Fleet slots this process holds.
+    pub held: u64,
+    /// Leases found expired at a refresh (a pause longer than the TTL).
+    pub leases_lost: u64,
+    /// Redis round trips made.
+    pub round_trips: u64,
+    /// Redis calls that failed.
+    pub failures: u64,
+    /// Returns to the fleet limit after a failure.
+    pub recoveries: u64,
+    /// Admitted by the fallback (`local` or `allow`).
+    pub admitted_fallback: u64,
+    /// Rejected calls.
+    pub rejected: u64,
 }

@@ -64,9 +64,10 @@ pub(crate) struct Stages {
     /// bytes), and the box's address shares a line with the other stages', so a limiter
     /// costs one more load of a line already read.
     pub(super) limiter: Option<Box<RateLimiter<AnyClock>>>,
-    /// The rate limiter when its scope is the fleet (in place of `limiter`).
+    /// The fleet limits: the rate limiter when its scope is the fleet (in place of
+    /// `limiter`), and `fleet.max_concurrent`.
     #[cfg(all(feature = "fleet", not(loom)))]
-    pub(super) fleet_limiter: Option<Box<crate::fleet::FleetRateLimiter>>,
+    pub(super) fleet_limiter: Option<Box<crate::fleet::FleetStage>>,
     pub(super) bulkhead: Option<Bulkhead>,
     pub(super) adaptive: Option<Box<AdaptiveLimiter<AnyClock>>>,
     pub(super) chaos: Option<Box<Chaos>>,
@@ -107,18 +108,7 @@ impl Stages {
             None => None,
         };
         #[cfg(all(feature = "fleet", not(loom)))]
-        let fleet_limiter = match (&config.rate_limiter, &config.fleet) {
-            (Some(c), Some(fleet)) if c.scope == Scope::Fleet => Some(Box::new(
-                crate::fleet::FleetRateLimiter::with_clock(
-                    &config.name,
-                    *c,
-                    (**fleet).clone(),
-                    clock.precise(),
-                )
-                .map_err(|e| e.within("rate_limiter"))?,
-            )),
-            _ => None,
-        };
+        let fleet_limiter = crate::fleet::FleetStage::build(&config, clock.precise())?;
         #[cfg(not(all(feature = "fleet", not(loom))))]
         if config.rate_limiter.is_some_and(|c| c.scope == Scope::Fleet) {
             return Err(ConfigError::new(
@@ -558,6 +548,11 @@ impl Stages {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
+        }
+        // Every permit these stages issued took one fleet admission (see src/fleet/stage.rs).
+        #[cfg(all(feature = "fleet", not(loom)))]
+        if let Some(f) = &self.fleet_limiter {
+            f.complete();
         }
         if let (Some(k), Some(slot)) = (&self.keyed, permit.keyed) {
             k.release_raw(slot);

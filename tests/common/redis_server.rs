@@ -13,10 +13,16 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Listening with TLS on `port` (`--tls-port`) and on no plain port.
+    tls: bool,
 }
 
 impl RedisServer {
     pub fn start(extra: &[&str]) -> RedisServer {
+        RedisServer::start_with(extra, false)
+    }
+
+    fn start_with(extra: &[&str], tls: bool) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
@@ -25,14 +31,24 @@ impl RedisServer {
             port,
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls,
         };
         server.launch();
         server
     }
 
+    /// A server that speaks TLS only, on the port a plain one would use (`--port 0`
+    /// turns the plain listener off); `extra` gives the certificate files.
+    pub fn start_tls(extra: &[&str]) -> RedisServer {
+        let mut args = vec!["--port", "0"];
+        args.extend_from_slice(extra);
+        RedisServer::start_with(&args, true)
+    }
+
     pub fn launch(&mut self) {
+        let port_flag = if self.tls { "--tls-port" } else { "--port" };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([port_flag, &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -52,7 +68,11 @@ impl RedisServer {
     }
 
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("rediss://127.0.0.1:{}", self.port)
+        } else {
+            format!("127.0.0.1:{}", self.port)
+        }
     }
 
     pub fn pid(&self) -> u32 {
