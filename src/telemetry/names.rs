@@ -165,37 +165,13 @@ pub const INSTRUMENTS: [Instrument; 8] = [
 ];
 
 /// The values an enumerated attribute takes.
-pub const OUTCOME_VALUES: [&str; Outcome::ALL.len()] = {
-    let mut names = [""; Outcome::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = Outcome::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
+pub const OUTCOME_VALUES: [&str; Outcome::ALL.len()] = Outcome::NAMES;
 
 /// The values of `reason`.
-pub const REASON_VALUES: [&str; RejectReason::ALL.len()] = {
-    let mut names = [""; RejectReason::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = RejectReason::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
+pub const REASON_VALUES: [&str; RejectReason::ALL.len()] = RejectReason::NAMES;
 
 /// The values of `state`.
-pub const STATE_VALUES: [&str; BreakerState::ALL.len()] = {
-    let mut names = [""; BreakerState::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = BreakerState::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
+pub const STATE_VALUES: [&str; BreakerState::ALL.len()] = BreakerState::NAMES;
 
 /// Every attribute key with its values (`policy`: the loaded policies' names).
 pub const ATTRIBUTES: [(&str, &[&str]); 4] = [

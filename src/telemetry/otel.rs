@@ -112,31 +112,27 @@ pub fn register(meter: &Meter, engine: &Arc<Engine>) -> Registration {
     };
     for instrument in INSTRUMENTS {
         let source = Arc::downgrade(engine);
+        // The three kinds differ only in the builder and the observer's value type.
+        macro_rules! observable {
+            ($builder:ident) => {
+                meter
+                    .$builder(instrument.name)
+                    .with_unit(instrument.unit)
+                    .with_description(instrument.description)
+                    .with_callback(move |observer| observe(&source, instrument, observer))
+                    .build()
+            };
+        }
         match instrument.kind {
-            names::InstrumentKind::Counter => registration.counters.push(
-                meter
-                    .u64_observable_counter(instrument.name)
-                    .with_unit(instrument.unit)
-                    .with_description(instrument.description)
-                    .with_callback(move |observer| observe(&source, instrument, observer))
-                    .build(),
-            ),
-            names::InstrumentKind::UpDownCounter => registration.up_down_counters.push(
-                meter
-                    .i64_observable_up_down_counter(instrument.name)
-                    .with_unit(instrument.unit)
-                    .with_description(instrument.description)
-                    .with_callback(move |observer| observe(&source, instrument, observer))
-                    .build(),
-            ),
-            names::InstrumentKind::Gauge => registration.gauges.push(
-                meter
-                    .u64_observable_gauge(instrument.name)
-                    .with_unit(instrument.unit)
-                    .with_description(instrument.description)
-                    .with_callback(move |observer| observe(&source, instrument, observer))
-                    .build(),
-            ),
+            names::InstrumentKind::Counter => registration
+                .counters
+                .push(observable!(u64_observable_counter)),
+            names::InstrumentKind::UpDownCounter => registration
+                .up_down_counters
+                .push(observable!(i64_observable_up_down_counter)),
+            names::InstrumentKind::Gauge => {
+                registration.gauges.push(observable!(u64_observable_gauge))
+            }
         }
     }
     registration
