@@ -27,6 +27,33 @@ use crate::policy::{PolicyConfig, RetryOn, RetryPolicyConfig};
 use crate::retry::{BackoffConfig, BudgetConfig, Jitter};
 use crate::shm::HostScope;
 
+/// The tuning table `key` of one adaptive algorithm (named `algorithm` in the file,
+/// `variant` of `AdaptiveAlgorithm`), read and written only when that algorithm is the
+/// chosen one.
+macro_rules! tuning_field {
+    ($key:literal, $algorithm:literal, $variant:ident, $fields:ident, $doc:literal) => {
+        Field {
+            key: $key,
+            doc: $doc,
+            kind: Kind::Custom {
+                read: |r, t, p, c| {
+                    let tuning = match &mut c.algorithm {
+                        AdaptiveAlgorithm::$variant(tuning) => Some(tuning),
+                        _ => None,
+                    };
+                    read_tuning(r, t, p, ($key, $algorithm), $fields, tuning);
+                },
+                write: |c| match &c.algorithm {
+                    AdaptiveAlgorithm::$variant(tuning) => {
+                        Rendered::Value(inline_table($fields, tuning))
+                    }
+                    _ => Rendered::Skip,
+                },
+            },
+        }
+    };
+}
+
 /// A field stored directly in a struct field (or a path of them) of the section's type.
 macro_rules! field {
     ($key:literal, $kind:ident, $($path:ident).+, $doc:literal) => {
@@ -565,40 +592,10 @@ static ADAPTIVE: Section<AdaptiveConfig> = Section {
             "Sheddable calls are refused from this fraction of the limit. `(0, 1]`."),
         field!("default_at", F64, default_at,
             "Default-priority calls are refused from this fraction of the limit. `(0, 1]`."),
-        Field {
-            key: "aimd",
-            doc: "AIMD tuning: `{ increase, backoff_ratio, timeout }` (only with `algorithm = \"aimd\"`).",
-            kind: Kind::Custom {
-                read: |r, t, p, c| {
-                    let aimd = match &mut c.algorithm {
-                        AdaptiveAlgorithm::Aimd(aimd) => Some(aimd),
-                        AdaptiveAlgorithm::Gradient2(_) => None,
-                    };
-                    read_tuning(r, t, p, ("aimd", "aimd"), AIMD_FIELDS, aimd);
-                },
-                write: |c| match &c.algorithm {
-                    AdaptiveAlgorithm::Aimd(aimd) => Rendered::Value(inline_table(AIMD_FIELDS, aimd)),
-                    AdaptiveAlgorithm::Gradient2(_) => Rendered::Skip,
-                },
-            },
-        },
-        Field {
-            key: "gradient",
-            doc: "Gradient2 tuning: `{ smoothing, tolerance, long_window, queue_size }` (only with `algorithm = \"gradient2\"`).",
-            kind: Kind::Custom {
-                read: |r, t, p, c| {
-                    let gradient = match &mut c.algorithm {
-                        AdaptiveAlgorithm::Gradient2(gradient) => Some(gradient),
-                        AdaptiveAlgorithm::Aimd(_) => None,
-                    };
-                    read_tuning(r, t, p, ("gradient", "gradient2"), GRADIENT_FIELDS, gradient);
-                },
-                write: |c| match &c.algorithm {
-                    AdaptiveAlgorithm::Gradient2(g) => Rendered::Value(inline_table(GRADIENT_FIELDS, g)),
-                    AdaptiveAlgorithm::Aimd(_) => Rendered::Skip,
-                },
-            },
-        },
+        tuning_field!("aimd", "aimd", Aimd, AIMD_FIELDS,
+            "AIMD tuning: `{ increase, backoff_ratio, timeout }` (only with `algorithm = \"aimd\"`)."),
+        tuning_field!("gradient", "gradient2", Gradient2, GRADIENT_FIELDS,
+            "Gradient2 tuning: `{ smoothing, tolerance, long_window, queue_size }` (only with `algorithm = \"gradient2\"`)."),
     ],
     start: AdaptiveConfig::default,
     required: &[],
