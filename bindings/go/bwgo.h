@@ -23,6 +23,20 @@ static inline void bwgo_policy_complete_quiet(uintptr_t policy, bw_permit *permi
 	*out_status = bw_policy_complete((const bw_policy *)policy, permit, outcome, duration_ns);
 }
 
+static inline void bwgo_policy_acquire_traced_quiet(uintptr_t policy, int32_t priority,
+		const bw_trace_context *trace, bw_permit *out_permit, uint64_t *out_retry_after_ns,
+		bw_status *out_status) {
+	*out_status = bw_policy_acquire_traced((const bw_policy *)policy, priority, trace,
+		out_permit, out_retry_after_ns);
+}
+
+static inline void bwgo_policy_complete_traced_quiet(uintptr_t policy, bw_permit *permit,
+		int32_t outcome, uint64_t duration_ns, const bw_trace_context *trace,
+		bw_status *out_status) {
+	*out_status = bw_policy_complete_traced((const bw_policy *)policy, permit, outcome,
+		duration_ns, trace);
+}
+
 static inline void bwgo_policy_acquire_keyed_quiet(uintptr_t policy, const uint8_t *key,
 		size_t key_len, int32_t priority, bw_keyed_permit *out_permit,
 		uint64_t *out_retry_after_ns, bw_status *out_status) {

@@ -30,6 +30,10 @@ package breakwater
 #cgo nocallback bwgo_policy_acquire_quiet
 #cgo noescape bwgo_policy_complete_quiet
 #cgo nocallback bwgo_policy_complete_quiet
+#cgo noescape bwgo_policy_acquire_traced_quiet
+#cgo nocallback bwgo_policy_acquire_traced_quiet
+#cgo noescape bwgo_policy_complete_traced_quiet
+#cgo nocallback bwgo_policy_complete_traced_quiet
 #cgo noescape bwgo_policy_acquire_keyed_quiet
 #cgo nocallback bwgo_policy_acquire_keyed_quiet
 #cgo noescape bwgo_policy_complete_keyed_quiet
