@@ -78,7 +78,7 @@ func applyCallOptions(opts []CallOption) callOptions {
 // Execute allocates nothing when the call succeeds on a policy without retries.
 func (p *Policy) Execute(ctx context.Context, fn func(context.Context) error, opts ...CallOption) error {
 	if len(opts) == 0 && p.plain() {
-		return p.executePlain(ctx, fn)
+		return p.executePlain(ctx, fn, nil, false)
 	}
 	o := callOptions{priority: Default}
 	if len(opts) > 0 {
