@@ -89,7 +89,7 @@ func (p *Policy) acquireKeyed(key []byte, priority Priority, out *C.bw_keyed_per
 
 // acquireKeyedListening is acquireKeyed through the call that may run the Go listener,
 // whose Go code may move this goroutine's stack: the key is copied to C memory and the
-// permit taken into a local that may escape, so the caller's stay put.
+// permit taken into a scratch (scratch.go), so the caller's stay on its stack.
 //
 //go:noinline
 func (p *Policy) acquireKeyedListening(key []byte, priority Priority, out *C.bw_keyed_permit) (C.bw_status, C.uint64_t) {
@@ -98,13 +98,14 @@ func (p *Policy) acquireKeyedListening(key []byte, priority Priority, out *C.bw_
 		ckey = (*C.uint8_t)(C.CBytes(key))
 		defer C.free(unsafe.Pointer(ckey))
 	}
-	var local C.bw_keyed_permit
-	var retryAfter C.uint64_t
-	status := C.bw_policy_acquire_keyed(p.ptr, ckey, C.size_t(len(key)), C.int32_t(priority), &local, &retryAfter)
+	s := getScratch()
+	status := C.bw_policy_acquire_keyed(p.ptr, ckey, C.size_t(len(key)), C.int32_t(priority), &s.permit, &s.retryAfter)
 	runtime.KeepAlive(p)
 	if status == C.BW_OK {
-		*out = local
+		*out = s.permit
 	}
+	retryAfter := s.retryAfter
+	putScratch(s)
 	return status, retryAfter
 }
 
@@ -121,10 +122,12 @@ func (p *Policy) completeKeyed(permit *C.bw_keyed_permit, outcome Outcome) C.bw_
 
 //go:noinline
 func (p *Policy) completeKeyedListening(permit *C.bw_keyed_permit, outcome Outcome) C.bw_status {
-	local := *permit
-	status := C.bw_policy_complete_keyed(p.ptr, &local, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	s := getScratch()
+	s.permit = *permit
+	status := C.bw_policy_complete_keyed(p.ptr, &s.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	runtime.KeepAlive(p)
-	*permit = local
+	*permit = s.permit
+	putScratch(s)
 	return status
 }
 

@@ -147,15 +147,16 @@ func (p *Policy) acquire(priority Priority) (permit C.bw_permit, retryAfter C.ui
 	return permit, retryAfter, status
 }
 
-// acquireListening is acquire through the call that may run the Go listener; its
-// pointers escape, so it lives apart and costs an allocation only here.
+// acquireListening is acquire through the call that may run the Go listener (see
+// scratch.go).
 //
 //go:noinline
 func (p *Policy) acquireListening(priority Priority) (C.bw_permit, C.uint64_t, C.bw_status) {
-	var permit C.bw_permit
-	var retryAfter C.uint64_t
-	status := C.bw_policy_acquire(p.ptr, C.int32_t(priority), &permit, &retryAfter)
+	s := getScratch()
+	status := C.bw_policy_acquire(p.ptr, C.int32_t(priority), &s.permit.permit, &s.retryAfter)
 	runtime.KeepAlive(p)
+	permit, retryAfter := s.permit.permit, s.retryAfter
+	putScratch(s)
 	return permit, retryAfter, status
 }
 
@@ -172,10 +173,12 @@ func (p *Policy) complete(permit *C.bw_permit, outcome Outcome) C.bw_status {
 
 //go:noinline
 func (p *Policy) completeListening(permit *C.bw_permit, outcome Outcome) C.bw_status {
-	local := *permit
-	status := C.bw_policy_complete(p.ptr, &local, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	s := getScratch()
+	s.permit.permit = *permit
+	status := C.bw_policy_complete(p.ptr, &s.permit.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	runtime.KeepAlive(p)
-	*permit = local
+	*permit = s.permit.permit
+	putScratch(s)
 	return status
 }
 

@@ -8,7 +8,6 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -101,36 +100,25 @@ func (p *Policy) completeTraced(permit *C.bw_permit, outcome Outcome, trace *Tra
 	return status
 }
 
-// tracedScratch is where the traced calls of a listening engine put what they pass by
-// pointer: those calls may run Go code (the listener), so what they point to must not
-// be on the stack, and a pooled scratch costs no allocation per call.
-type tracedScratch struct {
-	permit     C.bw_permit
-	retryAfter C.uint64_t
-	trace      C.bw_trace_context
-}
-
-var tracedScratchPool = sync.Pool{New: func() any { return new(tracedScratch) }}
-
 //go:noinline
 func (p *Policy) acquireTracedListening(priority Priority, trace *TraceContext) (C.bw_permit, C.uint64_t, C.bw_status) {
-	s := tracedScratchPool.Get().(*tracedScratch)
+	s := getScratch()
 	s.trace = trace.c()
-	status := C.bw_policy_acquire_traced(p.ptr, C.int32_t(priority), &s.trace, &s.permit, &s.retryAfter)
+	status := C.bw_policy_acquire_traced(p.ptr, C.int32_t(priority), &s.trace, &s.permit.permit, &s.retryAfter)
 	runtime.KeepAlive(p)
-	permit, retryAfter := s.permit, s.retryAfter
-	tracedScratchPool.Put(s)
+	permit, retryAfter := s.permit.permit, s.retryAfter
+	putScratch(s)
 	return permit, retryAfter, status
 }
 
 //go:noinline
 func (p *Policy) completeTracedListening(permit *C.bw_permit, outcome Outcome, trace *TraceContext) C.bw_status {
-	s := tracedScratchPool.Get().(*tracedScratch)
-	s.permit, s.trace = *permit, trace.c()
-	status := C.bw_policy_complete_traced(p.ptr, &s.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &s.trace)
+	s := getScratch()
+	s.permit.permit, s.trace = *permit, trace.c()
+	status := C.bw_policy_complete_traced(p.ptr, &s.permit.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &s.trace)
 	runtime.KeepAlive(p)
-	*permit = s.permit
-	tracedScratchPool.Put(s)
+	*permit = s.permit.permit
+	putScratch(s)
 	return status
 }
 
