@@ -175,35 +175,25 @@ func (b *CircuitBreaker) Allow() (Done, error) {
 }
 
 type breakerPermit struct {
-	breaker   *CircuitBreaker
-	permit    C.bw_breaker_permit
-	busy      atomic.Bool
-	completed atomic.Bool
+	breaker *CircuitBreaker
+	permit  C.bw_breaker_permit
+	guard   completionGuard
 }
 
 func (b *breakerPermit) complete(outcome Outcome) error {
-	if b.busy.Swap(true) {
-		return &Error{Op: "Done", Message: "the permit is being completed by another goroutine", kind: ErrPermitUsed}
-	}
-	defer b.busy.Store(false)
-	var status C.bw_status
-	if b.breaker.listening {
-		status = C.bw_breaker_complete(b.breaker.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
-	} else {
-		status = C.bwgo_breaker_complete_quiet(handle(unsafe.Pointer(b.breaker.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
-	}
-	runtime.KeepAlive(b)
-	if status == C.BW_OK {
-		b.completed.Store(true)
-	}
-	return statusError("Done", status)
+	return b.guard.complete(func() C.bw_status {
+		var status C.bw_status
+		if b.breaker.listening {
+			status = C.bw_breaker_complete(b.breaker.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+		} else {
+			status = C.bwgo_breaker_complete_quiet(handle(unsafe.Pointer(b.breaker.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+		}
+		runtime.KeepAlive(b)
+		return status
+	})
 }
 
-func (b *breakerPermit) abandon() {
-	if !b.completed.Load() {
-		b.complete(Ignored)
-	}
-}
+func (b *breakerPermit) abandon() { b.guard.abandon(b.complete) }
 
 // State is the breaker's state (an open breaker whose open duration has passed reads
 // Open until the next Allow moves it to HalfOpen).

@@ -14,6 +14,8 @@ package breakwater
 // can run a Go event listener, so each gets a *_quiet twin used only by handles whose
 // engine or breaker has no listener (fixed at construction, so it cannot change under
 // a running call).
+#cgo noescape bwgo_limiter_allow
+#cgo nocallback bwgo_limiter_allow
 #cgo noescape bwgo_limiter_try_acquire
 #cgo nocallback bwgo_limiter_try_acquire
 #cgo noescape bw_limiter_reserve
@@ -28,6 +30,14 @@ package breakwater
 #cgo nocallback bwgo_policy_acquire_quiet
 #cgo noescape bwgo_policy_complete_quiet
 #cgo nocallback bwgo_policy_complete_quiet
+#cgo noescape bwgo_policy_acquire_traced_quiet
+#cgo nocallback bwgo_policy_acquire_traced_quiet
+#cgo noescape bwgo_policy_complete_traced_quiet
+#cgo nocallback bwgo_policy_complete_traced_quiet
+#cgo noescape bwgo_policy_acquire_keyed_quiet
+#cgo nocallback bwgo_policy_acquire_keyed_quiet
+#cgo noescape bwgo_policy_complete_keyed_quiet
+#cgo nocallback bwgo_policy_complete_keyed_quiet
 #cgo noescape bwgo_breaker_try_acquire_quiet
 #cgo nocallback bwgo_breaker_try_acquire_quiet
 #cgo noescape bwgo_breaker_complete_quiet

@@ -14,6 +14,8 @@
 //     per-attempt timeout that cancels the attempt's context, and an optional fallback;
 //     Do[T] returns a value. Policy.Allow is the two-step form: done, err := Allow(),
 //     then done(outcome).
+//   - Per-key limits (a policy's per_key section): Policy.AllowKey, ExecuteKey and DoKey
+//     give each key (client, API key, tenant: any bytes) its own quota and concurrency.
 //   - Standalone handles: NewCircuitBreaker, NewRateLimiter (Allow, Reserve, Wait),
 //     NewBulkhead (TryAcquire, Acquire(ctx), Release), NewRetry.
 //   - Rejections are errors matching ErrCircuitOpen, ErrRateLimited, ErrBulkheadFull,
@@ -36,5 +38,6 @@
 // Bulkhead.TryAcquire/Release) are marked #cgo noescape and nocallback, so the permit
 // stays on the goroutine's stack and a successful Execute allocates nothing. A handle
 // with an event listener uses the plain calls instead (the listener runs Go code from
-// inside them), at the cost of one small allocation per call.
+// inside them), which point into a pooled scratch rather than at the stack, so they
+// allocate nothing either.
 package breakwater

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"strings"
 	"sync/atomic"
 )
 
@@ -122,6 +123,26 @@ func (e *Engine) Policy(name string) (*Policy, error) {
 		return nil, err
 	}
 	return newPolicy(ptr, name, e.shared), nil
+}
+
+// PolicyNames lists the names of the engine's policies, in file order, as of now (a
+// reload changes them).
+func (e *Engine) PolicyNames() ([]string, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	var text *C.char
+	err := withMessage("Engine.PolicyNames", func() C.bw_status { return C.bw_engine_policy_names(e.ptr, &text) })
+	runtime.KeepAlive(e)
+	if err != nil {
+		return nil, err
+	}
+	defer C.bw_string_free(text)
+	joined := C.GoString(text)
+	if joined == "" {
+		return nil, nil
+	}
+	return strings.Split(joined, "\n"), nil
 }
 
 // Reload replaces the engine's policies with those of a policy file's text, atomically:

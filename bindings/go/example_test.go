@@ -36,6 +36,32 @@ backoff = { initial = "1ms", multiplier = 2.0, max = "10ms" }
 	// Output: <nil> 2
 }
 
+func ExamplePolicy_ExecuteKey() {
+	clock := breakwater.NewManualClock(0) // a frozen clock, for an exact RetryAfter
+	engine, _ := breakwater.EngineFromTOML(`
+[policies.api.per_key]
+rate = 2
+period = "1m"
+`, breakwater.WithClock(clock))
+	defer engine.Close()
+	api, _ := engine.Policy("api")
+	handle := func(context.Context) error { return nil }
+	for _, tenant := range []string{"acme", "acme", "acme", "globex"} {
+		err := api.ExecuteKey(context.Background(), []byte(tenant), handle)
+		var rejected *breakwater.RejectedError
+		if errors.As(err, &rejected) {
+			fmt.Println(tenant, "rejected:", errors.Is(err, breakwater.ErrRateLimited), "retry after", rejected.RetryAfter)
+			continue
+		}
+		fmt.Println(tenant, "served")
+	}
+	// Output:
+	// acme served
+	// acme served
+	// acme rejected: true retry after 30s
+	// globex served
+}
+
 func ExamplePolicy_Allow() {
 	engine, _ := breakwater.EngineFromTOML("[policies.db.bulkhead]\nmax_concurrent = 1\n")
 	db, _ := engine.Policy("db")

@@ -19,6 +19,8 @@ type CallOption func(*callOptions)
 
 type callOptions struct {
 	priority      Priority
+	key           []byte
+	keyed         bool
 	fallback      func(context.Context, error) error
 	fallbackValue any
 	seed          uint64
@@ -75,11 +77,19 @@ func applyCallOptions(opts []CallOption) callOptions {
 // With WithFallback, the fallback turns the final error into Execute's result.
 // Execute allocates nothing when the call succeeds on a policy without retries.
 func (p *Policy) Execute(ctx context.Context, fn func(context.Context) error, opts ...CallOption) error {
+	if len(opts) == 0 && p.plain() {
+		return p.executePlain(ctx, fn, nil, false)
+	}
 	o := callOptions{priority: Default}
 	if len(opts) > 0 {
 		o = applyCallOptions(opts)
 	}
-	err := p.execute(ctx, fn, &o)
+	return p.executeWithFallback(ctx, fn, &o)
+}
+
+// executeWithFallback is execute, with the fallback turning its error into the result.
+func (p *Policy) executeWithFallback(ctx context.Context, fn func(context.Context) error, o *callOptions) error {
+	err := p.execute(ctx, fn, o)
 	if err != nil && o.fallback != nil {
 		return o.fallback(ctx, err)
 	}
@@ -92,6 +102,10 @@ func Do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, erro
 	if len(opts) > 0 {
 		o = applyCallOptions(opts)
 	}
+	return do(ctx, p, fn, &o)
+}
+
+func do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), o *callOptions) (T, error) {
 	var result T
 	err := p.execute(ctx, func(ctx context.Context) error {
 		v, err := fn(ctx)
@@ -99,7 +113,7 @@ func Do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, erro
 			result = v
 		}
 		return err
-	}, &o)
+	}, o)
 	if err != nil {
 		if fallback, ok := o.fallbackValue.(func(context.Context, error) (T, error)); ok {
 			return fallback(ctx, err)
@@ -121,7 +135,7 @@ func (p *Policy) execute(ctx context.Context, fn func(context.Context) error, o 
 	}
 	s := p.current()
 	if !s.hasRetry {
-		err, _, _ := p.attempt(ctx, fn, o.priority, s.timeout)
+		err, _, _ := p.attempt(ctx, fn, o, s.timeout)
 		return err
 	}
 	return p.retryLoop(ctx, fn, o, s)
@@ -129,14 +143,21 @@ func (p *Policy) execute(ctx context.Context, fn func(context.Context) error, o 
 
 // attempt runs one attempt. what is the retry class of a failed attempt (0: not
 // retryable, e.g. the caller gave up or the library answered an error).
-func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, priority Priority, timeout time.Duration) (err error, what uint32, retryAfter C.uint64_t) {
+func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o *callOptions, timeout time.Duration) (err error, what uint32, retryAfter C.uint64_t) {
 	hooks, trace, traced := traceOf(ctx)
-	var permit C.bw_permit
+	// The permit of a keyed call is the policy permit with the key's slot; an unkeyed
+	// call uses the policy permit inside it.
+	var permit C.bw_keyed_permit
 	var status C.bw_status
-	if traced {
-		permit, retryAfter, status = p.acquireTraced(priority, &trace)
-	} else {
-		permit, retryAfter, status = p.acquire(priority)
+	switch {
+	case o.keyed:
+		// The C ABI has no traced keyed acquire: a keyed attempt's events carry no trace.
+		traced = false
+		status, retryAfter = p.acquireKeyed(o.key, o.priority, &permit)
+	case traced:
+		permit.permit, retryAfter, status = p.acquireTraced(o.priority, &trace)
+	default:
+		permit.permit, retryAfter, status = p.acquire(o.priority)
 	}
 	if status != C.BW_OK {
 		err = p.rejection("Policy.Execute", status, retryAfter)
@@ -149,6 +170,23 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, pr
 		}
 		return err, what, retryAfter
 	}
+	var traceArg *TraceContext
+	if traced {
+		traceArg = &trace
+	}
+	var keyed *C.bw_keyed_permit
+	if o.keyed {
+		keyed = &permit
+	}
+	err, what = p.run(ctx, fn, &permit.permit, keyed, timeout, traceArg)
+	return err, what, 0
+}
+
+// run makes the call of an admitted attempt and completes its permit: through keyed
+// when it is the permit of a keyed call, with the trace context when trace is not nil.
+// It applies the attempt's timeout, the injected latency and fault, and classifies the
+// outcome; what is as for attempt.
+func (p *Policy) run(ctx context.Context, fn func(context.Context) error, permit *C.bw_permit, keyed *C.bw_keyed_permit, timeout time.Duration, trace *TraceContext) (err error, what uint32) {
 	callCtx := ctx
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -183,15 +221,19 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, pr
 	if cancel != nil {
 		cancel()
 	}
-	if traced {
-		status = p.completeTraced(&permit, outcome, &trace)
-	} else {
-		status = p.complete(&permit, outcome)
+	var status C.bw_status
+	switch {
+	case keyed != nil:
+		status = p.completeKeyed(keyed, outcome)
+	case trace != nil:
+		status = p.completeTraced(permit, outcome, trace)
+	default:
+		status = p.complete(permit, outcome)
 	}
 	if status != C.BW_OK && err == nil {
 		err = statusError("Policy.Execute", status)
 	}
-	return err, what, 0
+	return err, what
 }
 
 func (p *Policy) retryLoop(ctx context.Context, fn func(context.Context) error, o *callOptions, s *policySettings) error {
@@ -213,12 +255,12 @@ func (p *Policy) retryLoop(ctx context.Context, fn func(context.Context) error, 
 	runtime.KeepAlive(p)
 	if status != C.BW_OK {
 		// A reload removed the retry section since the settings were read: one attempt.
-		err, _, _ := p.attempt(ctx, fn, o.priority, s.timeout)
+		err, _, _ := p.attempt(ctx, fn, o, s.timeout)
 		return err
 	}
 	defer C.bw_retry_state_free(state)
 	for {
-		err, what, retryAfter := p.attempt(ctx, fn, o.priority, s.timeout)
+		err, what, retryAfter := p.attempt(ctx, fn, o, s.timeout)
 		if err == nil || what == 0 {
 			return err
 		}

@@ -69,7 +69,8 @@ func (l *RateLimiter) Allow() bool {
 	if l.closed.Load() {
 		return false
 	}
-	status := C.bwgo_limiter_try_acquire(handle(unsafe.Pointer(l.ptr)), 1, nil)
+	var status C.bw_status
+	C.bwgo_limiter_allow(handle(unsafe.Pointer(l.ptr)), &status)
 	runtime.KeepAlive(l)
 	return status == C.BW_OK
 }

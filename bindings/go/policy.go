@@ -70,6 +70,9 @@ type policySettings struct {
 	timeout  time.Duration
 	retryOn  uint32
 	hasRetry bool
+	// plain: no retries, no timeout, no listener, so Execute may take its plain path
+	// (execute_plain.go).
+	plain bool
 }
 
 func newPolicy(ptr *C.bw_policy, name string, shared *engineShared) *Policy {
@@ -124,6 +127,7 @@ func (p *Policy) refresh() *policySettings {
 	if C.bw_policy_retry_on(p.ptr, &mask) == C.BW_OK {
 		s.retryOn, s.hasRetry = uint32(mask), true
 	}
+	s.plain = !s.hasRetry && s.timeout == 0 && !p.shared.listening
 	runtime.KeepAlive(p)
 	p.settings.Store(s)
 	return s
@@ -138,20 +142,21 @@ func (p *Policy) acquire(priority Priority) (permit C.bw_permit, retryAfter C.ui
 	if p.shared.listening {
 		return p.acquireListening(priority)
 	}
-	status = C.bwgo_policy_acquire_quiet(handle(unsafe.Pointer(p.ptr)), C.int32_t(priority), &permit, &retryAfter)
+	C.bwgo_policy_acquire_quiet(handle(unsafe.Pointer(p.ptr)), C.int32_t(priority), &permit, &retryAfter, &status)
 	runtime.KeepAlive(p)
 	return permit, retryAfter, status
 }
 
-// acquireListening is acquire through the call that may run the Go listener; its
-// pointers escape, so it lives apart and costs an allocation only here.
+// acquireListening is acquire through the call that may run the Go listener (see
+// scratch.go).
 //
 //go:noinline
 func (p *Policy) acquireListening(priority Priority) (C.bw_permit, C.uint64_t, C.bw_status) {
-	var permit C.bw_permit
-	var retryAfter C.uint64_t
-	status := C.bw_policy_acquire(p.ptr, C.int32_t(priority), &permit, &retryAfter)
+	s := getScratch()
+	status := C.bw_policy_acquire(p.ptr, C.int32_t(priority), &s.permit.permit, &s.retryAfter)
 	runtime.KeepAlive(p)
+	permit, retryAfter := s.permit.permit, s.retryAfter
+	putScratch(s)
 	return permit, retryAfter, status
 }
 
@@ -160,17 +165,20 @@ func (p *Policy) complete(permit *C.bw_permit, outcome Outcome) C.bw_status {
 	if p.shared.listening {
 		return p.completeListening(permit, outcome)
 	}
-	status := C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	var status C.bw_status
+	C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &status)
 	runtime.KeepAlive(p)
 	return status
 }
 
 //go:noinline
 func (p *Policy) completeListening(permit *C.bw_permit, outcome Outcome) C.bw_status {
-	local := *permit
-	status := C.bw_policy_complete(p.ptr, &local, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	s := getScratch()
+	s.permit.permit = *permit
+	status := C.bw_policy_complete(p.ptr, &s.permit.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
 	runtime.KeepAlive(p)
-	*permit = local
+	*permit = s.permit.permit
+	putScratch(s)
 	return status
 }
 
@@ -235,35 +243,52 @@ func (h *permitHolder) done(outcome Outcome) error {
 }
 
 type policyPermit struct {
-	policy    *Policy
-	permit    C.bw_permit
+	policy *Policy
+	permit C.bw_permit
+	guard  completionGuard
+}
+
+func (b *policyPermit) complete(outcome Outcome) error {
+	return b.guard.complete(func() C.bw_status {
+		var status C.bw_status
+		if b.policy.shared.listening {
+			status = C.bw_policy_complete(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+		} else {
+			C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(b.policy.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &status)
+		}
+		runtime.KeepAlive(b)
+		return status
+	})
+}
+
+func (b *policyPermit) abandon() { b.guard.abandon(b.complete) }
+
+// completionGuard is the completion bookkeeping of a permit handed out as a Done: one
+// completion at a time (the library requires that nobody else touches the permit
+// during the call; a second completion then gets ErrPermitUsed from the library), and
+// whether one succeeded, so the cleanup of a dropped Done releases only a live permit.
+type completionGuard struct {
 	busy      atomic.Bool
 	completed atomic.Bool
 }
 
-func (b *policyPermit) complete(outcome Outcome) error {
-	// One completion at a time: the library requires that nobody else touches the permit
-	// during the call; a second completion then gets ErrPermitUsed from the library.
-	if b.busy.Swap(true) {
+// complete runs the library's completion call unless another is running.
+func (g *completionGuard) complete(call func() C.bw_status) error {
+	if g.busy.Swap(true) {
 		return &Error{Op: "Done", Message: "the permit is being completed by another goroutine", kind: ErrPermitUsed}
 	}
-	defer b.busy.Store(false)
-	var status C.bw_status
-	if b.policy.shared.listening {
-		status = C.bw_policy_complete(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
-	} else {
-		status = C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(b.policy.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
-	}
-	runtime.KeepAlive(b)
+	defer g.busy.Store(false)
+	status := call()
 	if status == C.BW_OK {
-		b.completed.Store(true)
+		g.completed.Store(true)
 	}
 	return statusError("Done", status)
 }
 
-func (b *policyPermit) abandon() {
-	if !b.completed.Load() {
-		b.complete(Ignored)
+// abandon releases the permit as Ignored if it was never completed.
+func (g *completionGuard) abandon(complete func(Outcome) error) {
+	if !g.completed.Load() {
+		_ = complete(Ignored)
 	}
 }
 

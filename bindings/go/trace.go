@@ -9,6 +9,7 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 )
 
 // TraceContext is the W3C trace context of a call: trace id, span id and trace flags.
@@ -57,12 +58,8 @@ func traceOf(ctx context.Context) (*TelemetryHooks, TraceContext, bool) {
 
 func (t *TraceContext) c() C.bw_trace_context {
 	var c C.bw_trace_context
-	for i, b := range t.TraceID {
-		c.trace_id[i] = C.uint8_t(b)
-	}
-	for i, b := range t.SpanID {
-		c.span_id[i] = C.uint8_t(b)
-	}
+	*(*[16]byte)(unsafe.Pointer(&c.trace_id)) = t.TraceID
+	*(*[8]byte)(unsafe.Pointer(&c.span_id)) = t.SpanID
 	c.flags = C.uint8_t(t.Flags)
 	return c
 }
@@ -79,23 +76,49 @@ func traceFromC(c *C.bw_trace_context) TraceContext {
 	return t
 }
 
-//go:noinline
-func (p *Policy) acquireTraced(priority Priority, trace *TraceContext) (C.bw_permit, C.uint64_t, C.bw_status) {
-	var permit C.bw_permit
-	var retryAfter C.uint64_t
+// acquireTraced is acquire with a trace context. As there, the permit, the trace and
+// the outputs stay on the stack for engines without a listener.
+func (p *Policy) acquireTraced(priority Priority, trace *TraceContext) (permit C.bw_permit, retryAfter C.uint64_t, status C.bw_status) {
+	if p.shared.listening {
+		return p.acquireTracedListening(priority, trace)
+	}
 	ct := trace.c()
-	status := C.bw_policy_acquire_traced(p.ptr, C.int32_t(priority), &ct, &permit, &retryAfter)
+	C.bwgo_policy_acquire_traced_quiet(handle(unsafe.Pointer(p.ptr)), C.int32_t(priority), &ct, &permit, &retryAfter, &status)
 	runtime.KeepAlive(p)
 	return permit, retryAfter, status
 }
 
-//go:noinline
+// completeTraced is complete with a trace context.
 func (p *Policy) completeTraced(permit *C.bw_permit, outcome Outcome, trace *TraceContext) C.bw_status {
-	local := *permit
+	if p.shared.listening {
+		return p.completeTracedListening(permit, outcome, trace)
+	}
 	ct := trace.c()
-	status := C.bw_policy_complete_traced(p.ptr, &local, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &ct)
+	var status C.bw_status
+	C.bwgo_policy_complete_traced_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &ct, &status)
 	runtime.KeepAlive(p)
-	*permit = local
+	return status
+}
+
+//go:noinline
+func (p *Policy) acquireTracedListening(priority Priority, trace *TraceContext) (C.bw_permit, C.uint64_t, C.bw_status) {
+	s := getScratch()
+	s.trace = trace.c()
+	status := C.bw_policy_acquire_traced(p.ptr, C.int32_t(priority), &s.trace, &s.permit.permit, &s.retryAfter)
+	runtime.KeepAlive(p)
+	permit, retryAfter := s.permit.permit, s.retryAfter
+	putScratch(s)
+	return permit, retryAfter, status
+}
+
+//go:noinline
+func (p *Policy) completeTracedListening(permit *C.bw_permit, outcome Outcome, trace *TraceContext) C.bw_status {
+	s := getScratch()
+	s.permit.permit, s.trace = *permit, trace.c()
+	status := C.bw_policy_complete_traced(p.ptr, &s.permit.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &s.trace)
+	runtime.KeepAlive(p)
+	*permit = s.permit.permit
+	putScratch(s)
 	return status
 }
 

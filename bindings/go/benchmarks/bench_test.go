@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -106,4 +107,29 @@ func BenchmarkExecute(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Per-key limits: ExecuteKey on a no-op over 1 000 keys, each far below its quota.
+func BenchmarkExecuteKey(b *testing.B) {
+	engine, err := breakwater.EngineFromTOML("[policies.p.per_key]\nrate = 1000000000\nmax_keys = 2000\n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	policy, err := engine.Policy("p")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([][]byte, 1000)
+	for i := range keys {
+		keys[i] = []byte("tenant-" + strconv.Itoa(i))
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := policy.ExecuteKey(ctx, keys[i%len(keys)], noop); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }

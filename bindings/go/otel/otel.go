@@ -45,12 +45,64 @@ var Instruments = []Instrument{
 
 var states = []breakwater.BreakerState{breakwater.Closed, breakwater.Open, breakwater.HalfOpen, breakwater.ForcedOpen, breakwater.Disabled}
 
-// Register registers every instrument of the table on meter, observing policies. One
-// callback reads each policy's Stats once per collection, so all instruments of one
-// collection agree. Unregister the returned registration (or shut the SDK down) before
-// closing the policies. Call it once per meter: a second registration reports every
-// value twice.
+// RegisterEngine registers every instrument of the table on meter, observing the
+// policies engine holds at each collection: a policy a reload adds is observed from
+// the next collection, one it removes is no longer observed, and one it changes is
+// observed in its new configuration (a breaker it gains or loses adds or drops the
+// breaker instruments). Counters stay monotonic across reloads (a policy's counters
+// survive a change of its configuration). One callback reads each policy's Stats once
+// per collection, so all instruments of one collection agree. Unregister the returned
+// registration (or shut the SDK down) before closing the engine. Call it once per
+// meter: a second registration reports every value twice.
+func RegisterEngine(meter metric.Meter, engine *breakwater.Engine) (metric.Registration, error) {
+	return register(meter, func(observe func(*breakwater.Policy) error) error {
+		names, err := engine.PolicyNames()
+		if errors.Is(err, breakwater.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			// Looked up at every collection (a short lock each, at the collector's pace):
+			// a handle kept across collections would go on observing a policy that a
+			// reload removed and another one added again under the same name.
+			p, err := engine.Policy(name)
+			if errors.Is(err, breakwater.ErrNotFound) {
+				continue // removed by a reload since the names were read
+			}
+			if err != nil {
+				return err
+			}
+			err = observe(p)
+			p.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Register registers every instrument of the table on meter, observing the policies
+// given, for policies that are not all of one engine's (standalone policies, or several
+// engines). The set is fixed: a policy a reload adds to their engine is not observed,
+// nor one it removes and adds again (the handle keeps the removed one); for an engine's
+// policies use RegisterEngine. Otherwise as RegisterEngine.
 func Register(meter metric.Meter, policies ...*breakwater.Policy) (metric.Registration, error) {
+	return register(meter, func(observe func(*breakwater.Policy) error) error {
+		for _, p := range policies {
+			if err := observe(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// register registers the instruments with one callback that observes each policy
+// policies hands it.
+func register(meter metric.Meter, policies func(observe func(*breakwater.Policy) error) error) (metric.Registration, error) {
 	counters := make(map[string]metric.Int64ObservableCounter)
 	var active metric.Int64ObservableUpDownCounter
 	var state metric.Int64ObservableGauge
@@ -75,55 +127,60 @@ func Register(meter metric.Meter, policies ...*breakwater.Policy) (metric.Regist
 		}
 	}
 	return meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for _, p := range policies {
+		return policies(func(p *breakwater.Policy) error {
 			s, err := p.Stats()
 			if errors.Is(err, breakwater.ErrClosed) {
-				continue
+				return nil
 			}
 			if err != nil {
 				return err
 			}
-			name := attribute.String("policy", p.Name())
-			one := metric.WithAttributes(name)
-			count := func(instrument string, v uint64, extra ...attribute.KeyValue) {
-				o.ObserveInt64(counters[instrument], int64(v), metric.WithAttributes(append([]attribute.KeyValue{name}, extra...)...))
-			}
-			count("breakwater.permits", s.Permitted)
-			for _, oc := range []struct {
-				name string
-				v    uint64
-			}{{"success", s.Success}, {"failure", s.Failure}, {"timeout", s.Timeout}, {"ignored", s.Ignored}} {
-				count("breakwater.calls", oc.v, attribute.String("outcome", oc.name))
-			}
-			count("breakwater.slow_calls", s.Slow)
-			o.ObserveInt64(active, int64(s.Permitted-s.Success-s.Failure-s.Timeout-s.Ignored), one)
-			for _, r := range []struct {
-				name string
-				v    uint64
-			}{
-				{"circuit_open", s.RejectedCircuitOpen}, {"rate_limited", s.RejectedRateLimited},
-				{"bulkhead_full", s.RejectedBulkheadFull}, {"load_shed", s.RejectedLoadShed},
-				{"retry_budget_exhausted", s.RejectedRetryBudgetExhausted}, {"injected", s.RejectedInjected},
-			} {
-				count("breakwater.rejections", r.v, attribute.String("reason", r.name))
-			}
-			count("breakwater.retries", s.Retries)
-			if s.BreakerState == breakwater.NoBreaker {
-				continue
-			}
-			transitions := []uint64{s.TransitionsToClosed, s.TransitionsToOpen, s.TransitionsToHalfOpen, s.TransitionsToForcedOpen, s.TransitionsToDisabled}
-			for i, st := range states {
-				attrs := metric.WithAttributes(name, attribute.String("state", st.String()))
-				o.ObserveInt64(counters["breakwater.breaker.transitions"], int64(transitions[i]), attrs)
-				current := int64(0)
-				if s.BreakerState == st {
-					current = 1
-				}
-				o.ObserveInt64(state, current, attrs)
-			}
-		}
-		return nil
+			observePolicy(o, counters, active, state, p.Name(), &s)
+			return nil
+		})
 	}, observables...)
+}
+
+// observePolicy observes every instrument of one policy from its snapshot.
+func observePolicy(o metric.Observer, counters map[string]metric.Int64ObservableCounter, active metric.Int64ObservableUpDownCounter, state metric.Int64ObservableGauge, policy string, s *breakwater.PolicyStats) {
+	name := attribute.String("policy", policy)
+	one := metric.WithAttributes(name)
+	count := func(instrument string, v uint64, extra ...attribute.KeyValue) {
+		o.ObserveInt64(counters[instrument], int64(v), metric.WithAttributes(append([]attribute.KeyValue{name}, extra...)...))
+	}
+	count("breakwater.permits", s.Permitted)
+	for _, oc := range []struct {
+		name string
+		v    uint64
+	}{{"success", s.Success}, {"failure", s.Failure}, {"timeout", s.Timeout}, {"ignored", s.Ignored}} {
+		count("breakwater.calls", oc.v, attribute.String("outcome", oc.name))
+	}
+	count("breakwater.slow_calls", s.Slow)
+	o.ObserveInt64(active, int64(s.Permitted-s.Success-s.Failure-s.Timeout-s.Ignored), one)
+	for _, r := range []struct {
+		name string
+		v    uint64
+	}{
+		{"circuit_open", s.RejectedCircuitOpen}, {"rate_limited", s.RejectedRateLimited},
+		{"bulkhead_full", s.RejectedBulkheadFull}, {"load_shed", s.RejectedLoadShed},
+		{"retry_budget_exhausted", s.RejectedRetryBudgetExhausted}, {"injected", s.RejectedInjected},
+	} {
+		count("breakwater.rejections", r.v, attribute.String("reason", r.name))
+	}
+	count("breakwater.retries", s.Retries)
+	if s.BreakerState == breakwater.NoBreaker {
+		return
+	}
+	transitions := []uint64{s.TransitionsToClosed, s.TransitionsToOpen, s.TransitionsToHalfOpen, s.TransitionsToForcedOpen, s.TransitionsToDisabled}
+	for i, st := range states {
+		attrs := metric.WithAttributes(name, attribute.String("state", st.String()))
+		o.ObserveInt64(counters["breakwater.breaker.transitions"], int64(transitions[i]), attrs)
+		current := int64(0)
+		if s.BreakerState == st {
+			current = 1
+		}
+		o.ObserveInt64(state, current, attrs)
+	}
 }
 
 // TraceContextOf is the trace context of the span in ctx, if it has a valid one.

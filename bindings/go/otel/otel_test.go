@@ -155,13 +155,28 @@ func TestEveryInstrumentEqualsTheSnapshotAfterAConcurrentRun(t *testing.T) {
 	}
 	wg.Wait()
 
-	points := collect(t, reader)
+	if points, want := collect(t, reader), snapshotPoints(t, payments, search); !reflect.DeepEqual(points, want) {
+		t.Fatalf("collected\n%v\nsnapshots\n%v", points, want)
+	}
+	ps := mustStats(t, payments)
+	if ps.TransitionsToOpen != 1 || ps.RejectedCircuitOpen == 0 {
+		t.Fatalf("the run should trip the breaker once: %+v", ps)
+	}
+	if ss := mustStats(t, search); ss.Permitted-ss.Success == 0 {
+		t.Fatalf("no permit left out: %+v", ss)
+	}
+	held.Range(func(_, done any) bool { done.(breakwater.Done)(breakwater.Success); return true })
+}
+
+var errDependency = errors.New("dependency failed")
+
+// snapshotPoints is what a collection must hold for policies: every instrument's
+// point from their snapshots.
+func snapshotPoints(t *testing.T, policies ...*breakwater.Policy) map[point]int64 {
+	t.Helper()
 	want := map[point]int64{}
-	for _, p := range []*breakwater.Policy{payments, search} {
-		s, err := p.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range policies {
+		s := mustStats(t, p)
 		pol := "policy=" + p.Name()
 		want[point{"breakwater.permits", pol}] = int64(s.Permitted)
 		for name, v := range map[string]uint64{"success": s.Success, "failure": s.Failure, "timeout": s.Timeout, "ignored": s.Ignored} {
@@ -189,20 +204,8 @@ func TestEveryInstrumentEqualsTheSnapshotAfterAConcurrentRun(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(points, want) {
-		t.Fatalf("collected\n%v\nsnapshots\n%v", points, want)
-	}
-	ps := mustStats(t, payments)
-	if ps.TransitionsToOpen != 1 || ps.RejectedCircuitOpen == 0 {
-		t.Fatalf("the run should trip the breaker once: %+v", ps)
-	}
-	if ss := mustStats(t, search); ss.Permitted-ss.Success == 0 {
-		t.Fatalf("no permit left out: %+v", ss)
-	}
-	held.Range(func(_, done any) bool { done.(breakwater.Done)(breakwater.Success); return true })
+	return want
 }
-
-var errDependency = errors.New("dependency failed")
 
 func mustStats(t *testing.T, p *breakwater.Policy) breakwater.PolicyStats {
 	t.Helper()

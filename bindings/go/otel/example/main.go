@@ -1,4 +1,4 @@
-// Command example exports a policy's instruments to the console (docs/telemetry.md).
+// Command example exports an engine's instruments to the console (docs/telemetry.md).
 package main
 
 import (
@@ -16,7 +16,7 @@ func main() {
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exporter)))
 	engine, _ := breakwater.EngineFromTOML("[policies.payments.bulkhead]\nmax_concurrent = 8\n")
 	payments, _ := engine.Policy("payments")
-	registration, _ := bwotel.Register(provider.Meter(bwotel.MeterName), payments)
+	registration, _ := bwotel.RegisterEngine(provider.Meter(bwotel.MeterName), engine)
 	bwotel.Install() // Execute attaches the span of its ctx to each call
 
 	for n := 0; n < 10; n++ {
