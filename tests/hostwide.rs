@@ -535,12 +535,7 @@ fn corrupt_breaker_words_are_refused_with_named_errors() {
     let cases: [(u64, u64, u64, &str); 6] = [
         (core, (5 << 19) | 7, 0, "breaker.state"),
         (core + 1, 6, generation_5_open, "breaker.timing"),
-        (
-            core + 1,
-            u64::MAX & !0xFF | 5,
-            generation_5_open,
-            "breaker.timing",
-        ),
+        (core + 1, !0xFF_u64 | 5, generation_5_open, "breaker.timing"),
         (core + 2, (5 << 40) | 3, generation_5_open, "breaker.probes"),
         (core + 3, 6 << 32, generation_5_open, "breaker.consecutive"),
         (head, (5 << 32) | 100, generation_5_open, "breaker.window"),

@@ -189,10 +189,7 @@ mod tests {
     fn each_corrupt_word_is_named() {
         assert_eq!(field(&[(5 << 19) | 6]), Some("breaker.state"));
         assert_eq!(field(&[OPEN_5, 6]), Some("breaker.timing"));
-        assert_eq!(
-            field(&[OPEN_5, u64::MAX & !0xFF | 5]),
-            Some("breaker.timing")
-        );
+        assert_eq!(field(&[OPEN_5, !0xFF_u64 | 5]), Some("breaker.timing"));
         assert_eq!(field(&[OPEN_5, 5, 6 << 40]), Some("breaker.probes"));
         assert_eq!(field(&[OPEN_5, 5, (5 << 40) | 3]), Some("breaker.probes"));
         assert_eq!(
