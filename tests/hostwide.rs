@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use breakwater::breaker::{BreakerConfig, BreakerState};
 use breakwater::bulkhead::BulkheadConfig;
-use breakwater::clock::{Clock, ManualClock, MonotonicClock};
+use breakwater::clock::{Clock, CoarseClock, ManualClock, MonotonicClock, COARSE_LAG_TICKS};
 use breakwater::engine::Engine;
 use breakwater::policy::{Policy, PolicyConfig};
 use breakwater::shm::{self, HostError, Segment};
@@ -398,9 +398,15 @@ fn a_killed_probe_holder_gives_its_probe_back() {
         if round == 0 {
             assert_eq!(policy.breaker().unwrap().reclaim_dead_owners(), 1);
         } else {
-            std::thread::sleep(Duration::from_millis(11));
+            // The breaker reads the coarse clock, which may lag by `COARSE_LAG_TICKS`
+            // ticks: the reclaim interval on that clock (the documented bound).
+            let lag = CoarseClock::resolution() * COARSE_LAG_TICKS as u32;
+            let interval = Duration::from_nanos(shm::segment::RECLAIM_INTERVAL_NANOS);
+            std::thread::sleep(interval + lag + Duration::from_millis(1));
         }
-        let probe = policy.acquire().expect("the dead holder's probe came back");
+        let probe = policy
+            .acquire()
+            .unwrap_or_else(|r| panic!("round {round}: the dead holder's probe: {r:?}"));
         if round == 2 {
             probe.record(Outcome::Success);
             assert_eq!(policy.breaker().unwrap().state(), BreakerState::Closed);

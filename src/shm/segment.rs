@@ -288,6 +288,19 @@ pub fn remove_segment(segment: &str) -> Result<(), HostError> {
     Ok(())
 }
 
+/// This process has no entry in a segment: every entry belongs to a live process, or
+/// its own `/proc/self/stat` could not be read ([`Segment::register`] says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unregistered;
+
+impl std::fmt::Display for Unregistered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this process has no entry in the segment")
+    }
+}
+
+impl std::error::Error for Unregistered {}
+
 /// Whether `count` words at byte `offset` lie inside a mapping of `len` bytes, 8-aligned.
 fn fits(offset: usize, count: usize, len: usize) -> bool {
     offset % 8 == 0
@@ -579,15 +592,19 @@ impl Segment {
     }
 
     /// This process's entry, registering it on first use (and again after a fork).
+    ///
+    /// The error is a plain `Copy` value, so that a caller on a hot path (every
+    /// host-wide bulkhead acquire and release) carries no destructor;
+    /// [`register`](Self::register) says why registration failed.
     #[inline]
-    pub fn entry(&self) -> Result<u32, HostError> {
+    pub fn entry(&self) -> Result<u32, Unregistered> {
         let epoch = process::fork_epoch();
         // Relaxed: process-local cache; a racing registration finds the same entry.
         let r = self.registration.load(std::sync::atomic::Ordering::Relaxed);
         if r != 0 && r >> 32 == epoch {
             return Ok((r & 0xFFFF_FFFF) as u32 - 1);
         }
-        self.register(epoch)
+        self.register().map_err(|_| Unregistered)
     }
 
     /// Takes a bulkhead slot for this process (registering it on first use); false when
@@ -625,8 +642,11 @@ impl Segment {
         self.owner.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Registers this process (again after a fork; the entry it already has otherwise)
+    /// and returns its entry, or why it cannot have one.
     #[cold]
-    fn register(&self, epoch: u64) -> Result<u32, HostError> {
+    pub fn register(&self) -> Result<u32, HostError> {
+        let epoch = process::fork_epoch();
         let me =
             process::current_owner().map_err(|_| os_error(&self.name, "read /proc/self/stat"))?;
         let entry = self
