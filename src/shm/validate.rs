@@ -67,9 +67,10 @@ pub(crate) fn check_breaker(
     Ok(())
 }
 
-/// [`check_breaker`] on words already read: `words` are the core's state, timing,
-/// probes and consecutive words, then (for a count window) the window's head word.
-/// Missing words are not checked (the caller read what the mapping holds).
+/// The check of a segment's breaker words at attach (module docs), on words already
+/// read: `words` are the core's state, timing, probes and consecutive words, then (for a
+/// count window) the window's head word. Missing words are not checked (the caller read
+/// what the mapping holds).
 pub fn check_breaker_words(
     segment: &str,
     words: &[u64],
