@@ -9,9 +9,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use breakwater::breaker::BreakerState;
+use breakwater::breaker::{BreakerConfig, BreakerState};
 use breakwater::bulkhead::BulkheadConfig;
-use breakwater::clock::{Clock, ManualClock, MonotonicClock};
+use breakwater::clock::{Clock, CoarseClock, ManualClock, MonotonicClock, COARSE_LAG_TICKS};
 use breakwater::engine::Engine;
 use breakwater::policy::{Policy, PolicyConfig};
 use breakwater::shm::{self, HostError, Segment};
@@ -194,6 +194,42 @@ fn run_child(role: &str) {
             std::thread::sleep(Duration::from_secs(60));
             drop(permits);
         }
+        // Takes a bulkhead permit, forks, and releases it in the forked child: reports
+        // what each side saw (see `a_permit_taken_before_fork_is_given_back_by_its_taker_only`).
+        "fork" => {
+            let bulkhead = policy.bulkhead().unwrap();
+            bulkhead.try_acquire_raw().unwrap();
+            std::io::stdout().flush().unwrap();
+            // SAFETY: fork in a process whose only other thread (the test harness's)
+            // waits on a channel; the child only takes locks glibc and std reset or
+            // never hold across fork (malloc, /proc reads), then leaves by `_exit`.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                let released = bulkhead.release_raw();
+                let seen = bulkhead.in_flight().min(63);
+                // SAFETY: ends the forked child without running the parent's atexit
+                // handlers or flushing its copied buffers.
+                unsafe { libc::_exit(i32::from(released) | ((seen as i32) << 1)) };
+            }
+            let mut status = 0;
+            // SAFETY: `pid` is our child; `status` is writable.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status));
+            let code = libc::WEXITSTATUS(status);
+            let after_child = bulkhead.in_flight();
+            let reclaimed = bulkhead.reclaim_dead_owners();
+            let after_reclaim = bulkhead.in_flight();
+            let released = bulkhead.release_raw();
+            let again = bulkhead.release_raw();
+            println!(
+                "BW child released {} saw {}; parent saw {after_child}, reclaimed {reclaimed} \
+                 and saw {after_reclaim}, released {released}, again {again}, left {}",
+                code & 1 == 1,
+                code >> 1,
+                bulkhead.in_flight()
+            );
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -362,9 +398,15 @@ fn a_killed_probe_holder_gives_its_probe_back() {
         if round == 0 {
             assert_eq!(policy.breaker().unwrap().reclaim_dead_owners(), 1);
         } else {
-            std::thread::sleep(Duration::from_millis(11));
+            // The breaker reads the coarse clock, which may lag by `COARSE_LAG_TICKS`
+            // ticks: the reclaim interval on that clock (the documented bound).
+            let lag = CoarseClock::resolution() * COARSE_LAG_TICKS as u32;
+            let interval = Duration::from_nanos(shm::segment::RECLAIM_INTERVAL_NANOS);
+            std::thread::sleep(interval + lag + Duration::from_millis(1));
         }
-        let probe = policy.acquire().expect("the dead holder's probe came back");
+        let probe = policy
+            .acquire()
+            .unwrap_or_else(|r| panic!("round {round}: the dead holder's probe: {r:?}"));
         if round == 2 {
             probe.record(Outcome::Success);
             assert_eq!(policy.breaker().unwrap().state(), BreakerState::Closed);
@@ -478,6 +520,65 @@ fn bad_segments_are_refused_with_named_errors() {
         manual.as_ref().and_then(|e| e.host_error()),
         Some(HostError::Unsupported { .. })
     ));
+}
+
+/// Breaker words no breaker writes are refused at attach, each named, instead of being
+/// met by a decision (the breaker's retry bound stays as the net for later corruption).
+#[test]
+fn corrupt_breaker_words_are_refused_with_named_errors() {
+    let seg = Seg::new("corrupt");
+    let config = PolicyConfig::new("p")
+        .with_circuit_breaker(
+            BreakerConfig::default()
+                .with_half_open_permits(2)
+                .with_open_duration(Duration::from_secs(1)),
+        )
+        .with_host_scope(&seg.0);
+    drop(Policy::new(config.clone()).unwrap()); // creates it
+    let core = shm::layout_for(&config).unwrap().breaker as u64 / 8;
+    let head = core + 16; // the count window's head, after the 128-byte core
+    let generation_5_open = (5 << 19) | 1;
+    let cases: [(u64, u64, u64, &str); 6] = [
+        (core, (5 << 19) | 7, 0, "breaker.state"),
+        (core + 1, 6, generation_5_open, "breaker.timing"),
+        (core + 1, !0xFF_u64 | 5, generation_5_open, "breaker.timing"),
+        (core + 2, (5 << 40) | 3, generation_5_open, "breaker.probes"),
+        (core + 3, 6 << 32, generation_5_open, "breaker.consecutive"),
+        (head, (5 << 32) | 100, generation_5_open, "breaker.window"),
+    ];
+    for (at, value, state, name) in cases {
+        write_word(&seg, core, state);
+        write_word(&seg, at, value);
+        match host_error(config.clone()) {
+            HostError::CorruptState { field, found, .. } => {
+                assert_eq!((field, found), (name, value));
+            }
+            e => panic!("{name}: {e}"),
+        }
+        assert!(host_error(config.clone())
+            .to_string()
+            .starts_with("corrupt_state"));
+        write_word(&seg, at, 0);
+    }
+    write_word(&seg, core, 0);
+    assert!(Policy::new(config).is_ok(), "repaired");
+}
+
+/// A bulkhead permit taken before `fork` is a lease of the process that took it: the
+/// forked child's release of it is refused (`release_raw` is false, nothing changes),
+/// the taker's own release gives it back once, and the child's death frees its entry
+/// without touching the taker's slot. No double release, no leak.
+#[test]
+fn a_permit_taken_before_fork_is_given_back_by_its_taker_only() {
+    let seg = Seg::new("fork");
+    let body = "[policies.p.bulkhead]\nmax_concurrent = 2\n";
+    let mut kid = Kid::spawn("fork", &seg.0, body, &[]);
+    assert_eq!(
+        kid.said(),
+        "child released false saw 1; parent saw 1, reclaimed 1 and saw 1, \
+         released true, again false, left 0"
+    );
+    kid.finish();
 }
 
 #[test]

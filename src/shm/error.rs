@@ -82,6 +82,17 @@ pub enum HostError {
         /// The value this configuration needs.
         expected: u64,
     },
+    /// A state word of the segment holds a value its stage never writes (see
+    /// `validate.rs` for what is checked).
+    CorruptState {
+        /// The segment.
+        segment: String,
+        /// The word (`breaker.state`, `breaker.timing`, `breaker.probes`,
+        /// `breaker.consecutive`, `breaker.window`).
+        field: &'static str,
+        /// The value found.
+        found: u64,
+    },
     /// Every process entry of the segment belongs to a live process.
     ProcessTableFull {
         /// The segment.
@@ -112,6 +123,7 @@ impl HostError {
             HostError::VersionMismatch { .. } => "version_mismatch",
             HostError::ConfigMismatch { .. } => "config_mismatch",
             HostError::LayoutMismatch { .. } => "layout_mismatch",
+            HostError::CorruptState { .. } => "corrupt_state",
             HostError::ProcessTableFull { .. } => "process_table_full",
             HostError::Unsupported { .. } => "unsupported",
         }
@@ -119,7 +131,7 @@ impl HostError {
 }
 
 /// Every variant's [`HostError::kind`].
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "invalid_name",
     "io",
     "not_owner",
@@ -129,6 +141,7 @@ const KINDS: [&str; 11] = [
     "version_mismatch",
     "config_mismatch",
     "layout_mismatch",
+    "corrupt_state",
     "process_table_full",
     "unsupported",
 ];
@@ -203,6 +216,15 @@ impl fmt::Display for HostError {
                 f,
                 "{kind}: segment \"{segment}\" header field {field} is {found}, expected {expected}"
             ),
+            HostError::CorruptState {
+                segment,
+                field,
+                found,
+            } => write!(
+                f,
+                "{kind}: segment \"{segment}\" word {field} is {found:#018x}, a value no breakwater process writes \
+                 (remove the segment to start afresh)"
+            ),
             HostError::ProcessTableFull { segment, entries } => write!(
                 f,
                 "{kind}: segment \"{segment}\": all {entries} process entries belong to live processes"
@@ -263,6 +285,11 @@ mod tests {
                 field: "slots",
                 found: 1,
                 expected: 2,
+            },
+            HostError::CorruptState {
+                segment: s(),
+                field: "breaker.state",
+                found: 7,
             },
             HostError::ProcessTableFull {
                 segment: s(),

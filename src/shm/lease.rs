@@ -65,6 +65,24 @@ impl<'a> Leases<'a> {
         })
     }
 
+    /// Lease words over arrays the caller has checked as [`new`](Self::new) does (a
+    /// segment checks its arrays once, when it maps them).
+    #[inline]
+    pub(crate) fn trusted(
+        owners: &'a [AtomicU64],
+        reclaimers: &'a [AtomicU64],
+        slots: &'a [AtomicU64],
+        probes: &'a [AtomicU64],
+    ) -> Self {
+        debug_assert!(owners.len() == reclaimers.len() && owners.len() <= MAX_ENTRIES);
+        Self {
+            owners,
+            reclaimers,
+            slots,
+            probes,
+        }
+    }
+
     fn token(entry: u32) -> u64 {
         u64::from(entry) + 1
     }
@@ -110,54 +128,33 @@ impl<'a> Leases<'a> {
     /// taken.
     #[inline]
     pub fn take_slot(&self, entry: u32, start: usize) -> bool {
-        let n = self.slots.len();
-        if n == 0 {
-            return false;
-        }
-        let token = Self::token(entry);
-        // One division, then a wrapping walk (a `%` per step costs more than the CAS).
-        let mut i = start % n;
-        for _ in 0..n {
-            let slot = &self.slots[i];
-            i = if i + 1 == n { 0 } else { i + 1 };
-            // Relaxed load: only a hint whether to try; the compare-exchange decides.
-            if slot.load(Ordering::Relaxed) == 0
-                // SeqCst: the slot word is the lease; the reclaimer's scan must see it
-                // after it saw the owner dead (see the module docs).
-                && slot
-                    .compare_exchange(0, token, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return true;
-            }
-        }
-        false
+        self.move_slot(0, Self::token(entry), start)
     }
 
     /// Gives back one bulkhead slot held by `entry` (slots of one entry are
     /// interchangeable); false when it holds none.
     #[inline]
     pub fn give_slot(&self, entry: u32, start: usize) -> bool {
-        let n = self.slots.len();
-        if n == 0 {
-            return false;
-        }
-        let token = Self::token(entry);
-        let mut i = start % n;
-        for _ in 0..n {
-            let slot = &self.slots[i];
-            i = if i + 1 == n { 0 } else { i + 1 };
-            if slot.load(Ordering::Relaxed) == token
-                // SeqCst: see `take_slot`; the release also publishes the caller's
-                // work before the slot is seen free.
-                && slot
-                    .compare_exchange(token, 0, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok()
+        self.move_slot(Self::token(entry), 0, start)
+    }
+
+    /// Turns one slot word `from` into `to`: first slot `start` itself (a process finds
+    /// its own slots there while the bulkhead is not crowded, so the usual acquire and
+    /// release is one compare-exchange), then every slot from there on.
+    #[inline(always)]
+    fn move_slot(&self, from: u64, to: u64, start: usize) -> bool {
+        if let Some(slot) = self.slots.get(start) {
+            // SeqCst: the slot word is the lease; the reclaimer's scan must see it after
+            // it saw the owner dead (see the module docs). A release also publishes the
+            // holder's work before the slot is seen free.
+            if slot
+                .compare_exchange(from, to, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
             {
                 return true;
             }
         }
-        false
+        walk_slots(self.slots, from, to, start)
     }
 
     /// Slots held now (by anyone).
@@ -275,6 +272,33 @@ impl<'a> Leases<'a> {
             }
         }
     }
+}
+
+/// [`Leases::move_slot`] past its first try: every slot once, from `start`. Over the
+/// slots alone, so that building the other arrays of an inlined `Leases` folds away.
+#[inline(never)]
+fn walk_slots(slots: &[AtomicU64], from: u64, to: u64, start: usize) -> bool {
+    let n = slots.len();
+    if n == 0 {
+        return false;
+    }
+    // One division, then a wrapping walk (a `%` per step costs more than the CAS).
+    let mut i = start % n;
+    for _ in 0..n {
+        let slot = &slots[i];
+        i = if i + 1 == n { 0 } else { i + 1 };
+        // Relaxed load: only a hint whether to try (a failing compare-exchange on a
+        // crowded line costs more than a load); the compare-exchange decides.
+        if slot.load(Ordering::Relaxed) == from
+            // SeqCst: see `move_slot`.
+            && slot
+                .compare_exchange(from, to, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(all(test, not(loom)))]

@@ -8,6 +8,8 @@
 //!   dead processes' permits ([`Leases`]).
 //! - `process.rs`: owner words (pid and start time) and liveness.
 //! - `place.rs`: where a state block lives (heap or segment).
+//! - `validate.rs`: the breaker words of a segment being attached, checked
+//!   ([`check_breaker_words`]).
 //! - `error.rs`: [`HostError`].
 //!
 //! What is shared and what is not, how fast a dead process's permits come back, and what
@@ -20,9 +22,11 @@ pub(crate) mod place;
 pub mod process;
 mod scope;
 pub mod segment;
+mod validate;
 
 pub use error::{is_host_error_text, HostError};
 pub use lease::Leases;
 pub(crate) use scope::attach;
 pub use scope::{config_hash, layout_for, HostScope};
 pub use segment::{check_header, remove_segment, Layout, Segment};
+pub use validate::check_breaker_words;

@@ -82,9 +82,9 @@ extern "C" fn after_fork_in_child() {
     FORK_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The number of forks since this process image started (0 in a process that never
-/// forked from an attached parent). Registers the fork handler on first use.
-pub(crate) fn fork_epoch() -> u64 {
+/// Registers the fork handler (once per process): before the first registration in a
+/// segment, so that every fork after a registration is counted.
+pub(crate) fn install_fork_handler() {
     static REGISTER: std::sync::Once = std::sync::Once::new();
     REGISTER.call_once(|| {
         // SAFETY: the handler is a plain `extern "C"` function with no captured state,
@@ -94,6 +94,13 @@ pub(crate) fn fork_epoch() -> u64 {
             libc::pthread_atfork(None, None, Some(after_fork_in_child));
         }
     });
+}
+
+/// The number of forks since this process image started (0 in a process that never
+/// forked after [`install_fork_handler`]). One load: it is read on every host-wide
+/// bulkhead acquire and release.
+#[inline]
+pub(crate) fn fork_epoch() -> u64 {
     // Relaxed: see `after_fork_in_child`.
     FORK_EPOCH.load(std::sync::atomic::Ordering::Relaxed)
 }

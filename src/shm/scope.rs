@@ -105,14 +105,13 @@ pub(crate) fn attach(
         }));
     }
     let layout = layout_for(config)?;
-    Segment::attach(
-        &scope.segment,
-        layout,
-        config_hash(config),
-        MonotonicClock.now(),
-    )
-    .map(Some)
-    .map_err(host_error)
+    let now = MonotonicClock.now();
+    let segment =
+        Segment::attach(&scope.segment, layout, config_hash(config), now).map_err(host_error)?;
+    if let Some(breaker) = &config.circuit_breaker {
+        super::validate::check_breaker(&segment, breaker, now).map_err(host_error)?;
+    }
+    Ok(Some(segment))
 }
 
 /// A [`HostError`] as the configuration error of the `segment` field, keeping the typed

@@ -288,6 +288,28 @@ pub fn remove_segment(segment: &str) -> Result<(), HostError> {
     Ok(())
 }
 
+/// This process has no entry in a segment: every entry belongs to a live process, or
+/// its own `/proc/self/stat` could not be read ([`Segment::register`] says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unregistered;
+
+impl std::fmt::Display for Unregistered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this process has no entry in the segment")
+    }
+}
+
+impl std::error::Error for Unregistered {}
+
+/// Whether `count` words at byte `offset` lie inside a mapping of `len` bytes, 8-aligned.
+fn fits(offset: usize, count: usize, len: usize) -> bool {
+    offset % 8 == 0
+        && count
+            .checked_mul(8)
+            .and_then(|b| b.checked_add(offset))
+            .is_some_and(|end| end <= len)
+}
+
 /// A mapped segment. Dropping the last reference unmaps it; the object itself stays for
 /// the other processes (see [`remove_segment`]).
 pub struct Segment {
@@ -301,6 +323,10 @@ pub struct Segment {
     registration: std::sync::atomic::AtomicU64,
     /// This process's owner word, for the fork epoch in `registration`.
     owner: std::sync::atomic::AtomicU64,
+    /// The lease arrays (owners, reclaimers, slots, probes) as (byte offset, words),
+    /// checked against the mapping once in `map` so that [`leases`](Self::leases), on
+    /// every bulkhead acquire and release, only builds four slices.
+    lease_arrays: [(usize, usize); 4],
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics; the pointer is
@@ -349,6 +375,9 @@ impl Segment {
                 reason: "no shared memory under loom",
             });
         }
+        // Before any registration can be cached: `entry` reads the fork epoch on every
+        // call without checking the handler is in place.
+        process::install_fork_handler();
         let name = object_name(segment)?;
         // SAFETY: `name` is NUL-terminated and outlives the call; the flags and mode are
         // plain integers.
@@ -471,6 +500,21 @@ impl Segment {
         if base == libc::MAP_FAILED {
             return Err(os_error(segment, "mmap"));
         }
+        let entries = layout.entries.min(MAX_ENTRIES);
+        let fit = |offset: usize, count: usize| {
+            if fits(offset, count, len) {
+                (offset, count)
+            } else {
+                (0, 0)
+            }
+        };
+        let (owners, reclaimers) = (fit(LINE, entries), fit(LINE + entries * 8, entries));
+        // Owners and reclaimers pair up by index: both or neither.
+        let (owners, reclaimers) = if owners.1 == reclaimers.1 {
+            (owners, reclaimers)
+        } else {
+            ((0, 0), (0, 0))
+        };
         Ok(Segment {
             base: NonNull::new(base.cast()).ok_or_else(|| os_error(segment, "mmap"))?,
             len,
@@ -479,6 +523,12 @@ impl Segment {
             epoch,
             registration: std::sync::atomic::AtomicU64::new(0),
             owner: std::sync::atomic::AtomicU64::new(0),
+            lease_arrays: [
+                owners,
+                reclaimers,
+                fit(layout.slots_at, layout.slots),
+                fit(layout.probes_at, layout.probes),
+            ],
         })
     }
 
@@ -505,12 +555,7 @@ impl Segment {
     /// `count` words at byte `offset` (clamped to the mapping: an empty slice if they do
     /// not fit, which only a bug in the layout could cause).
     fn words(&self, offset: usize, count: usize) -> &[AtomicU64] {
-        let fits = offset % 8 == 0
-            && count
-                .checked_mul(8)
-                .and_then(|b| b.checked_add(offset))
-                .is_some_and(|end| end <= self.len);
-        if !fits || count == 0 {
+        if !fits(offset, count, self.len) || count == 0 {
             return &[];
         }
         // SAFETY: the range is inside the mapping (checked above), 8-aligned (the
@@ -519,28 +564,76 @@ impl Segment {
         unsafe { std::slice::from_raw_parts(self.base().add(offset).cast::<AtomicU64>(), count) }
     }
 
+    /// `count` words at byte `offset`, as read now (none if they lie outside the
+    /// mapping): for checks of what another process left in the segment.
+    pub(super) fn load_words(&self, offset: usize, count: usize) -> Vec<u64> {
+        self.words(offset, count)
+            .iter()
+            // Acquire: every stage publishes its words with Release or stronger; a
+            // check must see what the writer published before.
+            .map(|w| w.load(Ordering::Acquire))
+            .collect()
+    }
+
     /// The lease words.
+    #[inline]
     pub fn leases(&self) -> Leases<'_> {
-        let entries = self.layout.entries.min(MAX_ENTRIES);
-        Leases::new(
-            self.words(LINE, entries),
-            self.words(LINE + entries * 8, entries),
-            self.words(self.layout.slots_at, self.layout.slots),
-            self.words(self.layout.probes_at, self.layout.probes),
-        )
-        .expect("owners and reclaimers have the same length")
+        let [owners, reclaimers, slots, probes] = self.lease_arrays.map(|(offset, count)| {
+            // SAFETY: `map` kept only ranges inside the mapping with an 8-aligned offset
+            // (the mapping is page-aligned), and (0, 0) otherwise, which is the mapping's
+            // first byte: non-null and aligned for an empty slice. Every bit pattern is a
+            // valid `AtomicU64`, and the slice borrows `self`, which keeps it mapped.
+            unsafe {
+                std::slice::from_raw_parts(self.base().add(offset).cast::<AtomicU64>(), count)
+            }
+        });
+        // `map` paired owners with reclaimers (same length, at most `MAX_ENTRIES`).
+        Leases::trusted(owners, reclaimers, slots, probes)
     }
 
     /// This process's entry, registering it on first use (and again after a fork).
+    ///
+    /// The error is a plain `Copy` value, so that a caller on a hot path (every
+    /// host-wide bulkhead acquire and release) carries no destructor;
+    /// [`register`](Self::register) says why registration failed.
     #[inline]
-    pub fn entry(&self) -> Result<u32, HostError> {
+    pub fn entry(&self) -> Result<u32, Unregistered> {
         let epoch = process::fork_epoch();
         // Relaxed: process-local cache; a racing registration finds the same entry.
         let r = self.registration.load(std::sync::atomic::Ordering::Relaxed);
         if r != 0 && r >> 32 == epoch {
             return Ok((r & 0xFFFF_FFFF) as u32 - 1);
         }
-        self.register(epoch)
+        self.register().map_err(|_| Unregistered)
+    }
+
+    /// Takes a bulkhead slot for this process (registering it on first use); false when
+    /// every slot is taken or the process cannot register. The hot path of a host-wide
+    /// bulkhead: a cached entry and one compare-exchange while the bulkhead is not
+    /// crowded.
+    #[inline]
+    pub fn take_slot(&self) -> bool {
+        match self.entry() {
+            Ok(entry) => self.leases().take_slot(entry, Self::slot_start(entry)),
+            Err(_) => false,
+        }
+    }
+
+    /// Gives back one bulkhead slot of this process; false when it holds none.
+    #[inline]
+    pub fn give_slot(&self) -> bool {
+        match self.entry() {
+            Ok(entry) => self.leases().give_slot(entry, Self::slot_start(entry)),
+            Err(_) => false,
+        }
+    }
+
+    /// Where an entry's walk over the slots starts: entries start 7 slots apart, so a
+    /// few processes each find their own slots first instead of all fighting over
+    /// slot 0.
+    #[inline(always)]
+    fn slot_start(entry: u32) -> usize {
+        entry as usize * 7
     }
 
     /// This process's owner word (after [`entry`](Self::entry)).
@@ -549,8 +642,11 @@ impl Segment {
         self.owner.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Registers this process (again after a fork; the entry it already has otherwise)
+    /// and returns its entry, or why it cannot have one.
     #[cold]
-    fn register(&self, epoch: u64) -> Result<u32, HostError> {
+    pub fn register(&self) -> Result<u32, HostError> {
+        let epoch = process::fork_epoch();
         let me =
             process::current_owner().map_err(|_| os_error(&self.name, "read /proc/self/stat"))?;
         let entry = self
