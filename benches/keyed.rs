@@ -7,6 +7,10 @@
 //!
 //! Ours is sized for the keys (`max_keys` = the key count), so it forgets nothing and
 //! the two make the same decisions.
+//!
+//! With `BW_CALLGRIND=<keys>/<ours|governor>` set, the binary warms that one limiter
+//! with every key, runs a million calls and exits: the driver to run under
+//! `valgrind --tool=callgrind` (instruction counts minus the warm-up's).
 
 mod common;
 use common::threaded_indexed;
@@ -109,7 +113,36 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
+/// The callgrind driver (see the module docs); false when not asked for.
+fn callgrind_driver() -> bool {
+    let Ok(what) = std::env::var("BW_CALLGRIND") else {
+        return false;
+    };
+    let (n, who) = what.split_once('/').expect("BW_CALLGRIND=<keys>/<ours|governor>");
+    let n: usize = n.parse().expect("a key count");
+    let keys = keys(n);
+    let calls: usize = std::env::var("BW_CALLS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1_000_000);
+    if who == "governor" {
+        let g = governor();
+        for k in keys.iter().cycle().take(n + calls) {
+            let _ = black_box(g.check_key(k));
+        }
+    } else {
+        let l = ours(n);
+        for k in keys.iter().cycle().take(n + calls) {
+            let _ = black_box(l.try_acquire(k.as_bytes()).map(drop));
+        }
+    }
+    true
+}
+
 fn main() {
+    if callgrind_driver() {
+        return;
+    }
     memory_report();
     benches();
     Criterion::default().configure_from_args().final_summary();
