@@ -9,8 +9,9 @@
 //! the two make the same decisions.
 //!
 //! With `BW_CALLGRIND=<keys>/<ours|governor>` set, the binary warms that one limiter
-//! with every key, runs a million calls and exits: the driver to run under
-//! `valgrind --tool=callgrind` (instruction counts minus the warm-up's).
+//! with every key, runs `BW_CALLS` calls (a million) and exits: the driver to run under
+//! `valgrind --tool=callgrind` (instruction counts minus the warm-up's; `BW_RATE`
+//! lowers the rate to match valgrind's slower time).
 
 mod common;
 use common::threaded_indexed;
@@ -32,14 +33,22 @@ fn keys(n: usize) -> Vec<String> {
 }
 
 fn ours(n: usize) -> KeyedLimiter {
+    ours_at(n, RATE)
+}
+
+fn ours_at(n: usize, rate: u32) -> KeyedLimiter {
     KeyedLimiter::new(
-        PerKeyConfig::new(RATE.into(), Duration::from_secs(1)).with_max_keys(n as u32),
+        PerKeyConfig::new(rate.into(), Duration::from_secs(1)).with_max_keys(n as u32),
     )
     .unwrap()
 }
 
 fn governor() -> governor::DefaultKeyedRateLimiter<String> {
-    Governor::keyed(Quota::per_second(NonZeroU32::new(RATE).unwrap()))
+    governor_at(RATE)
+}
+
+fn governor_at(rate: u32) -> governor::DefaultKeyedRateLimiter<String> {
+    Governor::keyed(Quota::per_second(NonZeroU32::new(rate).unwrap()))
 }
 
 fn resident_bytes() -> u64 {
@@ -118,20 +127,28 @@ fn callgrind_driver() -> bool {
     let Ok(what) = std::env::var("BW_CALLGRIND") else {
         return false;
     };
-    let (n, who) = what.split_once('/').expect("BW_CALLGRIND=<keys>/<ours|governor>");
+    let (n, who) = what
+        .split_once('/')
+        .expect("BW_CALLGRIND=<keys>/<ours|governor>");
     let n: usize = n.parse().expect("a key count");
     let keys = keys(n);
-    let calls: usize = std::env::var("BW_CALLS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1_000_000);
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(default)
+    };
+    let calls = env("BW_CALLS", 1_000_000);
+    // Under valgrind time runs ~50 times slower: `BW_RATE` (per second) puts the
+    // driver in the regime the bench times (each key's refill per visit).
+    let rate = env("BW_RATE", RATE as usize) as u32;
     if who == "governor" {
-        let g = governor();
+        let g = governor_at(rate);
         for k in keys.iter().cycle().take(n + calls) {
             let _ = black_box(g.check_key(k));
         }
     } else {
-        let l = ours(n);
+        let l = ours_at(n, rate);
         for k in keys.iter().cycle().take(n + calls) {
             let _ = black_box(l.try_acquire(k.as_bytes()).map(drop));
         }

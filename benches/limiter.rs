@@ -5,7 +5,7 @@
 //! threads. `limiter/clock_read` prices each clock beside quanta's (governor's clock).
 //!
 //! With `BW_CALLGRIND=<case>/<ours|governor>` set (a case name below), the binary runs
-//! that one limiter a million times and exits: the driver to run under
+//! that one limiter `BW_CALLS` times (a million by default) and exits: the driver to run under
 //! `valgrind --tool=callgrind` for instruction counts.
 
 mod common;
@@ -76,19 +76,25 @@ fn callgrind_driver() -> bool {
     let Ok(what) = std::env::var("BW_CALLGRIND") else {
         return false;
     };
-    let (name, who) = what.split_once('/').expect("BW_CALLGRIND=<case>/<ours|governor>");
+    let (name, who) = what
+        .split_once('/')
+        .expect("BW_CALLGRIND=<case>/<ours|governor>");
     let case = CASES
         .iter()
         .find(|c| c.name == name)
         .expect("a case name of benches/limiter.rs");
+    let calls: u64 = std::env::var("BW_CALLS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1_000_000);
     if who == "governor" {
         let g = governor(case);
-        for _ in 0..1_000_000 {
+        for _ in 0..calls {
             let _ = black_box(g.check());
         }
     } else {
         let l = ours(case);
-        for _ in 0..1_000_000 {
+        for _ in 0..calls {
             let _ = black_box(l.try_acquire());
         }
     }

@@ -131,7 +131,9 @@ fn a_limiter_on_the_tsc_keeps_its_quota() {
     let config = RateLimiterConfig::new(1_000, Duration::from_secs(1)).with_burst(1);
     let limiter = RateLimiter::new(config).unwrap();
     let start = limiter.clock().now();
-    let admitted = (0..200_000).filter(|_| limiter.try_acquire().is_ok()).count() as u64;
+    let admitted = (0..200_000)
+        .filter(|_| limiter.try_acquire().is_ok())
+        .count() as u64;
     let elapsed = limiter.clock().now() - start;
     assert!(admitted >= 1);
     assert!(

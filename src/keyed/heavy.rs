@@ -7,9 +7,22 @@
 //! `total / N` times is among the `N` (whatever the order of rejections). So a flood
 //! of distinct keys costs `N` counters, never a label per key.
 //!
-//! Only rejections reach it, under one lock held for a scan of at most 64 counters.
+//! Only rejections reach it. The sketch is split by key into [`SHARDS`] sketches of
+//! `N` counters each, every one behind its own lock (held for a scan of at most `N`
+//! counters), so that threads rejecting different keys do not queue on one lock. The
+//! guarantee is unchanged: a key always goes to the same shard, so it is at most
+//! `total_s / N ≤ total / N` over its truth there (`total_s`: the rejections of its
+//! shard); and since the counts of all shards add up to `total`, fewer than `N`
+//! counters can exceed any count above `total / N`, so a key rejected more than
+//! `total / N` times is among the `N` largest counts of all shards, which is what
+//! [`HeavyHitters::top`] returns.
+
+use crossbeam_utils::CachePadded;
 
 use crate::sync::Mutex;
+
+/// Shards of the sketch (a power of two).
+pub(crate) const SHARDS: usize = 8;
 
 /// How many bytes of a key the sketch keeps for display.
 pub(crate) const KEY_PREFIX: usize = 48;
@@ -57,15 +70,19 @@ struct Counter {
 
 /// The sketch.
 pub(crate) struct HeavyHitters {
-    counters: Mutex<Vec<Counter>>,
+    shards: Box<[CachePadded<Mutex<Vec<Counter>>>]>,
     capacity: usize,
 }
 
 impl HeavyHitters {
-    /// A sketch of `capacity` counters (0: records nothing).
+    /// A sketch reporting `capacity` keys (0: records nothing): [`SHARDS`] shards of
+    /// `capacity` counters, all allocated now.
     pub(crate) fn new(capacity: usize) -> Self {
+        let shards = if capacity == 0 { 0 } else { SHARDS };
         Self {
-            counters: Mutex::new(Vec::with_capacity(capacity)),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Mutex::new(Vec::with_capacity(capacity))))
+                .collect(),
             capacity,
         }
     }
@@ -77,7 +94,9 @@ impl HeavyHitters {
         if self.capacity == 0 {
             return;
         }
-        let mut counters = self.counters.lock();
+        // The identity's top bits are hash bits (see `table`): they spread keys evenly.
+        let shard = (id >> (64 - SHARDS.trailing_zeros())) as usize % SHARDS;
+        let mut counters = self.shards[shard].lock();
         if let Some(c) = counters.iter_mut().find(|c| c.id == id) {
             c.count += 1;
             return;
@@ -101,9 +120,14 @@ impl HeavyHitters {
         }
     }
 
-    /// The counted keys, most rejected first (ties: the smaller overestimate first).
+    /// The `capacity` keys counted most, most rejected first (ties: the smaller
+    /// overestimate first).
     pub(crate) fn top(&self) -> Vec<HeavyHitter> {
-        let counters = self.counters.lock().clone();
+        let counters: Vec<Counter> = self
+            .shards
+            .iter()
+            .flat_map(|shard| shard.lock().clone())
+            .collect();
         let mut top: Vec<HeavyHitter> = counters
             .iter()
             .map(|c| HeavyHitter {
@@ -119,6 +143,7 @@ impl HeavyHitters {
                 .then(a.overestimate.cmp(&b.overestimate))
                 .then(a.key.cmp(&b.key))
         });
+        top.truncate(self.capacity);
         top
     }
 }
@@ -176,5 +201,35 @@ mod tests {
         let binary = top.iter().find(|h| h.key_len == 4).unwrap();
         assert_eq!(binary.display_key(), "t\\x00\"\\x5c");
         assert!(HeavyHitters::new(0).top().is_empty());
+    }
+
+    #[test]
+    fn shards_keep_the_guarantee_of_one_sketch() {
+        // Identities whose top bits differ land in different shards; the heavy keys
+        // must still be the top ones, with counts bounded as in one sketch.
+        let sketch = HeavyHitters::new(3);
+        let spread = |n: u64| n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 << 16;
+        let mut truth: HashMap<u64, u64> = HashMap::new();
+        let mut total = 0;
+        for i in 0..4_000u64 {
+            let id = match i % 8 {
+                0..=2 => spread(1),
+                3 | 4 => spread(2),
+                _ => spread(1_000 + i),
+            };
+            sketch.record(id, &id.to_le_bytes());
+            *truth.entry(id).or_default() += 1;
+            total += 1;
+        }
+        let top = sketch.top();
+        assert_eq!(top.len(), 3, "truncated to the capacity");
+        for h in &top {
+            let id = u64::from_le_bytes(h.key.clone().try_into().unwrap());
+            let real = truth[&id];
+            assert!(h.rejections >= real && h.rejections - h.overestimate <= real);
+            assert!(h.overestimate <= total / 3);
+        }
+        assert_eq!(top[0].key, spread(1).to_le_bytes());
+        assert_eq!(top[1].key, spread(2).to_le_bytes());
     }
 }
