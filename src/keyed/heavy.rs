@@ -59,18 +59,93 @@ impl HeavyHitter {
     }
 }
 
+/// A counted key's first bytes, for display.
 #[derive(Clone, Copy)]
-struct Counter {
-    id: u64,
-    count: u64,
-    error: u64,
+struct Prefix {
     len: usize,
-    prefix: [u8; KEY_PREFIX],
+    bytes: [u8; KEY_PREFIX],
+}
+
+/// One shard's counters, as parallel arrays: a rejection scans the identities and the
+/// counts in one pass over two dense arrays, and touches a key's bytes only when the key
+/// takes a counter.
+struct Shard {
+    /// Counters in use (the first `used` entries of each array).
+    used: usize,
+    ids: Box<[u64]>,
+    counts: Box<[u64]>,
+    errors: Box<[u64]>,
+    keys: Box<[Prefix]>,
+}
+
+impl Shard {
+    fn new(capacity: usize) -> Shard {
+        Shard {
+            used: 0,
+            ids: vec![0; capacity].into_boxed_slice(),
+            counts: vec![0; capacity].into_boxed_slice(),
+            errors: vec![0; capacity].into_boxed_slice(),
+            keys: vec![
+                Prefix {
+                    len: 0,
+                    bytes: [0; KEY_PREFIX],
+                };
+                capacity
+            ]
+            .into_boxed_slice(),
+        }
+    }
+
+    /// The space-saving step for one rejection of `key` (identity `id`).
+    #[inline]
+    fn record(&mut self, id: u64, key: &[u8]) {
+        let used = self.used;
+        // One pass: the key's counter if it has one, else the first smallest count.
+        let (mut min, mut min_at) = (u64::MAX, 0);
+        for (at, (&counted, &count)) in self.ids[..used]
+            .iter()
+            .zip(&self.counts[..used])
+            .enumerate()
+        {
+            if counted == id {
+                self.counts[at] += 1;
+                return;
+            }
+            if count < min {
+                (min, min_at) = (count, at);
+            }
+        }
+        let at = if used < self.ids.len() {
+            self.used += 1;
+            (self.counts[used], self.errors[used]) = (1, 0);
+            used
+        } else {
+            (self.counts[min_at], self.errors[min_at]) = (min + 1, min);
+            min_at
+        };
+        self.ids[at] = id;
+        let kept = key.len().min(KEY_PREFIX);
+        let prefix = &mut self.keys[at];
+        prefix.len = key.len();
+        prefix.bytes[..kept].copy_from_slice(&key[..kept]);
+    }
+
+    fn hitters(&self) -> impl Iterator<Item = HeavyHitter> + '_ {
+        (0..self.used).map(|at| {
+            let prefix = &self.keys[at];
+            HeavyHitter {
+                key: prefix.bytes[..prefix.len.min(KEY_PREFIX)].to_vec(),
+                key_len: prefix.len,
+                rejections: self.counts[at],
+                overestimate: self.errors[at],
+            }
+        })
+    }
 }
 
 /// The sketch.
 pub(crate) struct HeavyHitters {
-    shards: Box<[CachePadded<Mutex<Vec<Counter>>>]>,
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
     capacity: usize,
 }
 
@@ -81,14 +156,14 @@ impl HeavyHitters {
         let shards = if capacity == 0 { 0 } else { SHARDS };
         Self {
             shards: (0..shards)
-                .map(|_| CachePadded::new(Mutex::new(Vec::with_capacity(capacity))))
+                .map(|_| CachePadded::new(Mutex::new(Shard::new(capacity))))
                 .collect(),
             capacity,
         }
     }
 
-    /// Counts one rejection of `key` (identity `id`). Allocation-free: the vector never
-    /// grows past the capacity it was made with.
+    /// Counts one rejection of `key` (identity `id`). Allocation-free: every counter
+    /// was allocated with the sketch.
     #[cold]
     pub(crate) fn record(&self, id: u64, key: &[u8]) {
         if self.capacity == 0 {
@@ -96,46 +171,16 @@ impl HeavyHitters {
         }
         // The identity's top bits are hash bits (see `table`): they spread keys evenly.
         let shard = (id >> (64 - SHARDS.trailing_zeros())) as usize % SHARDS;
-        let mut counters = self.shards[shard].lock();
-        if let Some(c) = counters.iter_mut().find(|c| c.id == id) {
-            c.count += 1;
-            return;
-        }
-        let mut prefix = [0u8; KEY_PREFIX];
-        let kept = key.len().min(KEY_PREFIX);
-        prefix[..kept].copy_from_slice(&key[..kept]);
-        let fresh = |count: u64, error: u64| Counter {
-            id,
-            count,
-            error,
-            len: key.len(),
-            prefix,
-        };
-        if counters.len() < self.capacity {
-            counters.push(fresh(1, 0));
-            return;
-        }
-        if let Some(min) = counters.iter_mut().min_by_key(|c| c.count) {
-            *min = fresh(min.count + 1, min.count);
-        }
+        self.shards[shard].lock().record(id, key);
     }
 
     /// The `capacity` keys counted most, most rejected first (ties: the smaller
     /// overestimate first).
     pub(crate) fn top(&self) -> Vec<HeavyHitter> {
-        let counters: Vec<Counter> = self
+        let mut top: Vec<HeavyHitter> = self
             .shards
             .iter()
-            .flat_map(|shard| shard.lock().clone())
-            .collect();
-        let mut top: Vec<HeavyHitter> = counters
-            .iter()
-            .map(|c| HeavyHitter {
-                key: c.prefix[..c.len.min(KEY_PREFIX)].to_vec(),
-                key_len: c.len,
-                rejections: c.count,
-                overestimate: c.error,
-            })
+            .flat_map(|shard| shard.lock().hitters().collect::<Vec<_>>())
             .collect();
         top.sort_by(|a, b| {
             b.rejections
