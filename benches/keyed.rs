@@ -7,6 +7,11 @@
 //!
 //! Ours is sized for the keys (`max_keys` = the key count), so it forgets nothing and
 //! the two make the same decisions.
+//!
+//! With `BW_CALLGRIND=<keys>/<ours|governor>` set, the binary warms that one limiter
+//! with every key, runs `BW_CALLS` calls (a million) and exits: the driver to run under
+//! `valgrind --tool=callgrind` (instruction counts minus the warm-up's; `BW_RATE`
+//! lowers the rate to match valgrind's slower time).
 
 mod common;
 use common::threaded_indexed;
@@ -28,14 +33,22 @@ fn keys(n: usize) -> Vec<String> {
 }
 
 fn ours(n: usize) -> KeyedLimiter {
+    ours_at(n, RATE)
+}
+
+fn ours_at(n: usize, rate: u32) -> KeyedLimiter {
     KeyedLimiter::new(
-        PerKeyConfig::new(RATE.into(), Duration::from_secs(1)).with_max_keys(n as u32),
+        PerKeyConfig::new(rate.into(), Duration::from_secs(1)).with_max_keys(n as u32),
     )
     .unwrap()
 }
 
 fn governor() -> governor::DefaultKeyedRateLimiter<String> {
-    Governor::keyed(Quota::per_second(NonZeroU32::new(RATE).unwrap()))
+    governor_at(RATE)
+}
+
+fn governor_at(rate: u32) -> governor::DefaultKeyedRateLimiter<String> {
+    Governor::keyed(Quota::per_second(NonZeroU32::new(rate).unwrap()))
 }
 
 fn resident_bytes() -> u64 {
@@ -109,7 +122,84 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
+/// `BW_CALLGRIND=min`: the cost per call as the fastest of many short batches, ours
+/// and governor's alternating, one thread, each on its next keys of the sequence. On a
+/// loaded machine a batch that ran without being preempted shows the cost, where
+/// criterion's mean shows the load.
+fn min_batches() {
+    const BATCH: usize = 10_000;
+    for n in SIZES {
+        let keys = keys(n);
+        let (l, g) = (ours(n), governor());
+        for k in &keys {
+            let _ = l.try_acquire(k.as_bytes()).map(drop);
+            let _ = g.check_key(k);
+        }
+        let (mut next_ours, mut next_gov) = (0usize, 0usize);
+        let (mut mine, mut theirs) = (f64::MAX, f64::MAX);
+        for _ in 0..300 {
+            let start = std::time::Instant::now();
+            for _ in 0..BATCH {
+                let _ = black_box(l.try_acquire(keys[next_ours % n].as_bytes()).map(drop));
+                next_ours += 1;
+            }
+            mine = mine.min(start.elapsed().as_nanos() as f64 / BATCH as f64);
+            let start = std::time::Instant::now();
+            for _ in 0..BATCH {
+                let _ = black_box(g.check_key(&keys[next_gov % n]));
+                next_gov += 1;
+            }
+            theirs = theirs.min(start.elapsed().as_nanos() as f64 / BATCH as f64);
+        }
+        println!(
+            "min/keyed/{n}_keys/1t: breakwater {mine:.2} ns, governor {theirs:.2} ns, ratio {:.2}",
+            mine / theirs
+        );
+    }
+}
+
+/// The callgrind driver (see the module docs); false when not asked for.
+fn callgrind_driver() -> bool {
+    let Ok(what) = std::env::var("BW_CALLGRIND") else {
+        return false;
+    };
+    if what == "min" {
+        min_batches();
+        return true;
+    }
+    let (n, who) = what
+        .split_once('/')
+        .expect("BW_CALLGRIND=<keys>/<ours|governor>");
+    let n: usize = n.parse().expect("a key count");
+    let keys = keys(n);
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(default)
+    };
+    let calls = env("BW_CALLS", 1_000_000);
+    // Under valgrind time runs ~50 times slower: `BW_RATE` (per second) puts the
+    // driver in the regime the bench times (each key's refill per visit).
+    let rate = env("BW_RATE", RATE as usize) as u32;
+    if who == "governor" {
+        let g = governor_at(rate);
+        for k in keys.iter().cycle().take(n + calls) {
+            let _ = black_box(g.check_key(k));
+        }
+    } else {
+        let l = ours_at(n, rate);
+        for k in keys.iter().cycle().take(n + calls) {
+            let _ = black_box(l.try_acquire(k.as_bytes()).map(drop));
+        }
+    }
+    true
+}
+
 fn main() {
+    if callgrind_driver() {
+        return;
+    }
     memory_report();
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -12,7 +12,7 @@
 //! readings that bracket them, and waiting out a `retry_after` always suffices.
 #![cfg(not(loom))]
 
-use breakwater::clock::{AnyClock, Clock, CoarseClock, ManualClock, MonotonicClock};
+use breakwater::clock::{AnyClock, Clock, CoarseClock, ManualClock, MonotonicClock, TscClock};
 use breakwater::limiter::{RateLimiter, RateLimiterConfig, COARSE_CLOCK_MIN_TICKS};
 use std::time::{Duration, Instant};
 
@@ -159,9 +159,17 @@ fn new_picks_the_clock_by_the_rule() {
             coarse,
             "{config:?} with a {tick} ns tick"
         );
+        let lag = AnyClock::Monotonic.coarse_lag();
+        let tsc =
+            !coarse && RateLimiter::coarse_never_decides(&config, lag) && TscClock::get().is_some();
+        assert_eq!(
+            matches!(limiter.clock(), AnyClock::Tsc(_)),
+            tsc,
+            "{config:?}: the TSC exactly when the coarse reading can decide nothing"
+        );
         assert!(matches!(
             limiter.clock(),
-            AnyClock::Coarse | AnyClock::Monotonic
+            AnyClock::Coarse | AnyClock::Monotonic | AnyClock::Tsc(_)
         ));
     }
 }
@@ -240,11 +248,13 @@ fn real_clocks_never_admit_more_than_their_readings_allow() {
         MonotonicClock,
         run,
     );
-    // `new` on CLOCK_MONOTONIC answers from the coarse reading first: the same bound.
+    // `new` takes the TSC clock for this bucket (it fits the coarse lag) where the
+    // counter is invariant, else CLOCK_MONOTONIC read coarse first: the same bound on
+    // the readings of the clock it took.
     spin_real(
         precise_quota,
         || RateLimiter::new(precise_quota).unwrap(),
-        MonotonicClock,
+        RateLimiter::clock_for(&precise_quota),
         run,
     );
 }

@@ -39,6 +39,27 @@ fn sip_round(v: &mut [u64; 4]) {
     v[2] = v[2].rotate_left(32);
 }
 
+/// The last 0 to 7 bytes as a little-endian word, in at most three fixed-size loads (a
+/// copy of a variable length is a call to `memcpy`, which cost more than the rest of
+/// the tail on keys of a gateway's length).
+#[inline(always)]
+fn tail_word(rest: &[u8]) -> u64 {
+    let mut word = 0u64;
+    let mut at = 0;
+    if let Some(four) = rest.first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        at = 4;
+    }
+    if let Some(two) = rest[at..].first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << (8 * at);
+        at += 2;
+    }
+    if let Some(&one) = rest.get(at) {
+        word |= u64::from(one) << (8 * at);
+    }
+    word
+}
+
 impl KeyHasher {
     /// A hasher with the given key.
     pub(crate) fn with_seed(k0: u64, k1: u64) -> Self {
@@ -74,11 +95,8 @@ impl KeyHasher {
             sip_round(&mut v);
             v[0] ^= m;
         }
-        let rest = chunks.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
         // The length's low byte goes in the top byte, as the reference does.
-        let b = u64::from_le_bytes(last) | ((bytes.len() as u64) << 56);
+        let b = tail_word(chunks.remainder()) | ((bytes.len() as u64) << 56);
         v[3] ^= b;
         sip_round(&mut v);
         v[0] ^= b;

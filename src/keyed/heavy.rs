@@ -7,9 +7,22 @@
 //! `total / N` times is among the `N` (whatever the order of rejections). So a flood
 //! of distinct keys costs `N` counters, never a label per key.
 //!
-//! Only rejections reach it, under one lock held for a scan of at most 64 counters.
+//! Only rejections reach it. The sketch is split by key into [`SHARDS`] sketches of
+//! `N` counters each, every one behind its own lock (held for a scan of at most `N`
+//! counters), so that threads rejecting different keys do not queue on one lock. The
+//! guarantee is unchanged: a key always goes to the same shard, so it is at most
+//! `total_s / N ≤ total / N` over its truth there (`total_s`: the rejections of its
+//! shard); and since the counts of all shards add up to `total`, fewer than `N`
+//! counters can exceed any count above `total / N`, so a key rejected more than
+//! `total / N` times is among the `N` largest counts of all shards, which is what
+//! [`HeavyHitters::top`] returns.
+
+use crossbeam_utils::CachePadded;
 
 use crate::sync::Mutex;
+
+/// Shards of the sketch (a power of two).
+pub(crate) const SHARDS: usize = 8;
 
 /// How many bytes of a key the sketch keeps for display.
 pub(crate) const KEY_PREFIX: usize = 48;
@@ -46,72 +59,128 @@ impl HeavyHitter {
     }
 }
 
+/// A counted key's first bytes, for display.
 #[derive(Clone, Copy)]
-struct Counter {
-    id: u64,
-    count: u64,
-    error: u64,
+struct Prefix {
     len: usize,
-    prefix: [u8; KEY_PREFIX],
+    bytes: [u8; KEY_PREFIX],
+}
+
+/// One shard's counters, as parallel arrays: a rejection scans the identities and the
+/// counts in one pass over two dense arrays, and touches a key's bytes only when the key
+/// takes a counter.
+struct Shard {
+    /// Counters in use (the first `used` entries of each array).
+    used: usize,
+    ids: Box<[u64]>,
+    counts: Box<[u64]>,
+    errors: Box<[u64]>,
+    keys: Box<[Prefix]>,
+}
+
+impl Shard {
+    fn new(capacity: usize) -> Shard {
+        Shard {
+            used: 0,
+            ids: vec![0; capacity].into_boxed_slice(),
+            counts: vec![0; capacity].into_boxed_slice(),
+            errors: vec![0; capacity].into_boxed_slice(),
+            keys: vec![
+                Prefix {
+                    len: 0,
+                    bytes: [0; KEY_PREFIX],
+                };
+                capacity
+            ]
+            .into_boxed_slice(),
+        }
+    }
+
+    /// The space-saving step for one rejection of `key` (identity `id`).
+    #[inline]
+    fn record(&mut self, id: u64, key: &[u8]) {
+        let used = self.used;
+        // One pass: the key's counter if it has one, else the first smallest count.
+        let (mut min, mut min_at) = (u64::MAX, 0);
+        for (at, (&counted, &count)) in self.ids[..used]
+            .iter()
+            .zip(&self.counts[..used])
+            .enumerate()
+        {
+            if counted == id {
+                self.counts[at] += 1;
+                return;
+            }
+            if count < min {
+                (min, min_at) = (count, at);
+            }
+        }
+        let at = if used < self.ids.len() {
+            self.used += 1;
+            (self.counts[used], self.errors[used]) = (1, 0);
+            used
+        } else {
+            (self.counts[min_at], self.errors[min_at]) = (min + 1, min);
+            min_at
+        };
+        self.ids[at] = id;
+        let kept = key.len().min(KEY_PREFIX);
+        let prefix = &mut self.keys[at];
+        prefix.len = key.len();
+        prefix.bytes[..kept].copy_from_slice(&key[..kept]);
+    }
+
+    fn hitters(&self) -> impl Iterator<Item = HeavyHitter> + '_ {
+        (0..self.used).map(|at| {
+            let prefix = &self.keys[at];
+            HeavyHitter {
+                key: prefix.bytes[..prefix.len.min(KEY_PREFIX)].to_vec(),
+                key_len: prefix.len,
+                rejections: self.counts[at],
+                overestimate: self.errors[at],
+            }
+        })
+    }
 }
 
 /// The sketch.
 pub(crate) struct HeavyHitters {
-    counters: Mutex<Vec<Counter>>,
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
     capacity: usize,
 }
 
 impl HeavyHitters {
-    /// A sketch of `capacity` counters (0: records nothing).
+    /// A sketch reporting `capacity` keys (0: records nothing): [`SHARDS`] shards of
+    /// `capacity` counters, all allocated now.
     pub(crate) fn new(capacity: usize) -> Self {
+        let shards = if capacity == 0 { 0 } else { SHARDS };
         Self {
-            counters: Mutex::new(Vec::with_capacity(capacity)),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Mutex::new(Shard::new(capacity))))
+                .collect(),
             capacity,
         }
     }
 
-    /// Counts one rejection of `key` (identity `id`). Allocation-free: the vector never
-    /// grows past the capacity it was made with.
+    /// Counts one rejection of `key` (identity `id`). Allocation-free: every counter
+    /// was allocated with the sketch.
     #[cold]
     pub(crate) fn record(&self, id: u64, key: &[u8]) {
         if self.capacity == 0 {
             return;
         }
-        let mut counters = self.counters.lock();
-        if let Some(c) = counters.iter_mut().find(|c| c.id == id) {
-            c.count += 1;
-            return;
-        }
-        let mut prefix = [0u8; KEY_PREFIX];
-        let kept = key.len().min(KEY_PREFIX);
-        prefix[..kept].copy_from_slice(&key[..kept]);
-        let fresh = |count: u64, error: u64| Counter {
-            id,
-            count,
-            error,
-            len: key.len(),
-            prefix,
-        };
-        if counters.len() < self.capacity {
-            counters.push(fresh(1, 0));
-            return;
-        }
-        if let Some(min) = counters.iter_mut().min_by_key(|c| c.count) {
-            *min = fresh(min.count + 1, min.count);
-        }
+        // The identity's top bits are hash bits (see `table`): they spread keys evenly.
+        let shard = (id >> (64 - SHARDS.trailing_zeros())) as usize % SHARDS;
+        self.shards[shard].lock().record(id, key);
     }
 
-    /// The counted keys, most rejected first (ties: the smaller overestimate first).
+    /// The `capacity` keys counted most, most rejected first (ties: the smaller
+    /// overestimate first).
     pub(crate) fn top(&self) -> Vec<HeavyHitter> {
-        let counters = self.counters.lock().clone();
-        let mut top: Vec<HeavyHitter> = counters
+        let mut top: Vec<HeavyHitter> = self
+            .shards
             .iter()
-            .map(|c| HeavyHitter {
-                key: c.prefix[..c.len.min(KEY_PREFIX)].to_vec(),
-                key_len: c.len,
-                rejections: c.count,
-                overestimate: c.error,
-            })
+            .flat_map(|shard| shard.lock().hitters().collect::<Vec<_>>())
             .collect();
         top.sort_by(|a, b| {
             b.rejections
@@ -119,6 +188,7 @@ impl HeavyHitters {
                 .then(a.overestimate.cmp(&b.overestimate))
                 .then(a.key.cmp(&b.key))
         });
+        top.truncate(self.capacity);
         top
     }
 }
@@ -176,5 +246,35 @@ mod tests {
         let binary = top.iter().find(|h| h.key_len == 4).unwrap();
         assert_eq!(binary.display_key(), "t\\x00\"\\x5c");
         assert!(HeavyHitters::new(0).top().is_empty());
+    }
+
+    #[test]
+    fn shards_keep_the_guarantee_of_one_sketch() {
+        // Identities whose top bits differ land in different shards; the heavy keys
+        // must still be the top ones, with counts bounded as in one sketch.
+        let sketch = HeavyHitters::new(3);
+        let spread = |n: u64| n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 << 16;
+        let mut truth: HashMap<u64, u64> = HashMap::new();
+        let mut total = 0;
+        for i in 0..4_000u64 {
+            let id = match i % 8 {
+                0..=2 => spread(1),
+                3 | 4 => spread(2),
+                _ => spread(1_000 + i),
+            };
+            sketch.record(id, &id.to_le_bytes());
+            *truth.entry(id).or_default() += 1;
+            total += 1;
+        }
+        let top = sketch.top();
+        assert_eq!(top.len(), 3, "truncated to the capacity");
+        for h in &top {
+            let id = u64::from_le_bytes(h.key.clone().try_into().unwrap());
+            let real = truth[&id];
+            assert!(h.rejections >= real && h.rejections - h.overestimate <= real);
+            assert!(h.overestimate <= total / 3);
+        }
+        assert_eq!(top[0].key, spread(1).to_le_bytes());
+        assert_eq!(top[1].key, spread(2).to_le_bytes());
     }
 }

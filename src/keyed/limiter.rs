@@ -86,10 +86,11 @@ pub struct KeyedSnapshot {
 }
 
 impl KeyedLimiter<AnyClock> {
-    /// A limiter on the system clock (coarse first, precise only when the answer
-    /// depends on it), with a random seed.
+    /// A limiter on the cheapest precise system clock ([`AnyClock::precise_local`]:
+    /// the TSC where it is invariant, else `CLOCK_MONOTONIC` read coarse first), with
+    /// a random seed.
     pub fn new(config: PerKeyConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, AnyClock::Monotonic)
+        Self::with_clock(config, AnyClock::Monotonic.precise_local())
     }
 }
 

@@ -172,13 +172,38 @@ impl RateLimiter<AnyClock> {
     /// `CLOCK_MONOTONIC`. A refusal answered from the coarse reading carries a
     /// `retry_after` that is conservative by at most `lag` (waiting that long always
     /// suffices). Reservations always read the precise clock.
+    ///
+    /// **The TSC when the coarse reading could never decide.** When the whole bucket
+    /// (`burst × period / rate`) spans no more than that lag, no admission and no
+    /// refusal of `try_acquire` can be answered from the coarse reading, so such a
+    /// limiter reads the calibrated TSC clock instead ([`AnyClock::precise_local`]:
+    /// `rdtsc` and a multiply, where the counter is invariant; `CLOCK_MONOTONIC`
+    /// elsewhere), once per call.
     pub fn clock_for(config: &RateLimiterConfig) -> AnyClock {
+        Self::clock_for_scope(config, false)
+    }
+
+    /// [`clock_for`](Self::clock_for) for a limiter whose schedule is shared with other
+    /// processes when `host_wide`: then only the kernel's clocks, which every process
+    /// reads on one time base (never the TSC clock, calibrated per process).
+    pub fn clock_for_scope(config: &RateLimiterConfig, host_wide: bool) -> AnyClock {
         let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
         if Self::coarse_is_exact(config, tick) {
             AnyClock::Coarse
+        } else if !host_wide && Self::coarse_never_decides(config, AnyClock::Monotonic.coarse_lag())
+        {
+            AnyClock::Monotonic.precise_local()
         } else {
             AnyClock::Monotonic
         }
+    }
+
+    /// Whether a cheap reading lagging by up to `lag_ns` can decide none of
+    /// `try_acquire`'s calls: the bucket (`burst × period / rate`) spans at most the
+    /// lag (see [`clock_for`](Self::clock_for)).
+    pub fn coarse_never_decides(config: &RateLimiterConfig, lag_ns: u64) -> bool {
+        let span = u128::from(config.burst) * config.period.as_nanos();
+        span <= u128::from(lag_ns) * u128::from(config.rate.max(1))
     }
 
     /// Whether a clock stepping in `tick_ns` ticks delivers `config` exactly (the rule of

@@ -122,8 +122,12 @@ impl Stages {
             // any other clock it reads as given (both readings).
             Some(c) => Some(if clock.is_system() {
                 c.validate().map_err(|e| e.within("rate_limiter"))?;
-                RateLimiter::placed(*c, RateLimiter::clock_for(c), segment)
-                    .map_err(|e| e.within("rate_limiter"))?
+                RateLimiter::placed(
+                    *c,
+                    RateLimiter::clock_for_scope(c, segment.is_some()),
+                    segment,
+                )
+                .map_err(|e| e.within("rate_limiter"))?
             } else {
                 RateLimiter::with_clock(*c, clock.clone()).map_err(|e| e.within("rate_limiter"))?
             }),
@@ -146,12 +150,12 @@ impl Stages {
             Some(c) => Some(Chaos::new(*c).map_err(|e| e.within("chaos"))?),
             None => None,
         };
-        // Per-key limits read the precise clock's cheap reading first (see
-        // `KeyedLimiter::try_acquire_raw`), so they are exact at nanoseconds and cost a
-        // coarse reading when they admit.
+        // Per-key limits stay in this process: they run on its cheapest precise clock
+        // (the TSC where it is invariant, see `AnyClock::precise_local`).
         let keyed = match &config.per_key {
             Some(c) => Some(
-                KeyedLimiter::with_clock(**c, clock.precise()).map_err(|e| e.within("per_key"))?,
+                KeyedLimiter::with_clock(**c, clock.precise_local())
+                    .map_err(|e| e.within("per_key"))?,
             ),
             None => None,
         };

@@ -9,10 +9,13 @@
 //! |---|---|---|---|
 //! | [`MonotonicClock`] | `CLOCK_MONOTONIC`, ~30 ns (vDSO) | `CLOCK_MONOTONIC_COARSE`, ~6 ns | 1 ns |
 //! | [`CoarseClock`] | `CLOCK_MONOTONIC_COARSE`, ~6 ns | the same | one kernel tick (~4 ms) |
+//! | [`TscClock`] | `rdtsc` scaled to ns, ~the cost of `rdtsc` (where the counter is invariant) | the same | 1 ns |
 //! | [`ManualClock`] | a shared atomic, ~1 ns | the same, or rounded down to a set tick | whatever the test sets |
 //!
-//! Both system clocks read the same kernel time base, so their readings are comparable
-//! (the coarse one lags by at most one tick).
+//! Both kernel clocks read the same kernel time base, so their readings are comparable
+//! (the coarse one lags by at most one tick). The TSC clock is calibrated against
+//! `CLOCK_MONOTONIC` once per process and is for time that stays in the process
+//! (see `tsc`): host-wide segments and the fleet keep `CLOCK_MONOTONIC`.
 //!
 //! # Two readings of one clock
 //!
@@ -36,7 +39,8 @@
 //!   `Type<C: Clock = AnyClock>`. `Type::new(config)` runs on the system clock the type
 //!   needs ([`AnyClock::Coarse`] for millisecond rules: breaker, throttle, retry budget;
 //!   [`AnyClock::Monotonic`] where nanoseconds matter: adaptive limit, bulkhead waits;
-//!   the rate limiter picks by its rule, see `RateLimiter::clock_for`).
+//!   the rate limiter picks by its rule, see `RateLimiter::clock_for`, and per-key
+//!   limits run on [`AnyClock::precise_local`]).
 //!   `Type::with_clock(config, clock)` takes any `C: Clock`.
 //! - [`Policy`](crate::policy::Policy) and [`Engine`](crate::engine::Engine) are not
 //!   generic: they run on [`AnyClock`], one concrete type for the C ABI and for
@@ -60,6 +64,10 @@
 
 use crate::sync::{Arc, AtomicU64, Ordering};
 use std::time::Duration;
+
+mod tsc;
+
+pub use tsc::{invariant_flags, Calibration, TscClock};
 
 /// A source of monotonic time in nanoseconds.
 ///
@@ -298,6 +306,8 @@ pub enum AnyClock {
     /// `CLOCK_MONOTONIC_COARSE`.
     #[default]
     Coarse,
+    /// The calibrated TSC clock, see [`TscClock`]; for time that stays in this process.
+    Tsc(TscClock),
     /// A shared manual clock.
     Manual(ManualClock),
     /// A clock of your own, read through a virtual call. A std `Arc` on purpose: it only
@@ -311,6 +321,7 @@ impl std::fmt::Debug for AnyClock {
         match self {
             AnyClock::Monotonic => f.write_str("Monotonic"),
             AnyClock::Coarse => f.write_str("Coarse"),
+            AnyClock::Tsc(_) => f.write_str("Tsc"),
             AnyClock::Manual(m) => f.debug_tuple("Manual").field(m).finish(),
             AnyClock::Custom(_) => f.write_str("Custom(..)"),
         }
@@ -343,7 +354,23 @@ impl AnyClock {
 
     /// Whether this is one of the system clocks.
     pub fn is_system(&self) -> bool {
-        matches!(self, AnyClock::Monotonic | AnyClock::Coarse)
+        matches!(
+            self,
+            AnyClock::Monotonic | AnyClock::Coarse | AnyClock::Tsc(_)
+        )
+    }
+
+    /// The cheapest nanosecond clock for a component whose time never leaves this
+    /// process (no host-wide segment, no fleet): the TSC clock where the counter is
+    /// invariant, else `CLOCK_MONOTONIC`, in place of a system clock; a manual or
+    /// custom clock as it is.
+    pub fn precise_local(&self) -> AnyClock {
+        match self {
+            AnyClock::Monotonic | AnyClock::Coarse | AnyClock::Tsc(_) => {
+                TscClock::get().map_or(AnyClock::Monotonic, AnyClock::Tsc)
+            }
+            other => other.clone(),
+        }
     }
 
     /// The clock for a component that needs nanoseconds (a latency measurement, an
@@ -351,7 +378,7 @@ impl AnyClock {
     /// clock as it is.
     pub fn precise(&self) -> AnyClock {
         match self {
-            AnyClock::Monotonic | AnyClock::Coarse => AnyClock::Monotonic,
+            AnyClock::Monotonic | AnyClock::Coarse | AnyClock::Tsc(_) => AnyClock::Monotonic,
             other => other.clone(),
         }
     }
@@ -361,7 +388,7 @@ impl AnyClock {
     /// clock as it is.
     pub fn coarse(&self) -> AnyClock {
         match self {
-            AnyClock::Monotonic | AnyClock::Coarse => AnyClock::Coarse,
+            AnyClock::Monotonic | AnyClock::Coarse | AnyClock::Tsc(_) => AnyClock::Coarse,
             other => other.clone(),
         }
     }
@@ -379,6 +406,12 @@ impl From<MonotonicClock> for AnyClock {
     }
 }
 
+impl From<TscClock> for AnyClock {
+    fn from(clock: TscClock) -> Self {
+        AnyClock::Tsc(clock)
+    }
+}
+
 impl From<CoarseClock> for AnyClock {
     fn from(_: CoarseClock) -> Self {
         AnyClock::Coarse
@@ -391,6 +424,7 @@ impl Clock for AnyClock {
         match self {
             AnyClock::Monotonic => MonotonicClock.now(),
             AnyClock::Coarse => CoarseClock.now(),
+            AnyClock::Tsc(t) => t.now(),
             AnyClock::Manual(m) => m.now(),
             AnyClock::Custom(c) => c.now(),
         }
@@ -401,6 +435,7 @@ impl Clock for AnyClock {
         match self {
             AnyClock::Monotonic => MonotonicClock.now_coarse(),
             AnyClock::Coarse => CoarseClock.now(),
+            AnyClock::Tsc(t) => t.now(),
             AnyClock::Manual(m) => m.now_coarse(),
             AnyClock::Custom(c) => c.now_coarse(),
         }
@@ -409,7 +444,7 @@ impl Clock for AnyClock {
     fn coarse_lag(&self) -> u64 {
         match self {
             AnyClock::Monotonic => MonotonicClock.coarse_lag(),
-            AnyClock::Coarse => 0,
+            AnyClock::Coarse | AnyClock::Tsc(_) => 0,
             AnyClock::Manual(m) => m.coarse_lag(),
             AnyClock::Custom(c) => c.coarse_lag(),
         }
@@ -428,7 +463,11 @@ mod tests {
 
     #[test]
     fn system_clocks_are_monotonic_and_nonzero() {
-        for clock in [AnyClock::Monotonic, AnyClock::Coarse] {
+        for clock in [
+            AnyClock::Monotonic,
+            AnyClock::Coarse,
+            AnyClock::Monotonic.precise_local(),
+        ] {
             let mut last = clock.now();
             assert!(last > 0);
             for _ in 0..10_000 {

@@ -1,0 +1,143 @@
+//! The calibrated TSC clock: its conversion is monotonic and exact at its anchors for
+//! any calibration (proptest), readings handed between threads never go back by more
+//! than the counter's reordering allows, and limiters choose it only where the coarse
+//! reading could decide nothing and the schedule stays in the process.
+#![cfg(not(loom))]
+
+use breakwater::clock::{AnyClock, Calibration, Clock, MonotonicClock, TscClock};
+use breakwater::limiter::{RateLimiter, RateLimiterConfig};
+use proptest::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+proptest! {
+    #[test]
+    fn conversion_is_monotonic_and_never_zero(
+        t0 in any::<u64>(), n0 in any::<u64>(),
+        ticks in 1u64..u64::MAX / 2, nanos in 1u64..u64::MAX / 2,
+        a in any::<u64>(), b in any::<u64>(),
+    ) {
+        let Some(cal) = Calibration::from_pairs(
+            (t0, n0),
+            (t0.saturating_add(ticks), n0.saturating_add(nanos)),
+        ) else {
+            // Only when a side saturated to no span, or the scale is below 2^-32 ns.
+            prop_assert!(t0.checked_add(ticks).is_none()
+                || n0.checked_add(nanos).is_none()
+                || (u128::from(nanos) << 32) < u128::from(ticks));
+            return Ok(());
+        };
+        let (lo, hi) = (a.min(b), a.max(b));
+        prop_assert!(cal.nanos(lo) <= cal.nanos(hi));
+        prop_assert!(cal.nanos(lo) >= 1);
+        prop_assert_eq!(cal.nanos(t0), n0.max(1));
+    }
+
+    #[test]
+    fn conversion_meets_the_second_pair_within_rounding(
+        t0 in any::<u64>(), n0 in 0u64..1 << 62,
+        ticks in 1u64..1 << 40, nanos in 1u64..1 << 40,
+    ) {
+        prop_assume!(t0.checked_add(ticks).is_some());
+        prop_assume!((u128::from(nanos) << 32) >= u128::from(ticks));
+        let cal = Calibration::from_pairs((t0, n0), (t0 + ticks, n0 + nanos)).unwrap();
+        let at = cal.nanos(t0 + ticks);
+        // The scale is rounded down by under 2^-32 ns a tick.
+        prop_assert!(at <= (n0 + nanos).max(1));
+        prop_assert!(at + 1 + (ticks >> 32) >= n0 + nanos);
+    }
+}
+
+/// The most a reading taken after seeing another thread's reading may be earlier than
+/// it: `rdtsc` is not serializing, so it may run ahead of the load before it by the
+/// reorder window (hundreds of cycles). The limiter tolerates any earlier reading; this
+/// checks that the clock stays far within a microsecond.
+const REORDER_NS: u64 = 1_000;
+
+#[test]
+fn readings_passed_between_threads_never_go_back_beyond_reordering() {
+    let Some(tsc) = TscClock::get() else {
+        return; // no invariant counter here: limiters use CLOCK_MONOTONIC
+    };
+    let latest = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..200_000 {
+                    // Acquire: whatever reading we see was taken before this one.
+                    let seen = latest.load(Ordering::Acquire);
+                    let now = tsc.now();
+                    assert!(
+                        now + REORDER_NS >= seen,
+                        "read {now} after seeing {seen} from another thread"
+                    );
+                    // Release: publishes the reading to the other thread.
+                    latest.fetch_max(now, Ordering::Release);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn tsc_readings_share_clock_monotonics_time_line() {
+    let Some(tsc) = TscClock::get() else {
+        return;
+    };
+    // Anchored to CLOCK_MONOTONIC at calibration: a reading bracketed by two monotonic
+    // ones lies between them, give or take the scale error over the time since.
+    let before = MonotonicClock.now();
+    let t = tsc.now();
+    let after = MonotonicClock.now();
+    let since = after - tsc.calibration().ns0;
+    let slack = since / 100 + 10_000;
+    assert!(
+        t + slack >= before && t <= after + slack,
+        "{before} ≤ {t} ≤ {after} ± {slack}"
+    );
+}
+
+#[test]
+fn limiters_take_the_tsc_only_for_buckets_inside_the_coarse_lag_and_in_process() {
+    let lag = AnyClock::Monotonic.coarse_lag();
+    let tiny = RateLimiterConfig::new(1_000, Duration::from_secs(1)).with_burst(1);
+    let large = RateLimiterConfig::new(1, Duration::from_secs(1)).with_burst(1);
+    assert!(RateLimiter::coarse_never_decides(&tiny, lag));
+    assert!(!RateLimiter::coarse_never_decides(&large, lag));
+    let local = RateLimiter::clock_for_scope(&tiny, false);
+    match TscClock::get() {
+        Some(_) => assert!(matches!(local, AnyClock::Tsc(_)), "{local:?}"),
+        None => assert!(matches!(local, AnyClock::Monotonic), "{local:?}"),
+    }
+    assert!(matches!(
+        RateLimiter::clock_for_scope(&tiny, true),
+        AnyClock::Monotonic
+    ));
+    assert!(matches!(
+        RateLimiter::clock_for(&large),
+        AnyClock::Monotonic
+    ));
+    // The kernel clocks stay what they were for everything else.
+    assert!(matches!(AnyClock::Coarse.precise(), AnyClock::Monotonic));
+    assert!(!matches!(
+        AnyClock::Monotonic.precise_local(),
+        AnyClock::Coarse
+    ));
+}
+
+#[test]
+fn a_limiter_on_the_tsc_keeps_its_quota() {
+    // No timing is asserted: the bound holds for any schedule, on the clock's own time.
+    let config = RateLimiterConfig::new(1_000, Duration::from_secs(1)).with_burst(1);
+    let limiter = RateLimiter::new(config).unwrap();
+    let start = limiter.clock().now();
+    let admitted = (0..200_000)
+        .filter(|_| limiter.try_acquire().is_ok())
+        .count() as u64;
+    let elapsed = limiter.clock().now() - start;
+    assert!(admitted >= 1);
+    assert!(
+        admitted <= 1 + elapsed / 1_000_000 + 1,
+        "{admitted} in {elapsed} ns"
+    );
+}
