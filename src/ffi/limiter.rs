@@ -355,7 +355,7 @@ pub unsafe extern "C" fn bw_limiter_acquire(
         ensure_non_null!(limiter);
         // SAFETY: non-NULL and live by contract; the sleep below keeps its own reference.
         let l = unsafe { bw_limiter::to_arc(limiter) };
-        match l.acquire(n, Duration::from_nanos(max_wait_ns)) {
+        match l.try_acquire_n_for(n, Duration::from_nanos(max_wait_ns)) {
             Ok(()) => bw_status::BW_OK,
             // SAFETY: NULL or writable by contract.
             Err(e) => unsafe { limiter_error(e, out_retry_after_ns) },

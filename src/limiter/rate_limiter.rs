@@ -355,7 +355,7 @@ impl<C: Clock> RateLimiter<C> {
 
     /// Reserves `n` permits due within `max_wait` and sleeps (the calling thread) until
     /// they are due. Errors as [`reserve`](Self::reserve); the wait is real time.
-    pub fn acquire(&self, n: u64, max_wait: Duration) -> Result<(), LimiterError> {
+    pub fn try_acquire_n_for(&self, n: u64, max_wait: Duration) -> Result<(), LimiterError> {
         let reservation = self.reserve(n, max_wait)?;
         let wait = reservation.wait();
         reservation.commit();
@@ -850,10 +850,10 @@ mod tests {
             RateLimiter::new(RateLimiterConfig::new(1000, Duration::from_secs(1)).with_burst(1))
                 .unwrap();
         let start = std::time::Instant::now();
-        l.acquire(1, Duration::ZERO).unwrap();
-        l.acquire(1, 10 * MS).unwrap();
+        l.try_acquire_n_for(1, Duration::ZERO).unwrap();
+        l.try_acquire_n_for(1, 10 * MS).unwrap();
         assert!(start.elapsed() >= Duration::from_micros(900));
-        assert!(l.acquire(1, Duration::ZERO).is_err() || start.elapsed() >= 2 * MS);
+        assert!(l.try_acquire_n_for(1, Duration::ZERO).is_err() || start.elapsed() >= 2 * MS);
     }
 
     #[test]
