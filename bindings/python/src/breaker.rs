@@ -19,7 +19,7 @@ use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, duration_ns, opt_duration_ns, real, seconds};
 use crate::guard::{guard_methods, zeroed, Exclude, Guard, Refusal, Ticket};
 use crate::handle::{Config, Handle};
-use crate::metrics::set_fields;
+use crate::metrics::{set_fields, transitions};
 use crate::policy::breaker_state_name;
 use crate::status;
 
@@ -224,17 +224,7 @@ guard_methods! {
             (s.retry_after_ns > 0).then(|| seconds(s.retry_after_ns)),
         )?;
         set_fields!(d, s; open_level, half_open_in_flight);
-        let t = PyTuple::new(
-            py,
-            [
-                s.transitions_to_closed,
-                s.transitions_to_open,
-                s.transitions_to_half_open,
-                s.transitions_to_forced_open,
-                s.transitions_to_disabled,
-            ],
-        )?;
-        d.set_item("transitions", t)?;
+        d.set_item("transitions", PyTuple::new(py, transitions!(s))?)?;
         crate::guard::call_helper(py, "breaker_snapshot", (d,))
     }
 

@@ -159,7 +159,8 @@ impl Target {
             Target::Bulkhead(p) => p.get().acquire_ticket(py, wait),
             Target::Keyed(k) => {
                 let k = k.get();
-                k.policy().acquire_keyed_ticket(py, wait, priority, k.key_bytes())
+                k.policy()
+                    .acquire_keyed_ticket(py, wait, priority, k.key_bytes())
             }
         }
     }

@@ -31,6 +31,20 @@ macro_rules! set_latency {
 }
 pub(crate) use set_latency;
 
+/// A C stats struct's `transitions_to_*` counts, in `bw_breaker_state` order.
+macro_rules! transitions {
+    ($s:expr) => {
+        [
+            $s.transitions_to_closed,
+            $s.transitions_to_open,
+            $s.transitions_to_half_open,
+            $s.transitions_to_forced_open,
+            $s.transitions_to_disabled,
+        ]
+    };
+}
+pub(crate) use transitions;
+
 /// A `Metrics` dataclass (built by `breakwater._guard.metrics`).
 pub(crate) fn to_python(py: Python<'_>, name: &str, m: &bw_metrics) -> PyResult<PyObject> {
     let d = PyDict::new(py);

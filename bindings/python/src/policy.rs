@@ -23,7 +23,7 @@ use pyo3::types::{IntoPyDict, PyDict};
 use crate::convert::seconds;
 use crate::guard::{guard_methods, zeroed, Exclude, Guard, Refusal, Ticket};
 use crate::handle::{Handle, SendPtr};
-use crate::metrics::{set_fields, set_latency};
+use crate::metrics::{set_fields, set_latency, transitions};
 use crate::retry::RetryRun;
 use crate::status;
 
@@ -303,19 +303,15 @@ pub(crate) fn priority_code(py: Python<'_>, priority: &str) -> PyResult<i32> {
     }
 }
 
-fn state_name(code: i32) -> Option<&'static str> {
-    match code {
-        0 => Some("closed"),
-        1 => Some("open"),
-        2 => Some("half_open"),
-        3 => Some("forced_open"),
-        4 => Some("disabled"),
-        _ => None,
-    }
-}
+/// The breaker states' names, indexed by their `bw_breaker_state` code: also the keys
+/// of a snapshot's transition counts.
+const BREAKER_STATES: [&str; 5] = ["closed", "open", "half_open", "forced_open", "disabled"];
 
 pub(crate) fn breaker_state_name(code: i32) -> Option<&'static str> {
-    state_name(code)
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| BREAKER_STATES.get(i))
+        .copied()
 }
 
 guard_methods! {
@@ -337,16 +333,10 @@ guard_methods! {
             ("injected", s.rejected_injected),
         ];
         d.set_item("rejected", rejected.into_py_dict(py)?)?;
-        let transitions = [
-            ("closed", s.transitions_to_closed),
-            ("open", s.transitions_to_open),
-            ("half_open", s.transitions_to_half_open),
-            ("forced_open", s.transitions_to_forced_open),
-            ("disabled", s.transitions_to_disabled),
-        ];
+        let transitions = BREAKER_STATES.into_iter().zip(transitions!(s));
         d.set_item("transitions", transitions.into_py_dict(py)?)?;
         set_latency!(d, s);
-        d.set_item("breaker_state", state_name(s.breaker_state))?;
+        d.set_item("breaker_state", breaker_state_name(s.breaker_state))?;
         d.set_item(
             "limiter_available",
             (s.limiter_available >= 0).then_some(s.limiter_available),
