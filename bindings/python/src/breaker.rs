@@ -1,16 +1,15 @@
 //! `CircuitBreaker`: a standalone breaker (`bw_breaker_*`).
 
 use breakwater::ffi::breaker::{
-    bw_breaker, bw_breaker_complete, bw_breaker_config, bw_breaker_config_free,
-    bw_breaker_config_new, bw_breaker_config_set_consecutive_failures,
-    bw_breaker_config_set_count_window, bw_breaker_config_set_failure_rate_threshold,
-    bw_breaker_config_set_half_open, bw_breaker_config_set_minimum_calls,
-    bw_breaker_config_set_open_backoff, bw_breaker_config_set_open_duration,
-    bw_breaker_config_set_open_jitter, bw_breaker_config_set_slow_calls,
-    bw_breaker_config_set_time_window, bw_breaker_disable, bw_breaker_force_open, bw_breaker_free,
-    bw_breaker_get_metrics, bw_breaker_get_stats, bw_breaker_new, bw_breaker_permit,
-    bw_breaker_reset, bw_breaker_set_listener, bw_breaker_state, bw_breaker_stats,
-    bw_breaker_try_acquire,
+    bw_breaker, bw_breaker_complete, bw_breaker_config_free, bw_breaker_config_new,
+    bw_breaker_config_set_consecutive_failures, bw_breaker_config_set_count_window,
+    bw_breaker_config_set_failure_rate_threshold, bw_breaker_config_set_half_open,
+    bw_breaker_config_set_minimum_calls, bw_breaker_config_set_open_backoff,
+    bw_breaker_config_set_open_duration, bw_breaker_config_set_open_jitter,
+    bw_breaker_config_set_slow_calls, bw_breaker_config_set_time_window, bw_breaker_disable,
+    bw_breaker_force_open, bw_breaker_free, bw_breaker_get_metrics, bw_breaker_get_stats,
+    bw_breaker_new, bw_breaker_permit, bw_breaker_reset, bw_breaker_set_listener, bw_breaker_state,
+    bw_breaker_stats, bw_breaker_try_acquire,
 };
 use breakwater::ffi::codes::BW_DURATION_UNKNOWN;
 use pyo3::prelude::*;
@@ -18,8 +17,9 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, duration_ns, opt_duration_ns, real, seconds};
-use crate::guard::{guard_methods, zeroed, Exclude, Name, Refusal, Ticket};
-use crate::handle::Handle;
+use crate::guard::{guard_methods, zeroed, Exclude, Guard, Refusal, Ticket};
+use crate::handle::{Config, Handle};
+use crate::metrics::{set_fields, transitions};
 use crate::policy::breaker_state_name;
 use crate::status;
 
@@ -28,18 +28,8 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct CircuitBreaker {
     handle: Handle<bw_breaker>,
-    pub(crate) name: Name,
-    pub(crate) stack: Py<PyAny>,
-    pub(crate) exclude: Exclude,
+    pub(crate) guard: Guard,
     listeners: crate::events::Listeners,
-}
-
-struct Builder(*mut bw_breaker_config);
-impl Drop for Builder {
-    fn drop(&mut self) {
-        // SAFETY: we own the builder and free it once.
-        unsafe { bw_breaker_config_free(self.0) }
-    }
 }
 
 impl CircuitBreaker {
@@ -104,11 +94,8 @@ guard_methods! {
         exclude: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         const U32: u64 = u32::MAX as u64;
-        let mut raw: *mut bw_breaker_config = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        status::check(py, unsafe { bw_breaker_config_new(&mut raw) })?;
-        let b = Builder(raw);
-        // SAFETY (every block below): `b.0` is our live builder, used by this thread only.
+        let b = Config::new(py, bw_breaker_config_new, bw_breaker_config_free)?;
+        // SAFETY (every block below): `b.ptr()` is our live builder, used by this thread only.
         if window_size.is_some() && window_duration.is_some() {
             return Err(crate::convert::invalid(
                 py,
@@ -118,7 +105,7 @@ guard_methods! {
         }
         if let Some(v) = window_size {
             let n = count(v, "window.size", 0, U32)? as u32;
-            status::check(py, unsafe { bw_breaker_config_set_count_window(b.0, n) })?;
+            status::check(py, unsafe { bw_breaker_config_set_count_window(b.ptr(), n) })?;
         }
         if let Some(v) = window_duration {
             let d = duration_ns(v, "window.duration", false)?;
@@ -127,23 +114,23 @@ guard_methods! {
                 .transpose()?
                 .unwrap_or(10) as u32;
             status::check(py, unsafe {
-                bw_breaker_config_set_time_window(b.0, d, buckets)
+                bw_breaker_config_set_time_window(b.ptr(), d, buckets)
             })?;
         }
         if let Some(v) = minimum_calls {
             let n = count(v, "minimum_calls", 0, U32)? as u32;
-            status::check(py, unsafe { bw_breaker_config_set_minimum_calls(b.0, n) })?;
+            status::check(py, unsafe { bw_breaker_config_set_minimum_calls(b.ptr(), n) })?;
         }
         if let Some(v) = failure_rate_threshold {
             let x = real(v, "failure_rate_threshold")?;
             status::check(py, unsafe {
-                bw_breaker_config_set_failure_rate_threshold(b.0, x)
+                bw_breaker_config_set_failure_rate_threshold(b.ptr(), x)
             })?;
         }
         if let Some(v) = consecutive_failures {
             let n = count(v, "consecutive_failures", 0, U32)? as u32;
             status::check(py, unsafe {
-                bw_breaker_config_set_consecutive_failures(b.0, n)
+                bw_breaker_config_set_consecutive_failures(b.ptr(), n)
             })?;
         }
         if slow_call_duration.is_some() || slow_call_rate_threshold.is_some() {
@@ -154,12 +141,12 @@ guard_methods! {
                 .transpose()?
                 .unwrap_or(0.0);
             status::check(py, unsafe {
-                bw_breaker_config_set_slow_calls(b.0, d, rate)
+                bw_breaker_config_set_slow_calls(b.ptr(), d, rate)
             })?;
         }
         if let Some(v) = open_duration {
             let d = duration_ns(v, "open_duration", false)?;
-            status::check(py, unsafe { bw_breaker_config_set_open_duration(b.0, d) })?;
+            status::check(py, unsafe { bw_breaker_config_set_open_duration(b.ptr(), d) })?;
         }
         if open_backoff_multiplier.is_some() || max_open_duration.is_some() {
             let m = open_backoff_multiplier
@@ -169,13 +156,13 @@ guard_methods! {
             let max = opt_duration_ns(max_open_duration, "max_open_duration", false)?
                 .unwrap_or(300_000_000_000);
             status::check(py, unsafe {
-                bw_breaker_config_set_open_backoff(b.0, m, max)
+                bw_breaker_config_set_open_backoff(b.ptr(), m, max)
             })?;
         }
         if let Some(v) = open_jitter {
             let x = real(v, "open_jitter")?;
             status::check(py, unsafe {
-                bw_breaker_config_set_open_jitter(b.0, x, crate::guard::next_seed())
+                bw_breaker_config_set_open_jitter(b.ptr(), x, crate::guard::next_seed())
             })?;
         }
         if half_open_permits.is_some() || half_open_max_wait.is_some() {
@@ -185,19 +172,15 @@ guard_methods! {
                 .unwrap_or(5) as u32;
             let w = opt_duration_ns(half_open_max_wait, "half_open_max_wait", false)?
                 .unwrap_or(60_000_000_000);
-            status::check(py, unsafe { bw_breaker_config_set_half_open(b.0, n, w) })?;
+            status::check(py, unsafe { bw_breaker_config_set_half_open(b.ptr(), n, w) })?;
         }
-        let mut out: *mut bw_breaker = std::ptr::null_mut();
+        let clock = clock_ptr(clock)?;
         // SAFETY: live builder, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe {
-            bw_breaker_new(b.0, clock_ptr(clock)?, &mut out)
-        })?;
+        let out = status::out_ptr(py, |out| unsafe { bw_breaker_new(b.ptr(), clock, out) })?;
         let (types, predicate) = crate::guard::normalize_exclude(py, exclude)?;
         Ok(CircuitBreaker {
             handle: Handle::new(out, bw_breaker_free, "circuit breaker"),
-            name: Name::new(py, name),
-            stack: crate::guard::new_stack_var(py)?,
-            exclude: Exclude::new(types, predicate),
+            guard: Guard::new(py, name, Exclude::new(types, predicate))?,
             listeners: Default::default(),
         })
     }
@@ -233,45 +216,25 @@ guard_methods! {
             bw_breaker_get_stats(self.handle.get()?, &mut s)
         })?;
         let d = PyDict::new(py);
-        d.set_item("name", self.name.object())?;
+        d.set_item("name", self.guard.name.object())?;
         d.set_item("state", breaker_state_name(s.state).unwrap_or("unknown"))?;
-        d.set_item("generation", s.generation)?;
-        d.set_item("calls", s.calls)?;
-        d.set_item("failures", s.failures)?;
-        d.set_item("slow_calls", s.slow_calls)?;
-        d.set_item("consecutive_failures", s.consecutive_failures)?;
+        set_fields!(d, s; generation, calls, failures, slow_calls, consecutive_failures);
         d.set_item(
             "retry_after",
             (s.retry_after_ns > 0).then(|| seconds(s.retry_after_ns)),
         )?;
-        d.set_item("open_level", s.open_level)?;
-        d.set_item("half_open_in_flight", s.half_open_in_flight)?;
-        let t = PyTuple::new(
-            py,
-            [
-                s.transitions_to_closed,
-                s.transitions_to_open,
-                s.transitions_to_half_open,
-                s.transitions_to_forced_open,
-                s.transitions_to_disabled,
-            ],
-        )?;
-        d.set_item("transitions", t)?;
-        Ok(crate::guard::helpers(py)?
-            .getattr("breaker_snapshot")?
-            .call1((d,))?
-            .unbind())
+        set_fields!(d, s; open_level, half_open_in_flight);
+        d.set_item("transitions", PyTuple::new(py, transitions!(s))?)?;
+        crate::guard::call_helper(py, "breaker_snapshot", (d,))
     }
 
     /// Calls `listener(event)` after every state transition (an `Event`). Exceptions
     /// in it are logged, never raised into the call that caused the transition.
     fn on_transition(&self, py: Python<'_>, listener: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let ptr = self.handle.get()?;
-        self.listeners
-            .add(py, listener.clone_ref(py), |callback, data| {
-                // SAFETY: live handle; the callback and its leaked data live forever.
-                unsafe { bw_breaker_set_listener(ptr, callback, data) }
-            })?;
-        Ok(listener)
+        self.listeners.add(py, listener, |callback, data| {
+            // SAFETY: live handle; the callback and its leaked data live forever.
+            unsafe { bw_breaker_set_listener(ptr, callback, data) }
+        })
     }
 }

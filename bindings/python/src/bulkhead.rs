@@ -1,18 +1,17 @@
 //! `Bulkhead`: a standalone concurrency limit (`bw_bulkhead_*`).
 
 use breakwater::ffi::bulkhead::{
-    bw_bulkhead, bw_bulkhead_acquire, bw_bulkhead_available, bw_bulkhead_config,
-    bw_bulkhead_config_free, bw_bulkhead_config_new, bw_bulkhead_config_set_max_concurrent,
-    bw_bulkhead_config_set_max_wait, bw_bulkhead_free, bw_bulkhead_get_metrics,
-    bw_bulkhead_in_flight, bw_bulkhead_new, bw_bulkhead_release, bw_bulkhead_try_acquire,
-    BW_WAIT_DEFAULT,
+    bw_bulkhead, bw_bulkhead_acquire, bw_bulkhead_available, bw_bulkhead_config_free,
+    bw_bulkhead_config_new, bw_bulkhead_config_set_max_concurrent, bw_bulkhead_config_set_max_wait,
+    bw_bulkhead_free, bw_bulkhead_get_metrics, bw_bulkhead_in_flight, bw_bulkhead_new,
+    bw_bulkhead_release, bw_bulkhead_try_acquire, BW_WAIT_DEFAULT,
 };
 use pyo3::prelude::*;
 
 use crate::clock::{clock_ptr, ManualClock};
-use crate::convert::{count, opt_duration_ns, seconds};
-use crate::guard::{guard_methods, Exclude, Name, Refusal, Ticket};
-use crate::handle::{Handle, SendPtr};
+use crate::convert::{count, opt_duration_ns};
+use crate::guard::{guard_methods, Exclude, Guard, Refusal, Ticket};
+use crate::handle::{Config, Handle, SendPtr};
 use crate::status;
 
 /// At most `max_concurrent` calls at once; a call waits up to `max_wait` for a slot
@@ -20,18 +19,8 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct Bulkhead {
     handle: Handle<bw_bulkhead>,
-    pub(crate) name: Name,
+    pub(crate) guard: Guard,
     max_wait_ns: u64,
-    pub(crate) stack: Py<PyAny>,
-    pub(crate) exclude: Exclude,
-}
-
-struct Builder(*mut bw_bulkhead_config);
-impl Drop for Builder {
-    fn drop(&mut self) {
-        // SAFETY: we own the builder and free it once.
-        unsafe { bw_bulkhead_config_free(self.0) }
-    }
 }
 
 impl Bulkhead {
@@ -66,7 +55,7 @@ impl Bulkhead {
 }
 
 guard_methods! {
-    Bulkhead, Bulkhead, "Bulkhead", metrics = bw_bulkhead_get_metrics;
+    Bulkhead, Bulkhead, "Bulkhead", metrics = bw_bulkhead_get_metrics, max_wait;
     #[new]
     #[pyo3(signature = (*, max_concurrent, max_wait = None, name = "bulkhead".to_string(), clock = None))]
     fn new(
@@ -78,26 +67,19 @@ guard_methods! {
     ) -> PyResult<Self> {
         let max = count(max_concurrent, "max_concurrent", 0, u64::from(u32::MAX))? as u32;
         let max_wait_ns = opt_duration_ns(max_wait, "max_wait", true)?.unwrap_or(0);
-        let mut raw: *mut bw_bulkhead_config = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        status::check(py, unsafe { bw_bulkhead_config_new(&mut raw) })?;
-        let b = Builder(raw);
+        let b = Config::new(py, bw_bulkhead_config_new, bw_bulkhead_config_free)?;
         // SAFETY: our live builder, this thread only.
         unsafe {
-            status::check(py, bw_bulkhead_config_set_max_concurrent(b.0, max))?;
-            status::check(py, bw_bulkhead_config_set_max_wait(b.0, max_wait_ns))?;
+            status::check(py, bw_bulkhead_config_set_max_concurrent(b.ptr(), max))?;
+            status::check(py, bw_bulkhead_config_set_max_wait(b.ptr(), max_wait_ns))?;
         }
-        let mut out: *mut bw_bulkhead = std::ptr::null_mut();
+        let clock = clock_ptr(clock)?;
         // SAFETY: live builder, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe {
-            bw_bulkhead_new(b.0, clock_ptr(clock)?, &mut out)
-        })?;
+        let out = status::out_ptr(py, |out| unsafe { bw_bulkhead_new(b.ptr(), clock, out) })?;
         Ok(Bulkhead {
             handle: Handle::new(out, bw_bulkhead_free, "bulkhead"),
-            name: Name::new(py, name),
+            guard: Guard::new(py, name, Exclude::none())?,
             max_wait_ns,
-            stack: crate::guard::new_stack_var(py)?,
-            exclude: Exclude::none(),
         })
     }
 
@@ -124,7 +106,7 @@ guard_methods! {
         if code == status::OK {
             Ok(())
         } else {
-            Err(status::status_err(py, code, 0, &self.name))
+            Err(status::status_err(py, code, 0, &self.guard.name))
         }
     }
 
@@ -149,15 +131,5 @@ guard_methods! {
     fn available(&self) -> PyResult<u32> {
         // SAFETY: live handle.
         Ok(unsafe { bw_bulkhead_available(self.handle.get()?) })
-    }
-
-    #[getter]
-    fn max_wait(&self) -> f64 {
-        seconds(self.max_wait_ns)
-    }
-
-    #[getter]
-    fn _may_wait(&self) -> bool {
-        self.max_wait_ns > 0
     }
 }

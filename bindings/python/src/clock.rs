@@ -40,9 +40,8 @@ impl ManualClock {
             Some(s) => duration_ns(s, "start", true)?,
             None => 1_000_000_000,
         };
-        let mut out: *mut bw_clock = std::ptr::null_mut();
         // SAFETY: `out` is a valid pointer slot.
-        status::check(py, unsafe { bw_clock_new_manual(start_ns, &mut out) })?;
+        let out = status::out_ptr(py, |out| unsafe { bw_clock_new_manual(start_ns, out) })?;
         Ok(ManualClock {
             handle: Handle::new(out, bw_clock_free, "clock"),
         })

@@ -72,21 +72,23 @@ fn take_string(ptr: *mut c_char) -> String {
 }
 
 impl Engine {
-    fn wrap(ptr: *mut bw_engine) -> Engine {
-        Engine {
-            handle: Handle::new(ptr, bw_engine_free, "engine"),
+    /// The engine a `bw_engine_*` constructor writes through its out-parameter.
+    fn made(
+        py: Python<'_>,
+        make: impl FnOnce(&mut *mut bw_engine) -> bw_status,
+    ) -> PyResult<Engine> {
+        Ok(Engine {
+            handle: Handle::new(status::out_ptr(py, make)?, bw_engine_free, "engine"),
             policies: Mutex::new(HashMap::new()),
             reloads: Arc::new(AtomicU64::new(0)),
             listeners: Default::default(),
-        }
+        })
     }
 
     fn names_vec(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        let mut out: *mut c_char = std::ptr::null_mut();
+        let ptr = self.handle.get()?;
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe {
-            bw_engine_policy_names(self.handle.get()?, &mut out)
-        })?;
+        let out = status::out_ptr(py, |out| unsafe { bw_engine_policy_names(ptr, out) })?;
         let text = take_string(out);
         Ok(if text.is_empty() {
             Vec::new()
@@ -141,12 +143,11 @@ impl Engine {
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Engine> {
         let text = c_string(py, text, "the policy text")?;
-        let mut out: *mut bw_engine = std::ptr::null_mut();
+        let clock = clock_ptr(clock)?;
         // SAFETY: NUL-terminated text, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe {
-            bw_engine_from_toml(text.as_ptr(), clock_ptr(clock)?, &mut out)
-        })?;
-        Ok(Engine::wrap(out))
+        Engine::made(py, |out| unsafe {
+            bw_engine_from_toml(text.as_ptr(), clock, out)
+        })
     }
 
     /// An engine from the policy file at `path` (`str` or `os.PathLike`).
@@ -158,12 +159,11 @@ impl Engine {
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Engine> {
         let path = path_c_string(py, path)?;
-        let mut out: *mut bw_engine = std::ptr::null_mut();
+        let clock = clock_ptr(clock)?;
         // SAFETY: NUL-terminated path, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe {
-            bw_engine_from_path(path.as_ptr(), clock_ptr(clock)?, &mut out)
-        })?;
-        Ok(Engine::wrap(out))
+        Engine::made(py, |out| unsafe {
+            bw_engine_from_path(path.as_ptr(), clock, out)
+        })
     }
 
     /// The process-wide engine (no policies until it is reloaded); always the same
@@ -172,10 +172,11 @@ impl Engine {
     fn global_engine(py: Python<'_>) -> PyResult<Py<Engine>> {
         GLOBAL
             .get_or_try_init(py, || {
-                let mut out: *mut bw_engine = std::ptr::null_mut();
                 // SAFETY: valid out-pointer.
-                status::check(py, unsafe { bw_engine_global(&mut out) })?;
-                Py::new(py, Engine::wrap(out))
+                Py::new(
+                    py,
+                    Engine::made(py, |out| unsafe { bw_engine_global(out) })?,
+                )
             })
             .map(|e| e.clone_ref(py))
     }
@@ -253,11 +254,9 @@ impl Engine {
 
     /// The Prometheus text exposition of every policy.
     fn prometheus(&self, py: Python<'_>) -> PyResult<String> {
-        let mut out: *mut c_char = std::ptr::null_mut();
+        let ptr = self.handle.get()?;
         // SAFETY: live handle, valid out-pointer.
-        status::check(py, unsafe {
-            bw_engine_prometheus(self.handle.get()?, &mut out)
-        })?;
+        let out = status::out_ptr(py, |out| unsafe { bw_engine_prometheus(ptr, out) })?;
         Ok(take_string(out))
     }
 
@@ -276,12 +275,10 @@ impl Engine {
     /// the listener, so it can be used as a decorator. Exceptions in it are logged.
     fn on_event(&self, py: Python<'_>, listener: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let ptr = self.handle.get()?;
-        self.listeners
-            .add(py, listener.clone_ref(py), |callback, data| {
-                // SAFETY: live handle; the callback and its leaked data live forever.
-                unsafe { bw_engine_set_listener(ptr, callback, data) }
-            })?;
-        Ok(listener)
+        self.listeners.add(py, listener, |callback, data| {
+            // SAFETY: live handle; the callback and its leaked data live forever.
+            unsafe { bw_engine_set_listener(ptr, callback, data) }
+        })
     }
 
     /// No more use of the engine (and of policies looked up from it through this

@@ -22,16 +22,17 @@ struct Sink {
 pub(crate) struct Listeners(OnceLock<&'static Sink>);
 
 impl Listeners {
-    /// Adds `listener`; `set(callback, user_data)` installs the C callback the first
-    /// time. The sink is leaked on purpose: the library may call the callback for as
-    /// long as the C handle lives, which can be longer than this Python object (a
-    /// policy keeps its engine's event sink), so `user_data` must never dangle.
+    /// Adds `listener` and hands it back (so `on_event` can decorate);
+    /// `set(callback, user_data)` installs the C callback the first time. The sink is
+    /// leaked on purpose: the library may call the callback for as long as the C
+    /// handle lives, which can be longer than this Python object (a policy keeps its
+    /// engine's event sink), so `user_data` must never dangle.
     pub(crate) fn add(
         &self,
         py: Python<'_>,
         listener: Py<PyAny>,
         set: impl FnOnce(breakwater::ffi::events::bw_event_callback, *mut c_void) -> bw_status,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<PyAny>> {
         if !listener.bind(py).is_callable() {
             return Err(pyo3::exceptions::PyTypeError::new_err(
                 "a listener must be callable",
@@ -47,12 +48,12 @@ impl Listeners {
         sink.listeners
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(listener);
+            .push(listener.clone_ref(py));
         if fresh {
             let data = sink as *const Sink as *mut c_void;
             status::check(py, set(Some(deliver), data))?;
         }
-        Ok(())
+        Ok(listener)
     }
 }
 

@@ -135,11 +135,11 @@ pub(crate) enum Target {
 impl Target {
     pub(crate) fn name(&self) -> &Name {
         match self {
-            Target::Policy(p) => &p.get().name,
-            Target::Breaker(p) => &p.get().name,
-            Target::Limiter(p) => &p.get().name,
-            Target::Bulkhead(p) => &p.get().name,
-            Target::Keyed(k) => &k.get().policy().name,
+            Target::Policy(p) => &p.get().guard.name,
+            Target::Breaker(p) => &p.get().guard.name,
+            Target::Limiter(p) => &p.get().guard.name,
+            Target::Bulkhead(p) => &p.get().guard.name,
+            Target::Keyed(k) => &k.get().policy().guard.name,
         }
     }
 
@@ -157,7 +157,11 @@ impl Target {
             Target::Breaker(p) => p.get().acquire_ticket(),
             Target::Limiter(p) => p.get().acquire_ticket(py, wait, 1),
             Target::Bulkhead(p) => p.get().acquire_ticket(py, wait),
-            Target::Keyed(k) => k.get().acquire_ticket(py, wait, priority),
+            Target::Keyed(k) => {
+                let k = k.get();
+                k.policy()
+                    .acquire_keyed_ticket(py, wait, priority, k.key_bytes())
+            }
         }
     }
 
@@ -211,6 +215,25 @@ impl Target {
 
     pub(crate) fn rejection(&self, py: Python<'_>, code: i32, retry_after_ns: u64) -> PyErr {
         status::rejection_named(py, code, retry_after_ns, self.name().object().bind(py))
+    }
+}
+
+/// What every guard (policy, breaker, limiter, bulkhead) keeps for its decorator and
+/// `with` blocks: its name, its `with` stack (a `ContextVar` of this context's
+/// permits) and its exclusions.
+pub(crate) struct Guard {
+    pub(crate) name: Name,
+    pub(crate) stack: Py<PyAny>,
+    pub(crate) exclude: Exclude,
+}
+
+impl Guard {
+    pub(crate) fn new(py: Python<'_>, name: String, exclude: Exclude) -> PyResult<Self> {
+        Ok(Guard {
+            name: Name::new(py, name),
+            stack: new_stack_var(py)?,
+            exclude,
+        })
     }
 }
 
@@ -271,8 +294,15 @@ impl Permit {
         }
     }
 
+    /// The ticket slot (`None` once completed). A panic while it was held cannot leave
+    /// it half-written (it is only ever taken whole), so a poisoned lock is still good.
+    #[inline]
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Ticket>> {
+        self.ticket.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn take(&self) -> Option<Ticket> {
-        self.ticket.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.slot().take()
     }
 
     pub(crate) fn finish(&self, py: Python<'_>, outcome: i32) -> PyResult<()> {
@@ -346,42 +376,25 @@ impl Permit {
     /// Whether fault injection decided this call fails (skip it).
     #[getter]
     fn injected_failure(&self) -> bool {
-        self.ticket
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|t| t.injected().0)
+        self.slot().as_ref().is_some_and(|t| t.injected().0)
     }
 
     /// Latency to inject before the call, in seconds (0.0 for none).
     #[getter]
     fn injected_latency(&self) -> f64 {
-        let ns = self
-            .ticket
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, |t| t.injected().1);
-        crate::convert::seconds(ns)
+        crate::convert::seconds(self.injected_latency_ns())
     }
 
     /// Latency to inject before the call, in nanoseconds (0 for none).
     #[getter]
     fn injected_latency_ns(&self) -> u64 {
-        self.ticket
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, |t| t.injected().1)
+        self.slot().as_ref().map_or(0, |t| t.injected().1)
     }
 
     /// Whether the permit was completed.
     #[getter]
     fn done(&self) -> bool {
-        self.ticket
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
+        self.slot().is_none()
     }
 }
 
@@ -394,8 +407,18 @@ pub(crate) fn helpers(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
         .map(|m| m.bind(py))
 }
 
+/// `breakwater._guard.NAME(*args)`.
+#[inline]
+pub(crate) fn call_helper<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> PyResult<PyObject> {
+    Ok(helpers(py)?.getattr(name)?.call1(args)?.unbind())
+}
+
 /// A new `ContextVar` for a guard's `with` stack.
-pub(crate) fn new_stack_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
+fn new_stack_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
     Ok(py
         .import("contextvars")?
         .getattr("ContextVar")?
@@ -721,6 +744,23 @@ pub(crate) fn admit(
 ///
 /// The class must have the fields `handle` (a `Handle`), `name`, `stack` and `exclude`.
 macro_rules! guard_methods {
+    ($ty:ty, $variant:ident, $repr:literal, metrics = $getter:path, max_wait; $($own:tt)*) => {
+        $crate::guard::guard_methods! {
+            $ty, $variant, $repr, metrics = $getter;
+            $($own)*
+
+            /// How long a call waits for admission, in seconds (0.0: never).
+            #[getter]
+            fn max_wait(&self) -> f64 {
+                $crate::convert::seconds(self.max_wait_ns)
+            }
+
+            #[getter]
+            fn _may_wait(&self) -> bool {
+                self.max_wait_ns > 0
+            }
+        }
+    };
     ($ty:ty, $variant:ident, $repr:literal, metrics = $getter:path; $($own:tt)*) => {
         $crate::guard::guard_methods! {
             $ty, $variant, $repr;
@@ -731,7 +771,7 @@ macro_rules! guard_methods {
                 let mut m: breakwater::ffi::metrics::bw_metrics = $crate::guard::zeroed();
                 // SAFETY: live handle (`get` refuses a closed one), valid out-pointer.
                 $crate::status::check(py, unsafe { $getter(self.handle.get()?, &mut m) })?;
-                $crate::metrics::to_python(py, &self.name, &m)
+                $crate::metrics::to_python(py, &self.guard.name, &m)
             }
         }
     };
@@ -751,16 +791,13 @@ macro_rules! guard_methods {
                 priority: Option<pyo3::Bound<'_, pyo3::PyAny>>,
             ) -> pyo3::PyResult<pyo3::PyObject> {
                 let py = slf.py();
-                Ok($crate::guard::helpers(py)?
-                    .getattr("decorate")?
-                    .call1((slf, func, exclude, fallback, priority))?
-                    .unbind())
+                $crate::guard::call_helper(py, "decorate", (slf, func, exclude, fallback, priority))
             }
 
             fn __enter__(slf: &pyo3::Bound<'_, Self>) -> pyo3::PyResult<pyo3::Py<$crate::guard::Permit>> {
                 let py = slf.py();
                 let target = $crate::guard::Target::$variant(slf.clone().unbind());
-                $crate::guard::enter(py, target, &slf.get().stack)
+                $crate::guard::enter(py, target, &slf.get().guard.stack)
             }
 
             #[pyo3(signature = (_exc_type = None, exc = None, _tb = None))]
@@ -770,12 +807,12 @@ macro_rules! guard_methods {
                 exc: Option<pyo3::Bound<'_, pyo3::PyAny>>,
                 _tb: Option<pyo3::Bound<'_, pyo3::PyAny>>,
             ) -> pyo3::PyResult<bool> {
-                $crate::guard::exit(slf.py(), &slf.get().stack, exc, &slf.get().exclude)
+                $crate::guard::exit(slf.py(), &slf.get().guard.stack, exc, &slf.get().guard.exclude)
             }
 
             fn __aenter__(slf: &pyo3::Bound<'_, Self>) -> pyo3::PyResult<pyo3::PyObject> {
                 let py = slf.py();
-                Ok($crate::guard::helpers(py)?.getattr("aenter")?.call1((slf, &slf.get().stack))?.unbind())
+                $crate::guard::call_helper(py, "aenter", (slf, &slf.get().guard.stack))
             }
 
             #[pyo3(signature = (_exc_type = None, exc = None, _tb = None))]
@@ -787,8 +824,8 @@ macro_rules! guard_methods {
             ) -> pyo3::PyResult<pyo3::PyObject> {
                 let py = slf.py();
                 // Completing never waits: do it now, hand back a finished awaitable.
-                let suppress = $crate::guard::exit(py, &slf.get().stack, exc, &slf.get().exclude)?;
-                Ok($crate::guard::helpers(py)?.getattr("done")?.call1((suppress,))?.unbind())
+                let suppress = $crate::guard::exit(py, &slf.get().guard.stack, exc, &slf.get().guard.exclude)?;
+                $crate::guard::call_helper(py, "done", (suppress,))
             }
 
             /// A permit now, or the rejection. `wait`: blocking waits are allowed
@@ -816,13 +853,13 @@ macro_rules! guard_methods {
             /// The `exclude` this guard was built with, as `(types, predicate)`.
             #[getter]
             fn _exclude(&self, py: pyo3::Python<'_>) -> $crate::guard::ExcludeParts {
-                self.exclude.parts(py)
+                self.guard.exclude.parts(py)
             }
 
             /// The guard's name (for errors and metrics).
             #[getter]
             fn name(&self, py: pyo3::Python<'_>) -> pyo3::Py<pyo3::types::PyString> {
-                self.name.object().clone_ref(py)
+                self.guard.name.object().clone_ref(py)
             }
 
             /// No more use: later calls raise `ClosedError`; calls running and permits
@@ -839,7 +876,7 @@ macro_rules! guard_methods {
 
             fn __repr__(&self, py: pyo3::Python<'_>) -> pyo3::PyResult<String> {
                 use pyo3::types::PyAnyMethods;
-                Ok(format!(concat!($repr, "({})"), self.name.object().bind(py).repr()?))
+                Ok(format!(concat!($repr, "({})"), self.guard.name.object().bind(py).repr()?))
             }
         }
     };

@@ -3,7 +3,8 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pyo3::PyResult;
+use breakwater::ffi::status::bw_status;
+use pyo3::{PyResult, Python};
 
 use crate::status;
 
@@ -84,3 +85,35 @@ impl<T> Drop for Handle<T> {
 pub(crate) struct SendPtr<T>(pub(crate) *const T);
 // SAFETY: only `bw_*` runtime handles are wrapped, and they are thread-safe.
 unsafe impl<T> Send for SendPtr<T> {}
+
+/// A `bw_*_config` builder of this thread, freed with its `_free` function when
+/// dropped, so a setter that fails half-way leaks nothing.
+pub(crate) struct Config<T> {
+    ptr: *mut T,
+    free: unsafe extern "C" fn(*mut T),
+}
+
+impl<T> Config<T> {
+    /// A fresh builder from its `_config_new` function.
+    pub(crate) fn new(
+        py: Python<'_>,
+        new: unsafe extern "C" fn(*mut *mut T) -> bw_status,
+        free: unsafe extern "C" fn(*mut T),
+    ) -> PyResult<Self> {
+        // SAFETY: `new` is a `bw_*_config_new`, given a valid out-pointer.
+        let ptr = status::out_ptr(py, |out| unsafe { new(out) })?;
+        Ok(Config { ptr, free })
+    }
+
+    /// The live builder, for its setters and the constructor that reads it.
+    pub(crate) fn ptr(&self) -> *mut T {
+        self.ptr
+    }
+}
+
+impl<T> Drop for Config<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own the builder (made in `new`) and free it once.
+        unsafe { (self.free)(self.ptr) }
+    }
+}

@@ -6,7 +6,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::guard::{self, Permit, Refusal, Target, Ticket};
+use crate::guard::{self, Permit, Target};
 use crate::policy::Policy;
 use crate::retry::RetryRun;
 
@@ -53,15 +53,8 @@ impl KeyedPolicy {
         &self.policy
     }
 
-    #[inline]
-    pub(crate) fn acquire_ticket(
-        &self,
-        py: Python<'_>,
-        wait: bool,
-        priority: i32,
-    ) -> Result<Ticket, Refusal> {
-        self.policy()
-            .acquire_keyed_ticket(py, wait, priority, &self.key)
+    pub(crate) fn key_bytes(&self) -> &[u8] {
+        &self.key
     }
 
     fn target(slf: &Bound<'_, Self>) -> Target {
@@ -81,16 +74,17 @@ impl KeyedPolicy {
         fallback: Option<Bound<'_, PyAny>>,
         priority: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyObject> {
-        Ok(guard::helpers(slf.py())?
-            .getattr("decorate")?
-            .call1((slf, func, exclude, fallback, priority))?
-            .unbind())
+        guard::call_helper(
+            slf.py(),
+            "decorate",
+            (slf, func, exclude, fallback, priority),
+        )
     }
 
     /// The permit goes on the policy's own `with` stack: blocks of the policy, keyed
     /// or not, nest in one context.
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Permit>> {
-        guard::enter(slf.py(), Self::target(slf), &slf.get().policy().stack)
+        guard::enter(slf.py(), Self::target(slf), &slf.get().policy().guard.stack)
     }
 
     #[pyo3(signature = (_exc_type = None, exc = None, _tb = None))]
@@ -102,15 +96,12 @@ impl KeyedPolicy {
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         let policy = self.policy();
-        guard::exit(py, &policy.stack, exc, &policy.exclude)
+        guard::exit(py, &policy.guard.stack, exc, &policy.guard.exclude)
     }
 
     fn __aenter__(slf: &Bound<'_, Self>) -> PyResult<PyObject> {
         let py = slf.py();
-        Ok(guard::helpers(py)?
-            .getattr("aenter")?
-            .call1((slf, &slf.get().policy().stack))?
-            .unbind())
+        guard::call_helper(py, "aenter", (slf, &slf.get().policy().guard.stack))
     }
 
     #[pyo3(signature = (_exc_type = None, exc = None, _tb = None))]
@@ -122,10 +113,7 @@ impl KeyedPolicy {
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyObject> {
         let suppress = self.__exit__(py, None, exc, None)?;
-        Ok(guard::helpers(py)?
-            .getattr("done")?
-            .call1((suppress,))?
-            .unbind())
+        guard::call_helper(py, "done", (suppress,))
     }
 
     /// A permit now, or the rejection (what `with` and the decorators use).
@@ -154,7 +142,7 @@ impl KeyedPolicy {
 
     #[getter]
     fn _exclude(&self, py: Python<'_>) -> guard::ExcludeParts {
-        self.policy().exclude.parts(py)
+        self.policy().guard.exclude.parts(py)
     }
 
     #[getter]
@@ -169,7 +157,7 @@ impl KeyedPolicy {
     /// The policy's name.
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyString> {
-        self.policy().name.object().clone_ref(py)
+        self.policy().guard.name.object().clone_ref(py)
     }
 
     /// The key, as bytes.
@@ -187,7 +175,7 @@ impl KeyedPolicy {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "KeyedPolicy({}, {})",
-            self.policy().name.object().bind(py).repr()?,
+            self.policy().guard.name.object().bind(py).repr()?,
             PyBytes::new(py, &self.key).repr()?
         ))
     }

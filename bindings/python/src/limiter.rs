@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use breakwater::ffi::limiter::{
-    bw_limiter, bw_limiter_acquire, bw_limiter_available, bw_limiter_cancel, bw_limiter_config,
+    bw_limiter, bw_limiter_acquire, bw_limiter_available, bw_limiter_cancel,
     bw_limiter_config_free, bw_limiter_config_new, bw_limiter_config_set_burst,
     bw_limiter_config_set_rate, bw_limiter_free, bw_limiter_get_metrics, bw_limiter_new,
     bw_limiter_reserve, bw_limiter_try_acquire, bw_reservation,
@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 
 use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, duration_ns, opt_duration_ns, seconds};
-use crate::guard::{guard_methods, zeroed, Exclude, Name, Refusal, Ticket};
-use crate::handle::{Handle, SendPtr};
+use crate::guard::{guard_methods, zeroed, Exclude, Guard, Refusal, Ticket};
+use crate::handle::{Config, Handle, SendPtr};
 use crate::status;
 
 /// A rate limiter: `rate` permits per `period`, bursts up to `burst`. As a decorator
@@ -22,18 +22,8 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct RateLimiter {
     handle: Handle<bw_limiter>,
-    pub(crate) name: Name,
+    pub(crate) guard: Guard,
     max_wait_ns: u64,
-    pub(crate) stack: Py<PyAny>,
-    pub(crate) exclude: Exclude,
-}
-
-struct Builder(*mut bw_limiter_config);
-impl Drop for Builder {
-    fn drop(&mut self) {
-        // SAFETY: we own the builder and free it once.
-        unsafe { bw_limiter_config_free(self.0) }
-    }
 }
 
 impl RateLimiter {
@@ -71,7 +61,7 @@ impl RateLimiter {
 
     fn refusal(&self, py: Python<'_>, r: Refusal) -> PyErr {
         match r {
-            Refusal::Rejected(code, after) => status::rejection(py, code, after, &self.name),
+            Refusal::Rejected(code, after) => status::rejection(py, code, after, &self.guard.name),
             Refusal::Error(e) => e,
         }
     }
@@ -111,7 +101,7 @@ impl Reservation {
 }
 
 guard_methods! {
-    RateLimiter, Limiter, "RateLimiter", metrics = bw_limiter_get_metrics;
+    RateLimiter, Limiter, "RateLimiter", metrics = bw_limiter_get_metrics, max_wait;
     #[new]
     #[pyo3(signature = (*, rate, period = None, burst = None, max_wait = None, name = "limiter".to_string(), clock = None))]
     fn new(
@@ -126,28 +116,21 @@ guard_methods! {
         let rate = count(rate, "rate", 0, u64::MAX)?;
         let period = opt_duration_ns(period, "period", false)?.unwrap_or(1_000_000_000);
         let max_wait_ns = opt_duration_ns(max_wait, "max_wait", true)?.unwrap_or(0);
-        let mut raw: *mut bw_limiter_config = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        status::check(py, unsafe { bw_limiter_config_new(&mut raw) })?;
-        let b = Builder(raw);
+        let b = Config::new(py, bw_limiter_config_new, bw_limiter_config_free)?;
         // SAFETY: our live builder, this thread only.
-        status::check(py, unsafe { bw_limiter_config_set_rate(b.0, rate, period) })?;
+        status::check(py, unsafe { bw_limiter_config_set_rate(b.ptr(), rate, period) })?;
         if let Some(v) = burst {
             let n = count(v, "burst", 0, u64::MAX)?;
             // SAFETY: as above.
-            status::check(py, unsafe { bw_limiter_config_set_burst(b.0, n) })?;
+            status::check(py, unsafe { bw_limiter_config_set_burst(b.ptr(), n) })?;
         }
-        let mut out: *mut bw_limiter = std::ptr::null_mut();
+        let clock = clock_ptr(clock)?;
         // SAFETY: live builder, clock NULL or live, valid out-pointer.
-        status::check(py, unsafe {
-            bw_limiter_new(b.0, clock_ptr(clock)?, &mut out)
-        })?;
+        let out = status::out_ptr(py, |out| unsafe { bw_limiter_new(b.ptr(), clock, out) })?;
         Ok(RateLimiter {
             handle: Handle::new(out, bw_limiter_free, "rate limiter"),
-            name: Name::new(py, name),
+            guard: Guard::new(py, name, Exclude::none())?,
             max_wait_ns,
-            stack: crate::guard::new_stack_var(py)?,
-            exclude: Exclude::none(),
         })
     }
 
@@ -196,7 +179,7 @@ guard_methods! {
         if code == status::OK {
             Ok(())
         } else {
-            Err(status::status_err(py, code, after, &self.name))
+            Err(status::status_err(py, code, after, &self.guard.name))
         }
     }
 
@@ -253,17 +236,6 @@ guard_methods! {
             crate::guard::Target::Limiter(slf.clone().unbind()),
             Ticket::Limiter,
         )
-    }
-
-    /// The limiter's `max_wait` in seconds.
-    #[getter]
-    fn max_wait(&self) -> f64 {
-        seconds(self.max_wait_ns)
-    }
-
-    #[getter]
-    fn _may_wait(&self) -> bool {
-        self.max_wait_ns > 0
     }
 
     /// Permits that would pass now.

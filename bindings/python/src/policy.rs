@@ -18,11 +18,12 @@ use breakwater::ffi::trace::{
     bw_policy_acquire_traced, bw_policy_complete_traced, bw_trace_context,
 };
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{IntoPyDict, PyDict};
 
 use crate::convert::seconds;
-use crate::guard::{guard_methods, zeroed, Exclude, Name, Refusal, Ticket};
+use crate::guard::{guard_methods, zeroed, Exclude, Guard, Refusal, Ticket};
 use crate::handle::{Handle, SendPtr};
+use crate::metrics::{set_fields, set_latency, transitions};
 use crate::retry::RetryRun;
 use crate::status;
 
@@ -31,13 +32,11 @@ use crate::status;
 #[pyclass(frozen, module = "breakwater._breakwater")]
 pub(crate) struct Policy {
     handle: Handle<bw_policy>,
-    pub(crate) name: Name,
+    pub(crate) guard: Guard,
     /// The reloads of the engine this policy came from (see `Settings`).
     reloads: Arc<AtomicU64>,
     /// The `Settings` word read after the reload it names.
     settings: AtomicU64,
-    pub(crate) stack: Py<PyAny>,
-    pub(crate) exclude: Exclude,
 }
 
 /// What a call needs from the policy's configuration beyond its permit, kept in one
@@ -92,11 +91,9 @@ impl Policy {
     ) -> PyResult<Self> {
         let policy = Policy {
             handle: Handle::new(ptr, bw_policy_free, "policy"),
-            name: Name::new(py, name),
+            guard: Guard::new(py, name, Exclude::none())?,
             reloads,
             settings: AtomicU64::new(Settings::UNREAD),
-            stack: crate::guard::new_stack_var(py)?,
-            exclude: Exclude::none(),
         };
         policy.refresh(py)?;
         Ok(policy)
@@ -223,7 +220,7 @@ impl Policy {
         if code == status::OK {
             Ok(ticket())
         } else if status::is_rejection(code) {
-            crate::trace::on_rejection(py, &self.name, code, after);
+            crate::trace::on_rejection(py, &self.guard.name, code, after);
             Err(Refusal::Rejected(code, after))
         } else {
             Err(Refusal::Error(status::error(py, code)))
@@ -306,19 +303,15 @@ pub(crate) fn priority_code(py: Python<'_>, priority: &str) -> PyResult<i32> {
     }
 }
 
-fn state_name(code: i32) -> Option<&'static str> {
-    match code {
-        0 => Some("closed"),
-        1 => Some("open"),
-        2 => Some("half_open"),
-        3 => Some("forced_open"),
-        4 => Some("disabled"),
-        _ => None,
-    }
-}
+/// The breaker states' names, indexed by their `bw_breaker_state` code: also the keys
+/// of a snapshot's transition counts.
+const BREAKER_STATES: [&str; 5] = ["closed", "open", "half_open", "forced_open", "disabled"];
 
 pub(crate) fn breaker_state_name(code: i32) -> Option<&'static str> {
-    state_name(code)
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| BREAKER_STATES.get(i))
+        .copied()
 }
 
 guard_methods! {
@@ -329,42 +322,25 @@ guard_methods! {
         // SAFETY: live handle, valid out-pointer.
         status::check(py, unsafe { bw_policy_get_stats(self.ptr()?, &mut s) })?;
         let d = PyDict::new(py);
-        d.set_item("name", self.name.object())?;
-        d.set_item("permitted", s.permitted)?;
-        d.set_item("success", s.success)?;
-        d.set_item("failure", s.failure)?;
-        d.set_item("timeout", s.timeout)?;
-        d.set_item("ignored", s.ignored)?;
-        d.set_item("slow", s.slow)?;
-        d.set_item("retries", s.retries)?;
-        let rejected = PyDict::new(py);
-        rejected.set_item("circuit_open", s.rejected_circuit_open)?;
-        rejected.set_item("rate_limited", s.rejected_rate_limited)?;
-        rejected.set_item("bulkhead_full", s.rejected_bulkhead_full)?;
-        rejected.set_item("load_shed", s.rejected_load_shed)?;
-        rejected.set_item("retry_budget_exhausted", s.rejected_retry_budget_exhausted)?;
-        rejected.set_item("injected", s.rejected_injected)?;
-        d.set_item("rejected", rejected)?;
-        let transitions = PyDict::new(py);
-        transitions.set_item("closed", s.transitions_to_closed)?;
-        transitions.set_item("open", s.transitions_to_open)?;
-        transitions.set_item("half_open", s.transitions_to_half_open)?;
-        transitions.set_item("forced_open", s.transitions_to_forced_open)?;
-        transitions.set_item("disabled", s.transitions_to_disabled)?;
-        d.set_item("transitions", transitions)?;
-        d.set_item("latency_count", s.latency_count)?;
-        d.set_item("latency_sum", seconds(s.latency_sum_ns))?;
-        d.set_item("latency_p50", seconds(s.latency_p50_ns))?;
-        d.set_item("latency_p90", seconds(s.latency_p90_ns))?;
-        d.set_item("latency_p99", seconds(s.latency_p99_ns))?;
-        d.set_item("latency_p999", seconds(s.latency_p999_ns))?;
-        d.set_item("breaker_state", state_name(s.breaker_state))?;
-        d.set_item("breaker_generation", s.breaker_generation)?;
+        d.set_item("name", self.guard.name.object())?;
+        set_fields!(d, s; permitted, success, failure, timeout, ignored, slow, retries);
+        let rejected = [
+            ("circuit_open", s.rejected_circuit_open),
+            ("rate_limited", s.rejected_rate_limited),
+            ("bulkhead_full", s.rejected_bulkhead_full),
+            ("load_shed", s.rejected_load_shed),
+            ("retry_budget_exhausted", s.rejected_retry_budget_exhausted),
+            ("injected", s.rejected_injected),
+        ];
+        d.set_item("rejected", rejected.into_py_dict(py)?)?;
+        let transitions = BREAKER_STATES.into_iter().zip(transitions!(s));
+        d.set_item("transitions", transitions.into_py_dict(py)?)?;
+        set_latency!(d, s);
+        d.set_item("breaker_state", breaker_state_name(s.breaker_state))?;
         d.set_item(
             "limiter_available",
             (s.limiter_available >= 0).then_some(s.limiter_available),
         )?;
-        d.set_item("bulkhead_in_flight", s.bulkhead_in_flight)?;
         d.set_item(
             "bulkhead_max_concurrent",
             (s.bulkhead_max_concurrent > 0).then_some(s.bulkhead_max_concurrent),
@@ -373,11 +349,8 @@ guard_methods! {
             "adaptive_limit",
             (s.adaptive_limit > 0).then_some(s.adaptive_limit),
         )?;
-        d.set_item("adaptive_in_flight", s.adaptive_in_flight)?;
-        Ok(crate::guard::helpers(py)?
-            .getattr("policy_snapshot")?
-            .call1((d,))?
-            .unbind())
+        set_fields!(d, s; breaker_generation, bulkhead_in_flight, adaptive_in_flight);
+        crate::guard::call_helper(py, "policy_snapshot", (d,))
     }
 
     /// Opens the breaker until `reset()` (raises `NoStageError` without a breaker).

@@ -23,7 +23,7 @@ use pyo3::types::PyDict;
 use crate::clock::{clock_ptr, ManualClock};
 use crate::convert::{count, duration_ns, opt_duration_ns, real};
 use crate::guard::{next_seed, zeroed};
-use crate::handle::Handle;
+use crate::handle::{Config, Handle};
 use crate::policy::Policy;
 use crate::status;
 
@@ -297,9 +297,7 @@ impl RetryBudget {
             bw_retry_budget_get_stats(self.handle.get()?, &mut s)
         })?;
         let d = PyDict::new(py);
-        d.set_item("requests", s.requests)?;
-        d.set_item("retries", s.retries)?;
-        d.set_item("available", s.available)?;
+        crate::metrics::set_fields!(d, s; requests, retries, available);
         Ok(d)
     }
 }
@@ -311,18 +309,12 @@ pub(crate) struct RetrySchedule {
     budget: Option<Py<RetryBudget>>,
 }
 
-struct ConfigBox(*mut bw_retry_config);
+struct ConfigBox(Config<bw_retry_config>);
 // SAFETY: the builder is never mutated after `RetrySchedule::new`; concurrent readers
 // (`bw_retry_state_new`) only read it.
 unsafe impl Send for ConfigBox {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for ConfigBox {}
-impl Drop for ConfigBox {
-    fn drop(&mut self) {
-        // SAFETY: we own the builder and free it once.
-        unsafe { bw_retry_config_free(self.0) }
-    }
-}
 
 fn jitter_code(py: Python<'_>, jitter: &str) -> PyResult<i32> {
     match jitter {
@@ -359,25 +351,25 @@ impl RetrySchedule {
         let max = duration_ns(max, "backoff.max", false)?;
         let elapsed = opt_duration_ns(max_elapsed, "max_elapsed", false)?.unwrap_or(0);
         let jitter = jitter_code(py, jitter)?;
-        let mut config: *mut bw_retry_config = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        status::check(py, unsafe { bw_retry_config_new(&mut config) })?;
-        let config = ConfigBox(config);
+        let config = ConfigBox(Config::new(py, bw_retry_config_new, bw_retry_config_free)?);
         // SAFETY: our live builder, not shared yet.
         unsafe {
-            status::check(py, bw_retry_config_set_max_attempts(config.0, attempts))?;
             status::check(
                 py,
-                bw_retry_config_set_backoff(config.0, initial, multiplier, max),
+                bw_retry_config_set_max_attempts(config.0.ptr(), attempts),
             )?;
-            status::check(py, bw_retry_config_set_jitter(config.0, jitter))?;
-            status::check(py, bw_retry_config_set_max_elapsed(config.0, elapsed))?;
+            status::check(
+                py,
+                bw_retry_config_set_backoff(config.0.ptr(), initial, multiplier, max),
+            )?;
+            status::check(py, bw_retry_config_set_jitter(config.0.ptr(), jitter))?;
+            status::check(py, bw_retry_config_set_max_elapsed(config.0.ptr(), elapsed))?;
         }
         // Validate now (a state validates its configuration), not at the first miss.
         let mut probe: *mut bw_retry_state = std::ptr::null_mut();
         // SAFETY: live builder, valid out-pointer; the probe is freed at once.
         unsafe {
-            status::check(py, bw_retry_state_new(config.0, 1, 1, 0, &mut probe))?;
+            status::check(py, bw_retry_state_new(config.0.ptr(), 1, 1, 0, &mut probe))?;
             bw_retry_state_free(probe);
         }
         Ok(RetrySchedule { config, budget })
@@ -399,7 +391,7 @@ impl RetrySchedule {
         // SAFETY: live, never-mutated builder; valid out-pointer.
         status::check(py, unsafe {
             bw_retry_state_new(
-                self.config.0,
+                self.config.0.ptr(),
                 next_seed(),
                 start_ns,
                 deadline_ns,

@@ -155,6 +155,18 @@ pub(crate) fn check(py: Python<'_>, status: bw_status) -> PyResult<()> {
     }
 }
 
+/// The pointer a `bw_*` call writes through its out-parameter, once it returned
+/// `BW_OK` (the out-parameter starts NULL).
+#[inline]
+pub(crate) fn out_ptr<T>(
+    py: Python<'_>,
+    call: impl FnOnce(&mut *mut T) -> bw_status,
+) -> PyResult<*mut T> {
+    let mut out = std::ptr::null_mut();
+    check(py, call(&mut out))?;
+    Ok(out)
+}
+
 /// Use after `close()`.
 #[cold]
 pub(crate) fn closed(what: &str) -> PyErr {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import timedelta
+from typing import Callable, List, Tuple
 
 import pytest
 
@@ -21,7 +22,8 @@ minimum_calls = 100
 """
 
 
-def test_policy_retries_start_no_wait_past_the_callers_deadline() -> None:
+def failing_retried_call() -> Tuple[bw.Policy, Callable[[], None], List[int]]:
+    """A fresh "retrying" policy, a call of it that always raises, and its attempts."""
     policy = bw.Engine.from_toml(RETRYING)["retrying"]
     attempts = [0]
 
@@ -30,6 +32,11 @@ def test_policy_retries_start_no_wait_past_the_callers_deadline() -> None:
         attempts[0] += 1
         raise ConnectionError("reset")
 
+    return policy, call, attempts
+
+
+def test_policy_retries_start_no_wait_past_the_callers_deadline() -> None:
+    policy, call, attempts = failing_retried_call()
     with bw.deadline(0.03):
         with pytest.raises(ConnectionError):
             call()
@@ -64,14 +71,7 @@ def test_async_policy_retries_start_no_wait_past_the_callers_deadline() -> None:
 
 
 def test_nested_deadlines_keep_the_earliest() -> None:
-    policy = bw.Engine.from_toml(RETRYING)["retrying"]
-    attempts = [0]
-
-    @policy
-    def call() -> None:
-        attempts[0] += 1
-        raise ConnectionError("reset")
-
+    _, call, attempts = failing_retried_call()
     with bw.deadline(0.03), bw.deadline(30):
         assert (bw.deadline.remaining() or 0) <= 0.03
         with pytest.raises(ConnectionError):

@@ -4,7 +4,7 @@ catch (``InvalidConfigError`` is a ``ValueError``, ``PolicyNotFoundError`` a
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional, Tuple, Type
+from typing import Any, ClassVar, Dict, Optional, Tuple, Type
 
 __all__ = [
     "BreakwaterError", "InvalidConfigError", "InvalidArgumentError", "PolicyNotFoundError",
@@ -100,7 +100,15 @@ class RejectedError(BreakwaterError):
     Built as ``RejectedError(policy, retry_after)``; both live in ``args`` (no Python
     ``__init__``), so raising one on the hot path costs no Python frame."""
 
-    reason = "rejected"
+    reason: ClassVar[str] = "rejected"
+    """What rejected the call, as the message says it."""
+
+    def __init_subclass__(cls, reason: Optional[str] = None, **kwargs: Any) -> None:
+        # A subclass states its reason in its class line; one that does not keeps its
+        # parent's.
+        super().__init_subclass__(**kwargs)
+        if reason is not None:
+            cls.reason = reason
 
     @property
     def policy(self) -> str:
@@ -117,40 +125,28 @@ class RejectedError(BreakwaterError):
         return f"{self.policy!r}: {self.reason}{tail}"
 
 
-class CircuitOpenError(RejectedError):
+class CircuitOpenError(RejectedError, reason="circuit open"):
     """The circuit breaker is open."""
 
-    reason = "circuit open"
 
-
-class RateLimitedError(RejectedError):
+class RateLimitedError(RejectedError, reason="rate limited"):
     """The rate limiter has no permit now."""
 
-    reason = "rate limited"
 
-
-class BulkheadFullError(RejectedError):
+class BulkheadFullError(RejectedError, reason="bulkhead full"):
     """The bulkhead is full."""
 
-    reason = "bulkhead full"
 
-
-class LoadShedError(RejectedError):
+class LoadShedError(RejectedError, reason="load shed"):
     """Shed by the adaptive limit or the client-side throttle."""
 
-    reason = "load shed"
 
-
-class RetryBudgetExhaustedError(RejectedError):
+class RetryBudgetExhaustedError(RejectedError, reason="retry budget exhausted"):
     """The retry budget refused a retry; ``__cause__`` is the last attempt's error."""
 
-    reason = "retry budget exhausted"
 
-
-class InjectedRejectionError(RejectedError):
+class InjectedRejectionError(RejectedError, reason="injected rejection"):
     """Fault injection forced a rejection."""
-
-    reason = "injected rejection"
 
 
 # The rejection class of each status code (index = code; 0 and 7 are not rejections).
