@@ -211,7 +211,7 @@ typedef enum {
   BW_ALREADY_SET = 109,
   // A host-wide segment (`scope = "host"`) could not be used. The message starts with
   // the cause (`config_mismatch`, `version_mismatch`, `wrong_magic`, `truncated`,
-  // `layout_mismatch`, `not_owner`, `permissions`, `invalid_name`,
+  // `layout_mismatch`, `corrupt_state`, `not_owner`, `permissions`, `invalid_name`,
   // `process_table_full`, `unsupported`, `io`) and names both values of a mismatch.
   BW_HOST_SEGMENT = 110,
   // A panic was caught at the boundary; the handle may be in an unspecified (but

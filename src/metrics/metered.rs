@@ -147,9 +147,10 @@ impl<C: Clock> Metered<RateLimiter<C>> {
         self.counted_limiter(self.inner.reserve(n, max_wait))
     }
 
-    /// [`RateLimiter::acquire`] (sleeps until the permits are due), counted once.
-    pub fn acquire(&self, n: u64, max_wait: Duration) -> Result<(), LimiterError> {
-        self.counted_limiter(self.inner.acquire(n, max_wait))
+    /// [`RateLimiter::try_acquire_n_for`] (sleeps until the permits are due), counted
+    /// once.
+    pub fn try_acquire_n_for(&self, n: u64, max_wait: Duration) -> Result<(), LimiterError> {
+        self.counted_limiter(self.inner.try_acquire_n_for(n, max_wait))
     }
 }
 
