@@ -11,7 +11,6 @@ use super::codes::{known_duration, parse_outcome, parse_priority, BW_PERMIT_INJE
 use super::status::{bw_status, fail};
 use crate::adaptive::{Priority, RawAdaptivePermit};
 use crate::breaker::RawBreakerPermit;
-use crate::chaos::ChaosDecision;
 use crate::policy::{Policy, RawPolicyPermit};
 
 /// A policy (opaque, shared, thread-safe): one named pipeline of an engine.
@@ -123,9 +122,9 @@ impl bw_permit {
         }
         opaque[4] = raw.started_at;
         packed |= (u64::from(raw.bulkhead) * HAS_BULKHEAD)
-            | (u64::from(raw.chaos.fail) * INJECTED_FAILURE);
+            | (u64::from(raw.injected_failure) * INJECTED_FAILURE);
         opaque[5] = packed;
-        let injected_latency_ns = crate::clock::duration_to_nanos(raw.chaos.latency);
+        let injected_latency_ns = raw.injected_latency_ns;
         let flags = ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u32
             | (u32::from(injected_latency_ns != 0) * BW_PERMIT_INJECTED_LATENCY);
         bw_permit {
@@ -138,6 +137,8 @@ impl bw_permit {
 
     /// Checks that this permit is a live one of `policy`, marks it used and returns
     /// what it holds; on error the permit is untouched and the status says why.
+    /// Inlined into `bw_policy_complete`, so the permit it rebuilds stays in registers.
+    #[inline]
     pub(super) fn redeem(&mut self, policy: &Policy) -> Result<RawPolicyPermit, bw_status> {
         use words::*;
         let packed = self.opaque[5];
@@ -180,11 +181,8 @@ impl bw_permit {
             started_at: self.opaque[4],
             // Completion reads nothing of the chaos decision but the failure (the caller
             // already acted on the latency).
-            chaos: ChaosDecision {
-                reject: false,
-                fail: packed & INJECTED_FAILURE != 0,
-                latency: Duration::ZERO,
-            },
+            injected_failure: packed & INJECTED_FAILURE != 0,
+            injected_latency_ns: 0,
             keyed: None,
         };
         // The marker is live (checked above): one xor makes it used.

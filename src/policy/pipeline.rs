@@ -35,7 +35,7 @@ use crate::sync::OnceCell;
 use crate::adaptive::{AdaptiveLimiter, ClientThrottle, Priority, RawAdaptivePermit};
 use crate::breaker::{CircuitBreaker, RawBreakerPermit, Transition};
 use crate::bulkhead::Bulkhead;
-use crate::chaos::{Chaos, ChaosDecision};
+use crate::chaos::Chaos;
 use crate::clock::AnyClock;
 use crate::keyed::{KeySlot, KeyedLimiter};
 use crate::limiter::RateLimiter;
@@ -44,7 +44,7 @@ use crate::retry::RetryBudget;
 use crate::rng::{mix64, SharedRng};
 use crate::sync::{Arc, AtomicBool, AtomicPtr, Mutex, Ordering};
 use crate::telemetry::{current_cause, CauseScope, TraceContext};
-use crate::{ConfigError, Outcome, RejectReason, Rejection};
+use crate::{ConfigError, Outcome, Rejection};
 
 use super::config::PolicyConfig;
 use super::stages::Stages;
@@ -131,7 +131,7 @@ impl PolicyShared {
     /// Emits the load-shed rejection `rejection` (counted already by the stages).
     #[cold]
     #[inline(never)]
-    fn on_load_shed(&self, rejection: &Rejection, clock: &AnyClock) {
+    pub(super) fn on_load_shed(&self, rejection: &Rejection, clock: &AnyClock) {
         if let Some(sink) = self.events.get() {
             sink.emit(&Event::Rejected {
                 policy: &self.name,
@@ -142,44 +142,54 @@ impl PolicyShared {
             });
         }
     }
-
-    /// Passes `result` through, emitting it first when it is a load-shed rejection.
-    #[inline]
-    fn report<T>(&self, result: Result<T, Rejection>, clock: &AnyClock) -> Result<T, Rejection> {
-        if let Err(rejection) = &result {
-            if rejection.reason == RejectReason::LoadShed {
-                self.on_load_shed(rejection, clock);
-            }
-        }
-        result
-    }
 }
 
 /// The plain-data form of a policy permit: what each stage granted. Used by the C ABI;
 /// Rust code uses [`PolicyPermit`], which completes itself on drop.
+///
+/// Kept small (it is returned by value on every acquire): the chaos decision is two
+/// fields, the injected latency in nanoseconds, and the flags share one word's padding.
 #[must_use = "a permit must be completed, or the stages it holds stay taken"]
 #[derive(Debug)]
 pub struct RawPolicyPermit {
     pub(crate) instance: u64,
     pub(crate) breaker: Option<RawBreakerPermit>,
     pub(crate) adaptive: Option<RawAdaptivePermit>,
-    pub(crate) bulkhead: bool,
     pub(crate) started_at: u64,
-    pub(crate) chaos: ChaosDecision,
+    /// Latency the chaos stage injects before the call, nanoseconds (0 for none).
+    pub(crate) injected_latency_ns: u64,
     /// What the per-key stage holds (`acquire_keyed` on a policy with `per_key`).
     pub(crate) keyed: Option<KeySlot>,
+    pub(crate) bulkhead: bool,
+    /// The chaos stage decided that this call fails.
+    pub(crate) injected_failure: bool,
 }
 
 impl RawPolicyPermit {
+    /// A permit of the stages `instance` that holds nothing yet.
+    #[inline(always)]
+    pub(crate) fn bare(instance: u64) -> RawPolicyPermit {
+        RawPolicyPermit {
+            instance,
+            breaker: None,
+            adaptive: None,
+            started_at: 0,
+            injected_latency_ns: 0,
+            keyed: None,
+            bulkhead: false,
+            injected_failure: false,
+        }
+    }
+
     /// Whether fault injection decided that this call fails: skip the real call and
     /// complete with `Failure`.
     pub fn injected_failure(&self) -> bool {
-        self.chaos.fail
+        self.injected_failure
     }
 
     /// Latency to inject before the call (zero for none).
     pub fn injected_latency(&self) -> Duration {
-        self.chaos.latency
+        Duration::from_nanos(self.injected_latency_ns)
     }
 
     /// The stages that issued this permit ([`Policy::instance`] at acquire).
@@ -393,9 +403,8 @@ impl Policy {
     #[inline]
     pub fn acquire_with(&self, priority: Priority) -> Result<PolicyPermit<'_>, Rejection> {
         let stages = self.stages();
-        let result = stages.acquire(priority, &self.shared.metrics);
-        self.shared
-            .report(result, &self.clock)
+        stages
+            .acquire(priority, &self.shared, &self.clock)
             .map(|raw| PolicyPermit {
                 stages,
                 metrics: &self.shared.metrics,
@@ -436,7 +445,7 @@ impl Policy {
     ) -> Result<PolicyPermit<'_>, Rejection> {
         let stages = self.stages();
         stages
-            .acquire_keyed(key, priority, &self.shared.metrics)
+            .acquire_keyed(key, priority, &self.shared, &self.clock)
             .map(|raw| PolicyPermit {
                 stages,
                 metrics: &self.shared.metrics,
@@ -453,15 +462,14 @@ impl Policy {
         priority: Priority,
     ) -> Result<RawPolicyPermit, Rejection> {
         self.stages()
-            .acquire_keyed(key, priority, &self.shared.metrics)
+            .acquire_keyed(key, priority, &self.shared, &self.clock)
     }
 
     /// [`Policy::acquire_with`] returning the plain-data permit; it must be given back
     /// to [`Policy::complete_raw`] of this same handle exactly once.
     #[inline(always)]
     pub fn acquire_raw(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
-        let result = self.stages().acquire(priority, &self.shared.metrics);
-        self.shared.report(result, &self.clock)
+        self.stages().acquire(priority, &self.shared, &self.clock)
     }
 
     /// [`Policy::acquire_with`] for a call with the trace context `trace`: the events
@@ -591,14 +599,16 @@ impl std::fmt::Debug for PolicyPermit<'_> {
 impl PolicyPermit<'_> {
     /// Whether fault injection decided that this call fails (skip the real call).
     pub fn injected_failure(&self) -> bool {
-        self.raw.as_ref().is_some_and(|r| r.chaos.fail)
+        self.raw
+            .as_ref()
+            .is_some_and(RawPolicyPermit::injected_failure)
     }
 
     /// Latency to inject before the call.
     pub fn injected_latency(&self) -> Duration {
         self.raw
             .as_ref()
-            .map_or(Duration::ZERO, |r| r.chaos.latency)
+            .map_or(Duration::ZERO, RawPolicyPermit::injected_latency)
     }
 
     /// The call succeeded.
