@@ -35,7 +35,7 @@ use crate::{ConfigError, Outcome, RejectReason, Rejection};
 
 use super::config::PolicyConfig;
 use super::owned::NoWait;
-use super::pipeline::{PolicyShared, RawPolicyPermit};
+use super::pipeline::{held, PolicyShared, RawPolicyPermit};
 
 /// The stages a lean policy has, as bits of [`Stages::shape`]: one load and one
 /// branch tell an empty policy from one with stages, and a lean one from a general one.
@@ -293,8 +293,10 @@ impl Stages {
         }
         metrics.on_permitted();
         let mut permit = RawPolicyPermit::bare(self.instance);
-        permit.breaker = breaker;
-        permit.bulkhead = self.bulkhead.is_some();
+        if let Some(b) = breaker {
+            permit.hold_breaker(b);
+        }
+        permit.held |= u8::from(self.bulkhead.is_some()) * held::BULKHEAD;
         Ok(permit)
     }
 
@@ -418,7 +420,9 @@ impl Stages {
             None => None,
         };
         let mut permit = RawPolicyPermit::bare(self.instance);
-        permit.breaker = breaker;
+        if let Some(b) = breaker {
+            permit.hold_breaker(b);
+        }
         let mut token = Tokens::default();
         if let Err(rejection) = self.acquire_inner::<WAIT>(priority, &mut permit, &mut token) {
             if let (Some(l), Some(t)) = (&self.limiter, token.local) {
@@ -464,21 +468,21 @@ impl Stages {
             } else {
                 b.acquire_raw(max_wait)?;
             }
-            permit.bulkhead = true;
+            permit.held |= held::BULKHEAD;
         }
         if let Some(a) = &self.adaptive {
             // `timing` is always set with an adaptive stage; this reading also starts
             // the call's own timing.
             let now = self.timing.as_ref().map_or(0, Clock::now);
             permit.started_at = now;
-            permit.adaptive = Some(a.try_acquire_raw_at(priority, now)?);
+            permit.hold_adaptive(a.try_acquire_raw_at(priority, now)?);
         }
         if let Some(c) = &self.chaos {
             let decision = c.decide();
             if decision.reject {
                 return Err(Rejection::new(RejectReason::Injected, None));
             }
-            permit.injected_failure = decision.fail;
+            permit.held |= u8::from(decision.fail) * held::INJECTED_FAILURE;
             permit.injected_latency_ns = crate::clock::duration_to_nanos(decision.latency);
         }
         Ok(())
@@ -495,15 +499,15 @@ impl Stages {
     /// Gives back what a permit holds without judging the dependency (`Ignored`).
     #[cold]
     fn release(&self, permit: RawPolicyPermit) {
-        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive) {
+        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive()) {
             a.complete_raw(p, Outcome::Ignored, None);
         }
-        if permit.bulkhead {
+        if permit.holds_bulkhead() {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
         }
-        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, Outcome::Ignored, None);
         }
         if let (Some(k), Some(slot)) = (&self.keyed, permit.keyed) {
@@ -537,10 +541,10 @@ impl Stages {
     /// No duration and no timing: the outcome stands as given, and no call is slow.
     #[inline(always)]
     fn complete_lean(&self, permit: RawPolicyPermit, outcome: Outcome, metrics: &PolicyMetrics) {
-        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, outcome, None);
         }
-        if permit.bulkhead {
+        if permit.holds_bulkhead() {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
@@ -571,10 +575,10 @@ impl Stages {
             (Some(d), Some(c)) => c.is_slow(d),
             _ => false,
         };
-        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, outcome, duration);
         }
-        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive) {
+        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive()) {
             a.complete_raw(p, outcome, duration);
         }
         if outcome == Outcome::Success {
@@ -582,7 +586,7 @@ impl Stages {
                 t.record_accepted();
             }
         }
-        if permit.bulkhead {
+        if permit.holds_bulkhead() {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
