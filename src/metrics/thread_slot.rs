@@ -58,8 +58,8 @@ const UNCLAIMED: usize = usize::MAX;
 /// The thread writes the shared shard: it found no free slot, or already gave its slot
 /// back (it is exiting). Any value `≥ SLOTS` means the same.
 const NO_SLOT: usize = usize::MAX - 1;
-// `peek` relies on it: an unclaimed thread is no slot's owner.
-const _: () = assert!(UNCLAIMED >= SLOTS && NO_SLOT >= SLOTS);
+// `peek` relies on it: an unclaimed thread is no slot's owner (`UNCLAIMED` is larger).
+const _: () = assert!(NO_SLOT >= SLOTS);
 
 /// Which slots are taken: bit `i` set means slot `i` has an owner.
 struct SlotMap(AtomicU64);

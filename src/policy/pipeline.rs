@@ -226,7 +226,7 @@ impl RawPolicyPermit {
         let (generation, started, probe) = permit.to_parts();
         self.breaker_generation = generation;
         self.breaker_started = started;
-        self.held |= held::BREAKER | u8::from(probe) * held::PROBE;
+        self.held |= held::BREAKER | (u8::from(probe) * held::PROBE);
     }
 
     /// The adaptive slot held, if any.

@@ -214,9 +214,9 @@ impl Stages {
                 .as_ref()
                 .is_none_or(|b: &Bulkhead| b.config().max_wait.is_zero());
         let shape = if lean {
-            u8::from(breaker.is_some()) * shape::BREAKER
-                | u8::from(limiter.is_some()) * shape::LIMITER
-                | u8::from(bulkhead.is_some()) * shape::BULKHEAD
+            (u8::from(breaker.is_some()) * shape::BREAKER)
+                | (u8::from(limiter.is_some()) * shape::LIMITER)
+                | (u8::from(bulkhead.is_some()) * shape::BULKHEAD)
         } else {
             shape::GENERAL
         };
