@@ -463,3 +463,89 @@ fn the_policy_counts_slow_calls_by_the_breakers_rule() {
     let breaker_slow = policy.breaker().unwrap().snapshot().slow_calls;
     assert_eq!((policy_slow, breaker_slow), (1, 1));
 }
+
+#[test]
+fn a_policy_without_stages_counts_every_call_exactly() {
+    let policy = Policy::new(PolicyConfig::new("bare")).unwrap();
+    let a = policy.acquire_raw(Priority::Default).unwrap();
+    assert!(!a.injected_failure());
+    assert_eq!(a.injected_latency(), Duration::ZERO);
+    policy.complete_raw(a, Outcome::Success, None);
+    let b = policy.acquire_raw(Priority::Sheddable).unwrap();
+    policy.complete_raw(b, Outcome::Failure, Some(Duration::from_millis(3)));
+    drop(policy.acquire().unwrap());
+    // A permit completed on another thread (its metrics slot differs) counts once too.
+    let c = policy.acquire_raw(Priority::Critical).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| policy.complete_raw(c, Outcome::Timeout, None));
+    });
+    let m = policy.metrics().snapshot();
+    assert_eq!(m.permitted, 4);
+    assert_eq!((m.success, m.failure, m.ignored, m.timeout), (1, 1, 1, 1));
+    assert_eq!(
+        m.latency.count, 1,
+        "a given duration is recorded without stages too"
+    );
+    assert_eq!(m.in_flight(), 0);
+}
+
+#[test]
+fn a_permit_of_stages_replaced_by_a_reload_completes_against_them() {
+    let engine = breakwater::engine::Engine::from_toml_str("[policies.p]\n").unwrap();
+    let policy = engine.policy("p").unwrap();
+    // Issued by a policy without stages, completed after stages were installed.
+    let bare = policy.acquire_raw(Priority::Default).unwrap();
+    engine
+        .reload_str("[policies.p.bulkhead]\nmax_concurrent = 1\n")
+        .unwrap();
+    let held = policy.acquire_raw(Priority::Default).unwrap();
+    assert_eq!(
+        policy.acquire_raw(Priority::Default).unwrap_err().reason,
+        RejectReason::BulkheadFull
+    );
+    policy.complete_raw(bare, Outcome::Success, None);
+    assert_eq!(
+        policy.bulkhead().unwrap().in_flight(),
+        1,
+        "the stageless permit released no slot of the new bulkhead"
+    );
+    policy.complete_raw(held, Outcome::Success, None);
+    assert_eq!(policy.bulkhead().unwrap().in_flight(), 0);
+    let m = policy.metrics().snapshot();
+    assert_eq!((m.permitted, m.success, m.in_flight()), (2, 2, 0));
+}
+
+#[test]
+fn a_raw_permit_carries_every_stage_it_holds_to_completion() {
+    let (clock, any) = manual();
+    let chaos = ChaosConfig::default()
+        .with_enabled(true)
+        .with_failure_probability(1.0)
+        .with_latency_probability(1.0)
+        .with_latency(LatencyFault::Fixed(Duration::from_millis(1)));
+    let adaptive =
+        AdaptiveConfig::default().with_algorithm(AdaptiveAlgorithm::Aimd(AimdConfig::default()));
+    let policy = Policy::with_clock(
+        PolicyConfig::new("all")
+            .with_circuit_breaker(breaker(10))
+            .with_bulkhead(BulkheadConfig::new(4))
+            .with_adaptive(adaptive)
+            .with_chaos(chaos),
+        any,
+    )
+    .unwrap();
+    let permit = policy.acquire_raw(Priority::Sheddable).unwrap();
+    assert!(permit.injected_failure());
+    assert_eq!(permit.injected_latency(), Duration::from_millis(1));
+    assert_eq!(policy.bulkhead().unwrap().in_flight(), 1);
+    assert_eq!(policy.adaptive().unwrap().in_flight(), 1);
+    clock.advance(Duration::from_millis(2));
+    policy.complete_raw(permit, Outcome::Failure, None);
+    assert_eq!(policy.bulkhead().unwrap().in_flight(), 0);
+    assert_eq!(policy.adaptive().unwrap().in_flight(), 0);
+    let m = policy.metrics().snapshot();
+    assert_eq!((m.permitted, m.failure, m.latency.count), (1, 1, 1));
+    assert_eq!(m.latency.sum_nanos, 2_000_000, "timed from the acquire");
+    let b = policy.breaker().unwrap().snapshot();
+    assert_eq!((b.calls, b.failures), (1, 1));
+}

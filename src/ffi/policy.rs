@@ -9,9 +9,7 @@ use super::boundary::{
 };
 use super::codes::{known_duration, parse_outcome, parse_priority, BW_PERMIT_INJECTED_LATENCY};
 use super::status::{bw_status, fail, write_rejection};
-use crate::adaptive::{Priority, RawAdaptivePermit};
-use crate::breaker::RawBreakerPermit;
-use crate::chaos::ChaosDecision;
+use crate::adaptive::Priority;
 use crate::policy::{Policy, RawPolicyPermit};
 
 /// A policy (opaque, shared, thread-safe): one named pipeline of an engine.
@@ -99,38 +97,41 @@ pub(super) mod words {
         FLAGS_MASK << FLAGS_SHIFT
             == HAS_BREAKER | PROBE | HAS_ADAPTIVE | HAS_BULKHEAD | INJECTED_FAILURE
     );
+    // A Rust permit's `held` bits are these flags: `issue` and `redeem` shift them
+    // whole.
+    const _: () = assert!(
+        FLAGS_MASK == crate::policy::held::ALL as u64
+            && HAS_BREAKER == (crate::policy::held::BREAKER as u64) << FLAGS_SHIFT
+            && PROBE == (crate::policy::held::PROBE as u64) << FLAGS_SHIFT
+            && HAS_ADAPTIVE == (crate::policy::held::ADAPTIVE as u64) << FLAGS_SHIFT
+            && HAS_BULKHEAD == (crate::policy::held::BULKHEAD as u64) << FLAGS_SHIFT
+            && INJECTED_FAILURE == (crate::policy::held::INJECTED_FAILURE as u64) << FLAGS_SHIFT
+    );
 }
 
 impl bw_permit {
-    /// The permit C receives for `raw`, marked live.
+    /// The permit C receives for `raw`, marked live: its words as they are, the stage
+    /// bits shifted into place (they are the `BW_PERMIT_*` flags already).
     #[inline]
     pub(super) fn issue(raw: RawPolicyPermit) -> bw_permit {
         use words::*;
-        let mut opaque = [0u64; 6];
-        let mut packed = u64::from(PERMIT_LIVE) << MARKER_SHIFT;
-        opaque[0] = raw.instance;
-        if let Some(breaker) = &raw.breaker {
-            let (generation, started_ns, probe) = breaker.to_parts();
-            opaque[1] = generation;
-            opaque[2] = started_ns;
-            packed |= HAS_BREAKER | (u64::from(probe) * PROBE);
-        }
-        if let Some(adaptive) = &raw.adaptive {
-            opaque[3] = adaptive.start_ns;
-            packed |= HAS_ADAPTIVE
-                | u64::from(adaptive.in_flight)
-                | (adaptive.priority as u64) << PRIORITY_SHIFT;
-        }
-        opaque[4] = raw.started_at;
-        packed |= (u64::from(raw.bulkhead) * HAS_BULKHEAD)
-            | (u64::from(raw.chaos.fail) * INJECTED_FAILURE);
-        opaque[5] = packed;
-        let injected_latency_ns = crate::clock::duration_to_nanos(raw.chaos.latency);
-        let flags = ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u32
-            | (u32::from(injected_latency_ns != 0) * BW_PERMIT_INJECTED_LATENCY);
+        let stages = u64::from(raw.held);
+        let packed = u64::from(PERMIT_LIVE) << MARKER_SHIFT
+            | stages << FLAGS_SHIFT
+            | u64::from(raw.adaptive_in_flight)
+            | (raw.adaptive_priority as u64) << PRIORITY_SHIFT;
+        let flags = raw.held as u32
+            | (u32::from(raw.injected_latency_ns != 0) * BW_PERMIT_INJECTED_LATENCY);
         bw_permit {
-            opaque,
-            injected_latency_ns,
+            opaque: [
+                raw.instance,
+                raw.breaker_generation,
+                raw.breaker_started,
+                raw.adaptive_start,
+                raw.started_at,
+                packed,
+            ],
+            injected_latency_ns: raw.injected_latency_ns,
             flags,
             reserved: 0,
         }
@@ -138,6 +139,8 @@ impl bw_permit {
 
     /// Checks that this permit is a live one of `policy`, marks it used and returns
     /// what it holds; on error the permit is untouched and the status says why.
+    /// Inlined into `bw_policy_complete`, so the permit it rebuilds stays in registers.
+    #[inline]
     pub(super) fn redeem(&mut self, policy: &Policy) -> Result<RawPolicyPermit, bw_status> {
         use words::*;
         let packed = self.opaque[5];
@@ -167,25 +170,19 @@ impl bw_permit {
         }
         let raw = RawPolicyPermit {
             instance: self.opaque[0],
-            breaker: (packed & HAS_BREAKER != 0).then(|| {
-                RawBreakerPermit::from_parts(self.opaque[1], self.opaque[2], packed & PROBE != 0)
-            }),
-            adaptive: (packed & HAS_ADAPTIVE != 0).then(|| RawAdaptivePermit {
-                start_ns: self.opaque[3],
-                in_flight: (packed & IN_FLIGHT_MASK) as u32,
-                // Codes 0–2 are all priorities (checked above and in the tests).
-                priority: Priority::from_code(priority as i64).unwrap_or_default(),
-            }),
-            bulkhead: packed & HAS_BULKHEAD != 0,
+            breaker_generation: self.opaque[1],
+            breaker_started: self.opaque[2],
+            adaptive_start: self.opaque[3],
             started_at: self.opaque[4],
             // Completion reads nothing of the chaos decision but the failure (the caller
             // already acted on the latency).
-            chaos: ChaosDecision {
-                reject: false,
-                fail: packed & INJECTED_FAILURE != 0,
-                latency: Duration::ZERO,
-            },
+            injected_latency_ns: 0,
             keyed: None,
+            adaptive_in_flight: (packed & IN_FLIGHT_MASK) as u32,
+            // Five bits (`FLAGS_MASK`): the truncation keeps them all.
+            held: ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u8,
+            // Codes 0–2 are all priorities (checked above and in the tests).
+            adaptive_priority: Priority::from_code(priority as i64).unwrap_or_default(),
         };
         // The marker is live (checked above): one xor makes it used.
         self.opaque[5] = packed ^ (u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT);

@@ -133,19 +133,18 @@ impl PolicyMetrics {
     /// docs: the snapshot invariant depends on it).
     #[inline]
     pub fn on_permitted(&self) {
-        let slot = thread_slot::current();
-        match self.shards.owned(slot) {
+        match self.shards.owned(thread_slot::peek()) {
             Some(own) => own.on_permitted(Writer::Owner),
-            None => self.on_permitted_elsewhere(slot),
+            None => self.on_permitted_elsewhere(),
         }
     }
 
     // The paths for a thread's first record and for the shared shard stay out of line:
     // each caller then inlines only the owner's straight-line stores, with the writer
-    // known at compile time.
+    // known at compile time. They claim the thread's slot if it has none yet.
     #[inline(never)]
-    fn on_permitted_elsewhere(&self, slot: usize) {
-        let (shard, writer) = self.shards.get_or_create(slot);
+    fn on_permitted_elsewhere(&self) {
+        let (shard, writer) = self.shards.get_or_create(thread_slot::current());
         shard.on_permitted(writer);
     }
 
@@ -163,24 +162,17 @@ impl PolicyMetrics {
     /// call threshold.
     #[inline]
     pub fn on_complete(&self, outcome: Outcome, duration_nanos: Option<u64>, slow: bool) {
-        let slot = thread_slot::current();
-        match self.shards.owned(slot) {
+        match self.shards.owned(thread_slot::peek()) {
             Some(own) => {
                 own.on_complete(Writer::Owner, outcome, duration_nanos, slow, &self.carries)
             }
-            None => self.on_complete_elsewhere(slot, outcome, duration_nanos, slow),
+            None => self.on_complete_elsewhere(outcome, duration_nanos, slow),
         }
     }
 
     #[inline(never)]
-    fn on_complete_elsewhere(
-        &self,
-        slot: usize,
-        outcome: Outcome,
-        duration_nanos: Option<u64>,
-        slow: bool,
-    ) {
-        let (shard, writer) = self.shards.get_or_create(slot);
+    fn on_complete_elsewhere(&self, outcome: Outcome, duration_nanos: Option<u64>, slow: bool) {
+        let (shard, writer) = self.shards.get_or_create(thread_slot::current());
         shard.on_complete(writer, outcome, duration_nanos, slow, &self.carries);
     }
 

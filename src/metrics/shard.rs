@@ -298,11 +298,15 @@ impl ShardTable {
         }
     }
 
-    /// The shard of slot `slot`, if the slot owns one here (the fast path).
-    #[inline]
+    /// The shard of slot `slot`, if the slot owns one here (the fast path): one
+    /// comparison (`SLOTS < TABLE_LEN`, so the index needs no second check), one load.
+    #[inline(always)]
     pub(super) fn owned(&self, slot: usize) -> Option<&Shard> {
-        let entry = self.entries.get(slot).filter(|_| slot < SLOTS)?;
-        Self::published(entry)
+        if slot < SLOTS {
+            Self::published(&self.entries[slot])
+        } else {
+            None
+        }
     }
 
     /// The shard an entry points to, if published.

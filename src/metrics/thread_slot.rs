@@ -58,6 +58,8 @@ const UNCLAIMED: usize = usize::MAX;
 /// The thread writes the shared shard: it found no free slot, or already gave its slot
 /// back (it is exiting). Any value `≥ SLOTS` means the same.
 const NO_SLOT: usize = usize::MAX - 1;
+// `peek` relies on it: an unclaimed thread is no slot's owner (`UNCLAIMED` is larger).
+const _: () = assert!(NO_SLOT >= SLOTS);
 
 /// Which slots are taken: bit `i` set means slot `i` has an owner.
 struct SlotMap(AtomicU64);
@@ -184,6 +186,15 @@ impl Writer {
             }
         }
     }
+}
+
+/// The current thread's slot as last set, without claiming one: `< SLOTS` if it owns
+/// one; anything larger if it writes the shared shard or has not asked yet (then
+/// [`current`] claims). The hot path: one thread-local load, and the caller's one
+/// comparison with `SLOTS` covers every case but the owner's.
+#[inline(always)]
+pub(crate) fn peek() -> usize {
+    SLOT.with(Cell::get)
 }
 
 /// The current thread's slot: `< SLOTS` if it owns one, anything larger if it writes

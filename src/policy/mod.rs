@@ -21,5 +21,6 @@ pub use crate::call_error::CallError;
 pub use call::CallOptions;
 pub use config::{validate_policy_name, PolicyConfig, RetryOn, RetryPolicyConfig, MAX_POLICY_NAME};
 pub use owned::{NoWait, OwnedPolicyPermit};
+pub(crate) use pipeline::held;
 pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit, TracedPermit};
 pub use snapshot::PolicySnapshot;

@@ -35,7 +35,7 @@ use crate::sync::OnceCell;
 use crate::adaptive::{AdaptiveLimiter, ClientThrottle, Priority, RawAdaptivePermit};
 use crate::breaker::{CircuitBreaker, RawBreakerPermit, Transition};
 use crate::bulkhead::Bulkhead;
-use crate::chaos::{Chaos, ChaosDecision};
+use crate::chaos::Chaos;
 use crate::clock::AnyClock;
 use crate::keyed::{KeySlot, KeyedLimiter};
 use crate::limiter::RateLimiter;
@@ -44,7 +44,7 @@ use crate::retry::RetryBudget;
 use crate::rng::{mix64, SharedRng};
 use crate::sync::{Arc, AtomicBool, AtomicPtr, Mutex, Ordering};
 use crate::telemetry::{current_cause, CauseScope, TraceContext};
-use crate::{ConfigError, Outcome, RejectReason, Rejection};
+use crate::{ConfigError, Outcome, Rejection};
 
 use super::config::PolicyConfig;
 use super::stages::Stages;
@@ -131,7 +131,7 @@ impl PolicyShared {
     /// Emits the load-shed rejection `rejection` (counted already by the stages).
     #[cold]
     #[inline(never)]
-    fn on_load_shed(&self, rejection: &Rejection, clock: &AnyClock) {
+    pub(super) fn on_load_shed(&self, rejection: &Rejection, clock: &AnyClock) {
         if let Some(sink) = self.events.get() {
             sink.emit(&Event::Rejected {
                 policy: &self.name,
@@ -142,44 +142,127 @@ impl PolicyShared {
             });
         }
     }
-
-    /// Passes `result` through, emitting it first when it is a load-shed rejection.
-    #[inline]
-    fn report<T>(&self, result: Result<T, Rejection>, clock: &AnyClock) -> Result<T, Rejection> {
-        if let Err(rejection) = &result {
-            if rejection.reason == RejectReason::LoadShed {
-                self.on_load_shed(rejection, clock);
-            }
-        }
-        result
-    }
 }
 
 /// The plain-data form of a policy permit: what each stage granted. Used by the C ABI;
 /// Rust code uses [`PolicyPermit`], which completes itself on drop.
+///
+/// Kept small, as plain words and one byte of flags (it is returned by value on every
+/// acquire, and the C ABI copies it word for word): 72 bytes, where a field per stage
+/// permit (`Option`s of each) took 104.
 #[must_use = "a permit must be completed, or the stages it holds stay taken"]
 #[derive(Debug)]
 pub struct RawPolicyPermit {
     pub(crate) instance: u64,
-    pub(crate) breaker: Option<RawBreakerPermit>,
-    pub(crate) adaptive: Option<RawAdaptivePermit>,
-    pub(crate) bulkhead: bool,
+    /// The breaker permit's generation and start, with [`held::BREAKER`] (else 0).
+    pub(crate) breaker_generation: u64,
+    pub(crate) breaker_started: u64,
+    /// When the adaptive slot was granted, with [`held::ADAPTIVE`] (else 0).
+    pub(crate) adaptive_start: u64,
+    /// The policy's own reading at acquire (0 when it does not time calls).
     pub(crate) started_at: u64,
-    pub(crate) chaos: ChaosDecision,
+    /// Latency the chaos stage injects before the call, nanoseconds (0 for none).
+    pub(crate) injected_latency_ns: u64,
     /// What the per-key stage holds (`acquire_keyed` on a policy with `per_key`).
     pub(crate) keyed: Option<KeySlot>,
+    /// The adaptive limit's in-flight count at admission, with [`held::ADAPTIVE`].
+    pub(crate) adaptive_in_flight: u32,
+    /// The [`held`] bits.
+    pub(crate) held: u8,
+    /// The class the adaptive slot was granted to, with [`held::ADAPTIVE`].
+    pub(crate) adaptive_priority: Priority,
+}
+
+/// What a [`RawPolicyPermit`] holds, as bits of its `held` byte; the same bits, in the
+/// same order, as the C ABI's `BW_PERMIT_*` flags (checked in `ffi/policy.rs`).
+pub(crate) mod held {
+    /// A breaker permit.
+    pub(crate) const BREAKER: u8 = 1;
+    /// The breaker permit is a half-open probe.
+    pub(crate) const PROBE: u8 = 1 << 1;
+    /// An adaptive limit's slot.
+    pub(crate) const ADAPTIVE: u8 = 1 << 2;
+    /// A bulkhead slot.
+    pub(crate) const BULKHEAD: u8 = 1 << 3;
+    /// The chaos stage decided that this call fails.
+    pub(crate) const INJECTED_FAILURE: u8 = 1 << 4;
+    /// Every bit.
+    pub(crate) const ALL: u8 = BREAKER | PROBE | ADAPTIVE | BULKHEAD | INJECTED_FAILURE;
 }
 
 impl RawPolicyPermit {
+    /// A permit of the stages `instance` that holds nothing yet.
+    #[inline(always)]
+    pub(crate) fn bare(instance: u64) -> RawPolicyPermit {
+        RawPolicyPermit {
+            instance,
+            breaker_generation: 0,
+            breaker_started: 0,
+            adaptive_start: 0,
+            started_at: 0,
+            injected_latency_ns: 0,
+            keyed: None,
+            adaptive_in_flight: 0,
+            held: 0,
+            adaptive_priority: Priority::Critical,
+        }
+    }
+
+    /// The breaker permit held, if any.
+    #[inline(always)]
+    pub(crate) fn breaker(&self) -> Option<RawBreakerPermit> {
+        (self.held & held::BREAKER != 0).then(|| {
+            RawBreakerPermit::from_parts(
+                self.breaker_generation,
+                self.breaker_started,
+                self.held & held::PROBE != 0,
+            )
+        })
+    }
+
+    /// Holds `permit` of the breaker.
+    #[inline(always)]
+    pub(crate) fn hold_breaker(&mut self, permit: RawBreakerPermit) {
+        let (generation, started, probe) = permit.to_parts();
+        self.breaker_generation = generation;
+        self.breaker_started = started;
+        self.held |= held::BREAKER | (u8::from(probe) * held::PROBE);
+    }
+
+    /// The adaptive slot held, if any.
+    #[inline(always)]
+    pub(crate) fn adaptive(&self) -> Option<RawAdaptivePermit> {
+        (self.held & held::ADAPTIVE != 0).then_some(RawAdaptivePermit {
+            start_ns: self.adaptive_start,
+            in_flight: self.adaptive_in_flight,
+            priority: self.adaptive_priority,
+        })
+    }
+
+    /// Holds `permit` of the adaptive limit.
+    #[inline(always)]
+    pub(crate) fn hold_adaptive(&mut self, permit: RawAdaptivePermit) {
+        self.adaptive_start = permit.start_ns;
+        self.adaptive_in_flight = permit.in_flight;
+        self.adaptive_priority = permit.priority;
+        self.held |= held::ADAPTIVE;
+    }
+
+    /// Whether the permit holds a bulkhead slot.
+    #[inline(always)]
+    pub(crate) fn holds_bulkhead(&self) -> bool {
+        self.held & held::BULKHEAD != 0
+    }
+
     /// Whether fault injection decided that this call fails: skip the real call and
     /// complete with `Failure`.
     pub fn injected_failure(&self) -> bool {
-        self.chaos.fail
+        self.held & held::INJECTED_FAILURE != 0
     }
 
     /// Latency to inject before the call (zero for none).
     pub fn injected_latency(&self) -> Duration {
-        self.chaos.latency
+        Duration::from_nanos(self.injected_latency_ns)
     }
 
     /// The stages that issued this permit ([`Policy::instance`] at acquire).
@@ -393,9 +476,8 @@ impl Policy {
     #[inline]
     pub fn acquire_with(&self, priority: Priority) -> Result<PolicyPermit<'_>, Rejection> {
         let stages = self.stages();
-        let result = stages.acquire(priority, &self.shared.metrics);
-        self.shared
-            .report(result, &self.clock)
+        stages
+            .acquire(priority, &self.shared, &self.clock)
             .map(|raw| PolicyPermit {
                 stages,
                 metrics: &self.shared.metrics,
@@ -436,7 +518,7 @@ impl Policy {
     ) -> Result<PolicyPermit<'_>, Rejection> {
         let stages = self.stages();
         stages
-            .acquire_keyed(key, priority, &self.shared.metrics)
+            .acquire_keyed(key, priority, &self.shared, &self.clock)
             .map(|raw| PolicyPermit {
                 stages,
                 metrics: &self.shared.metrics,
@@ -453,15 +535,14 @@ impl Policy {
         priority: Priority,
     ) -> Result<RawPolicyPermit, Rejection> {
         self.stages()
-            .acquire_keyed(key, priority, &self.shared.metrics)
+            .acquire_keyed(key, priority, &self.shared, &self.clock)
     }
 
     /// [`Policy::acquire_with`] returning the plain-data permit; it must be given back
     /// to [`Policy::complete_raw`] of this same handle exactly once.
     #[inline(always)]
     pub fn acquire_raw(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
-        let result = self.stages().acquire(priority, &self.shared.metrics);
-        self.shared.report(result, &self.clock)
+        self.stages().acquire(priority, &self.shared, &self.clock)
     }
 
     /// [`Policy::acquire_with`] for a call with the trace context `trace`: the events
@@ -591,14 +672,16 @@ impl std::fmt::Debug for PolicyPermit<'_> {
 impl PolicyPermit<'_> {
     /// Whether fault injection decided that this call fails (skip the real call).
     pub fn injected_failure(&self) -> bool {
-        self.raw.as_ref().is_some_and(|r| r.chaos.fail)
+        self.raw
+            .as_ref()
+            .is_some_and(RawPolicyPermit::injected_failure)
     }
 
     /// Latency to inject before the call.
     pub fn injected_latency(&self) -> Duration {
         self.raw
             .as_ref()
-            .map_or(Duration::ZERO, |r| r.chaos.latency)
+            .map_or(Duration::ZERO, RawPolicyPermit::injected_latency)
     }
 
     /// The call succeeded.

@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::adaptive::{AdaptiveLimiter, ClientThrottle, Priority};
 use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
-use crate::chaos::{Chaos, ChaosDecision};
+use crate::chaos::Chaos;
 use crate::clock::{AnyClock, Clock};
 use crate::fleet::Scope;
 use crate::keyed::KeyedLimiter;
@@ -35,7 +35,20 @@ use crate::{ConfigError, Outcome, RejectReason, Rejection};
 
 use super::config::PolicyConfig;
 use super::owned::NoWait;
-use super::pipeline::{PolicyShared, RawPolicyPermit};
+use super::pipeline::{held, PolicyShared, RawPolicyPermit};
+
+/// The stages a lean policy has, as bits of [`Stages::shape`]: one load and one
+/// branch tell an empty policy from one with stages, and a lean one from a general one.
+mod shape {
+    /// A circuit breaker.
+    pub(super) const BREAKER: u8 = 1;
+    /// A local rate limiter.
+    pub(super) const LIMITER: u8 = 1 << 1;
+    /// A bulkhead that never waits.
+    pub(super) const BULKHEAD: u8 = 1 << 2;
+    /// Anything else (another stage, a waiting bulkhead, timing): the general path.
+    pub(super) const GENERAL: u8 = 1 << 3;
+}
 
 /// Distinguishes stage sets, so a permit can tell which one issued it. A plain std
 /// atomic on purpose: it is a process-wide id counter (loom atomics cannot be statics),
@@ -76,9 +89,10 @@ pub(crate) struct Stages {
     pub(super) keyed: Option<Box<KeyedLimiter<AnyClock>>>,
     /// Set when the policy must time its calls itself (a timeout or an adaptive limit).
     timing: Option<AnyClock>,
-    /// Whether acquire and complete take the lean path: at most a breaker, a rate
-    /// limiter and a bulkhead that never waits, and no timing (see [`Stages::acquire`]).
-    lean: bool,
+    /// Which path acquire and complete take ([`shape`] bits): 0 for no stage at all;
+    /// without `GENERAL`, the lean path (at most a breaker, a rate limiter and a
+    /// bulkhead that never waits, and no timing; see [`Stages::acquire`]).
+    shape: u8,
 }
 
 impl Stages {
@@ -193,6 +207,13 @@ impl Stages {
             && bulkhead
                 .as_ref()
                 .is_none_or(|b: &Bulkhead| b.config().max_wait.is_zero());
+        let shape = if lean {
+            (u8::from(breaker.is_some()) * shape::BREAKER)
+                | (u8::from(limiter.is_some()) * shape::LIMITER)
+                | (u8::from(bulkhead.is_some()) * shape::BULKHEAD)
+        } else {
+            shape::GENERAL
+        };
         if let Some(b) = &breaker {
             let listener = shared.clone();
             b.set_transition_listener(move |t| listener.on_transition(t));
@@ -210,28 +231,34 @@ impl Stages {
             budget: budget.map(Box::new),
             keyed: keyed.map(Box::new),
             timing,
-            lean,
+            shape,
             config: Box::new(config),
         }))
     }
 
-    /// Asks every stage for a permit and counts the answer in `metrics`.
+    /// Asks every stage for a permit and counts the answer in `shared`'s metrics; a
+    /// load-shed rejection is also emitted as an event (read `clock` for its time).
     ///
-    /// Most policies are a breaker, a rate limiter and a bulkhead at most: they take the
-    /// lean path, small enough to inline into the caller, where the permit's fields of
-    /// the stages it lacks are constants the compiler folds away. Any other stage sends
-    /// the call to the general path, out of line.
+    /// A policy without stages only counts the call. Most others are a breaker, a rate
+    /// limiter and a bulkhead at most: they take the lean path, small enough to inline
+    /// into the caller, where the permit's fields of the stages it lacks are constants
+    /// the compiler folds away. Any other stage sends the call to the general path, out
+    /// of line; only it can shed load, so only it reports.
     #[inline(always)]
     pub(super) fn acquire(
         &self,
         priority: Priority,
-        metrics: &PolicyMetrics,
+        shared: &PolicyShared,
+        clock: &AnyClock,
     ) -> Result<RawPolicyPermit, Rejection> {
         // Each path counts its own answer, so the permit is built once, in place.
-        if self.lean {
-            self.acquire_lean(metrics)
+        if self.shape == 0 {
+            shared.metrics.on_permitted();
+            Ok(RawPolicyPermit::bare(self.instance))
+        } else if self.shape & shape::GENERAL == 0 {
+            self.acquire_lean(&shared.metrics)
         } else {
-            self.acquire_general(priority, metrics)
+            self.acquire_general(priority, shared, clock)
         }
     }
 
@@ -259,15 +286,12 @@ impl Stages {
             }
         }
         metrics.on_permitted();
-        Ok(RawPolicyPermit {
-            instance: self.instance,
-            breaker,
-            adaptive: None,
-            bulkhead: self.bulkhead.is_some(),
-            started_at: 0,
-            chaos: ChaosDecision::default(),
-            keyed: None,
-        })
+        let mut permit = RawPolicyPermit::bare(self.instance);
+        if let Some(b) = breaker {
+            permit.hold_breaker(b);
+        }
+        permit.held |= u8::from(self.bulkhead.is_some()) * held::BULKHEAD;
+        Ok(permit)
     }
 
     /// A lean acquire refused: the limiter's token goes back exactly, the breaker permit
@@ -291,45 +315,52 @@ impl Stages {
         rejection
     }
 
-    /// Every stage, in the normative order; counts the answer.
+    /// Every stage, in the normative order; counts the answer, and emits a load-shed
+    /// rejection.
     #[inline(never)]
     fn acquire_general(
         &self,
         priority: Priority,
-        metrics: &PolicyMetrics,
+        shared: &PolicyShared,
+        clock: &AnyClock,
     ) -> Result<RawPolicyPermit, Rejection> {
         match self.acquire_stages::<true>(priority) {
             Ok(permit) => {
-                metrics.on_permitted();
+                shared.metrics.on_permitted();
                 Ok(permit)
             }
             Err(rejection) => {
-                metrics.on_rejected(rejection.reason);
+                shared.metrics.on_rejected(rejection.reason);
+                if rejection.reason == RejectReason::LoadShed {
+                    shared.on_load_shed(&rejection, clock);
+                }
                 Err(rejection)
             }
         }
     }
 
     /// Asks the per-key stage for `key`, then every other stage, and counts the
-    /// answer in `metrics`. A later refusal cancels the key's admission.
+    /// answer as [`acquire`](Self::acquire) does. A later refusal cancels the key's
+    /// admission.
     #[inline]
     pub(super) fn acquire_keyed(
         &self,
         key: &[u8],
         priority: Priority,
-        metrics: &PolicyMetrics,
+        shared: &PolicyShared,
+        clock: &AnyClock,
     ) -> Result<RawPolicyPermit, Rejection> {
         let Some(keyed) = &self.keyed else {
-            return self.acquire(priority, metrics);
+            return self.acquire(priority, shared, clock);
         };
         let slot = match keyed.try_acquire_raw(key) {
             Ok(slot) => slot,
             Err(rejection) => {
-                metrics.on_rejected(rejection.reason);
+                shared.metrics.on_rejected(rejection.reason);
                 return Err(rejection);
             }
         };
-        match self.acquire(priority, metrics) {
+        match self.acquire(priority, shared, clock) {
             Ok(mut permit) => {
                 permit.keyed = Some(slot);
                 Ok(permit)
@@ -382,15 +413,10 @@ impl Stages {
             Some(b) => Some(b.try_acquire_raw()?),
             None => None,
         };
-        let mut permit = RawPolicyPermit {
-            instance: self.instance,
-            breaker,
-            adaptive: None,
-            bulkhead: false,
-            started_at: 0,
-            chaos: ChaosDecision::default(),
-            keyed: None,
-        };
+        let mut permit = RawPolicyPermit::bare(self.instance);
+        if let Some(b) = breaker {
+            permit.hold_breaker(b);
+        }
         let mut token = Tokens::default();
         if let Err(rejection) = self.acquire_inner::<WAIT>(priority, &mut permit, &mut token) {
             if let (Some(l), Some(t)) = (&self.limiter, token.local) {
@@ -436,21 +462,22 @@ impl Stages {
             } else {
                 b.acquire_raw(max_wait)?;
             }
-            permit.bulkhead = true;
+            permit.held |= held::BULKHEAD;
         }
         if let Some(a) = &self.adaptive {
             // `timing` is always set with an adaptive stage; this reading also starts
             // the call's own timing.
             let now = self.timing.as_ref().map_or(0, Clock::now);
             permit.started_at = now;
-            permit.adaptive = Some(a.try_acquire_raw_at(priority, now)?);
+            permit.hold_adaptive(a.try_acquire_raw_at(priority, now)?);
         }
         if let Some(c) = &self.chaos {
             let decision = c.decide();
             if decision.reject {
                 return Err(Rejection::new(RejectReason::Injected, None));
             }
-            permit.chaos = decision;
+            permit.held |= u8::from(decision.fail) * held::INJECTED_FAILURE;
+            permit.injected_latency_ns = crate::clock::duration_to_nanos(decision.latency);
         }
         Ok(())
     }
@@ -466,15 +493,15 @@ impl Stages {
     /// Gives back what a permit holds without judging the dependency (`Ignored`).
     #[cold]
     fn release(&self, permit: RawPolicyPermit) {
-        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive) {
+        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive()) {
             a.complete_raw(p, Outcome::Ignored, None);
         }
-        if permit.bulkhead {
+        if permit.holds_bulkhead() {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
         }
-        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, Outcome::Ignored, None);
         }
         if let (Some(k), Some(slot)) = (&self.keyed, permit.keyed) {
@@ -483,8 +510,9 @@ impl Stages {
     }
 
     /// Completes a permit these stages issued (the caller checked its instance) and
-    /// counts it in `metrics`. The lean path (see [`acquire`](Self::acquire)) when the
-    /// stages are lean and the caller measured no duration; the general one otherwise.
+    /// counts it in `metrics`. Without stages, only the count; the lean path (see
+    /// [`acquire`](Self::acquire)) when the stages are lean and the caller measured no
+    /// duration; the general one otherwise.
     #[inline(always)]
     pub(super) fn complete(
         &self,
@@ -493,8 +521,12 @@ impl Stages {
         duration: Option<Duration>,
         metrics: &PolicyMetrics,
     ) {
-        if self.lean && duration.is_none() {
-            self.complete_lean(permit, outcome, metrics);
+        if self.shape & shape::GENERAL == 0 && duration.is_none() {
+            if self.shape == 0 {
+                metrics.on_complete(outcome, None, false);
+            } else {
+                self.complete_lean(permit, outcome, metrics);
+            }
         } else {
             self.complete_general(permit, outcome, duration, metrics);
         }
@@ -503,10 +535,10 @@ impl Stages {
     /// No duration and no timing: the outcome stands as given, and no call is slow.
     #[inline(always)]
     fn complete_lean(&self, permit: RawPolicyPermit, outcome: Outcome, metrics: &PolicyMetrics) {
-        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, outcome, None);
         }
-        if permit.bulkhead {
+        if permit.holds_bulkhead() {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
@@ -537,10 +569,10 @@ impl Stages {
             (Some(d), Some(c)) => c.is_slow(d),
             _ => false,
         };
-        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker) {
+        if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, outcome, duration);
         }
-        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive) {
+        if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive()) {
             a.complete_raw(p, outcome, duration);
         }
         if outcome == Outcome::Success {
@@ -548,7 +580,7 @@ impl Stages {
                 t.record_accepted();
             }
         }
-        if permit.bulkhead {
+        if permit.holds_bulkhead() {
             if let Some(b) = &self.bulkhead {
                 b.release_raw();
             }
