@@ -19,7 +19,7 @@ impl Engine {
         render_prometheus(&snapshots)
     }
 
-    /// The engine's health, by the rule documented in [`crate::metrics::health`]:
+    /// The engine's health, by the rule documented in [`HealthReport`]:
     /// degraded when any breaker is open, forced open or half-open, a retry budget is
     /// exhausted, or a bulkhead or adaptive limit is saturated; unhealthy when every
     /// (enabled) breaker is open. `to_json()` gives the body for a health endpoint.

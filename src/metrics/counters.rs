@@ -1,62 +1,5 @@
 //! Exact per-policy counters: lock-free, allocation-free after a thread's first record,
 //! and without a single locked instruction on the hot path of a thread that owns a slot.
-//!
-//! # Layout
-//!
-//! | block     | counters                                                              | written by             |
-//! |-----------|-----------------------------------------------------------------------|------------------------|
-//! | `shards`  | one per thread slot that recorded here: permitted, completed × 4, slow, latency (sum and 260 32-bit buckets) | that slot's owner |
-//! | shared    | the same, for threads without a slot                                   | any thread, atomic adds |
-//! | `carries` | the high part of each latency bucket                                   | a shard's writer, once per 2^32 records of a bucket |
-//! | `cold`    | rejected × 6 (budget refusals among them), retries, transitions × 5   | any thread, atomic adds |
-//!
-//! A thread records into the shard of its slot (`src/metrics/thread_slot.rs`): it is the
-//! only writer there, so each counter is a plain load and store instead of a lock-prefixed
-//! add (about 5 ns each on the machines we measure), and the shard's cache line never
-//! moves between cores. A call costs one store at acquire and three or four at
-//! completion (the outcome, the bucket, the sum, `slow` when slow). A snapshot adds the
-//! shards up. Rejections, retries and transitions are rarer and go straight to the
-//! shared `cold` block with atomic adds.
-//!
-//! # Memory
-//!
-//! Shards are created lazily (`src/metrics/shard.rs`): a thread's first record on a
-//! policy allocates its slot's shard (1,152 bytes, cache-padded) and publishes it; nothing
-//! else ever allocates, and later threads in the same slot continue in the same shard.
-//! An idle `PolicyMetrics` is its slot table (65 pointers), its carries and `cold`
-//! block: about 1.8 KiB on every machine, and 1.1 KiB more for each thread slot that
-//! records on it.
-//!
-//! # The snapshot invariant
-//!
-//! A snapshot taken while other threads record always satisfies
-//! `latency.count ≤ success + failure + timeout + ignored ≤ permitted` and
-//! `slow ≤ success + failure + timeout + ignored`. It rests on three rules:
-//!
-//! 1. The caller calls [`on_permitted`](PolicyMetrics::on_permitted) *before* it hands the
-//!    permit out, so the increment of `permitted` happens-before the permit's completion
-//!    (program order on one thread, or the synchronization of the hand-off to another —
-//!    the completion may be recorded in another thread's shard).
-//! 2. [`on_complete`](PolicyMetrics::on_complete) stores, in this order and each with
-//!    `Release`: the outcome's count, the latency bucket (when timed; or, when the bucket
-//!    is full, its reset and carry), `slow` (when slow).
-//! 3. [`snapshot`](PolicyMetrics::snapshot) reads in the reverse order, each step over
-//!    every shard before the next: `slow`, the latency buckets and carries, the outcome
-//!    counts (all `Acquire`), and `permitted` last. Each step reloads the shard table, so
-//!    a shard whose counters an earlier step saw is found again by the later ones.
-//!
-//! If the snapshot's Acquire load of a counter returns a value stored by some completion
-//! (or a later one: a later store of the same single writer is itself Release and comes
-//! after it in program order; on the shared shard the later read-modify-writes continue
-//! the release sequence, and a snapshot that counts a carry also reads the bucket's reset
-//! or a later value of it), it synchronizes with that completion. So everything that
-//! happened-before the completion is visible to the snapshot's later loads: the
-//! completion's earlier counters, and the `permitted` increment of its permit, in
-//! whichever shard it was made (write-read coherence). Every completion the snapshot
-//! counts therefore brings its permit into the `permitted` it reads, every timed one its
-//! outcome count, every slow one its outcome count. Had the snapshot read `permitted`
-//! first, or the completion counters with `Relaxed`, a completion could be seen without
-//! its permit (the loom model `tests/loom_metrics.rs` fails with either change).
 
 use crate::metrics::histogram::HistogramSnapshot;
 use crate::metrics::shard::{Carries, Shard, ShardTable};
@@ -66,12 +9,12 @@ use crate::{Outcome, RejectReason};
 use crossbeam_utils::CachePadded;
 
 /// Number of reject reasons (`RejectReason::ALL.len()`).
-pub const REJECT_REASONS: usize = RejectReason::ALL.len();
+pub(crate) const REJECT_REASONS: usize = RejectReason::ALL.len();
 /// Number of outcomes (`Outcome::ALL.len()`).
-pub const OUTCOMES: usize = Outcome::ALL.len();
+pub(crate) const OUTCOMES: usize = Outcome::ALL.len();
 /// Number of breaker state codes counted in `transitions` (`0..=4`: closed, open,
 /// half_open, forced_open, disabled — see [`crate::metrics::state_name`]).
-pub const BREAKER_STATES: usize = crate::breaker::BreakerState::ALL.len();
+pub(crate) const BREAKER_STATES: usize = crate::breaker::BreakerState::ALL.len();
 
 /// Counters bumped by refused calls, retries and transitions.
 struct Cold {
@@ -107,6 +50,63 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 /// assert_eq!((s.permitted, s.success, s.rejected[RejectReason::RateLimited.index()]), (1, 1, 1));
 /// assert_eq!(s.latency.count, 1);
 /// ```
+///
+/// # Layout
+///
+/// | block     | counters                                                              | written by             |
+/// |-----------|-----------------------------------------------------------------------|------------------------|
+/// | `shards`  | one per thread slot that recorded here: permitted, completed × 4, slow, latency (sum and 260 32-bit buckets) | that slot's owner |
+/// | shared    | the same, for threads without a slot                                   | any thread, atomic adds |
+/// | `carries` | the high part of each latency bucket                                   | a shard's writer, once per 2^32 records of a bucket |
+/// | `cold`    | rejected × 6 (budget refusals among them), retries, transitions × 5   | any thread, atomic adds |
+///
+/// A thread records into the shard of its slot (`src/metrics/thread_slot.rs`): it is the
+/// only writer there, so each counter is a plain load and store instead of a lock-prefixed
+/// add (about 5 ns each on the machines we measure), and the shard's cache line never
+/// moves between cores. A call costs one store at acquire and three or four at
+/// completion (the outcome, the bucket, the sum, `slow` when slow). A snapshot adds the
+/// shards up. Rejections, retries and transitions are rarer and go straight to the
+/// shared `cold` block with atomic adds.
+///
+/// # Memory
+///
+/// Shards are created lazily (`src/metrics/shard.rs`): a thread's first record on a
+/// policy allocates its slot's shard (1,152 bytes, cache-padded) and publishes it; nothing
+/// else ever allocates, and later threads in the same slot continue in the same shard.
+/// An idle `PolicyMetrics` is its slot table (65 pointers), its carries and `cold`
+/// block: about 1.8 KiB on every machine, and 1.1 KiB more for each thread slot that
+/// records on it.
+///
+/// # The snapshot invariant
+///
+/// A snapshot taken while other threads record always satisfies
+/// `latency.count ≤ success + failure + timeout + ignored ≤ permitted` and
+/// `slow ≤ success + failure + timeout + ignored`. It rests on three rules:
+///
+/// 1. The caller calls [`on_permitted`](PolicyMetrics::on_permitted) *before* it hands the
+///    permit out, so the increment of `permitted` happens-before the permit's completion
+///    (program order on one thread, or the synchronization of the hand-off to another —
+///    the completion may be recorded in another thread's shard).
+/// 2. [`on_complete`](PolicyMetrics::on_complete) stores, in this order and each with
+///    `Release`: the outcome's count, the latency bucket (when timed; or, when the bucket
+///    is full, its reset and carry), `slow` (when slow).
+/// 3. [`snapshot`](PolicyMetrics::snapshot) reads in the reverse order, each step over
+///    every shard before the next: `slow`, the latency buckets and carries, the outcome
+///    counts (all `Acquire`), and `permitted` last. Each step reloads the shard table, so
+///    a shard whose counters an earlier step saw is found again by the later ones.
+///
+/// If the snapshot's Acquire load of a counter returns a value stored by some completion
+/// (or a later one: a later store of the same single writer is itself Release and comes
+/// after it in program order; on the shared shard the later read-modify-writes continue
+/// the release sequence, and a snapshot that counts a carry also reads the bucket's reset
+/// or a later value of it), it synchronizes with that completion. So everything that
+/// happened-before the completion is visible to the snapshot's later loads: the
+/// completion's earlier counters, and the `permitted` increment of its permit, in
+/// whichever shard it was made (write-read coherence). Every completion the snapshot
+/// counts therefore brings its permit into the `permitted` it reads, every timed one its
+/// outcome count, every slow one its outcome count. Had the snapshot read `permitted`
+/// first, or the completion counters with `Relaxed`, a completion could be seen without
+/// its permit (the loom model `tests/loom_metrics.rs` fails with either change).
 pub struct PolicyMetrics {
     /// One shard per thread slot that recorded here, and the shared one.
     shards: ShardTable,

@@ -1,27 +1,4 @@
 //! Events for a listener: breaker transitions, budget exhaustion, rejections, reloads.
-//!
-//! An [`EventSink`] holds at most one listener, set once. [`EventSink::emit`] costs one
-//! atomic load when no listener is set (plus, with the `tracing` feature, tracing's own
-//! per-callsite interest check). The listener runs synchronously on the thread that
-//! emitted, with no lock of the sink held, so it may call back into breakwater (take a
-//! snapshot, acquire a permit) without deadlocking. Emitters call `emit` *after* their
-//! state change is committed (after the winning compare-exchange), never while holding a
-//! lock, so each transition is delivered exactly once, by the thread that made it.
-//!
-//! A panic in the listener unwinds into the emitting call; the C ABI layer catches it at
-//! its boundary as for any other panic.
-//!
-//! Events borrow their policy name (`Event<'a>`), so emitting allocates nothing.
-//!
-//! With the cargo feature `tracing`, every emitted event is also a `tracing` event at
-//! target `breakwater` (level `INFO` for transitions and reloads, `WARN` for budget
-//! exhaustion and load shedding, `DEBUG` for other rejections), with the fields
-//! `trace_id`, `span_id` (when the causing call was traced), `policy`, `from`, `to`,
-//! `generation`, `reason`, `retry_after_ns`, `added`, `removed`, `changed` as they
-//! apply (the names table: `docs/telemetry.md`).
-//!
-//! Transitions, budget exhaustion and rejections carry the W3C trace context of the
-//! call that caused them, when that call was traced (see [`crate::telemetry`]).
 
 use std::time::Duration;
 
@@ -40,6 +17,29 @@ pub fn state_name(code: u8) -> &'static str {
 ///
 /// Independent of the breaker types: states are codes plus their names
 /// ([`state_name`]).
+///
+/// An [`EventSink`] holds at most one listener, set once. [`EventSink::emit`] costs one
+/// atomic load when no listener is set (plus, with the `tracing` feature, tracing's own
+/// per-callsite interest check). The listener runs synchronously on the thread that
+/// emitted, with no lock of the sink held, so it may call back into breakwater (take a
+/// snapshot, acquire a permit) without deadlocking. Emitters call `emit` *after* their
+/// state change is committed (after the winning compare-exchange), never while holding a
+/// lock, so each transition is delivered exactly once, by the thread that made it.
+///
+/// A panic in the listener unwinds into the emitting call; the C ABI layer catches it at
+/// its boundary as for any other panic.
+///
+/// Events borrow their policy name (`Event<'a>`), so emitting allocates nothing.
+///
+/// With the cargo feature `tracing`, every emitted event is also a `tracing` event at
+/// target `breakwater` (level `INFO` for transitions and reloads, `WARN` for budget
+/// exhaustion and load shedding, `DEBUG` for other rejections), with the fields
+/// `trace_id`, `span_id` (when the causing call was traced), `policy`, `from`, `to`,
+/// `generation`, `reason`, `retry_after_ns`, `added`, `removed`, `changed` as they
+/// apply (the names table: `docs/telemetry.md`).
+///
+/// Transitions, budget exhaustion and rejections carry the W3C trace context of the
+/// call that caused them, when that call was traced (see [`crate::telemetry`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event<'a> {

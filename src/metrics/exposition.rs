@@ -1,34 +1,4 @@
 //! A writer of the Prometheus text exposition format, version 0.0.4.
-//!
-//! [`Exposition`] collects metric *families*; each family gets its samples from any
-//! number of policies, and [`Exposition::render`] writes every family once, in the
-//! order the families were first registered:
-//!
-//! ```text
-//! # HELP breakwater_calls_total Completed calls by outcome.
-//! # TYPE breakwater_calls_total counter
-//! breakwater_calls_total{policy="payments",outcome="success"} 12
-//! breakwater_calls_total{policy="search",outcome="success"} 40
-//! ```
-//!
-//! The rules it enforces (an [`ExpositionError`] otherwise, never a panic):
-//! - one `# HELP` and one `# TYPE` line per family, all of a family's samples together;
-//! - metric names match `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names `[a-zA-Z_][a-zA-Z0-9_]*`
-//!   and do not start with `__`; no label twice in one sample; no series twice;
-//! - counter names end in `_total`; a histogram's samples are `<name>_bucket{…,le="…"}`
-//!   (cumulative, ending with `le="+Inf"`), `<name>_sum` and `<name>_count`, and user
-//!   labels may not be called `le`; no family may produce a sample name another family
-//!   produces (a gauge `x_count` next to a histogram `x`);
-//! - label values escape `\` as `\\`, `"` as `\"` and newline as `\n`; help text escapes
-//!   `\` and newline;
-//! - values: integers exactly as integers, floats in shortest round-trip form, `+Inf`,
-//!   `-Inf`, `NaN`.
-//!
-//! Histograms are written in seconds from a [`HistogramSnapshot`] over a subset of its
-//! fine buckets ([`STANDARD_BUCKETS`] by default). Each `le` is the *exact* upper bound of
-//! a fine bucket (for example `le="0.001048576"`, the fine bucket holding 1 ms), so the
-//! cumulative counts are exact rather than interpolated; `_sum` is the exact nanosecond
-//! sum written as decimal seconds.
 
 use crate::metrics::histogram::{HistogramSnapshot, LatencyHistogram};
 use std::collections::{HashMap, HashSet};
@@ -169,7 +139,7 @@ impl SampleValue for bool {
 
 /// Appends `v`: `NaN`, `+Inf`, `-Inf`, or the shortest decimal that reads back as `v`
 /// (exponent form outside `1e-6 ≤ |v| < 1e15`).
-pub fn push_float(out: &mut String, v: f64) {
+pub(crate) fn push_float(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -182,7 +152,7 @@ pub fn push_float(out: &mut String, v: f64) {
 }
 
 /// Appends `nanos` as exact decimal seconds (`1500000000` → `1.5`, `1024` → `0.000001024`).
-pub fn push_seconds(out: &mut String, nanos: u64) {
+pub(crate) fn push_seconds(out: &mut String, nanos: u64) {
     let (secs, frac) = (nanos / 1_000_000_000, nanos % 1_000_000_000);
     let _ = write!(out, "{secs}");
     if frac != 0 {
@@ -454,6 +424,36 @@ impl Family {
 /// );
 /// # Ok::<(), breakwater::metrics::ExpositionError>(())
 /// ```
+///
+/// [`Exposition`] collects metric *families*; each family gets its samples from any
+/// number of policies, and [`Exposition::render`] writes every family once, in the
+/// order the families were first registered:
+///
+/// ```text
+/// # HELP breakwater_calls_total Completed calls by outcome.
+/// # TYPE breakwater_calls_total counter
+/// breakwater_calls_total{policy="payments",outcome="success"} 12
+/// breakwater_calls_total{policy="search",outcome="success"} 40
+/// ```
+///
+/// The rules it enforces (an [`ExpositionError`] otherwise, never a panic):
+/// - one `# HELP` and one `# TYPE` line per family, all of a family's samples together;
+/// - metric names match `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names `[a-zA-Z_][a-zA-Z0-9_]*`
+///   and do not start with `__`; no label twice in one sample; no series twice;
+/// - counter names end in `_total`; a histogram's samples are `<name>_bucket{…,le="…"}`
+///   (cumulative, ending with `le="+Inf"`), `<name>_sum` and `<name>_count`, and user
+///   labels may not be called `le`; no family may produce a sample name another family
+///   produces (a gauge `x_count` next to a histogram `x`);
+/// - label values escape `\` as `\\`, `"` as `\"` and newline as `\n`; help text escapes
+///   `\` and newline;
+/// - values: integers exactly as integers, floats in shortest round-trip form, `+Inf`,
+///   `-Inf`, `NaN`.
+///
+/// Histograms are written in seconds from a [`HistogramSnapshot`] over a subset of its
+/// fine buckets ([`STANDARD_BUCKETS`] by default). Each `le` is the *exact* upper bound of
+/// a fine bucket (for example `le="0.001048576"`, the fine bucket holding 1 ms), so the
+/// cumulative counts are exact rather than interpolated; `_sum` is the exact nanosecond
+/// sum written as decimal seconds.
 #[derive(Debug, Default)]
 pub struct Exposition {
     families: Vec<Family>,

@@ -1,23 +1,4 @@
 //! Health: `healthy | degraded | unhealthy` with reasons, and JSON for a health endpoint.
-//!
-//! # The rule
-//!
-//! Each [`ReasonKind`] has a severity ([`ReasonKind::severity`]); a report's status is the
-//! highest severity among its reasons, `healthy` when it has none.
-//!
-//! | status      | when                                                                 |
-//! |-------------|----------------------------------------------------------------------|
-//! | `healthy`   | no reason: every breaker closed or disabled, no retry budget exhausted, no bulkhead or adaptive limit saturated |
-//! | `degraded`  | at least one breaker open, forced open or half-open; or a retry budget exhausted; or a bulkhead / adaptive limit at its limit (`in_use ≥ limit`); or a fleet limit that cannot reach its Redis |
-//! | `unhealthy` | at least one policy has an enabled breaker and *every* enabled breaker is open or forced open: no dependency is reachable |
-//!
-//! A breaker in `disabled` state counts as no breaker. Half-open is degraded, not
-//! healthy: the dependency has just failed and is being probed. The rule is meant for a
-//! status or readiness endpoint; a liveness probe should not restart a process because
-//! its dependencies are down.
-//!
-//! [`HealthReport::evaluate`] applies the whole rule to a list of [`PolicyHealth`]
-//! inputs; [`HealthReport::add`] lets a caller add reasons of its own.
 
 /// Overall health, ordered from best to worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -146,6 +127,25 @@ pub struct PolicyHealth<'a> {
 ///     r#"{"status":"degraded","reasons":[{"policy":"payments","kind":"breaker_open","detail":"circuit breaker is open"}]}"#
 /// );
 /// ```
+///
+/// # The rule
+///
+/// Each [`ReasonKind`] has a severity ([`ReasonKind::severity`]); a report's status is the
+/// highest severity among its reasons, `healthy` when it has none.
+///
+/// | status      | when                                                                 |
+/// |-------------|----------------------------------------------------------------------|
+/// | `healthy`   | no reason: every breaker closed or disabled, no retry budget exhausted, no bulkhead or adaptive limit saturated |
+/// | `degraded`  | at least one breaker open, forced open or half-open; or a retry budget exhausted; or a bulkhead / adaptive limit at its limit (`in_use ≥ limit`); or a fleet limit that cannot reach its Redis |
+/// | `unhealthy` | at least one policy has an enabled breaker and *every* enabled breaker is open or forced open: no dependency is reachable |
+///
+/// A breaker in `disabled` state counts as no breaker. Half-open is degraded, not
+/// healthy: the dependency has just failed and is being probed. The rule is meant for a
+/// status or readiness endpoint; a liveness probe should not restart a process because
+/// its dependencies are down.
+///
+/// [`HealthReport::evaluate`] applies the whole rule to a list of [`PolicyHealth`]
+/// inputs; [`HealthReport::add`] lets a caller add reasons of its own.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HealthReport {
     /// The highest severity among `reasons`.
@@ -266,7 +266,7 @@ impl HealthReport {
 
 /// Appends `s` as a JSON string literal (RFC 8259): quotes, backslash and every control
 /// character below U+0020 escaped; everything else as UTF-8.
-pub fn push_json_string(out: &mut String, s: &str) {
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

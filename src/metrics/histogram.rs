@@ -1,38 +1,4 @@
 //! A fixed-bucket, log-linear latency histogram: atomic, allocation-free on record.
-//!
-//! # Bucket scheme
-//!
-//! Buckets are half-open on the left and closed on the right, `(lower, upper]`, like a
-//! Prometheus `le` bucket, so "count of values ≤ an upper bound" is exact.
-//!
-//! | index                  | range (nanoseconds)                                      |
-//! |------------------------|----------------------------------------------------------|
-//! | `0`                    | `[0, 1024]` — everything up to ~1 µs                     |
-//! | `1 ..= LAST_REGULAR`   | octave `k` (10 ≤ k ≤ 35) split into 10 equal sub-buckets |
-//! | `OVERFLOW`             | above 61.85 s (`upper_bound_nanos` = `u64::MAX`)          |
-//!
-//! For `v > 1024`, let `w = v - 1`, `k = ⌊log2 w⌋` and `s = ⌊10·(w − 2^k) / 2^k⌋` (which
-//! tenth of its octave `w` is in); the index is `1 + 10·(k − 10) + s`. Bucket
-//! `1 + 10·(k − 10) + s` is `(2^k + ⌈s·2^k/10⌉, 2^k + ⌈(s+1)·2^k/10⌉]`: it is at most
-//! `2^k/10` wide and every value in it is above `2^k`, so its upper bound (a Prometheus
-//! `le`) is within **10 %** of every value in it, and its midpoint (what quantiles report)
-//! within **5 %**. The last regular bucket is the one holding 60 s, `(58.41 s, 61.85 s]`;
-//! there are [`LatencyHistogram::BUCKETS`] = 260 buckets.
-//!
-//! Ten sub-buckets rather than sixteen keep the promised 10 % and make a policy's
-//! per-thread shard small (260 32-bit counters, 1 KiB; see `src/metrics/shard.rs`).
-//!
-//! Computing an index is a subtraction, a `leading_zeros`, a multiplication and two
-//! shifts: no float, no table, no loop. A `LatencyHistogram` records with two atomic adds
-//! (the bucket and the running sum); inside a [`PolicyMetrics`](super::PolicyMetrics)
-//! the recording thread's own shard takes two plain stores.
-//!
-//! # Consistency
-//!
-//! The count is not stored separately: a snapshot's `count` is the sum of its bucket
-//! counts, so `_count` always equals the `+Inf` bucket. `sum_nanos` is read on its own and
-//! may be a few records ahead of or behind the buckets in a snapshot taken while others
-//! record; it wraps after 2^64 ns (584 years) of summed latency.
 
 use crate::sync::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -94,6 +60,40 @@ const fn raw_index(nanos: u64) -> usize {
 /// let p50 = s.p50().unwrap().as_secs_f64();
 /// assert!((p50 - 0.050).abs() / 0.050 <= 0.05, "{p50}");
 /// ```
+///
+/// # Bucket scheme
+///
+/// Buckets are half-open on the left and closed on the right, `(lower, upper]`, like a
+/// Prometheus `le` bucket, so "count of values ≤ an upper bound" is exact.
+///
+/// | index                  | range (nanoseconds)                                      |
+/// |------------------------|----------------------------------------------------------|
+/// | `0`                    | `[0, 1024]` — everything up to ~1 µs                     |
+/// | `1 ..= LAST_REGULAR`   | octave `k` (10 ≤ k ≤ 35) split into 10 equal sub-buckets |
+/// | `OVERFLOW`             | above 61.85 s (`upper_bound_nanos` = `u64::MAX`)          |
+///
+/// For `v > 1024`, let `w = v - 1`, `k = ⌊log2 w⌋` and `s = ⌊10·(w − 2^k) / 2^k⌋` (which
+/// tenth of its octave `w` is in); the index is `1 + 10·(k − 10) + s`. Bucket
+/// `1 + 10·(k − 10) + s` is `(2^k + ⌈s·2^k/10⌉, 2^k + ⌈(s+1)·2^k/10⌉]`: it is at most
+/// `2^k/10` wide and every value in it is above `2^k`, so its upper bound (a Prometheus
+/// `le`) is within **10 %** of every value in it, and its midpoint (what quantiles report)
+/// within **5 %**. The last regular bucket is the one holding 60 s, `(58.41 s, 61.85 s]`;
+/// there are [`LatencyHistogram::BUCKETS`] = 260 buckets.
+///
+/// Ten sub-buckets rather than sixteen keep the promised 10 % and make a policy's
+/// per-thread shard small (260 32-bit counters, 1 KiB; see `src/metrics/shard.rs`).
+///
+/// Computing an index is a subtraction, a `leading_zeros`, a multiplication and two
+/// shifts: no float, no table, no loop. A `LatencyHistogram` records with two atomic adds
+/// (the bucket and the running sum); inside a [`PolicyMetrics`](super::PolicyMetrics)
+/// the recording thread's own shard takes two plain stores.
+///
+/// # Consistency
+///
+/// The count is not stored separately: a snapshot's `count` is the sum of its bucket
+/// counts, so `_count` always equals the `+Inf` bucket. `sum_nanos` is read on its own and
+/// may be a few records ahead of or behind the buckets in a snapshot taken while others
+/// record; it wraps after 2^64 ns (584 years) of summed latency.
 pub struct LatencyHistogram {
     /// Sum of all recorded values, nanoseconds (wrapping).
     sum_nanos: AtomicU64,

@@ -1,43 +1,4 @@
 //! [`Metered`]: a standalone breaker, limiter or bulkhead with exact counters.
-//!
-//! The plain primitives count nothing, so that they cost what their peers cost. A
-//! [`Policy`](crate::policy::Policy) counts every call; a standalone primitive counts
-//! only when wrapped: `Metered::new(primitive)` records each answer of its methods into
-//! a [`PolicyMetrics`] (the same exact, per-thread sharded counters as a policy's), and
-//! leaves the primitive itself unchanged, so code that does not wrap pays nothing.
-//! Measured through the C ABI, which uses it for every standalone handle: about 1.6 ns
-//! per breaker acquire+complete and 2.3 ns per bulkhead acquire+release.
-//!
-//! What each primitive counts:
-//! - breaker: acquires permitted or rejected (`CircuitOpen`); completions by outcome,
-//!   slow calls (by the breaker's slow-call rule, when a duration is given) and the
-//!   given durations in the latency histogram.
-//! - limiter: acquires and reservations permitted (once per call, whatever the number
-//!   of permits) or rejected (`RateLimited`); a request above the burst is an error,
-//!   not an answer, and is not counted. A limiter hands out nothing to give back: its
-//!   completion counters stay zero, and a cancelled reservation stays permitted.
-//! - bulkhead: acquires permitted or rejected (`BulkheadFull`); each release of a
-//!   permit is a completion with outcome `Ignored` (a bulkhead learns no outcome), so
-//!   `permitted − ignored` is in flight.
-//!
-//! Only the counting methods below record; everything else is reached read-only
-//! through [`Metered::inner`] (state, snapshots, manual transitions).
-//!
-//! ```
-//! use breakwater::breaker::{BreakerConfig, CircuitBreaker};
-//! use breakwater::metrics::Metered;
-//! use breakwater::{Outcome, RejectReason};
-//!
-//! let breaker = Metered::new(CircuitBreaker::new(BreakerConfig::default()).unwrap());
-//! let permit = breaker.try_acquire_raw().unwrap();
-//! breaker.complete_raw(permit, Outcome::Success, None);
-//! breaker.inner().force_open();
-//! assert!(breaker.try_acquire_raw().is_err());
-//!
-//! let counts = breaker.metrics().snapshot();
-//! assert_eq!((counts.permitted, counts.success), (1, 1));
-//! assert_eq!(counts.rejected_by(RejectReason::CircuitOpen), 1);
-//! ```
 
 use std::time::Duration;
 
@@ -49,7 +10,46 @@ use crate::limiter::{LimiterError, RateLimiter, Reservation};
 use crate::{Outcome, Rejection};
 
 /// A breaker, limiter or bulkhead whose acquire and complete methods record into a
-/// [`PolicyMetrics`]. See the [module docs](self).
+/// [`PolicyMetrics`].
+///
+/// The plain primitives count nothing, so that they cost what their peers cost. A
+/// [`Policy`](crate::policy::Policy) counts every call; a standalone primitive counts
+/// only when wrapped: `Metered::new(primitive)` records each answer of its methods into
+/// a [`PolicyMetrics`] (the same exact, per-thread sharded counters as a policy's), and
+/// leaves the primitive itself unchanged, so code that does not wrap pays nothing.
+/// Measured through the C ABI, which uses it for every standalone handle: about 1.6 ns
+/// per breaker acquire+complete and 2.3 ns per bulkhead acquire+release.
+///
+/// What each primitive counts:
+/// - breaker: acquires permitted or rejected (`CircuitOpen`); completions by outcome,
+///   slow calls (by the breaker's slow-call rule, when a duration is given) and the
+///   given durations in the latency histogram.
+/// - limiter: acquires and reservations permitted (once per call, whatever the number
+///   of permits) or rejected (`RateLimited`); a request above the burst is an error,
+///   not an answer, and is not counted. A limiter hands out nothing to give back: its
+///   completion counters stay zero, and a cancelled reservation stays permitted.
+/// - bulkhead: acquires permitted or rejected (`BulkheadFull`); each release of a
+///   permit is a completion with outcome `Ignored` (a bulkhead learns no outcome), so
+///   `permitted − ignored` is in flight.
+///
+/// Only the counting methods below record; everything else is reached read-only
+/// through [`Metered::inner`] (state, snapshots, manual transitions).
+///
+/// ```
+/// use breakwater::breaker::{BreakerConfig, CircuitBreaker};
+/// use breakwater::metrics::Metered;
+/// use breakwater::{Outcome, RejectReason};
+///
+/// let breaker = Metered::new(CircuitBreaker::new(BreakerConfig::default()).unwrap());
+/// let permit = breaker.try_acquire_raw().unwrap();
+/// breaker.complete_raw(permit, Outcome::Success, None);
+/// breaker.inner().force_open();
+/// assert!(breaker.try_acquire_raw().is_err());
+///
+/// let counts = breaker.metrics().snapshot();
+/// assert_eq!((counts.permitted, counts.success), (1, 1));
+/// assert_eq!(counts.rejected_by(RejectReason::CircuitOpen), 1);
+/// ```
 #[derive(Debug)]
 pub struct Metered<P> {
     inner: P,

@@ -2,7 +2,7 @@
 //! call makes happen.
 //!
 //! Events are emitted synchronously by the thread whose call changed the state (see
-//! [`metrics::events`](crate::metrics::events)). So the call that caused an event is
+//! [`Event`](crate::metrics::Event)). So the call that caused an event is
 //! the one running on the emitting thread, and its trace context can travel in a
 //! thread-local for the length of that call: [`with_cause`] sets it around a closure,
 //! and every event emitted inside (a breaker transition, a budget exhaustion, a
