@@ -4,7 +4,9 @@
 //! memory), lock-free, and cleared lazily: every word carries a tag of the generation it
 //! was written in, a word from an older generation reads as empty and is overwritten by
 //! the first writer of the new one, and a writer that finds a newer tag is stale and
-//! drops its outcome. A transition therefore never has to clear the window.
+//! drops its outcome (except a count-window claim, one unconditional fetch-add, that
+//! lands in the newer window: it is written there as a success; see [`CountWindow`]). A
+//! transition therefore never has to clear the window.
 //!
 //! Orderings: recording is "write, then evaluate", by several threads at once. That is
 //! the store-buffering (Dekker) pattern: with anything weaker than `SeqCst` two threads
