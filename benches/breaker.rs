@@ -11,9 +11,14 @@
 //! each rejection takes the same path a real one does (including the clock read).
 //!
 //! `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Instruction counts instead of times (one thread, closed, each contender in its own
+//! out-of-line loop): run the built binary with `BW_COUNT_ITERS=N` under
+//! `valgrind --tool=callgrind` and read the inclusive cost of each `count_*` function in
+//! `callgrind_annotate --inclusive=yes`, divided by N.
 
 use breakwater::breaker::{BreakerConfig, CircuitBreaker};
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -191,5 +196,39 @@ fn benches(c: &mut Criterion) {
     );
 }
 
+#[inline(never)]
+fn count_breakwater(b: &CircuitBreaker, iters: u64) {
+    for _ in 0..iters {
+        ours_closed(b);
+    }
+}
+
+#[inline(never)]
+fn count_failsafe(b: &Failsafe, iters: u64) {
+    for _ in 0..iters {
+        failsafe_closed(b);
+    }
+}
+
+#[inline(never)]
+fn count_recloser(b: &recloser::Recloser, iters: u64) {
+    for _ in 0..iters {
+        recloser_closed(b);
+    }
+}
+
 criterion_group!(breaker, benches);
-criterion_main!(breaker);
+
+fn main() {
+    if let Some(iters) = std::env::var("BW_COUNT_ITERS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        count_breakwater(&ours(), iters);
+        count_failsafe(&failsafe(), iters);
+        count_recloser(&recloser(), iters);
+        return;
+    }
+    breaker();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,11 +1,13 @@
-//! Bulkhead try_acquire + release beside a std Mutex counter, a parking_lot
-//! Mutex + Condvar semaphore, and the floor: one atomic add + sub. 1 and 2 threads.
+//! Bulkhead try_acquire + release beside a std Mutex counter, a parking_lot Mutex
+//! counter (the peer of issue 14's table), a parking_lot Mutex + Condvar semaphore, and
+//! the floor: one atomic add + sub. 1 and 2 threads; at 2 both threads share the one
+//! bulkhead (time per call per thread).
 
 mod common;
 use common::threaded;
 
 use breakwater::bulkhead::{Bulkhead, BulkheadConfig};
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{black_box, criterion_group, Criterion};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const MAX: u32 = 64;
@@ -25,6 +27,24 @@ impl StdCounter {
     }
     fn release(&self) {
         *self.0.lock().unwrap() -= 1;
+    }
+}
+
+/// A parking_lot Mutex counter: the same counter as `StdCounter` under the faster lock.
+struct PlCounter(parking_lot::Mutex<u32>);
+
+impl PlCounter {
+    fn try_acquire(&self) -> bool {
+        let mut n = self.0.lock();
+        if *n < MAX {
+            *n += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn release(&self) {
+        *self.0.lock() -= 1;
     }
 }
 
@@ -84,6 +104,16 @@ fn bench(c: &mut Criterion) {
                 })
             })
         });
+        let plc = PlCounter(parking_lot::Mutex::new(0));
+        g.bench_function("parking_lot_mutex_counter", |bench| {
+            bench.iter_custom(|iters| {
+                threaded(threads, iters, &|| {
+                    if black_box(plc.try_acquire()) {
+                        plc.release();
+                    }
+                })
+            })
+        });
         let pl = PlSemaphore {
             state: parking_lot::Mutex::new((0, 0)),
             cv: parking_lot::Condvar::new(),
@@ -110,5 +140,35 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+#[inline(never)]
+fn count_breakwater(b: &Bulkhead, iters: u64) {
+    for _ in 0..iters {
+        drop(black_box(b.try_acquire()));
+    }
+}
+
+#[inline(never)]
+fn count_parking_lot(c: &PlCounter, iters: u64) {
+    for _ in 0..iters {
+        if black_box(c.try_acquire()) {
+            c.release();
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `BW_COUNT_ITERS=N` under callgrind: one thread, each contender in its own out-of-line
+/// loop (inclusive cost of `count_*` / N = instructions per acquire + release).
+fn main() {
+    if let Some(iters) = std::env::var("BW_COUNT_ITERS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        count_breakwater(&Bulkhead::new(BulkheadConfig::new(MAX)).unwrap(), iters);
+        count_parking_lot(&PlCounter(parking_lot::Mutex::new(0)), iters);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,7 +1,7 @@
 //! Bulkhead: at most `max_concurrent` calls at once, with an optional bounded wait.
 //!
-//! The permits live in one atomic word (permits out, waiters); taking and returning a
-//! permit when nobody waits is one compare-exchange each, with no lock. A caller that
+//! The permits live in one atomic word (permits out, waiters); taking a permit is one
+//! fetch-add and returning it one compare-exchange when nobody waits, with no lock. A caller that
 //! asked to wait parks on its own condition variable in a FIFO queue behind a mutex, and
 //! a released permit is handed directly to the longest waiter, so waiters are served in
 //! arrival order and `try_acquire` never barges ahead of them.
@@ -90,15 +90,30 @@ impl BulkheadConfig {
 /// | 0..32  | `in_flight` | permits out, including ones handed to a waiter not yet awake |
 /// | 32..64 | `waiters`   | callers queued for a permit and not yet handed one         |
 ///
-/// Invariant: `waiters > 0` implies `in_flight == max_concurrent` (a caller queues only
-/// when every permit is out, and a release with waiters hands its permit over instead of
-/// returning it). Hence "a permit is free and nobody is queued" is simply
-/// `word < max_concurrent`. `waiters` changes only under the queue mutex.
+/// `in_flight` also counts overshoots: a `try_acquire` adds one unconditionally (one
+/// read-modify-write, never retried under contention) and, when the word was already at
+/// or above the limit, gives that one back at once the way a release would. At most one
+/// overshoot per thread is out at a time, so `in_flight` stays far below 2^32 (limits of
+/// [`OVERSHOOT_LIMIT`] and above take a compare-exchange instead).
+///
+/// Invariant: `waiters > 0` implies `in_flight >= max_concurrent` (a caller queues only
+/// when every permit is out or overshot, and a release with waiters hands its permit
+/// over instead of returning it unless overshoots keep the count above the limit; the
+/// overshoot given back last then hands over). Hence "a permit is free and nobody is
+/// queued" is simply `word < max_concurrent`. `waiters` changes only under the queue
+/// mutex.
+///
+/// Cost of the overshoots, documented: while one is out, a `try_acquire` may find the
+/// bulkhead full although a permit came free an instant before (it was full when the
+/// overshooting call arrived), and a permit out twice is never possible.
 const IN_FLIGHT_MASK: u64 = 0xFFFF_FFFF;
 /// Shift of the `waiters` field.
 const WAITERS_SHIFT: u32 = 32;
 /// One waiter in the permit word.
 const ONE_WAITER: u64 = 1 << WAITERS_SHIFT;
+/// Limits from here up acquire with a compare-exchange: below it, `max_concurrent` plus
+/// one overshoot per thread cannot reach 2^32.
+const OVERSHOOT_LIMIT: u64 = 1 << 31;
 
 #[inline]
 fn in_flight_of(word: u64) -> u32 {
@@ -292,17 +307,35 @@ impl<C: Clock> Bulkhead<C> {
             return self.host_try_acquire(segment);
         }
         let max = self.max();
+        if max >= OVERSHOOT_LIMIT {
+            return self.try_acquire_exact(max);
+        }
+        // One read-modify-write, never retried, however many threads race: the permit
+        // is taken when the word was below max (waiters == 0 and in_flight < max, see the
+        // invariant). Acquire on that path: pairs with the Release of the `release_raw`
+        // that freed this permit, so whatever the previous holder did under it
+        // happens-before our use (a semaphore's guarantee); Relaxed would let our guarded
+        // work be observed to overlap theirs.
+        let before = self.state.fetch_add(1, Ordering::Acquire);
+        if before < max {
+            return Ok(());
+        }
+        // Full: the add was an overshoot, given back as a release would give it back.
+        self.release_raw();
+        Err(Self::full())
+    }
+
+    /// The compare-exchange form of [`try_acquire_raw`](Self::try_acquire_raw), for a
+    /// limit so high that overshoots could carry into the `waiters` field.
+    #[cold]
+    fn try_acquire_exact(&self, max: u64) -> Result<(), Rejection> {
         // Relaxed load: only a guess for the compare-exchange, which re-checks it.
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            // Below max means: waiters == 0 and in_flight < max (see the invariant).
             if word >= max {
                 return Err(Self::full());
             }
-            // Acquire on success: pairs with the Release of the `release_raw` that freed
-            // this permit, so whatever the previous holder did under it happens-before
-            // our use (a semaphore's guarantee); Relaxed would let our guarded work be
-            // observed to overlap theirs. Failure only retries: Relaxed.
+            // Acquire on success: as in `try_acquire_raw`. Failure only retries: Relaxed.
             match self.state.compare_exchange_weak(
                 word,
                 word + 1,
@@ -339,7 +372,7 @@ impl<C: Clock> Bulkhead<C> {
         // Relaxed load: a guess for the compare-exchange.
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            if waiters_of(word) != 0 {
+            if self.hands_off(word) {
                 return self.release_slow();
             }
             match self.try_decrement(word) {
@@ -347,6 +380,14 @@ impl<C: Clock> Bulkhead<C> {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// Whether a permit returned at `word` must go to a waiter: someone is queued and
+    /// the permits out, overshoots included, do not exceed the limit (every overshoot
+    /// above it is given back by its own thread, the last of them hands over).
+    #[inline]
+    fn hands_off(&self, word: u64) -> bool {
+        waiters_of(word) != 0 && u64::from(in_flight_of(word)) <= self.max()
     }
 
     /// One step of a release with no waiters queued in `word`: `Ok(false)` if nothing
@@ -373,8 +414,9 @@ impl<C: Clock> Bulkhead<C> {
         // Under the lock `waiters` cannot change; `in_flight` can (other fast paths).
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            if waiters_of(word) == 0 {
-                // Every waiter left (timed out) before we got the lock: plain release.
+            if !self.hands_off(word) {
+                // Every waiter left (timed out) before we got the lock, or overshoots
+                // still count above the limit (their threads hand over): plain release.
                 match self.try_decrement(word) {
                     Ok(released) => return released,
                     Err(actual) => word = actual,
@@ -459,7 +501,8 @@ impl<C: Clock> Bulkhead<C> {
             if timed_out || now >= deadline {
                 Self::leave(&mut queue, id);
                 // Relaxed: `waiters` is guarded by the mutex we hold. The invariant
-                // keeps in_flight == max, so no permit is stranded by our leaving.
+                // keeps in_flight >= max (permits out, or overshoots whose threads give
+                // them back), so no permit is stranded by our leaving.
                 self.state.fetch_sub(ONE_WAITER, Ordering::Relaxed);
                 return Err(Self::full());
             }
@@ -506,7 +549,8 @@ impl<C: Clock> Bulkhead<C> {
     pub fn in_flight(&self) -> u32 {
         match &self.host {
             Some(segment) => segment.leases().slots_held() as u32,
-            None => in_flight_of(self.word()),
+            // Overshoots (see `IN_FLIGHT_MASK`) are not permits out.
+            None => in_flight_of(self.word()).min(self.config.max_concurrent),
         }
     }
 

@@ -128,3 +128,44 @@ fn release_during_timeout_keeps_the_permit() {
         );
     });
 }
+
+/// A `try_acquire` on a full bulkhead overshoots (adds, then gives back) while a waiter
+/// queues and the holder releases: the waiter always gets the permit (an overshoot that
+/// made it queue hands over when it gives back), and never two permits are out.
+#[test]
+fn an_overshoot_never_strands_a_waiter_nor_doubles_a_permit() {
+    loom::model(|| {
+        let b = Arc::new(Bulkhead::new(BulkheadConfig::new(1)).unwrap());
+        let inside = Arc::new(AtomicU32::new(1));
+        b.try_acquire_raw().unwrap();
+        let prober = {
+            let (b, inside) = (b.clone(), inside.clone());
+            thread::spawn(move || {
+                if b.try_acquire_raw().is_ok() {
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= 1, "{now} inside");
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    assert!(b.release_raw());
+                }
+            })
+        };
+        let waiter = {
+            let (b, inside) = (b.clone(), inside.clone());
+            thread::spawn(move || {
+                // Loom never times out a wait: a stranded waiter is a deadlock it reports.
+                b.acquire_raw(Duration::from_secs(1)).unwrap();
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(now <= 1, "{now} inside");
+                inside.fetch_sub(1, Ordering::SeqCst);
+                assert!(b.release_raw());
+            })
+        };
+        inside.fetch_sub(1, Ordering::SeqCst);
+        assert!(b.release_raw());
+        prober.join().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(b.snapshot().in_flight, 0);
+        assert_eq!(b.waiting(), 0);
+        assert!(b.try_acquire_raw().is_ok());
+    });
+}

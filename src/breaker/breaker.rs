@@ -7,7 +7,7 @@ use super::core::{Admission, Core};
 use super::permit::{BreakerPermit, RawBreakerPermit};
 use super::snapshot::{BreakerSnapshot, Transition, TransitionCounts};
 use super::state::{self, BreakerState, StateWord};
-use super::window::{CountWindow, TimeWindow, Window, WindowCounts};
+use super::window::{Claim, CountWindow, Ring, TimeWindow, Window, WindowCounts};
 use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
@@ -169,6 +169,7 @@ impl<C: Clock> CircuitBreaker<C> {
         let window = match tuning.window {
             ResolvedWindow::Count { size } => Window::Count {
                 size,
+                magic: Ring::new(size).parts().1,
                 state: match (segment, window_at) {
                     // SAFETY: see above: the count window after the core.
                     (Some(s), Some(at)) => unsafe { Place::mapped(s, at) },
@@ -503,12 +504,16 @@ impl<C: Clock> CircuitBreaker<C> {
         // (19 failures and then a success open a breaker with minimum 20 and threshold
         // 50 %, as in resilience4j). One comparison; the rates are summed only then.
         let reached_minimum = match &self.window {
-            Window::Count { size, state } => {
+            Window::Count { size, magic, state } => {
                 let slow_bit = self.tuning.track_slow().then_some(slow);
-                let Some(before) = state.record(generation, *size, failed, slow_bit) else {
-                    return self.core.count_stale();
-                };
-                before + 1 == minimum
+                let ring = Ring::from_parts(*size, *magic);
+                match state.record(generation, ring, failed, slow_bit) {
+                    Claim::Recorded(before) => before + 1 == minimum,
+                    Claim::Stale => return self.core.count_stale(),
+                    Claim::Newer { tag, before } => {
+                        return self.recorded_in_newer(tag, before + 1 == minimum, now)
+                    }
+                }
             }
             Window::Time { .. } => {
                 let (t, in_bucket) = self.record_in_time_window(generation, failed, slow, now);
@@ -521,6 +526,22 @@ impl<C: Clock> CircuitBreaker<C> {
         let check_rates = failed || slow || reached_minimum;
         if rules && (check_rates || self.tuning.consecutive != 0) {
             self.apply_rules(word, failed, check_rates, now);
+        }
+    }
+
+    /// A stale outcome that the count window had to record as a success of the newer
+    /// generation `tag` (low 32 bits; see `Claim::Newer`): counted as stale, and if that
+    /// success is the one that brought the newer window to `minimum_calls`, the rates
+    /// are checked for it as for any outcome that does.
+    #[cold]
+    fn recorded_in_newer(&self, tag: u64, reached_minimum: bool, now: Option<u64>) {
+        self.core.count_stale();
+        let word = self.core.state();
+        if reached_minimum
+            && word.state() == BreakerState::Closed
+            && word.generation() & 0xFFFF_FFFF == tag
+        {
+            self.evaluate(word, false, now);
         }
     }
 
@@ -583,7 +604,7 @@ impl<C: Clock> CircuitBreaker<C> {
 
     fn counts(&self, generation: u64, now: Option<u64>) -> WindowCounts {
         match &self.window {
-            Window::Count { size, state } => state.counts(generation, *size),
+            Window::Count { size, state, .. } => state.counts(generation, *size),
             Window::Time {
                 bucket_nanos,
                 buckets,

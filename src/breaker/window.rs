@@ -4,7 +4,9 @@
 //! memory), lock-free, and cleared lazily: every word carries a tag of the generation it
 //! was written in, a word from an older generation reads as empty and is overwritten by
 //! the first writer of the new one, and a writer that finds a newer tag is stale and
-//! drops its outcome. A transition therefore never has to clear the window.
+//! drops its outcome (except a count-window claim, one unconditional fetch-add, that
+//! lands in the newer window: it is written there as a success; see [`CountWindow`]). A
+//! transition therefore never has to clear the window.
 //!
 //! Orderings: recording is "write, then evaluate", by several threads at once. That is
 //! the store-buffering (Dekker) pattern: with anything weaker than `SeqCst` two threads
@@ -34,10 +36,80 @@ const BITS_TAG_BITS: u32 = 8;
 /// Bitset words per bitset: enough for [`MAX_COUNT_WINDOW`] slots.
 const BIT_WORDS: usize = MAX_COUNT_WINDOW.div_ceil(SLOTS_PER_WORD) as usize;
 
-const POS_MASK: u64 = 0xFFFF;
-const FULL_BIT: u64 = 1 << 16;
+const CLAIMS_MASK: u64 = 0xFFFF_FFFF;
+/// Claims are folded back (by a multiple of the size) once they pass this, far below
+/// the 2^32 where an add would carry into the tag.
+const FOLD_AT: u64 = 1 << 31;
 const HEAD_TAG_SHIFT: u32 = 32;
 const HEAD_TAG_BITS: u32 = 32;
+
+/// A count window's size with what finds a claim's slot without a division: Lemire's
+/// remainder by multiplication, exact for every 32-bit claim and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ring {
+    size: u32,
+    magic: u64,
+}
+
+impl Ring {
+    pub(crate) fn new(size: u32) -> Self {
+        let size = size.max(1);
+        Self {
+            size,
+            magic: (u64::MAX / u64::from(size)).wrapping_add(1),
+        }
+    }
+
+    /// The parts a [`Window::Count`] keeps.
+    pub(crate) fn parts(self) -> (u32, u64) {
+        (self.size, self.magic)
+    }
+
+    /// A ring from its [`parts`](Self::parts).
+    #[inline(always)]
+    pub(crate) fn from_parts(size: u32, magic: u64) -> Self {
+        Self { size, magic }
+    }
+
+    /// `claims % size` (claims stay below 2^32, see `FOLD_AT`).
+    #[inline(always)]
+    fn slot(self, claims: u64) -> u32 {
+        let low = self.magic.wrapping_mul(claims & CLAIMS_MASK);
+        ((u128::from(low) * u128::from(self.size)) >> 64) as u32
+    }
+}
+
+impl From<u32> for Ring {
+    fn from(size: u32) -> Self {
+        Self::new(size)
+    }
+}
+
+/// What [`CountWindow::record`] did with an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Recorded; the window held this many outcomes before it (`size` once full).
+    Recorded(u64),
+    /// Nothing recorded: the window already belonged to a newer generation when the
+    /// outcome arrived.
+    Stale,
+    /// The outcome arrived just after a newer generation (low 32 bits `tag`) started
+    /// the window, and its claim counted there before it could tell: it is recorded there
+    /// as a success, which the window held `before` outcomes before (see
+    /// [`CountWindow`]).
+    Newer { tag: u64, before: u64 },
+}
+
+/// What [`CountWindow::restart`] did.
+enum Restart {
+    /// The window is ours, and our claim is slot 0.
+    Done,
+    /// Another thread started it over for our generation first; we added again, and this
+    /// is the head before that add.
+    Added(u64),
+    /// It already belongs to a newer generation; nothing of ours is in it.
+    Stale,
+}
 
 /// The count window: the last `size` outcomes as two ring bitsets (failed, slow).
 ///
@@ -45,9 +117,7 @@ const HEAD_TAG_BITS: u32 = 32;
 ///
 /// | bits | field | meaning |
 /// |---|---|---|
-/// | 0..16 | pos | the slot the next outcome goes to (`< size`) |
-/// | 16 | full | the ring has wrapped: all `size` slots hold outcomes |
-/// | 17..32 | — | reserved, zero |
+/// | 0..32 | claims | outcomes claimed in this generation, less a multiple of `size` once past 2^31: slot `claims % size` is the next; the ring is full from `size` on |
 /// | 32..64 | tag | low 32 bits of the generation the window belongs to |
 ///
 /// Bitset words (`failures[k]`, `slow[k]` hold slots `56k..56k+56`):
@@ -57,16 +127,26 @@ const HEAD_TAG_BITS: u32 = 32;
 /// | 0..56 | slots | bit `i`: the outcome in slot `56k+i` failed (was slow) |
 /// | 56..64 | tag | low 8 bits of the generation of the bits |
 ///
-/// A record claims a slot with one compare-exchange on the head, then sets or clears its
-/// bit — and skips that second write when the bit already has the right value, which is
-/// the common case of a success among successes. Counts are popcounts of the slots below
-/// `pos` (all slots once full), so a bitset word whose 8-bit tag happens to alias an old
+/// A record claims a slot with one fetch-add on the head — never retried, so two
+/// threads recording at once each pay one cache-line transfer and no failed
+/// compare-exchange — then sets or clears its bit, and skips that second write when the
+/// bit already has the right value, which is the common case of a success among
+/// successes. Only the first record of a generation (the add came back with an older
+/// tag) starts the window over, with a compare-exchange; every ~2^31 outcomes one
+/// compare-exchange folds the claims back. Counts are popcounts of the claimed slots
+/// (all of them once full), so a bitset word whose 8-bit tag happens to alias an old
 /// generation still never shows a slot that was not written in this generation.
 ///
-/// Approximation, documented: if a thread that claimed a slot is preempted while `size`
-/// later outcomes are recorded, it may write its bit after the one that overtook it
-/// (last writer wins); the window then holds one outcome out of order. The counts stay
-/// within `0..=calls`.
+/// Approximations, documented:
+/// - If a thread that claimed a slot is preempted while `size` later outcomes are
+///   recorded, it may write its bit after the one that overtook it (last writer wins);
+///   the window then holds one outcome out of order. The counts stay within
+///   `0..=calls`.
+/// - The add cannot be made conditional on the tag. An outcome whose breaker moved to a
+///   new `Closed` (or `Disabled`) generation between its completion's state read and its
+///   add, *after* the new generation's first record, therefore holds a slot of the new
+///   window: it is written there as a success ([`Claim::Newer`]) and counted as stale.
+///   No older outcome ever lands in a newer window as a failure or slow call.
 #[repr(C)]
 pub(crate) struct CountWindow {
     head: AtomicU64,
@@ -83,46 +163,54 @@ impl CountWindow {
         }
     }
 
-    /// Records one outcome of `generation` and returns how many outcomes the window held
-    /// before it (`size` once full); `None` (and records nothing) when the window already
-    /// belongs to a newer generation. The breaker compares the count with
-    /// `minimum_calls`: the outcome that fills the window to it must check the rates.
+    /// Records one outcome of `generation` (see [`Claim`]). The breaker compares the
+    /// outcomes held before it with `minimum_calls`: the outcome that fills the window to
+    /// it must check the rates.
     #[inline(always)]
     pub(crate) fn record(
         &self,
         generation: u64,
-        size: u32,
+        ring: Ring,
         failed: bool,
         slow: Option<bool>,
-    ) -> Option<u64> {
+    ) -> Claim {
+        let size = ring.size;
         let tag = generation & ((1 << HEAD_TAG_BITS) - 1);
         // SeqCst: see the module docs (record-then-evaluate on several words).
-        let mut head = self.head.load(Ordering::SeqCst);
-        let (slot, full) = loop {
-            let head_tag = head >> HEAD_TAG_SHIFT;
-            let (slot, full) = if head_tag == tag {
-                (head & POS_MASK, head & FULL_BIT)
-            } else if tag_newer(head_tag, tag, HEAD_TAG_BITS) {
-                return None;
-            } else {
-                (0, 0)
-            };
-            let next_pos = slot + 1;
-            let next = if next_pos == u64::from(size) {
-                FULL_BIT
-            } else {
-                next_pos | full
-            } | (tag << HEAD_TAG_SHIFT);
-            // SeqCst: as above; the claim must be ordered before this thread's evaluation
-            // and every other recorder's.
-            match self
-                .head
-                .compare_exchange_weak(head, next, Ordering::SeqCst, Ordering::SeqCst)
-            {
-                Ok(_) => break (slot as u32, full != 0),
-                Err(actual) => head = actual,
+        let mut before = self.head.fetch_add(1, Ordering::SeqCst);
+        let claims = loop {
+            let head_tag = before >> HEAD_TAG_SHIFT;
+            if head_tag == tag {
+                break before & CLAIMS_MASK;
+            }
+            if tag_newer(head_tag, tag, HEAD_TAG_BITS) {
+                // Our add claimed a slot of the newer window: fill it with a success.
+                let claims = before & CLAIMS_MASK;
+                self.write(ring.slot(claims), head_tag, false, slow.map(|_| false));
+                return Claim::Newer {
+                    tag: head_tag,
+                    before: claims.min(u64::from(size)),
+                };
+            }
+            // The window still belongs to an older generation (our add went to its dead
+            // count): start it over for ours, taking slot 0.
+            match self.restart(before.wrapping_add(1), tag) {
+                Restart::Done => break 0,
+                Restart::Added(word) => before = word,
+                Restart::Stale => return Claim::Stale,
             }
         };
+        if claims >= FOLD_AT {
+            self.fold(tag, size);
+        }
+        self.write(ring.slot(claims), generation, failed, slow);
+        let size = u64::from(size);
+        Claim::Recorded(if claims >= size { size } else { claims })
+    }
+
+    /// Writes the outcome of `generation` into `slot`.
+    #[inline(always)]
+    fn write(&self, slot: u32, generation: u64, failed: bool, slow: Option<bool>) {
         let word = (slot / SLOTS_PER_WORD) as usize;
         let bit = slot % SLOTS_PER_WORD;
         if let Some(word) = self.failures.get(word) {
@@ -131,11 +219,54 @@ impl CountWindow {
         if let (Some(slow), Some(word)) = (slow, self.slow.get(word)) {
             write_slot(word, bit, slow, generation);
         }
-        Some(if full {
-            u64::from(size)
-        } else {
-            u64::from(slot)
-        })
+    }
+
+    /// Starts the window over for `tag` with one claim (slot 0), from the guess
+    /// `current`.
+    #[cold]
+    fn restart(&self, mut current: u64, tag: u64) -> Restart {
+        loop {
+            let theirs = current >> HEAD_TAG_SHIFT;
+            if theirs == tag {
+                // SeqCst: as in `record`.
+                return Restart::Added(self.head.fetch_add(1, Ordering::SeqCst));
+            }
+            if tag_newer(theirs, tag, HEAD_TAG_BITS) {
+                return Restart::Stale;
+            }
+            // SeqCst: as in `record`; other adds to the dead count only make it retry.
+            match self.head.compare_exchange_weak(
+                current,
+                (tag << HEAD_TAG_SHIFT) | 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Restart::Done,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Takes a multiple of `size` off the claims, keeping every slot and "full", so
+    /// they never carry into the tag; several threads may try, one suffices.
+    #[cold]
+    fn fold(&self, tag: u64, size: u32) {
+        let size = u64::from(size.max(1));
+        // SeqCst: as in `record`.
+        let mut current = self.head.load(Ordering::SeqCst);
+        while current >> HEAD_TAG_SHIFT == tag && current & CLAIMS_MASK >= FOLD_AT {
+            let claims = current & CLAIMS_MASK;
+            let folded = size + claims % size;
+            match self.head.compare_exchange_weak(
+                current,
+                (tag << HEAD_TAG_SHIFT) | folded,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     /// The counts of `generation` (all zero if the window belongs to another one).
@@ -146,11 +277,7 @@ impl CountWindow {
         if head >> HEAD_TAG_SHIFT != tag {
             return WindowCounts::default();
         }
-        let calls = if head & FULL_BIT != 0 {
-            u64::from(size)
-        } else {
-            head & POS_MASK
-        };
+        let calls = (head & CLAIMS_MASK).min(u64::from(size));
         WindowCounts {
             calls,
             failures: popcount_below(&self.failures, calls, generation),
@@ -390,9 +517,11 @@ impl TimeWindow {
 
 /// The window of one breaker.
 pub(crate) enum Window {
-    /// A count window of `size` slots.
+    /// A count window of `size` slots; `magic` is its [`Ring`]'s (kept apart so the
+    /// enum stays three words).
     Count {
         size: u32,
+        magic: u64,
         state: Place<CountWindow>,
     },
     /// A time window.
@@ -428,10 +557,10 @@ mod tests {
         let w = CountWindow::new();
         let g = 3;
         for i in 0..7u32 {
-            let before = w.record(g, 5, i % 2 == 0, Some(i == 6));
+            let before = w.record(g, 5.into(), i % 2 == 0, Some(i == 6));
             assert_eq!(
                 before,
-                Some(u64::from(i.min(5))),
+                Claim::Recorded(u64::from(i.min(5))),
                 "outcomes held before #{i}"
             );
         }
@@ -449,10 +578,9 @@ mod tests {
             WindowCounts::default(),
             "other generation"
         );
-        assert_eq!(w.record(g - 1, 5, true, None), None, "stale writer refused");
         assert_eq!(
-            w.record(g + 1, 5, true, None),
-            Some(0),
+            w.record(g + 1, 5.into(), true, None),
+            Claim::Recorded(0),
             "new generation starts over"
         );
         assert_eq!(
@@ -463,13 +591,62 @@ mod tests {
                 slow: 0
             }
         );
+        for before in 1..3 {
+            assert_eq!(
+                w.record(g - 1 + before % 2, 5.into(), true, Some(true)),
+                Claim::Newer { tag: g + 1, before },
+                "a stale writer's add lands in the newer window: its slot holds a success"
+            );
+        }
+        assert_eq!(
+            w.counts(g + 1, 5),
+            WindowCounts {
+                calls: 3,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn ring_slots_are_remainders() {
+        for size in [1u32, 2, 3, 5, 7, 56, 100, 499, 500] {
+            let ring = Ring::new(size);
+            for claims in (0..2_000u64).chain([
+                FOLD_AT - 1,
+                FOLD_AT,
+                FOLD_AT + 12_345,
+                CLAIMS_MASK - 1,
+                CLAIMS_MASK,
+            ]) {
+                assert_eq!(u64::from(ring.slot(claims)), claims % u64::from(size));
+            }
+        }
+    }
+
+    #[test]
+    fn claims_fold_back_keeping_slots_and_fullness() {
+        let w = CountWindow::new();
+        for i in 0..7u32 {
+            w.record(4, 5.into(), i == 6, None);
+        }
+        let full = w.counts(4, 5);
+        // Just below the fold: the next record folds the claims back by a multiple of 5.
+        let claims = FOLD_AT + 3;
+        w.head
+            .store((4 << HEAD_TAG_SHIFT) | claims, Ordering::SeqCst);
+        assert_eq!(w.record(4, 5.into(), false, None), Claim::Recorded(5));
+        let head = w.head.load(Ordering::SeqCst);
+        assert_eq!(head >> HEAD_TAG_SHIFT, 4);
+        assert_eq!(head & CLAIMS_MASK, 5 + (claims + 1) % 5);
+        assert_eq!(w.counts(4, 5).calls, full.calls);
     }
 
     #[test]
     fn count_window_crosses_bitset_words() {
         let w = CountWindow::new();
         for i in 0..500u32 {
-            w.record(1, 500, i % 3 == 0, None);
+            w.record(1, 500.into(), i % 3 == 0, None);
         }
         assert_eq!(
             w.counts(1, 500),
@@ -480,7 +657,7 @@ mod tests {
             }
         );
         for _ in 0..500 {
-            w.record(1, 500, false, None);
+            w.record(1, 500.into(), false, None);
         }
         assert_eq!(w.counts(1, 500).failures, 0);
     }
@@ -489,9 +666,9 @@ mod tests {
     fn stale_bits_are_invisible_after_a_generation_change() {
         let w = CountWindow::new();
         for _ in 0..60 {
-            w.record(1, 100, true, None);
+            w.record(1, 100.into(), true, None);
         }
-        w.record(2, 100, false, None);
+        w.record(2, 100.into(), false, None);
         assert_eq!(
             w.counts(2, 100),
             WindowCounts {

@@ -36,7 +36,7 @@ use crate::sync::Ordering;
 /// The first word of every segment: `"BWSHM"`, two zero bytes, and 1.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"BWSHM\0\0\x01");
 /// The layout version this library reads and writes.
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 /// Words in the header.
 pub const HEADER_WORDS: usize = 16;
 /// Process entries in every segment: processes that may use one segment at once.
