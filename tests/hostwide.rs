@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use breakwater::breaker::{BreakerConfig, BreakerState};
+use breakwater::breaker::{BreakerConfig, BreakerState, WindowConfig};
 use breakwater::bulkhead::BulkheadConfig;
 use breakwater::clock::{Clock, CoarseClock, ManualClock, MonotonicClock, COARSE_LAG_TICKS};
 use breakwater::engine::Engine;
@@ -544,7 +544,7 @@ fn corrupt_breaker_words_are_refused_with_named_errors() {
         (core + 1, !0xFF_u64 | 5, generation_5_open, "breaker.timing"),
         (core + 2, (5 << 40) | 3, generation_5_open, "breaker.probes"),
         (core + 3, 6 << 32, generation_5_open, "breaker.consecutive"),
-        (head, (5 << 32) | 100, generation_5_open, "breaker.window"),
+        (head, (6 << 32) | 3, generation_5_open, "breaker.window"),
     ];
     for (at, value, state, name) in cases {
         write_word(&seg, core, state);
@@ -568,6 +568,25 @@ fn corrupt_breaker_words_are_refused_with_named_errors() {
 /// forked child's release of it is refused (`release_raw` is false, nothing changes),
 /// the taker's own release gives it back once, and the child's death frees its entry
 /// without touching the taker's slot. No double release, no leak.
+#[test]
+fn a_breaker_segment_that_has_seen_more_calls_than_its_window_attaches() {
+    // The count window's head counts claims past the window's size (a slot is the count
+    // modulo the size): a busy, healthy segment must never look corrupt to a process
+    // that attaches later.
+    let seg = Seg::new("busy");
+    let config = PolicyConfig::new("p")
+        .with_circuit_breaker(
+            BreakerConfig::default().with_window(WindowConfig::Count { size: 10 }),
+        )
+        .with_host_scope(&seg.0);
+    let first = Policy::new(config.clone()).unwrap();
+    for _ in 0..1_000 {
+        first.acquire().unwrap().record(Outcome::Success);
+    }
+    let later = Policy::new(config).unwrap();
+    later.acquire().unwrap().record(Outcome::Success);
+}
+
 #[test]
 fn a_permit_taken_before_fork_is_given_back_by_its_taker_only() {
     let seg = Seg::new("fork");
