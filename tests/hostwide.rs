@@ -576,7 +576,9 @@ fn a_breaker_segment_that_has_seen_more_calls_than_its_window_attaches() {
     let seg = Seg::new("busy");
     let config = PolicyConfig::new("p")
         .with_circuit_breaker(
-            BreakerConfig::default().with_window(WindowConfig::Count { size: 10 }),
+            BreakerConfig::default()
+                .with_window(WindowConfig::Count { size: 10 })
+                .with_minimum_calls(10),
         )
         .with_host_scope(&seg.0);
     let first = Policy::new(config.clone()).unwrap();
