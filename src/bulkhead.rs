@@ -42,7 +42,7 @@ use std::time::Duration;
 pub struct BulkheadConfig {
     /// Permits that may be out at once (at least 1).
     pub max_concurrent: u32,
-    /// How long [`Bulkhead::acquire_default`] waits for a permit [0: never waits].
+    /// How long [`Bulkhead::acquire`] waits for a permit [0: never waits].
     pub max_wait: Duration,
 }
 
@@ -143,14 +143,15 @@ struct WaitQueue {
 ///
 /// * [`try_acquire`](Self::try_acquire) never blocks: a free permit (and nobody queued
 ///   before it) or [`RejectReason::BulkheadFull`].
-/// * [`acquire`](Self::acquire) waits up to `max_wait` for a permit. Waiters are served
+/// * [`try_acquire_for`](Self::try_acquire_for) waits up to a given `max_wait` for a
+///   permit, [`acquire`](Self::acquire) up to the configured one. Waiters are served
 ///   in arrival order; a release wakes exactly one of them (it hands the permit over
 ///   directly); a waiter that times out leaves nothing behind.
 /// * A [`BulkheadPermit`] returns its permit when dropped, exactly once. Forgetting a
 ///   permit (`std::mem::forget`) is safe: it leaks that one slot (the bulkhead has one
 ///   permit fewer from then on), nothing else.
 /// * The `_raw` forms (for the pipeline and the C ABI) do the same without a guard: each
-///   successful `try_acquire_raw`/`acquire_raw` must be followed by exactly one
+///   successful `try_acquire_raw`/`try_acquire_raw_for` must be followed by exactly one
 ///   [`release_raw`](Self::release_raw).
 pub struct Bulkhead<C: Clock = AnyClock> {
     /// The permit word (see `IN_FLIGHT_MASK`); on its own cache line.
@@ -230,19 +231,20 @@ impl<C: Clock> Bulkhead<C> {
 
     /// Takes a slot of the host-wide segment (reclaiming dead holders' slots first when
     /// all are taken and a scan is due).
-    #[inline(never)]
+    #[inline]
     fn host_try_acquire(&self, segment: &Segment) -> Result<(), Rejection> {
-        let Ok(entry) = segment.entry() else {
-            return Err(Self::full());
-        };
-        let start = entry as usize * 7;
-        if segment.leases().take_slot(entry, start) {
+        if segment.take_slot() {
             return Ok(());
         }
+        self.host_try_acquire_slow(segment)
+    }
+
+    /// Every slot looked taken: reclaim what dead processes hold, when a scan is due,
+    /// and try once more.
+    #[cold]
+    fn host_try_acquire_slow(&self, segment: &Segment) -> Result<(), Rejection> {
         let now = self.clock.now();
-        if segment.reclaim_if_due(now, RECLAIM_INTERVAL_NANOS) > 0
-            && segment.leases().take_slot(entry, start)
-        {
+        if segment.reclaim_if_due(now, RECLAIM_INTERVAL_NANOS) > 0 && segment.take_slot() {
             return Ok(());
         }
         Err(Self::full())
@@ -263,12 +265,9 @@ impl<C: Clock> Bulkhead<C> {
         }
     }
 
-    #[inline(never)]
+    #[inline]
     fn host_release(&self, segment: &Segment) -> bool {
-        match segment.entry() {
-            Ok(entry) => segment.leases().give_slot(entry, entry as usize * 7),
-            Err(_) => false,
-        }
+        segment.give_slot()
     }
 
     #[inline]
@@ -289,14 +288,15 @@ impl<C: Clock> Bulkhead<C> {
     }
 
     /// Takes a permit, waiting up to `max_wait` for one (in arrival order).
-    pub fn acquire(&self, max_wait: Duration) -> Result<BulkheadPermit<'_, C>, Rejection> {
-        self.acquire_raw(max_wait)
+    pub fn try_acquire_for(&self, max_wait: Duration) -> Result<BulkheadPermit<'_, C>, Rejection> {
+        self.try_acquire_raw_for(max_wait)
             .map(|()| BulkheadPermit { bulkhead: self })
     }
 
-    /// [`acquire`](Self::acquire) with the configured `max_wait`.
-    pub fn acquire_default(&self) -> Result<BulkheadPermit<'_, C>, Rejection> {
-        self.acquire(self.config.max_wait)
+    /// Takes a permit, waiting up to the configured `max_wait` for one (never, by
+    /// default), as a policy's [`acquire`](crate::policy::Policy::acquire) does.
+    pub fn acquire(&self) -> Result<BulkheadPermit<'_, C>, Rejection> {
+        self.try_acquire_for(self.config.max_wait)
     }
 
     /// [`try_acquire`](Self::try_acquire) without a guard: on `Ok`, call
@@ -348,9 +348,9 @@ impl<C: Clock> Bulkhead<C> {
         }
     }
 
-    /// [`acquire`](Self::acquire) without a guard: on `Ok`, call
+    /// [`try_acquire_for`](Self::try_acquire_for) without a guard: on `Ok`, call
     /// [`release_raw`](Self::release_raw) exactly once later.
-    pub fn acquire_raw(&self, max_wait: Duration) -> Result<(), Rejection> {
+    pub fn try_acquire_raw_for(&self, max_wait: Duration) -> Result<(), Rejection> {
         if let Some(segment) = &self.host {
             return self.host_acquire(segment, max_wait);
         }
@@ -697,7 +697,10 @@ mod tests {
         let b = Bulkhead::new(BulkheadConfig::new(1)).unwrap();
         let p = b.try_acquire().unwrap();
         thread::scope(|s| {
-            let h = s.spawn(|| b.acquire(Duration::from_secs(10)).map(|p| p.into_raw()));
+            let h = s.spawn(|| {
+                b.try_acquire_for(Duration::from_secs(10))
+                    .map(|p| p.into_raw())
+            });
             while b.waiting() == 0 {
                 thread::yield_now();
             }
@@ -715,10 +718,7 @@ mod tests {
         let b =
             Bulkhead::new(BulkheadConfig::new(1).with_max_wait(Duration::from_millis(5))).unwrap();
         let p = b.try_acquire().unwrap();
-        assert_eq!(
-            b.acquire_default().unwrap_err().reason,
-            RejectReason::BulkheadFull
-        );
+        assert_eq!(b.acquire().unwrap_err().reason, RejectReason::BulkheadFull);
         assert_eq!(b.waiting(), 0);
         drop(p);
         assert_eq!(b.in_flight(), 0);
@@ -731,7 +731,7 @@ mod tests {
         let b = Bulkhead::with_clock(BulkheadConfig::new(1), clock.clone()).unwrap();
         let _p = b.try_acquire().unwrap();
         // Real max_wait of 1 ms passes: times out even though the manual clock stands.
-        assert!(b.acquire(Duration::from_millis(1)).is_err());
+        assert!(b.try_acquire_for(Duration::from_millis(1)).is_err());
         assert_eq!(b.waiting(), 0);
     }
 
@@ -745,7 +745,7 @@ mod tests {
                 let tx = tx.clone();
                 let b = &b;
                 s.spawn(move || {
-                    let permit = b.acquire(Duration::from_secs(10)).unwrap();
+                    let permit = b.try_acquire_for(Duration::from_secs(10)).unwrap();
                     tx.send(i).unwrap();
                     drop(permit);
                 });

@@ -11,6 +11,12 @@
 //! [`Rejection`], and the permit is completed with an [`Outcome`]. Closure wrappers are
 //! thin layers over that, and the same shape crosses the C ABI.
 //!
+//! One naming rule for taking a permit, on every type: `try_acquire*` never waits;
+//! `try_acquire*_for(max_wait)` waits at most `max_wait` (as parking_lot's
+//! `try_lock_for`); `acquire*` waits at most the wait its configuration gives (a
+//! bulkhead's `max_wait`, zero unless set), so a [`Policy::acquire`](policy::Policy::acquire)
+//! and a [`Bulkhead::acquire`](bulkhead::Bulkhead::acquire) wait alike.
+//!
 //! ```
 //! use breakwater::breaker::{BreakerConfig, CircuitBreaker};
 //! use breakwater::clock::ManualClock;

@@ -25,7 +25,7 @@ fn try_acquire_and_release_allocate_nothing() {
     let n = allocations_in(|| {
         for _ in 0..1000 {
             let p = b.try_acquire().unwrap();
-            let q = b.acquire(Duration::ZERO).unwrap();
+            let q = b.try_acquire_for(Duration::ZERO).unwrap();
             assert!(b.try_acquire().is_err()); // full: the rejection path
             assert!(b.try_acquire_raw().is_err());
             drop((p, q));

@@ -47,7 +47,7 @@ fn limit_holds_with_a_waiter() {
                 let (b, inside) = (b.clone(), inside.clone());
                 thread::spawn(move || {
                     let permit = if i == 0 {
-                        b.acquire(Duration::from_secs(1))
+                        b.try_acquire_for(Duration::from_secs(1))
                     } else {
                         b.try_acquire()
                     };
@@ -78,7 +78,7 @@ fn waiter_is_woken_by_release() {
         b.try_acquire_raw().unwrap();
         let waiter = {
             let b = b.clone();
-            thread::spawn(move || b.acquire_raw(Duration::from_secs(1)))
+            thread::spawn(move || b.try_acquire_raw_for(Duration::from_secs(1)))
         };
         let releaser = {
             let b = b.clone();
@@ -104,7 +104,7 @@ fn release_during_timeout_keeps_the_permit() {
         b.try_acquire_raw().unwrap();
         let waiter = {
             let b = b.clone();
-            thread::spawn(move || b.acquire_raw(Duration::from_nanos(10)))
+            thread::spawn(move || b.try_acquire_raw_for(Duration::from_nanos(10)))
         };
         let timer = {
             let (b, clock) = (b.clone(), clock.clone());
@@ -153,7 +153,7 @@ fn an_overshoot_never_strands_a_waiter_nor_doubles_a_permit() {
             let (b, inside) = (b.clone(), inside.clone());
             thread::spawn(move || {
                 // Loom never times out a wait: a stranded waiter is a deadlock it reports.
-                b.acquire_raw(Duration::from_secs(1)).unwrap();
+                b.try_acquire_raw_for(Duration::from_secs(1)).unwrap();
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 assert!(now <= 1, "{now} inside");
                 inside.fetch_sub(1, Ordering::SeqCst);

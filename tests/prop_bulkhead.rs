@@ -46,7 +46,7 @@ proptest! {
             let out = permits.len() as u32 + raw + leaked;
             match op {
                 Op::TryAcquire | Op::AcquireNoWait => {
-                    let got = if matches!(op, Op::TryAcquire) { b.try_acquire() } else { b.acquire(Duration::ZERO) };
+                    let got = if matches!(op, Op::TryAcquire) { b.try_acquire() } else { b.try_acquire_for(Duration::ZERO) };
                     prop_assert_eq!(got.is_ok(), out < max);
                     if let Ok(p) = got { permits.push(p); }
                 }

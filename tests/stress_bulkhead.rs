@@ -33,7 +33,7 @@ fn limit_holds_and_nothing_leaks() {
                     i += 1;
                     let waiting = (i + u64::from(id)) % 3 == 0;
                     let permit = if waiting {
-                        b.acquire(Duration::from_micros(200))
+                        b.try_acquire_for(Duration::from_micros(200))
                     } else {
                         b.try_acquire()
                     };

@@ -210,7 +210,7 @@ pub unsafe extern "C" fn bw_bulkhead_acquire(
         } else {
             Duration::from_nanos(max_wait_ns)
         };
-        status_of(b.acquire_raw(wait))
+        status_of(b.try_acquire_raw_for(wait))
     })
 }
 

@@ -161,9 +161,9 @@ impl Metered<Bulkhead> {
         self.counted(self.inner.try_acquire_raw())
     }
 
-    /// [`Bulkhead::acquire_raw`] (waits up to `max_wait`), counted.
-    pub fn acquire_raw(&self, max_wait: Duration) -> Result<(), Rejection> {
-        self.counted(self.inner.acquire_raw(max_wait))
+    /// [`Bulkhead::try_acquire_raw_for`] (waits up to `max_wait`), counted.
+    pub fn try_acquire_raw_for(&self, max_wait: Duration) -> Result<(), Rejection> {
+        self.counted(self.inner.try_acquire_raw_for(max_wait))
     }
 
     /// [`Bulkhead::release_raw`]; a permit given back counts as a completion with
@@ -231,7 +231,7 @@ mod tests {
         let bulkhead = Metered::new(Bulkhead::new(BulkheadConfig::new(1)).unwrap());
         bulkhead.try_acquire_raw().unwrap();
         assert!(bulkhead.try_acquire_raw().is_err());
-        assert!(bulkhead.acquire_raw(Duration::ZERO).is_err());
+        assert!(bulkhead.try_acquire_raw_for(Duration::ZERO).is_err());
         assert!(bulkhead.release_raw());
         assert!(!bulkhead.release_raw(), "nothing out: not counted");
         let s = bulkhead.metrics().snapshot();

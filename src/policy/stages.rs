@@ -460,7 +460,7 @@ impl Stages {
             if !WAIT || max_wait.is_zero() {
                 b.try_acquire_raw()?;
             } else {
-                b.acquire_raw(max_wait)?;
+                b.try_acquire_raw_for(max_wait)?;
             }
             permit.held |= held::BULKHEAD;
         }
