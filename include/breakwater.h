@@ -162,7 +162,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 6
+#define BW_ABI_VERSION 7
 
 // The result of every fallible `bw_` function.
 //
@@ -1606,6 +1606,34 @@ bw_status bw_policy_complete_traced(const bw_policy *policy,
                                     int32_t outcome,
                                     uint64_t duration_ns,
                                     const bw_trace_context *trace);
+
+// `bw_policy_acquire_keyed` for a call with the trace context `trace` (NULL:
+// untraced), as `bw_policy_acquire_traced` is to `bw_policy_acquire`. Statuses and
+// outputs as `bw_policy_acquire_keyed`, plus `BW_INVALID_ARGUMENT` for an invalid
+// `trace` (nothing acquired, nothing written).
+//
+// # Safety
+// As `bw_policy_acquire_keyed`; `trace` NULL or valid for reads.
+bw_status bw_policy_acquire_keyed_traced(const bw_policy *policy,
+                                         const uint8_t *key,
+                                         size_t key_len,
+                                         int32_t priority,
+                                         const bw_trace_context *trace,
+                                         bw_keyed_permit *out_permit,
+                                         uint64_t *out_retry_after_ns);
+
+// `bw_policy_complete_keyed` for a call with the trace context `trace` (NULL:
+// untraced), as `bw_policy_complete_traced` is to `bw_policy_complete`. Statuses as
+// `bw_policy_complete_keyed`, plus `BW_INVALID_ARGUMENT` for an invalid `trace` (the
+// permit stays live).
+//
+// # Safety
+// As `bw_policy_complete_keyed`; `trace` NULL or valid for reads.
+bw_status bw_policy_complete_keyed_traced(const bw_policy *policy,
+                                          bw_keyed_permit *permit,
+                                          int32_t outcome,
+                                          uint64_t duration_ns,
+                                          const bw_trace_context *trace);
 
 // `bw_policy_retry_next` for a call with the trace context `trace` (NULL:
 // untraced): the budget-exhaustion event of a refused retry carries it. Statuses and

@@ -31,6 +31,9 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     // `bw_policy_retry_next_traced`) and `BW_HOST_SEGMENT` (a host-wide segment,
     // `scope = "host"`, could not be used).
     (6, 0x4251_d545_9971_a864),
+    // Trace context on keyed calls: `bw_policy_acquire_keyed_traced`,
+    // `bw_policy_complete_keyed_traced`.
+    (7, 0xd528_69f2_618c_ca2c),
 ];
 
 fn header() -> String {

@@ -1,5 +1,5 @@
 //! Trace context on a call: `bw_trace_context` and the traced forms of acquire,
-//! complete and the retry step.
+//! complete (plain and keyed) and the retry step.
 //!
 //! A traced function is its untraced twin run with the caller's trace context as the
 //! *cause* of every event it emits (see `telemetry::trace` in the Rust docs): a breaker
@@ -9,6 +9,7 @@
 //! context makes the call untraced; the untraced functions pay nothing for this.
 
 use super::boundary::{ensure_non_null, ffi_status};
+use super::keyed::{bw_keyed_permit, bw_policy_acquire_keyed, bw_policy_complete_keyed};
 use super::policy::{bw_permit, bw_policy, bw_policy_acquire, bw_policy_complete};
 use super::policy_retry::bw_policy_retry_next;
 use super::retry::bw_retry_state;
@@ -74,6 +75,26 @@ unsafe fn read_trace(trace: *const bw_trace_context) -> Result<Option<TraceConte
         })
 }
 
+/// Runs `call` (an untraced twin) with the trace context at `trace` (NULL: none) as
+/// the cause of the events it emits; an invalid context runs nothing and gets
+/// `BW_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `trace` must be NULL or valid for reads.
+unsafe fn with_cause(
+    trace: *const bw_trace_context,
+    call: impl FnOnce() -> bw_status,
+) -> bw_status {
+    // SAFETY: NULL or readable by this function's contract.
+    match unsafe { read_trace(trace) } {
+        Ok(trace) => {
+            let _cause = CauseScope::enter(trace);
+            call()
+        }
+        Err(status) => status,
+    }
+}
+
 /// `bw_policy_acquire` for a call with the trace context `trace` (NULL: untraced).
 /// The events this acquire causes (an open breaker admitting a half-open probe, a
 /// load-shed rejection) carry it. Statuses and outputs as `bw_policy_acquire`, plus
@@ -92,14 +113,13 @@ pub unsafe extern "C" fn bw_policy_acquire_traced(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out_permit);
-        // SAFETY: NULL or readable by contract.
-        let trace = match unsafe { read_trace(trace) } {
-            Ok(trace) => trace,
-            Err(status) => return status,
-        };
-        let _cause = CauseScope::enter(trace);
-        // SAFETY: the caller's contract is bw_policy_acquire's.
-        unsafe { bw_policy_acquire(policy, priority, out_permit, out_retry_after_ns) }
+        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+        // bw_policy_acquire's.
+        unsafe {
+            with_cause(trace, || {
+                bw_policy_acquire(policy, priority, out_permit, out_retry_after_ns)
+            })
+        }
     })
 }
 
@@ -120,14 +140,76 @@ pub unsafe extern "C" fn bw_policy_complete_traced(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, permit);
-        // SAFETY: NULL or readable by contract.
-        let trace = match unsafe { read_trace(trace) } {
-            Ok(trace) => trace,
-            Err(status) => return status,
-        };
-        let _cause = CauseScope::enter(trace);
-        // SAFETY: the caller's contract is bw_policy_complete's.
-        unsafe { bw_policy_complete(policy, permit, outcome, duration_ns) }
+        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+        // bw_policy_complete's.
+        unsafe {
+            with_cause(trace, || {
+                bw_policy_complete(policy, permit, outcome, duration_ns)
+            })
+        }
+    })
+}
+
+/// `bw_policy_acquire_keyed` for a call with the trace context `trace` (NULL:
+/// untraced), as `bw_policy_acquire_traced` is to `bw_policy_acquire`. Statuses and
+/// outputs as `bw_policy_acquire_keyed`, plus `BW_INVALID_ARGUMENT` for an invalid
+/// `trace` (nothing acquired, nothing written).
+///
+/// # Safety
+/// As `bw_policy_acquire_keyed`; `trace` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_acquire_keyed_traced(
+    policy: *const bw_policy,
+    key: *const u8,
+    key_len: usize,
+    priority: i32,
+    trace: *const bw_trace_context,
+    out_permit: *mut bw_keyed_permit,
+    out_retry_after_ns: *mut u64,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, out_permit);
+        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+        // bw_policy_acquire_keyed's.
+        unsafe {
+            with_cause(trace, || {
+                bw_policy_acquire_keyed(
+                    policy,
+                    key,
+                    key_len,
+                    priority,
+                    out_permit,
+                    out_retry_after_ns,
+                )
+            })
+        }
+    })
+}
+
+/// `bw_policy_complete_keyed` for a call with the trace context `trace` (NULL:
+/// untraced), as `bw_policy_complete_traced` is to `bw_policy_complete`. Statuses as
+/// `bw_policy_complete_keyed`, plus `BW_INVALID_ARGUMENT` for an invalid `trace` (the
+/// permit stays live).
+///
+/// # Safety
+/// As `bw_policy_complete_keyed`; `trace` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn bw_policy_complete_keyed_traced(
+    policy: *const bw_policy,
+    permit: *mut bw_keyed_permit,
+    outcome: i32,
+    duration_ns: u64,
+    trace: *const bw_trace_context,
+) -> bw_status {
+    ffi_status!({
+        ensure_non_null!(policy, permit);
+        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+        // bw_policy_complete_keyed's.
+        unsafe {
+            with_cause(trace, || {
+                bw_policy_complete_keyed(policy, permit, outcome, duration_ns)
+            })
+        }
     })
 }
 
@@ -150,22 +232,19 @@ pub unsafe extern "C" fn bw_policy_retry_next_traced(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, state, out_delay_ns);
-        // SAFETY: NULL or readable by contract.
-        let trace = match unsafe { read_trace(trace) } {
-            Ok(trace) => trace,
-            Err(status) => return status,
-        };
-        let _cause = CauseScope::enter(trace);
-        // SAFETY: the caller's contract is bw_policy_retry_next's.
+        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+        // bw_policy_retry_next's.
         unsafe {
-            bw_policy_retry_next(
-                policy,
-                state,
-                what,
-                retry_after_ns,
-                out_delay_ns,
-                out_reason,
-            )
+            with_cause(trace, || {
+                bw_policy_retry_next(
+                    policy,
+                    state,
+                    what,
+                    retry_after_ns,
+                    out_delay_ns,
+                    out_reason,
+                )
+            })
         }
     })
 }
@@ -180,14 +259,45 @@ mod tests {
     use std::os::raw::c_void;
     use std::sync::Mutex;
 
-    static TRIPS: Mutex<Vec<bw_trace_context>> = Mutex::new(Vec::new());
+    type Trips = Mutex<Vec<bw_trace_context>>;
 
-    unsafe extern "C" fn listener(event: *const bw_event, _: *mut c_void) {
-        // SAFETY: the library passes a valid event for the length of the call.
-        let event = unsafe { &*event };
+    /// Collects the trace of every transition into the `Trips` at `trips`.
+    unsafe extern "C" fn listener(event: *const bw_event, trips: *mut c_void) {
+        // SAFETY: the library passes a valid event for the length of the call, and each
+        // test passes a pointer to a static `Trips`.
+        let (event, trips) = unsafe { (&*event, &*trips.cast::<Trips>()) };
         if event.kind == BW_EVENT_TRANSITION {
-            TRIPS.lock().unwrap().push(event.trace);
+            trips.lock().unwrap().push(event.trace);
         }
+    }
+
+    /// An engine from `text` whose transitions go to `trips`, and its policy `p`.
+    ///
+    /// # Safety
+    /// `text` is a policy file with a policy `p`; free both handles once.
+    unsafe fn engine_with_listener(
+        text: &std::ffi::CStr,
+        trips: &'static Trips,
+    ) -> (*mut bw_engine, *mut bw_policy) {
+        let mut engine: *mut bw_engine = std::ptr::null_mut();
+        let mut policy: *mut bw_policy = std::ptr::null_mut();
+        let data = (trips as *const Trips).cast_mut().cast::<c_void>();
+        // SAFETY: valid pointers throughout, by this function's contract.
+        unsafe {
+            assert_eq!(
+                bw_engine_from_toml(text.as_ptr(), std::ptr::null(), &mut engine),
+                bw_status::BW_OK
+            );
+            assert_eq!(
+                bw_engine_set_listener(engine, Some(listener), data),
+                bw_status::BW_OK
+            );
+            assert_eq!(
+                bw_engine_policy(engine, c"p".as_ptr(), &mut policy),
+                bw_status::BW_OK
+            );
+        }
+        (engine, policy)
     }
 
     fn context(n: u8) -> bw_trace_context {
@@ -203,22 +313,10 @@ mod tests {
     fn the_trip_event_carries_the_completion_s_trace_and_bad_contexts_are_refused() {
         let text =
             c"[policies.p.circuit_breaker]\nminimum_calls = 2\nfailure_rate_threshold = 50\n";
-        let mut engine: *mut bw_engine = std::ptr::null_mut();
-        let mut policy: *mut bw_policy = std::ptr::null_mut();
+        static TRIPS: Trips = Mutex::new(Vec::new());
         // SAFETY: valid pointers and lengths throughout; every handle is freed once.
         unsafe {
-            assert_eq!(
-                bw_engine_from_toml(text.as_ptr(), std::ptr::null(), &mut engine),
-                bw_status::BW_OK
-            );
-            assert_eq!(
-                bw_engine_set_listener(engine, Some(listener), std::ptr::null_mut()),
-                bw_status::BW_OK
-            );
-            assert_eq!(
-                bw_engine_policy(engine, c"p".as_ptr(), &mut policy),
-                bw_status::BW_OK
-            );
+            let (engine, policy) = engine_with_listener(text, &TRIPS);
             let mut permit = std::mem::zeroed::<bw_permit>();
             let zero = bw_trace_context::default();
             assert_eq!(
@@ -276,5 +374,68 @@ mod tests {
             bw_engine_free(engine);
         }
         assert_eq!(*TRIPS.lock().unwrap(), [context(2)]);
+    }
+
+    #[test]
+    fn a_keyed_trip_carries_the_keyed_completion_s_trace() {
+        let text = c"[policies.p.circuit_breaker]\nminimum_calls = 2\nfailure_rate_threshold = 50\n[policies.p.per_key]\nrate = 100\n";
+        static TRIPS: Trips = Mutex::new(Vec::new());
+        let key = b"tenant-1";
+        // SAFETY: valid pointers and lengths throughout; every handle is freed once.
+        unsafe {
+            let (engine, policy) = engine_with_listener(text, &TRIPS);
+            let mut permit = std::mem::zeroed::<bw_keyed_permit>();
+            let zero = bw_trace_context::default();
+            assert_eq!(
+                bw_policy_acquire_keyed_traced(
+                    policy,
+                    key.as_ptr(),
+                    key.len(),
+                    BW_PRIORITY_DEFAULT,
+                    &zero,
+                    &mut permit,
+                    std::ptr::null_mut()
+                ),
+                bw_status::BW_INVALID_ARGUMENT
+            );
+            for n in 1..=2u8 {
+                assert_eq!(
+                    bw_policy_acquire_keyed_traced(
+                        policy,
+                        key.as_ptr(),
+                        key.len(),
+                        BW_PRIORITY_DEFAULT,
+                        &context(n),
+                        &mut permit,
+                        std::ptr::null_mut()
+                    ),
+                    bw_status::BW_OK
+                );
+                assert_eq!(
+                    bw_policy_complete_keyed_traced(
+                        policy,
+                        &mut permit,
+                        BW_OUTCOME_FAILURE,
+                        0,
+                        &zero
+                    ),
+                    bw_status::BW_INVALID_ARGUMENT,
+                    "refused: the permit stays live"
+                );
+                assert_eq!(
+                    bw_policy_complete_keyed_traced(
+                        policy,
+                        &mut permit,
+                        BW_OUTCOME_FAILURE,
+                        0,
+                        &context(n + 10)
+                    ),
+                    bw_status::BW_OK
+                );
+            }
+            bw_policy_free(policy);
+            bw_engine_free(engine);
+        }
+        assert_eq!(*TRIPS.lock().unwrap(), [context(12)]);
     }
 }

@@ -77,3 +77,38 @@ void test_trace_context_on_events(void) {
     bw_policy_free(pay);
     bw_engine_free(engine);
 }
+
+/* The keyed forms: a keyed completion's context reaches the trip it causes; an invalid
+ * context is refused and leaves the keyed permit live. */
+void test_trace_context_on_keyed_calls(void) {
+    bw_engine *engine = NULL;
+    CHECK_OK(bw_engine_from_toml("[policies.api.circuit_breaker]\n"
+                                 "minimum_calls = 2\nfailure_rate_threshold = 50\n"
+                                 "[policies.api.per_key]\nrate = 100\n",
+                                 NULL, &engine));
+    struct traced_events seen;
+    memset(&seen, 0, sizeof seen);
+    CHECK_OK(bw_engine_set_listener(engine, on_traced_event, &seen));
+    bw_policy *api = NULL;
+    CHECK_OK(bw_engine_policy(engine, "api", &api));
+
+    static const uint8_t key[] = "tenant-1";
+    bw_keyed_permit permit;
+    bw_trace_context zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK_STATUS(bw_policy_acquire_keyed_traced(api, key, sizeof key - 1, BW_PRIORITY_DEFAULT, &zero, &permit, NULL),
+                 BW_INVALID_ARGUMENT);
+    for (uint8_t n = 1; n <= 2; n++) {
+        bw_trace_context acquired = context(n), completed = context(n + 10);
+        CHECK_OK(bw_policy_acquire_keyed_traced(api, key, sizeof key - 1, BW_PRIORITY_DEFAULT, &acquired, &permit,
+                                                NULL));
+        CHECK_STATUS(bw_policy_complete_keyed_traced(api, &permit, BW_OUTCOME_FAILURE, BW_DURATION_UNKNOWN, &zero),
+                     BW_INVALID_ARGUMENT);
+        CHECK_OK(bw_policy_complete_keyed_traced(api, &permit, BW_OUTCOME_FAILURE, BW_DURATION_UNKNOWN, &completed));
+    }
+    bw_trace_context tripped = context(12);
+    CHECK(seen.transitions == 1);
+    CHECK(memcmp(&seen.last, &tripped, sizeof tripped) == 0);
+    bw_policy_free(api);
+    bw_engine_free(engine);
+}
