@@ -96,37 +96,28 @@ pub trait Clock: Send + Sync {
     }
 }
 
-impl<C: Clock + ?Sized> Clock for Arc<C> {
-    #[inline]
-    fn now(&self) -> u64 {
-        (**self).now()
-    }
+/// A shared or borrowed clock reads the clock it points to.
+macro_rules! forward_clock {
+    ($($pointer:ty),+) => {$(
+        impl<C: Clock + ?Sized> Clock for $pointer {
+            #[inline]
+            fn now(&self) -> u64 {
+                (**self).now()
+            }
 
-    #[inline]
-    fn now_coarse(&self) -> u64 {
-        (**self).now_coarse()
-    }
+            #[inline]
+            fn now_coarse(&self) -> u64 {
+                (**self).now_coarse()
+            }
 
-    fn coarse_lag(&self) -> u64 {
-        (**self).coarse_lag()
-    }
+            fn coarse_lag(&self) -> u64 {
+                (**self).coarse_lag()
+            }
+        }
+    )+};
 }
 
-impl<C: Clock + ?Sized> Clock for &C {
-    #[inline]
-    fn now(&self) -> u64 {
-        (**self).now()
-    }
-
-    #[inline]
-    fn now_coarse(&self) -> u64 {
-        (**self).now_coarse()
-    }
-
-    fn coarse_lag(&self) -> u64 {
-        (**self).coarse_lag()
-    }
-}
+forward_clock!(Arc<C>, &C);
 
 /// How many ticks a `CLOCK_MONOTONIC_COARSE` reading is taken to lag `CLOCK_MONOTONIC`
 /// at most (checked on this machine by `tests/clock_limiter.rs`).
