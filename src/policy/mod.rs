@@ -10,6 +10,35 @@
 //!   [`Policy::try_acquire_owned`] with [`NoWait`], for asynchronous callers.
 //! - `snapshot`: [`PolicySnapshot`], the state of every stage and the counters.
 
+/// The verbs every policy permit guard shares, over its field `$held` (an `Option` of
+/// the `$inner` permit, `None` once completed): what fault injection decided, and the
+/// two common outcomes, which go through the guard's own `record`.
+macro_rules! permit_verbs {
+    ($held:ident, $inner:ty) => {
+        /// Whether fault injection decided that this call fails (skip the real call).
+        pub fn injected_failure(&self) -> bool {
+            self.$held.as_ref().is_some_and(<$inner>::injected_failure)
+        }
+
+        /// Latency to inject before the call.
+        pub fn injected_latency(&self) -> Duration {
+            self.$held
+                .as_ref()
+                .map_or(Duration::ZERO, <$inner>::injected_latency)
+        }
+
+        /// The call succeeded.
+        pub fn success(self) {
+            self.record(Outcome::Success)
+        }
+
+        /// The call failed.
+        pub fn failure(self) {
+            self.record(Outcome::Failure)
+        }
+    };
+}
+
 mod call;
 mod config;
 mod owned;

@@ -124,29 +124,7 @@ impl OwnedPolicyPermit {
         &self.policy
     }
 
-    /// Whether fault injection decided that this call fails (skip the real call).
-    pub fn injected_failure(&self) -> bool {
-        self.raw
-            .as_ref()
-            .is_some_and(RawPolicyPermit::injected_failure)
-    }
-
-    /// Latency to inject before the call.
-    pub fn injected_latency(&self) -> Duration {
-        self.raw
-            .as_ref()
-            .map_or(Duration::ZERO, RawPolicyPermit::injected_latency)
-    }
-
-    /// The call succeeded.
-    pub fn success(self) {
-        self.record(Outcome::Success)
-    }
-
-    /// The call failed.
-    pub fn failure(self) {
-        self.record(Outcome::Failure)
-    }
+    permit_verbs!(raw, RawPolicyPermit);
 
     /// The call ended with `outcome` (the policy times it itself when it has a timeout).
     pub fn record(mut self, outcome: Outcome) {

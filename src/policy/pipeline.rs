@@ -670,29 +670,7 @@ impl std::fmt::Debug for PolicyPermit<'_> {
 }
 
 impl PolicyPermit<'_> {
-    /// Whether fault injection decided that this call fails (skip the real call).
-    pub fn injected_failure(&self) -> bool {
-        self.raw
-            .as_ref()
-            .is_some_and(RawPolicyPermit::injected_failure)
-    }
-
-    /// Latency to inject before the call.
-    pub fn injected_latency(&self) -> Duration {
-        self.raw
-            .as_ref()
-            .map_or(Duration::ZERO, RawPolicyPermit::injected_latency)
-    }
-
-    /// The call succeeded.
-    pub fn success(self) {
-        self.record(Outcome::Success)
-    }
-
-    /// The call failed.
-    pub fn failure(self) {
-        self.record(Outcome::Failure)
-    }
+    permit_verbs!(raw, RawPolicyPermit);
 
     /// The call ended with `outcome`.
     pub fn record(mut self, outcome: Outcome) {
@@ -736,29 +714,7 @@ impl TracedPermit<'_> {
         self.trace
     }
 
-    /// Whether fault injection decided that this call fails (skip the real call).
-    pub fn injected_failure(&self) -> bool {
-        self.permit
-            .as_ref()
-            .is_some_and(PolicyPermit::injected_failure)
-    }
-
-    /// Latency to inject before the call.
-    pub fn injected_latency(&self) -> Duration {
-        self.permit
-            .as_ref()
-            .map_or(Duration::ZERO, PolicyPermit::injected_latency)
-    }
-
-    /// The call succeeded.
-    pub fn success(self) {
-        self.record(Outcome::Success)
-    }
-
-    /// The call failed.
-    pub fn failure(self) {
-        self.record(Outcome::Failure)
-    }
+    permit_verbs!(permit, PolicyPermit<'_>);
 
     /// The call ended with `outcome`.
     pub fn record(mut self, outcome: Outcome) {
