@@ -50,6 +50,20 @@ static inline void bwgo_policy_complete_keyed_quiet(uintptr_t policy,
 	*out_status = bw_policy_complete_keyed((const bw_policy *)policy, permit, outcome, duration_ns);
 }
 
+static inline void bwgo_policy_acquire_keyed_traced_quiet(uintptr_t policy,
+		const uint8_t *key, size_t key_len, int32_t priority, const bw_trace_context *trace,
+		bw_keyed_permit *out_permit, uint64_t *out_retry_after_ns, bw_status *out_status) {
+	*out_status = bw_policy_acquire_keyed_traced((const bw_policy *)policy, key, key_len,
+		priority, trace, out_permit, out_retry_after_ns);
+}
+
+static inline void bwgo_policy_complete_keyed_traced_quiet(uintptr_t policy,
+		bw_keyed_permit *permit, int32_t outcome, uint64_t duration_ns,
+		const bw_trace_context *trace, bw_status *out_status) {
+	*out_status = bw_policy_complete_keyed_traced((const bw_policy *)policy, permit, outcome,
+		duration_ns, trace);
+}
+
 static inline bw_status bwgo_breaker_try_acquire_quiet(uintptr_t breaker,
 		bw_breaker_permit *out_permit, uint64_t *out_retry_after_ns) {
 	return bw_breaker_try_acquire((const bw_breaker *)breaker, out_permit, out_retry_after_ns);

@@ -149,13 +149,15 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o 
 	// call uses the policy permit inside it.
 	var permit C.bw_keyed_permit
 	var status C.bw_status
+	var traceArg *TraceContext
+	if traced {
+		traceArg = &trace
+	}
 	switch {
 	case o.keyed:
-		// The C ABI has no traced keyed acquire: a keyed attempt's events carry no trace.
-		traced = false
-		status, retryAfter = p.acquireKeyed(o.key, o.priority, &permit)
+		status, retryAfter = p.acquireKeyed(o.key, o.priority, traceArg, &permit)
 	case traced:
-		permit.permit, retryAfter, status = p.acquireTraced(o.priority, &trace)
+		permit.permit, retryAfter, status = p.acquireTraced(o.priority, traceArg)
 	default:
 		permit.permit, retryAfter, status = p.acquire(o.priority)
 	}
@@ -169,10 +171,6 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o 
 			what = 1 << (1 + uint32(status))
 		}
 		return err, what, retryAfter
-	}
-	var traceArg *TraceContext
-	if traced {
-		traceArg = &trace
 	}
 	var keyed *C.bw_keyed_permit
 	if o.keyed {
@@ -224,7 +222,7 @@ func (p *Policy) run(ctx context.Context, fn func(context.Context) error, permit
 	var status C.bw_status
 	switch {
 	case keyed != nil:
-		status = p.completeKeyed(keyed, outcome)
+		status = p.completeKeyed(keyed, outcome, trace)
 	case trace != nil:
 		status = p.completeTraced(permit, outcome, trace)
 	default:

@@ -20,7 +20,10 @@ import (
 // is full of keys holding permits). On a policy without a per_key section the key is
 // not looked at: the keyed calls behave as the unkeyed ones.
 //
-// The keyed calls carry no trace context: the C ABI has no traced keyed acquire.
+// Trace context is as for the unkeyed calls: ExecuteKey and DoKey attach the one the
+// telemetry hooks find in ctx (SetTelemetryHooks) to each attempt's acquire and
+// completion, so a trip or a load shed a keyed call causes carries its trace; AllowKey,
+// like Allow, has no ctx and is untraced.
 
 // AllowKey is Allow for a call on behalf of key.
 //
@@ -37,7 +40,7 @@ func (p *Policy) AllowKeyPriority(key []byte, priority Priority) (Done, error) {
 		return nil, ErrClosed
 	}
 	box := &keyedPermit{policy: p}
-	status, retryAfter := p.acquireKeyed(key, priority, &box.permit)
+	status, retryAfter := p.acquireKeyed(key, priority, nil, &box.permit)
 	if status != C.BW_OK {
 		return nil, p.rejection("Policy.AllowKey", status, retryAfter)
 	}
@@ -76,30 +79,42 @@ func keyBytes(key []byte) *C.uint8_t {
 	return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(key)))
 }
 
-// acquireKeyed asks the key's limits and then every stage for a permit, written to out.
-// For engines without a listener the key and out stay where they are (see cgo.go).
-func (p *Policy) acquireKeyed(key []byte, priority Priority, out *C.bw_keyed_permit) (status C.bw_status, retryAfter C.uint64_t) {
+// acquireKeyed asks the key's limits and then every stage for a permit, written to out,
+// with the trace context when trace is not nil (as acquireTraced). For engines without a
+// listener the key, the trace and out stay where they are (see cgo.go).
+func (p *Policy) acquireKeyed(key []byte, priority Priority, trace *TraceContext, out *C.bw_keyed_permit) (status C.bw_status, retryAfter C.uint64_t) {
 	if p.shared.listening {
-		return p.acquireKeyedListening(key, priority, out)
+		return p.acquireKeyedListening(key, priority, trace, out)
 	}
-	C.bwgo_policy_acquire_keyed_quiet(handle(unsafe.Pointer(p.ptr)), keyBytes(key), C.size_t(len(key)), C.int32_t(priority), out, &retryAfter, &status)
+	if trace != nil {
+		ct := trace.c()
+		C.bwgo_policy_acquire_keyed_traced_quiet(handle(unsafe.Pointer(p.ptr)), keyBytes(key), C.size_t(len(key)), C.int32_t(priority), &ct, out, &retryAfter, &status)
+	} else {
+		C.bwgo_policy_acquire_keyed_quiet(handle(unsafe.Pointer(p.ptr)), keyBytes(key), C.size_t(len(key)), C.int32_t(priority), out, &retryAfter, &status)
+	}
 	runtime.KeepAlive(p)
 	return status, retryAfter
 }
 
-// acquireKeyedListening is acquireKeyed through the call that may run the Go listener,
+// acquireKeyedListening is acquireKeyed through the calls that may run the Go listener,
 // whose Go code may move this goroutine's stack: the key is copied to C memory and the
-// permit taken into a scratch (scratch.go), so the caller's stay on its stack.
+// trace and permit go through a scratch (scratch.go), so the caller's stay on its stack.
 //
 //go:noinline
-func (p *Policy) acquireKeyedListening(key []byte, priority Priority, out *C.bw_keyed_permit) (C.bw_status, C.uint64_t) {
+func (p *Policy) acquireKeyedListening(key []byte, priority Priority, trace *TraceContext, out *C.bw_keyed_permit) (C.bw_status, C.uint64_t) {
 	var ckey *C.uint8_t
 	if len(key) > 0 {
 		ckey = (*C.uint8_t)(C.CBytes(key))
 		defer C.free(unsafe.Pointer(ckey))
 	}
 	s := getScratch()
-	status := C.bw_policy_acquire_keyed(p.ptr, ckey, C.size_t(len(key)), C.int32_t(priority), &s.permit, &s.retryAfter)
+	var status C.bw_status
+	if trace != nil {
+		s.trace = trace.c()
+		status = C.bw_policy_acquire_keyed_traced(p.ptr, ckey, C.size_t(len(key)), C.int32_t(priority), &s.trace, &s.permit, &s.retryAfter)
+	} else {
+		status = C.bw_policy_acquire_keyed(p.ptr, ckey, C.size_t(len(key)), C.int32_t(priority), &s.permit, &s.retryAfter)
+	}
 	runtime.KeepAlive(p)
 	if status == C.BW_OK {
 		*out = s.permit
@@ -109,22 +124,34 @@ func (p *Policy) acquireKeyedListening(key []byte, priority Priority, out *C.bw_
 	return status, retryAfter
 }
 
-// completeKeyed reports a keyed permit's outcome and gives back the key's slot.
-func (p *Policy) completeKeyed(permit *C.bw_keyed_permit, outcome Outcome) C.bw_status {
+// completeKeyed reports a keyed permit's outcome and gives back the key's slot, with
+// the trace context when trace is not nil (as completeTraced).
+func (p *Policy) completeKeyed(permit *C.bw_keyed_permit, outcome Outcome, trace *TraceContext) C.bw_status {
 	if p.shared.listening {
-		return p.completeKeyedListening(permit, outcome)
+		return p.completeKeyedListening(permit, outcome, trace)
 	}
 	var status C.bw_status
-	C.bwgo_policy_complete_keyed_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &status)
+	if trace != nil {
+		ct := trace.c()
+		C.bwgo_policy_complete_keyed_traced_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &ct, &status)
+	} else {
+		C.bwgo_policy_complete_keyed_quiet(handle(unsafe.Pointer(p.ptr)), permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &status)
+	}
 	runtime.KeepAlive(p)
 	return status
 }
 
 //go:noinline
-func (p *Policy) completeKeyedListening(permit *C.bw_keyed_permit, outcome Outcome) C.bw_status {
+func (p *Policy) completeKeyedListening(permit *C.bw_keyed_permit, outcome Outcome, trace *TraceContext) C.bw_status {
 	s := getScratch()
 	s.permit = *permit
-	status := C.bw_policy_complete_keyed(p.ptr, &s.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	var status C.bw_status
+	if trace != nil {
+		s.trace = trace.c()
+		status = C.bw_policy_complete_keyed_traced(p.ptr, &s.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &s.trace)
+	} else {
+		status = C.bw_policy_complete_keyed(p.ptr, &s.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
+	}
 	runtime.KeepAlive(p)
 	*permit = s.permit
 	putScratch(s)
@@ -139,7 +166,7 @@ type keyedPermit struct {
 }
 
 func (b *keyedPermit) complete(outcome Outcome) error {
-	return b.guard.complete(func() C.bw_status { return b.policy.completeKeyed(&b.permit, outcome) })
+	return b.guard.complete(func() C.bw_status { return b.policy.completeKeyed(&b.permit, outcome, nil) })
 }
 
 func (b *keyedPermit) abandon() { b.guard.abandon(b.complete) }

@@ -25,13 +25,14 @@ func (t TraceContext) IsValid() bool {
 	return t.TraceID != [16]byte{} && t.SpanID != [8]byte{}
 }
 
-// TelemetryHooks connect Execute and Do to a tracing library without this module
-// depending on one; the subpackage breakwater.example/go/otel installs them for
-// OpenTelemetry (otel.Install).
+// TelemetryHooks connect Execute and Do (keyed or not) to a tracing library without
+// this module depending on one; the subpackage breakwater.example/go/otel installs them
+// for OpenTelemetry (otel.Install).
 type TelemetryHooks struct {
 	// TraceContext returns the trace context of the call running under ctx. Execute
-	// attaches it to each attempt's acquire and completion and to the retry step, so the
-	// events the attempt causes (a trip, a load-shed rejection, a refused retry) carry it.
+	// (ExecuteKey, Do, DoKey) attaches it to each attempt's acquire and completion and
+	// to the retry step, so the events the attempt causes (a trip, a load-shed
+	// rejection, a refused retry) carry it.
 	TraceContext func(ctx context.Context) (TraceContext, bool)
 	// OnRejection is called with the call's ctx when an attempt is rejected, e.g. to add
 	// a span event.

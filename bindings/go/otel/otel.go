@@ -1,9 +1,10 @@
 // Package otel connects breakwater to OpenTelemetry: the instruments of the names table
 // (docs/telemetry.md) as observable instruments on the application's Meter, the span
-// of Execute's ctx attached to each attempt (so a trip, a load shed or a refused retry
-// carries the trace that caused it), a span event on rejection, and events as log/slog
-// records. It depends on the OpenTelemetry API only; the application chooses the SDK.
-// It is its own module, so the main module's users never download OpenTelemetry.
+// of Execute's ctx (Do's, keyed or not) attached to each attempt (so a trip, a load
+// shed or a refused retry carries the trace that caused it), a span event on
+// rejection, and events as log/slog records. It depends on the OpenTelemetry API only;
+// the application chooses the SDK. It is its own module, so the main module's users
+// never download OpenTelemetry.
 package otel
 
 import (
@@ -192,9 +193,9 @@ func TraceContextOf(ctx context.Context) (breakwater.TraceContext, bool) {
 	return breakwater.TraceContext{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags())}, true
 }
 
-// Install makes Execute and Do attach the span of their ctx to every attempt, and add
-// the span event RejectionSpanEvent (policy, reason, retry_after in seconds) to it when
-// an attempt is rejected.
+// Install makes Execute and Do (keyed or not) attach the span of their ctx to every
+// attempt, and add the span event RejectionSpanEvent (policy, reason, retry_after in
+// seconds) to it when an attempt is rejected.
 func Install() {
 	breakwater.SetTelemetryHooks(&breakwater.TelemetryHooks{
 		TraceContext: TraceContextOf,

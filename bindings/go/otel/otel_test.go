@@ -298,3 +298,64 @@ open_duration = "1h"
 		t.Fatalf("log record %v", record)
 	}
 }
+
+// A keyed call attaches its span as Execute does: the trip that ExecuteKey's (or
+// DoKey's) third failure causes carries that call's trace, on a policy whose per_key
+// stage is asked first.
+func TestTheTripCarriesTheTraceOfTheFailingKeyedSpan(t *testing.T) {
+	bwotel.Install()
+	defer bwotel.Uninstall()
+	tracer := sdktrace.NewTracerProvider().Tracer("checkout")
+	calls := map[string]func(ctx context.Context, p *breakwater.Policy) error{
+		"ExecuteKey": func(ctx context.Context, p *breakwater.Policy) error {
+			return p.ExecuteKey(ctx, []byte("tenant-a"), func(context.Context) error { return errDependency })
+		},
+		"DoKey": func(ctx context.Context, p *breakwater.Policy) error {
+			_, err := breakwater.DoKey(ctx, p, []byte("tenant-a"), func(context.Context) (int, error) { return 0, errDependency })
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			events := make(chan breakwater.Event, 16)
+			engine, err := breakwater.EngineFromTOML(`
+[policies.payments.per_key]
+rate = 100
+max_keys = 16
+[policies.payments.circuit_breaker]
+minimum_calls = 3
+failure_rate_threshold = 50
+open_duration = "1h"
+`, breakwater.WithEventListener(func(e breakwater.Event) { events <- e }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer engine.Close()
+			payments, _ := engine.Policy("payments")
+			defer payments.Close()
+
+			var lastSpan [16]byte
+			var lastSpanID [8]byte
+			for i := 0; i < 3; i++ {
+				ctx, span := tracer.Start(context.Background(), "charge")
+				lastSpan, lastSpanID = span.SpanContext().TraceID(), span.SpanContext().SpanID()
+				if err := call(ctx, payments); !errors.Is(err, errDependency) {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				span.End()
+			}
+			var trip breakwater.Event
+			select {
+			case trip = <-events:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no trip event")
+			}
+			if trip.Kind != breakwater.EventTransition || trip.To != breakwater.Open {
+				t.Fatalf("got %+v", trip)
+			}
+			if trip.Trace.TraceID != lastSpan || trip.Trace.SpanID != lastSpanID {
+				t.Fatalf("trip trace %x/%x, failing span %x/%x", trip.Trace.TraceID, trip.Trace.SpanID, lastSpan, lastSpanID)
+			}
+		})
+	}
+}
