@@ -85,8 +85,9 @@ pub(crate) enum Ticket {
     /// A policy permit, and the trace context it was taken with (its completion
     /// carries the same).
     Policy(bw_permit, Option<bw_trace_context>),
-    /// A policy permit holding a key's slot (`acquire_key`, `policy.key(k)`).
-    Keyed(bw_keyed_permit),
+    /// A policy permit holding a key's slot (`acquire_key`, `policy.key(k)`), and its
+    /// trace context as in `Policy`.
+    Keyed(bw_keyed_permit, Option<bw_trace_context>),
     Breaker(bw_breaker_permit),
     /// A limiter gives nothing back.
     Limiter,
@@ -100,7 +101,7 @@ impl Ticket {
     #[inline]
     pub(crate) fn injected(&self) -> (bool, u64) {
         match self {
-            Ticket::Policy(p, _) | Ticket::Keyed(bw_keyed_permit { permit: p, .. }) => (
+            Ticket::Policy(p, _) | Ticket::Keyed(bw_keyed_permit { permit: p, .. }, _) => (
                 p.flags & BW_PERMIT_INJECTED_FAILURE != 0,
                 p.injected_latency_ns,
             ),
@@ -172,9 +173,13 @@ impl Target {
             (Target::Policy(p), Ticket::Policy(permit, trace)) => {
                 p.get().complete_permit(permit, trace.as_ref(), outcome)
             }
-            (Target::Policy(p), Ticket::Keyed(permit)) => p.get().complete_keyed(permit, outcome),
-            (Target::Keyed(k), Ticket::Keyed(permit)) => {
-                k.get().policy().complete_keyed(permit, outcome)
+            (Target::Policy(p), Ticket::Keyed(permit, trace)) => {
+                p.get().complete_keyed(permit, trace.as_ref(), outcome)
+            }
+            (Target::Keyed(k), Ticket::Keyed(permit, trace)) => {
+                k.get()
+                    .policy()
+                    .complete_keyed(permit, trace.as_ref(), outcome)
             }
             (Target::Breaker(b), Ticket::Breaker(permit)) => {
                 b.get().complete_permit(permit, outcome)

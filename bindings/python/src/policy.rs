@@ -15,7 +15,8 @@ use breakwater::ffi::policy::{
 };
 use breakwater::ffi::policy_retry::bw_policy_retry_on;
 use breakwater::ffi::trace::{
-    bw_policy_acquire_traced, bw_policy_complete_traced, bw_trace_context,
+    bw_policy_acquire_keyed_traced, bw_policy_acquire_traced, bw_policy_complete_keyed_traced,
+    bw_policy_complete_traced, bw_trace_context,
 };
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyDict};
@@ -177,7 +178,7 @@ impl Policy {
     }
 
     /// A permit of the policy for `key` (its `per_key` limits first; a policy without
-    /// them ignores the key). The C ABI has no traced keyed acquire: no trace context.
+    /// them ignores the key), traced as `acquire_ticket` is.
     #[inline]
     pub(crate) fn acquire_keyed_ticket(
         &self,
@@ -187,26 +188,35 @@ impl Policy {
         key: &[u8],
     ) -> Result<Ticket, Refusal> {
         let p = SendPtr(self.handle.get()?);
+        let trace = crate::trace::current(py);
         let (code, permit, after) = self.call_acquire(py, wait, move || {
             let p = p;
             let mut permit: bw_keyed_permit = zeroed();
             let mut after = 0u64;
-            // SAFETY: live handle, `key` valid for reads of `key.len()` bytes (a
-            // dangling but non-NULL pointer when empty, which is never read), valid
-            // out-pointers.
-            let code = unsafe {
-                bw_policy_acquire_keyed(
-                    p.0,
-                    key.as_ptr(),
-                    key.len(),
-                    priority,
-                    &mut permit,
-                    &mut after,
-                )
+            let (k, len) = (key.as_ptr(), key.len());
+            let code = match &trace {
+                // SAFETY: live handle, `key` valid for reads of `key.len()` bytes (a
+                // dangling but non-NULL pointer when empty, which is never read), valid
+                // out-pointers.
+                None => unsafe {
+                    bw_policy_acquire_keyed(p.0, k, len, priority, &mut permit, &mut after)
+                },
+                // SAFETY: as above, and a valid trace context.
+                Some(t) => unsafe {
+                    bw_policy_acquire_keyed_traced(
+                        p.0,
+                        k,
+                        len,
+                        priority,
+                        t,
+                        &mut permit,
+                        &mut after,
+                    )
+                },
             } as i32;
             (code, permit, after)
         })?;
-        self.answer(py, code, after, || Ticket::Keyed(permit))
+        self.answer(py, code, after, || Ticket::Keyed(permit, trace))
     }
 
     #[inline]
@@ -256,14 +266,33 @@ impl Policy {
         status as i32
     }
 
-    /// Completes a permit of `acquire_keyed_ticket` (gives the key's slot back too).
+    /// Completes a permit of `acquire_keyed_ticket` (gives the key's slot back too)
+    /// with the trace context it was taken with.
     #[inline]
-    pub(crate) fn complete_keyed(&self, permit: &mut bw_keyed_permit, outcome: i32) -> i32 {
-        // SAFETY: live pointer (as in `complete_permit`); the permit was filled by
-        // `bw_policy_acquire_keyed` of this policy and is not shared.
-        unsafe {
-            bw_policy_complete_keyed(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN) as i32
-        }
+    pub(crate) fn complete_keyed(
+        &self,
+        permit: &mut bw_keyed_permit,
+        trace: Option<&bw_trace_context>,
+        outcome: i32,
+    ) -> i32 {
+        let status = match trace {
+            // SAFETY: live pointer (as in `complete_permit`); the permit was filled by
+            // a keyed acquire of this policy and is not shared.
+            None => unsafe {
+                bw_policy_complete_keyed(self.handle.raw(), permit, outcome, BW_DURATION_UNKNOWN)
+            },
+            // SAFETY: as above, with a valid trace context.
+            Some(trace) => unsafe {
+                bw_policy_complete_keyed_traced(
+                    self.handle.raw(),
+                    permit,
+                    outcome,
+                    BW_DURATION_UNKNOWN,
+                    trace,
+                )
+            },
+        };
+        status as i32
     }
 
     pub(crate) fn timeout_ns(&self) -> u64 {

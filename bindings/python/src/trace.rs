@@ -1,6 +1,7 @@
 //! Trace context for the guards: the hooks `breakwater.otel.install()` sets. Without
 //! them a guarded call pays one relaxed atomic load; with them, the policy's acquire and
-//! completion carry the current OpenTelemetry span (`bw_policy_*_traced`), so the events
+//! completion, keyed or not, carry the current OpenTelemetry span (`bw_policy_*_traced`,
+//! `bw_policy_*_keyed_traced`), so the events
 //! the call causes name it, and a rejection is reported to the span.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 """breakwater.otel with the real SDK's in-memory reader and span exporter: every
 instrument equals the snapshots after a multi-threaded run (each point once), the trip
 event carries the trace of the failing span, a rejection is a span event, and the log
-record has the documented fields."""
+record has the documented fields; keyed calls are traced alike."""
 from __future__ import annotations
 
 import json
@@ -157,6 +157,55 @@ def test_the_trip_carries_the_trace_of_the_failing_span(caplog: pytest.LogCaptur
     retry_after = attributes["retry_after"]
     assert isinstance(retry_after, float) and retry_after > 0
     assert all(not s.events for name, s in spans.items() if name != "charge rejected")
+
+
+def test_a_trip_by_keyed_calls_carries_the_trace_of_the_failing_keyed_call() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("checkout")
+    engine = bw.Engine.from_toml(
+        '[policies.payments.circuit_breaker]\nminimum_calls = 3\nfailure_rate_threshold = 50\nopen_duration = "1h"\n'
+        '[policies.payments.per_key]\nrate = 100\nperiod = "1s"\n')
+    events: List[bw.Event] = []
+    engine.on_event(events.append)
+    payments = engine["payments"]
+    tenant = payments.key(b"tenant-1")
+
+    @tenant
+    def charge() -> None:
+        raise ValueError("declined")
+
+    otel.install()
+    try:
+        with tracer.start_as_current_span("charge 0"):
+            with pytest.raises(ValueError):
+                charge()
+        with tracer.start_as_current_span("charge 1"):
+            with pytest.raises(ValueError):
+                with payments.key("tenant-1"):
+                    raise ValueError("declined")
+        # The two-step form, completed after its span ended: the completion (which
+        # trips) carries the acquire's context, not the current one (none).
+        with tracer.start_as_current_span("charge 2") as span:
+            last = span.get_span_context()
+            permit = payments.acquire_key(b"tenant-1")
+        permit.complete("failure")
+        with tracer.start_as_current_span("charge rejected"):
+            with pytest.raises(bw.RejectedError):
+                charge()
+    finally:
+        otel.uninstall()
+
+    trips = [e for e in events if e.kind == "transition"]
+    assert len(trips) == 1
+    assert trips[0].trace_id == format(last.trace_id, "032x")
+    assert trips[0].span_id == format(last.span_id, "016x")
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    rejected = spans["charge rejected"]
+    assert [e.name for e in rejected.events] == [otel.REJECTION_SPAN_EVENT]
+    assert dict(rejected.events[0].attributes or {})["reason"] == "circuit_open"
 
 
 def test_a_span_the_sampler_dropped_attaches_nothing() -> None:

@@ -4,14 +4,14 @@ application installs and configures the SDK).
 - :func:`register`: the instruments of the names table (``docs/telemetry.md``) as
   observable instruments on the application's meter; their callbacks read the policies'
   exact snapshots at collection time, so a call costs nothing more.
-- :func:`install`: the guards (decorators, ``with policy:``) attach the current span's
-  trace context to each call made while a span is recording, so the events it causes (a
-  trip, a load shed, a refused retry) carry it, and a rejection adds the span event
+- :func:`install`: the guards (decorators, ``with policy:``, and their keyed forms
+  ``policy.key(k)`` and ``policy.acquire_key(k)``) attach the current span's trace
+  context to each call made while a span is recording, so the events it causes (a trip,
+  a load shed, a refused retry) carry it, and a rejection adds the span event
   ``breakwater.rejection``. Until ``install()`` a call pays one relaxed atomic load for
   this; after it, a call outside any span pays one ``ContextVar.get`` and one dict
   lookup made natively, and a call inside a span one Python call (at the acquire; the
-  completion reuses the acquire's context). Keyed calls (``policy.key(k)``) carry no trace context: the C
-  ABI has no traced keyed acquire yet.
+  completion reuses the acquire's context).
 - :func:`log_events`: an event listener writing ``logging`` records with the fields
   ``trace_id``, ``span_id``, ``policy``, ``from``, ``to``, ``reason``.
 """
