@@ -160,29 +160,22 @@ fn min_batches() {
 
 /// The callgrind driver (see the module docs); false when not asked for.
 fn callgrind_driver() -> bool {
-    let Ok(what) = std::env::var("BW_CALLGRIND") else {
-        return false;
+    let (n, peer, calls) = match common::driver("BW_CALLGRIND=<keys>/<ours|governor>") {
+        None => return false,
+        Some(common::Driver::Min) => {
+            min_batches();
+            return true;
+        }
+        Some(common::Driver::Loop { case, peer, calls }) => {
+            let n: usize = case.parse().expect("a key count");
+            (n, peer, calls as usize)
+        }
     };
-    if what == "min" {
-        min_batches();
-        return true;
-    }
-    let (n, who) = what
-        .split_once('/')
-        .expect("BW_CALLGRIND=<keys>/<ours|governor>");
-    let n: usize = n.parse().expect("a key count");
     let keys = keys(n);
-    let env = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(default)
-    };
-    let calls = env("BW_CALLS", 1_000_000);
     // Under valgrind time runs ~50 times slower: `BW_RATE` (per second) puts the
     // driver in the regime the bench times (each key's refill per visit).
-    let rate = env("BW_RATE", RATE as usize) as u32;
-    if who == "governor" {
+    let rate = common::env_number("BW_RATE", RATE.into()) as u32;
+    if peer {
         let g = governor_at(rate);
         for k in keys.iter().cycle().take(n + calls) {
             let _ = black_box(g.check_key(k));

@@ -74,25 +74,19 @@ fn governor(case: &Case) -> governor::DefaultDirectRateLimiter {
 
 /// The callgrind driver (see the module docs); false when not asked for.
 fn callgrind_driver() -> bool {
-    let Ok(what) = std::env::var("BW_CALLGRIND") else {
-        return false;
+    let (name, peer, calls) = match common::driver("BW_CALLGRIND=<case>/<ours|governor>") {
+        None => return false,
+        Some(common::Driver::Min) => {
+            min_batches();
+            return true;
+        }
+        Some(common::Driver::Loop { case, peer, calls }) => (case, peer, calls),
     };
-    if what == "min" {
-        min_batches();
-        return true;
-    }
-    let (name, who) = what
-        .split_once('/')
-        .expect("BW_CALLGRIND=<case>/<ours|governor>");
     let case = CASES
         .iter()
         .find(|c| c.name == name)
         .expect("a case name of benches/limiter.rs");
-    let calls: u64 = std::env::var("BW_CALLS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1_000_000);
-    if who == "governor" {
+    if peer {
         let g = governor(case);
         for _ in 0..calls {
             let _ = black_box(g.check());

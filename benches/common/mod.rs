@@ -41,3 +41,41 @@ pub fn threaded_indexed(threads: usize, iters: u64, op: &(dyn Fn(usize, u64) + S
             .unwrap()
     })
 }
+
+/// What `BW_CALLGRIND` asks a bench binary to do instead of its criterion groups.
+#[allow(dead_code)] // each bench uses the parts it needs
+pub enum Driver {
+    /// `min`: the fastest of many short batches per case.
+    Min,
+    /// `<case>/<ours|governor>`: one case in a loop of `calls` (`BW_CALLS`, default
+    /// 1 000 000), for callgrind's instruction counts.
+    Loop {
+        case: String,
+        peer: bool,
+        calls: u64,
+    },
+}
+
+/// The request in `BW_CALLGRIND`, if any (`usage` names the expected form).
+#[allow(dead_code)]
+pub fn driver(usage: &str) -> Option<Driver> {
+    let what = std::env::var("BW_CALLGRIND").ok()?;
+    if what == "min" {
+        return Some(Driver::Min);
+    }
+    let (case, who) = what.split_once('/').unwrap_or_else(|| panic!("{usage}"));
+    Some(Driver::Loop {
+        case: case.to_string(),
+        peer: who == "governor",
+        calls: env_number("BW_CALLS", 1_000_000),
+    })
+}
+
+/// The number in the environment variable `name`, or `default`.
+#[allow(dead_code)]
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
