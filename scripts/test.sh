@@ -43,6 +43,8 @@ rm -rf "$LOGS"
 mkdir -p "$LOGS"
 
 slug() { printf '%s' "${1// /_}"; }
+# say TITLE: the heading above each suite's output in the final report.
+say() { printf '\n==> %s\n' "$*"; }
 
 # run NAME CMD...: runs one suite into its log and records its exit status and time.
 run() {

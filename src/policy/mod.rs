@@ -50,6 +50,7 @@ pub use crate::call_error::CallError;
 pub use call::CallOptions;
 pub use config::{validate_policy_name, PolicyConfig, RetryOn, RetryPolicyConfig, MAX_POLICY_NAME};
 pub use owned::{NoWait, OwnedPolicyPermit};
+#[cfg(all(feature = "capi", not(loom)))]
 pub(crate) use pipeline::held;
 pub use pipeline::{Policy, PolicyPermit, RawPolicyPermit, TracedPermit};
 pub use snapshot::PolicySnapshot;

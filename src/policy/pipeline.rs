@@ -186,7 +186,8 @@ pub(crate) mod held {
     pub(crate) const BULKHEAD: u8 = 1 << 3;
     /// The chaos stage decided that this call fails.
     pub(crate) const INJECTED_FAILURE: u8 = 1 << 4;
-    /// Every bit.
+    /// Every bit (the C ABI's flag mask is checked against it).
+    #[cfg(all(feature = "capi", not(loom)))]
     pub(crate) const ALL: u8 = BREAKER | PROBE | ADAPTIVE | BULKHEAD | INJECTED_FAILURE;
 }
 

@@ -121,7 +121,11 @@ def test_async_bulkhead_waits_for_a_slot() -> None:
         await asyncio.gather(one(1), one(2))
 
     asyncio.run(main())
-    assert order == [("in", 1), ("out", 1), ("in", 2), ("out", 2)]
+    # Which call gets the slot first is up to the worker threads that wait for it;
+    # what the bulkhead promises is that the second enters only after the first left.
+    first, second = order[0][1], order[2][1]
+    assert {first, second} == {1, 2}
+    assert order == [("in", first), ("out", first), ("in", second), ("out", second)]
     assert bulkhead.metrics().rejected == 0
 
 
