@@ -40,7 +40,7 @@ make -s -C bindings/c lib
   test -z "$(gofmt -l . ..)" || { gofmt -l . ..; exit 1; }
   go vet ./...
   go test -race -count=1 ./...
-  go run ./example | grep -q 'breakwater.calls'
+  grep -q 'breakwater.calls' <<<"$(go run ./example)"
 )
 results+=("go ok")
 
@@ -55,7 +55,7 @@ venv="$ROOT/target/venv"
   bindings/python/examples/otel_console.py
 "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests/test_otel.py \
   bindings/python/tests/test_guards.py
-"$venv/bin/python" bindings/python/examples/otel_console.py | grep -q 'breakwater.calls'
+grep -q 'breakwater.calls' <<<"$("$venv/bin/python" bindings/python/examples/otel_console.py)"
 results+=("python ok")
 
 echo "telemetry: ${results[*]} in $((SECONDS - start)) s"

@@ -160,7 +160,7 @@ python_suite() {
   "$venv/bin/python" -m mypy --strict --cache-dir "$ROOT/target/mypy-cache" \
     bindings/python/python/breakwater bindings/python/tests bindings/python/examples \
     examples/quickstart/python || return 1
-  "$venv/bin/python" bindings/python/examples/otel_console.py | grep -q 'breakwater.calls' || {
+  grep -q 'breakwater.calls' <<<"$("$venv/bin/python" bindings/python/examples/otel_console.py)" || {
     echo "the OpenTelemetry console example printed no breakwater.calls"
     return 1
   }
@@ -213,7 +213,7 @@ go_suite() {
     printf '%s\n' "$out" | grep -E '^(--- FAIL|FAIL|ok|panic:)|_test.go:[0-9]+:' || true
     echo "$(printf '%s\n' "$out" | grep -c '^--- PASS') passed, $(printf '%s\n' "$out" | grep -c '^--- FAIL') failed (go test -race, otel)"
     [ "$rc" -eq 0 ] || exit 1
-    go run ./example | grep -q 'breakwater.calls' || { echo "the Go console example printed no breakwater.calls"; exit 1; }
+    grep -q 'breakwater.calls' <<<"$(go run ./example)" || { echo "the Go console example printed no breakwater.calls"; exit 1; }
   )
 }
 
@@ -260,8 +260,12 @@ conformance_suite() {
 #     example. The Go and Python SDK tests ran in their suites.
 telemetry_suite() {
   cargo test --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target" || return 1
-  cargo run -q --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target" \
-    --example console | grep -q 'breakwater.calls' || {
+  # Captured, then grepped: `grep -q` at the end of a pipe exits at the first match,
+  # and the exporter's next write then dies of a broken pipe (a failed suite).
+  local printed
+  printed=$(cargo run -q --manifest-path tests/otel-it/Cargo.toml --target-dir "$ROOT/target" \
+    --example console) || return 1
+  grep -q 'breakwater.calls' <<<"$printed" || {
     echo "the Rust console example printed no breakwater.calls"
     return 1
   }
