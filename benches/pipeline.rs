@@ -12,6 +12,11 @@
 //!
 //! `cargo bench --bench pipeline`; with fat LTO and one codegen unit, as a
 //! release build of a dependent may be: `cargo bench --profile bench-lto --bench pipeline`.
+//!
+//! With `BW_CALLGRIND=<case>/ours` (`empty_policy`, `policy`, `sum_of_parts`,
+//! `peer_stack`), the binary runs that case `BW_CALLS` times (a million by default) and
+//! exits: the driver to run under `valgrind --tool=callgrind` for instruction counts
+//! (run it with two call counts and divide the difference, so the setup cancels out).
 
 mod common;
 use common::threaded;
@@ -102,7 +107,64 @@ fn policy() -> Policy {
     .unwrap()
 }
 
+/// The callgrind driver (see the module docs); false when not asked for.
+fn callgrind_driver() -> bool {
+    let (name, calls) = match common::driver("BW_CALLGRIND=<case>/ours") {
+        Some(common::Driver::Loop { case, calls, .. }) => (case, calls),
+        _ => return false,
+    };
+    let (bc, lc, hc) = configs();
+    match name.as_str() {
+        "empty_policy" => {
+            let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
+            for _ in 0..calls {
+                let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
+                empty.complete_raw(p, Outcome::Success, None);
+            }
+        }
+        "empty_policy_match" => {
+            let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
+            for _ in 0..calls {
+                match black_box(&empty).acquire_raw(Priority::Default) {
+                    Ok(p) => empty.complete_raw(p, Outcome::Success, None),
+                    Err(r) => panic!("{}", r.reason as u8),
+                }
+            }
+        }
+        "policy" => {
+            let policy = policy();
+            for _ in 0..calls {
+                let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
+                policy.complete_raw(p, Outcome::Success, None);
+            }
+        }
+        "sum_of_parts" => {
+            let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
+            let limiter = RateLimiter::new(lc).unwrap();
+            let bulkhead = Bulkhead::new(hc).unwrap();
+            for _ in 0..calls {
+                let p = black_box(&breaker).try_acquire_raw().unwrap();
+                black_box(&limiter).try_acquire().unwrap();
+                black_box(&bulkhead).try_acquire_raw().unwrap();
+                breaker.complete_raw(p, Outcome::Success, None);
+                bulkhead.release_raw();
+            }
+        }
+        "peer_stack" => {
+            let peers = PeerStack::new();
+            for _ in 0..calls {
+                assert!(black_box(&peers).call());
+            }
+        }
+        other => panic!("no case {other} in benches/pipeline.rs"),
+    }
+    true
+}
+
 fn bench(c: &mut Criterion) {
+    if callgrind_driver() {
+        std::process::exit(0);
+    }
     let (bc, lc, hc) = configs();
     let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
     let limiter = RateLimiter::new(lc).unwrap();

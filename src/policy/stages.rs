@@ -251,14 +251,38 @@ impl Stages {
         shared: &PolicyShared,
         clock: &AnyClock,
     ) -> Result<RawPolicyPermit, Rejection> {
+        self.acquire_then(priority, shared, clock, Ok, Err)
+    }
+
+    /// [`acquire`](Self::acquire) handing the answer to `ok` or `err` on the path that
+    /// produced it, instead of merging the paths into one `Result`: the lean and empty
+    /// paths' permit then never has to be built in memory (a caller such as the C ABI
+    /// writes it straight to its destination).
+    #[inline(always)]
+    pub(super) fn acquire_then<R>(
+        &self,
+        priority: Priority,
+        shared: &PolicyShared,
+        clock: &AnyClock,
+        ok: impl FnOnce(RawPolicyPermit) -> R,
+        err: impl FnOnce(Rejection) -> R,
+    ) -> R {
         // Each path counts its own answer, so the permit is built once, in place.
         if self.shape == 0 {
             shared.metrics.on_permitted();
-            Ok(RawPolicyPermit::bare(self.instance))
+            ok(RawPolicyPermit::bare(self.instance))
         } else if self.shape & shape::GENERAL == 0 {
-            self.acquire_lean(&shared.metrics)
+            match self.acquire_lean(&shared.metrics) {
+                Ok(permit) => ok(permit),
+                Err(rejection) => err(rejection),
+            }
         } else {
-            self.acquire_general(priority, shared, clock)
+            match self.acquire_general(priority, shared, clock) {
+                // Rebuilt field by field: the general path writes its answer through a
+                // pointer, and a permit whose address escapes stays in memory.
+                Ok(permit) => ok(permit.rebuilt()),
+                Err(rejection) => err(rejection),
+            }
         }
     }
 
@@ -528,7 +552,9 @@ impl Stages {
                 self.complete_lean(permit, outcome, metrics);
             }
         } else {
-            self.complete_general(permit, outcome, duration, metrics);
+            // A copy for the out-of-line call, so the caller's permit never has its
+            // address taken and stays in registers on the lean path (see `acquire`).
+            self.complete_general(permit.rebuilt(), outcome, duration, metrics);
         }
     }
 
