@@ -290,32 +290,48 @@ impl Stages {
     /// rejection gives back what the earlier ones granted, out of line.
     #[inline(always)]
     fn acquire_lean(&self, metrics: &PolicyMetrics) -> Result<RawPolicyPermit, Rejection> {
-        let breaker = match &self.breaker {
-            Some(b) => match b.try_acquire_raw() {
-                Ok(permit) => Some(permit),
+        // Each grant goes into the permit where it is made: an `Option` per stage,
+        // merged at the end, cost a branch-free select per field (21 instructions).
+        let mut permit = RawPolicyPermit::bare(self.instance);
+        if let Some(b) = &self.breaker {
+            match b.try_acquire_raw() {
+                Ok(granted) => permit.hold_breaker(granted),
                 Err(rejection) => return Err(self.unwind(None, None, rejection, metrics)),
-            },
-            None => None,
-        };
-        let token = match &self.limiter {
-            Some(l) => match l.try_acquire_raw() {
-                Ok(token) => Some(token),
-                Err(rejection) => return Err(self.unwind(breaker, None, rejection, metrics)),
-            },
-            None => None,
-        };
-        if let Some(b) = &self.bulkhead {
-            if let Err(rejection) = b.try_acquire_raw() {
-                return Err(self.unwind(breaker, token, rejection, metrics));
+            }
+        }
+        // The limiter's token stays where the limiter wrote it; it is wrapped for the
+        // unwinding only when the bulkhead refuses (wrapped up front, it was copied on
+        // every call).
+        match &self.limiter {
+            Some(l) => {
+                let token = match l.try_acquire_raw() {
+                    Ok(token) => token,
+                    Err(rejection) => {
+                        return Err(self.unwind(permit.breaker(), None, rejection, metrics))
+                    }
+                };
+                if let Err(rejection) = self.hold_bulkhead(&mut permit) {
+                    return Err(self.unwind(permit.breaker(), Some(token), rejection, metrics));
+                }
+            }
+            None => {
+                if let Err(rejection) = self.hold_bulkhead(&mut permit) {
+                    return Err(self.unwind(permit.breaker(), None, rejection, metrics));
+                }
             }
         }
         metrics.on_permitted();
-        let mut permit = RawPolicyPermit::bare(self.instance);
-        if let Some(b) = breaker {
-            permit.hold_breaker(b);
-        }
-        permit.held |= u8::from(self.bulkhead.is_some()) * held::BULKHEAD;
         Ok(permit)
+    }
+
+    /// The bulkhead's slot (one that never waits), if the policy has a bulkhead.
+    #[inline(always)]
+    fn hold_bulkhead(&self, permit: &mut RawPolicyPermit) -> Result<(), Rejection> {
+        if let Some(b) = &self.bulkhead {
+            b.try_acquire_raw()?;
+            permit.held |= held::BULKHEAD;
+        }
+        Ok(())
     }
 
     /// A lean acquire refused: the limiter's token goes back exactly, the breaker permit
