@@ -12,6 +12,12 @@
 //!
 //! `cargo bench --bench pipeline`; with fat LTO and one codegen unit, as a
 //! release build of a dependent may be: `cargo bench --profile bench-lto --bench pipeline`.
+//!
+//! With `BW_CALLGRIND=<case>/ours` (`empty_policy`, `policy`, `sum_of_parts`,
+//! `peer_stack`), the binary runs that case `BW_CALLS` times (a million by default) and
+//! exits: the driver to run under `valgrind --tool=callgrind` for instruction counts
+//! (run it with two call counts and divide the difference, so the setup cancels out).
+//! `BW_CALLGRIND=min` prints each case's fastest batch instead (see `min_batches`).
 
 mod common;
 use common::threaded;
@@ -102,7 +108,121 @@ fn policy() -> Policy {
     .unwrap()
 }
 
+/// The callgrind driver (see the module docs); false when not asked for.
+fn callgrind_driver() -> bool {
+    let (name, calls) = match common::driver("BW_CALLGRIND=<case>/ours") {
+        Some(common::Driver::Loop { case, calls, .. }) => (case, calls),
+        Some(common::Driver::Min) => {
+            min_batches();
+            return true;
+        }
+        None => return false,
+    };
+    let (bc, lc, hc) = configs();
+    match name.as_str() {
+        "empty_policy" => {
+            let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
+            for _ in 0..calls {
+                let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
+                empty.complete_raw(p, Outcome::Success, None);
+            }
+        }
+        "empty_policy_match" => {
+            let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
+            for _ in 0..calls {
+                match black_box(&empty).acquire_raw(Priority::Default) {
+                    Ok(p) => empty.complete_raw(p, Outcome::Success, None),
+                    Err(r) => panic!("{}", r.reason as u8),
+                }
+            }
+        }
+        "policy" => {
+            let policy = policy();
+            for _ in 0..calls {
+                let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
+                policy.complete_raw(p, Outcome::Success, None);
+            }
+        }
+        "sum_of_parts" => {
+            let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
+            let limiter = RateLimiter::new(lc).unwrap();
+            let bulkhead = Bulkhead::new(hc).unwrap();
+            for _ in 0..calls {
+                let p = black_box(&breaker).try_acquire_raw().unwrap();
+                black_box(&limiter).try_acquire().unwrap();
+                black_box(&bulkhead).try_acquire_raw().unwrap();
+                breaker.complete_raw(p, Outcome::Success, None);
+                bulkhead.release_raw();
+            }
+        }
+        "peer_stack" => {
+            let peers = PeerStack::new();
+            for _ in 0..calls {
+                assert!(black_box(&peers).call());
+            }
+        }
+        other => panic!("no case {other} in benches/pipeline.rs"),
+    }
+    true
+}
+
+/// `BW_CALLGRIND=min`: each case's cost per call as the fastest of many short batches,
+/// the cases alternating, on one thread. On a loaded machine a batch that ran without
+/// being preempted shows the cost, where criterion's mean shows the load.
+fn min_batches() {
+    const BATCH: u32 = 20_000;
+    let fastest = |f: &dyn Fn()| {
+        let start = std::time::Instant::now();
+        for _ in 0..BATCH {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+    };
+    let (bc, lc, hc) = configs();
+    let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
+    let limiter = RateLimiter::new(lc).unwrap();
+    let bulkhead = Bulkhead::new(hc).unwrap();
+    let policy = policy();
+    let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
+    let peers = PeerStack::new();
+    let cases: [(&str, &dyn Fn()); 4] = [
+        ("empty_policy", &|| {
+            let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
+            empty.complete_raw(p, Outcome::Success, None);
+        }),
+        ("policy", &|| {
+            let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
+            policy.complete_raw(p, Outcome::Success, None);
+        }),
+        ("sum_of_parts", &|| {
+            let p = black_box(&breaker).try_acquire_raw().unwrap();
+            black_box(&limiter).try_acquire().unwrap();
+            black_box(&bulkhead).try_acquire_raw().unwrap();
+            breaker.complete_raw(p, Outcome::Success, None);
+            bulkhead.release_raw();
+        }),
+        ("peer_stack", &|| assert!(black_box(&peers).call())),
+    ];
+    let mut best = [f64::MAX; 4];
+    for _ in 0..300 {
+        for (i, (_, f)) in cases.iter().enumerate() {
+            best[i] = best[i].min(fastest(*f));
+        }
+    }
+    for ((name, _), ns) in cases.iter().zip(best) {
+        println!("min/pipeline/1t/{name}: {ns:.2} ns");
+    }
+    println!(
+        "min/pipeline/1t ratios: policy/sum_of_parts {:.2}, policy/peer_stack {:.2}",
+        best[1] / best[2],
+        best[1] / best[3]
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    if callgrind_driver() {
+        std::process::exit(0);
+    }
     let (bc, lc, hc) = configs();
     let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
     let limiter = RateLimiter::new(lc).unwrap();

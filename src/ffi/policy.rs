@@ -137,9 +137,53 @@ impl bw_permit {
         }
     }
 
+    /// The common case of [`redeem`](Self::redeem), with no call out of line: a live
+    /// permit of the stages in force, with no bit an acquire does not set. Marks it used
+    /// and returns what it holds; `None` (the permit untouched) for everything else,
+    /// which `redeem` then sorts out with the same checks and a status.
+    #[inline(always)]
+    pub(super) fn redeem_current(&mut self, policy: &Policy) -> Option<RawPolicyPermit> {
+        use words::*;
+        let packed = self.opaque[5];
+        let priority = (packed >> PRIORITY_SHIFT) & PRIORITY_MASK;
+        // One comparison for the marker, the keyed bit and the reserved bits together.
+        let fixed = packed & (u64::MAX << MARKER_SHIFT | KEYED | RESERVED);
+        if fixed != u64::from(PERMIT_LIVE) << MARKER_SHIFT
+            || priority == PRIORITY_MASK
+            || !policy.is_current(self.opaque[0])
+        {
+            return None;
+        }
+        let raw = self.words_to_raw(packed, priority);
+        // The marker is live (checked above): one xor makes it used.
+        self.opaque[5] = packed ^ (u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT);
+        Some(raw)
+    }
+
+    /// What the (checked) words hold; `packed` is word 5, `priority` its priority code.
+    #[inline(always)]
+    fn words_to_raw(&self, packed: u64, priority: u64) -> RawPolicyPermit {
+        use words::*;
+        RawPolicyPermit {
+            instance: self.opaque[0],
+            breaker_generation: self.opaque[1],
+            breaker_started: self.opaque[2],
+            adaptive_start: self.opaque[3],
+            started_at: self.opaque[4],
+            // Completion reads nothing of the chaos decision but the failure (the caller
+            // already acted on the latency).
+            injected_latency_ns: 0,
+            keyed: None,
+            adaptive_in_flight: (packed & IN_FLIGHT_MASK) as u32,
+            // Five bits (`FLAGS_MASK`): the truncation keeps them all.
+            held: ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u8,
+            // Codes 0–2 are all priorities (checked by the callers and in the tests).
+            adaptive_priority: Priority::from_code(priority as i64).unwrap_or_default(),
+        }
+    }
+
     /// Checks that this permit is a live one of `policy`, marks it used and returns
     /// what it holds; on error the permit is untouched and the status says why.
-    /// Inlined into `bw_policy_complete`, so the permit it rebuilds stays in registers.
     #[inline]
     pub(super) fn redeem(&mut self, policy: &Policy) -> Result<RawPolicyPermit, bw_status> {
         use words::*;
@@ -168,22 +212,7 @@ impl bw_permit {
                 "the permit's words were changed after bw_policy_acquire",
             ));
         }
-        let raw = RawPolicyPermit {
-            instance: self.opaque[0],
-            breaker_generation: self.opaque[1],
-            breaker_started: self.opaque[2],
-            adaptive_start: self.opaque[3],
-            started_at: self.opaque[4],
-            // Completion reads nothing of the chaos decision but the failure (the caller
-            // already acted on the latency).
-            injected_latency_ns: 0,
-            keyed: None,
-            adaptive_in_flight: (packed & IN_FLIGHT_MASK) as u32,
-            // Five bits (`FLAGS_MASK`): the truncation keeps them all.
-            held: ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u8,
-            // Codes 0–2 are all priorities (checked above and in the tests).
-            adaptive_priority: Priority::from_code(priority as i64).unwrap_or_default(),
-        };
+        let raw = self.words_to_raw(packed, priority);
         // The marker is live (checked above): one xor makes it used.
         self.opaque[5] = packed ^ (u64::from(PERMIT_LIVE ^ PERMIT_USED) << MARKER_SHIFT);
         Ok(raw)
@@ -221,15 +250,18 @@ pub unsafe extern "C" fn bw_policy_acquire(
         };
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
-        match policy.acquire_raw(priority) {
-            Ok(raw) => {
+        // The permit goes straight from the stage that granted it to C: no `Result`
+        // to build and take apart.
+        policy.acquire_raw_then(
+            priority,
+            |raw| {
                 // SAFETY: non-NULL and writable by contract.
                 unsafe { write_out(out_permit, bw_permit::issue(raw)) };
                 bw_status::BW_OK
-            }
+            },
             // SAFETY: NULL or writable by contract.
-            Err(rejection) => unsafe { write_rejection(&rejection, out_retry_after_ns) },
-        }
+            |rejection| unsafe { write_rejection(&rejection, out_retry_after_ns) },
+        )
     })
 }
 
@@ -265,14 +297,32 @@ pub unsafe extern "C" fn bw_policy_complete(
         let policy = unsafe { bw_policy::borrow(policy) };
         // SAFETY: non-NULL, valid and not shared during the call, by contract.
         let permit = unsafe { &mut *permit };
-        let raw = match permit.redeem(policy) {
-            Ok(raw) => raw,
-            Err(status) => return status,
-        };
         let duration = known_duration(duration_ns).map(Duration::from_nanos);
-        policy.complete_raw(raw, outcome, duration);
+        match permit.redeem_current(policy) {
+            Some(raw) => policy.complete_raw(raw, outcome, duration),
+            None => return complete_checked(policy, permit, outcome, duration),
+        }
         bw_status::BW_OK
     })
+}
+
+/// `bw_policy_complete` for every permit `redeem_current` leaves: one of replaced
+/// stages, or one to refuse with the status that says why.
+#[cold]
+#[inline(never)]
+fn complete_checked(
+    policy: &Policy,
+    permit: &mut bw_permit,
+    outcome: crate::Outcome,
+    duration: Option<Duration>,
+) -> bw_status {
+    match permit.redeem(policy) {
+        Ok(raw) => {
+            policy.complete_raw(raw, outcome, duration);
+            bw_status::BW_OK
+        }
+        Err(status) => status,
+    }
 }
 
 /// Adds a reference to `policy` and returns it (NULL gives NULL). Thread-safe.

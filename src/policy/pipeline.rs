@@ -209,6 +209,24 @@ impl RawPolicyPermit {
         }
     }
 
+    /// The same permit, built field by field: a copy whose source is only read field by
+    /// field, never by address, so the compiler can keep the source in registers.
+    #[inline(always)]
+    pub(crate) fn rebuilt(&self) -> RawPolicyPermit {
+        RawPolicyPermit {
+            instance: self.instance,
+            breaker_generation: self.breaker_generation,
+            breaker_started: self.breaker_started,
+            adaptive_start: self.adaptive_start,
+            started_at: self.started_at,
+            injected_latency_ns: self.injected_latency_ns,
+            keyed: self.keyed,
+            adaptive_in_flight: self.adaptive_in_flight,
+            held: self.held,
+            adaptive_priority: self.adaptive_priority,
+        }
+    }
+
     /// The breaker permit held, if any.
     #[inline(always)]
     pub(crate) fn breaker(&self) -> Option<RawBreakerPermit> {
@@ -544,6 +562,26 @@ impl Policy {
     #[inline(always)]
     pub fn acquire_raw(&self, priority: Priority) -> Result<RawPolicyPermit, Rejection> {
         self.stages().acquire(priority, &self.shared, &self.clock)
+    }
+
+    /// [`Policy::acquire_raw`] handing the permit to `ok` or the rejection to `err`
+    /// (see `Stages::acquire_then`: the C ABI writes the permit straight to C).
+    #[inline(always)]
+    pub(crate) fn acquire_raw_then<R>(
+        &self,
+        priority: Priority,
+        ok: impl FnOnce(RawPolicyPermit) -> R,
+        err: impl FnOnce(Rejection) -> R,
+    ) -> R {
+        self.stages()
+            .acquire_then(priority, &self.shared, &self.clock, ok, err)
+    }
+
+    /// Whether `instance` names the stages in force: the common case of a completion,
+    /// which the C ABI checks before it rebuilds a permit.
+    #[inline(always)]
+    pub(crate) fn is_current(&self, instance: u64) -> bool {
+        self.stages().instance == instance
     }
 
     /// [`Policy::acquire_with`] for a call with the trace context `trace`: the events
