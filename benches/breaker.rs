@@ -15,7 +15,8 @@
 //! Instruction counts instead of times (one thread, closed, each contender in its own
 //! out-of-line loop): run the built binary with `BW_COUNT_ITERS=N` under
 //! `valgrind --tool=callgrind` and read the inclusive cost of each `count_*` function in
-//! `callgrind_annotate --inclusive=yes`, divided by N.
+//! `callgrind_annotate --inclusive=yes`, divided by N. `BW_MIN=1` prints the closed
+//! case's fastest batch per call instead, on one and two threads (see `min_batches`).
 
 use breakwater::breaker::{BreakerConfig, CircuitBreaker};
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
@@ -219,7 +220,61 @@ fn count_recloser(b: &recloser::Recloser, iters: u64) {
 
 criterion_group!(breaker, benches);
 
+/// `BW_MIN=1`: the closed case's cost per call (acquire + success) as the fastest of
+/// 30 batches (about a millisecond each, so that two threads overlap), ours and failsafe's alternating, on one thread and on two threads
+/// sharing one breaker (a round's time is its slower thread's). On a loaded machine a
+/// batch that ran without being preempted shows the cost, where criterion's mean shows
+/// the load.
+fn min_batches() {
+    const BATCH: u64 = 200_000;
+    /// Each thread times its own batch (a round's time is the slower one's), so a main
+    /// thread preempted at the barrier cannot shorten the round.
+    fn fastest<T: Sync>(target: &T, threads: usize, op: fn(&T)) -> f64 {
+        let batch = || {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                op(target);
+            }
+            start.elapsed().as_nanos() as f64 / BATCH as f64
+        };
+        if threads == 1 {
+            return batch();
+        }
+        let barrier = Barrier::new(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        batch()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0.0, f64::max)
+        })
+    }
+    let (a, f) = (ours(), failsafe());
+    for threads in [1, 2] {
+        let (mut mine, mut theirs) = (f64::MAX, f64::MAX);
+        for _ in 0..30 {
+            mine = mine.min(fastest(&a, threads, ours_closed));
+            theirs = theirs.min(fastest(&f, threads, failsafe_closed));
+        }
+        println!(
+            "min/breaker/closed/{threads}t: breakwater {mine:.2} ns, failsafe {theirs:.2} ns, ratio {:.2}",
+            mine / theirs
+        );
+    }
+}
+
 fn main() {
+    if std::env::var_os("BW_MIN").is_some() {
+        min_batches();
+        return;
+    }
     if let Some(iters) = std::env::var("BW_COUNT_ITERS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

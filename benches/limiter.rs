@@ -101,34 +101,62 @@ fn callgrind_driver() -> bool {
 }
 
 /// `BW_CALLGRIND=min`: each case's cost per call as the fastest of many short batches,
-/// ours and governor's alternating, on one thread. On a loaded machine a batch that ran
-/// without being preempted shows the cost, where criterion's mean shows the load.
+/// ours and governor's alternating, on one thread and on two threads sharing one limiter
+/// (a round's time is its slower thread's). On a loaded machine a batch that ran without
+/// being preempted shows the cost, where criterion's mean shows the load.
 fn min_batches() {
-    const BATCH: u32 = 20_000;
-    let fastest = |f: &dyn Fn()| {
-        let start = std::time::Instant::now();
-        for _ in 0..BATCH {
-            f();
+    let fastest = |threads: usize, f: &(dyn Fn() + Sync)| {
+        let batch: u32 = if threads == 1 { 20_000 } else { 100_000 };
+        let per_call =
+            |start: std::time::Instant| start.elapsed().as_nanos() as f64 / f64::from(batch);
+        if threads == 1 {
+            let start = std::time::Instant::now();
+            for _ in 0..batch {
+                f();
+            }
+            return per_call(start);
         }
-        start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let start = std::time::Instant::now();
+                        for _ in 0..batch {
+                            f();
+                        }
+                        per_call(start)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0.0, f64::max)
+        })
     };
-    for case in &CASES {
-        let (l, g) = (ours(case), governor(case));
-        let (mut mine, mut theirs) = (f64::MAX, f64::MAX);
-        for _ in 0..300 {
-            mine = mine.min(fastest(&|| {
-                let _ = black_box(l.try_acquire());
-            }));
-            theirs = theirs.min(fastest(&|| {
-                let _ = black_box(g.check());
-            }));
+    for threads in [1, 2] {
+        // Two threads need batches long enough to overlap (about a millisecond).
+        let rounds = if threads == 1 { 300 } else { 30 };
+        for case in &CASES {
+            let (l, g) = (ours(case), governor(case));
+            let (mut mine, mut theirs) = (f64::MAX, f64::MAX);
+            for _ in 0..rounds {
+                mine = mine.min(fastest(threads, &|| {
+                    let _ = black_box(l.try_acquire());
+                }));
+                theirs = theirs.min(fastest(threads, &|| {
+                    let _ = black_box(g.check());
+                }));
+            }
+            println!(
+                "min/limiter/{}/{threads}t: breakwater ({:?}) {mine:.2} ns, governor {theirs:.2} ns, ratio {:.2}",
+                case.name,
+                l.clock(),
+                mine / theirs
+            );
         }
-        println!(
-            "min/limiter/{}/1t: breakwater ({:?}) {mine:.2} ns, governor {theirs:.2} ns, ratio {:.2}",
-            case.name,
-            l.clock(),
-            mine / theirs
-        );
     }
 }
 

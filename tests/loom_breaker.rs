@@ -12,7 +12,9 @@
 //!     whichever is recorded last (the success that reaches the minimum checks too);
 //! (g) a failure completed while a `reset` starts a new generation never counts as a
 //!     failure of the new window, however its record and the new generation's first
-//!     record interleave (it may count there as a success: see `CountWindow`).
+//!     record interleave (it may count there as a success: see `CountWindow`);
+//! (h) a success on a full window of successes, which claims no slot, racing a failure:
+//!     the window holds exactly the last `size` outcomes in either order.
 #![cfg(loom)]
 
 use breakwater::breaker::{
@@ -308,5 +310,32 @@ fn e_window_counts_exact_time_window() {
     window_counts_exact(WindowConfig::Time {
         duration: Duration::from_secs(10),
         buckets: 2,
+    });
+}
+
+#[test]
+fn h_a_success_among_successes_racing_a_failure_counts_exactly() {
+    loom::model(|| {
+        let (b, _clock) = breaker(
+            BreakerConfig::default()
+                .with_window(WindowConfig::Count { size: 3 })
+                .with_minimum_calls(3)
+                .with_failure_rate_threshold(100.0),
+        );
+        for _ in 0..3 {
+            b.try_acquire().unwrap().success();
+        }
+        let success = b.try_acquire_raw().unwrap();
+        let failure = b.try_acquire_raw().unwrap();
+        complete_racing(&b, (success, Outcome::Success), (failure, Outcome::Failure));
+        let s = b.snapshot();
+        assert_eq!((s.state, s.calls, s.failures), (BreakerState::Closed, 3, 1));
+        // In either order at most one outcome followed the failure: one more success
+        // leaves it in the window, three more push it out.
+        b.try_acquire().unwrap().success();
+        assert_eq!(b.snapshot().failures, 1);
+        b.try_acquire().unwrap().success();
+        b.try_acquire().unwrap().success();
+        assert_eq!((b.snapshot().calls, b.snapshot().failures), (3, 0));
     });
 }

@@ -137,3 +137,31 @@ fn racing_refunds_of_stacked_tokens_are_exact_and_bounded() {
         assert_eq!(l.available(), 2 - taken, "both refunds exact");
     });
 }
+
+/// Two threads race for a burst of 1 on a stopped clock, on the coarse-first path too
+/// (a cheap reading lagging by a tick): one passes, and the other's `retry_after` is
+/// the exact wait of the slot the winner left (built inline on the refusal path), or
+/// at most a tick later when the coarse reading answered.
+#[test]
+fn a_racing_refusal_says_exactly_when() {
+    for tick in [Duration::ZERO, Duration::from_nanos(4)] {
+        loom::model(move || {
+            let clock = ManualClock::new().with_coarse_tick(tick);
+            clock.set(100);
+            let l = limiter(1, &clock);
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let l = l.clone();
+                    thread::spawn(move || l.try_acquire().err().map(|r| r.retry_after))
+                })
+                .collect();
+            let refusals: Vec<_> = threads
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .collect();
+            assert_eq!(refusals.len(), 1, "exactly one of two passes a burst of 1");
+            let retry = refusals[0].expect("a finite wait");
+            assert!(retry >= I && retry <= I + tick, "{retry:?}");
+        });
+    }
+}

@@ -35,6 +35,10 @@ const BITS_TAG_SHIFT: u32 = SLOTS_PER_WORD;
 const BITS_TAG_BITS: u32 = 8;
 /// Bitset words per bitset: enough for [`MAX_COUNT_WINDOW`] slots.
 const BIT_WORDS: usize = MAX_COUNT_WINDOW.div_ceil(SLOTS_PER_WORD) as usize;
+/// The largest window (in bitset words, 56 slots each) whose success first checks
+/// whether it needs a slot at all; a larger window would load more words than the claim
+/// costs.
+const QUIET_WORDS: usize = 4;
 
 const CLAIMS_MASK: u64 = 0xFFFF_FFFF;
 /// Claims are folded back (by a multiple of the size) once they pass this, far below
@@ -137,6 +141,17 @@ enum Restart {
 /// (all of them once full), so a bitset word whose 8-bit tag happens to alias an old
 /// generation still never shows a slot that was not written in this generation.
 ///
+/// **A success among successes.** A success that finds the window full of this
+/// generation's outcomes, none of them failed (nor slow, when slow calls are tracked),
+/// claims no slot and writes nothing: it is recorded as it stands, without a single
+/// read-modify-write. That is exact. The window holds `size` successes before and after
+/// it, and which slot the next outcome overwrites does not matter while every slot
+/// holds a success: each outcome recorded later still leaves the window `size` outcomes
+/// after it. A failure racing with it whose bit it did not see is ordered after it (a
+/// failure is recorded when its bit is written), and one it saw makes it claim a slot as
+/// before. So successes on a healthy breaker cost loads only and leave the window's
+/// cache line shared between the threads that record them.
+///
 /// Approximations, documented:
 /// - If a thread that claimed a slot is preempted while `size` later outcomes are
 ///   recorded, it may write its bit after the one that overtook it (last writer wins);
@@ -176,6 +191,9 @@ impl CountWindow {
     ) -> Claim {
         let size = ring.size;
         let tag = generation & ((1 << HEAD_TAG_BITS) - 1);
+        if !failed && slow != Some(true) && self.holds_only_successes(tag, generation, size, slow) {
+            return Claim::Recorded(u64::from(size));
+        }
         // SeqCst: see the module docs (record-then-evaluate on several words).
         let mut before = self.head.fetch_add(1, Ordering::SeqCst);
         let claims = loop {
@@ -206,6 +224,46 @@ impl CountWindow {
         self.write(ring.slot(claims), generation, failed, slow);
         let size = u64::from(size);
         Claim::Recorded(if claims >= size { size } else { claims })
+    }
+
+    /// Whether the window is full of `generation`'s outcomes and none of them failed
+    /// (nor was slow, when `slow` is tracked): then a success needs no slot (see
+    /// [`CountWindow`], "a success among successes"). Loads only; `false` whenever it
+    /// cannot tell cheaply (a window of more than [`QUIET_WORDS`] bitset words).
+    #[inline(always)]
+    fn holds_only_successes(
+        &self,
+        tag: u64,
+        generation: u64,
+        size: u32,
+        slow: Option<bool>,
+    ) -> bool {
+        let words = size.div_ceil(SLOTS_PER_WORD) as usize;
+        if words > QUIET_WORDS {
+            return false;
+        }
+        // SeqCst: see the module docs. The head first: a failure whose bit the loads
+        // below miss is recorded after this success (its bit is its record).
+        let head = self.head.load(Ordering::SeqCst);
+        if head >> HEAD_TAG_SHIFT != tag || head & CLAIMS_MASK < u64::from(size) {
+            return false;
+        }
+        let bits_tag = generation & ((1 << BITS_TAG_BITS) - 1);
+        let clear = |word: &AtomicU64| {
+            // SeqCst: see the module docs.
+            let w = word.load(Ordering::SeqCst);
+            let theirs = w >> BITS_TAG_SHIFT;
+            // Empty for `generation`, as `counts` reads it: its tag with no bits, or an
+            // older tag. A newer tag: the window is being taken over, so claim a slot
+            // as before and let `record` sort it out.
+            if theirs == bits_tag {
+                w & SLOT_MASK == 0
+            } else {
+                !tag_newer(theirs, bits_tag, BITS_TAG_BITS)
+            }
+        };
+        let failures = self.failures.iter().take(words).all(clear);
+        failures && (slow.is_none() || self.slow.iter().take(words).all(clear))
     }
 
     /// Writes the outcome of `generation` into `slot`.
@@ -550,6 +608,92 @@ mod tests {
             "{}",
             std::mem::size_of::<TimeWindow>()
         );
+    }
+
+    /// The claims the head word holds (white box).
+    fn claims(w: &CountWindow) -> u64 {
+        w.head.load(Ordering::SeqCst) & CLAIMS_MASK
+    }
+
+    #[test]
+    fn a_success_among_successes_claims_no_slot() {
+        let w = CountWindow::new();
+        let (g, ring) = (7, Ring::new(5));
+        for _ in 0..5 {
+            w.record(g, ring, false, None);
+        }
+        assert_eq!(claims(&w), 5);
+        for _ in 0..3 {
+            assert_eq!(w.record(g, ring, false, None), Claim::Recorded(5));
+        }
+        assert_eq!(claims(&w), 5, "full of successes: nothing claimed");
+        assert_eq!(w.record(g, ring, true, None), Claim::Recorded(5));
+        assert_eq!(claims(&w), 6, "a failure claims its slot");
+        for i in 0..4 {
+            w.record(g, ring, false, None);
+            assert_eq!(claims(&w), 7 + i, "the failure is still in the window");
+        }
+        assert_eq!(w.counts(g, 5).failures, 1);
+        w.record(g, ring, false, None);
+        assert_eq!(
+            (claims(&w), w.counts(g, 5).failures),
+            (11, 0),
+            "the failure left the window"
+        );
+        w.record(g, ring, false, None);
+        assert_eq!(claims(&w), 11, "successes only again");
+        // A slow bit counts when slow calls are tracked, and only then.
+        w.record(g, ring, false, Some(true));
+        assert_eq!(claims(&w), 12);
+        w.record(g, ring, false, None);
+        assert_eq!(claims(&w), 12, "slow calls not tracked by this record");
+        w.record(g, ring, false, Some(false));
+        assert_eq!(claims(&w), 13);
+        // A bitset word of a newer generation: claim, and let `record` sort it out.
+        w.failures[0].store((g + 1) << BITS_TAG_SHIFT, Ordering::SeqCst);
+        assert_eq!(w.record(g, ring, false, None), Claim::Recorded(5));
+        assert_eq!(claims(&w), 14);
+        // Another generation's head: claimed (and started over) as before.
+        assert_eq!(w.record(g + 1, ring, false, None), Claim::Recorded(0));
+        assert_eq!(claims(&w), 1);
+        // A window of more than four bitset words always claims.
+        let big = CountWindow::new();
+        let ring = Ring::new(300);
+        for i in 0..301 {
+            big.record(g, ring, false, None);
+            assert_eq!(claims(&big), i + 1);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any sequence of outcomes, mostly successes so that the window often holds
+        /// nothing else: the counts are those of the last `size` outcomes.
+        #[test]
+        fn count_window_counts_the_last_outcomes(
+            size in 1u32..=300,
+            outcomes in proptest::collection::vec((0u8..10, proptest::option::of(0u8..10)), 1..700),
+        ) {
+            let w = CountWindow::new();
+            let ring = Ring::new(size);
+            let mut last = std::collections::VecDeque::new();
+            let track_slow = outcomes[0].1.is_some();
+            for (f, s) in outcomes {
+                let failed = f == 0;
+                let slow = track_slow.then_some(s.unwrap_or(1) == 0);
+                let held = last.len() as u64;
+                proptest::prop_assert_eq!(w.record(5, ring, failed, slow), Claim::Recorded(held));
+                last.push_back((failed, slow == Some(true)));
+                if last.len() > size as usize {
+                    last.pop_front();
+                }
+                let counts = w.counts(5, size);
+                proptest::prop_assert_eq!(counts, WindowCounts {
+                    calls: last.len() as u64,
+                    failures: last.iter().filter(|o| o.0).count() as u64,
+                    slow: last.iter().filter(|o| o.1).count() as u64,
+                });
+            }
+        }
     }
 
     #[test]

@@ -94,6 +94,14 @@ pub trait Clock: Send + Sync {
     fn coarse_lag(&self) -> u64 {
         0
     }
+
+    /// The [`TscClock`] whose readings [`now`](Clock::now) returns, if this clock is
+    /// one: a hot path may then read the counter itself ([`TscClock::ticks`]) and scale
+    /// it once into its own units (the rate limiter does). `None`, the default, for
+    /// every other clock. Read when a policy is built, not per call.
+    fn tsc(&self) -> Option<TscClock> {
+        None
+    }
 }
 
 /// A shared or borrowed clock reads the clock it points to.
@@ -112,6 +120,10 @@ macro_rules! forward_clock {
 
             fn coarse_lag(&self) -> u64 {
                 (**self).coarse_lag()
+            }
+
+            fn tsc(&self) -> Option<TscClock> {
+                (**self).tsc()
             }
         }
     )+};
@@ -438,6 +450,14 @@ impl Clock for AnyClock {
             AnyClock::Coarse | AnyClock::Tsc(_) => 0,
             AnyClock::Manual(m) => m.coarse_lag(),
             AnyClock::Custom(c) => c.coarse_lag(),
+        }
+    }
+
+    fn tsc(&self) -> Option<TscClock> {
+        match self {
+            AnyClock::Tsc(t) => Some(*t),
+            AnyClock::Custom(c) => c.tsc(),
+            _ => None,
         }
     }
 }

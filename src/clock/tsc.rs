@@ -117,12 +117,24 @@ impl TscClock {
     pub fn calibration(&self) -> Calibration {
         *self.cal
     }
+
+    /// The raw counter, unscaled: [`now`](Clock::now) is
+    /// [`calibration().nanos(ticks())`](Calibration::nanos). For a hot path that keeps
+    /// its own time in counter ticks, or scales them once into its own units.
+    #[inline(always)]
+    pub fn ticks(&self) -> u64 {
+        read_counter()
+    }
 }
 
 impl Clock for TscClock {
     #[inline(always)]
     fn now(&self) -> u64 {
         self.cal.nanos(read_counter())
+    }
+
+    fn tsc(&self) -> Option<TscClock> {
+        Some(*self)
     }
 }
 

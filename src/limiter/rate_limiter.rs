@@ -5,7 +5,7 @@ use super::error::LimiterError;
 use super::gcra::{self, Decision};
 use super::refund;
 use super::reservation::{RawReservation, Reservation};
-use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock, TscClock};
 use crate::error::ConfigError;
 use crate::rejection::{RejectReason, Rejection};
 use crate::shm::place::Place;
@@ -72,6 +72,48 @@ pub struct RateLimiter<C: Clock = AnyClock> {
     /// ([`Clock::coarse_lag`]), when this limiter answers from the cheap reading first
     /// (see [`RateLimiter::clock_for`]); 0 = never.
     coarse_lag: u64,
+    /// When the clock is the TSC clock: its counter scaled straight into units since the
+    /// epoch (see [`TscUnits`]), in place of `clock.now()`.
+    tsc: Option<TscUnits>,
+}
+
+/// The TSC clock's counter read as quota units since a limiter's epoch, with one
+/// multiply: `(ticks - base) × mult / 2^32`, where `mult` is the calibration's
+/// nanoseconds per tick (× 2^32) times the quota's units per nanosecond. That skips the
+/// clock's own conversion to nanoseconds, its offset and the limiter's epoch and scale
+/// on every call. The readings are the clock's to within a unit (a finer rounding of the
+/// same line), non-decreasing in the counter, and the limiter reads no other: every
+/// decision, reservation and refund of the limiter is on this one time line.
+#[derive(Clone, Copy, Debug)]
+struct TscUnits {
+    clock: TscClock,
+    /// The counter at the epoch.
+    base: u64,
+    /// Units per tick, × 2^32.
+    mult: u64,
+}
+
+impl TscUnits {
+    /// The scale for `clock` and `quota` from the counter `base` on, or `None` when the
+    /// multiplier does not fit a `u64` (a counter slower than 2^27 ns a tick: none).
+    fn new(clock: TscClock, base: u64, quota: &Quota) -> Option<Self> {
+        let mult = clock.calibration().mult.checked_mul(quota.scale)?;
+        Some(Self { clock, base, mult })
+    }
+
+    #[inline(always)]
+    fn now(&self) -> u64 {
+        tsc_units(self.clock.ticks(), self.base, self.mult)
+    }
+}
+
+/// Counter ticks since `base` in units of `mult / 2^32` per tick: non-decreasing in
+/// `ticks`, 0 at or below `base` (a core whose counter lags a little reads the epoch),
+/// saturating at `u64::MAX`.
+#[inline(always)]
+fn tsc_units(ticks: u64, base: u64, mult: u64) -> u64 {
+    let wide = (u128::from(ticks.saturating_sub(base)) * u128::from(mult)) >> 32;
+    u64::try_from(wide).unwrap_or(u64::MAX)
 }
 
 /// A limiter's mutable state, `#[repr(C)]` and pointer-free (all zero = a full bucket at
@@ -178,7 +220,9 @@ impl RateLimiter<AnyClock> {
     /// refusal of `try_acquire` can be answered from the coarse reading, so such a
     /// limiter reads the calibrated TSC clock instead ([`AnyClock::precise_local`]:
     /// `rdtsc` and a multiply, where the counter is invariant; `CLOCK_MONOTONIC`
-    /// elsewhere), once per call.
+    /// elsewhere), once per call. On the TSC clock (whichever way it was handed in) the
+    /// limiter scales the counter straight into its units, one multiply from `rdtsc` to
+    /// the decision (see [`Clock::tsc`]).
     pub fn clock_for(config: &RateLimiterConfig) -> AnyClock {
         Self::clock_for_scope(config, false)
     }
@@ -241,6 +285,8 @@ impl<C: Clock> RateLimiter<C> {
         segment: Option<&Arc<Segment>>,
     ) -> Result<Self, ConfigError> {
         let quota = Quota::from_config(&config)?;
+        // Read before the epoch, so that the counter's epoch is no later than the clock's.
+        let tsc_base = clock.tsc().map(|tsc| (tsc, tsc.ticks()));
         let (shared, epoch) = match segment {
             // SAFETY: the segment's layout reserves `host_block()` bytes at
             // `layout().limiter`, 128-byte aligned inside the checked mapping; the block
@@ -261,6 +307,12 @@ impl<C: Clock> RateLimiter<C> {
             0 => 0,
             lag => quota.nanos_to_units(lag).max(1),
         };
+        // A host-wide schedule keeps the clock every process reads (a TSC clock is
+        // calibrated per process; `clock_for_scope` never picks it there anyway).
+        let tsc = match (segment, tsc_base) {
+            (None, Some((tsc, base))) => TscUnits::new(tsc, base, &quota),
+            _ => None,
+        };
         Ok(Self {
             shared,
             host: segment.cloned(),
@@ -269,13 +321,17 @@ impl<C: Clock> RateLimiter<C> {
             clock,
             config,
             coarse_lag,
+            tsc,
         })
     }
 
     /// Now, in quota units since the epoch (saturating: an earlier reading is the epoch,
     /// and past the horizon time stands still).
-    #[inline]
+    #[inline(always)]
     fn now_units(&self) -> u64 {
+        if let Some(tsc) = &self.tsc {
+            return tsc.now();
+        }
         self.quota
             .nanos_to_units(self.clock.now().saturating_sub(self.epoch))
     }
@@ -626,12 +682,26 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
-    #[cold]
+    /// The refusal with its `retry_after`. Inline: on the refusal path of a tight quota
+    /// this is most of the work left after the clock read, and the call cost more.
+    #[inline(always)]
     fn rejection(&self, retry_after: Option<u64>) -> Rejection {
         Rejection::new(
             RejectReason::RateLimited,
-            retry_after.map(|u| Duration::from_nanos(self.quota.units_to_nanos_ceil(u))),
+            retry_after.map(|u| nanos_to_duration(self.quota.units_to_nanos_ceil(u))),
         )
+    }
+}
+
+/// `Duration::from_nanos` without its division when under a second, the usual wait of
+/// a refusal: the division is a chain of multiplies fed by the clock reading.
+#[inline(always)]
+fn nanos_to_duration(nanos: u64) -> Duration {
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
+    if nanos < NANOS_PER_SEC {
+        Duration::new(0, nanos as u32)
+    } else {
+        Duration::from_nanos(nanos)
     }
 }
 
@@ -891,6 +961,64 @@ mod tests {
                 next_free_in: 250 * MS,
             }
         );
+    }
+
+    proptest::proptest! {
+        /// The limiter's TSC time line: non-decreasing in the counter, and the clock's
+        /// own reading in units to within one nanosecond's worth (a finer rounding).
+        #[test]
+        fn tsc_units_follow_the_clock(
+            tsc0 in proptest::prelude::any::<u64>(),
+            ns0 in 1u64..1 << 62,
+            mult in 1u64..1 << 40,
+            scale in 1u64..=32,
+            a in 0u64..1 << 50,
+            b in 0u64..1 << 50,
+        ) {
+            let cal = crate::clock::Calibration { tsc0, ns0, mult };
+            let (lo, hi) = (tsc0.saturating_add(a.min(b)), tsc0.saturating_add(a.max(b)));
+            let m = mult * scale;
+            proptest::prop_assert!(tsc_units(lo, tsc0, m) <= tsc_units(hi, tsc0, m));
+            let generic = (cal.nanos(hi) - cal.nanos(tsc0)) * scale;
+            let ours = tsc_units(hi, tsc0, m);
+            proptest::prop_assert!(ours >= generic && ours < generic + scale, "{ours} vs {generic}");
+            proptest::prop_assert_eq!(tsc_units(tsc0.saturating_sub(a), tsc0, m), 0);
+        }
+
+        #[test]
+        fn nanos_to_duration_is_from_nanos(nanos in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(nanos_to_duration(nanos), Duration::from_nanos(nanos));
+            let small = nanos % 2_000_000_000;
+            proptest::prop_assert_eq!(nanos_to_duration(small), Duration::from_nanos(small));
+        }
+    }
+
+    #[test]
+    fn tsc_units_saturate() {
+        assert_eq!(tsc_units(u64::MAX, 0, u64::MAX), u64::MAX);
+        assert_eq!(tsc_units(1 << 32, 0, 1 << 32), 1 << 32);
+        for n in [0, 1, 999_999_999, 1_000_000_000, u64::MAX] {
+            assert_eq!(nanos_to_duration(n), Duration::from_nanos(n));
+        }
+    }
+
+    #[test]
+    fn on_the_tsc_clock_the_limiter_reads_the_counter_itself() {
+        let Some(tsc) = TscClock::get() else {
+            return; // no invariant counter here: nothing takes this path
+        };
+        let config = RateLimiterConfig::new(1000, Duration::from_secs(1)).with_burst(2);
+        let l = RateLimiter::with_clock(config, AnyClock::Tsc(tsc)).unwrap();
+        assert!(l.tsc.is_some());
+        l.try_acquire_n(2).unwrap();
+        let retry = l.try_acquire().unwrap_err().retry_after.unwrap();
+        assert!(retry <= MS && retry > Duration::ZERO, "{retry:?}");
+        std::thread::sleep(5 * MS);
+        l.try_acquire_n(2).unwrap();
+        assert!(RateLimiter::with_clock(config, ManualClock::new())
+            .unwrap()
+            .tsc
+            .is_none());
     }
 
     #[test]
