@@ -4,7 +4,7 @@
 //!
 //! `buckets` is a power of two of buckets, allocated when the limiter is built and never
 //! resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
-//! pair) holding a tiny lock and [`WAYS`] slots of two words:
+//! pair) holding a one-byte lock and [`WAYS`] slots of two words:
 //!
 //! | word | bits | meaning |
 //! |------|------|---------|
@@ -29,13 +29,22 @@
 //! counted exactly; a key that leaves its slot hands its count to the sketch's counter
 //! for it, or loses it (fewer than [`REJECTION_BATCH`]) when it has none.
 //!
-//! # Why a lock per bucket
+//! # Why a lock per bucket, and why this one
 //!
 //! A decision reads and writes two words of one slot, and an insert may replace another
 //! key's slot; doing that lock-free would need a double-word compare-exchange. A lock of
-//! one byte (parking_lot's, uncontended: one compare-exchange to take, one to release)
-//! held for a scan of seven slots and one GCRA step keeps the critical section at a few
-//! nanoseconds, and two threads contend only when their keys share a bucket.
+//! one byte held for a scan of seven slots and one GCRA step keeps the critical section
+//! at a few nanoseconds, and two threads contend only when their keys share a bucket.
+//!
+//! The lock is a test-and-test-and-set spin lock (spinning briefly, then yielding the
+//! thread), not parking_lot's mutex: taking it is one compare-exchange and releasing it
+//! one plain release store, where parking_lot's release is a second compare-exchange (it
+//! must look for parked threads). Sampled on a table in cache, the two locked
+//! instructions were a quarter of a decision's time, about half of it each; the
+//! critical section is too short for parking to pay. The slots' words are atomics read
+//! and written with relaxed order under the lock (its Acquire and Release order them):
+//! no `unsafe`, and loom sees every access (`tests/loom_keyed.rs`; with a relaxed
+//! release, three of its models fail).
 //!
 //! # Dropping, evicting, refusing (a key not in its full bucket)
 //!
@@ -66,7 +75,9 @@
 use crossbeam_utils::CachePadded;
 
 use crate::limiter::gcra::{decide, Decision};
-use crate::sync::Mutex;
+#[cfg(not(loom))]
+use crate::sync::thread;
+use crate::sync::{spin_loop, AtomicBool, AtomicU64, Ordering};
 use crate::RejectReason;
 
 use super::hash::KeyHasher;
@@ -128,6 +139,41 @@ impl Slot {
     #[inline]
     fn held(self) -> u64 {
         self.word & HELD_MASK
+    }
+}
+
+/// The slots of one bucket, as the decision step reads and writes them: a plain array
+/// (the step's unit tests) or a locked bucket.
+pub(crate) trait Slots {
+    /// The first word of slot `way` (identity, pending rejections, held permits).
+    fn word(&self, way: usize) -> u64;
+    /// Slot `way`.
+    fn get(&self, way: usize) -> Slot;
+    /// Sets the first word of slot `way`.
+    fn set_word(&mut self, way: usize, word: u64);
+    /// Sets slot `way`.
+    fn set(&mut self, way: usize, slot: Slot);
+}
+
+impl Slots for [Slot; WAYS] {
+    #[inline]
+    fn word(&self, way: usize) -> u64 {
+        self[way].word
+    }
+
+    #[inline]
+    fn get(&self, way: usize) -> Slot {
+        self[way]
+    }
+
+    #[inline]
+    fn set_word(&mut self, way: usize, word: u64) {
+        self[way].word = word;
+    }
+
+    #[inline]
+    fn set(&mut self, way: usize, slot: Slot) {
+        self[way] = slot;
     }
 }
 
@@ -212,27 +258,30 @@ pub(crate) enum Answer {
 /// refusal with a wait of at most `retry_within` units is not counted as a rejection:
 /// the caller asks again with a later reading.
 #[inline]
-pub(crate) fn decide_in(
-    slots: &mut [Slot; WAYS],
+pub(crate) fn decide_in<S: Slots>(
+    slots: &mut S,
     id: u64,
     now: u64,
     rule: &Rule,
     retry_within: u64,
 ) -> Answer {
     let pin = u64::from(rule.max_held != 0);
-    if let Some(way) = slots.iter().position(|s| s.id() == id) {
-        let slot = &mut slots[way];
+    if let Some(way) = (0..WAYS).find(|&way| slots.word(way) & !LOW_MASK == id) {
+        let mut slot = slots.get(way);
         if pin == 1 && slot.held() >= rule.max_held {
+            let report = slot.note_rejection();
+            slots.set_word(way, slot.word);
             return Answer::Refused {
                 reason: RejectReason::BulkheadFull,
                 retry_after: None,
-                report: slot.note_rejection(),
+                report,
             };
         }
         return match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
             Decision::Admit { new_tat, .. } => {
                 slot.tat = new_tat;
                 slot.word += pin;
+                slots.set(way, slot);
                 Answer::Admitted {
                     way: way as u8,
                     evicted_debt: 0,
@@ -244,7 +293,11 @@ pub(crate) fn decide_in(
                 retry_after,
                 report: match retry_after {
                     Some(after) if after <= retry_within => 0,
-                    _ => slot.note_rejection(),
+                    _ => {
+                        let report = slot.note_rejection();
+                        slots.set_word(way, slot.word);
+                        report
+                    }
                 },
             },
         };
@@ -254,11 +307,12 @@ pub(crate) fn decide_in(
 
 #[cold]
 #[inline(never)]
-fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u64) -> Answer {
+fn insert_cold<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule, pin: u64) -> Answer {
     // Free (empty, or no information left) first; else the least debt among the slots
     // that hold nothing.
     let mut victim: Option<(usize, u64)> = None;
-    for (way, s) in slots.iter().enumerate() {
+    for way in 0..WAYS {
+        let s = slots.get(way);
         if s.held() != 0 {
             continue;
         }
@@ -278,7 +332,7 @@ fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u6
             report: 1,
         };
     };
-    let old = slots[way];
+    let old = slots.get(way);
     let left = match old.pending() {
         0 => (0, 0),
         pending => (old.id(), pending),
@@ -286,10 +340,13 @@ fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u6
     // A fresh key always passes: `interval ≤ tolerance` (burst ≥ 1) and `max_held ≥ 1`.
     match decide(0, now, rule.interval, rule.tolerance, 0) {
         Decision::Admit { new_tat, .. } => {
-            slots[way] = Slot {
-                word: id | pin,
-                tat: new_tat,
-            };
+            slots.set(
+                way,
+                Slot {
+                    word: id | pin,
+                    tat: new_tat,
+                },
+            );
             Answer::Admitted {
                 way: way as u8,
                 evicted_debt,
@@ -305,9 +362,128 @@ fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u6
     }
 }
 
+/// One slot's words (see the module docs: relaxed atomics, ordered by the bucket's lock).
+struct SlotCell {
+    word: AtomicU64,
+    tat: AtomicU64,
+}
+
+/// How many times a thread that finds a bucket locked spins before it yields.
+#[cfg(not(loom))]
+const SPINS: u32 = 64;
+
+/// A bucket: its lock and its slots.
+struct Bucket {
+    locked: AtomicBool,
+    slots: [SlotCell; WAYS],
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket {
+            locked: AtomicBool::new(false),
+            slots: std::array::from_fn(|_| SlotCell {
+                word: AtomicU64::new(0),
+                tat: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    #[inline]
+    fn lock(&self) -> Locked<'_> {
+        // Acquire: every slot write of the previous holder (made before its Release
+        // store) is seen by this one. A compare-exchange rather than a swap: a swap
+        // that finds the lock taken writes `true` again, a store loom's bounded
+        // history of the word mishandles (the models then spin for ever).
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        Locked(self)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
+        #[cfg(not(loom))]
+        let mut spins = 0;
+        loop {
+            // Relaxed: only a hint to try again; the compare-exchange below is the
+            // Acquire. Waiting on a read keeps the line shared instead of bouncing it
+            // between waiters. (Not under loom, where a relaxed load may return the
+            // stale `true` for ever: there every try is the compare-exchange, which
+            // reads the latest value, after a yield.)
+            #[cfg(not(loom))]
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < SPINS {
+                    spins += 1;
+                    spin_loop();
+                } else {
+                    // The holder may have been preempted: let it run.
+                    thread::yield_now();
+                }
+            }
+            #[cfg(loom)]
+            spin_loop();
+            // Acquire: as in `lock`.
+            if self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A locked bucket; unlocks when dropped.
+struct Locked<'a>(&'a Bucket);
+
+impl Drop for Locked<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: this holder's slot writes happen before the next holder's Acquire.
+        self.0.locked.store(false, Ordering::Release);
+    }
+}
+
+// Relaxed throughout: only the lock holder reads or writes the slots, and the lock's
+// Acquire and Release order its accesses after the previous holder's.
+impl Slots for Locked<'_> {
+    #[inline]
+    fn word(&self, way: usize) -> u64 {
+        self.0.slots[way].word.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn get(&self, way: usize) -> Slot {
+        let cell = &self.0.slots[way];
+        Slot {
+            word: cell.word.load(Ordering::Relaxed),
+            tat: cell.tat.load(Ordering::Relaxed),
+        }
+    }
+
+    #[inline]
+    fn set_word(&mut self, way: usize, word: u64) {
+        self.0.slots[way].word.store(word, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn set(&mut self, way: usize, slot: Slot) {
+        let cell = &self.0.slots[way];
+        cell.word.store(slot.word, Ordering::Relaxed);
+        cell.tat.store(slot.tat, Ordering::Relaxed);
+    }
+}
+
 /// The table: buckets of slots behind tiny locks, and the seeded hash that places keys.
 pub(crate) struct Table {
-    buckets: Box<[CachePadded<Mutex<[Slot; WAYS]>>]>,
+    buckets: Box<[CachePadded<Bucket>]>,
     mask: u64,
     hasher: KeyHasher,
 }
@@ -320,7 +496,7 @@ impl Table {
         let wanted = (u64::from(max_keys) * 5).div_ceil(4 * WAYS as u64).max(1);
         let count = wanted.next_power_of_two();
         let buckets = (0..count)
-            .map(|_| CachePadded::new(Mutex::new([Slot::default(); WAYS])))
+            .map(|_| CachePadded::new(Bucket::new()))
             .collect();
         Table {
             buckets,
@@ -368,8 +544,8 @@ impl Table {
             return 0;
         };
         let slots = bucket.lock();
-        slots
-            .iter()
+        (0..WAYS)
+            .map(|way| slots.get(way))
             .find(|s| s.id() == id)
             .map_or(0, |s| s.pending())
     }
@@ -385,11 +561,12 @@ impl Table {
             return false;
         };
         let mut slots = bucket.lock();
-        let s = &mut slots[usize::from(slot.way) % WAYS];
+        let way = usize::from(slot.way) % WAYS;
+        let s = slots.get(way);
         if s.id() != slot.id || s.held() == 0 {
             return false;
         }
-        s.word -= 1;
+        slots.set_word(way, s.word - 1);
         true
     }
 
@@ -402,7 +579,8 @@ impl Table {
             return false;
         };
         let mut slots = bucket.lock();
-        let s = &mut slots[usize::from(slot.way) % WAYS];
+        let way = usize::from(slot.way) % WAYS;
+        let mut s = slots.get(way);
         if s.id() != slot.id {
             // Not pinned and evicted meanwhile: nothing left to give back.
             return !slot.pinned && self.valid_place(slot);
@@ -414,6 +592,7 @@ impl Table {
             s.word -= 1;
         }
         s.tat = s.tat.saturating_sub(rule.interval);
+        slots.set(way, s);
         true
     }
 
@@ -425,8 +604,8 @@ impl Table {
     pub(crate) fn count_live(&self, now: u64) -> (u64, u64) {
         let (mut keys, mut held) = (0, 0);
         for bucket in self.buckets.iter() {
-            let slots = *bucket.lock();
-            for s in slots {
+            let slots = bucket.lock();
+            for s in (0..WAYS).map(|way| slots.get(way)) {
                 if s.id() != 0 && (s.held() != 0 || s.tat > now) {
                     keys += 1;
                     held += s.held();
@@ -622,6 +801,6 @@ mod tests {
         let t = Table::new(1_000_000, KeyHasher::with_seed(0, 0));
         assert_eq!(t.capacity(), 262_144 * WAYS);
         assert_eq!(Table::new(1, KeyHasher::with_seed(0, 0)).capacity(), WAYS);
-        assert_eq!(std::mem::size_of::<CachePadded<Mutex<[Slot; WAYS]>>>(), 128);
+        assert_eq!(std::mem::size_of::<CachePadded<Bucket>>(), 128);
     }
 }
