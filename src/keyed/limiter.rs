@@ -171,6 +171,8 @@ impl<C: Clock> KeyedLimiter<C> {
     #[inline]
     pub fn try_acquire_raw(&self, key: &[u8]) -> Result<KeySlot, Rejection> {
         let (bucket, id) = self.table.locate(key);
+        // The bucket's line is on its way while the clock is read.
+        self.table.touch(bucket);
         // Coarse first: an older reading can only refuse more (GCRA takes max(tat, now)
         // and keys expire later), so an admission from it stands; a refusal the lag
         // could explain is asked again with the precise reading.

@@ -522,6 +522,15 @@ impl Table {
         ((hash & self.mask) as u32, id)
     }
 
+    /// Starts fetching `bucket` (a table far larger than the cache misses on every
+    /// call): a plain read of its lock word, which the clock reading that follows does
+    /// not wait for.
+    #[inline]
+    pub(crate) fn touch(&self, bucket: u32) {
+        // Relaxed: the value is not used; only the line's arrival matters.
+        let _ = self.buckets[bucket as usize].locked.load(Ordering::Relaxed);
+    }
+
     /// Decides for key `id` of `bucket` at `now`; the slot to give back on admission
     /// (`retry_within`: see [`decide_in`]).
     #[inline]
