@@ -224,6 +224,12 @@ impl<C: Clock> KeyedLimiter<C> {
     }
 
     #[cold]
+    fn count_shed(&self) {
+        // Relaxed: a statistic.
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cold]
     fn count_eviction(&self, debt_units: u64) {
         // Relaxed: statistics; they order nothing.
         self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -233,7 +239,8 @@ impl<C: Clock> KeyedLimiter<C> {
         );
     }
 
-    #[cold]
+    // Not cold: on a hot table most calls end here.
+    #[inline]
     fn refuse(
         &self,
         bucket: u32,
@@ -244,8 +251,7 @@ impl<C: Clock> KeyedLimiter<C> {
         report: u64,
     ) -> Rejection {
         if reason == RejectReason::LoadShed {
-            // Relaxed: a statistic.
-            self.shed.fetch_add(1, Ordering::Relaxed);
+            self.count_shed();
         }
         if report != 0 {
             self.heavy.record(id, bucket, key, report);
