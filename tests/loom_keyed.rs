@@ -102,3 +102,34 @@ fn a_keys_limit_holds_while_permits_come_and_go() {
         assert_eq!(l.snapshot().held, 0);
     });
 }
+
+/// A key already in the table with one permit of its burst left: two threads ask at
+/// once. Exactly one passes (the bucket's spin lock lets neither decide on a stale
+/// TAT), and the other's rejection reaches the heavy-hitter counts exactly once.
+#[test]
+fn racing_calls_of_one_key_spend_exactly_its_burst() {
+    loom::model(|| {
+        let l = limiter(PerKeyConfig::new(1, Duration::from_secs(60)).with_burst(2));
+        l.try_acquire_raw(b"k").expect("a fresh key passes");
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                thread::spawn(move || l.try_acquire_raw(b"k").map_err(|r| r.reason))
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(results.contains(&Err(RejectReason::RateLimited)));
+        let s = l.snapshot();
+        assert_eq!(s.active_keys, 1);
+        assert_eq!(s.top_rejected.len(), 1);
+        assert_eq!(
+            (&s.top_rejected[0].key[..], s.top_rejected[0].rejections),
+            (&b"k"[..], 1)
+        );
+    });
+}

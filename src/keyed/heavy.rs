@@ -7,7 +7,13 @@
 //! `total / N` times is among the `N` (whatever the order of rejections). So a flood
 //! of distinct keys costs `N` counters, never a label per key.
 //!
-//! Only rejections reach it. The sketch is split by key into [`SHARDS`] sketches of
+//! Only rejections reach it, in weighted steps: the table counts a key's rejections in
+//! its slot and hands them over the first at once, then in batches (see `table`), and
+//! the weighted step is the same with `w` for one: a counted key adds `w`, a new one
+//! starts at `m + w` with overestimate `m`. The guarantee holds for the counts handed
+//! over; [`HeavyHitters::top`] adds each reported key's count still in the table.
+//!
+//! The sketch is split by key into [`SHARDS`] sketches of
 //! `N` counters each, every one behind its own lock (held for a scan of at most `N`
 //! counters), so that threads rejecting different keys do not queue on one lock. The
 //! guarantee is unchanged: a key always goes to the same shard, so it is at most
@@ -34,7 +40,9 @@ pub struct HeavyHitter {
     pub key: Vec<u8>,
     /// The key's whole length, in bytes (more than `key.len()` when cut).
     pub key_len: usize,
-    /// Rejections counted for the key; at most `overestimate` more than the truth.
+    /// Rejections counted for the key; at most `overestimate` more than the truth, and
+    /// below it only by rejections still pending in the key's table slot when the key
+    /// left the table while it had no counter here (fewer than 15 each time).
     pub rejections: u64,
     /// How much `rejections` may exceed the truth.
     pub overestimate: u64,
@@ -73,6 +81,8 @@ struct Shard {
     /// Counters in use (the first `used` entries of each array).
     used: usize,
     ids: Box<[u64]>,
+    /// The bucket of each counted key, to find the rejections its slot still holds.
+    buckets: Box<[u32]>,
     counts: Box<[u64]>,
     errors: Box<[u64]>,
     keys: Box<[Prefix]>,
@@ -83,6 +93,7 @@ impl Shard {
         Shard {
             used: 0,
             ids: vec![0; capacity].into_boxed_slice(),
+            buckets: vec![0; capacity].into_boxed_slice(),
             counts: vec![0; capacity].into_boxed_slice(),
             errors: vec![0; capacity].into_boxed_slice(),
             keys: vec![
@@ -96,9 +107,10 @@ impl Shard {
         }
     }
 
-    /// The space-saving step for one rejection of `key` (identity `id`).
+    /// The space-saving step for `weight` rejections of `key` (identity `id`, in
+    /// `bucket` of the table).
     #[inline]
-    fn record(&mut self, id: u64, key: &[u8]) {
+    fn record(&mut self, id: u64, bucket: u32, key: &[u8], weight: u64) {
         let used = self.used;
         // One pass: the key's counter if it has one, else the first smallest count.
         let (mut min, mut min_at) = (u64::MAX, 0);
@@ -108,7 +120,7 @@ impl Shard {
             .enumerate()
         {
             if counted == id {
-                self.counts[at] += 1;
+                self.counts[at] += weight;
                 return;
             }
             if count < min {
@@ -117,28 +129,37 @@ impl Shard {
         }
         let at = if used < self.ids.len() {
             self.used += 1;
-            (self.counts[used], self.errors[used]) = (1, 0);
+            (self.counts[used], self.errors[used]) = (weight, 0);
             used
         } else {
-            (self.counts[min_at], self.errors[min_at]) = (min + 1, min);
+            (self.counts[min_at], self.errors[min_at]) = (min + weight, min);
             min_at
         };
-        self.ids[at] = id;
+        (self.ids[at], self.buckets[at]) = (id, bucket);
         let kept = key.len().min(KEY_PREFIX);
         let prefix = &mut self.keys[at];
         prefix.len = key.len();
         prefix.bytes[..kept].copy_from_slice(&key[..kept]);
     }
 
-    fn hitters(&self) -> impl Iterator<Item = HeavyHitter> + '_ {
+    /// Adds `weight` to the counter of `id`, if it has one.
+    fn add_if_counted(&mut self, id: u64, weight: u64) {
+        if let Some(at) = self.ids[..self.used].iter().position(|&c| c == id) {
+            self.counts[at] += weight;
+        }
+    }
+
+    /// Each counted key with its bucket and identity.
+    fn hitters(&self) -> impl Iterator<Item = (u32, u64, HeavyHitter)> + '_ {
         (0..self.used).map(|at| {
             let prefix = &self.keys[at];
-            HeavyHitter {
+            let hitter = HeavyHitter {
                 key: prefix.bytes[..prefix.len.min(KEY_PREFIX)].to_vec(),
                 key_len: prefix.len,
                 rejections: self.counts[at],
                 overestimate: self.errors[at],
-            }
+            };
+            (self.buckets[at], self.ids[at], hitter)
         })
     }
 }
@@ -162,25 +183,53 @@ impl HeavyHitters {
         }
     }
 
-    /// Counts one rejection of `key` (identity `id`). Allocation-free: every counter
-    /// was allocated with the sketch.
+    /// The shard of identity `id`.
+    #[inline]
+    fn shard(id: u64) -> usize {
+        // The identity's top bits are hash bits (see `table`): they spread keys evenly.
+        (id >> (64 - SHARDS.trailing_zeros())) as usize % SHARDS
+    }
+
+    /// Counts `weight` rejections of `key` (identity `id`, in `bucket` of the table).
+    /// Allocation-free: every counter was allocated with the sketch.
     #[cold]
-    pub(crate) fn record(&self, id: u64, key: &[u8]) {
+    pub(crate) fn record(&self, id: u64, bucket: u32, key: &[u8], weight: u64) {
         if self.capacity == 0 {
             return;
         }
-        // The identity's top bits are hash bits (see `table`): they spread keys evenly.
-        let shard = (id >> (64 - SHARDS.trailing_zeros())) as usize % SHARDS;
-        self.shards[shard].lock().record(id, key);
+        self.shards[Self::shard(id)]
+            .lock()
+            .record(id, bucket, key, weight);
     }
 
-    /// The `capacity` keys counted most, most rejected first (ties: the smaller
-    /// overestimate first).
-    pub(crate) fn top(&self) -> Vec<HeavyHitter> {
-        let mut top: Vec<HeavyHitter> = self
+    /// Counts `weight` rejections of the key with identity `id` if it has a counter
+    /// (its bytes are not at hand: a key without one keeps no count).
+    #[cold]
+    pub(crate) fn add_if_counted(&self, id: u64, weight: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.shards[Self::shard(id)]
+            .lock()
+            .add_if_counted(id, weight);
+    }
+
+    /// The `capacity` keys counted most, each with the count `pending(bucket, id)` (its
+    /// rejections the table has not handed over yet) added, most rejected first (ties:
+    /// the smaller overestimate first).
+    pub(crate) fn top(&self, pending: impl Fn(u32, u64) -> u64) -> Vec<HeavyHitter> {
+        // Collected before the table is asked, so no shard lock is held meanwhile.
+        let counted: Vec<(u32, u64, HeavyHitter)> = self
             .shards
             .iter()
             .flat_map(|shard| shard.lock().hitters().collect::<Vec<_>>())
+            .collect();
+        let mut top: Vec<HeavyHitter> = counted
+            .into_iter()
+            .map(|(bucket, id, mut hitter)| {
+                hitter.rejections += pending(bucket, id);
+                hitter
+            })
             .collect();
         top.sort_by(|a, b| {
             b.rejections
@@ -211,11 +260,11 @@ mod tests {
                 5 => 3,
                 _ => 1_000 + i,
             };
-            sketch.record(id, &id.to_le_bytes());
+            sketch.record(id, 0, &id.to_le_bytes(), 1);
             *truth.entry(id).or_default() += 1;
             total += 1;
         }
-        let top = sketch.top();
+        let top = sketch.top(|_, _| 0);
         assert_eq!(top.len(), 5);
         for h in &top {
             let id = u64::from_le_bytes(h.key.clone().try_into().unwrap());
@@ -237,15 +286,15 @@ mod tests {
     fn long_and_binary_keys_are_cut_and_escaped() {
         let sketch = HeavyHitters::new(2);
         let long = [b'a'; 60];
-        sketch.record(1, &long);
-        sketch.record(2, b"t\x00\"\\");
-        let top = sketch.top();
+        sketch.record(1, 0, &long, 1);
+        sketch.record(2, 0, b"t\x00\"\\", 1);
+        let top = sketch.top(|_, _| 0);
         let long_one = top.iter().find(|h| h.key_len == 60).unwrap();
         assert_eq!(long_one.key.len(), KEY_PREFIX);
         assert!(long_one.display_key().ends_with('…'));
         let binary = top.iter().find(|h| h.key_len == 4).unwrap();
         assert_eq!(binary.display_key(), "t\\x00\"\\x5c");
-        assert!(HeavyHitters::new(0).top().is_empty());
+        assert!(HeavyHitters::new(0).top(|_, _| 0).is_empty());
     }
 
     #[test]
@@ -262,11 +311,11 @@ mod tests {
                 3 | 4 => spread(2),
                 _ => spread(1_000 + i),
             };
-            sketch.record(id, &id.to_le_bytes());
+            sketch.record(id, 0, &id.to_le_bytes(), 1);
             *truth.entry(id).or_default() += 1;
             total += 1;
         }
-        let top = sketch.top();
+        let top = sketch.top(|_, _| 0);
         assert_eq!(top.len(), 3, "truncated to the capacity");
         for h in &top {
             let id = u64::from_le_bytes(h.key.clone().try_into().unwrap());

@@ -171,27 +171,42 @@ impl<C: Clock> KeyedLimiter<C> {
     #[inline]
     pub fn try_acquire_raw(&self, key: &[u8]) -> Result<KeySlot, Rejection> {
         let (bucket, id) = self.table.locate(key);
+        // The bucket's line is on its way while the clock is read.
+        self.table.touch(bucket);
         // Coarse first: an older reading can only refuse more (GCRA takes max(tat, now)
         // and keys expire later), so an admission from it stands; a refusal the lag
         // could explain is asked again with the precise reading.
-        let mut answer =
-            self.table
-                .acquire(bucket, id, self.units(self.clock.now_coarse()), &self.rule);
+        // (The table does not count that first refusal as a rejection.)
+        let mut answer = self.table.acquire(
+            bucket,
+            id,
+            self.units(self.clock.now_coarse()),
+            &self.rule,
+            self.lag,
+        );
         if let Answer::Refused {
             reason: RejectReason::RateLimited,
             retry_after: Some(after),
+            ..
         } = answer
         {
-            if self.lag != 0 && after <= self.lag {
-                answer = self
-                    .table
-                    .acquire(bucket, id, self.units(self.clock.now()), &self.rule);
+            if after <= self.lag {
+                answer =
+                    self.table
+                        .acquire(bucket, id, self.units(self.clock.now()), &self.rule, 0);
             }
         }
         match answer {
-            Answer::Admitted { way, evicted_debt } => {
+            Answer::Admitted {
+                way,
+                evicted_debt,
+                left,
+            } => {
                 if evicted_debt != 0 {
                     self.count_eviction(evicted_debt);
+                }
+                if left.1 != 0 {
+                    self.heavy.add_if_counted(left.0, left.1);
                 }
                 Ok(KeySlot {
                     bucket,
@@ -203,8 +218,15 @@ impl<C: Clock> KeyedLimiter<C> {
             Answer::Refused {
                 reason,
                 retry_after,
-            } => Err(self.refuse(id, key, reason, retry_after)),
+                report,
+            } => Err(self.refuse(bucket, id, key, reason, retry_after, report)),
         }
+    }
+
+    #[cold]
+    fn count_shed(&self) {
+        // Relaxed: a statistic.
+        self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
     #[cold]
@@ -217,19 +239,23 @@ impl<C: Clock> KeyedLimiter<C> {
         );
     }
 
-    #[cold]
+    // Not cold: on a hot table most calls end here.
+    #[inline]
     fn refuse(
         &self,
+        bucket: u32,
         id: u64,
         key: &[u8],
         reason: RejectReason,
         retry_after: Option<u64>,
+        report: u64,
     ) -> Rejection {
         if reason == RejectReason::LoadShed {
-            // Relaxed: a statistic.
-            self.shed.fetch_add(1, Ordering::Relaxed);
+            self.count_shed();
         }
-        self.heavy.record(id, key);
+        if report != 0 {
+            self.heavy.record(id, bucket, key, report);
+        }
         Rejection::new(
             reason,
             retry_after.map(|u| Duration::from_nanos(self.quota.units_to_nanos_ceil(u))),
@@ -264,7 +290,7 @@ impl<C: Clock> KeyedLimiter<C> {
             evictions: self.evictions.load(Ordering::Relaxed),
             evicted_debt: self.evicted_debt.load(Ordering::Relaxed),
             shed: self.shed.load(Ordering::Relaxed),
-            top_rejected: self.heavy.top(),
+            top_rejected: self.heavy.top(|bucket, id| self.table.pending(bucket, id)),
         }
     }
 }
@@ -311,6 +337,7 @@ impl<C: Clock> Drop for KeyedPermit<'_, C> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::keyed::table::REJECTION_BATCH;
 
     const SEED_KNOWN: [u64; 2] = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
 
@@ -376,6 +403,34 @@ mod tests {
         // (which would refuse it for a minute) lets through.
         let extra = (0..10).filter(|_| l.try_acquire(&keys[0]).is_ok()).count();
         assert_eq!(extra as u64, s.evicted_debt);
+    }
+
+    #[test]
+    fn rejections_pending_in_a_slot_are_counted_in_the_snapshot_and_when_evicted() {
+        let clock = ManualClock::new();
+        let keys = colliding_keys(SEED_KNOWN, 1_000, 8);
+        let l = limiter(SEED_KNOWN, &clock);
+        for k in &keys[..7] {
+            for _ in 0..5 {
+                drop(l.try_acquire(k).unwrap());
+            }
+        }
+        // 1 handed over at once, one batch, and the rest still in the slot.
+        let n = 1 + REJECTION_BATCH + 4;
+        for _ in 0..n {
+            assert!(l.try_acquire(&keys[0]).is_err());
+        }
+        let top = l.snapshot().top_rejected;
+        assert_eq!((&top[0].key, top[0].rejections), (&keys[0], n));
+        // The newcomer evicts keys[0] (first of the equal debts): its pending count
+        // goes to its counter in the sketch.
+        drop(l.try_acquire(&keys[7]).unwrap());
+        let s = l.snapshot();
+        assert_eq!(s.evictions, 1);
+        assert_eq!(
+            (&s.top_rejected[0].key, s.top_rejected[0].rejections),
+            (&keys[0], n)
+        );
     }
 
     #[test]

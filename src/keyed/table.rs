@@ -4,26 +4,47 @@
 //!
 //! `buckets` is a power of two of buckets, allocated when the limiter is built and never
 //! resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
-//! pair) holding a tiny lock and [`WAYS`] slots of two words:
+//! pair) holding a one-byte lock and [`WAYS`] slots of two words:
 //!
 //! | word | bits | meaning |
 //! |------|------|---------|
-//! | `word` | 16–63 | the key's identity: its hash with the low 16 bits cleared (never 0 for a key; 0 = empty slot) |
+//! | `word` | 20–63 | the key's identity: its hash with the low 20 bits cleared (never 0 for a key; 0 = empty slot) |
+//! | `word` | 16–19 | the key's rejections not yet given to the heavy-hitter sketch, plus one (0: none since the key took the slot) |
 //! | `word` | 0–15 | permits of this key held now (only with a per-key `max_concurrent`) |
 //! | `tat` | 0–63 | the key's GCRA theoretical arrival time, in the limiter's units (0 = never) |
 //!
 //! A key lives in the bucket its hash's low bits name, in any slot; its identity is
-//! the other 48 bits. Two keys with the same bucket and identity share one state (a
-//! chance of about 7 in 2^48 per new key with the table's random seed): both are then
+//! the other 44 bits. Two keys with the same bucket and identity share one state (a
+//! chance of about 7 in 2^44 per new key with the table's random seed): both are then
 //! limited together, never more loosely.
 //!
-//! # Why a lock per bucket
+//! # Rejections counted in the slot
+//!
+//! The heavy-hitter sketch (`heavy`) is a scan under a lock of its own; paying it on
+//! every rejection made a rejection about a third dearer. A key's rejections are counted
+//! in its slot instead, under the bucket's lock already held: the first one since the
+//! key took the slot goes to the sketch at once (so every rejected key reaches it, as
+//! before), later ones in batches of [`REJECTION_BATCH`]. The snapshot adds the count
+//! still in the slot to each key the sketch reports, so a key that keeps its slot is
+//! counted exactly; a key that leaves its slot hands its count to the sketch's counter
+//! for it, or loses it (fewer than [`REJECTION_BATCH`]) when it has none.
+//!
+//! # Why a lock per bucket, and why this one
 //!
 //! A decision reads and writes two words of one slot, and an insert may replace another
 //! key's slot; doing that lock-free would need a double-word compare-exchange. A lock of
-//! one byte (parking_lot's, uncontended: one compare-exchange to take, one to release)
-//! held for a scan of seven slots and one GCRA step keeps the critical section at a few
-//! nanoseconds, and two threads contend only when their keys share a bucket.
+//! one byte held for a scan of seven slots and one GCRA step keeps the critical section
+//! at a few nanoseconds, and two threads contend only when their keys share a bucket.
+//!
+//! The lock is a test-and-test-and-set spin lock (spinning briefly, then yielding the
+//! thread), not parking_lot's mutex: taking it is one compare-exchange and releasing it
+//! one plain release store, where parking_lot's release is a second compare-exchange (it
+//! must look for parked threads). Sampled on a table in cache, the two locked
+//! instructions were a quarter of a decision's time, about half of it each; the
+//! critical section is too short for parking to pay. The slots' words are atomics read
+//! and written with relaxed order under the lock (its Acquire and Release order them):
+//! no `unsafe`, and loom sees every access (`tests/loom_keyed.rs`; with a relaxed
+//! release, three of its models fail).
 //!
 //! # Dropping, evicting, refusing (a key not in its full bucket)
 //!
@@ -54,7 +75,9 @@
 use crossbeam_utils::CachePadded;
 
 use crate::limiter::gcra::{decide, Decision};
-use crate::sync::Mutex;
+#[cfg(not(loom))]
+use crate::sync::thread;
+use crate::sync::{spin_loop, AtomicBool, AtomicU64, Ordering};
 use crate::RejectReason;
 
 use super::hash::KeyHasher;
@@ -64,8 +87,18 @@ pub(crate) const WAYS: usize = 7;
 
 const HELD_BITS: u32 = 16;
 const HELD_MASK: u64 = (1 << HELD_BITS) - 1;
+/// The pending-rejection field: 4 bits above the held count.
+const PENDING_SHIFT: u32 = HELD_BITS;
+const PENDING_MASK: u64 = 0xF << PENDING_SHIFT;
+/// The identity is the word above the held count and the pending rejections.
+const ID_SHIFT: u32 = HELD_BITS + 4;
+const LOW_MASK: u64 = (1 << ID_SHIFT) - 1;
 /// The identity given to a key whose hash has no identity bits set (0 means empty).
-const ID_ZERO_STANDIN: u64 = 1 << HELD_BITS;
+const ID_ZERO_STANDIN: u64 = 1 << ID_SHIFT;
+
+/// A key's rejections after its first go to the sketch this many at a time (the
+/// pending field holds `1 + pending`, at most 15).
+pub(crate) const REJECTION_BATCH: u64 = 15;
 
 /// One key's state (see the module docs for the words).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,12 +110,70 @@ pub(crate) struct Slot {
 impl Slot {
     #[inline]
     fn id(self) -> u64 {
-        self.word & !HELD_MASK
+        self.word & !LOW_MASK
+    }
+
+    /// Rejections counted here and not yet given to the sketch.
+    #[inline]
+    fn pending(self) -> u64 {
+        ((self.word & PENDING_MASK) >> PENDING_SHIFT).saturating_sub(1)
+    }
+
+    /// Counts one rejection; returns how many to give the sketch now: 1 for the first
+    /// since the key took the slot, [`REJECTION_BATCH`] when a batch is full, else 0.
+    #[inline]
+    fn note_rejection(&mut self) -> u64 {
+        let field = (self.word & PENDING_MASK) >> PENDING_SHIFT;
+        if field == 0 {
+            self.word += 1 << PENDING_SHIFT;
+            1
+        } else if field == REJECTION_BATCH {
+            self.word = (self.word & !PENDING_MASK) | 1 << PENDING_SHIFT;
+            REJECTION_BATCH
+        } else {
+            self.word += 1 << PENDING_SHIFT;
+            0
+        }
     }
 
     #[inline]
     fn held(self) -> u64 {
         self.word & HELD_MASK
+    }
+}
+
+/// The slots of one bucket, as the decision step reads and writes them: a plain array
+/// (the step's unit tests) or a locked bucket.
+pub(crate) trait Slots {
+    /// The first word of slot `way` (identity, pending rejections, held permits).
+    fn word(&self, way: usize) -> u64;
+    /// Slot `way`.
+    fn get(&self, way: usize) -> Slot;
+    /// Sets the first word of slot `way`.
+    fn set_word(&mut self, way: usize, word: u64);
+    /// Sets slot `way`.
+    fn set(&mut self, way: usize, slot: Slot);
+}
+
+impl Slots for [Slot; WAYS] {
+    #[inline]
+    fn word(&self, way: usize) -> u64 {
+        self[way].word
+    }
+
+    #[inline]
+    fn get(&self, way: usize) -> Slot {
+        self[way]
+    }
+
+    #[inline]
+    fn set_word(&mut self, way: usize, word: u64) {
+        self[way].word = word;
+    }
+
+    #[inline]
+    fn set(&mut self, way: usize, slot: Slot) {
+        self[way] = slot;
     }
 }
 
@@ -130,7 +221,7 @@ impl KeySlot {
         let pinned = place & 0xFF;
         let way = (place >> 8) & 0xFF;
         let bucket = place >> 16;
-        if id == 0 || id & HELD_MASK != 0 || pinned > 1 || way >= WAYS as u64 {
+        if id == 0 || id & LOW_MASK != 0 || pinned > 1 || way >= WAYS as u64 {
             return None;
         }
         Some(KeySlot {
@@ -146,40 +237,68 @@ impl KeySlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Answer {
     /// Admitted in slot `way`; `evicted_debt` is the debt (units) of the key this call
-    /// evicted, 0 when none.
-    Admitted { way: u8, evicted_debt: u64 },
-    /// Refused; `retry_after` in units where known.
+    /// evicted, 0 when none; `left` is the identity and pending rejections of the key
+    /// whose slot this call took, when it had rejections pending (else 0 and 0).
+    Admitted {
+        way: u8,
+        evicted_debt: u64,
+        left: (u64, u64),
+    },
+    /// Refused; `retry_after` in units where known; `report` rejections of the key to
+    /// give the heavy-hitter sketch now (see the module docs).
     Refused {
         reason: RejectReason,
         retry_after: Option<u64>,
+        report: u64,
     },
 }
 
 /// The decision for key `id` at `now` in one bucket: the pure step the table runs
-/// under the bucket's lock (see the module docs for the rules).
+/// under the bucket's lock (see the module docs for the rules). A `RateLimited`
+/// refusal with a wait of at most `retry_within` units is not counted as a rejection:
+/// the caller asks again with a later reading.
 #[inline]
-pub(crate) fn decide_in(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule) -> Answer {
+pub(crate) fn decide_in<S: Slots>(
+    slots: &mut S,
+    id: u64,
+    now: u64,
+    rule: &Rule,
+    retry_within: u64,
+) -> Answer {
     let pin = u64::from(rule.max_held != 0);
-    if let Some(way) = slots.iter().position(|s| s.id() == id) {
-        let slot = &mut slots[way];
+    if let Some(way) = (0..WAYS).find(|&way| slots.word(way) & !LOW_MASK == id) {
+        let mut slot = slots.get(way);
         if pin == 1 && slot.held() >= rule.max_held {
+            let report = slot.note_rejection();
+            slots.set_word(way, slot.word);
             return Answer::Refused {
                 reason: RejectReason::BulkheadFull,
                 retry_after: None,
+                report,
             };
         }
         return match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
             Decision::Admit { new_tat, .. } => {
                 slot.tat = new_tat;
                 slot.word += pin;
+                slots.set(way, slot);
                 Answer::Admitted {
                     way: way as u8,
                     evicted_debt: 0,
+                    left: (0, 0),
                 }
             }
             Decision::Deny { retry_after } => Answer::Refused {
                 reason: RejectReason::RateLimited,
                 retry_after,
+                report: match retry_after {
+                    Some(after) if after <= retry_within => 0,
+                    _ => {
+                        let report = slot.note_rejection();
+                        slots.set_word(way, slot.word);
+                        report
+                    }
+                },
             },
         };
     }
@@ -188,11 +307,12 @@ pub(crate) fn decide_in(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule
 
 #[cold]
 #[inline(never)]
-fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u64) -> Answer {
+fn insert_cold<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule, pin: u64) -> Answer {
     // Free (empty, or no information left) first; else the least debt among the slots
     // that hold nothing.
     let mut victim: Option<(usize, u64)> = None;
-    for (way, s) in slots.iter().enumerate() {
+    for way in 0..WAYS {
+        let s = slots.get(way);
         if s.held() != 0 {
             continue;
         }
@@ -209,31 +329,161 @@ fn insert_cold(slots: &mut [Slot; WAYS], id: u64, now: u64, rule: &Rule, pin: u6
         return Answer::Refused {
             reason: RejectReason::LoadShed,
             retry_after: None,
+            report: 1,
         };
+    };
+    let old = slots.get(way);
+    let left = match old.pending() {
+        0 => (0, 0),
+        pending => (old.id(), pending),
     };
     // A fresh key always passes: `interval ≤ tolerance` (burst ≥ 1) and `max_held ≥ 1`.
     match decide(0, now, rule.interval, rule.tolerance, 0) {
         Decision::Admit { new_tat, .. } => {
-            slots[way] = Slot {
-                word: id | pin,
-                tat: new_tat,
-            };
+            slots.set(
+                way,
+                Slot {
+                    word: id | pin,
+                    tat: new_tat,
+                },
+            );
             Answer::Admitted {
                 way: way as u8,
                 evicted_debt,
+                left,
             }
         }
         // Only at the end of the time horizon (`now + interval` overflows).
         Decision::Deny { retry_after } => Answer::Refused {
             reason: RejectReason::RateLimited,
             retry_after,
+            report: 1,
         },
+    }
+}
+
+/// One slot's words (see the module docs: relaxed atomics, ordered by the bucket's lock).
+struct SlotCell {
+    word: AtomicU64,
+    tat: AtomicU64,
+}
+
+/// How many times a thread that finds a bucket locked spins before it yields.
+#[cfg(not(loom))]
+const SPINS: u32 = 64;
+
+/// A bucket: its lock and its slots.
+struct Bucket {
+    locked: AtomicBool,
+    slots: [SlotCell; WAYS],
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        Bucket {
+            locked: AtomicBool::new(false),
+            slots: std::array::from_fn(|_| SlotCell {
+                word: AtomicU64::new(0),
+                tat: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    #[inline]
+    fn lock(&self) -> Locked<'_> {
+        // Acquire: every slot write of the previous holder (made before its Release
+        // store) is seen by this one. A compare-exchange rather than a swap: a swap
+        // that finds the lock taken writes `true` again, a store loom's bounded
+        // history of the word mishandles (the models then spin for ever).
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        Locked(self)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
+        #[cfg(not(loom))]
+        let mut spins = 0;
+        loop {
+            // Relaxed: only a hint to try again; the compare-exchange below is the
+            // Acquire. Waiting on a read keeps the line shared instead of bouncing it
+            // between waiters. (Not under loom, where a relaxed load may return the
+            // stale `true` for ever: there every try is the compare-exchange, which
+            // reads the latest value, after a yield.)
+            #[cfg(not(loom))]
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < SPINS {
+                    spins += 1;
+                    spin_loop();
+                } else {
+                    // The holder may have been preempted: let it run.
+                    thread::yield_now();
+                }
+            }
+            #[cfg(loom)]
+            spin_loop();
+            // Acquire: as in `lock`.
+            if self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A locked bucket; unlocks when dropped.
+struct Locked<'a>(&'a Bucket);
+
+impl Drop for Locked<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: this holder's slot writes happen before the next holder's Acquire.
+        self.0.locked.store(false, Ordering::Release);
+    }
+}
+
+// Relaxed throughout: only the lock holder reads or writes the slots, and the lock's
+// Acquire and Release order its accesses after the previous holder's.
+impl Slots for Locked<'_> {
+    #[inline]
+    fn word(&self, way: usize) -> u64 {
+        self.0.slots[way].word.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn get(&self, way: usize) -> Slot {
+        let cell = &self.0.slots[way];
+        Slot {
+            word: cell.word.load(Ordering::Relaxed),
+            tat: cell.tat.load(Ordering::Relaxed),
+        }
+    }
+
+    #[inline]
+    fn set_word(&mut self, way: usize, word: u64) {
+        self.0.slots[way].word.store(word, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn set(&mut self, way: usize, slot: Slot) {
+        let cell = &self.0.slots[way];
+        cell.word.store(slot.word, Ordering::Relaxed);
+        cell.tat.store(slot.tat, Ordering::Relaxed);
     }
 }
 
 /// The table: buckets of slots behind tiny locks, and the seeded hash that places keys.
 pub(crate) struct Table {
-    buckets: Box<[CachePadded<Mutex<[Slot; WAYS]>>]>,
+    buckets: Box<[CachePadded<Bucket>]>,
     mask: u64,
     hasher: KeyHasher,
 }
@@ -246,7 +496,7 @@ impl Table {
         let wanted = (u64::from(max_keys) * 5).div_ceil(4 * WAYS as u64).max(1);
         let count = wanted.next_power_of_two();
         let buckets = (0..count)
-            .map(|_| CachePadded::new(Mutex::new([Slot::default(); WAYS])))
+            .map(|_| CachePadded::new(Bucket::new()))
             .collect();
         Table {
             buckets,
@@ -264,7 +514,7 @@ impl Table {
     #[inline]
     pub(crate) fn locate(&self, key: &[u8]) -> (u32, u64) {
         let hash = self.hasher.hash(key);
-        let id = match hash & !HELD_MASK {
+        let id = match hash & !LOW_MASK {
             0 => ID_ZERO_STANDIN,
             id => id,
         };
@@ -272,11 +522,41 @@ impl Table {
         ((hash & self.mask) as u32, id)
     }
 
-    /// Decides for key `id` of `bucket` at `now`; the slot to give back on admission.
+    /// Starts fetching `bucket` (a table far larger than the cache misses on every
+    /// call): a plain read of its lock word, which the clock reading that follows does
+    /// not wait for.
     #[inline]
-    pub(crate) fn acquire(&self, bucket: u32, id: u64, now: u64, rule: &Rule) -> Answer {
+    pub(crate) fn touch(&self, bucket: u32) {
+        // Relaxed: the value is not used; only the line's arrival matters.
+        let _ = self.buckets[bucket as usize].locked.load(Ordering::Relaxed);
+    }
+
+    /// Decides for key `id` of `bucket` at `now`; the slot to give back on admission
+    /// (`retry_within`: see [`decide_in`]).
+    #[inline]
+    pub(crate) fn acquire(
+        &self,
+        bucket: u32,
+        id: u64,
+        now: u64,
+        rule: &Rule,
+        retry_within: u64,
+    ) -> Answer {
         let mut slots = self.buckets[bucket as usize].lock();
-        decide_in(&mut slots, id, now, rule)
+        decide_in(&mut slots, id, now, rule, retry_within)
+    }
+
+    /// The rejections of key `id` of `bucket` counted in its slot and not yet given to
+    /// the sketch (0 when the key has no slot).
+    pub(crate) fn pending(&self, bucket: u32, id: u64) -> u64 {
+        let Some(bucket) = self.buckets.get(bucket as usize) else {
+            return 0;
+        };
+        let slots = bucket.lock();
+        (0..WAYS)
+            .map(|way| slots.get(way))
+            .find(|s| s.id() == id)
+            .map_or(0, |s| s.pending())
     }
 
     /// Releases the permit `slot` counted; false (and nothing changed) when the slot
@@ -290,11 +570,12 @@ impl Table {
             return false;
         };
         let mut slots = bucket.lock();
-        let s = &mut slots[usize::from(slot.way) % WAYS];
+        let way = usize::from(slot.way) % WAYS;
+        let s = slots.get(way);
         if s.id() != slot.id || s.held() == 0 {
             return false;
         }
-        s.word -= 1;
+        slots.set_word(way, s.word - 1);
         true
     }
 
@@ -307,7 +588,8 @@ impl Table {
             return false;
         };
         let mut slots = bucket.lock();
-        let s = &mut slots[usize::from(slot.way) % WAYS];
+        let way = usize::from(slot.way) % WAYS;
+        let mut s = slots.get(way);
         if s.id() != slot.id {
             // Not pinned and evicted meanwhile: nothing left to give back.
             return !slot.pinned && self.valid_place(slot);
@@ -319,6 +601,7 @@ impl Table {
             s.word -= 1;
         }
         s.tat = s.tat.saturating_sub(rule.interval);
+        slots.set(way, s);
         true
     }
 
@@ -330,8 +613,8 @@ impl Table {
     pub(crate) fn count_live(&self, now: u64) -> (u64, u64) {
         let (mut keys, mut held) = (0, 0);
         for bucket in self.buckets.iter() {
-            let slots = *bucket.lock();
-            for s in slots {
+            let slots = bucket.lock();
+            for s in (0..WAYS).map(|way| slots.get(way)) {
                 if s.id() != 0 && (s.held() != 0 || s.tat > now) {
                     keys += 1;
                     held += s.held();
@@ -357,12 +640,14 @@ mod tests {
     }
 
     fn id(n: u64) -> u64 {
-        n << HELD_BITS
+        n << ID_SHIFT
     }
 
     fn admitted(a: Answer) -> (u8, u64) {
         match a {
-            Answer::Admitted { way, evicted_debt } => (way, evicted_debt),
+            Answer::Admitted {
+                way, evicted_debt, ..
+            } => (way, evicted_debt),
             other => panic!("refused: {other:?}"),
         }
     }
@@ -371,31 +656,33 @@ mod tests {
     fn a_key_gets_its_burst_then_its_rate() {
         let mut b = [Slot::default(); WAYS];
         let r = rule(2, 0);
-        admitted(decide_in(&mut b, id(1), 100, &r));
-        admitted(decide_in(&mut b, id(1), 100, &r));
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
         assert_eq!(
-            decide_in(&mut b, id(1), 100, &r),
+            decide_in(&mut b, id(1), 100, &r, 0),
             Answer::Refused {
                 reason: RejectReason::RateLimited,
-                retry_after: Some(I)
+                retry_after: Some(I),
+                report: 1,
             }
         );
         // Another key is untouched.
-        admitted(decide_in(&mut b, id(2), 100, &r));
-        admitted(decide_in(&mut b, id(1), 110, &r));
+        admitted(decide_in(&mut b, id(2), 100, &r, 0));
+        admitted(decide_in(&mut b, id(1), 110, &r, 0));
     }
 
     #[test]
     fn concurrency_is_checked_before_the_rate_is_spent() {
         let mut b = [Slot::default(); WAYS];
         let r = rule(5, 1);
-        admitted(decide_in(&mut b, id(1), 100, &r));
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
         let tat = b[0].tat;
         assert_eq!(
-            decide_in(&mut b, id(1), 100, &r),
+            decide_in(&mut b, id(1), 100, &r, 0),
             Answer::Refused {
                 reason: RejectReason::BulkheadFull,
-                retry_after: None
+                retry_after: None,
+                report: 1,
             }
         );
         assert_eq!(b[0].tat, tat, "a concurrency refusal spends no quota");
@@ -408,13 +695,13 @@ mod tests {
         for k in 1..=WAYS as u64 {
             // Key k spends k permits (capped at the burst): debts 1, 2, 3, 3, ...
             for _ in 0..k.min(3) {
-                admitted(decide_in(&mut b, id(k), 100, &r));
+                admitted(decide_in(&mut b, id(k), 100, &r, 0));
             }
         }
         // At 115 key 1 (TAT 110) has expired: dropped with no debt.
-        assert_eq!(admitted(decide_in(&mut b, id(50), 115, &r)), (0, 0));
+        assert_eq!(admitted(decide_in(&mut b, id(50), 115, &r, 0)), (0, 0));
         // At 115 nobody else has expired: key 2 (TAT 120, debt 5) is the cheapest.
-        assert_eq!(admitted(decide_in(&mut b, id(51), 115, &r)), (1, 5));
+        assert_eq!(admitted(decide_in(&mut b, id(51), 115, &r, 0)), (1, 5));
     }
 
     #[test]
@@ -422,14 +709,58 @@ mod tests {
         let mut b = [Slot::default(); WAYS];
         let r = rule(1, 1);
         for k in 1..=WAYS as u64 {
-            admitted(decide_in(&mut b, id(k), 100, &r));
+            admitted(decide_in(&mut b, id(k), 100, &r, 0));
         }
         assert_eq!(
-            decide_in(&mut b, id(99), 1_000_000, &r),
+            decide_in(&mut b, id(99), 1_000_000, &r, 0),
             Answer::Refused {
                 reason: RejectReason::LoadShed,
-                retry_after: None
+                retry_after: None,
+                report: 1,
             }
+        );
+    }
+
+    fn report(a: Answer) -> u64 {
+        match a {
+            Answer::Refused { report, .. } => report,
+            other => panic!("admitted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejections_go_to_the_sketch_first_at_once_then_in_batches() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(1, 0);
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        // A refusal the caller will ask again about is not counted.
+        assert_eq!(report(decide_in(&mut b, id(1), 100, &r, I)), 0);
+        assert_eq!(b[0].pending(), 0);
+        assert_eq!(report(decide_in(&mut b, id(1), 100, &r, 0)), 1);
+        let n = 3 * REJECTION_BATCH + 4;
+        let reported: Vec<u64> = (1..n)
+            .map(|_| report(decide_in(&mut b, id(1), 100, &r, 0)))
+            .collect();
+        assert_eq!(reported.iter().sum::<u64>() + b[0].pending(), n - 1);
+        assert_eq!(b[0].pending(), 3, "{reported:?}");
+        assert!(reported.iter().all(|&w| w == 0 || w == REJECTION_BATCH));
+        // The count still in the slot leaves with the key, and its identity with it.
+        let (way, debt) = match decide_in(&mut b, id(2), 1_000, &r, 0) {
+            Answer::Admitted {
+                way,
+                evicted_debt,
+                left,
+            } => {
+                assert_eq!(left, (id(1), 3));
+                (way, evicted_debt)
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((way, debt), (0, 0));
+        assert_eq!(
+            b[0].pending(),
+            0,
+            "the newcomer starts with nothing pending"
         );
     }
 
@@ -454,7 +785,7 @@ mod tests {
         let table = Table::new(10, KeyHasher::with_seed(1, 2));
         let r = rule(5, 2);
         let (bucket, key) = table.locate(b"k");
-        let (way, _) = admitted(table.acquire(bucket, key, 100, &r));
+        let (way, _) = admitted(table.acquire(bucket, key, 100, &r, 0));
         let slot = KeySlot {
             bucket,
             way,
@@ -479,6 +810,6 @@ mod tests {
         let t = Table::new(1_000_000, KeyHasher::with_seed(0, 0));
         assert_eq!(t.capacity(), 262_144 * WAYS);
         assert_eq!(Table::new(1, KeyHasher::with_seed(0, 0)).capacity(), WAYS);
-        assert_eq!(std::mem::size_of::<CachePadded<Mutex<[Slot; WAYS]>>>(), 128);
+        assert_eq!(std::mem::size_of::<CachePadded<Bucket>>(), 128);
     }
 }
