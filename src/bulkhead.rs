@@ -713,6 +713,20 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_in_the_exact_range_counts_every_permit() {
+        // Limits from OVERSHOOT_LIMIT up acquire with the compare-exchange form.
+        let b = Bulkhead::new(BulkheadConfig::new(u32::MAX - 1)).unwrap();
+        assert!(b.max() >= OVERSHOOT_LIMIT);
+        b.try_acquire_raw().unwrap();
+        let p = b.try_acquire().unwrap();
+        assert_eq!(b.in_flight(), 2);
+        assert!(b.release_raw());
+        drop(p);
+        assert_eq!(b.in_flight(), 0);
+        assert!(!b.release_raw());
+    }
+
+    #[test]
     fn forgotten_permit_leaks_one_slot() {
         let b = Bulkhead::new(BulkheadConfig::new(2)).unwrap();
         std::mem::forget(b.try_acquire().unwrap());
