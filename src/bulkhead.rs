@@ -230,31 +230,27 @@ impl<C: Clock> Bulkhead<C> {
     }
 
     /// Takes a slot of the host-wide segment (reclaiming dead holders' slots first when
-    /// all are taken and a scan is due).
-    #[inline]
-    fn host_try_acquire(&self, segment: &Segment) -> Result<(), Rejection> {
-        if segment.take_slot() {
-            return Ok(());
-        }
-        self.host_try_acquire_slow(segment)
+    /// all are taken and a scan is due). Out of line: inlined, the segment's walk made
+    /// [`try_take`](Self::try_take) too large to inline into a policy, and every
+    /// process-scope call paid for it.
+    #[inline(never)]
+    fn host_try_take(&self, segment: &Segment) -> bool {
+        segment.take_slot() || self.host_try_take_slow(segment)
     }
 
     /// Every slot looked taken: reclaim what dead processes hold, when a scan is due,
     /// and try once more.
     #[cold]
-    fn host_try_acquire_slow(&self, segment: &Segment) -> Result<(), Rejection> {
+    fn host_try_take_slow(&self, segment: &Segment) -> bool {
         let now = self.clock.now();
-        if segment.reclaim_if_due(now, RECLAIM_INTERVAL_NANOS) > 0 && segment.take_slot() {
-            return Ok(());
-        }
-        Err(Self::full())
+        segment.reclaim_if_due(now, RECLAIM_INTERVAL_NANOS) > 0 && segment.take_slot()
     }
 
     #[cold]
     fn host_acquire(&self, segment: &Segment, max_wait: Duration) -> Result<(), Rejection> {
         let deadline = self.clock.now().saturating_add(duration_to_nanos(max_wait));
         loop {
-            if self.host_try_acquire(segment).is_ok() {
+            if self.host_try_take(segment) {
                 return Ok(());
             }
             let now = self.clock.now();
@@ -265,7 +261,8 @@ impl<C: Clock> Bulkhead<C> {
         }
     }
 
-    #[inline]
+    /// Out of line, as [`host_try_take`](Self::host_try_take).
+    #[inline(never)]
     fn host_release(&self, segment: &Segment) -> bool {
         segment.give_slot()
     }
@@ -275,8 +272,9 @@ impl<C: Clock> Bulkhead<C> {
         u64::from(self.config.max_concurrent)
     }
 
+    /// The answer of a full bulkhead (the only one a non-waiting acquire gives).
     #[cold]
-    fn full() -> Rejection {
+    pub(crate) fn full() -> Rejection {
         Rejection::new(RejectReason::BulkheadFull, None)
     }
 
@@ -303,8 +301,21 @@ impl<C: Clock> Bulkhead<C> {
     /// [`release_raw`](Self::release_raw) exactly once later.
     #[inline]
     pub fn try_acquire_raw(&self) -> Result<(), Rejection> {
+        if self.try_take() {
+            Ok(())
+        } else {
+            Err(Self::full())
+        }
+    }
+
+    /// [`try_acquire_raw`](Self::try_acquire_raw) answering in a flag (a refusal is
+    /// always [`full`](Self::full)): `true` when a permit was taken, to be given back
+    /// with [`release_raw`](Self::release_raw) exactly once. Small enough to inline into
+    /// a policy's acquire, which a `Result` built in memory by an out-of-line call was not.
+    #[inline(always)]
+    pub(crate) fn try_take(&self) -> bool {
         if let Some(segment) = &self.host {
-            return self.host_try_acquire(segment);
+            return self.host_try_take(segment);
         }
         let max = self.max();
         if max >= OVERSHOOT_LIMIT {
@@ -317,23 +328,27 @@ impl<C: Clock> Bulkhead<C> {
         // happens-before our use (a semaphore's guarantee); Relaxed would let our guarded
         // work be observed to overlap theirs.
         let before = self.state.fetch_add(1, Ordering::Acquire);
-        if before < max {
-            return Ok(());
-        }
-        // Full: the add was an overshoot, given back as a release would give it back.
+        before < max || self.give_back_overshoot()
+    }
+
+    /// Full: the add was an overshoot, given back as a release would give it back.
+    /// Returns `false` (no permit taken).
+    #[cold]
+    #[inline(never)]
+    fn give_back_overshoot(&self) -> bool {
         self.release_raw();
-        Err(Self::full())
+        false
     }
 
     /// The compare-exchange form of [`try_acquire_raw`](Self::try_acquire_raw), for a
     /// limit so high that overshoots could carry into the `waiters` field.
     #[cold]
-    fn try_acquire_exact(&self, max: u64) -> Result<(), Rejection> {
+    fn try_acquire_exact(&self, max: u64) -> bool {
         // Relaxed load: only a guess for the compare-exchange, which re-checks it.
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
             if word >= max {
-                return Err(Self::full());
+                return false;
             }
             // Acquire on success: as in `try_acquire_raw`. Failure only retries: Relaxed.
             match self.state.compare_exchange_weak(
@@ -342,7 +357,7 @@ impl<C: Clock> Bulkhead<C> {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return true,
                 Err(actual) => word = actual,
             }
         }
@@ -370,7 +385,23 @@ impl<C: Clock> Bulkhead<C> {
             return self.host_release(segment);
         }
         // Relaxed load: a guess for the compare-exchange.
-        let mut word = self.state.load(Ordering::Relaxed);
+        let word = self.state.load(Ordering::Relaxed);
+        // The first attempt inline; a retry or a hand-off out of line, so the common
+        // release stays small enough to inline into a policy's completion.
+        if self.hands_off(word) {
+            return self.release_slow();
+        }
+        match self.try_decrement(word) {
+            Ok(released) => released,
+            Err(actual) => self.release_retry(actual),
+        }
+    }
+
+    /// The rest of [`release_raw`](Self::release_raw) after its first compare-exchange
+    /// lost to another thread's write of the word, now `word`.
+    #[cold]
+    #[inline(never)]
+    fn release_retry(&self, mut word: u64) -> bool {
         loop {
             if self.hands_off(word) {
                 return self.release_slow();
@@ -679,6 +710,20 @@ mod tests {
         assert_eq!(b.in_flight(), 0);
         assert!(!b.release_raw());
         assert_eq!(b.available(), 2);
+    }
+
+    #[test]
+    fn a_limit_in_the_exact_range_counts_every_permit() {
+        // Limits from OVERSHOOT_LIMIT up acquire with the compare-exchange form.
+        let b = Bulkhead::new(BulkheadConfig::new(u32::MAX - 1)).unwrap();
+        assert!(b.max() >= OVERSHOOT_LIMIT);
+        b.try_acquire_raw().unwrap();
+        let p = b.try_acquire().unwrap();
+        assert_eq!(b.in_flight(), 2);
+        assert!(b.release_raw());
+        drop(p);
+        assert_eq!(b.in_flight(), 0);
+        assert!(!b.release_raw());
     }
 
     #[test]

@@ -138,20 +138,18 @@ impl bw_permit {
     }
 
     /// The common case of [`redeem`](Self::redeem), with no call out of line: a live
-    /// permit of the stages in force, with no bit an acquire does not set. Marks it used
-    /// and returns what it holds; `None` (the permit untouched) for everything else,
-    /// which `redeem` then sorts out with the same checks and a status.
+    /// permit with no bit an acquire does not set (the caller checked that the stages in
+    /// force issued it, see [`Policy::complete_current`]). Marks it used and returns what
+    /// it holds; `None` (the permit untouched) for everything else, which `redeem` then
+    /// sorts out with the same checks and a status.
     #[inline(always)]
-    pub(super) fn redeem_current(&mut self, policy: &Policy) -> Option<RawPolicyPermit> {
+    pub(super) fn redeem_current(&mut self) -> Option<RawPolicyPermit> {
         use words::*;
         let packed = self.opaque[5];
         let priority = (packed >> PRIORITY_SHIFT) & PRIORITY_MASK;
         // One comparison for the marker, the keyed bit and the reserved bits together.
         let fixed = packed & (u64::MAX << MARKER_SHIFT | KEYED | RESERVED);
-        if fixed != u64::from(PERMIT_LIVE) << MARKER_SHIFT
-            || priority == PRIORITY_MASK
-            || !policy.is_current(self.opaque[0])
-        {
+        if fixed != u64::from(PERMIT_LIVE) << MARKER_SHIFT || priority == PRIORITY_MASK {
             return None;
         }
         let raw = self.words_to_raw(packed, priority);
@@ -298,11 +296,11 @@ pub unsafe extern "C" fn bw_policy_complete(
         // SAFETY: non-NULL, valid and not shared during the call, by contract.
         let permit = unsafe { &mut *permit };
         let duration = known_duration(duration_ns).map(Duration::from_nanos);
-        match permit.redeem_current(policy) {
-            Some(raw) => policy.complete_raw(raw, outcome, duration),
-            None => return complete_checked(policy, permit, outcome, duration),
+        let instance = permit.opaque[0];
+        if policy.complete_current(instance, || permit.redeem_current(), outcome, duration) {
+            return bw_status::BW_OK;
         }
-        bw_status::BW_OK
+        complete_checked(policy, permit, outcome, duration)
     })
 }
 

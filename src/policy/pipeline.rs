@@ -577,11 +577,30 @@ impl Policy {
             .acquire_then(priority, &self.shared, &self.clock, ok, err)
     }
 
-    /// Whether `instance` names the stages in force: the common case of a completion,
-    /// which the C ABI checks before it rebuilds a permit.
+    /// The C ABI's common completion: when `instance` names the stages in force and
+    /// `redeem` gives the permit (it checks the rest and marks it used), completes it
+    /// against those stages and returns `true`; otherwise does nothing and returns
+    /// `false`. One look at the stages: [`complete_raw`](Self::complete_raw) after a
+    /// separate check of the instance loaded them and compared it twice.
     #[inline(always)]
-    pub(crate) fn is_current(&self, instance: u64) -> bool {
-        self.stages().instance == instance
+    pub(crate) fn complete_current(
+        &self,
+        instance: u64,
+        redeem: impl FnOnce() -> Option<RawPolicyPermit>,
+        outcome: Outcome,
+        duration: Option<Duration>,
+    ) -> bool {
+        let stages = self.stages();
+        if stages.instance != instance {
+            return false;
+        }
+        match redeem() {
+            Some(permit) => {
+                stages.complete(permit, outcome, duration, &self.shared.metrics);
+                true
+            }
+            None => false,
+        }
     }
 
     /// [`Policy::acquire_with`] for a call with the trace context `trace`: the events

@@ -328,7 +328,11 @@ impl Stages {
     #[inline(always)]
     fn hold_bulkhead(&self, permit: &mut RawPolicyPermit) -> Result<(), Rejection> {
         if let Some(b) = &self.bulkhead {
-            b.try_acquire_raw()?;
+            // The flag form: inlined, where the `Result` form was a call answering
+            // through memory.
+            if !b.try_take() {
+                return Err(Bulkhead::<AnyClock>::full());
+            }
             permit.held |= held::BULKHEAD;
         }
         Ok(())
