@@ -339,7 +339,7 @@ impl<C: Clock> RateLimiter<C> {
     /// Takes one permit, or says when one will be there.
     ///
     /// One clock read, one load and (when admitted) one compare-exchange.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<(), Rejection> {
         match self.admit_now(self.quota.interval) {
             Ok(_) => Ok(()),
@@ -351,7 +351,7 @@ impl<C: Clock> RateLimiter<C> {
     /// due now, so that it can be given back with [`cancel_raw`](Self::cancel_raw) if
     /// the call does not happen after all (a later stage of a policy refused it). Costs
     /// one load more than `try_acquire`.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire_raw(&self) -> Result<RawReservation, Rejection> {
         let seen = self.refunds_seen();
         match self.admit_now(self.quota.interval) {
