@@ -39,6 +39,13 @@ pub const COARSE_CLOCK_MIN_TICKS: u64 = 4;
 ///   and be later by up to the coarse clock's lag, see
 ///   [`clock_for`](RateLimiter::clock_for); waiting it out always suffices).
 ///
+/// A call is decided at its clock reading. A thread preempted between its reading and
+/// its decision, while other threads take permits, is decided as if it came that much
+/// earlier: with a tolerance (`(burst - 1) × period / rate`) shorter than the pause it
+/// may be refused although the quota had room by then (never admitted in excess).
+/// governor's GCRA behaves the same; give a quota that must never refuse a tolerance
+/// well above a scheduler pause (milliseconds).
+///
 /// ```
 /// use breakwater::clock::ManualClock;
 /// use breakwater::limiter::{RateLimiter, RateLimiterConfig};
