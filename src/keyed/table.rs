@@ -322,63 +322,48 @@ fn decide_at<S: Slots>(
     }
 }
 
-/// What a new key finds in one bucket.
-#[derive(Debug, Clone, Copy)]
-struct Survey {
-    /// Slots free for a new key (empty, or no information left).
-    free: usize,
-    /// The first of them.
-    free_way: Option<usize>,
-    /// The slot of least debt among those holding no permit, with its debt.
-    least: Option<(usize, u64)>,
+/// The slots of a bucket free for a new key (empty, or no information left: TAT not
+/// after `now` and no permit held): how many, and the one to take, an empty slot
+/// before an expired one (the first of each). A key whose state expired keeps its slot
+/// while an empty one is left, so that when it comes back it is found where it was
+/// rather than taking another expired key's slot, and so on down a chain of misses.
+#[inline]
+fn free_slots<S: Slots>(slots: &S, now: u64) -> (usize, Option<usize>) {
+    let (mut free, mut empty, mut expired) = (0, None, None);
+    for way in 0..WAYS {
+        let word = slots.word(way);
+        if word & !LOW_MASK == 0 {
+            free += 1;
+            empty.get_or_insert(way);
+        } else if word & HELD_MASK == 0 && slots.get(way).tat <= now {
+            free += 1;
+            expired.get_or_insert(way);
+        }
+    }
+    (free, empty.or(expired))
 }
 
-fn survey<S: Slots>(slots: &S, now: u64) -> Survey {
-    let mut found = Survey {
-        free: 0,
-        free_way: None,
-        least: None,
-    };
+/// In a bucket with no free slot: the slot of least debt among those holding no
+/// permit, with its debt (the first of equals).
+fn least_debt<S: Slots>(slots: &S, now: u64) -> Option<(usize, u64)> {
+    let mut least: Option<(usize, u64)> = None;
     for way in 0..WAYS {
         let s = slots.get(way);
         if s.held() != 0 {
             continue;
         }
-        if s.id() == 0 || s.tat <= now {
-            found.free += 1;
-            found.free_way.get_or_insert(way);
-            continue;
-        }
-        let debt = s.tat - now;
-        if found.least.is_none_or(|(_, d)| debt < d) {
-            found.least = Some((way, debt));
+        let debt = s.tat.saturating_sub(now);
+        if least.is_none_or(|(_, d)| debt < d) {
+            least = Some((way, debt));
         }
     }
-    found
+    least
 }
 
 /// A new key's first bucket takes it while it has at least this many free slots, so
 /// that most keys are found at the first lock; past that, the emptier bucket does (see
 /// the module docs).
 const FIRST_WHILE_FREE: usize = 4;
-
-/// Where a new key goes, given what its two buckets hold: `(false, way, debt)` for
-/// the first, `(true, ..)` for the second; `None` when both are full of held permits.
-fn place(first: &Survey, second: &Survey) -> Option<(bool, usize, u64)> {
-    match (first.free_way, second.free_way) {
-        (Some(way), _) if first.free >= FIRST_WHILE_FREE || first.free >= second.free => {
-            Some((false, way, 0))
-        }
-        (_, Some(way)) => Some((true, way, 0)),
-        (Some(way), None) => Some((false, way, 0)),
-        (None, None) => match (first.least, second.least) {
-            (Some((_, d1)), Some((way, d2))) if d2 < d1 => Some((true, way, d2)),
-            (Some((way, d)), _) => Some((false, way, d)),
-            (None, Some((way, d))) => Some((true, way, d)),
-            (None, None) => None,
-        },
-    }
-}
 
 /// The refusal of a key whose buckets are full of held permits.
 const SHED: Answer = Answer::Refused {
@@ -387,11 +372,21 @@ const SHED: Answer = Answer::Refused {
     report: 1,
 };
 
+#[cfg(test)]
+fn insert_cold<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule) -> Answer {
+    insert_one(slots, id, now, rule)
+}
+
+/// A new key in a table whose two buckets for it are one: the first free slot, else
+/// the least debt, else `LoadShed`.
 #[cold]
 #[inline(never)]
-fn insert_cold<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule) -> Answer {
-    let found = survey(slots, now);
-    match found.free_way.map(|way| (way, 0)).or(found.least) {
+fn insert_one<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule) -> Answer {
+    let victim = match free_slots(slots, now) {
+        (_, Some(way)) => Some((way, 0)),
+        (_, None) => least_debt(slots, now),
+    };
+    match victim {
         Some((way, evicted_debt)) => take(slots, way, evicted_debt, id, now, rule),
         None => SHED,
     }
@@ -670,7 +665,7 @@ impl Table {
         let other = self.second(id);
         if other == bucket {
             let mut first = first;
-            return (bucket, insert_cold(&mut first, id, now, rule));
+            return (bucket, insert_one(&mut first, id, now, rule));
         }
         let second_bucket = &self.buckets[other as usize];
         // Holding the lower index, wait for the higher; holding the higher, only try
@@ -695,16 +690,29 @@ impl Table {
             drop(first);
             return (other, decide_at(&mut second, way, now, rule, retry_within));
         }
-        match place(&survey(&first, now), &survey(&second, now)) {
-            Some((false, way, debt)) => {
-                drop(second);
-                (bucket, take(&mut first, way, debt, id, now, rule))
-            }
-            Some((true, way, debt)) => {
-                drop(first);
-                (other, take(&mut second, way, debt, id, now, rule))
-            }
-            None => (bucket, SHED),
+        // A new key: the first bucket while it has room to spare, else the emptier
+        // (the first of equals), else the least debt of either, else `LoadShed`.
+        let (free1, way1) = free_slots(&first, now);
+        let (in_second, way, debt) = match way1 {
+            Some(way) if free1 >= FIRST_WHILE_FREE => (false, way, 0),
+            _ => match (way1, free_slots(&second, now)) {
+                (Some(way), (free2, _)) if free1 >= free2 => (false, way, 0),
+                (_, (_, Some(way))) => (true, way, 0),
+                (Some(way), (_, None)) => (false, way, 0),
+                (None, (_, None)) => match (least_debt(&first, now), least_debt(&second, now)) {
+                    (Some((_, d1)), Some((way, d2))) if d2 < d1 => (true, way, d2),
+                    (Some((way, d)), _) => (false, way, d),
+                    (None, Some((way, d))) => (true, way, d),
+                    (None, None) => return (bucket, SHED),
+                },
+            },
+        };
+        if in_second {
+            drop(first);
+            (other, take(&mut second, way, debt, id, now, rule))
+        } else {
+            drop(second);
+            (bucket, take(&mut first, way, debt, id, now, rule))
         }
     }
 
@@ -873,6 +881,20 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_key_keeps_its_slot_while_an_empty_one_is_left() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(1, 0);
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        // At 200 key 1 has expired; the newcomer takes an empty slot all the same.
+        assert_eq!(admitted(decide_in(&mut b, id(2), 200, &r, 0)), (1, 0));
+        assert_eq!(b[0].id(), id(1));
+        assert!(matches!(
+            decide_in(&mut b, id(1), 200, &r, 0),
+            Answer::Admitted { way: 0, .. }
+        ));
+    }
+
+    #[test]
     fn a_bucket_of_held_permits_sheds_new_keys() {
         let mut b = [Slot::default(); WAYS];
         let r = rule(1, 1);
@@ -912,7 +934,11 @@ mod tests {
         assert_eq!(reported.iter().sum::<u64>() + b[0].pending(), n - 1);
         assert_eq!(b[0].pending(), 3, "{reported:?}");
         assert!(reported.iter().all(|&w| w == 0 || w == REJECTION_BATCH));
-        // The count still in the slot leaves with the key, and its identity with it.
+        // The other slots taken (expired by 1 000 too, but after key 1's)...
+        for k in 10..10 + WAYS as u64 - 1 {
+            admitted(decide_in(&mut b, id(k), 100, &r, 0));
+        }
+        // ...the count still in the slot leaves with the key, and its identity with it.
         let (way, debt) = match decide_in(&mut b, id(2), 1_000, &r, 0) {
             Answer::Admitted {
                 way,
