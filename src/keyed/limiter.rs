@@ -17,8 +17,8 @@ use super::table::{Answer, KeySlot, Rule, Table};
 /// A rate limit (and optionally a concurrency limit) for every key, in a table of fixed
 /// size (see the `keyed` module and `docs/design.md`, "Per-key limits").
 ///
-/// Thread-safe and allocation-free per call; one call takes one bucket's lock for a
-/// few nanoseconds. Keys are bytes of any length, hashed with a seed drawn for this
+/// Thread-safe and allocation-free per call; a call takes its key's first bucket's lock
+/// for a few nanoseconds (and its second's too when the key is not in its first). Keys are bytes of any length, hashed with a seed drawn for this
 /// limiter.
 ///
 /// ```

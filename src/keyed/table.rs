@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //!
-//! `buckets` is a power of two of buckets, allocated when the limiter is built and never
-//! resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
+//! `buckets` is a power of two of buckets (at least `1.6 × max_keys` slots), allocated
+//! when the limiter is built and never resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
 //! pair) holding a one-byte lock and [`WAYS`] slots of two words:
 //!
 //! | word | bits | meaning |
@@ -13,10 +13,37 @@
 //! | `word` | 0–15 | permits of this key held now (only with a per-key `max_concurrent`) |
 //! | `tat` | 0–63 | the key's GCRA theoretical arrival time, in the limiter's units (0 = never) |
 //!
-//! A key lives in the bucket its hash's low bits name, in any slot; its identity is
-//! the other 44 bits. Two keys with the same bucket and identity share one state (a
-//! chance of about 7 in 2^44 per new key with the table's random seed): both are then
-//! limited together, never more loosely.
+//! A key lives in one of two buckets, in any slot: its *first*, named by its hash's low
+//! bits, or its *second*, named by the top 22 bits (part of the identity, so the
+//! second bucket of a slot's key is known from the slot). Its identity is the hash's
+//! top 44 bits. Two keys with the same identity in one bucket share one state (a chance
+//! of about 14 in 2^44 per new key with the table's random seed): both are then limited
+//! together, never more loosely.
+//!
+//! # Why two buckets
+//!
+//! With one bucket per key, chance alone fills some buckets past their 7 slots long
+//! before the table is: at `max_keys` = 1 000 (256 buckets, 56% of the slots used)
+//! about 2% of the keys found their bucket full and evicted an active key, and more
+//! near the sizing's highest load. A key that may go to the emptier of two buckets
+//! ("two choices") makes an overfull bucket vanishingly rare: `max_keys` active keys
+//! fit with no eviction at every load the sizing gives (at most 62.5% of the slots;
+//! `tests/keyed.rs` checks 1 000, 4 480 and 100 000 keys under many seeds). A new key
+//! goes to its first bucket while that has at least 4 free slots, and otherwise to the
+//! emptier one (the first on a tie): the first holds 85 to 90% of the keys at the
+//! sizing's loads, so most calls find their key at the first lock, and in simulation
+//! (1 000 to 1 000 000 keys) this left no key without a slot up to 65% of the slots
+//! used, as always taking the emptier did (past 70% both start to fail).
+//!
+//! A call locks its key's first bucket and decides there when the key is in it (the
+//! common case: one lock, as with one bucket per key). Otherwise it also locks the
+//! second, the lower index first (holding the higher, it only tries the lower; when
+//! that fails it lets go and takes both in order, then looks in the first again), and
+//! decides in whichever holds the key, or inserts it. Holding both locks for the
+//! lookup and the insert is what keeps one state per key: two calls inserting one new
+//! key are serialised by the first bucket's lock, and the second of them sees the
+//! first's slot (`tests/loom_keyed.rs` models both lock orders). A permit names the
+//! bucket and way of its slot, so giving it back takes one lock, as before.
 //!
 //! # Rejections counted in the slot
 //!
@@ -33,8 +60,9 @@
 //!
 //! A decision reads and writes two words of one slot, and an insert may replace another
 //! key's slot; doing that lock-free would need a double-word compare-exchange. A lock of
-//! one byte held for a scan of seven slots and one GCRA step keeps the critical section
-//! at a few nanoseconds, and two threads contend only when their keys share a bucket.
+//! one byte held for a scan of seven slots and one GCRA step (fourteen, on an insert or
+//! a key in its second bucket) keeps the critical section at a few nanoseconds, and two
+//! threads contend only when their keys share a bucket.
 //!
 //! The lock is a test-and-test-and-set spin lock (spinning briefly, then yielding the
 //! thread), not parking_lot's mutex: taking it is one compare-exchange and releasing it
@@ -46,21 +74,27 @@
 //! no `unsafe`, and loom sees every access (`tests/loom_keyed.rs`; with a relaxed
 //! release, three of its models fail).
 //!
-//! # Dropping, evicting, refusing (a key not in its full bucket)
+//! # Dropping, evicting, refusing (a new key whose buckets are full)
 //!
-//! A new key takes, in order of preference:
+//! A new key takes, in order of preference (in the bucket chosen as above):
 //!
-//! 1. an empty slot, or the slot of a key whose state carries no information: TAT not
-//!    after now and no permit held. A key in that state decides exactly like a key never
-//!    seen (GCRA takes `max(tat, now)`), so dropping it changes no decision (lossless);
-//! 2. otherwise the slot of the key with the smallest TAT among those holding no permit:
+//! 1. an empty slot, or else the slot of a key whose state carries no information: TAT
+//!    not after now and no permit held. A key in that state decides exactly like a key
+//!    never seen (GCRA takes `max(tat, now)`), so dropping it changes no decision
+//!    (lossless). Empty slots go first so that an expired key that comes back is
+//!    found where it was, instead of taking another expired key's slot, whose key then
+//!    does the same (on a table of a million keys each seen once a second, most calls
+//!    were such misses);
+//! 2. otherwise (no such slot in either bucket) the slot of the key with the smallest
+//!    TAT among those of both buckets that hold no permit (the first bucket's on a tie):
 //!    an *eviction*. That key comes back fresh, which can let it through at most
 //!    `ceil((tat - now) / interval)` more times than an exact (unbounded) limiter would,
 //!    ever — its *debt*, at most `burst`. The limiter counts evictions and the sum of
 //!    debts ([`KeyedSnapshot`](super::KeyedSnapshot)), so the over-admission is measured,
 //!    not guessed; the least-debt key is the cheapest one to forget;
-//! 3. otherwise (every slot holds permits, which must stay counted to be released) the
-//!    call is refused with `LoadShed`: the table is full of calls in progress.
+//! 3. otherwise (every slot of both buckets holds permits, which must stay counted to
+//!    be released) the call is refused with `LoadShed`: the table is full of calls in
+//!    progress.
 //!
 //! The bound of rule 2, for one key and unit-weight calls, as a potential argument: let
 //! `x` and `y` be the tokens (`(tolerance - max(0, tat - now)) / interval`) of this
@@ -264,10 +298,9 @@ fn find<S: Slots>(slots: &S, id: u64) -> Option<usize> {
     (0..WAYS).find(|&way| slots.word(way) & !LOW_MASK == id)
 }
 
-/// The decision for key `id` at `now` in one bucket: the pure step the table runs
-/// under the bucket's lock when both of the key's buckets are this one (see the module
-/// docs for the rules). A `RateLimited` refusal with a wait of at most `retry_within`
-/// units is not counted as a rejection: the caller asks again with a later reading.
+/// The decision for key `id` at `now` in one bucket, as the table makes it when both of
+/// the key's buckets are this one (the unit tests' entry to the rules of the module
+/// docs).
 #[cfg(test)]
 fn decide_in<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule, retry_within: u64) -> Answer {
     match find(slots, id) {
@@ -276,7 +309,10 @@ fn decide_in<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule, retry_with
     }
 }
 
-/// The decision for the key in slot `way` (see [`decide_in`]).
+/// The decision for the key in slot `way` at `now`: the pure step the table runs under
+/// the lock of the key's bucket. A `RateLimited` refusal with a wait of at most
+/// `retry_within` units is not counted as a rejection: the caller asks again with a
+/// later reading.
 #[inline]
 fn decide_at<S: Slots>(
     slots: &mut S,
@@ -631,7 +667,7 @@ impl Table {
 
     /// Decides for key `id` of first bucket `bucket` at `now`: the bucket that decided
     /// (where an admitted call's slot is) and the answer (`retry_within`: see
-    /// [`decide_in`]).
+    /// [`decide_at`]).
     #[inline]
     pub(crate) fn acquire(
         &self,
