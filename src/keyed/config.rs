@@ -10,8 +10,8 @@ use crate::limiter::RateLimiterConfig;
 /// identity (see `table.rs`).
 pub const MAX_CONCURRENT_PER_KEY: u32 = (1 << 16) - 1;
 
-/// The largest `max_keys`: the table takes 23 to 46 bytes per key (see
-/// [`PerKeyConfig::max_keys`]), so this bound is at most 736 MiB.
+/// The largest `max_keys`: the table takes 29 to 59 bytes per key (see
+/// [`PerKeyConfig::max_keys`]); at this bound, 2^22 buckets: 512 MiB.
 pub const MAX_KEYS: u32 = 1 << 24;
 
 /// The largest `top_keys` (the heavy-hitter sketch is scanned under a lock).
