@@ -235,3 +235,30 @@ fn the_most_rejected_keys_reach_the_snapshot_and_prometheus_with_bounded_labels(
     );
     assert!(text.contains("breakwater_per_key_evictions_total{policy=\"api\"} 0"));
 }
+
+/// `max_keys` keys all active at once fit their table: each may live in either of two
+/// buckets, so the few buckets that chance fills past their 7 slots spill into their
+/// keys' other bucket instead of evicting. 1 000 keys (256 buckets, 56% of the slots
+/// used), 4 480 (1 024 buckets, 62.5%, the most loaded a table gets) and 100 000, under
+/// many seeds.
+#[test]
+fn max_keys_active_keys_cause_no_eviction() {
+    for (max_keys, seeds) in [(1_000u32, 64u64), (4_480, 16), (100_000, 2)] {
+        for seed in 0..seeds {
+            let clock = ManualClock::new();
+            // One permit a minute: every key stays active through the test.
+            let config = PerKeyConfig::new(1, Duration::from_secs(60)).with_max_keys(max_keys);
+            let l = KeyedLimiter::with_clock_and_seed(config, clock, [seed, !seed]).unwrap();
+            for i in 0..max_keys {
+                let key = format!("client-{i}");
+                drop(l.try_acquire(key.as_bytes()).expect("a fresh key passes"));
+            }
+            let s = l.snapshot();
+            assert_eq!(
+                (s.active_keys, s.evictions, s.shed),
+                (u64::from(max_keys), 0, 0),
+                "max_keys {max_keys}, seed {seed}"
+            );
+        }
+    }
+}

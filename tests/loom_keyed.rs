@@ -1,6 +1,7 @@
-//! Loom models of the per-key table: racing inserts of one key never make two slots,
-//! an insert that evicts races a release without losing or inventing a permit, and a
-//! key's concurrency limit holds while its permits come and go.
+//! Loom models of the per-key table: racing inserts of one key never make two slots
+//! (in one bucket, and across a key's two buckets whichever order they are locked
+//! in), an insert that evicts races a release without losing or inventing a permit,
+//! and a key's concurrency limit holds while its permits come and go.
 #![cfg(loom)]
 
 use breakwater::clock::ManualClock;
@@ -132,4 +133,74 @@ fn racing_calls_of_one_key_spend_exactly_its_burst() {
             (&b"k"[..], 1)
         );
     });
+}
+
+/// Keys `k-N` whose first and second buckets in a two-bucket table under seed `[0, 0]`
+/// are `first` and `second`. SipHash-1-3 under a zero key is std's `DefaultHasher`;
+/// the first bucket is the hash's low bit and the second bit 42 (the top bits of the
+/// identity, `table.rs`). The models check where the slots land, so a change of layout
+/// fails them rather than passing them vacuously.
+fn keys_placed(first: u64, second: u64, n: usize) -> Vec<Vec<u8>> {
+    use std::hash::Hasher;
+    (0u64..)
+        .map(|i| format!("k-{i}").into_bytes())
+        .filter(|k| {
+            #[allow(deprecated)]
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write(k);
+            let hash = h.finish();
+            hash >> 20 != 0 && (hash & 1, (hash >> 42) & 1) == (first, second)
+        })
+        .take(n)
+        .collect()
+}
+
+/// The bucket an admitted call's slot is in (from its plain-data parts).
+fn bucket_of(slot: breakwater::keyed::KeySlot) -> u64 {
+    slot.to_parts()[1] >> 16
+}
+
+/// Two threads insert the same new key whose first bucket is full of active keys: both
+/// lock the first, miss, and take the second too (lower index first; the thread
+/// holding the higher only tries the lower, and when that fails lets go and takes both
+/// in order). Exactly one passes (burst 1), its slot is in the key's second bucket,
+/// and the key has one state.
+fn racing_inserts_past_a_full_first_bucket(first: u64, second: u64) {
+    let fill = keys_placed(first, first, 7);
+    let key = keys_placed(first, second, 1).pop().unwrap();
+    loom::model(move || {
+        let config = PerKeyConfig::new(1, Duration::from_secs(60)).with_max_keys(5);
+        let l = Arc::new(
+            KeyedLimiter::with_clock_and_seed(config, ManualClock::new(), [0, 0]).unwrap(),
+        );
+        for k in &fill {
+            let slot = l.try_acquire_raw(k).expect("a free slot");
+            assert_eq!(bucket_of(slot), first, "the fill is in its bucket");
+        }
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, key) = (l.clone(), key.clone());
+                thread::spawn(move || l.try_acquire_raw(&key).map_err(|r| r.reason))
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let passed: Vec<_> = results.iter().filter_map(|r| r.ok()).collect();
+        assert_eq!(passed.len(), 1, "{results:?}");
+        assert_eq!(bucket_of(passed[0]), second);
+        assert!(results.contains(&Err(RejectReason::RateLimited)));
+        let s = l.snapshot();
+        assert_eq!((s.active_keys, s.evictions, s.shed), (8, 0, 0));
+    });
+}
+
+/// The key's first bucket has the higher index: the try-lock and the re-locking path.
+#[test]
+fn racing_inserts_into_a_lower_second_bucket_make_one_slot() {
+    racing_inserts_past_a_full_first_bucket(1, 0);
+}
+
+/// The key's first bucket has the lower index: held while the second is awaited.
+#[test]
+fn racing_inserts_into_a_higher_second_bucket_make_one_slot() {
+    racing_inserts_past_a_full_first_bucket(0, 1);
 }

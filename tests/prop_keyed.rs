@@ -1,7 +1,8 @@
 //! Per-key limits against an exact model: an unbounded map of GCRA states (and
 //! permits held) per key.
 //!
-//! - In a table too small for the keys, evictions happen: every call the keyed
+//! - In a table too small for the keys (one bucket, or a few, each key in either of its
+//!   two), evictions happen: every call the keyed
 //!   limiter lets through beyond the model's is paid for by the debt of an evicted key
 //!   (`evicted_debt`, in permits), checked after every call; and until the first
 //!   eviction every decision is the model's.
@@ -72,6 +73,8 @@ proptest! {
     #[test]
     fn evictions_bound_every_extra_admission(
         burst in 1u64..5,
+        // One bucket of 7 slots, two (a key in either) or four, for 16 keys.
+        max_keys in prop::sample::select(vec![3u32, 5, 9]),
         seed in seed(),
         // Mostly calls a fraction of an interval apart, so that 16 keys keep debts
         // in 7 slots and evictions are common.
@@ -81,8 +84,7 @@ proptest! {
         ),
     ) {
         let clock = ManualClock::new();
-        // max_keys 3: one bucket of 7 slots for 16 keys.
-        let config = PerKeyConfig::new(1, Duration::from_nanos(I)).with_burst(burst).with_max_keys(3);
+        let config = PerKeyConfig::new(1, Duration::from_nanos(I)).with_burst(burst).with_max_keys(max_keys);
         let limiter = KeyedLimiter::with_clock_and_seed(config, clock.clone(), seed).unwrap();
         let mut model = Model::default();
         let mut extra: HashMap<u16, i64> = HashMap::new();

@@ -884,7 +884,7 @@ static PER_KEY: Section<PerKeyConfig> = Section {
             "max_keys",
             U32,
             max_keys,
-            "Keys limiting at the same time the table is sized for (allocated up front, 23 to 46 bytes per key). `1..=16777216`."
+            "Keys limiting at the same time the table is sized for (allocated up front, 29 to 59 bytes per key). `1..=16777216`."
         ),
         field!(
             "top_keys",

@@ -10,8 +10,8 @@ use crate::limiter::RateLimiterConfig;
 /// identity (see `table.rs`).
 pub const MAX_CONCURRENT_PER_KEY: u32 = (1 << 16) - 1;
 
-/// The largest `max_keys`: the table takes 23 to 46 bytes per key (see
-/// [`PerKeyConfig::max_keys`]), so this bound is at most 736 MiB.
+/// The largest `max_keys`: the table takes 29 to 59 bytes per key (see
+/// [`PerKeyConfig::max_keys`]); at this bound, 2^22 buckets: 512 MiB.
 pub const MAX_KEYS: u32 = 1 << 24;
 
 /// The largest `top_keys` (the heavy-hitter sketch is scanned under a lock).
@@ -45,9 +45,10 @@ pub struct PerKeyConfig {
     pub max_concurrent: Option<u32>,
     /// How many keys the table is sized for: keys that are limiting (a quota not yet
     /// refilled, or permits held) at the same time. The table is allocated up front
-    /// with at least 1.25 times as many slots (a power of two of 128-byte buckets of
-    /// 7 slots: 23 to 46 bytes per key), so that `max_keys` active keys rarely fill a
-    /// bucket; memory is fixed from then on. `1..=16777216`.
+    /// with at least 1.6 times as many slots (a power of two of 128-byte buckets of
+    /// 7 slots: 29 to 59 bytes per key); each key may live in either of two buckets, so
+    /// `max_keys` active keys fit without evicting one another. Memory is fixed from
+    /// then on. `1..=16777216`.
     pub max_keys: u32,
     /// How many of the most-rejected keys the snapshot and the Prometheus text show
     /// (`0` = none). At most 64.

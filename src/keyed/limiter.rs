@@ -17,8 +17,8 @@ use super::table::{Answer, KeySlot, Rule, Table};
 /// A rate limit (and optionally a concurrency limit) for every key, in a table of fixed
 /// size (see the `keyed` module and `docs/design.md`, "Per-key limits").
 ///
-/// Thread-safe and allocation-free per call; one call takes one bucket's lock for a
-/// few nanoseconds. Keys are bytes of any length, hashed with a seed drawn for this
+/// Thread-safe and allocation-free per call; a call takes its key's first bucket's lock
+/// for a few nanoseconds (and its second's too when the key is not in its first). Keys are bytes of any length, hashed with a seed drawn for this
 /// limiter.
 ///
 /// ```
@@ -68,18 +68,19 @@ impl<C: Clock> std::fmt::Debug for KeyedLimiter<C> {
 pub struct KeyedSnapshot {
     /// The configured `max_keys`.
     pub max_keys: u32,
-    /// Slots in the table (at least `1.25 × max_keys`).
+    /// Slots in the table (at least `1.6 × max_keys`).
     pub capacity: u64,
     /// Keys that limit now: quota not refilled, or permits held.
     pub active_keys: u64,
     /// Per-key permits held now (with a `max_concurrent`).
     pub held: u64,
-    /// Keys forgotten while they still had a debt (their bucket was full).
+    /// Keys forgotten while they still had a debt (both their buckets were full).
     pub evictions: u64,
     /// The most calls those evictions can have let through beyond an exact limiter:
     /// the sum of the evicted keys' debts, in permits.
     pub evicted_debt: u64,
-    /// Calls refused because their key's bucket was full of keys holding permits.
+    /// Calls refused because both of their key's buckets were full of keys holding
+    /// permits.
     pub shed: u64,
     /// The keys rejected most, most first (at most `top_keys`).
     pub top_rejected: Vec<HeavyHitter>,
@@ -155,8 +156,8 @@ impl<C: Clock> KeyedLimiter<C> {
 
     /// Asks for one permit of `key`: a permit that gives back the key's concurrency
     /// slot when dropped, or the rejection (`RateLimited` with the wait, `BulkheadFull`
-    /// when the key holds `max_concurrent` permits, `LoadShed` when its bucket is full
-    /// of keys holding permits).
+    /// when the key holds `max_concurrent` permits, `LoadShed` when both its buckets are
+    /// full of keys holding permits).
     #[inline]
     pub fn try_acquire(&self, key: &[u8]) -> Result<KeyedPermit<'_, C>, Rejection> {
         self.try_acquire_raw(key).map(|slot| KeyedPermit {
@@ -177,7 +178,7 @@ impl<C: Clock> KeyedLimiter<C> {
         // and keys expire later), so an admission from it stands; a refusal the lag
         // could explain is asked again with the precise reading.
         // (The table does not count that first refusal as a rejection.)
-        let mut answer = self.table.acquire(
+        let (mut at, mut answer) = self.table.acquire(
             bucket,
             id,
             self.units(self.clock.now_coarse()),
@@ -191,7 +192,7 @@ impl<C: Clock> KeyedLimiter<C> {
         } = answer
         {
             if after <= self.lag {
-                answer =
+                (at, answer) =
                     self.table
                         .acquire(bucket, id, self.units(self.clock.now()), &self.rule, 0);
             }
@@ -209,7 +210,7 @@ impl<C: Clock> KeyedLimiter<C> {
                     self.heavy.add_if_counted(left.0, left.1);
                 }
                 Ok(KeySlot {
-                    bucket,
+                    bucket: at,
                     way,
                     pinned: self.rule.max_held != 0,
                     id,
@@ -341,14 +342,17 @@ mod tests {
 
     const SEED_KNOWN: [u64; 2] = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
 
-    /// `n` keys that share one bucket of a table with `seed`: what a client who knew
-    /// the seed would send.
+    /// `n` keys both of whose buckets are the victim's first bucket in a table with
+    /// `seed`: what a client who knew the seed would send.
     fn colliding_keys(seed: [u64; 2], max_keys: u32, n: usize) -> Vec<Vec<u8>> {
         let table = Table::new(max_keys, KeyHasher::with_seed(seed[0], seed[1]));
         let (target, _) = table.locate(b"victim");
         (0u64..)
             .map(|i| format!("attacker-{i}").into_bytes())
-            .filter(|k| table.locate(k).0 == target)
+            .filter(|k| {
+                let (first, id) = table.locate(k);
+                first == target && table.second(id) == target
+            })
             .take(n)
             .collect()
     }

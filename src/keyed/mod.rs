@@ -5,7 +5,8 @@
 //! - `hash`: the seeded SipHash-1-3 that places keys (a client choosing keys cannot aim
 //!   them at one bucket without the seed).
 //! - `table`: the fixed table of key states: buckets of a few slots, each behind a tiny
-//!   lock; what is dropped, what is evicted and what is refused when a bucket is full.
+//!   lock, a key in either of two; what is dropped, what is evicted and what is refused
+//!   when both are full.
 //! - `heavy`: [`HeavyHitter`], the space-saving sketch of the keys rejected most.
 //! - `limiter`: [`KeyedLimiter`], the table on a clock, with [`KeyedPermit`] and the
 //!   plain-data [`KeySlot`]; [`KeyedSnapshot`].

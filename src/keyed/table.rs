@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //!
-//! `buckets` is a power of two of buckets, allocated when the limiter is built and never
-//! resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
+//! `buckets` is a power of two of buckets (at least `1.6 × max_keys` slots), allocated
+//! when the limiter is built and never resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
 //! pair) holding a one-byte lock and [`WAYS`] slots of two words:
 //!
 //! | word | bits | meaning |
@@ -13,10 +13,37 @@
 //! | `word` | 0–15 | permits of this key held now (only with a per-key `max_concurrent`) |
 //! | `tat` | 0–63 | the key's GCRA theoretical arrival time, in the limiter's units (0 = never) |
 //!
-//! A key lives in the bucket its hash's low bits name, in any slot; its identity is
-//! the other 44 bits. Two keys with the same bucket and identity share one state (a
-//! chance of about 7 in 2^44 per new key with the table's random seed): both are then
-//! limited together, never more loosely.
+//! A key lives in one of two buckets, in any slot: its *first*, named by its hash's low
+//! bits, or its *second*, named by the top 22 bits (part of the identity, so the
+//! second bucket of a slot's key is known from the slot). Its identity is the hash's
+//! top 44 bits. Two keys with the same identity in one bucket share one state (a chance
+//! of about 14 in 2^44 per new key with the table's random seed): both are then limited
+//! together, never more loosely.
+//!
+//! # Why two buckets
+//!
+//! With one bucket per key, chance alone fills some buckets past their 7 slots long
+//! before the table is: at `max_keys` = 1 000 (256 buckets, 56% of the slots used)
+//! about 2% of the keys found their bucket full and evicted an active key, and more
+//! near the sizing's highest load. A key that may go to the emptier of two buckets
+//! ("two choices") makes an overfull bucket vanishingly rare: `max_keys` active keys
+//! fit with no eviction at every load the sizing gives (at most 62.5% of the slots;
+//! `tests/keyed.rs` checks 1 000, 4 480 and 100 000 keys under many seeds). A new key
+//! goes to its first bucket while that has at least 4 free slots, and otherwise to the
+//! emptier one (the first on a tie): the first holds 85 to 90% of the keys at the
+//! sizing's loads, so most calls find their key at the first lock, and in simulation
+//! (1 000 to 1 000 000 keys) this left no key without a slot up to 65% of the slots
+//! used, as always taking the emptier did (past 70% both start to fail).
+//!
+//! A call locks its key's first bucket and decides there when the key is in it (the
+//! common case: one lock, as with one bucket per key). Otherwise it also locks the
+//! second, the lower index first (holding the higher, it only tries the lower; when
+//! that fails it lets go and takes both in order, then looks in the first again), and
+//! decides in whichever holds the key, or inserts it. Holding both locks for the
+//! lookup and the insert is what keeps one state per key: two calls inserting one new
+//! key are serialised by the first bucket's lock, and the second of them sees the
+//! first's slot (`tests/loom_keyed.rs` models both lock orders). A permit names the
+//! bucket and way of its slot, so giving it back takes one lock, as before.
 //!
 //! # Rejections counted in the slot
 //!
@@ -33,8 +60,9 @@
 //!
 //! A decision reads and writes two words of one slot, and an insert may replace another
 //! key's slot; doing that lock-free would need a double-word compare-exchange. A lock of
-//! one byte held for a scan of seven slots and one GCRA step keeps the critical section
-//! at a few nanoseconds, and two threads contend only when their keys share a bucket.
+//! one byte held for a scan of seven slots and one GCRA step (fourteen, on an insert or
+//! a key in its second bucket) keeps the critical section at a few nanoseconds, and two
+//! threads contend only when their keys share a bucket.
 //!
 //! The lock is a test-and-test-and-set spin lock (spinning briefly, then yielding the
 //! thread), not parking_lot's mutex: taking it is one compare-exchange and releasing it
@@ -46,21 +74,27 @@
 //! no `unsafe`, and loom sees every access (`tests/loom_keyed.rs`; with a relaxed
 //! release, three of its models fail).
 //!
-//! # Dropping, evicting, refusing (a key not in its full bucket)
+//! # Dropping, evicting, refusing (a new key whose buckets are full)
 //!
-//! A new key takes, in order of preference:
+//! A new key takes, in order of preference (in the bucket chosen as above):
 //!
-//! 1. an empty slot, or the slot of a key whose state carries no information: TAT not
-//!    after now and no permit held. A key in that state decides exactly like a key never
-//!    seen (GCRA takes `max(tat, now)`), so dropping it changes no decision (lossless);
-//! 2. otherwise the slot of the key with the smallest TAT among those holding no permit:
+//! 1. an empty slot, or else the slot of a key whose state carries no information: TAT
+//!    not after now and no permit held. A key in that state decides exactly like a key
+//!    never seen (GCRA takes `max(tat, now)`), so dropping it changes no decision
+//!    (lossless). Empty slots go first so that an expired key that comes back is
+//!    found where it was, instead of taking another expired key's slot, whose key then
+//!    does the same (on a table of a million keys each seen once a second, most calls
+//!    were such misses);
+//! 2. otherwise (no such slot in either bucket) the slot of the key with the smallest
+//!    TAT among those of both buckets that hold no permit (the first bucket's on a tie):
 //!    an *eviction*. That key comes back fresh, which can let it through at most
 //!    `ceil((tat - now) / interval)` more times than an exact (unbounded) limiter would,
 //!    ever — its *debt*, at most `burst`. The limiter counts evictions and the sum of
 //!    debts ([`KeyedSnapshot`](super::KeyedSnapshot)), so the over-admission is measured,
 //!    not guessed; the least-debt key is the cheapest one to forget;
-//! 3. otherwise (every slot holds permits, which must stay counted to be released) the
-//!    call is refused with `LoadShed`: the table is full of calls in progress.
+//! 3. otherwise (every slot of both buckets holds permits, which must stay counted to
+//!    be released) the call is refused with `LoadShed`: the table is full of calls in
+//!    progress.
 //!
 //! The bound of rule 2, for one key and unit-weight calls, as a potential argument: let
 //! `x` and `y` be the tokens (`(tolerance - max(0, tat - now)) / interval`) of this
@@ -84,6 +118,11 @@ use super::hash::KeyHasher;
 
 /// Slots per bucket: seven two-word slots and the lock fill 128 bytes.
 pub(crate) const WAYS: usize = 7;
+
+/// The top bits of the hash that index a key's second bucket: enough for the most
+/// buckets a table has (`MAX_KEYS` at 1.6 slots a key is 2^22 buckets), disjoint from
+/// the low bits that index its first.
+const SECOND_BITS: u32 = 22;
 
 const HELD_BITS: u32 = 16;
 const HELD_MASK: u64 = (1 << HELD_BITS) - 1;
@@ -253,85 +292,152 @@ pub(crate) enum Answer {
     },
 }
 
-/// The decision for key `id` at `now` in one bucket: the pure step the table runs
-/// under the bucket's lock (see the module docs for the rules). A `RateLimited`
-/// refusal with a wait of at most `retry_within` units is not counted as a rejection:
-/// the caller asks again with a later reading.
+/// The way of `slots` that holds key `id`, if any.
 #[inline]
-pub(crate) fn decide_in<S: Slots>(
+fn find<S: Slots>(slots: &S, id: u64) -> Option<usize> {
+    (0..WAYS).find(|&way| slots.word(way) & !LOW_MASK == id)
+}
+
+/// The decision for key `id` at `now` in one bucket, as the table makes it when both of
+/// the key's buckets are this one (the unit tests' entry to the rules of the module
+/// docs).
+#[cfg(test)]
+fn decide_in<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule, retry_within: u64) -> Answer {
+    match find(slots, id) {
+        Some(way) => decide_at(slots, way, now, rule, retry_within),
+        None => insert_cold(slots, id, now, rule),
+    }
+}
+
+/// The decision for the key in slot `way` at `now`: the pure step the table runs under
+/// the lock of the key's bucket. A `RateLimited` refusal with a wait of at most
+/// `retry_within` units is not counted as a rejection: the caller asks again with a
+/// later reading.
+#[inline]
+fn decide_at<S: Slots>(
     slots: &mut S,
-    id: u64,
+    way: usize,
     now: u64,
     rule: &Rule,
     retry_within: u64,
 ) -> Answer {
     let pin = u64::from(rule.max_held != 0);
-    if let Some(way) = (0..WAYS).find(|&way| slots.word(way) & !LOW_MASK == id) {
-        let mut slot = slots.get(way);
-        if pin == 1 && slot.held() >= rule.max_held {
-            let report = slot.note_rejection();
-            slots.set_word(way, slot.word);
-            return Answer::Refused {
-                reason: RejectReason::BulkheadFull,
-                retry_after: None,
-                report,
-            };
-        }
-        return match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
-            Decision::Admit { new_tat, .. } => {
-                slot.tat = new_tat;
-                slot.word += pin;
-                slots.set(way, slot);
-                Answer::Admitted {
-                    way: way as u8,
-                    evicted_debt: 0,
-                    left: (0, 0),
-                }
-            }
-            Decision::Deny { retry_after } => Answer::Refused {
-                reason: RejectReason::RateLimited,
-                retry_after,
-                report: match retry_after {
-                    Some(after) if after <= retry_within => 0,
-                    _ => {
-                        let report = slot.note_rejection();
-                        slots.set_word(way, slot.word);
-                        report
-                    }
-                },
-            },
+    let mut slot = slots.get(way);
+    if pin == 1 && slot.held() >= rule.max_held {
+        let report = slot.note_rejection();
+        slots.set_word(way, slot.word);
+        return Answer::Refused {
+            reason: RejectReason::BulkheadFull,
+            retry_after: None,
+            report,
         };
     }
-    insert_cold(slots, id, now, rule, pin)
+    match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
+        Decision::Admit { new_tat, .. } => {
+            slot.tat = new_tat;
+            slot.word += pin;
+            slots.set(way, slot);
+            Answer::Admitted {
+                way: way as u8,
+                evicted_debt: 0,
+                left: (0, 0),
+            }
+        }
+        Decision::Deny { retry_after } => Answer::Refused {
+            reason: RejectReason::RateLimited,
+            retry_after,
+            report: match retry_after {
+                Some(after) if after <= retry_within => 0,
+                _ => {
+                    let report = slot.note_rejection();
+                    slots.set_word(way, slot.word);
+                    report
+                }
+            },
+        },
+    }
 }
 
-#[cold]
-#[inline(never)]
-fn insert_cold<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule, pin: u64) -> Answer {
-    // Free (empty, or no information left) first; else the least debt among the slots
-    // that hold nothing.
-    let mut victim: Option<(usize, u64)> = None;
+/// The slots of a bucket free for a new key (empty, or no information left: TAT not
+/// after `now` and no permit held): how many, and the one to take, an empty slot
+/// before an expired one (the first of each). A key whose state expired keeps its slot
+/// while an empty one is left, so that when it comes back it is found where it was
+/// rather than taking another expired key's slot, and so on down a chain of misses.
+#[inline]
+fn free_slots<S: Slots>(slots: &S, now: u64) -> (usize, Option<usize>) {
+    let (mut free, mut empty, mut expired) = (0, None, None);
+    for way in 0..WAYS {
+        let word = slots.word(way);
+        if word & !LOW_MASK == 0 {
+            free += 1;
+            empty.get_or_insert(way);
+        } else if word & HELD_MASK == 0 && slots.get(way).tat <= now {
+            free += 1;
+            expired.get_or_insert(way);
+        }
+    }
+    (free, empty.or(expired))
+}
+
+/// In a bucket with no free slot: the slot of least debt among those holding no
+/// permit, with its debt (the first of equals).
+fn least_debt<S: Slots>(slots: &S, now: u64) -> Option<(usize, u64)> {
+    let mut least: Option<(usize, u64)> = None;
     for way in 0..WAYS {
         let s = slots.get(way);
         if s.held() != 0 {
             continue;
         }
-        if s.id() == 0 || s.tat <= now {
-            victim = Some((way, 0));
-            break;
-        }
-        let debt = s.tat - now;
-        if victim.is_none_or(|(_, d)| debt < d) {
-            victim = Some((way, debt));
+        let debt = s.tat.saturating_sub(now);
+        if least.is_none_or(|(_, d)| debt < d) {
+            least = Some((way, debt));
         }
     }
-    let Some((way, evicted_debt)) = victim else {
-        return Answer::Refused {
-            reason: RejectReason::LoadShed,
-            retry_after: None,
-            report: 1,
-        };
+    least
+}
+
+/// A new key's first bucket takes it while it has at least this many free slots, so
+/// that most keys are found at the first lock; past that, the emptier bucket does (see
+/// the module docs).
+const FIRST_WHILE_FREE: usize = 4;
+
+/// The refusal of a key whose buckets are full of held permits.
+const SHED: Answer = Answer::Refused {
+    reason: RejectReason::LoadShed,
+    retry_after: None,
+    report: 1,
+};
+
+#[cfg(test)]
+fn insert_cold<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule) -> Answer {
+    insert_one(slots, id, now, rule)
+}
+
+/// A new key in a table whose two buckets for it are one: the first free slot, else
+/// the least debt, else `LoadShed`.
+#[cold]
+#[inline(never)]
+fn insert_one<S: Slots>(slots: &mut S, id: u64, now: u64, rule: &Rule) -> Answer {
+    let victim = match free_slots(slots, now) {
+        (_, Some(way)) => Some((way, 0)),
+        (_, None) => least_debt(slots, now),
     };
+    match victim {
+        Some((way, evicted_debt)) => take(slots, way, evicted_debt, id, now, rule),
+        None => SHED,
+    }
+}
+
+/// Key `id` takes slot `way`, whose key (if any) leaves with `evicted_debt`.
+fn take<S: Slots>(
+    slots: &mut S,
+    way: usize,
+    evicted_debt: u64,
+    id: u64,
+    now: u64,
+    rule: &Rule,
+) -> Answer {
+    let pin = u64::from(rule.max_held != 0);
     let old = slots.get(way);
     let left = match old.pending() {
         0 => (0, 0),
@@ -403,6 +509,22 @@ impl Bucket {
             self.lock_contended();
         }
         Locked(self)
+    }
+
+    /// The lock if it is free now; `None` without waiting otherwise.
+    #[inline]
+    fn try_lock(&self) -> Option<Locked<'_>> {
+        // Acquire: as in `lock`. (Not `bool::then_some(Locked(self))`: that builds the
+        // guard, and drops it, unlocking another holder's lock, when the try fails.)
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            Some(Locked(self))
+        } else {
+            None
+        }
     }
 
     #[cold]
@@ -489,11 +611,12 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// A table for `max_keys` keys: at least `1.25 × max_keys` slots (at `max_keys`
+    /// A table for `max_keys` keys: at least `1.6 × max_keys` slots (at `max_keys`
     /// active keys a bucket then holds 4.4 of its 7 on average, at most), a power of
     /// two of buckets, all allocated now.
     pub(crate) fn new(max_keys: u32, hasher: KeyHasher) -> Table {
-        let wanted = (u64::from(max_keys) * 5).div_ceil(4 * WAYS as u64).max(1);
+        let wanted = (u64::from(max_keys) * 8).div_ceil(5 * WAYS as u64).max(1);
+        debug_assert!(wanted <= 1 << SECOND_BITS, "MAX_KEYS fits the second index");
         let count = wanted.next_power_of_two();
         let buckets = (0..count)
             .map(|_| CachePadded::new(Bucket::new()))
@@ -510,7 +633,18 @@ impl Table {
         self.buckets.len() * WAYS
     }
 
-    /// The bucket and identity of `key`.
+    /// The second bucket of the key of identity `id` (its first is in [`locate`]'s
+    /// answer): the identity's top bits, which the first bucket's index (the hash's low
+    /// bits) does not use.
+    ///
+    /// [`locate`]: Table::locate
+    #[inline]
+    pub(crate) fn second(&self, id: u64) -> u32 {
+        // The mask keeps the index below the bucket count, which fits u32 (MAX_KEYS).
+        ((id >> (64 - SECOND_BITS)) & self.mask) as u32
+    }
+
+    /// The first bucket and the identity of `key`.
     #[inline]
     pub(crate) fn locate(&self, key: &[u8]) -> (u32, u64) {
         let hash = self.hasher.hash(key);
@@ -531,8 +665,9 @@ impl Table {
         let _ = self.buckets[bucket as usize].locked.load(Ordering::Relaxed);
     }
 
-    /// Decides for key `id` of `bucket` at `now`; the slot to give back on admission
-    /// (`retry_within`: see [`decide_in`]).
+    /// Decides for key `id` of first bucket `bucket` at `now`: the bucket that decided
+    /// (where an admitted call's slot is) and the answer (`retry_within`: see
+    /// [`decide_at`]).
     #[inline]
     pub(crate) fn acquire(
         &self,
@@ -541,22 +676,99 @@ impl Table {
         now: u64,
         rule: &Rule,
         retry_within: u64,
-    ) -> Answer {
+    ) -> (u32, Answer) {
         let mut slots = self.buckets[bucket as usize].lock();
-        decide_in(&mut slots, id, now, rule, retry_within)
+        match find(&slots, id) {
+            Some(way) => (bucket, decide_at(&mut slots, way, now, rule, retry_within)),
+            None => self.acquire_missed(slots, bucket, id, now, rule, retry_within),
+        }
     }
 
-    /// The rejections of key `id` of `bucket` counted in its slot and not yet given to
-    /// the sketch (0 when the key has no slot).
-    pub(crate) fn pending(&self, bucket: u32, id: u64) -> u64 {
-        let Some(bucket) = self.buckets.get(bucket as usize) else {
-            return 0;
+    /// The key is not in its first bucket (`first`, locked): it is in its second, or
+    /// new. Both buckets are locked, lower index first, so that two inserts of one key
+    /// cannot both miss it: the one that locks second sees the other's slot.
+    #[cold]
+    #[inline(never)]
+    fn acquire_missed<'a>(
+        &'a self,
+        first: Locked<'a>,
+        bucket: u32,
+        id: u64,
+        now: u64,
+        rule: &Rule,
+        retry_within: u64,
+    ) -> (u32, Answer) {
+        let other = self.second(id);
+        if other == bucket {
+            let mut first = first;
+            return (bucket, insert_one(&mut first, id, now, rule));
+        }
+        let second_bucket = &self.buckets[other as usize];
+        // Holding the lower index, wait for the higher; holding the higher, only try
+        // the lower (never wait on it), else let go and take both in order. No thread
+        // waits for a lock while holding a higher one: no deadlock.
+        let (mut first, mut second) = if bucket < other {
+            (first, second_bucket.lock())
+        } else if let Some(second) = second_bucket.try_lock() {
+            (first, second)
+        } else {
+            drop(first);
+            let second = second_bucket.lock();
+            let mut first = self.buckets[bucket as usize].lock();
+            // Unlocked for a moment: another call may have put the key there.
+            if let Some(way) = find(&first, id) {
+                drop(second);
+                return (bucket, decide_at(&mut first, way, now, rule, retry_within));
+            }
+            (first, second)
         };
-        let slots = bucket.lock();
-        (0..WAYS)
-            .map(|way| slots.get(way))
-            .find(|s| s.id() == id)
-            .map_or(0, |s| s.pending())
+        if let Some(way) = find(&second, id) {
+            drop(first);
+            return (other, decide_at(&mut second, way, now, rule, retry_within));
+        }
+        // A new key: the first bucket while it has room to spare, else the emptier
+        // (the first of equals), else the least debt of either, else `LoadShed`.
+        let (free1, way1) = free_slots(&first, now);
+        let (in_second, way, debt) = match way1 {
+            Some(way) if free1 >= FIRST_WHILE_FREE => (false, way, 0),
+            _ => match (way1, free_slots(&second, now)) {
+                (Some(way), (free2, _)) if free1 >= free2 => (false, way, 0),
+                (_, (_, Some(way))) => (true, way, 0),
+                (Some(way), (_, None)) => (false, way, 0),
+                (None, (_, None)) => match (least_debt(&first, now), least_debt(&second, now)) {
+                    (Some((_, d1)), Some((way, d2))) if d2 < d1 => (true, way, d2),
+                    (Some((way, d)), _) => (false, way, d),
+                    (None, Some((way, d))) => (true, way, d),
+                    (None, None) => return (bucket, SHED),
+                },
+            },
+        };
+        if in_second {
+            drop(first);
+            (other, take(&mut second, way, debt, id, now, rule))
+        } else {
+            drop(second);
+            (bucket, take(&mut first, way, debt, id, now, rule))
+        }
+    }
+
+    /// The rejections of key `id` of first bucket `bucket` counted in its slot (in
+    /// either of its buckets) and not yet given to the sketch (0 when the key has no
+    /// slot).
+    pub(crate) fn pending(&self, bucket: u32, id: u64) -> u64 {
+        let in_bucket = |index: u32| {
+            let Some(bucket) = self.buckets.get(index as usize) else {
+                return 0;
+            };
+            let slots = bucket.lock();
+            find(&slots, id).map_or(0, |way| slots.get(way).pending())
+        };
+        // One lock at a time: a key is in one of the two, and a count that moves
+        // between the reads is a statistic's blur, not a lost permit.
+        match in_bucket(bucket) {
+            0 => in_bucket(self.second(id)),
+            pending => pending,
+        }
     }
 
     /// Releases the permit `slot` counted; false (and nothing changed) when the slot
@@ -705,6 +917,20 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_key_keeps_its_slot_while_an_empty_one_is_left() {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(1, 0);
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        // At 200 key 1 has expired; the newcomer takes an empty slot all the same.
+        assert_eq!(admitted(decide_in(&mut b, id(2), 200, &r, 0)), (1, 0));
+        assert_eq!(b[0].id(), id(1));
+        assert!(matches!(
+            decide_in(&mut b, id(1), 200, &r, 0),
+            Answer::Admitted { way: 0, .. }
+        ));
+    }
+
+    #[test]
     fn a_bucket_of_held_permits_sheds_new_keys() {
         let mut b = [Slot::default(); WAYS];
         let r = rule(1, 1);
@@ -744,7 +970,11 @@ mod tests {
         assert_eq!(reported.iter().sum::<u64>() + b[0].pending(), n - 1);
         assert_eq!(b[0].pending(), 3, "{reported:?}");
         assert!(reported.iter().all(|&w| w == 0 || w == REJECTION_BATCH));
-        // The count still in the slot leaves with the key, and its identity with it.
+        // The other slots taken (expired by 1 000 too, but after key 1's)...
+        for k in 10..10 + WAYS as u64 - 1 {
+            admitted(decide_in(&mut b, id(k), 100, &r, 0));
+        }
+        // ...the count still in the slot leaves with the key, and its identity with it.
         let (way, debt) = match decide_in(&mut b, id(2), 1_000, &r, 0) {
             Answer::Admitted {
                 way,
@@ -785,9 +1015,10 @@ mod tests {
         let table = Table::new(10, KeyHasher::with_seed(1, 2));
         let r = rule(5, 2);
         let (bucket, key) = table.locate(b"k");
-        let (way, _) = admitted(table.acquire(bucket, key, 100, &r, 0));
+        let (at, answer) = table.acquire(bucket, key, 100, &r, 0);
+        let (way, _) = admitted(answer);
         let slot = KeySlot {
-            bucket,
+            bucket: at,
             way,
             pinned: true,
             id: key,
@@ -803,12 +1034,140 @@ mod tests {
         assert_eq!(table.count_live(u64::MAX), (0, 0));
     }
 
+    /// Keys `key-N` of `table` whose first bucket is `first` and second `second`.
+    fn keys_placed(table: &Table, first: u32, second: u32, n: usize) -> Vec<Vec<u8>> {
+        (0u64..)
+            .map(|i| format!("key-{i}").into_bytes())
+            .filter(|k| {
+                let (b, id) = table.locate(k);
+                b == first && table.second(id) == second
+            })
+            .take(n)
+            .collect()
+    }
+
+    /// Admits `key` at `now`; the bucket and way of its slot.
+    fn admit(table: &Table, key: &[u8], now: u64, r: &Rule) -> (u32, u8, u64) {
+        let (bucket, id) = table.locate(key);
+        let (at, answer) = table.acquire(bucket, id, now, r, 0);
+        let (way, debt) = admitted(answer);
+        (at, way, debt)
+    }
+
     #[test]
-    fn sized_for_a_quarter_more_than_max_keys() {
+    fn a_new_key_takes_its_first_bucket_then_the_emptier_one() {
+        // max_keys 5: two buckets.
+        let table = Table::new(5, KeyHasher::with_seed(3, 4));
+        assert_eq!(table.capacity(), 2 * WAYS);
+        let r = rule(1, 0);
+        let only_0 = keys_placed(&table, 0, 0, 3);
+        let either = keys_placed(&table, 0, 1, 2);
+        for k in &only_0 {
+            assert_eq!(admit(&table, k, 100, &r).0, 0);
+        }
+        // Four free slots left in bucket 0: it still takes a key that could go to 1.
+        assert_eq!(admit(&table, &either[0], 100, &r).0, 0);
+        // Three free in bucket 0, seven in bucket 1: the emptier one.
+        assert_eq!(admit(&table, &either[1], 100, &r).0, 1);
+        // The key is found in its second bucket: refused there, not given a second slot.
+        let (b, id) = table.locate(&either[1]);
+        assert!(matches!(
+            table.acquire(b, id, 100, &r, 0),
+            (
+                1,
+                Answer::Refused {
+                    reason: RejectReason::RateLimited,
+                    ..
+                }
+            )
+        ));
+        assert_eq!(table.count_live(100), (5, 0));
+        // Refused rejections in the second bucket are found from the first's index.
+        assert_eq!(table.pending(b, id), 0);
+        let _ = table.acquire(b, id, 100, &r, 0);
+        assert_eq!(table.pending(b, id), 1);
+    }
+
+    #[test]
+    fn both_buckets_full_evict_the_least_debt_of_either_and_shed_only_when_both_hold() {
+        let table = Table::new(5, KeyHasher::with_seed(3, 4));
+        let r = rule(3, 1);
+        let in_0 = keys_placed(&table, 0, 0, WAYS);
+        let in_1 = keys_placed(&table, 1, 1, WAYS);
+        let newcomer = &keys_placed(&table, 1, 0, 1)[0];
+        let mut slots = Vec::new();
+        for k in in_0.iter().chain(&in_1) {
+            let (bucket, id) = table.locate(k);
+            let (at, answer) = table.acquire(bucket, id, 100, &r, 0);
+            let (way, _) = admitted(answer);
+            slots.push(KeySlot {
+                bucket: at,
+                way,
+                pinned: true,
+                id,
+            });
+        }
+        // Every slot of both buckets holds a permit: the newcomer is shed.
+        let (b, id) = table.locate(newcomer);
+        assert_eq!(table.acquire(b, id, 100, &r, 0).1, SHED);
+        // Released permits in each bucket (debt 1 interval); the one in bucket 0 has
+        // spent one more call, so bucket 1's (the first bucket) is the least debt.
+        assert!(table.release(slots[2]));
+        assert!(table.release(slots[WAYS + 4]));
+        let (b2, id2) = table.locate(&in_0[2]);
+        let _ = table.acquire(b2, id2, 100, &r, 0);
+        assert!(table.release(KeySlot {
+            bucket: 0,
+            ..slots[2]
+        }));
+        assert_eq!(
+            admit(&table, newcomer, 100, &r),
+            (1, slots[WAYS + 4].way, I)
+        );
+    }
+
+    #[test]
+    fn a_key_found_in_its_second_bucket_releases_there() {
+        let table = Table::new(5, KeyHasher::with_seed(3, 4));
+        let r = rule(5, 2);
+        for k in &keys_placed(&table, 1, 1, 5) {
+            admit(&table, k, 100, &r);
+        }
+        let key = &keys_placed(&table, 1, 0, 1)[0];
+        let (at, way, _) = admit(&table, key, 100, &r);
+        assert_eq!(
+            at, 0,
+            "two free slots in its first bucket, seven in its second"
+        );
+        let (_, id) = table.locate(key);
+        let slot = KeySlot {
+            bucket: at,
+            way,
+            pinned: true,
+            id,
+        };
+        assert_eq!(admit(&table, key, 100, &r).0, 0, "found where it is");
+        assert!(table.release(slot));
+        assert!(table.release(slot));
+        assert!(!table.release(slot), "given back more than taken");
+        assert_eq!(table.count_live(100), (6, 5), "the other keys' permits");
+    }
+
+    #[test]
+    fn sized_for_six_tenths_more_than_max_keys() {
         let t = Table::new(100_000, KeyHasher::with_seed(0, 0));
         assert_eq!(t.capacity(), 32_768 * WAYS);
         let t = Table::new(1_000_000, KeyHasher::with_seed(0, 0));
         assert_eq!(t.capacity(), 262_144 * WAYS);
+        // 4 480 keys fill 1 024 buckets to 0.625, the most a table is loaded; one more
+        // key takes the next power of two.
+        let t = Table::new(4_480, KeyHasher::with_seed(0, 0));
+        assert_eq!(t.capacity(), 1_024 * WAYS);
+        let t = Table::new(4_481, KeyHasher::with_seed(0, 0));
+        assert_eq!(t.capacity(), 2_048 * WAYS);
+        // The largest table's second index has bits enough.
+        let t = Table::new(crate::keyed::MAX_KEYS, KeyHasher::with_seed(0, 0));
+        assert_eq!(t.capacity(), (1 << SECOND_BITS) * WAYS);
         assert_eq!(Table::new(1, KeyHasher::with_seed(0, 0)).capacity(), WAYS);
         assert_eq!(std::mem::size_of::<CachePadded<Bucket>>(), 128);
     }
