@@ -18,6 +18,8 @@
 //! `callgrind_annotate --inclusive=yes`, divided by N. `BW_MIN=1` prints the closed
 //! case's fastest batch per call instead, on one and two threads (see `min_batches`).
 
+mod common;
+
 use breakwater::breaker::{BreakerConfig, CircuitBreaker};
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
 use std::sync::Barrier;
@@ -226,35 +228,8 @@ criterion_group!(breaker, benches);
 /// batch that ran without being preempted shows the cost, where criterion's mean shows
 /// the load.
 fn min_batches() {
-    const BATCH: u64 = 200_000;
-    /// Each thread times its own batch (a round's time is the slower one's), so a main
-    /// thread preempted at the barrier cannot shorten the round.
     fn fastest<T: Sync>(target: &T, threads: usize, op: fn(&T)) -> f64 {
-        let batch = || {
-            let start = Instant::now();
-            for _ in 0..BATCH {
-                op(target);
-            }
-            start.elapsed().as_nanos() as f64 / BATCH as f64
-        };
-        if threads == 1 {
-            return batch();
-        }
-        let barrier = Barrier::new(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        barrier.wait();
-                        batch()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .fold(0.0, f64::max)
-        })
+        common::batch_ns(threads, 200_000, &|| op(target))
     }
     let (a, f) = (ours(), failsafe());
     for threads in [1, 2] {

@@ -102,21 +102,16 @@ fn callgrind_driver() -> bool {
 
 /// `BW_CALLGRIND=min`: the fastest of many short batches of each case, alternating.
 fn min_batches(policy: &Policy, handle: *const bw_policy) {
-    const BATCH: u32 = 20_000;
-    let fastest = |f: &dyn Fn()| {
-        let start = std::time::Instant::now();
-        for _ in 0..BATCH {
-            f();
-        }
-        start.elapsed().as_nanos() as f64 / f64::from(BATCH)
-    };
+    let fastest = |f: &(dyn Fn() + Sync)| common::batch_ns(1, 20_000, f);
     let (mut rust, mut c) = (f64::MAX, f64::MAX);
     for _ in 0..300 {
         rust = rust.min(fastest(&|| {
             let raw = acquire(black_box(policy));
             complete(policy, raw);
         }));
-        c = c.min(fastest(&|| c_call(handle)));
+        // As an address: a raw pointer is not `Sync`, and the batch runs on this thread.
+        let address = handle as usize;
+        c = c.min(fastest(&|| c_call(address as *const bw_policy)));
     }
     println!(
         "min/ffi/policy: rust behind a call boundary {rust:.2} ns, C ABI {c:.2} ns, +{:.2} ns",

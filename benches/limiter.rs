@@ -106,35 +106,7 @@ fn callgrind_driver() -> bool {
 /// being preempted shows the cost, where criterion's mean shows the load.
 fn min_batches() {
     let fastest = |threads: usize, f: &(dyn Fn() + Sync)| {
-        let batch: u32 = if threads == 1 { 20_000 } else { 100_000 };
-        let per_call =
-            |start: std::time::Instant| start.elapsed().as_nanos() as f64 / f64::from(batch);
-        if threads == 1 {
-            let start = std::time::Instant::now();
-            for _ in 0..batch {
-                f();
-            }
-            return per_call(start);
-        }
-        let barrier = std::sync::Barrier::new(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        barrier.wait();
-                        let start = std::time::Instant::now();
-                        for _ in 0..batch {
-                            f();
-                        }
-                        per_call(start)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .fold(0.0, f64::max)
-        })
+        common::batch_ns(threads, if threads == 1 { 20_000 } else { 100_000 }, f)
     };
     for threads in [1, 2] {
         // Two threads need batches long enough to overlap (about a millisecond).

@@ -174,14 +174,7 @@ fn callgrind_driver() -> bool {
 /// the cases alternating, on one thread. On a loaded machine a batch that ran without
 /// being preempted shows the cost, where criterion's mean shows the load.
 fn min_batches() {
-    const BATCH: u32 = 20_000;
-    let fastest = |f: &dyn Fn()| {
-        let start = std::time::Instant::now();
-        for _ in 0..BATCH {
-            f();
-        }
-        start.elapsed().as_nanos() as f64 / f64::from(BATCH)
-    };
+    let fastest = |f: &(dyn Fn() + Sync)| common::batch_ns(1, 20_000, f);
     let (bc, lc, hc) = configs();
     let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
     let limiter = RateLimiter::new(lc).unwrap();
@@ -189,7 +182,7 @@ fn min_batches() {
     let policy = policy();
     let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
     let peers = PeerStack::new();
-    let cases: [(&str, &dyn Fn()); 4] = [
+    let cases: [(&str, &(dyn Fn() + Sync)); 4] = [
         ("empty_policy", &|| {
             let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
             empty.complete_raw(p, Outcome::Success, None);

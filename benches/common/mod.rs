@@ -1,5 +1,6 @@
-//! Shared by the benchmarks: run one operation on several threads at once.
-#![allow(dead_code)] // each bench uses one of the two entry points
+//! Shared by the benchmarks: run one operation on several threads at once, time a
+//! batch for the fastest-batch drivers, read the callgrind drivers' settings.
+#![allow(dead_code)] // each bench uses some of the entry points
 
 use std::time::{Duration, Instant};
 
@@ -78,4 +79,38 @@ pub fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// One batch of `batch` calls of `op` on each of `threads` threads (released together
+/// by a barrier), in ns per call: the slower thread's time. Each thread times its own
+/// batch, so a main thread preempted at the barrier cannot shorten the round. The
+/// fastest-batch drivers (`BW_CALLGRIND=min`, `BW_MIN=1`) keep the minimum over many
+/// rounds: on a loaded machine a batch that ran without being preempted shows the cost,
+/// where criterion's mean shows the load.
+pub fn batch_ns(threads: usize, batch: u32, op: &(dyn Fn() + Sync)) -> f64 {
+    let run = || {
+        let start = Instant::now();
+        for _ in 0..batch {
+            op();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(batch)
+    };
+    if threads == 1 {
+        return run();
+    }
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    run()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .fold(0.0, f64::max)
+    })
 }
