@@ -389,16 +389,25 @@ mod tests {
         assert_eq!(refused.retry_after, Some(Duration::from_secs(60)));
     }
 
-    #[test]
-    fn the_eviction_bound_is_reached_by_a_key_evicted_at_full_debt() {
-        let clock = ManualClock::new();
+    /// A limiter in which 7 keys sharing one bucket (as their first and second) each
+    /// spent their whole burst, and 8 such keys (the 8th not yet seen).
+    fn burst_spent_by_seven_colliding_keys(
+        clock: &ManualClock,
+    ) -> (KeyedLimiter<ManualClock>, Vec<Vec<u8>>) {
         let keys = colliding_keys(SEED_KNOWN, 1_000, 8);
-        let l = limiter(SEED_KNOWN, &clock);
+        let l = limiter(SEED_KNOWN, clock);
         for k in &keys[..7] {
             for _ in 0..5 {
                 drop(l.try_acquire(k).unwrap());
             }
         }
+        (l, keys)
+    }
+
+    #[test]
+    fn the_eviction_bound_is_reached_by_a_key_evicted_at_full_debt() {
+        let clock = ManualClock::new();
+        let (l, keys) = burst_spent_by_seven_colliding_keys(&clock);
         // Every key owes its whole burst: the newcomer evicts the first of them.
         drop(l.try_acquire(&keys[7]).unwrap());
         let s = l.snapshot();
@@ -412,13 +421,7 @@ mod tests {
     #[test]
     fn rejections_pending_in_a_slot_are_counted_in_the_snapshot_and_when_evicted() {
         let clock = ManualClock::new();
-        let keys = colliding_keys(SEED_KNOWN, 1_000, 8);
-        let l = limiter(SEED_KNOWN, &clock);
-        for k in &keys[..7] {
-            for _ in 0..5 {
-                drop(l.try_acquire(k).unwrap());
-            }
-        }
+        let (l, keys) = burst_spent_by_seven_colliding_keys(&clock);
         // 1 handed over at once, one batch, and the rest still in the slot.
         let n = 1 + REJECTION_BATCH + 4;
         for _ in 0..n {
