@@ -112,6 +112,31 @@ fn policy() -> Policy {
     .unwrap()
 }
 
+/// Everything the benches time: the three stages alone, the policy of the three, a
+/// policy with no stages and the peer stack.
+struct Subjects {
+    breaker: CircuitBreaker,
+    limiter: RateLimiter,
+    bulkhead: Bulkhead,
+    policy: Policy,
+    empty: Policy,
+    peers: PeerStack,
+}
+
+impl Subjects {
+    fn new() -> Subjects {
+        let (bc, lc, hc) = configs();
+        Subjects {
+            breaker: CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap(),
+            limiter: RateLimiter::new(lc).unwrap(),
+            bulkhead: Bulkhead::new(hc).unwrap(),
+            policy: policy(),
+            empty: Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap(),
+            peers: PeerStack::new(),
+        }
+    }
+}
+
 /// The callgrind driver (see the module docs); false when not asked for.
 fn callgrind_driver() -> bool {
     let (name, calls) = match common::driver("BW_CALLGRIND=<case>/ours") {
@@ -122,17 +147,22 @@ fn callgrind_driver() -> bool {
         }
         None => return false,
     };
-    let (bc, lc, hc) = configs();
+    let Subjects {
+        breaker,
+        limiter,
+        bulkhead,
+        policy,
+        empty,
+        peers,
+    } = Subjects::new();
     match name.as_str() {
         "empty_policy" => {
-            let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
             for _ in 0..calls {
                 let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
                 empty.complete_raw(p, Outcome::Success, None);
             }
         }
         "empty_policy_match" => {
-            let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
             for _ in 0..calls {
                 match black_box(&empty).acquire_raw(Priority::Default) {
                     Ok(p) => empty.complete_raw(p, Outcome::Success, None),
@@ -141,16 +171,12 @@ fn callgrind_driver() -> bool {
             }
         }
         "policy" => {
-            let policy = policy();
             for _ in 0..calls {
                 let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
                 policy.complete_raw(p, Outcome::Success, None);
             }
         }
         "sum_of_parts" => {
-            let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
-            let limiter = RateLimiter::new(lc).unwrap();
-            let bulkhead = Bulkhead::new(hc).unwrap();
             for _ in 0..calls {
                 let p = black_box(&breaker).try_acquire_raw().unwrap();
                 black_box(&limiter).try_acquire().unwrap();
@@ -160,7 +186,6 @@ fn callgrind_driver() -> bool {
             }
         }
         "peer_stack" => {
-            let peers = PeerStack::new();
             for _ in 0..calls {
                 assert!(black_box(&peers).call());
             }
@@ -175,13 +200,14 @@ fn callgrind_driver() -> bool {
 /// being preempted shows the cost, where criterion's mean shows the load.
 fn min_batches() {
     let fastest = |f: &(dyn Fn() + Sync)| common::batch_ns(1, 20_000, f);
-    let (bc, lc, hc) = configs();
-    let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
-    let limiter = RateLimiter::new(lc).unwrap();
-    let bulkhead = Bulkhead::new(hc).unwrap();
-    let policy = policy();
-    let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
-    let peers = PeerStack::new();
+    let Subjects {
+        breaker,
+        limiter,
+        bulkhead,
+        policy,
+        empty,
+        peers,
+    } = Subjects::new();
     let cases: [(&str, &(dyn Fn() + Sync)); 4] = [
         ("empty_policy", &|| {
             let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
@@ -220,13 +246,14 @@ fn bench(c: &mut Criterion) {
     if callgrind_driver() {
         std::process::exit(0);
     }
-    let (bc, lc, hc) = configs();
-    let breaker = CircuitBreaker::with_clock(bc, AnyClock::Coarse).unwrap();
-    let limiter = RateLimiter::new(lc).unwrap();
-    let bulkhead = Bulkhead::new(hc).unwrap();
-    let policy = policy();
-    let empty = Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap();
-    let peers = PeerStack::new();
+    let Subjects {
+        breaker,
+        limiter,
+        bulkhead,
+        policy,
+        empty,
+        peers,
+    } = Subjects::new();
 
     let mut g = c.benchmark_group("pipeline/1t");
     g.bench_function("breaker", |b| {
