@@ -12,7 +12,7 @@
 mod common;
 use common::threaded;
 
-use breakwater::clock::AnyClock;
+use breakwater::clock::{AnyClock, Clock};
 use breakwater::limiter::{RateLimiter, RateLimiterConfig};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use governor::{Quota, RateLimiter as Governor};
@@ -100,6 +100,30 @@ fn callgrind_driver() -> bool {
     true
 }
 
+/// How far a reading can go back when handed between two threads: each reads after
+/// seeing the other's latest reading; the worst step back in ns over 2 000 000 readings.
+/// For the TSC it is the counter's reordering (`rdtsc` is not serializing) and, on a
+/// virtual machine, the skew between its vCPUs' counters; the kernel's
+/// `CLOCK_MONOTONIC` orders its reads. Every reader tolerates an earlier reading.
+fn cross_thread_step_back(read: &(dyn Fn() -> u64 + Sync)) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (latest, worst) = (AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..1_000_000 {
+                    // Acquire/Release: a reading seen was taken before this one.
+                    let seen = latest.load(Ordering::Acquire);
+                    let now = read();
+                    worst.fetch_max(seen.saturating_sub(now), Ordering::Relaxed);
+                    latest.fetch_max(now, Ordering::Release);
+                }
+            });
+        }
+    });
+    worst.into_inner()
+}
+
 /// `BW_CALLGRIND=min`: each case's cost per call as the fastest of many short batches,
 /// ours and governor's alternating, on one thread and on two threads sharing one limiter
 /// (a round's time is its slower thread's). On a loaded machine a batch that ran without
@@ -108,6 +132,14 @@ fn min_batches() {
     let fastest = |threads: usize, f: &(dyn Fn() + Sync)| {
         common::batch_ns(threads, if threads == 1 { 20_000 } else { 100_000 }, f)
     };
+    if let AnyClock::Tsc(tsc) = AnyClock::Monotonic.precise_local() {
+        let monotonic = AnyClock::Monotonic;
+        println!(
+            "min/clock/cross_thread_step_back: tsc {} ns, CLOCK_MONOTONIC {} ns",
+            cross_thread_step_back(&|| tsc.now()),
+            cross_thread_step_back(&|| monotonic.now())
+        );
+    }
     for threads in [1, 2] {
         // Two threads need batches long enough to overlap (about a millisecond).
         let rounds = if threads == 1 { 300 } else { 30 };

@@ -1,13 +1,15 @@
 //! The calibrated TSC clock: its conversion is monotonic and exact at its anchors for
-//! any calibration (proptest), readings handed between threads never go back by more
-//! than the counter's reordering allows, and limiters choose it only where the coarse
-//! reading could decide nothing and the schedule stays in the process.
+//! any calibration (proptest), its readings lie on `CLOCK_MONOTONIC`'s time line, and
+//! limiters choose it only where the coarse reading could decide nothing and the
+//! schedule stays in the process. How far a reading handed between threads can go back
+//! is the hardware's (the counter's reordering, and on a virtual machine the skew
+//! between its vCPUs' counters): `benches/limiter.rs` measures it, and every reader
+//! tolerates it (`limiter::gcra`'s `clock_going_backwards_never_helps`).
 #![cfg(not(loom))]
 
 use breakwater::clock::{AnyClock, Calibration, Clock, MonotonicClock, TscClock};
 use breakwater::limiter::{RateLimiter, RateLimiterConfig};
 use proptest::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 proptest! {
@@ -46,37 +48,6 @@ proptest! {
         prop_assert!(at <= (n0 + nanos).max(1));
         prop_assert!(at + 1 + (ticks >> 32) >= n0 + nanos);
     }
-}
-
-/// The most a reading taken after seeing another thread's reading may be earlier than
-/// it: `rdtsc` is not serializing, so it may run ahead of the load before it by the
-/// reorder window (hundreds of cycles). The limiter tolerates any earlier reading; this
-/// checks that the clock stays far within a microsecond.
-const REORDER_NS: u64 = 1_000;
-
-#[test]
-fn readings_passed_between_threads_never_go_back_beyond_reordering() {
-    let Some(tsc) = TscClock::get() else {
-        return; // no invariant counter here: limiters use CLOCK_MONOTONIC
-    };
-    let latest = AtomicU64::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for _ in 0..200_000 {
-                    // Acquire: whatever reading we see was taken before this one.
-                    let seen = latest.load(Ordering::Acquire);
-                    let now = tsc.now();
-                    assert!(
-                        now + REORDER_NS >= seen,
-                        "read {now} after seeing {seen} from another thread"
-                    );
-                    // Release: publishes the reading to the other thread.
-                    latest.fetch_max(now, Ordering::Release);
-                }
-            });
-        }
-    });
 }
 
 #[test]
