@@ -3,8 +3,9 @@
 //! round trip per call (goal ≤ 10), in the same run, against a `redis-server` the bench
 //! starts on a free loopback port.
 //!
-//! The round-trip count is printed as `fleet round trips per 1000 admissions: …` (not a
-//! time, so outside criterion's groups).
+//! The round-trip counts are printed as `fleet round trips per 1000 admissions: …` (not
+//! times, so outside criterion's groups): the fleet limit's from its snapshot, the naive
+//! GCRA's as the server counted them.
 
 #[path = "../tests/common/redis_server.rs"]
 mod redis_server;
@@ -83,6 +84,46 @@ fn round_trips_per_1000(server: &RedisServer, per_sec: u64, seconds: u64) -> (f6
     )
 }
 
+/// Commands the server has processed so far (`INFO stats`), this `INFO` included.
+fn commands_processed(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_commands_processed")
+}
+
+/// The naive GCRA paced like [`round_trips_per_1000`] (as fast as one connection goes
+/// if it cannot keep up): round trips per 1,000 admissions, counted by the server (every
+/// command it processed in the run, the closing `INFO` excepted).
+fn naive_round_trips_per_1000(server: &RedisServer, per_sec: u64, seconds: u64) -> (f64, u64) {
+    let mut con = server.client();
+    let naive = redis::Script::new(NAIVE_GCRA);
+    let interval_us = (1_000_000 / (per_sec * 4)).max(1);
+    let before = commands_processed(&mut con);
+    let start = Instant::now();
+    let (mut admitted, mut attempts) = (0u64, 0u64);
+    while start.elapsed() < Duration::from_secs(seconds) {
+        attempts += 1;
+        let ok: u64 = naive
+            .key("bench:naive-steady")
+            .arg(interval_us)
+            .arg(interval_us * 100)
+            .invoke(&mut con)
+            .unwrap();
+        admitted += ok;
+        let due = Duration::from_secs_f64(attempts as f64 / per_sec as f64);
+        if let Some(ahead) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+    let round_trips = commands_processed(&mut con) - before - 1;
+    (
+        round_trips as f64 * 1000.0 / admitted.max(1) as f64,
+        admitted,
+    )
+}
+
 fn bench(c: &mut Criterion) {
     let server = RedisServer::start(&[]);
     let mut group = c.benchmark_group("fleet_vs_local");
@@ -118,8 +159,10 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let (per_1000, admitted) = round_trips_per_1000(&server, 20_000, 3);
+    let (naive_per_1000, naive_admitted) = naive_round_trips_per_1000(&server, 20_000, 2);
     println!(
-        "fleet round trips per 1000 admissions: {per_1000:.2} ({admitted} admissions at 20000/s; naive GCRA: 1000.00)"
+        "fleet round trips per 1000 admissions: {per_1000:.2} ({admitted} admissions at 20000/s); \
+         naive GCRA: {naive_per_1000:.2} ({naive_admitted} admissions)"
     );
 }
 

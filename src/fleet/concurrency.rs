@@ -6,15 +6,20 @@
 //! partitioned process's slots come back after `lease_ttl` and are never leaked. A
 //! background thread extends the leases this process holds every third of the TTL.
 //!
-//! Taking and releasing a slot is one Redis round trip each, bounded by `timeout`:
-//! the wait a caller can see. While Redis is unavailable, and until the next attempt
+//! Taking and releasing a slot is one Redis round trip each, bounded by `timeout` in
+//! all (a fresh connection's connect, the command, and the `EVAL` after a `NOSCRIPT`
+//! share it; only a host name's lookup comes on top): the wait a caller can see. While Redis is unavailable, and until the next attempt
 //! of the backoff, no call waits on it: the limit follows `on_unavailable` at once.
 //!
 //! # Bounds
 //!
 //! - Fleet mode: at most `max_concurrent` slots are leased at any time. A process
-//!   paused longer than `lease_ttl` loses its leases (counted in `leases_lost`); its
-//!   calls then run without a slot, at most its in-flight count over the limit.
+//!   paused longer than `lease_ttl` loses its leases (counted once each in
+//!   `leases_lost`, and no longer refreshed); its calls then run without a slot, at most
+//!   its in-flight count over the limit. A Redis restart without persistence forgets
+//!   the set: the calls then in flight run on without slots while up to
+//!   `max_concurrent` more are admitted, so at most `2·max_concurrent` in flight until
+//!   they complete (their lost leases counted at the next refresh).
 //! - `"local"`: each process adds at most `⌊share·max_concurrent⌋` (at least 1) calls.
 //! - `"deny"`: nothing is admitted without a slot. `"allow"`: no bound.
 
@@ -144,28 +149,28 @@ impl FleetConcurrencyLimiter {
             let member = s.member(id);
             let script = slot_acquire();
             let ttl_ms = s.ttl_ms();
-            // Recorded as held before the call, so a refresh cannot miss a slot the
-            // script took just before the reply was lost.
-            s.held.lock().insert(id);
             match s.link.eval::<u64>(
                 script,
                 &[s.key.as_str()],
                 (u64::from(s.limit), ttl_ms, member),
             ) {
                 Ok(1) => {
+                    // Recorded only once taken, so every id the refresh sends names a
+                    // slot that was in the set and a missing one is lost, not pending. A
+                    // refresh that starts between the script and this line skips the
+                    // slot once: its lease, a whole TTL from the script, outlives the
+                    // next refresh a third of a TTL later.
+                    s.held.lock().insert(id);
                     return Ok(FleetSlot {
                         kind: SlotKind::Fleet(id),
-                    })
+                    });
                 }
                 Ok(_) => {
-                    s.held.lock().remove(&id);
                     s.rejected.fetch_add(1, Ordering::Relaxed);
                     return Err(Rejection::new(RejectReason::BulkheadFull, None));
                 }
-                Err(_) => {
-                    // Unknown whether the script ran: the lease expires by itself.
-                    s.held.lock().remove(&id);
-                }
+                // Unknown whether the script ran: the lease expires by itself.
+                Err(_) => {}
             }
         }
         s.fallback()
@@ -180,7 +185,7 @@ impl FleetConcurrencyLimiter {
                 s.held.lock().remove(&id);
                 if s.link.may_attempt() {
                     let member = s.member(id);
-                    let _ = s.link.run(|con| {
+                    let _ = s.link.run(|con, _| {
                         s.link.status.round_trips.fetch_add(1, Ordering::Relaxed);
                         redis::cmd("ZREM").arg(&s.key).arg(member).query::<u64>(con)
                     });
@@ -307,7 +312,7 @@ impl Shared {
             let ids: Vec<u64> = self.held.lock().iter().copied().collect();
             if ids.is_empty() {
                 if self.link.status.is_unavailable() {
-                    let _ = self.link.run(|con| {
+                    let _ = self.link.run(|con, _| {
                         self.link.status.round_trips.fetch_add(1, Ordering::Relaxed);
                         redis::cmd("PING").query::<String>(con)
                     });
@@ -319,9 +324,19 @@ impl Shared {
             args.extend(ids.iter().map(|id| self.member(*id)));
             if let Ok(lost) = self
                 .link
-                .eval::<u64>(slot_refresh(), &[self.key.as_str()], args)
+                .eval::<Vec<u64>>(slot_refresh(), &[self.key.as_str()], args)
             {
-                self.leases_lost.fetch_add(lost, Ordering::Relaxed);
+                // A lost slot is dropped from `held`, so it is counted once and not
+                // refreshed again; one released since `ids` was read is no longer in
+                // `held` (its release removed it from the set) and is not lost.
+                let mut held = self.held.lock();
+                let lost = lost
+                    .iter()
+                    .filter_map(|&at| ids.get(usize::try_from(at).ok()?.checked_sub(1)?))
+                    .filter(|id| held.remove(id))
+                    .count();
+                drop(held);
+                self.leases_lost.fetch_add(lost as u64, Ordering::Relaxed);
             }
         }
     }

@@ -8,7 +8,7 @@ use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionIn
 
 use super::config::{parse_address, FleetConfig};
 use super::status::FleetStatus;
-use crate::clock::{AnyClock, Clock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::sync::{Arc, Mutex, Ordering};
 use crate::ConfigError;
 
@@ -91,26 +91,48 @@ impl Link {
         self.status.may_attempt(self.clock.now())
     }
 
-    fn open(&self) -> RedisResult<Connection> {
-        let con = self.client.get_connection_with_timeout(self.timeout)?;
-        con.set_read_timeout(Some(self.timeout))?;
-        con.set_write_timeout(Some(self.timeout))?;
-        Ok(con)
+    /// The injected-clock time by which a call that starts now must be over.
+    fn deadline(&self) -> u64 {
+        self.clock
+            .now()
+            .saturating_add(duration_to_nanos(self.timeout))
     }
 
-    /// Runs `f` on a connection (opened within the timeout if none is idle); every
-    /// command it sends times out after the configured timeout. A failure drops the
-    /// connection and is reported to the status with its message; success clears it.
+    /// Gives `con`'s next command what is left until `deadline` as its read and write
+    /// timeout, or fails as timed out if nothing is left: so a call's connect, its
+    /// command and a `NOSCRIPT` retry share one `timeout` rather than one each.
+    fn fit(&self, con: &mut Connection, deadline: u64) -> RedisResult<()> {
+        let left = deadline.saturating_sub(self.clock.now());
+        if left == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the call's timeout was spent",
+            )
+            .into());
+        }
+        let left = Some(Duration::from_nanos(left));
+        con.set_read_timeout(left)?;
+        con.set_write_timeout(left)
+    }
+
+    /// Runs `f` on a connection (opened if none is idle); the connect and every command
+    /// `f` sends share one `timeout` (see [`fit`](Self::fit); the name lookup before a
+    /// connect is not under it, see `docs/design.md`). A failure drops the connection
+    /// and is reported to the status with its message; success clears it.
     pub(crate) fn run<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        f: impl FnOnce(&mut Connection, u64) -> RedisResult<T>,
     ) -> RedisResult<T> {
+        let deadline = self.deadline();
         let idle = self.idle.lock().pop();
         let result = match idle {
             Some(con) => Ok(con),
-            None => self.open(),
+            None => self.client.get_connection_with_timeout(self.timeout),
         }
-        .and_then(|mut con| f(&mut con).map(|v| (v, con)));
+        .and_then(|mut con| {
+            self.fit(&mut con, deadline)?;
+            f(&mut con, deadline).map(|v| (v, con))
+        });
         match result {
             Ok((value, con)) => {
                 self.status.succeeded();
@@ -139,7 +161,7 @@ impl Link {
         args: impl redis::ToRedisArgs,
     ) -> RedisResult<T> {
         let status = self.status.clone();
-        self.run(|con| {
+        self.run(|con, deadline| {
             let call = |verb: &str, body: &str, con: &mut Connection| {
                 status.round_trips.fetch_add(1, Ordering::Relaxed);
                 let mut cmd = redis::cmd(verb);
@@ -150,6 +172,7 @@ impl Link {
                 Err(e)
                     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                 {
+                    self.fit(con, deadline)?;
                     call("EVAL", script.code, con)
                 }
                 other => other,

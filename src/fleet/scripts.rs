@@ -51,20 +51,21 @@ return 1
 
 /// Extends the leases of the slots this process holds.
 ///
-/// `KEYS[1]` the set; `ARGV` = `ttl_ms`, then members. Returns how many of them had
-/// already expired (lost: their calls run on without a fleet slot).
+/// `KEYS[1]` the set; `ARGV` = `ttl_ms`, then members. Returns the positions (1 = the
+/// first member) of those whose lease had already expired or is gone (lost: their calls
+/// run on without a fleet slot), so the caller stops refreshing them.
 pub(crate) const SLOT_REFRESH: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
-local lost = 0
+local lost = {}
 for i = 2, #ARGV do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if score and tonumber(score) > now then
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
   else
     redis.call('ZREM', KEYS[1], ARGV[i])
-    lost = lost + 1
+    lost[#lost + 1] = i - 1
   end
 end
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
