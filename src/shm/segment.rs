@@ -154,6 +154,30 @@ impl Layout {
     }
 }
 
+/// Refuses a segment that `uid` does not own, or that its group or others may open
+/// (`owner` and `mode` as `fstat` gives them). Pure, so it is tested with any uid.
+pub(crate) fn check_access(
+    segment: &str,
+    owner: libc::uid_t,
+    mode: libc::mode_t,
+    uid: libc::uid_t,
+) -> Result<(), HostError> {
+    if owner != uid {
+        return Err(HostError::NotOwner {
+            segment: segment.to_string(),
+            owner,
+            uid,
+        });
+    }
+    if mode & 0o077 != 0 {
+        return Err(HostError::Permissions {
+            segment: segment.to_string(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
 /// Checks a segment's header words (`words`, as read) and size against the layout and
 /// configuration hash this process needs; returns the segment's epoch. Every mismatch is
 /// a named error. This is the whole of what is read from a segment before it is used;
@@ -400,33 +424,31 @@ impl Segment {
         let stat = Self::stat(segment, &fd)?;
         // SAFETY: `geteuid` cannot fail.
         let uid = unsafe { libc::geteuid() };
-        if stat.st_uid != uid {
-            return Err(HostError::NotOwner {
-                segment: segment.to_string(),
-                owner: stat.st_uid,
-                uid,
-            });
-        }
-        if stat.st_mode & 0o077 != 0 {
-            return Err(HostError::Permissions {
-                segment: segment.to_string(),
-                mode: stat.st_mode & 0o7777,
-            });
-        }
+        check_access(segment, stat.st_uid, stat.st_mode, uid)?;
         let size = u64::try_from(stat.st_size).unwrap_or(0);
         let header_bytes = (HEADER_WORDS * 8) as u64;
         let fresh = size == 0 || (size >= header_bytes && Self::peek_magic(segment, &fd)? == 0);
         if fresh {
-            // Nobody can have attached a segment without its magic: (re)size it to
-            // zeroes and write the header.
-            // SAFETY: `fd` is open for writing; the lengths are plain integers.
-            let ok = unsafe {
-                libc::ftruncate(fd.0, 0) == 0 && libc::ftruncate(fd.0, layout.total as i64) == 0
-            };
-            if !ok {
-                return Err(os_error(segment, "ftruncate"));
+            // A zero magic is a creator that died before publishing it (it wrote only
+            // header words, under this flock, and its mapping died with it), or a
+            // stray write by this same user (0600) to a live segment. Either way the
+            // object is only ever grown, never shrunk, so no process that may still map
+            // it can fault for want of backing (SIGBUS); the words are zeroed through
+            // atomic stores, so a process still using a segment that was overwritten
+            // sees zeroes (its leases gone), never undefined behaviour.
+            if size < layout.total as u64 {
+                // SAFETY: `fd` is open for writing; the length is a plain integer.
+                if unsafe { libc::ftruncate(fd.0, layout.total as i64) } != 0 {
+                    return Err(os_error(segment, "ftruncate"));
+                }
             }
             let mapped = Self::map(segment, &fd, layout.total, layout, now)?;
+            if size != 0 {
+                for w in mapped.words(0, layout.total / 8) {
+                    // Relaxed: published by the Release store of the magic below.
+                    w.store(0, Ordering::Relaxed);
+                }
+            }
             let header = layout.header(hash, now);
             let words = mapped.words(0, HEADER_WORDS);
             for (w, v) in words.iter().zip(header).skip(1) {
@@ -714,5 +736,69 @@ impl Drop for Segment {
         unsafe {
             libc::munmap(self.base.as_ptr().cast(), self.len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_users_or_a_shared_segment_is_refused_for_any_uid() {
+        assert_eq!(check_access("s", 1000, 0o100600, 1000), Ok(()));
+        assert_eq!(
+            check_access("s", 65534, 0o100600, 1000),
+            Err(HostError::NotOwner {
+                segment: "s".into(),
+                owner: 65534,
+                uid: 1000,
+            })
+        );
+        // Root gets no exemption: a segment another user made is theirs.
+        assert!(matches!(
+            check_access("s", 1000, 0o100600, 0),
+            Err(HostError::NotOwner {
+                owner: 1000,
+                uid: 0,
+                ..
+            })
+        ));
+        for mode in [0o100640, 0o100604, 0o100660, 0o100666] {
+            assert_eq!(
+                check_access("s", 7, mode, 7),
+                Err(HostError::Permissions {
+                    segment: "s".into(),
+                    mode: mode & 0o7777,
+                }),
+                "mode {mode:o}"
+            );
+        }
+    }
+
+    /// A zero magic is re-initialised without shrinking the object: a process that still
+    /// maps the old, larger segment reads zeroes, not SIGBUS.
+    #[test]
+    fn a_zeroed_magic_is_reinitialised_without_shrinking() {
+        let name = format!("unit-zero-magic-{}", std::process::id());
+        let _ = remove_segment(&name);
+        let large = Layout::new(0, 0, 0, 4096, 0);
+        let old = Segment::attach(&name, large, 1, 1).unwrap();
+        let words = old.words(0, large.total / 8);
+        words[words.len() - 1].store(7, Ordering::Relaxed);
+        words[word::MAGIC].store(0, Ordering::Relaxed);
+        let small = Layout::new(0, 0, 0, 4, 0);
+        assert!(small.total < large.total);
+        let new = Segment::attach(&name, small, 2, 2).expect("a zero magic is a fresh segment");
+        assert_eq!(new.words(0, 1)[0].load(Ordering::Relaxed), MAGIC);
+        // Every word of the old mapping is still backed (a shrink would fault here).
+        let sum: u64 = words.iter().map(|w| w.load(Ordering::Relaxed)).sum();
+        assert_eq!(
+            words[words.len() - 1].load(Ordering::Relaxed),
+            7,
+            "beyond the new layout: untouched"
+        );
+        assert!(sum > 7, "the new header is visible through the old mapping");
+        drop((old, new));
+        remove_segment(&name).unwrap();
     }
 }
