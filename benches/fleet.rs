@@ -3,6 +3,10 @@
 //! round trip per call (goal ≤ 10), in the same run, against a `redis-server` the bench
 //! starts on a free loopback port.
 //!
+//! `BW_FLEET_MIN=1` prints the fastest of many short batches of `try_acquire` on each
+//! limiter, the two alternating, and exits: on a loaded machine a batch that ran without
+//! being preempted shows the cost, where criterion's mean shows the load.
+//!
 //! The round-trip counts are printed as `fleet round trips per 1000 admissions: …` (not
 //! times, so outside criterion's groups): the fleet limit's from its snapshot, the naive
 //! GCRA's as the server counted them.
@@ -84,23 +88,25 @@ fn round_trips_per_1000(server: &RedisServer, per_sec: u64, seconds: u64) -> (f6
     )
 }
 
-/// Commands the server has processed so far (`INFO stats`), this `INFO` included.
-fn commands_processed(con: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+/// Script calls the server has answered so far (`INFO commandstats`: `EVALSHA`, `EVAL`
+/// and `SCRIPT …`, each one round trip; the commands a script runs inside are counted
+/// under their own names and left out).
+fn script_calls(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
     info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("INFO stats has total_commands_processed")
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter(|l| l.starts_with("eval") || l.starts_with("script"))
+        .filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// The naive GCRA paced like [`round_trips_per_1000`] (as fast as one connection goes
-/// if it cannot keep up): round trips per 1,000 admissions, counted by the server (every
-/// command it processed in the run, the closing `INFO` excepted).
+/// if it cannot keep up): round trips per 1,000 admissions, counted by the server.
 fn naive_round_trips_per_1000(server: &RedisServer, per_sec: u64, seconds: u64) -> (f64, u64) {
     let mut con = server.client();
     let naive = redis::Script::new(NAIVE_GCRA);
     let interval_us = (1_000_000 / (per_sec * 4)).max(1);
-    let before = commands_processed(&mut con);
+    let before = script_calls(&mut con);
     let start = Instant::now();
     let (mut admitted, mut attempts) = (0u64, 0u64);
     while start.elapsed() < Duration::from_secs(seconds) {
@@ -117,15 +123,45 @@ fn naive_round_trips_per_1000(server: &RedisServer, per_sec: u64, seconds: u64) 
             std::thread::sleep(ahead);
         }
     }
-    let round_trips = commands_processed(&mut con) - before - 1;
+    let round_trips = script_calls(&mut con) - before;
     (
         round_trips as f64 * 1000.0 / admitted.max(1) as f64,
         admitted,
     )
 }
 
+/// `BW_FLEET_MIN`: see the module docs.
+fn min_batches(server: &RedisServer) {
+    const BATCH: u32 = 20_000;
+    let local = RateLimiter::new(quota()).unwrap();
+    let fleet = FleetRateLimiter::new("min", quota(), fleet_config(server, "min")).unwrap();
+    wait_for_tokens(&fleet);
+    let batch_ns = |op: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            black_box(op());
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+    };
+    let (mut l, mut f) = (f64::MAX, f64::MAX);
+    for _ in 0..300 {
+        l = l.min(batch_ns(&|| local.try_acquire().is_ok()));
+        f = f.min(batch_ns(&|| fleet.try_acquire().is_ok()));
+    }
+    let snap = fleet.snapshot();
+    println!(
+        "min/fleet: local limiter {l:.2} ns, fleet limiter {f:.2} ns, ratio {:.2} ({} rejected: refill behind)",
+        f / l,
+        snap.rejected
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let server = RedisServer::start(&[]);
+    if std::env::var_os("BW_FLEET_MIN").is_some() {
+        min_batches(&server);
+        std::process::exit(0);
+    }
     let mut group = c.benchmark_group("fleet_vs_local");
     let local = RateLimiter::new(quota()).unwrap();
     group.bench_function("local_limiter", |b| {
