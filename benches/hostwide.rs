@@ -17,6 +17,11 @@
 //! `measured_loop` and exits: for instruction counts,
 //! `valgrind --tool=callgrind --toggle-collect='*measured_loop*' <bench binary>`.
 //!
+//! `BW_HOSTWIDE_MIN=1` prints, per stage on one process, the fastest of many short
+//! batches of each scope, the two alternating, and exits: on a loaded machine a batch
+//! that ran without being preempted shows the cost, where criterion's mean shows the
+//! load.
+//!
 //! Run: `cargo bench --bench hostwide -- --warm-up-time 1 --measurement-time 3`
 
 mod common;
@@ -235,9 +240,35 @@ fn loop_main(spec: &str) {
     shm::remove_segment(&seg).unwrap();
 }
 
+/// `BW_HOSTWIDE_MIN`: see the module docs.
+fn min_main() {
+    const BATCH: u64 = 20_000;
+    for stage in Stage::ALL {
+        let seg = segment(stage, "min");
+        let local = Policy::new(stage.config()).unwrap();
+        let host = stage.host(&seg);
+        let batch_ns = |p: &Policy| run(stage, p, BATCH).as_nanos() as f64 / BATCH as f64;
+        let (mut process, mut shared) = (f64::MAX, f64::MAX);
+        for _ in 0..300 {
+            process = process.min(batch_ns(&local));
+            shared = shared.min(batch_ns(&host));
+        }
+        println!(
+            "min/hostwide/{}: process {process:.2} ns, host {shared:.2} ns, ratio {:.2}",
+            stage.name(),
+            shared / process
+        );
+        drop(host);
+        shm::remove_segment(&seg).unwrap();
+    }
+}
+
 fn main() {
     if let Ok(spec) = std::env::var("BW_HOSTWIDE_CHILD") {
         return child_main(&spec);
+    }
+    if std::env::var_os("BW_HOSTWIDE_MIN").is_some() {
+        return min_main();
     }
     if let Ok(spec) = std::env::var("BW_HOSTWIDE_LOOP") {
         return loop_main(&spec);
