@@ -96,7 +96,14 @@ fn script_calls(con: &mut redis::Connection) -> u64 {
     info.lines()
         .filter_map(|l| l.strip_prefix("cmdstat_"))
         .filter(|l| l.starts_with("eval") || l.starts_with("script"))
-        .filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split_once("calls=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum()
 }
 
