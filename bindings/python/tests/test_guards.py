@@ -1,6 +1,7 @@
 """Policies and standalone guards: decorators, context managers, errors, threads."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -156,6 +157,55 @@ def test_standalone_retry_and_budget() -> None:
     with pytest.raises(bw.RetryBudgetExhaustedError) as caught:
         always_fails()
     assert isinstance(caught.value.__cause__, IOError)
+
+
+def test_standalone_retry_starts_max_elapsed_before_the_first_attempt_sync_and_async() -> None:
+    # The first attempt alone takes 10 s on the retry's clock, past max_elapsed (5 s):
+    # counted from before it (as the policy's loop and Go count), no retry starts. Timed
+    # from the first failure instead, the run would look 0 s old and retry.
+    clock = bw.ManualClock()
+    retry = bw.Retry(max_attempts=3, initial=0.001, max=0.001, multiplier=1.0, jitter="none",
+                     max_elapsed=5, clock=clock)
+    attempts = [0, 0]
+
+    @retry
+    def call() -> None:
+        attempts[0] += 1
+        clock.advance(10)
+        raise OSError("slow, then reset")
+
+    @retry
+    async def acall() -> None:
+        attempts[1] += 1
+        clock.advance(10)
+        raise OSError("slow, then reset")
+
+    with pytest.raises(OSError):
+        call()
+    with pytest.raises(OSError):
+        asyncio.run(acall())
+    assert attempts == [1, 1]
+
+    # Within max_elapsed both retry to max_attempts.
+    fast = bw.Retry(max_attempts=3, initial=0.001, max=0.001, multiplier=1.0, jitter="none",
+                    max_elapsed=5, clock=clock)
+    tries = [0, 0]
+
+    @fast
+    def flaky() -> None:
+        tries[0] += 1
+        raise OSError("reset")
+
+    @fast
+    async def aflaky() -> None:
+        tries[1] += 1
+        raise OSError("reset")
+
+    with pytest.raises(OSError):
+        flaky()
+    with pytest.raises(OSError):
+        asyncio.run(aflaky())
+    assert tries == [3, 3]
 
 
 def test_limiter_and_bulkhead(clock: bw.ManualClock) -> None:
