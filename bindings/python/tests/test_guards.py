@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import threading
@@ -378,3 +379,58 @@ def test_rejection_classes_keep_the_base_constructor(engine: bw.Engine) -> None:
         payments.acquire()
     assert caught.value.args == ("payments", None)
     assert str(caught.value) == "'payments': circuit open"
+
+
+def test_standalone_policy_from_toml_owns_its_engine() -> None:
+    clock = bw.ManualClock()
+    payments = bw.Policy.from_toml("""
+[policies.payments.circuit_breaker]
+consecutive_failures = 2
+open_duration = "30s"
+""", clock=clock)
+    assert isinstance(payments, bw.Policy) and payments.name == "payments"
+
+    @payments
+    def pay() -> None:
+        raise ConnectionError("down")
+
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            pay()
+    with pytest.raises(bw.CircuitOpenError):
+        pay()
+    clock.advance(30)
+    with payments:  # a half-open probe, on the policy's manual clock
+        pass
+    snap = payments.snapshot()
+    assert (snap.failure, snap.success, snap.rejected["circuit_open"]) == (2, 1, 1)
+
+    # The engine it was built from lives as long as the policy: reload and events.
+    engine = payments.engine
+    assert engine is not None and engine.names() == ["payments"]
+    events: List[bw.Event] = []
+    engine.on_event(events.append)
+    engine.reload("[policies.payments.bulkhead]\nmax_concurrent = 1\n")
+    assert [e.kind for e in events] == ["reload"]
+    with payments:
+        with pytest.raises(bw.BulkheadFullError):
+            with payments:
+                pass
+    del engine
+    gc.collect()
+    assert payments.engine is not None and payments.engine.names() == ["payments"]
+
+
+def test_standalone_policy_names_one_of_several_and_refuses_a_bare_constructor() -> None:
+    text = "[policies.a.bulkhead]\nmax_concurrent = 1\n[policies.b.bulkhead]\nmax_concurrent = 2\n"
+    b = bw.Policy.from_toml(text, "b")
+    assert b.name == "b" and b.snapshot().bulkhead_max_concurrent == 2
+    assert bw.Engine.from_toml(text)["a"].engine is None
+    with pytest.raises(bw.InvalidArgumentError, match="2 policies \\(a, b\\); name the one"):
+        bw.Policy.from_toml(text)
+    with pytest.raises(bw.PolicyNotFoundError, match="a, b"):
+        bw.Policy.from_toml(text, "c")
+    with pytest.raises(bw.InvalidConfigError):
+        bw.Policy.from_toml("[policies.a.bulkhead]\nmax_concurrent = -1\n")
+    with pytest.raises(TypeError, match="Policy.from_toml"):
+        bw.Policy()
