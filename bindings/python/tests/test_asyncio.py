@@ -290,3 +290,67 @@ def test_async_with_policy_outer_cancellation_stays_a_cancellation() -> None:
     asyncio.run(main())
     snap = timed.snapshot()
     assert (snap.permitted, snap.timeout, snap.ignored) == (1, 0, 1)
+
+
+def test_the_wait_pool_runs_every_wait_at_once_and_reuses_idle_threads() -> None:
+    from breakwater._waiters import WaitPool
+
+    pool = WaitPool(name="test-wait")
+    release = threading.Event()
+    started = [threading.Event() for _ in range(5)]
+
+    def wait(i: int) -> int:
+        started[i].set()
+        release.wait()
+        return i
+
+    futures = [pool.submit(wait, i) for i in range(5)]
+    # Each blocking call has a thread of its own: all five run at once.
+    for event in started:
+        event.wait()
+    assert pool.threads == 5
+    release.set()
+    assert [f.result() for f in futures] == list(range(5))
+    # Idle threads take the next calls: none is added.
+    assert [pool.submit(lambda i=i: i * 2).result() for i in range(10)] == [i * 2 for i in range(10)]
+    assert pool.threads == 5
+    with pytest.raises(ZeroDivisionError):
+        pool.submit(lambda: 1 // 0).result()
+
+
+def test_a_cancelled_bulkhead_waiter_leaves_no_slot_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    from breakwater import _waiters
+
+    bulkhead = bw.Bulkhead(max_concurrent=1, max_wait=60)
+    waits: List["concurrent.futures.Future[Any]"] = []
+    submit = _waiters.submit
+
+    def recorded(fn: Callable[..., Any], *args: Any) -> "concurrent.futures.Future[Any]":
+        waits.append(submit(fn, *args))
+        return waits[-1]
+
+    monkeypatch.setattr(_waiters, "submit", recorded)
+
+    @bulkhead
+    async def call() -> None:
+        raise AssertionError("never admitted: cancelled while waiting")
+
+    async def main() -> None:
+        bulkhead.acquire()
+        waiter = asyncio.ensure_future(call())
+        while not (waits and waits[0].running()):  # its thread is asking the engine
+            await asyncio.sleep(0.001)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        bulkhead.release()  # the slot goes to the waiting thread ...
+
+    asyncio.run(main())
+    # ... whose permit nobody takes: given back as ignored as soon as it arrives. The
+    # thread may still be between the hand-off and that completion: ask until then.
+    for _ in range(10_000):
+        if bulkhead.metrics().ignored == 2:
+            break
+        threading.Event().wait(0.001)
+    m = bulkhead.metrics()
+    assert (bulkhead.in_flight, m.permitted, m.ignored, m.rejected) == (0, 2, 2, 0)

@@ -4,6 +4,7 @@ snapshot dataclasses. The hot synchronous path is native (``Guarded``)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import inspect
@@ -83,10 +84,21 @@ async def _acquire_async(target: Any, priority: int) -> Admission:
         return target._granted(), 0.0, False, None
     # A bulkhead (standalone or a policy's) waits inside the engine, in arrival order
     # and counted once: on a thread of its own (`_waiters`), never on the loop nor on
-    # the loop's default executor. A permit that arrives after the task was cancelled
-    # is dropped, and a dropped permit completes as ignored, so its slot is freed.
-    admission: Admission = await asyncio.wrap_future(_waiters.submit(target._admit, True, priority))
+    # the loop's default executor.
+    waiting = _waiters.submit(target._admit, True, priority)
+    try:
+        admission: Admission = await asyncio.wrap_future(waiting)
+    except asyncio.CancelledError:
+        # The wait goes on in the engine; a permit it brings after the task was
+        # cancelled is given back at once (as ignored), not when a collection finds it.
+        waiting.add_done_callback(_give_back)
+        raise
     return admission
+
+
+def _give_back(waiting: "concurrent.futures.Future[Admission]") -> None:
+    if not waiting.cancelled() and waiting.exception() is None:
+        waiting.result()[0].complete("ignored")
 
 
 async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwargs: Any,
