@@ -66,13 +66,18 @@ def test_policy_timeout_cancels_the_task_and_records_timeout() -> None:
 def test_outer_cancellation_is_ignored_not_failure(engine: bw.Engine) -> None:
     payments = engine["payments"]
 
+    running = asyncio.Event()
+
     @payments
     async def hang() -> None:
-        await asyncio.sleep(10)
+        running.set()
+        await asyncio.sleep(3600)
 
     async def main() -> None:
         task = asyncio.ensure_future(hang())
-        await asyncio.sleep(0.01)
+        # Cancelled inside the call (admitted: "payments" has a bulkhead, so its admission
+        # came from a waiting thread), not while it was being admitted.
+        await running.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
