@@ -359,3 +359,26 @@ def test_a_cancelled_bulkhead_waiter_leaves_no_slot_taken(monkeypatch: pytest.Mo
         threading.Event().wait(0.001)
     m = bulkhead.metrics()
     assert (bulkhead.in_flight, m.permitted, m.ignored, m.rejected) == (0, 2, 2, 0)
+
+
+def test_idle_wait_threads_do_not_hold_up_interpreter_exit() -> None:
+    # The pool's threads are not daemons (a wait in the engine ends before the
+    # interpreter goes); idle ones, which would linger 30 s, are told to exit at once.
+    import subprocess
+    import sys
+
+    program = (
+        "import asyncio, breakwater as bw\n"
+        "b = bw.Bulkhead(max_concurrent=1, max_wait=60)\n"
+        "@b\n"
+        "async def f() -> None:\n"
+        "    await asyncio.sleep(0)\n"
+        "async def main() -> None:\n"
+        "    await asyncio.gather(*(f() for _ in range(4)))\n"
+        "asyncio.run(main())\n"
+        "from breakwater import _waiters\n"
+        "assert _waiters.pool().threads >= 1\n"
+    )
+    # The timeout only guards against a hang (30 s of idle threads); never reached.
+    done = subprocess.run([sys.executable, "-c", program], timeout=20, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -14,7 +14,8 @@ began its engine wait — its ``max_wait`` started late, it was admitted or refu
 turn — and everything else that uses the default executor (``getaddrinfo``,
 ``asyncio.to_thread``) was stuck behind bulkhead waits. This pool has one thread per
 waiter at most: a wait never queues behind another, so it starts when the call starts
-waiting. Idle threads are reused, and exit after ``IDLE_SECONDS`` without work.
+waiting. Idle threads are reused, and exit after ``IDLE_SECONDS`` without work or when
+the interpreter exits.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class WaitPool:
     def __init__(self, name: str = "breakwater-wait", idle_seconds: float = IDLE_SECONDS) -> None:
         self._name = name
         self._idle_seconds = idle_seconds
-        self._jobs: "queue.SimpleQueue[_Job]" = queue.SimpleQueue()
+        # A job, or None: exit (at interpreter shutdown, see `stop_idle`).
+        self._jobs: "queue.SimpleQueue[Optional[_Job]]" = queue.SimpleQueue()
         self._lock = threading.Lock()
         # Threads waiting for a job, less the jobs queued for them (each queued job
         # reserved one idle thread); only changed under the lock.
@@ -55,8 +57,11 @@ class WaitPool:
                 self._idle -= 1
                 return future
             self._threads += 1
+        # Not a daemon: at interpreter exit a wait in the engine ends (within its
+        # max_wait) before the interpreter goes, as the default executor's threads do;
+        # idle threads are told to exit then (`stop_idle`).
         try:
-            threading.Thread(target=self._work, name=f"{self._name}-{self._threads}", daemon=True).start()
+            threading.Thread(target=self._work, name=f"{self._name}-{self._threads}").start()
         except BaseException:
             with self._lock:
                 self._threads -= 1
@@ -80,10 +85,16 @@ class WaitPool:
             with self._lock:
                 self._idle += 1
 
+    def stop_idle(self) -> None:
+        """Makes every thread exit once it has nothing to do (interpreter shutdown)."""
+        with self._lock:
+            for _ in range(self._threads):
+                self._jobs.put(None)
+
     def _next_job(self) -> Optional[_Job]:
         while True:
             try:
-                return self._jobs.get(timeout=self._idle_seconds)
+                job = self._jobs.get(timeout=self._idle_seconds)
             except queue.Empty:
                 with self._lock:
                     # No job is queued, so none reserved this thread: it may go.
@@ -91,9 +102,18 @@ class WaitPool:
                         self._idle -= 1
                         self._threads -= 1
                         return None
+                continue
+            if job is None:
+                with self._lock:
+                    self._idle -= 1
+                    self._threads -= 1
+            return job
 
 
 _POOL = WaitPool()
+# Before the interpreter joins its non-daemon threads (the hook concurrent.futures
+# uses; Python 3.9+).
+getattr(threading, "_register_atexit", lambda fn: None)(_POOL.stop_idle)
 
 
 def submit(fn: Callable[..., Any], *args: Any) -> "concurrent.futures.Future[Any]":
