@@ -9,7 +9,7 @@ reader = PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_
 provider = MeterProvider(metric_readers=[reader])
 engine = bw.Engine.from_toml("[policies.payments.bulkhead]\nmax_concurrent = 8\n")
 payments = engine["payments"]
-otel.register([payments], meter_provider=provider)
+otel.register(engine, meter_provider=provider)  # follows the engine's reloads
 otel.install()  # decorators and `with payments:` attach the current span to each call
 
 for n in range(10):

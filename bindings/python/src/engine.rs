@@ -131,6 +131,49 @@ impl Engine {
     }
 }
 
+/// `Policy.from_toml`: the policy `name` (or the only one) of a new engine built from
+/// `text`. The engine is kept alive by the policy (`policy.engine`), and not the other
+/// way round: the engine's cache does not hold this policy object, so the two form no
+/// reference cycle.
+pub(crate) fn standalone_policy(
+    py: Python<'_>,
+    text: &str,
+    name: Option<&str>,
+    clock: Option<&Bound<'_, ManualClock>>,
+) -> PyResult<Py<Policy>> {
+    let engine = Py::new(py, Engine::from_toml(py, text, clock)?)?;
+    let e = engine.get();
+    let name = match name {
+        Some(name) => name.to_string(),
+        None => {
+            let mut names = e.names_vec(py)?;
+            if names.len() != 1 {
+                let listed = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                return Err(status::error_with(
+                    py,
+                    INVALID_ARGUMENT,
+                    &format!(
+                        "Policy.from_toml: the text has {} policies ({listed}); name the one to use",
+                        names.len()
+                    ),
+                ));
+            }
+            names.remove(0)
+        }
+    };
+    let policy = e.policy(py, &name)?;
+    e.policies
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
+    policy.get().set_owner(engine);
+    Ok(policy)
+}
+
 #[pymethods]
 impl Engine {
     /// An engine from the text of a policy file. `clock`: a `ManualClock` for every

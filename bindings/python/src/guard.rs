@@ -491,6 +491,34 @@ pub(crate) fn exit(
     Ok(false)
 }
 
+/// `__aexit__`: as `exit`, handed back as a finished awaitable (completing never
+/// waits); a block entered with a policy timeout (an entry of three items: its timer
+/// is the third) goes to `_guard.aexit_cut`, which stops the timer and records a cut.
+pub(crate) fn aexit(
+    py: Python<'_>,
+    guard: &Guard,
+    exc: Option<Bound<'_, PyAny>>,
+) -> PyResult<PyObject> {
+    let top = guard.stack.bind(py).call_method1("get", (py.None(),))?;
+    if let Ok(entry) = top.downcast::<PyTuple>() {
+        if entry.len() == 3 {
+            return call_helper(
+                py,
+                "aexit_cut",
+                (
+                    guard.name.object(),
+                    &guard.stack,
+                    entry,
+                    exc,
+                    guard.exclude.parts(py),
+                ),
+            );
+        }
+    }
+    let suppress = exit(py, &guard.stack, exc, &guard.exclude)?;
+    call_helper(py, "done", (suppress,))
+}
+
 fn injected_fault(py: Python<'_>, name: &str) -> PyErr {
     match status::class(py, "InjectedFaultError").and_then(|cls| cls.call1((name,))) {
         Ok(e) => PyErr::from_value(e),
@@ -827,10 +855,7 @@ macro_rules! guard_methods {
                 exc: Option<pyo3::Bound<'_, pyo3::PyAny>>,
                 _tb: Option<pyo3::Bound<'_, pyo3::PyAny>>,
             ) -> pyo3::PyResult<pyo3::PyObject> {
-                let py = slf.py();
-                // Completing never waits: do it now, hand back a finished awaitable.
-                let suppress = $crate::guard::exit(py, &slf.get().guard.stack, exc, &slf.get().guard.exclude)?;
-                $crate::guard::call_helper(py, "done", (suppress,))
+                $crate::guard::aexit(slf.py(), &slf.get().guard, exc)
             }
 
             /// A permit now, or the rejection. `wait`: blocking waits are allowed

@@ -112,8 +112,7 @@ impl KeyedPolicy {
         exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<PyObject> {
-        let suppress = self.__exit__(py, None, exc, None)?;
-        guard::call_helper(py, "done", (suppress,))
+        guard::aexit(py, &self.policy().guard, exc)
     }
 
     /// A permit now, or the rejection (what `with` and the decorators use).

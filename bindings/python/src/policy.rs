@@ -2,7 +2,7 @@
 //! limit, chaos, retry, timeout), through `bw_policy_*`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use breakwater::ffi::codes::{
     BW_DURATION_UNKNOWN, BW_PRIORITY_CRITICAL, BW_PRIORITY_DEFAULT, BW_PRIORITY_SHEDDABLE,
@@ -38,6 +38,9 @@ pub(crate) struct Policy {
     reloads: Arc<AtomicU64>,
     /// The `Settings` word read after the reload it names.
     settings: AtomicU64,
+    /// The engine a standalone policy (`Policy.from_toml`) keeps alive; unset for a
+    /// policy looked up from an engine the caller holds.
+    owner: OnceLock<Py<crate::engine::Engine>>,
 }
 
 /// What a call needs from the policy's configuration beyond its permit, kept in one
@@ -95,6 +98,7 @@ impl Policy {
             guard: Guard::new(py, name, Exclude::none())?,
             reloads,
             settings: AtomicU64::new(Settings::UNREAD),
+            owner: OnceLock::new(),
         };
         policy.refresh(py)?;
         Ok(policy)
@@ -309,6 +313,11 @@ impl Policy {
         RetryRun::for_policy(py, me, self.handle.get()?).map(Some)
     }
 
+    /// Makes this policy keep `engine` alive (`Policy.from_toml`).
+    pub(crate) fn set_owner(&self, engine: Py<crate::engine::Engine>) {
+        let _ = self.owner.set(engine);
+    }
+
     pub(crate) fn ptr(&self) -> PyResult<*const bw_policy> {
         self.handle.get()
     }
@@ -345,6 +354,40 @@ pub(crate) fn breaker_state_name(code: i32) -> Option<&'static str> {
 
 guard_methods! {
     Policy, Policy, "Policy";
+    /// A policy comes from a policy file: `Policy.from_toml(text)` for one on its own,
+    /// or `engine["name"]`.
+    /// (No arguments: PyO3's varargs do not survive `guard_methods!`'s hygiene; a
+    /// call with some is refused by PyO3 itself, also with a `TypeError`.)
+    #[new]
+    fn new() -> PyResult<Self> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "a Policy is built from a policy file: Policy.from_toml(text, name=None) for a \
+             policy on its own, or engine[\"name\"] for one of an Engine",
+        ))
+    }
+
+    /// A policy on its own, from the text of a policy file: the policy `name`, or the
+    /// file's only policy when `name` is None (`InvalidArgumentError` listing the names
+    /// otherwise). It owns the engine built from the text (`policy.engine`: reload it,
+    /// listen to its events, read its Prometheus text). `clock`: a `ManualClock` (tests).
+    #[staticmethod]
+    #[pyo3(signature = (text, /, name = None, *, clock = None))]
+    fn from_toml(
+        py: Python<'_>,
+        text: &str,
+        name: Option<&str>,
+        clock: Option<&Bound<'_, crate::clock::ManualClock>>,
+    ) -> PyResult<Py<Policy>> {
+        crate::engine::standalone_policy(py, text, name, clock)
+    }
+
+    /// The engine a policy made by `Policy.from_toml` owns; `None` for a policy looked
+    /// up from an engine (`engine["name"]`).
+    #[getter]
+    fn engine(&self, py: Python<'_>) -> Option<Py<crate::engine::Engine>> {
+        self.owner.get().map(|e| e.clone_ref(py))
+    }
+
     /// The policy's counters and stage states (`PolicySnapshot`).
     fn snapshot(&self, py: Python<'_>) -> PyResult<PyObject> {
         let mut s: bw_policy_stats = zeroed();

@@ -16,6 +16,7 @@ use breakwater::ffi::retry::{
     BW_GIVE_UP_ELAPSED_EXCEEDED, BW_GIVE_UP_NOT_RETRYABLE, BW_RETRY_AFTER_NONE,
 };
 use breakwater::ffi::status::bw_status;
+use breakwater::ffi::trace::bw_policy_retry_next_traced;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::PyDict;
@@ -110,16 +111,32 @@ impl RetryRun {
         let mut delay = 0u64;
         let mut reason = 0i32;
         let code = match &self.driver {
-            // SAFETY: live policy (held), our live unshared state, valid out-pointers.
-            Driver::Policy(p) => unsafe {
-                bw_policy_retry_next(
-                    p.get().raw(),
-                    self.state,
-                    what,
-                    hint_ns,
-                    &mut delay,
-                    &mut reason,
-                )
+            // The current span's context, as the policy's acquire reads it: the
+            // budget-exhaustion event of a refused retry names the call's trace.
+            Driver::Policy(p) => match crate::trace::current(py) {
+                // SAFETY: live policy (held), our live unshared state, valid out-pointers.
+                None => unsafe {
+                    bw_policy_retry_next(
+                        p.get().raw(),
+                        self.state,
+                        what,
+                        hint_ns,
+                        &mut delay,
+                        &mut reason,
+                    )
+                },
+                // SAFETY: as above, and a valid trace context.
+                Some(trace) => unsafe {
+                    bw_policy_retry_next_traced(
+                        p.get().raw(),
+                        self.state,
+                        what,
+                        hint_ns,
+                        &trace,
+                        &mut delay,
+                        &mut reason,
+                    )
+                },
             },
             Driver::Schedule(budget) => {
                 let budget = budget
@@ -140,7 +157,19 @@ impl RetryRun {
         };
         match code {
             bw_status::BW_OK => Ok((true, delay)),
-            bw_status::BW_RETRY_GIVE_UP => Ok((false, reason as u64)),
+            bw_status::BW_RETRY_GIVE_UP => {
+                if let (Driver::Policy(p), BW_GIVE_UP_BUDGET_EXHAUSTED) = (&self.driver, reason) {
+                    // A retry the budget refused is a rejection of the call (Go's
+                    // `Execute` reports it alike): the span event, when a span records.
+                    crate::trace::on_rejection(
+                        py,
+                        &p.get().guard.name,
+                        bw_status::BW_RETRY_BUDGET_EXHAUSTED as i32,
+                        0,
+                    );
+                }
+                Ok((false, reason as u64))
+            }
             other => Err(status::error(py, other as i32)),
         }
     }

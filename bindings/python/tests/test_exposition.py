@@ -23,6 +23,23 @@ def samples(text: str) -> Dict[Key, float]:
 
 def test_abi_version() -> None:
     assert bw.ABI_VERSION == 7
+    assert bw._breakwater.abi_versions() == (7, 7)
+    bw._check_abi()  # what the import ran: all three agree
+
+
+@pytest.mark.parametrize("built, linked", [(7, 8), (6, 7), (8, 8)])
+def test_an_abi_mismatch_is_refused_with_a_clear_message(monkeypatch: pytest.MonkeyPatch, built: int,
+                                                         linked: int) -> None:
+    # The versions the import-time check reads: the native module's build-time ABI and
+    # the linked engine's run-time ABI (`bw_abi_version()`), against the package's own.
+    monkeypatch.setattr(bw._breakwater, "abi_versions", lambda: (built, linked))
+    with pytest.raises(bw.AbiMismatchError) as caught:
+        bw._check_abi()
+    assert isinstance(caught.value, ImportError) and isinstance(caught.value, bw.BreakwaterError)
+    message = str(caught.value)
+    assert message.startswith("breakwater: ABI mismatch:")
+    assert f"speaks ABI 7, its native module was built for ABI {built} and runs engine ABI {linked}" in message
+    assert "reinstall the package" in message
 
 
 def test_exposition_parses_and_counts_exactly(engine: bw.Engine, clock: bw.ManualClock) -> None:

@@ -1,6 +1,8 @@
 """Policies and standalone guards: decorators, context managers, errors, threads."""
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import math
 import threading
@@ -156,6 +158,55 @@ def test_standalone_retry_and_budget() -> None:
     with pytest.raises(bw.RetryBudgetExhaustedError) as caught:
         always_fails()
     assert isinstance(caught.value.__cause__, IOError)
+
+
+def test_standalone_retry_starts_max_elapsed_before_the_first_attempt_sync_and_async() -> None:
+    # The first attempt alone takes 10 s on the retry's clock, past max_elapsed (5 s):
+    # counted from before it (as the policy's loop and Go count), no retry starts. Timed
+    # from the first failure instead, the run would look 0 s old and retry.
+    clock = bw.ManualClock()
+    retry = bw.Retry(max_attempts=3, initial=0.001, max=0.001, multiplier=1.0, jitter="none",
+                     max_elapsed=5, clock=clock)
+    attempts = [0, 0]
+
+    @retry
+    def call() -> None:
+        attempts[0] += 1
+        clock.advance(10)
+        raise OSError("slow, then reset")
+
+    @retry
+    async def acall() -> None:
+        attempts[1] += 1
+        clock.advance(10)
+        raise OSError("slow, then reset")
+
+    with pytest.raises(OSError):
+        call()
+    with pytest.raises(OSError):
+        asyncio.run(acall())
+    assert attempts == [1, 1]
+
+    # Within max_elapsed both retry to max_attempts.
+    fast = bw.Retry(max_attempts=3, initial=0.001, max=0.001, multiplier=1.0, jitter="none",
+                    max_elapsed=5, clock=clock)
+    tries = [0, 0]
+
+    @fast
+    def flaky() -> None:
+        tries[0] += 1
+        raise OSError("reset")
+
+    @fast
+    async def aflaky() -> None:
+        tries[1] += 1
+        raise OSError("reset")
+
+    with pytest.raises(OSError):
+        flaky()
+    with pytest.raises(OSError):
+        asyncio.run(aflaky())
+    assert tries == [3, 3]
 
 
 def test_limiter_and_bulkhead(clock: bw.ManualClock) -> None:
@@ -328,3 +379,58 @@ def test_rejection_classes_keep_the_base_constructor(engine: bw.Engine) -> None:
         payments.acquire()
     assert caught.value.args == ("payments", None)
     assert str(caught.value) == "'payments': circuit open"
+
+
+def test_standalone_policy_from_toml_owns_its_engine() -> None:
+    clock = bw.ManualClock()
+    payments = bw.Policy.from_toml("""
+[policies.payments.circuit_breaker]
+consecutive_failures = 2
+open_duration = "30s"
+""", clock=clock)
+    assert isinstance(payments, bw.Policy) and payments.name == "payments"
+
+    @payments
+    def pay() -> None:
+        raise ConnectionError("down")
+
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            pay()
+    with pytest.raises(bw.CircuitOpenError):
+        pay()
+    clock.advance(30)
+    with payments:  # a half-open probe, on the policy's manual clock
+        pass
+    snap = payments.snapshot()
+    assert (snap.failure, snap.success, snap.rejected["circuit_open"]) == (2, 1, 1)
+
+    # The engine it was built from lives as long as the policy: reload and events.
+    engine = payments.engine
+    assert engine is not None and engine.names() == ["payments"]
+    events: List[bw.Event] = []
+    engine.on_event(events.append)
+    engine.reload("[policies.payments.bulkhead]\nmax_concurrent = 1\n")
+    assert [e.kind for e in events] == ["reload"]
+    with payments:
+        with pytest.raises(bw.BulkheadFullError):
+            with payments:
+                pass
+    del engine
+    gc.collect()
+    assert payments.engine is not None and payments.engine.names() == ["payments"]
+
+
+def test_standalone_policy_names_one_of_several_and_refuses_a_bare_constructor() -> None:
+    text = "[policies.a.bulkhead]\nmax_concurrent = 1\n[policies.b.bulkhead]\nmax_concurrent = 2\n"
+    b = bw.Policy.from_toml(text, "b")
+    assert b.name == "b" and b.snapshot().bulkhead_max_concurrent == 2
+    assert bw.Engine.from_toml(text)["a"].engine is None
+    with pytest.raises(bw.InvalidArgumentError, match="2 policies \\(a, b\\); name the one"):
+        bw.Policy.from_toml(text)
+    with pytest.raises(bw.PolicyNotFoundError, match="a, b"):
+        bw.Policy.from_toml(text, "c")
+    with pytest.raises(bw.InvalidConfigError):
+        bw.Policy.from_toml("[policies.a.bulkhead]\nmax_concurrent = -1\n")
+    with pytest.raises(TypeError, match="Policy.from_toml"):
+        bw.Policy()

@@ -4,6 +4,7 @@ event carries the trace of the failing span, a rejection is a span event, and th
 record has the documented fields; keyed calls are traced alike."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import pathlib
@@ -241,13 +242,100 @@ def test_a_span_the_sampler_dropped_attaches_nothing() -> None:
     assert len(trips) == 1 and trips[0].trace_id is None and trips[0].span_id is None
 
 
-def test_log_records_have_the_documented_fields(caplog: pytest.LogCaptureFixture) -> None:
-    listener = otel.log_events()
-    with caplog.at_level(logging.INFO, logger="breakwater"):
-        listener(bw.Event(kind="transition", policy="payments", from_state="closed", to_state="open",
-                          trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7"))
-    record = caplog.records[-1]
-    assert record.getMessage() == "circuit breaker transition"
-    fields = {name: getattr(record, name) for name in ("trace_id", "span_id", "policy", "from", "to")}
-    assert fields == {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+def test_the_log_record_of_a_traced_trip_has_the_documented_fields(caplog: pytest.LogCaptureFixture) -> None:
+    tracer = TracerProvider().get_tracer("checkout")
+    engine = bw.Engine.from_toml(
+        '[policies.payments.circuit_breaker]\nminimum_calls = 2\nfailure_rate_threshold = 50\nopen_duration = "1h"\n')
+    engine.on_event(otel.log_events())
+
+    @engine["payments"]
+    def charge() -> None:
+        raise ValueError("declined")
+
+    otel.install()
+    try:
+        with caplog.at_level(logging.INFO, logger="breakwater"):
+            for n in range(2):
+                with tracer.start_as_current_span(f"charge {n}") as span:
+                    tripped_by = span.get_span_context()
+                    with pytest.raises(ValueError):
+                        charge()
+    finally:
+        otel.uninstall()
+    records = [r for r in caplog.records if r.name == "breakwater"]
+    assert [r.getMessage() for r in records] == ["circuit breaker transition"]
+    fields = {name: getattr(records[0], name) for name in ("trace_id", "span_id", "policy", "from", "to")}
+    assert fields == {"trace_id": format(tripped_by.trace_id, "032x"), "span_id": format(tripped_by.span_id, "016x"),
                       "policy": "payments", "from": "closed", "to": "open"}
+    assert records[0].levelno == logging.INFO
+
+
+BUDGETED = """
+[policies.payments.retry]
+max_attempts = 3
+backoff = { initial = "1ms", multiplier = 1.0, max = "1ms", jitter = "none" }
+budget = { ratio = 0.01, min_per_second = 0 }
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_refused_retry_carries_the_trace_of_its_call_and_is_a_span_event(mode: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("checkout")
+    engine = bw.Engine.from_toml(BUDGETED)
+    events: List[bw.Event] = []
+    engine.on_event(events.append)
+    payments = engine["payments"]
+
+    @payments
+    def charge() -> None:
+        raise ConnectionError("reset")
+
+    @payments
+    async def acharge() -> None:
+        raise ConnectionError("reset")
+
+    otel.install()
+    try:
+        with tracer.start_as_current_span("charge") as span:
+            caller = span.get_span_context()
+            with pytest.raises(bw.RetryBudgetExhaustedError) as caught:
+                if mode == "sync":
+                    charge()
+                else:
+                    asyncio.run(acharge())
+        assert isinstance(caught.value.__cause__, ConnectionError)
+    finally:
+        otel.uninstall()
+
+    exhausted = [e for e in events if e.kind == "budget_exhausted"]
+    assert len(exhausted) == 1
+    assert exhausted[0].trace_id == format(caller.trace_id, "032x")
+    assert exhausted[0].span_id == format(caller.span_id, "016x")
+    (finished,) = exporter.get_finished_spans()
+    assert [e.name for e in finished.events] == [otel.REJECTION_SPAN_EVENT]
+    assert dict(finished.events[0].attributes or {}) == {"policy": "payments", "reason": "retry_budget_exhausted"}
+    assert payments.snapshot().rejected["retry_budget_exhausted"] == 1
+
+
+def test_register_an_engine_follows_its_reloads() -> None:
+    engine = bw.Engine.from_toml("[policies.payments.bulkhead]\nmax_concurrent = 2\n"
+                                 "[policies.search.bulkhead]\nmax_concurrent = 2\n")
+    reader = InMemoryMetricReader()
+    otel.register(engine, meter_provider=MeterProvider(metric_readers=[reader]))
+    with engine["payments"]:
+        pass
+
+    def permits() -> Dict[str, int]:
+        return {dict(k[1])["policy"]: v for k, v in _collect(reader).items() if k[0] == "breakwater.permits"}
+
+    assert permits() == {"payments": 1, "search": 0}
+    engine.reload("[policies.payments.bulkhead]\nmax_concurrent = 2\n"
+                  "[policies.orders.bulkhead]\nmax_concurrent = 2\n")
+    with engine["orders"]:
+        pass
+    with engine["orders"]:
+        pass
+    assert permits() == {"payments": 1, "orders": 2}

@@ -85,6 +85,15 @@ class KeyedPolicy(_GuardBase):
     def _retry_begin(self) -> Optional[RetryRun]: ...
 
 class Policy(_Guard):
+    def __init__(self) -> None:
+        """Always raises ``TypeError``: use ``Policy.from_toml`` or ``engine["name"]``."""
+    @staticmethod
+    def from_toml(text: str, /, name: Optional[str] = None, *, clock: Optional[ManualClock] = None) -> Policy:
+        """A policy on its own: ``name`` (or the text's only policy) of an engine built
+        from ``text``, which the policy keeps alive (``policy.engine``)."""
+    @property
+    def engine(self) -> Optional[Engine]:
+        """The engine a ``Policy.from_toml`` policy owns; ``None`` for ``engine["name"]``."""
     def snapshot(self) -> PolicySnapshot: ...
     def force_open(self) -> None: ...
     def disable(self) -> None: ...

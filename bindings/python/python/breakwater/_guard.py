@@ -4,6 +4,7 @@ snapshot dataclasses. The hot synchronous path is native (``Guarded``)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import inspect
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _breakwater as native
+from . import _waiters
 from ._deadline import _DEADLINE
 from ._errors import (
     CallTimeoutError, DeadlineExceededError, InjectedFaultError, RejectedError, REJECTIONS,
@@ -81,11 +83,22 @@ async def _acquire_async(target: Any, priority: int) -> Admission:
                 raise
         return target._granted(), 0.0, False, None
     # A bulkhead (standalone or a policy's) waits inside the engine, in arrival order
-    # and counted once: wait on a worker thread, never on the loop. A permit that
-    # arrives after the task was cancelled is dropped, and a dropped permit completes
-    # as ignored, so its slot is freed.
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, target._admit, True, priority)
+    # and counted once: on a thread of its own (`_waiters`), never on the loop nor on
+    # the loop's default executor.
+    waiting = _waiters.submit(target._admit, True, priority)
+    try:
+        admission: Admission = await asyncio.wrap_future(waiting)
+    except asyncio.CancelledError:
+        # The wait goes on in the engine; a permit it brings after the task was
+        # cancelled is given back at once (as ignored), not when a collection finds it.
+        waiting.add_done_callback(_give_back)
+        raise
+    return admission
+
+
+def _give_back(waiting: "concurrent.futures.Future[Admission]") -> None:
+    if not waiting.cancelled() and waiting.exception() is None:
+        waiting.result()[0].complete("ignored")
 
 
 async def _attempt(target: Any, admission: Admission, func: Any, args: Any, kwargs: Any,
@@ -193,16 +206,64 @@ def _async_wrapper(target: Any, func: Any, types: Any, predicate: Any, fallback:
     return guarded
 
 
+class _Cut:
+    """The policy timeout of one ``async with policy:`` block: a timer that cancels the
+    block's task, and whether it fired."""
+
+    __slots__ = ("task", "timeout", "handle", "fired", "cancelling")
+
+    def __init__(self, task: "asyncio.Task[Any]", timeout: float) -> None:
+        self.task = task
+        self.timeout = timeout
+        self.fired = False
+        # Cancellations already requested (Python 3.11+), as `asyncio.timeout` keeps
+        # them: one requested from outside as well as the cut's is not swallowed.
+        cancelling = getattr(task, "cancelling", None)
+        self.cancelling: int = cancelling() if cancelling is not None else 0
+        self.handle = asyncio.get_running_loop().call_later(timeout, self._fire)
+
+    def _fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+
 async def aenter(target: Any, stack: "contextvars.ContextVar[Any]") -> Any:
-    """``async with guard:``: the permit, pushed on this task's stack."""
-    permit, latency, injected_failure, _ = await _acquire_async(target, 1)
+    """``async with guard:``: the permit, pushed on this task's stack. With a policy
+    ``timeout``, the task is cancelled when it passes (a real cut, as for a decorated
+    coroutine); ``aexit`` turns that cancellation into ``CallTimeoutError``."""
+    permit, latency, injected_failure, timeout = await _acquire_async(target, 1)
     if latency:
         await asyncio.sleep(latency)
     if injected_failure:
         permit.complete("failure")
         raise InjectedFaultError(target.name)
-    stack.set((permit, stack.get(None)))
+    task = asyncio.current_task() if timeout else None
+    if task is None or timeout is None:
+        stack.set((permit, stack.get(None)))
+    else:
+        # A third item: the native `__aexit__` hands such an entry to `aexit_cut`.
+        stack.set((permit, stack.get(None), _Cut(task, timeout)))
     return permit
+
+
+async def aexit_cut(name: str, stack: "contextvars.ContextVar[Any]", entry: Tuple[Any, Any, _Cut],
+                    exc: Optional[BaseException], exclude: Any) -> bool:
+    """``__aexit__`` of a block with a policy timeout: stops the timer; a cancellation
+    the timer caused is recorded as a timeout and raised as ``CallTimeoutError`` (the
+    task is uncancelled, as ``asyncio.timeout`` does); anything else is recorded as a
+    block without a timeout records it."""
+    permit, below, cut = entry
+    stack.set(below)
+    cut.handle.cancel()
+    if cut.fired:
+        uncancel = getattr(cut.task, "uncancel", None)
+        left = uncancel() if uncancel is not None else 0
+        if isinstance(exc, asyncio.CancelledError) and left <= cut.cancelling:
+            permit.complete("timeout")
+            raise CallTimeoutError(name, cut.timeout) from exc
+    types, predicate = exclude
+    permit.complete_with(exc, types, predicate)
+    return False
 
 
 async def done(value: Any) -> Any:

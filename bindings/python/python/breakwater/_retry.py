@@ -45,6 +45,10 @@ class Retry:
             max_attempts=max_attempts, initial=initial, multiplier=multiplier, max=max,
             jitter=jitter, max_elapsed=max_elapsed, budget=budget,
         )
+        # The `max_elapsed` clock starts before the first attempt, in both paths (as the
+        # policy's retry loop and Go's `Execute` start it); without `max_elapsed` the
+        # start is never read, so the success path reads no clock.
+        self._timed = max_elapsed is not None
         types, predicate = native.normalize_exclude(retry_on)
         self._types = types
         self._predicate = predicate
@@ -78,10 +82,14 @@ class Retry:
         raise exc
 
     def __call__(self, func: F) -> F:
+        # Closure locals, read once here: the success path pays one test of `timed`
+        # (and, with `max_elapsed`, one clock reading).
+        timed = self._timed
+        now: Callable[[], int] = self._clock.now_ns if self._clock is not None else time.monotonic_ns
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                start = self._now_ns()
+                start = now() if timed else 0
                 if self._budget is not None:
                     self._budget.record_request()
                 run = None
@@ -92,13 +100,14 @@ class Retry:
                         if not self._retryable(exc):
                             raise
                         if run is None:
-                            run = self._start(start)
+                            run = self._start(start if timed else now())
                         await asyncio.sleep(self._next(run, exc))
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = now() if timed else 0
             if self._budget is not None:
                 self._budget.record_request()
             try:
@@ -107,7 +116,7 @@ class Retry:
                 if not self._retryable(first):
                     raise
                 exc: BaseException = first
-            run = self._start(self._now_ns())
+            run = self._start(start if timed else now())
             while True:
                 time.sleep(self._next(run, exc))
                 try:

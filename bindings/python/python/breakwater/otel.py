@@ -3,7 +3,8 @@ application installs and configures the SDK).
 
 - :func:`register`: the instruments of the names table (``docs/telemetry.md``) as
   observable instruments on the application's meter; their callbacks read the policies'
-  exact snapshots at collection time, so a call costs nothing more.
+  exact snapshots at collection time, so a call costs nothing more. Given an ``Engine``
+  they follow its reloads.
 - :func:`install`: the guards (decorators, ``with policy:``, and their keyed forms
   ``policy.key(k)`` and ``policy.acquire_key(k)``) attach the current span's trace
   context to each call made while a span is recording, so the events it causes (a trip,
@@ -18,7 +19,7 @@ application installs and configures the SDK).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from opentelemetry import metrics, trace  # type: ignore[import-not-found, unused-ignore]
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation  # type: ignore[import-not-found, unused-ignore]
@@ -77,17 +78,37 @@ def _points(name: str, policy: Any) -> Iterable[Observation]:
             yield Observation(int(state == s.breaker_state), {**base, "state": state})
 
 
-def register(policies: Sequence[Any], meter_provider: Optional[MeterProvider] = None) -> List[Any]:
+def _policies_of(source: Union[_breakwater.Engine, Sequence[Any]]) -> Callable[[], Iterable[Any]]:
+    """What a collection observes: an engine's policies as they are at that moment (so
+    a reload's added and removed policies are followed, as Rust's and Go's
+    ``RegisterEngine`` follow them), or a fixed sequence of policies."""
+    if isinstance(source, _breakwater.Engine):
+        engine = source
+
+        def listed() -> Iterable[Any]:
+            if engine.closed:
+                return []
+            found = (engine.get(name) for name in engine.names())
+            return [policy for policy in found if policy is not None]
+
+        return listed
+    fixed = list(source)
+    return lambda: fixed
+
+
+def register(policies: Union[_breakwater.Engine, Sequence[Any]], meter_provider: Optional[MeterProvider] = None) -> List[Any]:
     """Registers every instrument of the table on the ``breakwater`` meter of
-    ``meter_provider`` (default: the global one), observing ``policies``. Call it once
-    per provider: a second registration reports every value twice. Returns the
-    instruments."""
+    ``meter_provider`` (default: the global one), observing ``policies``: an
+    ``Engine`` (its policies are listed again at each collection, so reloads are
+    followed) or a fixed sequence of policies. Call it once per provider: a second
+    registration reports every value twice. Returns the instruments."""
     meter = (meter_provider or metrics.get_meter_provider()).get_meter(METER_NAME)
+    current = _policies_of(policies)
     made: List[Any] = []
     for name, kind, unit, description, _ in INSTRUMENTS:
         def callback(options: CallbackOptions, name: str = name) -> Iterable[Observation]:
             out: List[Observation] = []
-            for policy in policies:
+            for policy in current():
                 if not policy.closed:
                     out.extend(_points(name, policy))
             return out
