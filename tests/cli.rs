@@ -836,19 +836,180 @@ fn bench_with_more_threads_than_cores_counts_only_timed_operations() {
 }
 
 #[test]
-fn check_shortens_a_huge_echoed_value() {
+fn check_shortens_a_huge_echoed_value_and_keeps_the_rest() {
     let dir = temp_dir("huge");
-    let huge = "x".repeat(50_000);
+    let huge = "x".repeat(50 << 20);
     let file = write(
         &dir,
         "huge.toml",
         &format!("[policies.a]\ntimeout = \"{huge}\"\n"),
     );
+    drop(huge);
     let out = breakwater(&["check", &file]);
+    std::fs::remove_file(&file).expect("remove the 50 MB file");
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.len() < 1_000, "{} bytes", text.len());
-    assert!(text.contains("more characters)"), "{text}");
+    assert_eq!(
+        text,
+        format!(
+            "{file}:2: policy `a`: `timeout`: invalid duration \"{}… ({} more characters)\": \
+             expected number at 0\n{file}: 1 error\n",
+            "x".repeat(40),
+            (50 << 20) - 40
+        )
+    );
+}
+
+/// `check`'s only line for `body`, without the file name.
+fn check_line(name: &str, body: &str) -> String {
+    let dir = temp_dir(name);
+    let file = write(&dir, "p.toml", body);
+    let out = breakwater(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    let first = text.lines().next().expect("a diagnostic");
+    first
+        .strip_prefix(&file)
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string()
+}
+
+#[test]
+fn check_keeps_the_suggestions_of_an_ordinary_typo_whole() {
+    assert_eq!(
+        check_line(
+            "typo-breaker",
+            "[policies.a.circuit_breaker]\nfailure_rate_treshold = 5\n"
+        ),
+        ":2: policy `a`: `circuit_breaker.failure_rate_treshold`: unknown field (expected one \
+         of: failure_rate_threshold, slow_call_rate_threshold, slow_call_duration, \
+         consecutive_failures, window, minimum_calls, open_duration, open_backoff_multiplier, \
+         open_jitter, max_open_duration, half_open_permits, half_open_max_wait, seed, \
+         initial_state); did you mean `failure_rate_threshold`?"
+    );
+    let fleet = check_line("typo-fleet", "[policies.a.fleet]\nadress = \"x\"\n");
+    assert!(
+        fleet.starts_with(
+            ":2: policy `a`: `fleet.adress`: unknown field (expected one of: address,"
+        ),
+        "{fleet}"
+    );
+    assert!(fleet.ends_with("); did you mean `address`?"), "{fleet}");
+    // A long bad value is shortened; the values allowed are still listed.
+    let z = "z".repeat(300);
+    assert_eq!(
+        check_line(
+            "typo-retry-on",
+            &format!("[policies.a.retry]\nretry_on = [\"{z}\"]\n")
+        ),
+        format!(
+            ":2: policy `a`: `retry.retry_on`: unknown value \"{}… (260 more characters)\" \
+             (expected any of: failure, timeout, circuit_open, rate_limited, bulkhead_full, \
+             load_shed, retry_budget_exhausted, injected)",
+            "z".repeat(40)
+        )
+    );
+    // A long key too.
+    let k = "k".repeat(1000);
+    let line = check_line("typo-key", &format!("[policies.a]\n{k} = 1\n"));
+    assert_eq!(
+        line,
+        format!(
+            ":2: policy `a`: `{}… (960 more characters)`: unknown field (expected one of: \
+             timeout, scope, segment, circuit_breaker, rate_limiter, throttle, bulkhead, \
+             adaptive, chaos, retry, fleet, per_key)",
+            "k".repeat(40)
+        )
+    );
+}
+
+/// A host-scoped policy file whose segment name is this test's own.
+fn host_policy(dir: &Path, test: &str) -> (String, PathBuf) {
+    let segment = format!("cli-{test}-{}", std::process::id());
+    let file = write(
+        dir,
+        "host.toml",
+        &format!(
+            "[policies.h]\nscope = \"host\"\nsegment = \"{segment}\"\n\
+             [policies.h.circuit_breaker]\nminimum_calls = 5\n"
+        ),
+    );
+    let shm = PathBuf::from(format!("/dev/shm/breakwater.{segment}"));
+    let _ = std::fs::remove_file(&shm);
+    (file, shm)
+}
+
+#[test]
+fn check_validates_a_host_scoped_policy_without_creating_its_segment() {
+    let dir = temp_dir("host-check");
+    let (file, shm) = host_policy(&dir, "check");
+    let out = breakwater(&["check", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!shm.exists(), "{} was created", shm.display());
+    // The layout is still checked: a bulkhead too large for a segment is an error.
+    let big = write(
+        &dir,
+        "big.toml",
+        "[policies.h]\nscope = \"host\"\nsegment = \"cli-never\"\n\
+         [policies.h.bulkhead]\nmax_concurrent = 100000000\n",
+    );
+    let out = breakwater(&["check", &big]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("`bulkhead.max_concurrent`: must be at most"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn simulate_refuses_host_scope_before_creating_anything() {
+    let dir = temp_dir("host-simulate");
+    let (file, shm) = host_policy(&dir, "simulate");
+    let out = breakwater(&["simulate", "--policy", &file, "h"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("host scope cannot be simulated"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!shm.exists(), "{} was created", shm.display());
+}
+
+#[test]
+fn a_failed_run_leaves_an_existing_out_file_as_it_was() {
+    let dir = temp_dir("out-kept");
+    let old = write(&dir, "old.svg", "<svg>the old picture</svg>");
+    let out = breakwater(&["simulate", "--out", &old, "--scenario", "meteor"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&old).expect("still there"),
+        "<svg>the old picture</svg>"
+    );
+    let bad_policy = write(&dir, "bad.toml", "[policies.a]\ntimeout = \"soon\"\n");
+    let out = breakwater(&["simulate", "--out", &old, "--policy", &bad_policy, "a"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&old).expect("still there"),
+        "<svg>the old picture</svg>"
+    );
+    // No temporary file is left beside it; a run that succeeds replaces it.
+    let names = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(), ["bad.toml", "old.svg"]);
+    let out = breakwater(&["simulate", "--out", &old]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&old)
+        .expect("written")
+        .starts_with("<svg "));
+    assert_eq!(names(), ["bad.toml", "old.svg"]);
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn spec(name: &str, workers: u32) -> Result<Spec, i32> {
     };
     crate::scenario_file::parse(name, &text, workers).map_err(|errors| {
         for e in &errors {
-            println!("{}", crate::check::shorten(e));
+            println!("{e}");
         }
         let n = errors.len();
         println!("{name}: {n} error{}", if n == 1 { "" } else { "s" });
@@ -57,6 +57,17 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         Ok(source) => source,
         Err(code) => return code,
     };
+    if let Some(host) = &source.config.host {
+        // Checked before anything is built: building it would create the segment.
+        eprintln!(
+            "breakwater: {} has scope = \"host\" (segment `{}`): host scope cannot be \
+             simulated (its breaker, limiter and bulkhead live in a segment shared with this \
+             machine's other processes, on the system clock). Remove `scope` and `segment` \
+             to simulate the same settings in one process.",
+            source.label, host.segment
+        );
+        return exit::ERRORS;
+    }
     let began = Instant::now();
     let scenario = Scenario::new(spec, args.seed, 1.0);
     // The simulator waits for bulkhead slots in virtual time itself; the policy must
