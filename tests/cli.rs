@@ -758,6 +758,105 @@ fn simulate_writes_svg_or_png_as_the_extension_says() {
     }
 }
 
+/// The drawing of series `name` in an SVG of `simulate` (between its group's tags).
+fn series<'a>(svg: &'a str, name: &str) -> &'a str {
+    let open = format!("data-series=\"{name}\">");
+    let start = svg
+        .find(&open)
+        .unwrap_or_else(|| panic!("no series {name}"))
+        + open.len();
+    &svg[start..start + svg[start..].find("</g>").expect("closed")]
+}
+
+/// The y coordinates of a series' points (polyline points and dots).
+fn ys(drawing: &str) -> Vec<f64> {
+    let mut ys = Vec::new();
+    for part in drawing.split("points=\"").skip(1) {
+        let points = &part[..part.find('"').expect("closed")];
+        ys.extend(
+            points
+                .split(' ')
+                .map(|p| p.split(',').nth(1).expect("x,y").parse::<f64>().expect("y")),
+        );
+    }
+    for part in drawing.split("cy=\"").skip(1) {
+        ys.push(part[..part.find('"').expect("closed")].parse().expect("cy"));
+    }
+    ys
+}
+
+#[test]
+fn the_picture_leaves_a_gap_where_there_was_no_traffic() {
+    let dir = temp_dir("lowrate");
+    let quiet = write(
+        &dir,
+        "quiet.toml",
+        "[scenario]\nname = \"quiet\"\nrate = 8\n",
+    );
+    let svg = dir.join("quiet.svg");
+    let out = breakwater(&[
+        "simulate",
+        "--scenario",
+        &quiet,
+        "--out",
+        svg.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).expect("written");
+    assert_balanced(&text);
+    // Every request succeeds: every point drawn is at 100 % (y 184: the panel's top at
+    // 140, 220 high, 0..125 %), none at 0 % (y 360), and nothing is marked as stuck.
+    for name in [
+        "unprotected-checkout-success",
+        "protected-checkout-success",
+        "unprotected-healthy-success",
+        "protected-healthy-success",
+    ] {
+        let ys = ys(series(&text, name));
+        assert!(!ys.is_empty(), "{name}: nothing drawn");
+        assert!(ys.iter().all(|&y| y == 184.0), "{name}: {ys:?}");
+    }
+    assert!(!text.contains("data-mark=\"unanswered\""));
+    assert!(!text.contains("no admitted request finished"));
+
+    // No checkouts at all: no checkout line (not a flat 0 %).
+    let none = write(&dir, "none.toml", "[scenario]\ncheckout_share = 0\n");
+    let out = breakwater(&[
+        "simulate",
+        "--scenario",
+        &none,
+        "--out",
+        svg.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).expect("written");
+    for name in ["unprotected-checkout-success", "protected-checkout-success"] {
+        assert_eq!(ys(series(&text, name)), Vec::<f64>::new(), "{name}");
+    }
+
+    // A real stall is still drawn as one: the checkout incident unprotected, at 0 %
+    // with marks, and its healthy line drawn over the checkout line, marked.
+    let out = breakwater(&["simulate", "--out", svg.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).expect("written");
+    assert!(text.contains("data-mark=\"unanswered\""));
+    for name in [
+        "unprotected-checkout-success",
+        "unprotected-healthy-success",
+    ] {
+        assert!(ys(series(&text, name)).contains(&360.0), "{name}");
+    }
+    let healthy = series(&text, "unprotected-healthy-success");
+    assert!(healthy.contains("<circle"), "the healthy line is marked");
+    let (checkout_at, healthy_at) = (
+        text.find("data-series=\"unprotected-checkout-success\"")
+            .expect("drawn"),
+        text.find("data-series=\"unprotected-healthy-success\"")
+            .expect("drawn"),
+    );
+    assert!(checkout_at < healthy_at, "healthy drawn over checkout");
+}
+
 #[test]
 fn demo_accepts_exactly_1s_to_10m() {
     for bad in ["999ms", "10m1s"] {
