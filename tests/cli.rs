@@ -536,21 +536,115 @@ fn simulate_says_why_the_reference_policy_did_not_help() {
 
 #[test]
 fn simulate_the_tuned_example_policy_helps() {
-    for scenario in ["checkout", "hard-down", "slow-recovery"] {
+    for (policy, scenario) in [
+        ("payment", "checkout"),
+        ("payment", "hard-down"),
+        ("payment", "slow-recovery"),
+        ("payment-errors", "error-burst"),
+        ("payment-errors", "checkout"),
+        ("payment-errors", "hard-down"),
+    ] {
         let out = breakwater(&[
             "simulate",
             "--policy",
             &example("payment.toml"),
-            "payment",
+            policy,
             "--scenario",
             scenario,
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let text = stdout(&out);
-        assert!(!text.contains("did not help"), "{scenario}:\n{text}");
+        assert!(
+            !text.contains("did not help"),
+            "{policy}, {scenario}:\n{text}"
+        );
         let healthy = row(&text, "  … during the incident");
-        assert_eq!(healthy[1], "100.0 %", "{scenario}:\n{text}");
+        assert_eq!(healthy[1], "100.0 %", "{policy}, {scenario}:\n{text}");
+        if scenario == "error-burst" {
+            // The numbers examples/payment.toml quotes.
+            assert_eq!(row(&text, "checkout success"), ["73.7 %", "82.9 %"]);
+            let comment = include_str!("../examples/payment.toml");
+            assert!(comment.contains("(73.7 % → 82.9 % in the simulator, seed 42)"));
+        }
     }
+}
+
+/// `text` with every run of blanks and line breaks made one space (wrapping undone).
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn simulate_names_only_the_phases_no_policy_could_save() {
+    let out = breakwater(&[
+        "simulate",
+        "--policy",
+        &example("policies.toml"),
+        "payments",
+        "--scenario",
+        "slow-recovery",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = flat(&stdout(&out));
+    // The degraded phase (2–4 s): every answer slower than the clients' deadline, the
+    // fastest as recorded. The ramp after it recovers to 10–30 ms: not named.
+    assert!(
+        text.contains(
+            "- from 2s to 4s payment answered in no less than 1s 636ms, after the clients' \
+             1s deadline"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("from 4s to 9s payment answered"), "{text}");
+    assert!(!text.contains("from 2s to 9s"), "{text}");
+}
+
+#[test]
+fn simulate_of_a_calm_scenario_does_not_blame_the_policy() {
+    let dir = temp_dir("calm");
+    let calm = write(&dir, "calm.toml", "[scenario]\nname = \"calm\"\n");
+    let out = breakwater(&["simulate", "--scenario", &calm]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = flat(&stdout(&out));
+    assert!(!text.contains("did not help"), "{text}");
+    assert!(
+        text.contains(
+            "Nothing goes wrong in this scenario (it has no [[phase]]): there was nothing \
+             for a policy to help with (served OK 99.8 % unprotected, 100.0 % with breakwater)."
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn simulate_says_when_injected_faults_dominate() {
+    let dir = temp_dir("chaos");
+    let chaos = write(
+        &dir,
+        "chaos.toml",
+        "[policies.c.chaos]\nenabled = true\nfailure_probability = 0.3\n\
+         rejection_probability = 0.1\nlatency_probability = 0.5\n\
+         latency = { min = \"10ms\", max = \"2s\" }\n",
+    );
+    for scenario in ["checkout", "error-burst"] {
+        let out = breakwater(&["simulate", "--policy", &chaos, "c", "--scenario", scenario]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = flat(&stdout(&out));
+        assert!(text.contains("breakwater did not help here"), "{text}");
+        assert!(
+            text.contains("- chaos is on and its faults dominate: of "),
+            "{scenario}: {text}"
+        );
+        assert!(text.contains("set `chaos.enabled = false` to judge the other stages"));
+    }
+    // Chaos switched off: not blamed.
+    let off = write(
+        &dir,
+        "off.toml",
+        "[policies.c.chaos]\nenabled = false\nfailure_probability = 0.3\n",
+    );
+    let out = breakwater(&["simulate", "--policy", &off, "c"]);
+    assert!(!stdout(&out).contains("chaos is on"), "{}", stdout(&out));
 }
 
 #[test]

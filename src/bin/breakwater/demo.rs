@@ -252,6 +252,7 @@ fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Tr
         incident: scenario.spec.incident(),
         policy: policy.map(|p| p.metrics().snapshot()),
         seen: None,
+        answers: Vec::new(),
     }
 }
 

@@ -74,6 +74,10 @@ pub(crate) struct Trace {
     pub(crate) policy: Option<MetricsSnapshot>,
     /// What the simulator saw of the policy's stages (simulated protected runs only).
     pub(crate) seen: Option<crate::diagnosis::Seen>,
+    /// Every answer the payment service gave (simulated runs only): when the call
+    /// started and how long the service took to answer it (whether or not the caller
+    /// waited that long).
+    pub(crate) answers: Vec<(f64, f64)>,
 }
 
 /// Per-bucket values of one run, for the picture.
