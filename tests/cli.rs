@@ -508,6 +508,53 @@ fn simulate_gives_the_exact_numbers_of_every_builtin_scenario() {
     }
 }
 
+#[test]
+fn simulate_with_timeouts_that_do_not_cut_the_call() {
+    // The embedded policy's 250 ms timeout, as a synchronous Rust or C call sees it: a
+    // slow payment call holds its worker to its end and is recorded as a timeout then.
+    // Nothing is cut; the bulkhead alone keeps the healthy endpoints whole, and the
+    // breaker hears of each timeout only when the call ends (1.6–2.4 s late), so it
+    // opens once instead of 4 times.
+    let out = breakwater(&["simulate", "--timeout-cuts", "no"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = stdout(&out);
+    for (name, values) in [
+        ("requests served OK", ["1333 (65.2 %)", "1789 (87.4 %)"]),
+        ("checkout success", ["65.0 %", "57.8 %"]),
+        ("  … during the incident", ["9.7 %", "100.0 %"]),
+        ("client timeouts (> 1.00 s)", ["141", "12"]),
+        ("payment calls cut at timeout", ["0", "0"]),
+        ("checkouts failed fast", ["0", "245"]),
+        ("  … bulkhead_full", ["0", "215"]),
+        ("breaker opened / retries", ["–", "1 / 1"]),
+        ("time to recover after healing", ["212 ms", "1.01 s"]),
+    ] {
+        assert_eq!(
+            row(&table, name),
+            values.map(str::to_string),
+            "{name}:\n{table}"
+        );
+    }
+    assert!(
+        flat(&table).contains(
+            "Timeouts did not cut the payment calls (--timeout-cuts no): a call slower than \
+             250 ms ran to its end, holding its worker, and was then recorded as a timeout."
+        ),
+        "{table}"
+    );
+    // The default cuts (the numbers of EXPECTED), and says nothing of it.
+    let cut = stdout(&breakwater(&["simulate", "--timeout-cuts", "yes"]));
+    assert_eq!(cut, stdout(&breakwater(&["simulate"])));
+    assert_eq!(row(&cut, "payment calls cut at timeout"), ["0", "22"]);
+    assert!(!cut.contains("Timeouts did not cut"));
+    assert_eq!(
+        breakwater(&["simulate", "--timeout-cuts", "maybe"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
 fn example(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }

@@ -10,7 +10,7 @@ use breakwater::policy::Policy;
 
 use crate::scenario::{builtin, Scenario, Spec, BUILTIN};
 use crate::simulate::{play, Protection};
-use crate::{exit, SimulateArgs};
+use crate::{exit, SimulateArgs, TimeoutCuts};
 
 /// The scenario `--scenario` names: a built-in one, or a file.
 fn spec(name: &str, workers: u32) -> Result<Spec, i32> {
@@ -91,6 +91,7 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
             policy: &policy,
             clock: &clock,
             bulkhead_wait,
+            timeout_cuts: args.timeout_cuts == TimeoutCuts::Yes,
         }),
     );
     let spent = began.elapsed();
@@ -129,6 +130,14 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         let note = format!(
             "The bulkhead's max_wait ({}) was waited in virtual time, in arrival order.",
             crate::table::human(bulkhead_wait)
+        );
+        crate::terminal::println_wrapped(&note, width);
+    }
+    if let (TimeoutCuts::No, Some(limit)) = (args.timeout_cuts, source.config.timeout) {
+        let note = format!(
+            "Timeouts did not cut the payment calls (--timeout-cuts no): a call slower \
+             than {} ran to its end, holding its worker, and was then recorded as a timeout.",
+            crate::table::human(limit.as_secs_f64())
         );
         crate::terminal::println_wrapped(&note, width);
     }

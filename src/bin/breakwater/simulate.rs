@@ -100,6 +100,10 @@ pub(crate) struct Protection<'a> {
     pub(crate) clock: &'a ManualClock,
     /// The policy file's `bulkhead.max_wait`, seconds.
     pub(crate) bulkhead_wait: f64,
+    /// Whether the policy's timeout cuts a payment call (`false`: the call runs to its
+    /// end and is recorded as a timeout then, as `Policy::call` does with a synchronous
+    /// call).
+    pub(crate) timeout_cuts: bool,
 }
 
 struct Sim<'a> {
@@ -197,7 +201,7 @@ impl<'a> Sim<'a> {
     /// One attempt of protected checkout `i`, at the current time.
     fn attempt(&mut self, i: usize) {
         let p = self.protection();
-        let (policy, wait) = (p.policy, p.bulkhead_wait);
+        let (policy, wait, cuts) = (p.policy, p.bulkhead_wait, p.timeout_cuts);
         p.clock.set(self.now);
         match policy.acquire_raw(Priority::Default) {
             Err(rejection) => {
@@ -253,8 +257,18 @@ impl<'a> Sim<'a> {
                     self.answers.push((self.t() + injected, answer.latency));
                     match policy.config().timeout.map(|d| d.as_secs_f64()) {
                         // Abandoned at the deadline: the worker is freed then.
-                        Some(limit) if answer.latency > limit => {
+                        Some(limit) if answer.latency > limit && cuts => {
                             (Outcome::Timeout, Fate::PaymentTimeout, limit)
+                        }
+                        // Not cut: the call ran to its end, holding the worker, and is
+                        // recorded as a timeout; its answer still reaches the caller.
+                        Some(limit) if answer.latency > limit => {
+                            let fate = if answer.error {
+                                Fate::PaymentError
+                            } else {
+                                Fate::Ok
+                            };
+                            (Outcome::Timeout, fate, answer.latency)
                         }
                         _ if answer.error => (Outcome::Failure, Fate::PaymentError, answer.latency),
                         _ => (Outcome::Success, Fate::Ok, answer.latency),
@@ -294,7 +308,8 @@ impl<'a> Sim<'a> {
             }
             self.attempt(w);
         }
-        if outcome == Outcome::Success {
+        // A value returned (a success, or a late one of a call not cut) ends the call.
+        if outcome == Outcome::Success || fate == Fate::Ok {
             self.done(i, fate);
             return;
         }
