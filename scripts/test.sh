@@ -343,6 +343,9 @@ tsan() {
 ensure_tool redis-server redis-server || true
 ensure_tool pkg-config pkg-config || echo "pkg-config could not be installed: its check will say SKIP"
 ensure_tool valgrind valgrind || true
+# `script` (Debian's bsdutils, essential): the CLI test of the demo's screen on an
+# 80-column terminal runs the demo under it, and fails without it.
+ensure_tool script bsdutils || true
 NIGHTLY=0
 rustup toolchain list 2>/dev/null | grep -q '^nightly' && NIGHTLY=1
 
