@@ -96,8 +96,9 @@ pub(crate) struct Series {
     /// 99th percentile latency.
     pub(crate) p99: Vec<Option<f64>>,
     /// Buckets where no request the gateway admitted finished while some were in flight
-    /// all through the bucket (every worker stuck): no latency to draw, which the picture
-    /// marks. A bucket without traffic is not one of them.
+    /// all through the bucket or were turned away at the door (every worker stuck): no
+    /// latency to draw, which the picture marks. A bucket without traffic is not one of
+    /// them.
     pub(crate) unanswered: Vec<bool>,
     /// Mean share of busy workers (0..=1).
     pub(crate) busy: Vec<Option<f64>>,
@@ -136,13 +137,16 @@ impl Trace {
         // waiting all through buckets `a + 1..e`. (One merely crossing a bucket's edge
         // is not: a bucket of a quiet run must not read as a stall.)
         let mut in_flight = vec![[0i64; 2]; n + 1];
+        let mut turned_away = vec![0u32; n];
         for r in &self.records {
             let b = bucket(r.end);
             let ok = u32::from(r.fate == Fate::Ok);
             let k = if r.kind == Kind::Checkout { 0 } else { 2 };
             counts[b][k] += ok;
             counts[b][k + 1] += 1;
-            if r.fate != Fate::QueueFull {
+            if r.fate == Fate::QueueFull {
+                turned_away[b] += 1;
+            } else {
                 latencies[b].push(r.latency());
             }
             let a = bucket(r.arrival) + 1;
@@ -173,16 +177,19 @@ impl Trace {
             breaker,
             ..Series::default()
         };
-        for ((c, mut l), waiting) in counts.into_iter().zip(latencies).zip(in_flight) {
+        let buckets = counts.into_iter().zip(latencies).zip(in_flight);
+        for (((c, mut l), waiting), away) in buckets.zip(turned_away) {
             l.sort_by(f64::total_cmp);
             series.checkout.push(rate(c[0], c[1], waiting[0]));
             series.healthy.push(rate(c[2], c[3], waiting[1]));
             series.p50.push(quantile(&l, 0.5));
             series.p99.push(quantile(&l, 0.99));
-            // Requests turned away at the door end as they arrive: never in flight.
+            // Stuck: clients waited all through the bucket, or were turned away at the
+            // door because every worker and queue place was taken, and no admitted
+            // request finished.
             series
                 .unanswered
-                .push(l.is_empty() && waiting[0] + waiting[1] > 0);
+                .push(l.is_empty() && (waiting[0] + waiting[1] > 0 || away > 0));
         }
         series.busy = busy
             .into_iter()
