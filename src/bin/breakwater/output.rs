@@ -74,15 +74,26 @@ fn open_target(path: &Path) -> std::io::Result<Target> {
     temp_name.push(&name);
     temp_name.push(format!(".{}.tmp", std::process::id()));
     let temp = path.with_file_name(temp_name);
-    // An existing file must be writable too (the rename would replace it regardless).
-    if path.exists() {
-        OpenOptions::new().write(true).open(path)?;
-    }
+    // An existing file must be writable too (the rename would replace it regardless),
+    // and the new one keeps its permissions.
+    let existing = match std::fs::metadata(path) {
+        Ok(meta) => {
+            OpenOptions::new().write(true).open(path)?;
+            Some(meta.permissions())
+        }
+        Err(_) => None,
+    };
     match OpenOptions::new().write(true).create_new(true).open(&temp) {
-        Ok(file) => Ok(Target::Beside {
-            file,
-            temp: Some(temp),
-        }),
+        Ok(file) => {
+            if let Some(permissions) = existing {
+                // Best effort: a file whose mode cannot be set is still written.
+                let _ = file.set_permissions(permissions);
+            }
+            Ok(Target::Beside {
+                file,
+                temp: Some(temp),
+            })
+        }
         Err(beside) => in_place().map_err(|_| beside),
     }
 }
