@@ -97,10 +97,46 @@ lints() {
   else
     skip "clippy" "clippy component not installed"
   fi
+  # The library as a dependent builds it (no feature), warnings as errors: code only a
+  # feature uses must not warn without it (clippy above sees every feature at once).
+  run "lib warnings" cargo rustc --lib -- -D warnings
+  run "package" package_contents
 }
 
 docs() {
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$FEATURES"
+}
+
+# 1b. The published crate (`cargo package --list`, offline, no build): no warning from
+#     the manifest, nothing outside what a user needs (Cargo.toml's `include` says what),
+#     and every file a packaged source includes (`#[path]`, `include_str!`,
+#     `include_bytes!`) packaged too, so the crate builds from what it ships.
+package_contents() {
+  local list warnings status=0 file dir inc resolved
+  list=$(cargo package --list --offline --allow-dirty 2>"$LOGS/package-list.stderr") || {
+    cat "$LOGS/package-list.stderr"
+    return 1
+  }
+  warnings=$(grep -i 'warning' "$LOGS/package-list.stderr")
+  [ -z "$warnings" ] || { echo "$warnings"; status=1; }
+  echo "$(printf '%s\n' "$list" | wc -l) files in the package"
+  if printf '%s\n' "$list" | grep -E '^(target|tests|benches|fuzz|bindings|scripts|\.ci)/'; then
+    echo "^ not part of the published crate (see include in Cargo.toml)"
+    status=1
+  fi
+  while IFS= read -r file; do
+    dir=$(dirname "$file")
+    while IFS= read -r inc; do
+      [ -n "$inc" ] || continue
+      resolved=$(realpath -m --relative-to="$ROOT" "$ROOT/$dir/$inc")
+      printf '%s\n' "$list" | grep -qxF "$resolved" || {
+        echo "$file includes $inc ($resolved), which is not in the package"
+        status=1
+      }
+    done < <(grep -oE '(#\[path = |include_str!\(|include_bytes!\()"[^"]+"' "$file" | sed -E 's/.*"([^"]+)"$/\1/')
+  done < <(printf '%s\n' "$list" | grep -E '\.rs$')
+  [ "$status" -eq 0 ] && echo "package: every included file is packaged, no warnings"
+  return "$status"
 }
 
 # 2. The committed C header must equal the one the C library's build generated.
@@ -307,6 +343,9 @@ tsan() {
 ensure_tool redis-server redis-server || true
 ensure_tool pkg-config pkg-config || echo "pkg-config could not be installed: its check will say SKIP"
 ensure_tool valgrind valgrind || true
+# `script` (Debian's bsdutils, essential): the CLI test of the demo's screen on an
+# 80-column terminal runs the demo under it, and fails without it.
+ensure_tool script bsdutils || true
 NIGHTLY=0
 rustup toolchain list 2>/dev/null | grep -q '^nightly' && NIGHTLY=1
 
@@ -358,6 +397,7 @@ run "conformance" conformance_suite
 ORDER=("rustfmt" "clippy" "rustdoc" "header" "cargo test" "cargo test --release" "loom"
   "c suite" "python" "go" "quickstarts" "conformance" "telemetry" "tower" "asan" "tsan"
   "fuzz")
+ORDER+=("lib warnings" "package")
 passed=0
 failed=0
 skipped=0

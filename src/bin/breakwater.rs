@@ -48,7 +48,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -131,6 +131,23 @@ Exit codes:
   2  usage error (unknown option, missing or malformed argument)
   3  I/O error (a file could not be read or written)";
 
+/// Whether a policy's `timeout` cuts the payment call (`--timeout-cuts`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeoutCuts {
+    /// The call is abandoned at the timeout and its worker freed (the Go and Python
+    /// bindings, through the context's deadline or asyncio; the tower layer).
+    Yes,
+    /// The call runs to its end, holding its worker, and is then recorded as a timeout
+    /// (its value still returned): a synchronous Rust or C call.
+    No,
+}
+
+const TIMEOUT_CUTS_HELP: &str = "Whether the policy's `timeout` cuts a payment call: \
+    `yes` (the default) abandons it at the timeout and frees the worker, as the Go and \
+    Python bindings and the tower layer do; `no` lets it run to its end, holding the \
+    worker, and records it as a timeout then (its value still returned), as a \
+    synchronous Rust or C call does";
+
 /// Options of `breakwater simulate`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SimulateArgs {
@@ -149,6 +166,8 @@ pub(crate) struct SimulateArgs {
     /// Worker threads of the gateway (a scenario file's `workers` wins).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub(crate) workers: u32,
+    #[arg(long, value_enum, default_value = "yes", value_name = "yes|no", help = TIMEOUT_CUTS_HELP)]
+    pub(crate) timeout_cuts: TimeoutCuts,
 }
 
 /// Options of `breakwater demo`.
@@ -172,6 +191,8 @@ pub(crate) struct DemoArgs {
     /// Worker threads of the gateway.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=256))]
     pub(crate) workers: u32,
+    #[arg(long, value_enum, default_value = "yes", value_name = "yes|no", help = TIMEOUT_CUTS_HELP)]
+    pub(crate) timeout_cuts: TimeoutCuts,
     /// Print the embedded default policy file and exit.
     #[arg(long)]
     pub(crate) print_policy: bool,

@@ -3,12 +3,14 @@
 use std::path::Path;
 
 use breakwater::config::{explain as render, FieldError, PolicyFile, PolicyFileError};
-use breakwater::policy::Policy;
+use breakwater::policy::{Policy, PolicyConfig};
+use breakwater::ConfigError;
 
 use crate::exit;
 
 /// One diagnostic line: `FILE:LINE: policy `NAME`: `field`: reason` (the line part is
-/// left out when unknown).
+/// left out when unknown). A huge key or value echoed back is shortened where it stands,
+/// so the rest of the reason (the keys or values expected, a "did you mean") is kept.
 pub(crate) fn diagnostic(file: &Path, error: &FieldError) -> String {
     let mut out = file.display().to_string();
     if let Some(line) = error.line {
@@ -16,27 +18,101 @@ pub(crate) fn diagnostic(file: &Path, error: &FieldError) -> String {
     }
     out.push_str(": ");
     if let Some(policy) = &error.policy {
-        out.push_str(&format!("policy `{policy}`: "));
+        out.push_str(&format!("policy `{}`: ", shorten_part(policy)));
     }
     if !error.field.is_empty() {
-        out.push_str(&format!("`{}`: ", error.field));
+        out.push_str(&format!("`{}`: ", shorten_part(&error.field)));
     }
-    out.push_str(&error.reason);
-    shorten(&out)
+    out.push_str(&shorten(&error.reason));
+    out
 }
 
-/// The longest diagnostic line printed whole; a longer one (a huge value echoed back)
-/// keeps its start and says how much was left out.
-const LONGEST_LINE: usize = 240;
+/// The longest quoted part (a key or value between `"` or backticks) or unbroken run of
+/// characters echoed whole.
+const LONGEST_PART: usize = 80;
+/// What is kept of a longer one.
+const KEPT_PART: usize = 40;
+/// The longest text printed whole once every part is shortened (a huge value written
+/// with spaces, unquoted).
+const LONGEST_TEXT: usize = 2_000;
 
-/// `line`, cut to [`LONGEST_LINE`] characters with a note of what was left out.
-pub(crate) fn shorten(line: &str) -> String {
-    let n = line.chars().count();
-    if n <= LONGEST_LINE {
-        return line.to_string();
+/// `part` whole, or its first [`KEPT_PART`] characters and how many were left out.
+pub(crate) fn shorten_part(part: &str) -> String {
+    let n = part.chars().count();
+    if n <= LONGEST_PART {
+        return part.to_string();
     }
-    let kept: String = line.chars().take(LONGEST_LINE - 40).collect();
-    format!("{kept}… ({} more characters)", n - (LONGEST_LINE - 40))
+    let kept: String = part.chars().take(KEPT_PART).collect();
+    format!("{kept}… ({} more characters)", n - KEPT_PART)
+}
+
+/// `text` with each quoted part, and each unbroken run of characters, longer than
+/// [`LONGEST_PART`] shortened in place; what is around them is kept. A text still longer
+/// than [`LONGEST_TEXT`] keeps its start.
+pub(crate) fn shorten(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * LONGEST_TEXT));
+    let mut rest = text;
+    while !rest.is_empty() {
+        // The next quoted part, or the next run of non-blank characters.
+        let quoted = rest
+            .char_indices()
+            .find(|&(_, c)| c == '"' || c == '`')
+            .and_then(|(open, q)| {
+                let inner = open + q.len_utf8();
+                rest[inner..]
+                    .find(q)
+                    .map(|close| (open, inner, inner + close, q))
+            });
+        match quoted {
+            Some((open, inner, close, q)) => {
+                out.push_str(&shorten_runs(&rest[..open]));
+                out.push(q);
+                out.push_str(&shorten_part(&rest[inner..close]));
+                out.push(q);
+                rest = &rest[close + q.len_utf8()..];
+            }
+            None => {
+                out.push_str(&shorten_runs(rest));
+                rest = "";
+            }
+        }
+    }
+    let n = out.chars().count();
+    if n <= LONGEST_TEXT {
+        return out;
+    }
+    let kept: String = out.chars().take(LONGEST_TEXT - 40).collect();
+    format!("{kept}… ({} more characters)", n - (LONGEST_TEXT - 40))
+}
+
+/// `text` with each run of non-blank characters longer than [`LONGEST_PART`] shortened.
+fn shorten_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * LONGEST_TEXT));
+    let mut run = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() {
+            out.push_str(&shorten_part(&run));
+            run.clear();
+            out.push(c);
+        } else {
+            run.push(c);
+        }
+    }
+    out.push_str(&shorten_part(&run));
+    out
+}
+
+/// Builds `config` as an engine would, without its side effects: a host-scoped policy
+/// is built process-scoped and its segment's layout checked, so no segment is created
+/// (or attached) by a command that only reads the file.
+fn build_check(config: &PolicyConfig) -> Result<(), ConfigError> {
+    if config.host.is_none() {
+        return Policy::new(config.clone()).map(drop);
+    }
+    breakwater::shm::layout_for(config)?;
+    let mut local = config.clone();
+    local.host = None;
+    Policy::new(local).map(drop)
 }
 
 /// Reads and parses `file`; on failure prints why and returns the exit code.
@@ -54,7 +130,7 @@ pub(crate) fn load(file: &Path) -> Result<PolicyFile, i32> {
         let errors: Vec<FieldError> = parsed
             .policies
             .iter()
-            .filter_map(|config| Policy::new(config.clone()).err().map(|e| (config, e)))
+            .filter_map(|config| build_check(config).err().map(|e| (config, e)))
             .map(|(config, e)| FieldError {
                 policy: Some(config.name.clone()),
                 field: e.field.to_string(),

@@ -5,7 +5,9 @@
 //! threads are really held); a sampler records the pool and the breaker. In the
 //! protected run each payment call goes through [`Policy::call_when`], and a call that
 //! would outlast the policy's timeout is abandoned at the timeout: the worker waits
-//! `min(latency, timeout)` and the attempt is recorded as a timeout.
+//! `min(latency, timeout)` and the attempt is recorded as a timeout. With
+//! `--timeout-cuts no` it is not: the worker waits the whole latency, as with a
+//! synchronous call, and `call_when` records the attempt as a timeout when it returns.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -31,6 +33,8 @@ enum PaymentFailure {
 struct Gateway<'a> {
     scenario: &'a Scenario,
     policy: Option<&'a Policy>,
+    /// Whether the policy's timeout cuts a payment call (`--timeout-cuts`).
+    timeout_cuts: bool,
     start: Instant,
     queue: Mutex<VecDeque<usize>>,
     ready: Condvar,
@@ -147,7 +151,9 @@ impl Gateway<'_> {
                 let answer = self.scenario.payment(request, attempt, self.now());
                 let latency = self.scenario.wall(answer.latency);
                 match timeout {
-                    Some(limit) if latency > limit => {
+                    // Not cut: the call sleeps its whole latency below, and
+                    // `call_when` records it as a timeout after it returns.
+                    Some(limit) if latency > limit && self.timeout_cuts => {
                         // Abandon the call at the deadline (the worker is freed).
                         thread::sleep(limit);
                         Err(PaymentFailure::Timeout)
@@ -186,10 +192,16 @@ impl Gateway<'_> {
 }
 
 /// Plays the incident once; `policy` protects the payment calls when given.
-fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Trace {
+fn play(
+    scenario: &Scenario,
+    policy: Option<&Policy>,
+    timeout_cuts: bool,
+    progress: &Progress,
+) -> Trace {
     let gateway = Gateway {
         scenario,
         policy,
+        timeout_cuts,
         start: Instant::now(),
         queue: Mutex::new(VecDeque::with_capacity(scenario.spec.queue)),
         ready: Condvar::new(),
@@ -252,6 +264,7 @@ fn play(scenario: &Scenario, policy: Option<&Policy>, progress: &Progress) -> Tr
         incident: scenario.spec.incident(),
         policy: policy.map(|p| p.metrics().snapshot()),
         seen: None,
+        answers: Vec::new(),
     }
 }
 
@@ -311,10 +324,17 @@ pub(crate) fn run(args: &DemoArgs) -> i32 {
         args.seed,
         1.0 / scale,
     );
-    let unprotected = play(&scenario, None, &Progress::new("unprotected", args.quiet));
+    let cuts = args.timeout_cuts == crate::TimeoutCuts::Yes;
+    let unprotected = play(
+        &scenario,
+        None,
+        cuts,
+        &Progress::new("unprotected", args.quiet),
+    );
     let protected = play(
         &scenario,
         Some(&policy),
+        cuts,
         &Progress::new("with breakwater", args.quiet),
     );
     print!(
@@ -336,6 +356,14 @@ pub(crate) fn run(args: &DemoArgs) -> i32 {
     }
     for note in &notes {
         crate::terminal::println_wrapped(&format!("Scaled for the demo: {note}."), width);
+    }
+    if let (false, Some(limit)) = (cuts, policy.config().timeout) {
+        let note = format!(
+            "Timeouts did not cut the payment calls (--timeout-cuts no): a call slower \
+             than {} ran to its end, holding its worker, and was then recorded as a timeout.",
+            crate::table::human(limit.as_secs_f64() / scale)
+        );
+        crate::terminal::println_wrapped(&note, width);
     }
     if let Some(out) = out {
         if let Err(code) =

@@ -29,6 +29,20 @@ pub(crate) struct Seen {
     pub(crate) budget_refusals: u64,
     /// Attempts that waited for a bulkhead slot.
     pub(crate) bulkhead_waits: u64,
+    /// Attempts the policy admitted or refused (a bulkhead wait ending in a slot counts
+    /// once).
+    pub(crate) attempts: u64,
+    /// Attempts failed by fault injection (chaos).
+    pub(crate) injected_failures: u64,
+    /// Attempts refused by fault injection.
+    pub(crate) injected_rejections: u64,
+    /// Attempts delayed by fault injection.
+    pub(crate) injected_delays: u64,
+    /// Seconds of injected delay, in all (each held a worker).
+    pub(crate) injected_delay_secs: f64,
+    /// Checkouts that failed (as their client saw it) after fault injection failed,
+    /// refused or delayed one of their attempts.
+    pub(crate) chaos_failed_checkouts: u64,
 }
 
 impl Seen {
@@ -86,6 +100,46 @@ pub(crate) fn explain(
     let workers = spec.workers;
     let mut why = Vec::new();
 
+    // Faults the policy injects itself: they dominate when most failed checkouts met
+    // one, or when the protected run did worse than no policy at all (no other stage
+    // makes calls fail that would have succeeded, or holds workers longer).
+    let failed = protected.count(|r| r.kind == Kind::Checkout && r.fate != Fate::Ok) as u64;
+    let touched = seen.chaos_failed_checkouts;
+    let injected = seen.injected_failures + seen.injected_rejections + seen.injected_delays;
+    let worse = helped(protected, unprotected);
+    let chaos = config.chaos.as_ref().filter(|c| c.enabled);
+    let dominant = chaos.filter(|_| injected > 0 && (worse || 2 * touched >= failed));
+    if let Some(c) = dominant {
+        why.push(format!(
+            "chaos is on and its faults dominate: of {} payment attempts, injection failed \
+             {}, refused {} and delayed {} (holding workers for {} in all; \
+             failure_probability {}, rejection_probability {}, latency_probability {}), \
+             and {touched} of the {failed} failed checkouts met one; set \
+             `chaos.enabled = false` to judge the other stages",
+            seen.attempts,
+            seen.injected_failures,
+            seen.injected_rejections,
+            seen.injected_delays,
+            dur(seen.injected_delay_secs),
+            c.failure_probability,
+            c.rejection_probability,
+            c.latency_probability
+        ));
+    }
+
+    // Nothing went wrong: there was nothing to help with.
+    if spec.incident().is_none() {
+        // (Unless the policy made it worse: then its reasons follow.)
+        if !worse && why.is_empty() {
+            return vec![format!(
+                "Nothing goes wrong in this scenario (it has no [[phase]]): there was nothing \
+                 for a policy to help with (served OK {} unprotected, {} with breakwater).",
+                percent(served(unprotected), unprotected.records.len()),
+                percent(served(protected), protected.records.len())
+            )];
+        }
+    }
+
     // Overload the policy cannot see: more work offered than the workers can do.
     for phase in spec.phases.iter().filter(|p| p.traffic > 1.0) {
         let work: f64 = scenario
@@ -113,7 +167,7 @@ pub(crate) fn explain(
     let saturated = |t: &Trace| t.samples.iter().filter(|s| s.busy >= t.workers).count() as f64;
     let unprotected_full = saturated(unprotected) / unprotected.samples.len().max(1) as f64;
     let turned_away = unprotected.count(|r| r.fate == Fate::QueueFull);
-    if unprotected_full < 0.01 && turned_away == 0 {
+    if unprotected_full < 0.01 && turned_away == 0 && dominant.is_none() {
         why.push(format!(
             "unprotected, the gateway was never short of workers (all busy {} of the time, \
              none turned away): the failures are the payment service's own, and a policy can \
@@ -191,20 +245,23 @@ pub(crate) fn explain(
         _ => {}
     }
 
-    // Checkouts that could not succeed whatever the policy.
-    if let Some((from, to)) = spec.incident() {
-        let slowest_fast = spec
-            .phases
+    // Checkouts that could not succeed whatever the policy: a phase in which every
+    // answer the payment service gave (in either run) came after the clients' deadline.
+    for phase in &spec.phases {
+        let fastest = unprotected
+            .answers
             .iter()
-            .map(|p| p.payment.latency.0)
-            .fold(f64::INFINITY, f64::min);
-        if slowest_fast > client {
+            .chain(&protected.answers)
+            .filter(|(at, _)| (phase.from..phase.to).contains(at))
+            .map(|&(_, latency)| latency)
+            .reduce(f64::min);
+        if let Some(fastest) = fastest.filter(|&f| f > client) {
             why.push(format!(
                 "from {} to {} payment answered in no less than {}, after the clients' {} \
                  deadline: no policy makes those checkouts succeed",
-                dur(from),
-                dur(to),
-                dur(slowest_fast),
+                dur(phase.from),
+                dur(phase.to),
+                dur(fastest),
                 dur(client)
             ));
         }

@@ -1,8 +1,10 @@
 //! `--out FILE`: the picture's file, checked before a run starts (the extension names
 //! the format; the file must be writable; a PNG needs fonts for its text), written
-//! after it.
+//! after it. An existing file is never touched before the picture is ready: the check
+//! creates a temporary file beside it, renamed over it at the end (removed if the run
+//! fails), so a run that fails leaves the old picture as it was.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +24,78 @@ pub(crate) enum Format {
 /// A picture file, opened for writing before the run.
 pub(crate) struct Output {
     path: PathBuf,
-    file: File,
+    target: Target,
     format: Format,
     fonts: Option<resvg::usvg::Options<'static>>,
+}
+
+/// Where the picture is written.
+enum Target {
+    /// A temporary file beside `path`, renamed over it once written (`None` once
+    /// renamed or given up).
+    Beside { file: File, temp: Option<PathBuf> },
+    /// `path` itself, opened without truncating it and truncated only when the picture
+    /// is written: a symbolic link (which a rename would replace), or a file in a
+    /// directory where no temporary file can be made.
+    InPlace(File),
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        // The run failed before the picture was written: the temporary file goes, the
+        // old picture stays.
+        if let Target::Beside {
+            temp: Some(temp), ..
+        } = &self.target
+        {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+/// Opens where the picture of `path` will be written, truncating nothing.
+fn open_target(path: &Path) -> std::io::Result<Target> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let in_place = || {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map(Target::InPlace)
+    };
+    if is_link {
+        return in_place();
+    }
+    let name = path
+        .file_name()
+        .map_or_else(|| std::ffi::OsString::from("picture"), |n| n.to_os_string());
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(&name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    // An existing file must be writable too (the rename would replace it regardless),
+    // and the new one keeps its permissions.
+    let existing = match std::fs::metadata(path) {
+        Ok(meta) => {
+            OpenOptions::new().write(true).open(path)?;
+            Some(meta.permissions())
+        }
+        Err(_) => None,
+    };
+    match OpenOptions::new().write(true).create_new(true).open(&temp) {
+        Ok(file) => {
+            if let Some(permissions) = existing {
+                // Best effort: a file whose mode cannot be set is still written.
+                let _ = file.set_permissions(permissions);
+            }
+            Ok(Target::Beside {
+                file,
+                temp: Some(temp),
+            })
+        }
+        Err(beside) => in_place().map_err(|_| beside),
+    }
 }
 
 /// Checks `path` before a run: a `.svg` or `.png` name, a file that can be written and,
@@ -63,10 +134,10 @@ pub(crate) fn prepare(path: &Path) -> Result<Output, i32> {
             Some(options)
         }
     };
-    match File::create(path) {
-        Ok(file) => Ok(Output {
+    match open_target(path) {
+        Ok(target) => Ok(Output {
             path: path.to_path_buf(),
-            file,
+            target,
             format,
             fonts,
         }),
@@ -114,7 +185,18 @@ impl Output {
             },
             _ => svg.as_bytes().to_vec(),
         };
-        self.file.write_all(&bytes).map_err(|e| {
+        let written = match &mut self.target {
+            Target::Beside { file, temp } => file
+                .write_all(&bytes)
+                .and_then(|()| file.sync_all())
+                .and_then(|()| match temp.as_deref() {
+                    Some(from) => std::fs::rename(from, &self.path),
+                    None => Ok(()),
+                })
+                .map(|()| *temp = None),
+            Target::InPlace(file) => file.set_len(0).and_then(|()| file.write_all(&bytes)),
+        };
+        written.map_err(|e| {
             eprintln!("breakwater: cannot write {}: {e}", self.path.display());
             exit::IO
         })

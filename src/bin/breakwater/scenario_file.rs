@@ -50,8 +50,13 @@ impl Reader<'_> {
 
     fn error(&mut self, line: Option<usize>, field: &str, reason: impl std::fmt::Display) {
         let at = line.map_or(String::new(), |l| format!(":{l}"));
-        self.errors
-            .push(format!("{}{at}: `{field}`: {reason}", self.file));
+        // A huge value echoed back is shortened where it stands (see `check::shorten`).
+        self.errors.push(format!(
+            "{}{at}: `{}`: {}",
+            self.file,
+            crate::check::shorten_part(field),
+            crate::check::shorten(&reason.to_string())
+        ));
     }
 
     fn known(&mut self, table: &dyn TableLike, prefix: &str, keys: &[&str]) {
@@ -196,8 +201,10 @@ impl Reader<'_> {
 /// Parses scenario file `text` (named `file` in errors); `workers` is the default worker
 /// count. Errors are complete lines: `FILE:LINE: `field`: reason`.
 pub(crate) fn parse(file: &str, text: &str, workers: u32) -> Result<Spec, Vec<String>> {
-    let document = toml_edit::ImDocument::parse(text)
-        .map_err(|e| vec![format!("{file}: invalid TOML: {}", e.message())])?;
+    let document = toml_edit::ImDocument::parse(text).map_err(|e| {
+        let reason = crate::check::shorten(e.message());
+        vec![format!("{file}: invalid TOML: {reason}")]
+    })?;
     let mut r = Reader {
         file,
         text,

@@ -10,7 +10,7 @@ use breakwater::policy::Policy;
 
 use crate::scenario::{builtin, Scenario, Spec, BUILTIN};
 use crate::simulate::{play, Protection};
-use crate::{exit, SimulateArgs};
+use crate::{exit, SimulateArgs, TimeoutCuts};
 
 /// The scenario `--scenario` names: a built-in one, or a file.
 fn spec(name: &str, workers: u32) -> Result<Spec, i32> {
@@ -35,7 +35,7 @@ fn spec(name: &str, workers: u32) -> Result<Spec, i32> {
     };
     crate::scenario_file::parse(name, &text, workers).map_err(|errors| {
         for e in &errors {
-            println!("{}", crate::check::shorten(e));
+            println!("{e}");
         }
         let n = errors.len();
         println!("{name}: {n} error{}", if n == 1 { "" } else { "s" });
@@ -57,6 +57,17 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         Ok(source) => source,
         Err(code) => return code,
     };
+    if let Some(host) = &source.config.host {
+        // Checked before anything is built: building it would create the segment.
+        eprintln!(
+            "breakwater: {} has scope = \"host\" (segment `{}`): host scope cannot be \
+             simulated (its breaker, limiter and bulkhead live in a segment shared with this \
+             machine's other processes, on the system clock). Remove `scope` and `segment` \
+             to simulate the same settings in one process.",
+            source.label, host.segment
+        );
+        return exit::ERRORS;
+    }
     let began = Instant::now();
     let scenario = Scenario::new(spec, args.seed, 1.0);
     // The simulator waits for bulkhead slots in virtual time itself; the policy must
@@ -80,6 +91,7 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
             policy: &policy,
             clock: &clock,
             bulkhead_wait,
+            timeout_cuts: args.timeout_cuts == TimeoutCuts::Yes,
         }),
     );
     let spent = began.elapsed();
@@ -118,6 +130,14 @@ pub(crate) fn run(args: &SimulateArgs) -> i32 {
         let note = format!(
             "The bulkhead's max_wait ({}) was waited in virtual time, in arrival order.",
             crate::table::human(bulkhead_wait)
+        );
+        crate::terminal::println_wrapped(&note, width);
+    }
+    if let (TimeoutCuts::No, Some(limit)) = (args.timeout_cuts, source.config.timeout) {
+        let note = format!(
+            "Timeouts did not cut the payment calls (--timeout-cuts no): a call slower \
+             than {} ran to its end, holding its worker, and was then recorded as a timeout.",
+            crate::table::human(limit.as_secs_f64())
         );
         crate::terminal::println_wrapped(&note, width);
     }

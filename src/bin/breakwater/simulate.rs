@@ -87,6 +87,8 @@ struct Call {
     retry: Option<RetryState>,
     /// Ticket of its current bulkhead wait (a stale `WaitOver` carries an older one).
     waiting: Option<u64>,
+    /// Whether fault injection failed, refused or delayed one of its attempts.
+    chaos: bool,
 }
 
 /// The protected run's policy and how the simulator drives it.
@@ -98,6 +100,10 @@ pub(crate) struct Protection<'a> {
     pub(crate) clock: &'a ManualClock,
     /// The policy file's `bulkhead.max_wait`, seconds.
     pub(crate) bulkhead_wait: f64,
+    /// Whether the policy's timeout cuts a payment call (`false`: the call runs to its
+    /// end and is recorded as a timeout then, as `Policy::call` does with a synchronous
+    /// call).
+    pub(crate) timeout_cuts: bool,
 }
 
 struct Sim<'a> {
@@ -114,6 +120,7 @@ struct Sim<'a> {
     records: Vec<Record>,
     samples: Vec<Sample>,
     seen: Seen,
+    answers: Vec<(f64, f64)>,
 }
 
 impl<'a> Sim<'a> {
@@ -157,6 +164,7 @@ impl<'a> Sim<'a> {
             (Kind::Checkout, None) => {
                 self.in_payment += 1;
                 let answer = self.scenario.payment(&request, 1, self.t());
+                self.answers.push((self.t(), answer.latency));
                 let fate = if answer.error {
                     Fate::PaymentError
                 } else {
@@ -178,6 +186,7 @@ impl<'a> Sim<'a> {
                     attempt: 1,
                     retry,
                     waiting: None,
+                    chaos: false,
                 });
                 self.attempt(i);
             }
@@ -192,7 +201,7 @@ impl<'a> Sim<'a> {
     /// One attempt of protected checkout `i`, at the current time.
     fn attempt(&mut self, i: usize) {
         let p = self.protection();
-        let (policy, wait) = (p.policy, p.bulkhead_wait);
+        let (policy, wait, cuts) = (p.policy, p.bulkhead_wait, p.timeout_cuts);
         p.clock.set(self.now);
         match policy.acquire_raw(Priority::Default) {
             Err(rejection) => {
@@ -207,6 +216,13 @@ impl<'a> Sim<'a> {
                     self.after(wait, What::WaitOver(i, ticket));
                     return;
                 }
+                self.seen.attempts += 1;
+                if rejection.reason == RejectReason::Injected {
+                    self.seen.injected_rejections += 1;
+                    if let Some(call) = self.calls[i].as_mut() {
+                        call.chaos = true;
+                    }
+                }
                 let retryable = policy
                     .config()
                     .retry
@@ -220,6 +236,15 @@ impl<'a> Sim<'a> {
                 );
             }
             Ok(permit) => {
+                self.seen.attempts += 1;
+                let failed = permit.injected_failure();
+                let delayed = !permit.injected_latency().is_zero();
+                self.seen.injected_failures += u64::from(failed);
+                self.seen.injected_delays += u64::from(delayed);
+                self.seen.injected_delay_secs += permit.injected_latency().as_secs_f64();
+                if let Some(call) = self.calls[i].as_mut() {
+                    call.chaos |= failed || delayed;
+                }
                 let request = self.scenario.requests[i];
                 let attempt = self.calls[i].as_ref().map_or(1, |c| c.attempt);
                 let injected = permit.injected_latency().as_secs_f64();
@@ -229,10 +254,21 @@ impl<'a> Sim<'a> {
                     let answer = self
                         .scenario
                         .payment(&request, attempt, self.t() + injected);
+                    self.answers.push((self.t() + injected, answer.latency));
                     match policy.config().timeout.map(|d| d.as_secs_f64()) {
                         // Abandoned at the deadline: the worker is freed then.
-                        Some(limit) if answer.latency > limit => {
+                        Some(limit) if answer.latency > limit && cuts => {
                             (Outcome::Timeout, Fate::PaymentTimeout, limit)
+                        }
+                        // Not cut: the call ran to its end, holding the worker, and is
+                        // recorded as a timeout; its answer still reaches the caller.
+                        Some(limit) if answer.latency > limit => {
+                            let fate = if answer.error {
+                                Fate::PaymentError
+                            } else {
+                                Fate::Ok
+                            };
+                            (Outcome::Timeout, fate, answer.latency)
                         }
                         _ if answer.error => (Outcome::Failure, Fate::PaymentError, answer.latency),
                         _ => (Outcome::Success, Fate::Ok, answer.latency),
@@ -272,7 +308,8 @@ impl<'a> Sim<'a> {
             }
             self.attempt(w);
         }
-        if outcome == Outcome::Success {
+        // A value returned (a success, or a late one of a call not cut) ends the call.
+        if outcome == Outcome::Success || fate == Fate::Ok {
             self.done(i, fate);
             return;
         }
@@ -347,9 +384,12 @@ impl<'a> Sim<'a> {
         if self.scenario.requests[i].kind == Kind::Checkout {
             self.in_payment -= 1;
         }
-        self.calls[i] = None;
+        let chaos = self.calls[i].take().is_some_and(|c| c.chaos);
         let now = self.t();
         self.record(i, now, fate);
+        if chaos && self.records.last().is_some_and(|r| r.fate != Fate::Ok) {
+            self.seen.chaos_failed_checkouts += 1;
+        }
         if let Some(next) = self.queue.pop_front() {
             self.start(next);
         }
@@ -404,6 +444,7 @@ pub(crate) fn play(scenario: &Scenario, protection: Option<&Protection<'_>>) -> 
         records: Vec::with_capacity(scenario.requests.len()),
         samples: Vec::new(),
         seen: Seen::default(),
+        answers: Vec::new(),
     };
     if let Some(p) = protection {
         p.clock.set(1);
@@ -439,5 +480,6 @@ pub(crate) fn play(scenario: &Scenario, protection: Option<&Protection<'_>>) -> 
         incident: scenario.spec.incident(),
         policy: protection.map(|p| p.policy.metrics().snapshot()),
         seen: protection.map(|_| sim.seen),
+        answers: sim.answers,
     }
 }

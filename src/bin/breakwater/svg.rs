@@ -16,6 +16,11 @@ const BUCKET: f64 = 0.25;
 
 const UNPROTECTED: &str = "#d62728";
 const PROTECTED: &str = "#1f77b4";
+/// The healthy endpoints' lines: darker shades of the runs' colours, dashed and marked
+/// at every point, so that one lying on a checkout line (both at 0 % while every worker
+/// is stuck) still shows.
+const UNPROTECTED_HEALTHY: &str = "#7a0f10";
+const PROTECTED_HEALTHY: &str = "#0b3c66";
 const STATE_COLORS: [(BreakerState, &str); 5] = [
     (BreakerState::Closed, "#2ca02c"),
     (BreakerState::Open, "#d62728"),
@@ -101,7 +106,8 @@ impl Panel {
         );
     }
 
-    /// A line through the bucket centres; gaps where there is no value.
+    /// A line through the bucket centres; gaps where there is no value, and a dot for a
+    /// value alone between two gaps (a line needs two points).
     fn line(
         &self,
         out: &mut String,
@@ -109,6 +115,18 @@ impl Panel {
         color: &str,
         dash: &str,
         width: f64,
+        name: &str,
+    ) {
+        self.marked_line(out, values, (color, dash, width), false, name);
+    }
+
+    /// [`Panel::line`], with an open circle at every point when `marked`.
+    fn marked_line(
+        &self,
+        out: &mut String,
+        values: &[Option<f64>],
+        (color, dash, width): (&str, &str, f64),
+        marked: bool,
         name: &str,
     ) {
         let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
@@ -130,6 +148,22 @@ impl Panel {
                 r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="{width}" stroke-dasharray="{dash}" stroke-linejoin="round"/>"#,
                 points.join(" ")
             );
+            if seg.len() == 1 && !marked {
+                let (x, y) = seg[0];
+                let _ = writeln!(
+                    out,
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="{:.1}" fill="{color}"/>"#,
+                    width.max(2.0)
+                );
+            }
+            if marked {
+                for (x, y) in seg {
+                    let _ = writeln!(
+                        out,
+                        r##"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="#ffffff" stroke="{color}" stroke-width="1.5"/>"##
+                    );
+                }
+            }
         }
         out.push_str("</g>\n");
     }
@@ -175,12 +209,6 @@ fn legend(out: &mut String, y: f64, entries: &[(&str, &str, &str, f64)]) {
 /// room above it for the headline numbers.
 fn success_axis(v: f64) -> f64 {
     v / 1.25
-}
-
-/// A success-rate series where a bucket in which no request ended counts as 0 %: no
-/// client got an answer then (they were all still waiting), which is not missing data.
-fn no_answer_is_zero(values: &[Option<f64>]) -> Vec<Option<f64>> {
-    values.iter().map(|v| Some(v.unwrap_or(0.0))).collect()
 }
 
 /// Share of `pred` among the records matching `of`, as "66.4 %".
@@ -262,61 +290,79 @@ pub(crate) fn render(
         LEFT + 300.0,
         LEFT + 334.0
     );
+    // Which success line is which: solid for checkouts, dashed and marked (in a darker
+    // shade) for the healthy endpoints.
+    let x = LEFT + 430.0;
+    let _ = writeln!(
+        out,
+        r##"<line x1="{x:.1}" y1="92" x2="{:.1}" y2="92" stroke="#555" stroke-width="2.5"/><text x="{:.1}" y="96" class="legend">checkout success</text>"##,
+        x + 28.0,
+        x + 34.0
+    );
+    let x = x + 160.0;
+    let _ = writeln!(
+        out,
+        r##"<line x1="{x:.1}" y1="92" x2="{:.1}" y2="92" stroke="#222" stroke-width="2" stroke-dasharray="6 4"/><circle cx="{:.1}" cy="92" r="3" fill="#ffffff" stroke="#222" stroke-width="1.5"/><text x="{:.1}" y="96" class="legend">healthy endpoints success</text>"##,
+        x + 28.0,
+        x + 14.0,
+        x + 34.0
+    );
 
     success.frame(
         &mut out,
         &format!(
-            "Success rate (%): answered OK within the client's {} timeout   (solid: checkout, dashed: healthy endpoints)",
+            "Success rate (%): answered OK within the client's {} timeout   (a gap: no request then)",
             crate::table::human(client)
         ),
         &[(0.0, "0 %"), (0.25, "25 %"), (0.5, "50 %"), (0.75, "75 %"), (1.0, "100 %")],
     );
-    // Drawn so that lines at the same height stay visible: the protected checkouts
-    // under the unprotected lines, and the headline (healthy endpoints with
-    // breakwater) last, on top.
-    let zero = no_answer_is_zero;
-    for (values, color, dash, width, name) in [
+    // Drawn so that lines at the same height stay visible: the checkouts first, then the
+    // healthy endpoints (darker, dashed, marked) over them, the headline (healthy
+    // endpoints with breakwater) last, on top. A bucket where no request ended is 0 %
+    // if some were in flight (no client got an answer then), a gap if none was.
+    for (values, style, marked, name) in [
         (
             &p.checkout,
-            PROTECTED,
-            "none",
-            2.5,
+            (PROTECTED, "none", 2.5),
+            false,
             "protected-checkout-success",
         ),
         (
             &u.checkout,
-            UNPROTECTED,
-            "none",
-            2.5,
+            (UNPROTECTED, "none", 2.5),
+            false,
             "unprotected-checkout-success",
         ),
         (
             &u.healthy,
-            UNPROTECTED,
-            "6 4",
-            2.0,
+            (UNPROTECTED_HEALTHY, "6 4", 2.0),
+            true,
             "unprotected-healthy-success",
         ),
         (
             &p.healthy,
-            PROTECTED,
-            "6 4",
-            3.0,
+            (PROTECTED_HEALTHY, "6 4", 2.5),
+            true,
             "protected-healthy-success",
         ),
     ] {
-        success.line(&mut out, &zero(values), color, dash, width, name);
+        success.marked_line(&mut out, values, style, marked, name);
     }
     // The headline numbers, in the panel's top-left corner.
     let during = |r: &crate::trace::Record| {
         r.kind == Kind::Healthy
             && spec
                 .incident()
-                .is_some_and(|(from, to)| (from..to).contains(&r.arrival))
+                .is_none_or(|(from, to)| (from..to).contains(&r.arrival))
+    };
+    let when = if spec.incident().is_some() {
+        " during the incident"
+    } else {
+        ""
     };
     let _ = writeln!(
         out,
-        r##"<text x="{:.1}" y="{:.1}" class="note" data-note="headline">Healthy endpoints during the incident: <tspan fill="{UNPROTECTED}">{} unprotected</tspan>, <tspan fill="{PROTECTED}">{} with breakwater</tspan></text>"##,
+        r##"<text x="{:.1}" y="{:.1}" class="note" data-note="headline">Healthy endpoints{when}: <tspan fill="{UNPROTECTED}">{} unprotected</tspan>, <tspan fill="{PROTECTED}">{} with breakwater</tspan></text>"##,
         LEFT + 8.0,
         success.top + 17.0,
         share(unprotected, during, true),

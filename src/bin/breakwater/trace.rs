@@ -74,23 +74,31 @@ pub(crate) struct Trace {
     pub(crate) policy: Option<MetricsSnapshot>,
     /// What the simulator saw of the policy's stages (simulated protected runs only).
     pub(crate) seen: Option<crate::diagnosis::Seen>,
+    /// Every answer the payment service gave (simulated runs only): when the call
+    /// started and how long the service took to answer it (whether or not the caller
+    /// waited that long).
+    pub(crate) answers: Vec<(f64, f64)>,
 }
 
 /// Per-bucket values of one run, for the picture.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Series {
-    /// Success rate (0..=1) of checkouts ending in each bucket.
+    /// Success rate (0..=1) of checkouts ending in each bucket; 0 for a bucket where
+    /// none ended while some were in flight all through it (their clients were all
+    /// still waiting: no answer), `None` where none ended and none was waiting through
+    /// it (no traffic, nothing to draw).
     pub(crate) checkout: Vec<Option<f64>>,
-    /// Success rate of healthy-endpoint requests ending in each bucket.
+    /// Success rate of healthy-endpoint requests ending in each bucket, alike.
     pub(crate) healthy: Vec<Option<f64>>,
     /// Median latency (seconds) of the requests ending in each bucket that the gateway
     /// admitted (those turned away at the door are answered at once and left out).
     pub(crate) p50: Vec<Option<f64>>,
     /// 99th percentile latency.
     pub(crate) p99: Vec<Option<f64>>,
-    /// Buckets where no request the gateway admitted finished (every worker stuck, or
-    /// every request turned away at the door): no latency to draw, which the picture
-    /// marks.
+    /// Buckets where no request the gateway admitted finished while some were in flight
+    /// all through the bucket or were turned away at the door (every worker stuck): no
+    /// latency to draw, which the picture marks. A bucket without traffic is not one of
+    /// them.
     pub(crate) unanswered: Vec<bool>,
     /// Mean share of busy workers (0..=1).
     pub(crate) busy: Vec<Option<f64>>,
@@ -107,8 +115,14 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank - 1])
 }
 
-fn rate(ok: u32, all: u32) -> Option<f64> {
-    (all > 0).then(|| f64::from(ok) / f64::from(all))
+/// The success rate of a bucket where `all` requests ended, `ok` of them well, and
+/// `in_flight` were waiting all through it.
+fn rate(ok: u32, all: u32, in_flight: i64) -> Option<f64> {
+    match (all, in_flight) {
+        (0, 0) => None,
+        (0, _) => Some(0.0),
+        _ => Some(f64::from(ok) / f64::from(all)),
+    }
 }
 
 impl Trace {
@@ -118,16 +132,37 @@ impl Trace {
         let bucket = |t: f64| ((t / width) as usize).min(n - 1);
         let mut counts = vec![[0u32; 4]; n];
         let mut latencies = vec![Vec::new(); n];
+        // Requests in flight over each whole bucket, by kind (checkout, healthy), as
+        // differences: a request that arrived in bucket `a` and ended in bucket `e` was
+        // waiting all through buckets `a + 1..e`. (One merely crossing a bucket's edge
+        // is not: a bucket of a quiet run must not read as a stall.)
+        let mut in_flight = vec![[0i64; 2]; n + 1];
+        let mut turned_away = vec![0u32; n];
         for r in &self.records {
             let b = bucket(r.end);
             let ok = u32::from(r.fate == Fate::Ok);
             let k = if r.kind == Kind::Checkout { 0 } else { 2 };
             counts[b][k] += ok;
             counts[b][k + 1] += 1;
-            if r.fate != Fate::QueueFull {
+            if r.fate == Fate::QueueFull {
+                turned_away[b] += 1;
+            } else {
                 latencies[b].push(r.latency());
             }
+            let a = bucket(r.arrival) + 1;
+            if a < b {
+                in_flight[a][k / 2] += 1;
+                in_flight[b][k / 2] -= 1;
+            }
         }
+        let mut open = [0i64; 2];
+        let in_flight: Vec<[i64; 2]> = in_flight[..n]
+            .iter()
+            .map(|d| {
+                open = [open[0] + d[0], open[1] + d[1]];
+                open
+            })
+            .collect();
         let mut busy = vec![(0.0, 0u32); n];
         let mut breaker = Vec::new();
         for s in &self.samples {
@@ -142,13 +177,19 @@ impl Trace {
             breaker,
             ..Series::default()
         };
-        for (c, mut l) in counts.into_iter().zip(latencies) {
+        let buckets = counts.into_iter().zip(latencies).zip(in_flight);
+        for (((c, mut l), waiting), away) in buckets.zip(turned_away) {
             l.sort_by(f64::total_cmp);
-            series.checkout.push(rate(c[0], c[1]));
-            series.healthy.push(rate(c[2], c[3]));
+            series.checkout.push(rate(c[0], c[1], waiting[0]));
+            series.healthy.push(rate(c[2], c[3], waiting[1]));
             series.p50.push(quantile(&l, 0.5));
             series.p99.push(quantile(&l, 0.99));
-            series.unanswered.push(l.is_empty());
+            // Stuck: clients waited all through the bucket, or were turned away at the
+            // door because every worker and queue place was taken, and no admitted
+            // request finished.
+            series
+                .unanswered
+                .push(l.is_empty() && (waiting[0] + waiting[1] > 0 || away > 0));
         }
         series.busy = busy
             .into_iter()
