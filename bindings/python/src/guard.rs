@@ -3,7 +3,6 @@
 //! `__call__` runs a whole synchronous call in one crossing, and the context-manager
 //! stack kept in a `ContextVar` (so threads and asyncio tasks each see their own).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,15 +36,13 @@ pub(crate) fn zeroed<T: Copy>() -> T {
     unsafe { std::mem::MaybeUninit::<T>::zeroed().assume_init() }
 }
 
-/// A different seed for every retry loop (jitter), without a lock.
+/// A different, unpredictable seed for every retry loop (jitter) and breaker: the
+/// randomly keyed SipHash of the standard library's `RandomState`, whose keys are drawn
+/// once per thread and then stepped for each new state, so no lock and no generator
+/// of our own.
 pub(crate) fn next_seed() -> u64 {
-    static SEEDS: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    // Relaxed: only uniqueness matters, not ordering with other memory.
-    let x = SEEDS.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
 }
 
 /// A guard's name as Rust text (messages) and as a Python string made once, so a

@@ -23,7 +23,8 @@ from ._breakwater import (
 from ._errors import (
     AbiMismatchError, BreakwaterError, BulkheadFullError, CallTimeoutError, CircuitOpenError,
     ClosedError, DeadlineExceededError, InjectedFaultError, InjectedRejectionError, InvalidArgumentError,
-    InvalidConfigError, LoadShedError, NeverPassesError, NoStageError, PermitUsedError,
+    HostSegmentError, InvalidConfigError, LoadShedError, NeverPassesError, NoStageError,
+    PermitUsedError,
     PolicyFileError, PolicyNotFoundError, RateLimitedError, RejectedError,
     RetryBudgetExhaustedError,
 )
@@ -68,7 +69,7 @@ __all__ = [
     "ABI_VERSION", "AbiMismatchError", "BreakerSnapshot", "BreakwaterError", "Bulkhead",
     "BulkheadFullError", "CallTimeoutError", "CircuitBreaker", "CircuitOpenError", "ClosedError",
     "DeadlineExceededError", "Engine", "Event", "Health", "InjectedFaultError", "InjectedRejectionError",
-    "InvalidArgumentError", "InvalidConfigError", "KeyedPolicy", "LoadShedError", "ManualClock", "Metrics",
+    "HostSegmentError", "InvalidArgumentError", "InvalidConfigError", "KeyedPolicy", "LoadShedError", "ManualClock", "Metrics",
     "NeverPassesError", "NoStageError", "Permit", "PermitUsedError", "Policy", "PolicyFileError",
     "PolicyNotFoundError", "PolicySnapshot", "RateLimitedError", "RateLimiter", "RejectedError",
     "Retry", "RetryBudget", "RetryBudgetExhaustedError", "deadline", "global_engine", "health",

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Dict, Optional, Tuple, Type
 
 __all__ = [
     "BreakwaterError", "InvalidConfigError", "InvalidArgumentError", "PolicyNotFoundError",
-    "PolicyFileError", "NeverPassesError", "PermitUsedError", "NoStageError", "ClosedError",
+    "PolicyFileError", "HostSegmentError", "NeverPassesError", "PermitUsedError", "NoStageError", "ClosedError",
     "RejectedError", "CircuitOpenError", "RateLimitedError", "BulkheadFullError",
     "LoadShedError", "RetryBudgetExhaustedError", "InjectedRejectionError",
     "InjectedFaultError", "CallTimeoutError", "DeadlineExceededError", "AbiMismatchError",
@@ -29,6 +29,20 @@ class InvalidConfigError(BreakwaterError, ValueError):
         super().__init__(message)
         found = re.match(r"line (\d+):", message)
         self.line = int(found.group(1)) if found else None
+
+
+class HostSegmentError(InvalidConfigError):
+    """A host-wide segment (``scope = "host"``) could not be used: another
+    configuration or layout under the same segment name, a corrupt or foreign segment.
+    ``cause`` is the cause the message starts with (``config_mismatch``,
+    ``version_mismatch``, ``not_owner``...), when the message names one."""
+
+    cause: Optional[str]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        found = re.search(r"`segment`: ([a-z_]+)", message)
+        self.cause = found.group(1) if found else None
 
 
 class InvalidArgumentError(BreakwaterError, ValueError):
@@ -163,6 +177,7 @@ _BY_STATUS: Dict[int, Type[BreakwaterError]] = {
     105: PermitUsedError,
     106: PolicyFileError,
     108: NoStageError,
+    110: HostSegmentError,
 }
 
 
