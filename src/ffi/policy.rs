@@ -286,22 +286,50 @@ pub unsafe extern "C" fn bw_policy_complete(
     duration_ns: u64,
 ) -> bw_status {
     ffi_status!({
-        ensure_non_null!(policy, permit);
-        let outcome = match parse_outcome(outcome) {
-            Ok(o) => o,
-            Err(status) => return status,
-        };
-        // SAFETY: non-NULL and live by contract.
-        let policy = unsafe { bw_policy::borrow(policy) };
-        // SAFETY: non-NULL, valid and not shared during the call, by contract.
-        let permit = unsafe { &mut *permit };
-        let duration = known_duration(duration_ns).map(Duration::from_nanos);
+        // SAFETY: the caller's contract is `completion`'s.
+        let (policy, permit, outcome, duration) =
+            match unsafe { completion(policy, permit, outcome, duration_ns) } {
+                Ok(args) => args,
+                Err(status) => return status,
+            };
         let instance = permit.opaque[0];
         if policy.complete_current(instance, || permit.redeem_current(), outcome, duration) {
             return bw_status::BW_OK;
         }
         complete_checked(policy, permit, outcome, duration)
     })
+}
+
+/// What a completion (`bw_policy_complete`, `bw_policy_complete_keyed`) takes from its
+/// arguments, checked in the order both document: the NULL pointers, then the outcome
+/// (`BW_INVALID_ARGUMENT`, the permit untouched); the duration as the policy reads it.
+///
+/// # Safety
+/// `policy` must be NULL or live; `permit` NULL or valid and not accessed by another
+/// thread while the returned borrow lives.
+#[inline(always)]
+pub(super) unsafe fn completion<'a, P>(
+    policy: *const bw_policy,
+    permit: *mut P,
+    outcome: i32,
+    duration_ns: u64,
+) -> Result<(&'a Policy, &'a mut P, crate::Outcome, Option<Duration>), bw_status> {
+    let checked = || -> bw_status {
+        ensure_non_null!(policy, permit);
+        bw_status::BW_OK
+    };
+    match checked() {
+        bw_status::BW_OK => {}
+        status => return Err(status),
+    }
+    let outcome = parse_outcome(outcome)?;
+    // SAFETY: non-NULL (checked) and live by this function's contract.
+    let policy = unsafe { bw_policy::borrow(policy) };
+    // SAFETY: non-NULL (checked), valid and not shared while borrowed, by this
+    // function's contract.
+    let permit = unsafe { &mut *permit };
+    let duration = known_duration(duration_ns).map(Duration::from_nanos);
+    Ok((policy, permit, outcome, duration))
 }
 
 /// `bw_policy_complete` for every permit `redeem_current` leaves: one of replaced
