@@ -633,3 +633,105 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::{ChaosConfig, LatencyFault};
+    use crate::clock::{AnyClock, ManualClock};
+    use crate::ffi::codes::{
+        BW_OUTCOME_SUCCESS, BW_PERMIT_INJECTED_FAILURE, BW_PERMIT_INJECTED_LATENCY,
+        BW_PRIORITY_DEFAULT,
+    };
+    use crate::policy::PolicyConfig;
+
+    /// A C handle of a policy with only `chaos`, enabled, on a manual clock.
+    fn chaos_policy(chaos: ChaosConfig) -> *mut bw_policy {
+        let config = PolicyConfig::new("chaos").with_chaos(chaos.with_enabled(true));
+        let clock = AnyClock::Manual(ManualClock::new());
+        bw_policy::into_handle(Policy::with_clock(config, clock).unwrap())
+    }
+
+    /// Acquires `n` permits of `policy` through the C ABI and completes each; returns
+    /// each permit's (flags, injected latency) as C read them.
+    fn acquire_and_complete(policy: *mut bw_policy, n: usize) -> Vec<(u32, u64)> {
+        (0..n)
+            .map(|_| {
+                // SAFETY: all-zero bytes are a valid `bw_permit` (plain integers).
+                let mut permit: bw_permit = unsafe { std::mem::zeroed() };
+                // SAFETY: a live policy and valid out-pointers.
+                let status = unsafe {
+                    bw_policy_acquire(
+                        policy,
+                        BW_PRIORITY_DEFAULT,
+                        &mut permit,
+                        std::ptr::null_mut(),
+                    )
+                };
+                assert_eq!(status, bw_status::BW_OK);
+                let seen = (permit.flags, permit.injected_latency_ns);
+                // SAFETY: as above; the permit was filled by the acquire.
+                let status =
+                    unsafe { bw_policy_complete(policy, &mut permit, BW_OUTCOME_SUCCESS, 0) };
+                assert_eq!(status, bw_status::BW_OK);
+                seen
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_injected_latency_flag_is_set_exactly_when_latency_is_injected() {
+        let latency = LatencyFault::Fixed(Duration::from_millis(5));
+        let always = chaos_policy(
+            ChaosConfig::default()
+                .with_latency_probability(1.0)
+                .with_latency(latency),
+        );
+        for (flags, ns) in acquire_and_complete(always, 50) {
+            assert_eq!(ns, 5_000_000);
+            assert_eq!(
+                flags & BW_PERMIT_INJECTED_LATENCY,
+                BW_PERMIT_INJECTED_LATENCY
+            );
+            assert_eq!(flags & BW_PERMIT_INJECTED_FAILURE, 0);
+        }
+        let failing = chaos_policy(ChaosConfig::default().with_failure_probability(1.0));
+        for (flags, ns) in acquire_and_complete(failing, 50) {
+            assert_eq!(ns, 0);
+            assert_eq!(flags & BW_PERMIT_INJECTED_LATENCY, 0);
+            assert_eq!(
+                flags & BW_PERMIT_INJECTED_FAILURE,
+                BW_PERMIT_INJECTED_FAILURE
+            );
+        }
+        // Half and half: the flag follows each permit's own draw, both ways.
+        let half = chaos_policy(
+            ChaosConfig::default()
+                .with_latency_probability(0.5)
+                .with_failure_probability(0.5)
+                .with_latency(latency),
+        );
+        let seen = acquire_and_complete(half, 400);
+        for &(flags, ns) in &seen {
+            assert_eq!(
+                flags & BW_PERMIT_INJECTED_LATENCY != 0,
+                ns != 0,
+                "{flags:#x}"
+            );
+        }
+        let with_latency = seen.iter().filter(|(_, ns)| *ns != 0).count();
+        let failed = seen
+            .iter()
+            .filter(|(f, _)| f & BW_PERMIT_INJECTED_FAILURE != 0)
+            .count();
+        assert!(
+            with_latency > 0 && with_latency < seen.len(),
+            "{with_latency}"
+        );
+        assert!(failed > 0 && failed < seen.len(), "{failed}");
+        for policy in [always, failing, half] {
+            // SAFETY: the reference made by `chaos_policy`, freed once.
+            unsafe { bw_policy_free(policy) };
+        }
+    }
+}
