@@ -1,4 +1,5 @@
-//! The C ABI's hot paths allocate nothing: policy acquire/complete, the standalone
+//! The C ABI's hot paths allocate nothing: policy acquire/complete (plain and keyed:
+//! new keys, rejections, evictions, shedding, releases), the standalone
 //! breaker (and its stats), limiter and bulkhead, and the retry schedule, called
 //! through their `extern "C"` functions (counted per thread).
 #![cfg(not(loom))]
@@ -8,6 +9,7 @@ use breakwater::ffi::bulkhead::*;
 use breakwater::ffi::clock::*;
 use breakwater::ffi::codes::*;
 use breakwater::ffi::engine::*;
+use breakwater::ffi::keyed::*;
 use breakwater::ffi::limiter::*;
 use breakwater::ffi::policy::*;
 use breakwater::ffi::retry::*;
@@ -105,6 +107,89 @@ fn policy_acquire_and_complete_allocate_nothing() {
     // The policy's first call on this thread creates the thread's metrics shard: one
     // allocation in 2,000 iterations, and none on any later call.
     assert_eq!(n, 1);
+    // SAFETY: each handle freed once, after its last use.
+    unsafe {
+        bw_policy_free(policy);
+        bw_engine_free(engine);
+        bw_clock_free(clock);
+    }
+}
+
+/// One permit an hour per key, one call in flight per key, a table for 8 keys.
+const KEYED_TOML: &[u8] = b"[policies.k.per_key]\nrate = 1\nperiod = \"1h\"\n\
+max_concurrent = 1\nmax_keys = 8\ntop_keys = 4\n\0";
+
+#[test]
+fn keyed_acquire_and_complete_allocate_nothing() {
+    let mut clock = null_mut();
+    let mut engine = null_mut();
+    let mut policy = null_mut();
+    // SAFETY: valid out-pointers and a NUL-terminated policy file; each handle is freed
+    // once at the end, after its last use.
+    unsafe {
+        assert_eq!(bw_clock_new_manual(1, &mut clock), BW_OK);
+        assert_eq!(
+            bw_engine_from_toml(KEYED_TOML.as_ptr().cast(), clock, &mut engine),
+            BW_OK
+        );
+        assert_eq!(bw_engine_policy(engine, c"k".as_ptr(), &mut policy), BW_OK);
+    }
+    let keys: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("client-{i}").into_bytes())
+        .collect();
+    let mut held: Vec<bw_keyed_permit> = Vec::with_capacity(keys.len());
+    // SAFETY: a live policy, a key slice valid for its length, a writable permit.
+    let acquire = |key: &[u8], out: &mut MaybeUninit<bw_keyed_permit>| unsafe {
+        let mut after = 0u64;
+        bw_policy_acquire_keyed(
+            policy,
+            key.as_ptr(),
+            key.len(),
+            BW_PRIORITY_DEFAULT,
+            out.as_mut_ptr(),
+            &mut after,
+        )
+    };
+    // SAFETY: a live policy; every permit passed was filled by `acquire`.
+    let complete = |permit: &mut bw_keyed_permit| unsafe {
+        bw_policy_complete_keyed(policy, permit, BW_OUTCOME_SUCCESS, 1000)
+    };
+    let mut warm = MaybeUninit::uninit();
+    let first = allocations_in(|| {
+        assert_eq!(acquire(b"warm-up", &mut warm), BW_OK);
+        // SAFETY: filled by the acquire above.
+        assert_eq!(complete(unsafe { warm.assume_init_mut() }), BW_OK);
+    });
+    assert_eq!(
+        first, 1,
+        "the first call allocates only this thread's shard"
+    );
+    let n = allocations_in(|| {
+        // New keys overflowing the table (evictions), each rejected once after its
+        // permit (the heavy-hitter sketch records it).
+        for key in &keys[..500] {
+            let mut permit = MaybeUninit::uninit();
+            assert_eq!(acquire(key, &mut permit), BW_OK);
+            // SAFETY: filled by the acquire above.
+            assert_eq!(complete(unsafe { permit.assume_init_mut() }), BW_OK);
+            let mut refused = MaybeUninit::uninit();
+            assert_eq!(acquire(key, &mut refused), BW_RATE_LIMITED);
+        }
+        // Keys holding their slots fill the table: load shed; then every slot back.
+        for key in &keys[500..] {
+            let mut permit = MaybeUninit::uninit();
+            match acquire(key, &mut permit) {
+                // SAFETY: filled by the acquire.
+                BW_OK => held.push(unsafe { permit.assume_init() }),
+                status => assert_eq!(status, BW_LOAD_SHED),
+            }
+        }
+        for permit in &mut held {
+            assert_eq!(complete(permit), BW_OK);
+        }
+    });
+    assert_eq!(n, 0, "keyed calls through the C ABI allocate nothing");
+    assert!(held.len() < 500, "some keys were shed: {}", held.len());
     // SAFETY: each handle freed once, after its last use.
     unsafe {
         bw_policy_free(policy);
