@@ -24,9 +24,18 @@
 //! acquire, permit borrow or `&Stages` can be in use. The engine tries it at every
 //! reload and insert, under its registry's write lock. So replaced stages are freed at
 //! the first reload after the last outside handle was dropped, or with the engine; a
-//! caller that keeps a handle for good keeps each configuration replaced under it (one
-//! stage set, a few hundred bytes plus the breaker window, per changing reload) until it
-//! lets go. Acquire pays nothing for this: no reference count, no fence, no lock.
+//! caller that keeps a handle for good keeps each configuration replaced under it until
+//! it lets go. Acquire pays nothing for this: no reference count, no fence, no lock.
+//!
+//! What a retained stage set costs, per changing reload: a few hundred bytes of stage
+//! structs, plus the breaker's window (one slot per call of a count window, one bucket
+//! per time slice), plus a per-key table if it has one (29–59 bytes per key, allocated
+//! up front for `max_keys`: 3–6 MB at 100 000 keys) with its heavy-hitter sketch. Its
+//! fleet stages are the only part that does work: [`Policy::install`] retires the
+//! replaced set, so their background threads stop (the rate limit's at once, since no
+//! acquire reaches it again; the lease thread once the slots of the permits still out
+//! are given back) and close their Redis connections. What stays is their memory,
+//! until reclaimed.
 
 use std::time::Duration;
 
