@@ -56,25 +56,43 @@ fn the_counter_counts() {
     );
 }
 
+/// A manual clock, an engine of `toml` (NUL-terminated) on it, and its policy `name`;
+/// give them back to `free_all` after their last use.
+fn engine_policy(
+    toml: &[u8],
+    name: &std::ffi::CStr,
+) -> (*mut bw_clock, *mut bw_engine, *mut bw_policy) {
+    assert_eq!(toml.last(), Some(&0));
+    let (mut clock, mut engine, mut policy) = (null_mut(), null_mut(), null_mut());
+    // SAFETY: valid out-pointers, a NUL-terminated policy file and name.
+    unsafe {
+        assert_eq!(bw_clock_new_manual(1, &mut clock), BW_OK);
+        assert_eq!(
+            bw_engine_from_toml(toml.as_ptr().cast(), clock, &mut engine),
+            BW_OK
+        );
+        assert_eq!(bw_engine_policy(engine, name.as_ptr(), &mut policy), BW_OK);
+    }
+    (clock, engine, policy)
+}
+
+/// Frees what `engine_policy` made, each once.
+fn free_all(clock: *mut bw_clock, engine: *mut bw_engine, policy: *mut bw_policy) {
+    // SAFETY: live handles from `engine_policy`, each freed once, after its last use.
+    unsafe {
+        bw_policy_free(policy);
+        bw_engine_free(engine);
+        bw_clock_free(clock);
+    }
+}
+
 const TOML: &[u8] = b"[policies.p.circuit_breaker]\nminimum_calls = 100\n\
 [policies.p.bulkhead]\nmax_concurrent = 1\n\
 [policies.p.rate_limiter]\nrate = 1000000\nperiod = \"1s\"\n\0";
 
 #[test]
 fn policy_acquire_and_complete_allocate_nothing() {
-    let mut clock = null_mut();
-    let mut engine = null_mut();
-    let mut policy = null_mut();
-    // SAFETY: valid out-pointers and a NUL-terminated policy file; each handle is freed
-    // once at the end, after its last use.
-    unsafe {
-        assert_eq!(bw_clock_new_manual(1, &mut clock), BW_OK);
-        assert_eq!(
-            bw_engine_from_toml(TOML.as_ptr().cast(), clock, &mut engine),
-            BW_OK
-        );
-        assert_eq!(bw_engine_policy(engine, c"p".as_ptr(), &mut policy), BW_OK);
-    }
+    let (clock, engine, policy) = engine_policy(TOML, c"p");
     let n = allocations_in(|| {
         for i in 0..2000u64 {
             let mut permit = MaybeUninit::<bw_permit>::uninit();
@@ -107,12 +125,7 @@ fn policy_acquire_and_complete_allocate_nothing() {
     // The policy's first call on this thread creates the thread's metrics shard: one
     // allocation in 2,000 iterations, and none on any later call.
     assert_eq!(n, 1);
-    // SAFETY: each handle freed once, after its last use.
-    unsafe {
-        bw_policy_free(policy);
-        bw_engine_free(engine);
-        bw_clock_free(clock);
-    }
+    free_all(clock, engine, policy);
 }
 
 /// One permit an hour per key, one call in flight per key, a table for 8 keys.
@@ -121,19 +134,7 @@ max_concurrent = 1\nmax_keys = 8\ntop_keys = 4\n\0";
 
 #[test]
 fn keyed_acquire_and_complete_allocate_nothing() {
-    let mut clock = null_mut();
-    let mut engine = null_mut();
-    let mut policy = null_mut();
-    // SAFETY: valid out-pointers and a NUL-terminated policy file; each handle is freed
-    // once at the end, after its last use.
-    unsafe {
-        assert_eq!(bw_clock_new_manual(1, &mut clock), BW_OK);
-        assert_eq!(
-            bw_engine_from_toml(KEYED_TOML.as_ptr().cast(), clock, &mut engine),
-            BW_OK
-        );
-        assert_eq!(bw_engine_policy(engine, c"k".as_ptr(), &mut policy), BW_OK);
-    }
+    let (clock, engine, policy) = engine_policy(KEYED_TOML, c"k");
     let keys: Vec<Vec<u8>> = (0..1000)
         .map(|i| format!("client-{i}").into_bytes())
         .collect();
@@ -190,12 +191,7 @@ fn keyed_acquire_and_complete_allocate_nothing() {
     });
     assert_eq!(n, 0, "keyed calls through the C ABI allocate nothing");
     assert!(held.len() < 500, "some keys were shed: {}", held.len());
-    // SAFETY: each handle freed once, after its last use.
-    unsafe {
-        bw_policy_free(policy);
-        bw_engine_free(engine);
-        bw_clock_free(clock);
-    }
+    free_all(clock, engine, policy);
 }
 
 #[test]
