@@ -3,6 +3,9 @@
 //! rejected with burst 1 at 1000/s (a bucket within the coarse lag: the TSC clock by our
 //! rule) and at 1/s (coarse first, `CLOCK_MONOTONIC` near the boundary), with 1 and 2
 //! threads. `limiter/clock_read` prices each clock beside quanta's (governor's clock).
+//! `BW_CALLGRIND=min` also measures what tests do not assert because the hardware and
+//! the kernel decide it: the coarse clock's lag, how far a TSC reading goes back between
+//! threads and how far it strays from `CLOCK_MONOTONIC`.
 //!
 //! With `BW_CALLGRIND=<case>/<ours|governor>` set (a case name below), the binary runs
 //! that one limiter `BW_CALLS` times (a million by default) and exits: the driver to run under
@@ -124,6 +127,43 @@ fn cross_thread_step_back(read: &(dyn Fn() -> u64 + Sync)) -> u64 {
     worst.into_inner()
 }
 
+/// How far `CLOCK_MONOTONIC_COARSE` lags `CLOCK_MONOTONIC` here: the worst of
+/// `precise - coarse` over 50 ms of reading pairs (precise first, so a preemption
+/// between the two can only hide lag), in ns, and the tick. The limiter's coarse-first
+/// path takes the lag as under `COARSE_LAG_TICKS` ticks; a late tick (a busy or virtual
+/// machine) is what could break that, so it is measured here, not asserted in a test.
+fn coarse_lag() -> (u64, u64) {
+    use breakwater::clock::{CoarseClock, MonotonicClock};
+    let tick = CoarseClock::resolution().as_nanos() as u64;
+    let mut worst = 0;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(50) {
+        let p = MonotonicClock.now();
+        let c = CoarseClock.now();
+        worst = worst.max(p.saturating_sub(c));
+    }
+    (worst, tick)
+}
+
+/// How far a TSC reading falls outside the two `CLOCK_MONOTONIC` readings that bracket
+/// it, worst over 1 000 000 brackets, in ns, and the time since calibration: the scale's
+/// error over that time plus any skew between the vCPUs' counters. The conversion math
+/// is proptested (`tests/clock_tsc.rs`); the hardware's agreement is measured here.
+fn tsc_off_monotonic(tsc: &breakwater::clock::TscClock) -> (u64, u64) {
+    use breakwater::clock::MonotonicClock;
+    let mut worst = 0;
+    for _ in 0..1_000_000 {
+        let before = MonotonicClock.now();
+        let t = tsc.now();
+        let after = MonotonicClock.now();
+        worst = worst
+            .max(before.saturating_sub(t))
+            .max(t.saturating_sub(after));
+    }
+    let since = MonotonicClock.now() - tsc.calibration().ns0;
+    (worst, since)
+}
+
 /// `BW_CALLGRIND=min`: each case's cost per call as the fastest of many short batches,
 /// ours and governor's alternating, on one thread and on two threads sharing one limiter
 /// (a round's time is its slower thread's). On a loaded machine a batch that ran without
@@ -132,12 +172,23 @@ fn min_batches() {
     let fastest = |threads: usize, f: &(dyn Fn() + Sync)| {
         common::batch_ns(threads, if threads == 1 { 20_000 } else { 100_000 }, f)
     };
+    let (lag, tick) = coarse_lag();
+    println!(
+        "min/clock/coarse_lag: worst {lag} ns, tick {tick} ns ({:.2} ticks; taken as < {})",
+        lag as f64 / tick.max(1) as f64,
+        breakwater::clock::COARSE_LAG_TICKS
+    );
     if let AnyClock::Tsc(tsc) = AnyClock::Monotonic.precise_local() {
         let monotonic = AnyClock::Monotonic;
         println!(
             "min/clock/cross_thread_step_back: tsc {} ns, CLOCK_MONOTONIC {} ns",
             cross_thread_step_back(&|| tsc.now()),
             cross_thread_step_back(&|| monotonic.now())
+        );
+        let (off, since) = tsc_off_monotonic(&tsc);
+        println!(
+            "min/clock/tsc_off_monotonic: worst {off} ns outside its CLOCK_MONOTONIC bracket, {:.1} s after calibration",
+            since as f64 / 1e9
         );
     }
     for threads in [1, 2] {

@@ -3,18 +3,20 @@
 //! bookkeeping (rejection unwinding, metrics, permit plumbing) stays visible. Also the
 //! policy alone with 2 threads.
 //!
-//! Beside them: a policy with no stages (the pipeline's fixed cost), and the peer stack
-//! a Rust service would assemble by hand — a `failsafe` breaker wrapping a `governor`
-//! check and a `parking_lot::Mutex` in-flight counter — on 1 and 2 threads.
+//! Beside them: a policy with no stages (the pipeline's fixed cost), the same policy
+//! through the C ABI (`bw_policy_acquire` / `bw_policy_complete`, with `--features
+//! capi`), and the peer stack a Rust service would assemble by hand — a `failsafe`
+//! breaker wrapping a `governor` check and a `parking_lot::Mutex` in-flight counter — on
+//! 1 and 2 threads.
 //!
 //! Goals (issue 14): `empty_policy` ≤ 4 ns; `policy` ≤ 1.15× `sum_of_parts` and
-//! ≤ 0.7× `peer_stack`. Under load, compare within one run, or count instructions.
+//! ≤ 0.7× `peer_stack`; `policy_capi` ≤ 2 ns over `policy`. Under load, compare within one run, or count instructions.
 //!
 //! `cargo bench --bench pipeline`; with fat LTO and one codegen unit, as a
 //! release build of a dependent may be: `cargo bench --profile bench-lto --bench pipeline`.
 //!
-//! With `BW_CALLGRIND=<case>/ours` (`empty_policy`, `policy`, `sum_of_parts`,
-//! `peer_stack`), the binary runs that case `BW_CALLS` times (a million by default) and
+//! With `BW_CALLGRIND=<case>/ours` (`empty_policy`, `policy`, `policy_capi`,
+//! `sum_of_parts`, `peer_stack`), the binary runs that case `BW_CALLS` times (a million by default) and
 //! exits: the driver to run under `valgrind --tool=callgrind` for instruction counts
 //! (run it with two call counts and divide the difference, so the setup cancels out).
 //! `BW_CALLGRIND=min` prints each case's fastest batch instead (see `min_batches`).
@@ -88,6 +90,53 @@ impl PeerStack {
     }
 }
 
+/// The policy as a C caller has it: its `Arc` pointer is the `bw_policy*` handle (as
+/// `bw_engine_policy` hands out), and every call crosses the two `extern "C"` functions
+/// with a permit on the stack.
+#[cfg(feature = "capi")]
+struct CPolicy {
+    policy: std::sync::Arc<Policy>,
+}
+
+#[cfg(feature = "capi")]
+impl CPolicy {
+    fn new() -> CPolicy {
+        CPolicy {
+            policy: std::sync::Arc::new(policy()),
+        }
+    }
+
+    /// Acquire, succeed, complete through the C ABI; false when refused.
+    #[inline]
+    fn call(&self) -> bool {
+        use breakwater::ffi::codes::{
+            BW_DURATION_UNKNOWN, BW_OUTCOME_SUCCESS, BW_PRIORITY_DEFAULT,
+        };
+        use breakwater::ffi::policy::{
+            bw_permit, bw_policy, bw_policy_acquire, bw_policy_complete,
+        };
+        use breakwater::ffi::status::bw_status::BW_OK;
+        let handle = std::sync::Arc::as_ptr(&self.policy) as *const bw_policy;
+        let mut permit = std::mem::MaybeUninit::<bw_permit>::uninit();
+        // SAFETY: `handle` is live while `self` holds the Arc; the permit is written by
+        // the acquire before the completion reads it, and only then.
+        unsafe {
+            bw_policy_acquire(
+                black_box(handle),
+                BW_PRIORITY_DEFAULT,
+                permit.as_mut_ptr(),
+                std::ptr::null_mut(),
+            ) == BW_OK
+                && bw_policy_complete(
+                    handle,
+                    permit.as_mut_ptr(),
+                    black_box(BW_OUTCOME_SUCCESS),
+                    BW_DURATION_UNKNOWN,
+                ) == BW_OK
+        }
+    }
+}
+
 fn configs() -> (BreakerConfig, RateLimiterConfig, BulkheadConfig) {
     (
         BreakerConfig::default(),
@@ -112,13 +161,15 @@ fn policy() -> Policy {
     .unwrap()
 }
 
-/// Everything the benches time: the three stages alone, the policy of the three, a
-/// policy with no stages and the peer stack.
+/// Everything the benches time: the three stages alone, the policy of the three (also
+/// through the C ABI), a policy with no stages and the peer stack.
 struct Subjects {
     breaker: CircuitBreaker,
     limiter: RateLimiter,
     bulkhead: Bulkhead,
     policy: Policy,
+    #[cfg(feature = "capi")]
+    c_policy: CPolicy,
     empty: Policy,
     peers: PeerStack,
 }
@@ -131,6 +182,8 @@ impl Subjects {
             limiter: RateLimiter::new(lc).unwrap(),
             bulkhead: Bulkhead::new(hc).unwrap(),
             policy: policy(),
+            #[cfg(feature = "capi")]
+            c_policy: CPolicy::new(),
             empty: Policy::with_clock(PolicyConfig::new("empty"), AnyClock::Coarse).unwrap(),
             peers: PeerStack::new(),
         }
@@ -152,6 +205,8 @@ fn callgrind_driver() -> bool {
         limiter,
         bulkhead,
         policy,
+        #[cfg(feature = "capi")]
+        c_policy,
         empty,
         peers,
     } = Subjects::new();
@@ -174,6 +229,12 @@ fn callgrind_driver() -> bool {
             for _ in 0..calls {
                 let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
                 policy.complete_raw(p, Outcome::Success, None);
+            }
+        }
+        #[cfg(feature = "capi")]
+        "policy_capi" => {
+            for _ in 0..calls {
+                assert!(black_box(&c_policy).call());
             }
         }
         "sum_of_parts" => {
@@ -205,10 +266,12 @@ fn min_batches() {
         limiter,
         bulkhead,
         policy,
+        #[cfg(feature = "capi")]
+        c_policy,
         empty,
         peers,
     } = Subjects::new();
-    let cases: [(&str, &(dyn Fn() + Sync)); 4] = [
+    let fixed: [(&str, &(dyn Fn() + Sync)); 4] = [
         ("empty_policy", &|| {
             let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
             empty.complete_raw(p, Outcome::Success, None);
@@ -226,19 +289,31 @@ fn min_batches() {
         }),
         ("peer_stack", &|| assert!(black_box(&peers).call())),
     ];
-    let mut best = [f64::MAX; 4];
+    #[allow(unused_mut)] // without capi nothing is added
+    let mut cases = fixed.to_vec();
+    #[cfg(feature = "capi")]
+    let c_call = || assert!(black_box(&c_policy).call());
+    #[cfg(feature = "capi")]
+    cases.push(("policy_capi", &c_call));
+    let mut best = vec![f64::MAX; cases.len()];
     for _ in 0..300 {
         for (i, (_, f)) in cases.iter().enumerate() {
             best[i] = best[i].min(fastest(*f));
         }
     }
-    for ((name, _), ns) in cases.iter().zip(best) {
+    for ((name, _), &ns) in cases.iter().zip(&best) {
         println!("min/pipeline/1t/{name}: {ns:.2} ns");
     }
     println!(
         "min/pipeline/1t ratios: policy/sum_of_parts {:.2}, policy/peer_stack {:.2}",
         best[1] / best[2],
         best[1] / best[3]
+    );
+    #[cfg(feature = "capi")]
+    println!(
+        "min/pipeline/1t C ABI: policy_capi/peer_stack {:.2}, policy_capi - policy {:.2} ns",
+        best[4] / best[3],
+        best[4] - best[1]
     );
 }
 
@@ -251,6 +326,8 @@ fn bench(c: &mut Criterion) {
         limiter,
         bulkhead,
         policy,
+        #[cfg(feature = "capi")]
+        c_policy,
         empty,
         peers,
     } = Subjects::new();
@@ -295,6 +372,8 @@ fn bench(c: &mut Criterion) {
             empty.complete_raw(p, Outcome::Success, None);
         })
     });
+    #[cfg(feature = "capi")]
+    g.bench_function("policy_capi", |b| b.iter(|| assert!(c_policy.call())));
     g.bench_function("peer_stack", |b| b.iter(|| assert!(peers.call())));
     g.finish();
 

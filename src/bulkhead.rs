@@ -43,6 +43,11 @@ pub struct BulkheadConfig {
     /// Permits that may be out at once (at least 1).
     pub max_concurrent: u32,
     /// How long [`Bulkhead::acquire`] waits for a permit [0: never waits].
+    ///
+    /// The one wait the injected clock does not fully govern: the waiting thread parks
+    /// on a condition variable with a real-time timeout, so even on a
+    /// [`ManualClock`](crate::clock::ManualClock) a waiter gives up after `max_wait` of
+    /// real time (or earlier, when it wakes and the clock has reached its deadline).
     pub max_wait: Duration,
 }
 

@@ -1,4 +1,5 @@
-//! The C ABI's hot paths allocate nothing: policy acquire/complete, the standalone
+//! The C ABI's hot paths allocate nothing: policy acquire/complete (plain and keyed:
+//! new keys, rejections, evictions, shedding, releases), the standalone
 //! breaker (and its stats), limiter and bulkhead, and the retry schedule, called
 //! through their `extern "C"` functions (counted per thread).
 #![cfg(not(loom))]
@@ -8,6 +9,7 @@ use breakwater::ffi::bulkhead::*;
 use breakwater::ffi::clock::*;
 use breakwater::ffi::codes::*;
 use breakwater::ffi::engine::*;
+use breakwater::ffi::keyed::*;
 use breakwater::ffi::limiter::*;
 use breakwater::ffi::policy::*;
 use breakwater::ffi::retry::*;
@@ -54,25 +56,43 @@ fn the_counter_counts() {
     );
 }
 
+/// A manual clock, an engine of `toml` (NUL-terminated) on it, and its policy `name`;
+/// give them back to `free_all` after their last use.
+fn engine_policy(
+    toml: &[u8],
+    name: &std::ffi::CStr,
+) -> (*mut bw_clock, *mut bw_engine, *mut bw_policy) {
+    assert_eq!(toml.last(), Some(&0));
+    let (mut clock, mut engine, mut policy) = (null_mut(), null_mut(), null_mut());
+    // SAFETY: valid out-pointers, a NUL-terminated policy file and name.
+    unsafe {
+        assert_eq!(bw_clock_new_manual(1, &mut clock), BW_OK);
+        assert_eq!(
+            bw_engine_from_toml(toml.as_ptr().cast(), clock, &mut engine),
+            BW_OK
+        );
+        assert_eq!(bw_engine_policy(engine, name.as_ptr(), &mut policy), BW_OK);
+    }
+    (clock, engine, policy)
+}
+
+/// Frees what `engine_policy` made, each once.
+fn free_all(clock: *mut bw_clock, engine: *mut bw_engine, policy: *mut bw_policy) {
+    // SAFETY: live handles from `engine_policy`, each freed once, after its last use.
+    unsafe {
+        bw_policy_free(policy);
+        bw_engine_free(engine);
+        bw_clock_free(clock);
+    }
+}
+
 const TOML: &[u8] = b"[policies.p.circuit_breaker]\nminimum_calls = 100\n\
 [policies.p.bulkhead]\nmax_concurrent = 1\n\
 [policies.p.rate_limiter]\nrate = 1000000\nperiod = \"1s\"\n\0";
 
 #[test]
 fn policy_acquire_and_complete_allocate_nothing() {
-    let mut clock = null_mut();
-    let mut engine = null_mut();
-    let mut policy = null_mut();
-    // SAFETY: valid out-pointers and a NUL-terminated policy file; each handle is freed
-    // once at the end, after its last use.
-    unsafe {
-        assert_eq!(bw_clock_new_manual(1, &mut clock), BW_OK);
-        assert_eq!(
-            bw_engine_from_toml(TOML.as_ptr().cast(), clock, &mut engine),
-            BW_OK
-        );
-        assert_eq!(bw_engine_policy(engine, c"p".as_ptr(), &mut policy), BW_OK);
-    }
+    let (clock, engine, policy) = engine_policy(TOML, c"p");
     let n = allocations_in(|| {
         for i in 0..2000u64 {
             let mut permit = MaybeUninit::<bw_permit>::uninit();
@@ -105,12 +125,73 @@ fn policy_acquire_and_complete_allocate_nothing() {
     // The policy's first call on this thread creates the thread's metrics shard: one
     // allocation in 2,000 iterations, and none on any later call.
     assert_eq!(n, 1);
-    // SAFETY: each handle freed once, after its last use.
-    unsafe {
-        bw_policy_free(policy);
-        bw_engine_free(engine);
-        bw_clock_free(clock);
-    }
+    free_all(clock, engine, policy);
+}
+
+/// One permit an hour per key, one call in flight per key, a table for 8 keys.
+const KEYED_TOML: &[u8] = b"[policies.k.per_key]\nrate = 1\nperiod = \"1h\"\n\
+max_concurrent = 1\nmax_keys = 8\ntop_keys = 4\n\0";
+
+#[test]
+fn keyed_acquire_and_complete_allocate_nothing() {
+    let (clock, engine, policy) = engine_policy(KEYED_TOML, c"k");
+    let keys: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("client-{i}").into_bytes())
+        .collect();
+    let mut held: Vec<bw_keyed_permit> = Vec::with_capacity(keys.len());
+    // SAFETY: a live policy, a key slice valid for its length, a writable permit.
+    let acquire = |key: &[u8], out: &mut MaybeUninit<bw_keyed_permit>| unsafe {
+        let mut after = 0u64;
+        bw_policy_acquire_keyed(
+            policy,
+            key.as_ptr(),
+            key.len(),
+            BW_PRIORITY_DEFAULT,
+            out.as_mut_ptr(),
+            &mut after,
+        )
+    };
+    // SAFETY: a live policy; every permit passed was filled by `acquire`.
+    let complete = |permit: &mut bw_keyed_permit| unsafe {
+        bw_policy_complete_keyed(policy, permit, BW_OUTCOME_SUCCESS, 1000)
+    };
+    let mut warm = MaybeUninit::uninit();
+    let first = allocations_in(|| {
+        assert_eq!(acquire(b"warm-up", &mut warm), BW_OK);
+        // SAFETY: filled by the acquire above.
+        assert_eq!(complete(unsafe { warm.assume_init_mut() }), BW_OK);
+    });
+    assert_eq!(
+        first, 1,
+        "the first call allocates only this thread's shard"
+    );
+    let n = allocations_in(|| {
+        // New keys overflowing the table (evictions), each rejected once after its
+        // permit (the heavy-hitter sketch records it).
+        for key in &keys[..500] {
+            let mut permit = MaybeUninit::uninit();
+            assert_eq!(acquire(key, &mut permit), BW_OK);
+            // SAFETY: filled by the acquire above.
+            assert_eq!(complete(unsafe { permit.assume_init_mut() }), BW_OK);
+            let mut refused = MaybeUninit::uninit();
+            assert_eq!(acquire(key, &mut refused), BW_RATE_LIMITED);
+        }
+        // Keys holding their slots fill the table: load shed; then every slot back.
+        for key in &keys[500..] {
+            let mut permit = MaybeUninit::uninit();
+            match acquire(key, &mut permit) {
+                // SAFETY: filled by the acquire.
+                BW_OK => held.push(unsafe { permit.assume_init() }),
+                status => assert_eq!(status, BW_LOAD_SHED),
+            }
+        }
+        for permit in &mut held {
+            assert_eq!(complete(permit), BW_OK);
+        }
+    });
+    assert_eq!(n, 0, "keyed calls through the C ABI allocate nothing");
+    assert!(held.len() < 500, "some keys were shed: {}", held.len());
+    free_all(clock, engine, policy);
 }
 
 #[test]

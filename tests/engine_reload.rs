@@ -419,3 +419,62 @@ fn a_users_own_clock_drives_an_engine_and_its_policies() {
     time.0.fetch_add(500_000_000, Ordering::SeqCst);
     api.acquire().unwrap().success();
 }
+
+/// The threads of this process named `name` (Linux truncates names to 15 bytes).
+#[cfg(all(feature = "fleet", target_os = "linux"))]
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+#[cfg(all(feature = "fleet", target_os = "linux"))]
+#[test]
+fn a_replaced_fleet_stage_s_threads_exit_while_the_handle_is_held() {
+    // No Redis needed: a fleet stage starts its threads at build and connects only when
+    // they first run; nothing listens on port 1, so every round trip fails at once.
+    // The only fleet policy of this test binary, so the thread names are its own.
+    let file = |rate: u32| {
+        format!(
+            "[policies.frt.rate_limiter]\nrate = {rate}\nperiod = \"1s\"\nscope = \"fleet\"\n\
+             [policies.frt.fleet]\naddress = \"127.0.0.1:1\"\non_unavailable = \"deny\"\n\
+             max_concurrent = 4\ntimeout = \"50ms\"\nmax_backoff = \"100ms\"\n"
+        )
+    };
+    let threads = || {
+        (
+            threads_named("bw-fleet-frt"),
+            threads_named("bw-fleet-slots-"),
+        )
+    };
+    // A thread names itself as it starts and exits on its own: wait for the count (not
+    // a timing claim: the bound only turns a thread that never comes or never goes into
+    // a failure instead of a hang).
+    let settled = |want: (usize, usize)| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while threads() != want && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        threads()
+    };
+    let engine = Engine::from_toml_str(&file(10)).unwrap();
+    let held = engine.policy("frt").unwrap();
+    assert_eq!(settled((1, 1)), (1, 1), "one refill and one lease thread");
+
+    engine.reload_str(&file(20)).unwrap();
+    assert_eq!(
+        held.retained_configurations(),
+        2,
+        "the replaced stages are kept"
+    );
+    // Two of each for a moment (the new stages' threads start, the old ones' exit).
+    assert_eq!(
+        settled((1, 1)),
+        (1, 1),
+        "only the stages in force keep their threads, though the old ones are still held"
+    );
+    assert_eq!(held.retained_configurations(), 2);
+    drop(held);
+}

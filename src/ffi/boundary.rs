@@ -187,12 +187,40 @@ pub(crate) unsafe fn value_or<H: ArcHandle, T: Copy>(
     default: T,
     read: impl FnOnce(&H::Rust) -> T,
 ) -> T {
+    non_null_or(handle, default, |h| {
+        // SAFETY: `non_null_or` passes only a non-NULL `handle`, live by this
+        // function's contract.
+        read(unsafe { H::borrow(h) })
+    })
+}
+
+/// [`value_or`] for a single-owner handle (a retry state): `default` when `handle` is
+/// NULL or `read` panics.
+///
+/// # Safety
+/// `handle` must be NULL or live (as for [`BoxHandle::borrow`]).
+#[inline]
+pub(crate) unsafe fn box_value_or<H: BoxHandle, T: Copy>(
+    handle: *const H,
+    default: T,
+    read: impl FnOnce(&H::Rust) -> T,
+) -> T {
+    non_null_or(handle, default, |h| {
+        // SAFETY: `non_null_or` passes only a non-NULL `handle`, live and not mutated
+        // during the call by this function's contract.
+        read(unsafe { H::borrow(h) })
+    })
+}
+
+/// The NULL check and panic catch that [`value_or`] and [`box_value_or`] share:
+/// `read` sees only a non-NULL `handle`.
+#[inline]
+fn non_null_or<H, T: Copy>(handle: *const H, default: T, read: impl FnOnce(*const H) -> T) -> T {
     ffi_value!(default, {
         if handle.is_null() {
             return default;
         }
-        // SAFETY: non-NULL here, and live by this function's contract.
-        read(unsafe { H::borrow(handle) })
+        read(handle)
     })
 }
 

@@ -61,13 +61,14 @@ pub unsafe extern "C" fn bw_engine_from_toml(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(out);
-        // SAFETY: NULL or NUL-terminated by contract.
-        let text = match unsafe { c_bytes(toml, "toml") } {
-            Ok(t) => t,
-            Err(status) => return status,
-        };
-        // SAFETY: `clock` NULL or live, `out` non-NULL and writable, by contract.
-        unsafe { new_engine(clock, out, PolicyFile::from_bytes(text)) }
+        // SAFETY: `toml` NULL or NUL-terminated, `clock` NULL or live, `out` non-NULL
+        // and writable, by contract.
+        unsafe {
+            with_file(
+                || c_bytes(toml, "toml"),
+                |text| new_engine(clock, out, PolicyFile::from_bytes(text)?),
+            )
+        }
     })
 }
 
@@ -85,14 +86,28 @@ pub unsafe extern "C" fn bw_engine_from_path(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(out);
-        // SAFETY: NULL or NUL-terminated by contract.
-        let path = match unsafe { c_path(path, "path") } {
-            Ok(p) => p,
-            Err(status) => return status,
-        };
-        // SAFETY: `clock` NULL or live, `out` non-NULL and writable, by contract.
-        unsafe { new_engine(clock, out, PolicyFile::load(path)) }
+        // SAFETY: `path` NULL or NUL-terminated, `clock` NULL or live, `out` non-NULL
+        // and writable, by contract.
+        unsafe {
+            with_file(
+                || c_path(path, "path"),
+                |path| new_engine(clock, out, PolicyFile::load(path)?),
+            )
+        }
     })
+}
+
+/// The body the four functions that take a policy file from C share: `read` the
+/// argument (its status when it cannot be read), then `act` on it; a policy-file error
+/// becomes its status (`file_error`).
+fn with_file<'a, S: ?Sized + 'a>(
+    read: impl FnOnce() -> Result<&'a S, bw_status>,
+    act: impl FnOnce(&'a S) -> Result<bw_status, PolicyFileError>,
+) -> bw_status {
+    match read() {
+        Ok(source) => act(source).unwrap_or_else(|e| file_error(&e)),
+        Err(status) => status,
+    }
 }
 
 /// An engine on `clock` loaded with `file`, written to `*out`; nothing is written when
@@ -103,16 +118,14 @@ pub unsafe extern "C" fn bw_engine_from_path(
 unsafe fn new_engine(
     clock: *const bw_clock,
     out: *mut *mut bw_engine,
-    file: Result<PolicyFile, PolicyFileError>,
-) -> bw_status {
+    file: PolicyFile,
+) -> Result<bw_status, PolicyFileError> {
     // SAFETY: NULL or live by this function's contract.
     let engine = Engine::with_clock(unsafe { clock_or_system(clock) });
-    if let Err(e) = file.and_then(|f| engine.reload(f)) {
-        return file_error(&e);
-    }
+    engine.reload(file)?;
     // SAFETY: non-NULL and writable by this function's contract.
     unsafe { write_out(out, bw_engine::into_handle(engine)) };
-    bw_status::BW_OK
+    Ok(bw_status::BW_OK)
 }
 
 /// Writes a new reference to the process-wide engine to `*out` (free it with
@@ -147,16 +160,18 @@ pub unsafe extern "C" fn bw_engine_reload_toml(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(engine);
-        // SAFETY: NULL or NUL-terminated by contract.
-        let text = match unsafe { c_bytes(toml, "toml") } {
-            Ok(t) => t,
-            Err(status) => return status,
-        };
         // SAFETY: non-NULL and live by contract.
         let engine = unsafe { bw_engine::borrow(engine) };
-        match PolicyFile::from_bytes(text).and_then(|f| engine.reload(f)) {
-            Ok(_) => bw_status::BW_OK,
-            Err(e) => file_error(&e),
+        // SAFETY: NULL or NUL-terminated by contract.
+        unsafe {
+            with_file(
+                || c_bytes(toml, "toml"),
+                |text| {
+                    engine
+                        .reload(PolicyFile::from_bytes(text)?)
+                        .map(|_| bw_status::BW_OK)
+                },
+            )
         }
     })
 }
@@ -173,16 +188,14 @@ pub unsafe extern "C" fn bw_engine_reload_path(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(engine);
-        // SAFETY: NULL or NUL-terminated by contract.
-        let path = match unsafe { c_path(path, "path") } {
-            Ok(p) => p,
-            Err(status) => return status,
-        };
         // SAFETY: non-NULL and live by contract.
         let engine = unsafe { bw_engine::borrow(engine) };
-        match engine.reload_path(path) {
-            Ok(_) => bw_status::BW_OK,
-            Err(e) => file_error(&e),
+        // SAFETY: NULL or NUL-terminated by contract.
+        unsafe {
+            with_file(
+                || c_path(path, "path"),
+                |path| engine.reload_path(path).map(|_| bw_status::BW_OK),
+            )
         }
     })
 }

@@ -2,11 +2,9 @@
 //! so its per-key limits (the `per_key` section) apply. The permit is a `bw_permit`
 //! plus the two words of the key's slot, by value: no allocation per call.
 
-use std::time::Duration;
-
 use super::boundary::{ensure_non_null, ffi_status, write_out, ArcHandle};
-use super::codes::{known_duration, parse_outcome, parse_priority};
-use super::policy::{bw_permit, bw_policy, words::KEYED};
+use super::codes::parse_priority;
+use super::policy::{bw_permit, bw_policy, completion, words::KEYED};
 use super::status::{bw_status, fail, write_rejection};
 use crate::keyed::KeySlot;
 
@@ -119,15 +117,12 @@ pub unsafe extern "C" fn bw_policy_complete_keyed(
     duration_ns: u64,
 ) -> bw_status {
     ffi_status!({
-        ensure_non_null!(policy, permit);
-        let outcome = match parse_outcome(outcome) {
-            Ok(o) => o,
-            Err(status) => return status,
-        };
-        // SAFETY: non-NULL and live by contract.
-        let policy = unsafe { bw_policy::borrow(policy) };
-        // SAFETY: non-NULL, valid and not shared during the call, by contract.
-        let keyed = unsafe { &mut *permit };
+        // SAFETY: the caller's contract is `completion`'s.
+        let (policy, keyed, outcome, duration) =
+            match unsafe { completion(policy, permit, outcome, duration_ns) } {
+                Ok(args) => args,
+                Err(status) => return status,
+            };
         let holds_slot = keyed.permit.opaque[5] & KEYED != 0;
         let slot = if holds_slot {
             match KeySlot::from_parts(keyed.key_opaque) {
@@ -154,7 +149,6 @@ pub unsafe extern "C" fn bw_policy_complete_keyed(
             Err(status) => return status,
         };
         raw.keyed = slot;
-        let duration = known_duration(duration_ns).map(Duration::from_nanos);
         policy.complete_raw(raw, outcome, duration);
         bw_status::BW_OK
     })
@@ -167,6 +161,7 @@ mod tests {
     use crate::ffi::codes::{BW_OUTCOME_SUCCESS, BW_PRIORITY_DEFAULT};
     use crate::keyed::PerKeyConfig;
     use crate::policy::{Policy, PolicyConfig};
+    use std::time::Duration;
 
     fn policy() -> *const bw_policy {
         let policy = Policy::with_clock(

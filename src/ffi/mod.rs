@@ -22,7 +22,9 @@
 //!
 //! The core never imports this module. Every function here is documented for C
 //! callers: who owns what, what NULL does, thread-safety, and that outputs are written
-//! only on success. The generated header is `include/breakwater.h`.
+//! only on success, except where a function documents otherwise
+//! (`bw_policy_retry_next` writes the give-up reason with `BW_RETRY_GIVE_UP`). The
+//! generated header is `include/breakwater.h`.
 #![allow(non_camel_case_types)]
 
 pub(crate) mod boundary;

@@ -286,22 +286,50 @@ pub unsafe extern "C" fn bw_policy_complete(
     duration_ns: u64,
 ) -> bw_status {
     ffi_status!({
-        ensure_non_null!(policy, permit);
-        let outcome = match parse_outcome(outcome) {
-            Ok(o) => o,
-            Err(status) => return status,
-        };
-        // SAFETY: non-NULL and live by contract.
-        let policy = unsafe { bw_policy::borrow(policy) };
-        // SAFETY: non-NULL, valid and not shared during the call, by contract.
-        let permit = unsafe { &mut *permit };
-        let duration = known_duration(duration_ns).map(Duration::from_nanos);
+        // SAFETY: the caller's contract is `completion`'s.
+        let (policy, permit, outcome, duration) =
+            match unsafe { completion(policy, permit, outcome, duration_ns) } {
+                Ok(args) => args,
+                Err(status) => return status,
+            };
         let instance = permit.opaque[0];
         if policy.complete_current(instance, || permit.redeem_current(), outcome, duration) {
             return bw_status::BW_OK;
         }
         complete_checked(policy, permit, outcome, duration)
     })
+}
+
+/// What a completion (`bw_policy_complete`, `bw_policy_complete_keyed`) takes from its
+/// arguments, checked in the order both document: the NULL pointers, then the outcome
+/// (`BW_INVALID_ARGUMENT`, the permit untouched); the duration as the policy reads it.
+///
+/// # Safety
+/// `policy` must be NULL or live; `permit` NULL or valid and not accessed by another
+/// thread while the returned borrow lives.
+#[inline(always)]
+pub(super) unsafe fn completion<'a, P>(
+    policy: *const bw_policy,
+    permit: *mut P,
+    outcome: i32,
+    duration_ns: u64,
+) -> Result<(&'a Policy, &'a mut P, crate::Outcome, Option<Duration>), bw_status> {
+    let checked = || -> bw_status {
+        ensure_non_null!(policy, permit);
+        bw_status::BW_OK
+    };
+    match checked() {
+        bw_status::BW_OK => {}
+        status => return Err(status),
+    }
+    let outcome = parse_outcome(outcome)?;
+    // SAFETY: non-NULL (checked) and live by this function's contract.
+    let policy = unsafe { bw_policy::borrow(policy) };
+    // SAFETY: non-NULL (checked), valid and not shared while borrowed, by this
+    // function's contract.
+    let permit = unsafe { &mut *permit };
+    let duration = known_duration(duration_ns).map(Duration::from_nanos);
+    Ok((policy, permit, outcome, duration))
 }
 
 /// `bw_policy_complete` for every permit `redeem_current` leaves: one of replaced
@@ -604,4 +632,106 @@ pub unsafe extern "C" fn bw_policy_chaos_set_enabled(
             ),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::{ChaosConfig, LatencyFault};
+    use crate::clock::{AnyClock, ManualClock};
+    use crate::ffi::codes::{
+        BW_OUTCOME_SUCCESS, BW_PERMIT_INJECTED_FAILURE, BW_PERMIT_INJECTED_LATENCY,
+        BW_PRIORITY_DEFAULT,
+    };
+    use crate::policy::PolicyConfig;
+
+    /// A C handle of a policy with only `chaos`, enabled, on a manual clock.
+    fn chaos_policy(chaos: ChaosConfig) -> *mut bw_policy {
+        let config = PolicyConfig::new("chaos").with_chaos(chaos.with_enabled(true));
+        let clock = AnyClock::Manual(ManualClock::new());
+        bw_policy::into_handle(Policy::with_clock(config, clock).unwrap())
+    }
+
+    /// Acquires `n` permits of `policy` through the C ABI and completes each; returns
+    /// each permit's (flags, injected latency) as C read them.
+    fn acquire_and_complete(policy: *mut bw_policy, n: usize) -> Vec<(u32, u64)> {
+        (0..n)
+            .map(|_| {
+                // SAFETY: all-zero bytes are a valid `bw_permit` (plain integers).
+                let mut permit: bw_permit = unsafe { std::mem::zeroed() };
+                // SAFETY: a live policy and valid out-pointers.
+                let status = unsafe {
+                    bw_policy_acquire(
+                        policy,
+                        BW_PRIORITY_DEFAULT,
+                        &mut permit,
+                        std::ptr::null_mut(),
+                    )
+                };
+                assert_eq!(status, bw_status::BW_OK);
+                let seen = (permit.flags, permit.injected_latency_ns);
+                // SAFETY: as above; the permit was filled by the acquire.
+                let status =
+                    unsafe { bw_policy_complete(policy, &mut permit, BW_OUTCOME_SUCCESS, 0) };
+                assert_eq!(status, bw_status::BW_OK);
+                seen
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_injected_latency_flag_is_set_exactly_when_latency_is_injected() {
+        let latency = LatencyFault::Fixed(Duration::from_millis(5));
+        let always = chaos_policy(
+            ChaosConfig::default()
+                .with_latency_probability(1.0)
+                .with_latency(latency),
+        );
+        for (flags, ns) in acquire_and_complete(always, 50) {
+            assert_eq!(ns, 5_000_000);
+            assert_eq!(
+                flags & BW_PERMIT_INJECTED_LATENCY,
+                BW_PERMIT_INJECTED_LATENCY
+            );
+            assert_eq!(flags & BW_PERMIT_INJECTED_FAILURE, 0);
+        }
+        let failing = chaos_policy(ChaosConfig::default().with_failure_probability(1.0));
+        for (flags, ns) in acquire_and_complete(failing, 50) {
+            assert_eq!(ns, 0);
+            assert_eq!(flags & BW_PERMIT_INJECTED_LATENCY, 0);
+            assert_eq!(
+                flags & BW_PERMIT_INJECTED_FAILURE,
+                BW_PERMIT_INJECTED_FAILURE
+            );
+        }
+        // Half and half: the flag follows each permit's own draw, both ways.
+        let half = chaos_policy(
+            ChaosConfig::default()
+                .with_latency_probability(0.5)
+                .with_failure_probability(0.5)
+                .with_latency(latency),
+        );
+        let seen = acquire_and_complete(half, 400);
+        for &(flags, ns) in &seen {
+            assert_eq!(
+                flags & BW_PERMIT_INJECTED_LATENCY != 0,
+                ns != 0,
+                "{flags:#x}"
+            );
+        }
+        let with_latency = seen.iter().filter(|(_, ns)| *ns != 0).count();
+        let failed = seen
+            .iter()
+            .filter(|(f, _)| f & BW_PERMIT_INJECTED_FAILURE != 0)
+            .count();
+        assert!(
+            with_latency > 0 && with_latency < seen.len(),
+            "{with_latency}"
+        );
+        assert!(failed > 0 && failed < seen.len(), "{failed}");
+        for policy in [always, failing, half] {
+            // SAFETY: the reference made by `chaos_policy`, freed once.
+            unsafe { bw_policy_free(policy) };
+        }
+    }
 }

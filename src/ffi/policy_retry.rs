@@ -16,7 +16,7 @@
 //! bw_retry_state_free(retry);
 //! ```
 
-use super::boundary::{ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, BoxHandle};
+use super::boundary::{ensure_non_null, ffi_status, value_or, write_out, ArcHandle, BoxHandle};
 use super::policy::bw_policy;
 use super::retry::{bw_retry_state, retry_after_hint, write_decision};
 use super::status::{bw_status, fail};
@@ -98,13 +98,8 @@ pub unsafe extern "C" fn bw_policy_retry_on(
 /// `policy` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn bw_policy_now(policy: *const bw_policy) -> u64 {
-    ffi_value!(0, {
-        if policy.is_null() {
-            return 0;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_policy::borrow(policy) }.now()
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { value_or(policy, 0, |p| p.now()) }
 }
 
 /// Starts the retry loop of one logical call with the policy's retry settings: a new

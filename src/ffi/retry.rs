@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use super::boundary::{
-    config_error, ensure_non_null, ffi_status, ffi_value, write_out, ArcHandle, BoxHandle,
+    box_value_or, clone_or_null, config_error, ensure_non_null, ffi_status, ffi_value, write_out,
+    ArcHandle, BoxHandle,
 };
 use super::clock::{bw_clock, clock_or_system};
 use super::status::{bw_status, fail};
@@ -368,13 +369,8 @@ pub unsafe extern "C" fn bw_retry_state_next_delay(
 /// `state` must be NULL or a live retry state not mutated during the call.
 #[no_mangle]
 pub unsafe extern "C" fn bw_retry_state_attempts(state: *const bw_retry_state) -> u32 {
-    ffi_value!(0, {
-        if state.is_null() {
-            return 0;
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_retry_state::borrow(state) }.attempts()
-    })
+    // SAFETY: NULL or live and not mutated during the call, by contract.
+    unsafe { box_value_or(state, 0, |s| s.attempts()) }
 }
 
 /// Creates a retry budget allowing `ratio` retries per recorded request
@@ -422,13 +418,8 @@ pub unsafe extern "C" fn bw_retry_budget_new(
 pub unsafe extern "C" fn bw_retry_budget_clone(
     budget: *const bw_retry_budget,
 ) -> *mut bw_retry_budget {
-    ffi_value!(std::ptr::null_mut(), {
-        if budget.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-NULL and live by contract.
-        unsafe { bw_retry_budget::clone_handle(budget) }
-    })
+    // SAFETY: NULL or live by contract.
+    unsafe { clone_or_null(budget) }
 }
 
 /// Drops one reference to `budget`; NULL is a no-op. Must not be called twice with the

@@ -95,6 +95,18 @@ unsafe fn with_cause(
     }
 }
 
+/// The body of every traced function: the NULL checks of its untraced twin first (so
+/// a NULL argument is `BW_NULL_POINTER` whatever `trace` holds), then the twin's call
+/// (`$call`, inside the caller's `unsafe`) with the trace context as its cause.
+macro_rules! traced {
+    ($trace:ident, [$($ptr:ident),+], $call:expr) => {
+        ffi_status!({
+            ensure_non_null!($($ptr),+);
+            with_cause($trace, || $call)
+        })
+    };
+}
+
 /// `bw_policy_acquire` for a call with the trace context `trace` (NULL: untraced).
 /// The events this acquire causes (an open breaker admitting a half-open probe, a
 /// load-shed rejection) carry it. Statuses and outputs as `bw_policy_acquire`, plus
@@ -111,16 +123,15 @@ pub unsafe extern "C" fn bw_policy_acquire_traced(
     out_permit: *mut bw_permit,
     out_retry_after_ns: *mut u64,
 ) -> bw_status {
-    ffi_status!({
-        ensure_non_null!(policy, out_permit);
-        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
-        // bw_policy_acquire's.
-        unsafe {
-            with_cause(trace, || {
-                bw_policy_acquire(policy, priority, out_permit, out_retry_after_ns)
-            })
-        }
-    })
+    // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+    // bw_policy_acquire's.
+    unsafe {
+        traced!(
+            trace,
+            [policy, out_permit],
+            bw_policy_acquire(policy, priority, out_permit, out_retry_after_ns)
+        )
+    }
 }
 
 /// `bw_policy_complete` for a call with the trace context `trace` (NULL: untraced).
@@ -138,16 +149,15 @@ pub unsafe extern "C" fn bw_policy_complete_traced(
     duration_ns: u64,
     trace: *const bw_trace_context,
 ) -> bw_status {
-    ffi_status!({
-        ensure_non_null!(policy, permit);
-        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
-        // bw_policy_complete's.
-        unsafe {
-            with_cause(trace, || {
-                bw_policy_complete(policy, permit, outcome, duration_ns)
-            })
-        }
-    })
+    // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+    // bw_policy_complete's.
+    unsafe {
+        traced!(
+            trace,
+            [policy, permit],
+            bw_policy_complete(policy, permit, outcome, duration_ns)
+        )
+    }
 }
 
 /// `bw_policy_acquire_keyed` for a call with the trace context `trace` (NULL:
@@ -167,23 +177,22 @@ pub unsafe extern "C" fn bw_policy_acquire_keyed_traced(
     out_permit: *mut bw_keyed_permit,
     out_retry_after_ns: *mut u64,
 ) -> bw_status {
-    ffi_status!({
-        ensure_non_null!(policy, out_permit);
-        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
-        // bw_policy_acquire_keyed's.
-        unsafe {
-            with_cause(trace, || {
-                bw_policy_acquire_keyed(
-                    policy,
-                    key,
-                    key_len,
-                    priority,
-                    out_permit,
-                    out_retry_after_ns,
-                )
-            })
-        }
-    })
+    // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+    // bw_policy_acquire_keyed's.
+    unsafe {
+        traced!(
+            trace,
+            [policy, out_permit],
+            bw_policy_acquire_keyed(
+                policy,
+                key,
+                key_len,
+                priority,
+                out_permit,
+                out_retry_after_ns
+            )
+        )
+    }
 }
 
 /// `bw_policy_complete_keyed` for a call with the trace context `trace` (NULL:
@@ -201,16 +210,15 @@ pub unsafe extern "C" fn bw_policy_complete_keyed_traced(
     duration_ns: u64,
     trace: *const bw_trace_context,
 ) -> bw_status {
-    ffi_status!({
-        ensure_non_null!(policy, permit);
-        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
-        // bw_policy_complete_keyed's.
-        unsafe {
-            with_cause(trace, || {
-                bw_policy_complete_keyed(policy, permit, outcome, duration_ns)
-            })
-        }
-    })
+    // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+    // bw_policy_complete_keyed's.
+    unsafe {
+        traced!(
+            trace,
+            [policy, permit],
+            bw_policy_complete_keyed(policy, permit, outcome, duration_ns)
+        )
+    }
 }
 
 /// `bw_policy_retry_next` for a call with the trace context `trace` (NULL:
@@ -230,23 +238,22 @@ pub unsafe extern "C" fn bw_policy_retry_next_traced(
     out_delay_ns: *mut u64,
     out_reason: *mut i32,
 ) -> bw_status {
-    ffi_status!({
-        ensure_non_null!(policy, state, out_delay_ns);
-        // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
-        // bw_policy_retry_next's.
-        unsafe {
-            with_cause(trace, || {
-                bw_policy_retry_next(
-                    policy,
-                    state,
-                    what,
-                    retry_after_ns,
-                    out_delay_ns,
-                    out_reason,
-                )
-            })
-        }
-    })
+    // SAFETY: `trace` NULL or readable, and the rest of the caller's contract is
+    // bw_policy_retry_next's.
+    unsafe {
+        traced!(
+            trace,
+            [policy, state, out_delay_ns],
+            bw_policy_retry_next(
+                policy,
+                state,
+                what,
+                retry_after_ns,
+                out_delay_ns,
+                out_reason
+            )
+        )
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,9 @@ struct Shared {
     local: Option<Bulkhead>,
     /// Relaxed: re-read under `stop_lock` before every wait (see `Drop`).
     stop: AtomicBool,
+    /// The owner takes no new slots (see `retire`): the thread exits once `held` is
+    /// empty. Relaxed, as `stop`.
+    retired: AtomicBool,
     stop_lock: Mutex<()>,
     stop_cv: Condvar,
 }
@@ -123,6 +126,7 @@ impl FleetConcurrencyLimiter {
             rejected: AtomicU64::new(0),
             local,
             stop: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             stop_lock: Mutex::new(()),
             stop_cv: Condvar::new(),
         });
@@ -296,6 +300,12 @@ impl Shared {
                 if self.stop.load(Ordering::Relaxed) {
                     return;
                 }
+                // Checked under `stop_lock`, which `retire` takes to notify: a retire
+                // is seen here or wakes the wait below.
+                if self.retired.load(Ordering::Relaxed) && self.held.lock().is_empty() {
+                    self.link.close_idle();
+                    return;
+                }
                 let wait = if self.link.status.is_unavailable() {
                     period.min(self.fleet.timeout)
                 } else {
@@ -339,6 +349,17 @@ impl Shared {
                 self.leases_lost.fetch_add(lost as u64, Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl FleetConcurrencyLimiter {
+    /// The owner will take no new slots (see `FleetStage::retire`): the lease thread
+    /// keeps refreshing the slots still held and exits once none is, closing the idle
+    /// connections. Wakes it so an idle limit's thread goes at once.
+    pub(crate) fn retire(&self) {
+        let _guard = self.shared.stop_lock.lock();
+        self.shared.retired.store(true, Ordering::Relaxed);
+        self.shared.stop_cv.notify_one();
     }
 }
 

@@ -85,6 +85,12 @@ impl Link {
         })
     }
 
+    /// Closes the idle connections (a retired limit's thread, as it exits); a later
+    /// call opens one again.
+    pub(crate) fn close_idle(&self) {
+        self.idle.lock().clear();
+    }
+
     /// Whether a call may be tried now (see [`FleetStatus::may_attempt`]).
     #[inline]
     pub(crate) fn may_attempt(&self) -> bool {

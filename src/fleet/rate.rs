@@ -399,14 +399,24 @@ impl Shared {
             drop(guard);
             self.wake.store(false, Ordering::Relaxed);
         }
+        self.link.close_idle();
+    }
+}
+
+impl FleetRateLimiter {
+    /// Stops the refill thread (its owner will take no more tokens; see
+    /// `FleetStage::retire`); it exits after at most the Redis call under way, closing
+    /// the idle connections.
+    pub(crate) fn retire(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake.store(false, Ordering::Relaxed);
+        self.shared.wake_refill();
     }
 }
 
 impl Drop for FleetRateLimiter {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.store(false, Ordering::Relaxed);
-        self.shared.wake_refill();
+        self.retire();
         // Not joined: the thread exits by itself after at most one Redis call (bounded
         // by the timeout), and the last holder of a policy may be a caller's thread
         // that must not wait for it.

@@ -125,6 +125,21 @@ impl FleetStage {
         }
     }
 
+    /// The policy replaced this stage (a reload changed its configuration): no new
+    /// acquire will reach it, though one under way and the completions of its permits
+    /// still may. The rate limit's refill thread stops now (its leased tokens are
+    /// spent by nobody but those acquires); the concurrency limit's lease thread keeps
+    /// the slots still held alive and stops once none is. Each closes its idle Redis
+    /// connections as it exits.
+    pub(crate) fn retire(&self) {
+        if let Some(r) = &self.rate {
+            r.retire();
+        }
+        if let Some(s) = &self.slots {
+            s.limiter.retire();
+        }
+    }
+
     /// Both limits' state: the rate limit's fields (zero without one), the concurrency
     /// limit's in `concurrency`, and unavailable if either is.
     pub(crate) fn snapshot(&self) -> FleetLimiterSnapshot {

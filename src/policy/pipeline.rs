@@ -24,9 +24,18 @@
 //! acquire, permit borrow or `&Stages` can be in use. The engine tries it at every
 //! reload and insert, under its registry's write lock. So replaced stages are freed at
 //! the first reload after the last outside handle was dropped, or with the engine; a
-//! caller that keeps a handle for good keeps each configuration replaced under it (one
-//! stage set, a few hundred bytes plus the breaker window, per changing reload) until it
-//! lets go. Acquire pays nothing for this: no reference count, no fence, no lock.
+//! caller that keeps a handle for good keeps each configuration replaced under it until
+//! it lets go. Acquire pays nothing for this: no reference count, no fence, no lock.
+//!
+//! What a retained stage set costs, per changing reload: a few hundred bytes of stage
+//! structs, plus the breaker's window (one slot per call of a count window, one bucket
+//! per time slice), plus a per-key table if it has one (29–59 bytes per key, allocated
+//! up front for `max_keys`: 3–6 MB at 100 000 keys) with its heavy-hitter sketch. Its
+//! fleet stages are the only part that does work: [`Policy::install`] retires the
+//! replaced set, so their background threads stop (the rate limit's at once, since no
+//! acquire reaches it again; the lease thread once the slots of the permits still out
+//! are given back) and close their Redis connections. What stays is their memory,
+//! until reclaimed.
 
 use std::time::Duration;
 
@@ -48,6 +57,16 @@ use crate::{ConfigError, Outcome, Rejection};
 
 use super::config::PolicyConfig;
 use super::stages::Stages;
+
+/// Tells replaced stages that no acquire will start on them again (one may still be
+/// running, and their permits still complete): the fleet limits stop their background
+/// work once they hold nothing. The other stages have no background work.
+fn retire(_stages: &Stages) {
+    #[cfg(all(feature = "fleet", not(loom)))]
+    if let Some(fleet) = &_stages.fleet_limiter {
+        fleet.retire();
+    }
+}
 
 /// A named pipeline of resilience stages with one `acquire` and one `complete`: a
 /// handle that follows reloads (see the module docs).
@@ -360,14 +379,25 @@ impl Policy {
     /// ones every later acquire uses. Permits issued before still complete against the
     /// stages that issued them, which the handle keeps until
     /// [`reclaim_replaced`](Self::reclaim_replaced).
+    ///
+    /// The replaced stages are retired: their fleet limits' background threads stop
+    /// refreshing and exit once they hold nothing, closing their Redis connections
+    /// (see the module docs), while the stages themselves stay until reclaimed.
     pub(crate) fn install(&self, stages: Arc<Stages>) {
         let address = stages_address(&stages);
         let mut versions = self.versions.lock();
         versions.push(stages);
         // Release: pairs with the Acquire load in `stages`: a thread that sees the new
         // address also sees the stages fully built. Stored after the push, so the
-        // pointer never names stages `versions` does not own.
-        self.current.store(address, Ordering::Release);
+        // pointer never names stages `versions` does not own. The swap's load needs no
+        // ordering: stores of `current` happen only here, under `versions`' lock.
+        let replaced = self.current.swap(address, Ordering::Release);
+        if let Some(old) = versions
+            .iter()
+            .find(|s| std::ptr::eq(stages_address(s), replaced))
+        {
+            retire(old);
+        }
     }
 
     /// Drops every replaced stage set. `&mut self` proves that nothing else can reach
@@ -566,6 +596,7 @@ impl Policy {
 
     /// [`Policy::acquire_raw`] handing the permit to `ok` or the rejection to `err`
     /// (see `Stages::acquire_then`: the C ABI writes the permit straight to C).
+    #[cfg(all(feature = "capi", not(loom)))]
     #[inline(always)]
     pub(crate) fn acquire_raw_then<R>(
         &self,
@@ -582,6 +613,7 @@ impl Policy {
     /// against those stages and returns `true`; otherwise does nothing and returns
     /// `false`. One look at the stages: [`complete_raw`](Self::complete_raw) after a
     /// separate check of the instance loaded them and compared it twice.
+    #[cfg(all(feature = "capi", not(loom)))]
     #[inline(always)]
     pub(crate) fn complete_current(
         &self,
