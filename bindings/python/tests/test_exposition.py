@@ -22,7 +22,7 @@ def samples(text: str) -> Dict[Key, float]:
 
 
 def test_abi_version() -> None:
-    assert bw.ABI_VERSION == 7
+    assert bw.ABI_VERSION == 8
 
 
 def test_exposition_parses_and_counts_exactly(engine: bw.Engine, clock: bw.ManualClock) -> None:
