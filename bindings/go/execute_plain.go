@@ -11,11 +11,12 @@ import (
 	"unsafe"
 )
 
-// The plain path of Execute and ExecuteKey: a policy without retries and timeout, on an engine without
-// a listener, no call options and no telemetry hooks. Then an attempt is the acquire,
-// the call and the completion, with nothing to arrange around them: no derived context,
-// no timer, no closure, the permit on the stack and each C call taken directly (two
-// crossings, nothing allocated). Anything else takes the general path (execute).
+// The plain path of Execute and ExecuteKey: a policy without retries, timeout and
+// bulkhead wait, on an engine without a listener, no call options and no telemetry
+// hooks. Then an attempt is the acquire, the call and the completion, with nothing to
+// arrange around them: no derived context, no timer, no closure, the permit on the
+// stack and each C call taken directly (two crossings, nothing allocated). Anything
+// else takes the general path (execute).
 
 // plain reports whether Execute may take the plain path: the cached settings say so and
 // are current, and no telemetry hooks are installed.
@@ -47,11 +48,7 @@ func (p *Policy) executePlain(ctx context.Context, fn func(context.Context) erro
 		return p.rejection("Policy.Execute", status, retryAfter)
 	}
 	if permit.permit.flags&(C.BW_PERMIT_INJECTED_FAILURE|C.BW_PERMIT_INJECTED_LATENCY) != 0 {
-		var keyedPermit *C.bw_keyed_permit
-		if keyed {
-			keyedPermit = &permit
-		}
-		err, _ := p.run(ctx, fn, &permit.permit, keyedPermit, 0, nil)
+		err, _ := p.run(ctx, fn, &permit, keyed, 0, nil)
 		return err
 	}
 	err := fn(ctx)

@@ -39,7 +39,7 @@ func (p *Policy) AllowKeyPriority(key []byte, priority Priority) (Done, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	box := &keyedPermit{policy: p}
+	box := &policyPermit{policy: p, keyed: true}
 	status, retryAfter := p.acquireKeyed(key, priority, nil, &box.permit)
 	if status != C.BW_OK {
 		return nil, p.rejection("Policy.AllowKey", status, retryAfter)
@@ -157,16 +157,3 @@ func (p *Policy) completeKeyedListening(permit *C.bw_keyed_permit, outcome Outco
 	putScratch(s)
 	return status
 }
-
-// keyedPermit is the permit behind AllowKey's Done.
-type keyedPermit struct {
-	policy *Policy
-	permit C.bw_keyed_permit
-	guard  completionGuard
-}
-
-func (b *keyedPermit) complete(outcome Outcome) error {
-	return b.guard.complete(func() C.bw_status { return b.policy.completeKeyed(&b.permit, outcome, nil) })
-}
-
-func (b *keyedPermit) abandon() { b.guard.abandon(b.complete) }
