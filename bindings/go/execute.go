@@ -76,8 +76,10 @@ func applyCallOptions(opts []CallOption) callOptions {
 // With WithFallback, the fallback turns the final error into Execute's result.
 // Execute allocates nothing when the call succeeds on a policy without retries.
 func (p *Policy) Execute(ctx context.Context, fn func(context.Context) error, opts ...CallOption) error {
-	if len(opts) == 0 && p.plain() {
-		return p.executePlain(ctx, fn, nil, false)
+	if len(opts) == 0 {
+		if s := p.plain(); s != nil {
+			return p.executePlain(ctx, fn, nil, false, s)
+		}
 	}
 	o := callOptions{priority: Default}
 	if len(opts) > 0 {

@@ -108,13 +108,21 @@ func TestCancellationDuringPolicyBulkheadWait(t *testing.T) {
 		{"ExecuteKey", nil, func(ctx context.Context, p *breakwater.Policy, called *atomic.Bool) error {
 			return p.ExecuteKey(ctx, []byte("tenant"), func(context.Context) error { called.Store(true); return nil })
 		}},
+		{"ExecuteKey with per-key limits", nil, func(ctx context.Context, p *breakwater.Policy, called *atomic.Bool) error {
+			return p.ExecuteKey(ctx, []byte("tenant"), func(context.Context) error { called.Store(true); return nil })
+		}},
 		{"Execute with a listener", []breakwater.Option{breakwater.WithEventListener(func(breakwater.Event) {})},
 			func(ctx context.Context, p *breakwater.Policy, called *atomic.Bool) error {
 				return p.Execute(ctx, func(context.Context) error { called.Store(true); return nil })
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			policy := mustPolicy(t, mustEngine(t, waitingBulkhead, tc.opts...), "w")
+			toml := waitingBulkhead
+			if strings.Contains(tc.name, "per-key") {
+				// The key may hold one permit: one left behind would refuse the next call.
+				toml += "[policies.w.per_key]\nrate = 1000\nmax_concurrent = 1\nmax_keys = 8\n"
+			}
+			policy := mustPolicy(t, mustEngine(t, toml, tc.opts...), "w")
 			release := holdOne(t, policy)
 			ctx, cancel := context.WithCancel(context.Background())
 			var called atomic.Bool
@@ -127,6 +135,9 @@ func TestCancellationDuringPolicyBulkheadWait(t *testing.T) {
 				t.Fatalf("got %v (called: %v), want context.Canceled without a call", err, called.Load())
 			}
 			wantNothingLeft(t, policy, release)
+			if err := policy.ExecuteKey(context.Background(), []byte("tenant"), func(context.Context) error { return nil }); err != nil {
+				t.Fatalf("the key's permit should be free: %v", err)
+			}
 		})
 	}
 }

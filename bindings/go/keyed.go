@@ -50,8 +50,10 @@ func (p *Policy) AllowKeyPriority(key []byte, priority Priority) (Done, error) {
 // ExecuteKey is Execute for a call on behalf of key: every attempt asks the key's
 // limits first (a retry is a new call of the key).
 func (p *Policy) ExecuteKey(ctx context.Context, key []byte, fn func(context.Context) error, opts ...CallOption) error {
-	if len(opts) == 0 && p.plain() {
-		return p.executePlain(ctx, fn, key, true)
+	if len(opts) == 0 {
+		if s := p.plain(); s != nil {
+			return p.executePlain(ctx, fn, key, true, s)
+		}
 	}
 	o := callOptions{priority: Default}
 	if len(opts) > 0 {

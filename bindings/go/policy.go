@@ -73,8 +73,8 @@ type policySettings struct {
 	// bulkheadWait: the bulkhead's max_wait, which Execute waits out in ctx-aware
 	// slices (execute_wait.go); 0 when the acquire never blocks.
 	bulkheadWait time.Duration
-	// plain: no retries, no timeout, no bulkhead wait, no listener, so Execute may take
-	// its plain path (execute_plain.go).
+	// plain: no retries, no timeout, no listener, so Execute may take its plain path
+	// (execute_plain.go).
 	plain bool
 }
 
@@ -134,7 +134,7 @@ func (p *Policy) refresh() *policySettings {
 	if C.bw_policy_bulkhead_max_wait(p.ptr, &maxWait) == C.BW_OK {
 		s.bulkheadWait = nsDuration(maxWait)
 	}
-	s.plain = !s.hasRetry && s.timeout == 0 && s.bulkheadWait == 0 && !p.shared.listening
+	s.plain = !s.hasRetry && s.timeout == 0 && !p.shared.listening
 	runtime.KeepAlive(p)
 	p.settings.Store(s)
 	return s
