@@ -22,7 +22,10 @@ import (
 // once — its permit, its other rejection, or, when max_wait has passed, one last ask
 // that counts a full bulkhead. A call whose ctx ends during the wait holds nothing and
 // is not counted (as a cancelled Rust future). Waiters are not served in arrival order
-// as the library's own waiters are: each slice queues anew.
+// as the library's own waiters are: each slice queues anew, and asks every stage anew
+// (as the tower layer's waiters do), so the breaker and the rate limiter are asked once
+// per slice and give back what the full bulkhead's refusal unwinds (a limiter token
+// exactly, unless a call was admitted after it; see RateLimiter's Reservation.Cancel).
 
 // acquireCancellable is attempt's acquire on a policy whose bulkhead waits. On BW_OK
 // *out holds the permit (its key's slot when o.keyed); a non-nil error is ctx's, with
