@@ -162,7 +162,7 @@
 // The ABI version: bumped on every change of the header's declarations (types,
 // fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 // were built against and refuse to load otherwise.
-#define BW_ABI_VERSION 7
+#define BW_ABI_VERSION 8
 
 // The result of every fallible `bw_` function.
 //
@@ -1385,6 +1385,59 @@ bw_status bw_policy_retry_next(const bw_policy *policy,
                                uint64_t retry_after_ns,
                                uint64_t *out_delay_ns,
                                int32_t *out_reason);
+
+// Writes the `max_wait` of the policy's bulkhead (nanoseconds; 0 when it has no
+// bulkhead or its bulkhead never waits) to `*out_max_wait_ns`: whether
+// `bw_policy_acquire` can block, so a binding that can cancel a call uses
+// `bw_policy_acquire_within` instead. A held handle reads the configuration it
+// follows now. Returns `BW_OK` or `BW_NULL_POINTER` (nothing written). Thread-safe,
+// allocation-free.
+//
+// # Safety
+// `policy` must be NULL or live; `out_max_wait_ns` NULL or valid for a write.
+bw_status bw_policy_bulkhead_max_wait(const bw_policy *policy, uint64_t *out_max_wait_ns);
+
+// Asks every stage of `policy` for a permit, as `bw_policy_acquire_keyed_traced` when
+// `keyed` (`key`, `key_len` as there) and as `bw_policy_acquire_traced` otherwise
+// (`key` ignored), with `trace` NULL for an untraced call — but a full bulkhead waits
+// at most `wait_ns` (and never past its configured `max_wait`; 0: no wait), so the
+// caller can look at its cancellation between slices of the wait.
+//
+// - `BW_OK`: `*out_permit` is filled. Complete it exactly once: with
+//   `bw_policy_complete_keyed(_traced)` when `keyed`, otherwise its `permit` with
+//   `bw_policy_complete(_traced)`.
+// - `BW_BULKHEAD_FULL` with `*out_max_wait_ns` (when not NULL) set to the bulkhead's
+//   configured `max_wait` (> 0): the policy's bulkhead is full, and since
+//   `count_full` is false the refusal was not counted. Nothing is held: ask again
+//   (the next slice), or give up. A call given up because it was cancelled is not
+//   counted at all; one whose `max_wait` has passed is counted by one last call with
+//   `count_full` true (which may still get a permit).
+// - any other rejection status (a key's own `BW_BULKHEAD_FULL` among them), and a
+//   bulkhead's refusal when `count_full` is true or its `max_wait` is 0: counted, as
+//   `bw_policy_acquire` counts it, with `*out_max_wait_ns` set to 0.
+//   `*out_retry_after_ns` as for `bw_policy_acquire`.
+// - `BW_NULL_POINTER` (policy or out_permit NULL, or key NULL with `key_len` > 0 when
+//   `keyed`), `BW_INVALID_ARGUMENT` (unknown priority, invalid `trace`): nothing
+//   written.
+//
+// Thread-safe; blocks for at most `wait_ns`. `*out_permit` is written only on
+// `BW_OK`.
+//
+// # Safety
+// `policy` must be NULL or live; `key` NULL or valid for reads of `key_len` bytes;
+// `trace` NULL or valid for reads; `out_permit`, `out_retry_after_ns` and
+// `out_max_wait_ns` NULL or valid for writes.
+bw_status bw_policy_acquire_within(const bw_policy *policy,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   bool keyed,
+                                   int32_t priority,
+                                   const bw_trace_context *trace,
+                                   uint64_t wait_ns,
+                                   bool count_full,
+                                   bw_keyed_permit *out_permit,
+                                   uint64_t *out_retry_after_ns,
+                                   uint64_t *out_max_wait_ns);
 
 // Creates a retry configuration builder with the defaults and writes it to `*out`
 // (free it with `bw_retry_config_free`). `BW_NULL_POINTER` if `out` is NULL.

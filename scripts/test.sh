@@ -215,7 +215,7 @@ go_build_flags() {
 
 go_suite() {
   if ! command -v go >/dev/null 2>&1; then
-    echo "missing prerequisite: go (1.22 or later on PATH)"
+    echo "missing prerequisite: go 1.26 or later on PATH (the go directive of bindings/go/benchmarks and bindings/go/otel; bindings/go itself needs 1.24): get it from the Go download page, https://go.dev/dl/ (Debian 12's golang-go is 1.19, too old)"
     return 1
   fi
   make -C bindings/c lib || return 1
@@ -263,7 +263,7 @@ quickstarts() {
   if command -v go >/dev/null 2>&1; then
     (cd examples/quickstart/go && CGO_CFLAGS="$(cd ../../.. && go_build_flags)" go run .) || return 1
   else
-    echo "missing prerequisite: go (1.22 or later on PATH)"
+    echo "missing prerequisite: go 1.24 or later on PATH (the go directive of examples/quickstart/go): get it from the Go download page, https://go.dev/dl/ (Debian 12's golang-go is 1.19, too old)"
     return 1
   fi
   echo "-- rust"

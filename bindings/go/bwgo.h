@@ -64,6 +64,14 @@ static inline void bwgo_policy_complete_keyed_traced_quiet(uintptr_t policy,
 		duration_ns, trace);
 }
 
+static inline void bwgo_policy_acquire_within_quiet(uintptr_t policy, const uint8_t *key,
+		size_t key_len, bool keyed, int32_t priority, const bw_trace_context *trace,
+		uint64_t wait_ns, bool count_full, bw_keyed_permit *out_permit,
+		uint64_t *out_retry_after_ns, uint64_t *out_max_wait_ns, bw_status *out_status) {
+	*out_status = bw_policy_acquire_within((const bw_policy *)policy, key, key_len, keyed,
+		priority, trace, wait_ns, count_full, out_permit, out_retry_after_ns, out_max_wait_ns);
+}
+
 static inline bw_status bwgo_breaker_try_acquire_quiet(uintptr_t breaker,
 		bw_breaker_permit *out_permit, uint64_t *out_retry_after_ns) {
 	return bw_breaker_try_acquire((const bw_breaker *)breaker, out_permit, out_retry_after_ns);

@@ -42,6 +42,8 @@ package breakwater
 #cgo nocallback bwgo_policy_acquire_keyed_traced_quiet
 #cgo noescape bwgo_policy_complete_keyed_traced_quiet
 #cgo nocallback bwgo_policy_complete_keyed_traced_quiet
+#cgo noescape bwgo_policy_acquire_within_quiet
+#cgo nocallback bwgo_policy_acquire_within_quiet
 #cgo noescape bwgo_breaker_try_acquire_quiet
 #cgo nocallback bwgo_breaker_try_acquire_quiet
 #cgo noescape bwgo_breaker_complete_quiet

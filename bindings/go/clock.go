@@ -6,6 +6,7 @@ package breakwater
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -84,4 +85,10 @@ func durationNs(d time.Duration) C.uint64_t {
 		return 0
 	}
 	return C.uint64_t(d)
+}
+
+// nsDuration converts nanoseconds from the library to a duration, saturating at the
+// longest one (a max_wait may be up to 2^64 ns, past time.Duration's 292 years).
+func nsDuration(ns C.uint64_t) time.Duration {
+	return time.Duration(min(ns, C.uint64_t(math.MaxInt64)))
 }

@@ -10,9 +10,9 @@
 //
 //   - An Engine loads named policies from a policy file (LoadEngine, EngineFromTOML) and
 //     reloads them atomically; Engine.Policy hands out a Policy that follows reloads.
-//   - Policy.Execute(ctx, fn) runs fn with retries, backoff sleeps that end with ctx, a
-//     per-attempt timeout that cancels the attempt's context, and an optional fallback;
-//     Do[T] returns a value. Policy.Allow is the two-step form: done, err := Allow(),
+//   - Policy.Execute(ctx, fn) runs fn with retries, backoff sleeps and bulkhead waits
+//     that end with ctx, a per-attempt timeout that cancels the attempt's context, and
+//     an optional fallback; Do[T] returns a value. Policy.Allow is the two-step form: done, err := Allow(),
 //     then done(outcome).
 //   - Per-key limits (a policy's per_key section): Policy.AllowKey, ExecuteKey and DoKey
 //     give each key (client, API key, tenant: any bytes) its own quota and concurrency.

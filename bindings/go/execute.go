@@ -69,16 +69,17 @@ func applyCallOptions(opts []CallOption) callOptions {
 //   - the policy's retry section retries what it names (failures and timeouts by
 //     default) with its backoff and budget; sleeps end early when ctx ends, and no
 //     retry starts whose backoff would end past ctx's deadline;
-//   - a cancelled ctx stops everything: the attempt in flight is recorded as ignored.
-//
-// One wait ctx cannot shorten: a policy whose bulkhead has a max_wait blocks inside
-// the library's acquire for up to that wait (the C acquire takes no cancellation).
+//   - a cancelled ctx stops everything: the attempt in flight is recorded as ignored;
+//     a wait for a full bulkhead (one with a max_wait) ends with ctx's error, holding
+//     nothing and counted nowhere (see execute_wait.go).
 //
 // With WithFallback, the fallback turns the final error into Execute's result.
 // Execute allocates nothing when the call succeeds on a policy without retries.
 func (p *Policy) Execute(ctx context.Context, fn func(context.Context) error, opts ...CallOption) error {
-	if len(opts) == 0 && p.plain() {
-		return p.executePlain(ctx, fn, nil, false)
+	if len(opts) == 0 {
+		if s := p.plain(); s != nil {
+			return p.executePlain(ctx, fn, nil, false, s)
+		}
 	}
 	o := callOptions{priority: Default}
 	if len(opts) > 0 {
@@ -135,7 +136,7 @@ func (p *Policy) execute(ctx context.Context, fn func(context.Context) error, o 
 	}
 	s := p.current()
 	if !s.hasRetry {
-		err, _, _ := p.attempt(ctx, fn, o, s.timeout)
+		err, _, _ := p.attempt(ctx, fn, o, s)
 		return err
 	}
 	return p.retryLoop(ctx, fn, o, s)
@@ -143,7 +144,7 @@ func (p *Policy) execute(ctx context.Context, fn func(context.Context) error, o 
 
 // attempt runs one attempt. what is the retry class of a failed attempt (0: not
 // retryable, e.g. the caller gave up or the library answered an error).
-func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o *callOptions, timeout time.Duration) (err error, what uint32, retryAfter C.uint64_t) {
+func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o *callOptions, s *policySettings) (err error, what uint32, retryAfter C.uint64_t) {
 	hooks, trace, traced := traceOf(ctx)
 	// The permit of a keyed call is the policy permit with the key's slot; an unkeyed
 	// call uses the policy permit inside it.
@@ -154,6 +155,11 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o 
 		traceArg = &trace
 	}
 	switch {
+	case s.bulkheadWait > 0:
+		status, retryAfter, err = p.acquireCancellable(ctx, o, traceArg, &permit)
+		if err != nil {
+			return err, 0, 0
+		}
 	case o.keyed:
 		status, retryAfter = p.acquireKeyed(o.key, o.priority, traceArg, &permit)
 	case traced:
@@ -172,28 +178,23 @@ func (p *Policy) attempt(ctx context.Context, fn func(context.Context) error, o 
 		}
 		return err, what, retryAfter
 	}
-	var keyed *C.bw_keyed_permit
-	if o.keyed {
-		keyed = &permit
-	}
-	err, what = p.run(ctx, fn, &permit.permit, keyed, timeout, traceArg)
+	err, what = p.run(ctx, fn, &permit, o.keyed, s.timeout, traceArg)
 	return err, what, 0
 }
 
-// run makes the call of an admitted attempt and completes its permit: through keyed
-// when it is the permit of a keyed call, with the trace context when trace is not nil.
-// It applies the attempt's timeout, the injected latency and fault, and classifies the
-// outcome; what is as for attempt.
-func (p *Policy) run(ctx context.Context, fn func(context.Context) error, permit *C.bw_permit, keyed *C.bw_keyed_permit, timeout time.Duration, trace *TraceContext) (err error, what uint32) {
+// run makes the call of an admitted attempt and completes its permit (see
+// completePermit). It applies the attempt's timeout, the injected latency and fault,
+// and classifies the outcome; what is as for attempt.
+func (p *Policy) run(ctx context.Context, fn func(context.Context) error, permit *C.bw_keyed_permit, keyed bool, timeout time.Duration, trace *TraceContext) (err error, what uint32) {
 	callCtx := ctx
 	var cancel context.CancelFunc
 	if timeout > 0 {
 		callCtx, cancel = context.WithTimeout(ctx, timeout)
 	}
-	if permit.flags&C.BW_PERMIT_INJECTED_LATENCY != 0 {
-		err = sleep(callCtx, time.Duration(permit.injected_latency_ns))
+	if permit.permit.flags&C.BW_PERMIT_INJECTED_LATENCY != 0 {
+		err = sleep(callCtx, time.Duration(permit.permit.injected_latency_ns))
 	}
-	injectedFault := permit.flags&C.BW_PERMIT_INJECTED_FAILURE != 0
+	injectedFault := permit.permit.flags&C.BW_PERMIT_INJECTED_FAILURE != 0
 	if err == nil {
 		if injectedFault {
 			err = ErrInjectedFault
@@ -219,15 +220,7 @@ func (p *Policy) run(ctx context.Context, fn func(context.Context) error, permit
 	if cancel != nil {
 		cancel()
 	}
-	var status C.bw_status
-	switch {
-	case keyed != nil:
-		status = p.completeKeyed(keyed, outcome, trace)
-	case trace != nil:
-		status = p.completeTraced(permit, outcome, trace)
-	default:
-		status = p.complete(permit, outcome)
-	}
+	status := p.completePermit(permit, keyed, outcome, trace)
 	if status != C.BW_OK && err == nil {
 		err = statusError("Policy.Execute", status)
 	}
@@ -253,12 +246,12 @@ func (p *Policy) retryLoop(ctx context.Context, fn func(context.Context) error, 
 	runtime.KeepAlive(p)
 	if status != C.BW_OK {
 		// A reload removed the retry section since the settings were read: one attempt.
-		err, _, _ := p.attempt(ctx, fn, o, s.timeout)
+		err, _, _ := p.attempt(ctx, fn, o, s)
 		return err
 	}
 	defer C.bw_retry_state_free(state)
 	for {
-		err, what, retryAfter := p.attempt(ctx, fn, o, s.timeout)
+		err, what, retryAfter := p.attempt(ctx, fn, o, s)
 		if err == nil || what == 0 {
 			return err
 		}

@@ -39,7 +39,7 @@ func (p *Policy) AllowKeyPriority(key []byte, priority Priority) (Done, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	box := &keyedPermit{policy: p}
+	box := &policyPermit{policy: p, keyed: true}
 	status, retryAfter := p.acquireKeyed(key, priority, nil, &box.permit)
 	if status != C.BW_OK {
 		return nil, p.rejection("Policy.AllowKey", status, retryAfter)
@@ -50,8 +50,10 @@ func (p *Policy) AllowKeyPriority(key []byte, priority Priority) (Done, error) {
 // ExecuteKey is Execute for a call on behalf of key: every attempt asks the key's
 // limits first (a retry is a new call of the key).
 func (p *Policy) ExecuteKey(ctx context.Context, key []byte, fn func(context.Context) error, opts ...CallOption) error {
-	if len(opts) == 0 && p.plain() {
-		return p.executePlain(ctx, fn, key, true)
+	if len(opts) == 0 {
+		if s := p.plain(); s != nil {
+			return p.executePlain(ctx, fn, key, true, s)
+		}
 	}
 	o := callOptions{priority: Default}
 	if len(opts) > 0 {
@@ -157,16 +159,3 @@ func (p *Policy) completeKeyedListening(permit *C.bw_keyed_permit, outcome Outco
 	putScratch(s)
 	return status
 }
-
-// keyedPermit is the permit behind AllowKey's Done.
-type keyedPermit struct {
-	policy *Policy
-	permit C.bw_keyed_permit
-	guard  completionGuard
-}
-
-func (b *keyedPermit) complete(outcome Outcome) error {
-	return b.guard.complete(func() C.bw_status { return b.policy.completeKeyed(&b.permit, outcome, nil) })
-}
-
-func (b *keyedPermit) abandon() { b.guard.abandon(b.complete) }

@@ -57,8 +57,9 @@ func NewRateLimiter(config RateLimiterConfig, opts ...Option) (*RateLimiter, err
 	return l, nil
 }
 
-// Close marks the limiter closed: Allow then answers false, the other methods
-// ErrClosed. Idempotent; the library's reference is dropped once it is unreachable.
+// Close marks the limiter closed: Allow and its reservations' Cancel then answer
+// false, the other methods ErrClosed. Idempotent; the library's reference is dropped
+// once it is unreachable.
 func (l *RateLimiter) Close() error {
 	l.closed.Store(true)
 	return nil
@@ -107,8 +108,12 @@ func (r *Reservation) Delay() time.Duration { return r.delay }
 
 // Cancel gives the permits back if nothing was admitted after them, so the schedule is
 // as if they had never been taken; it reports whether they went back. A second Cancel
-// returns false.
+// returns false, and so does a Cancel after the limiter's Close (nothing goes back to
+// a closed limiter) or on a nil Reservation.
 func (r *Reservation) Cancel() bool {
+	if r == nil || r.limiter.closed.Load() {
+		return false
+	}
 	var cancelled C.bool
 	status := C.bw_limiter_cancel(r.limiter.ptr, &r.r, &cancelled)
 	runtime.KeepAlive(r)

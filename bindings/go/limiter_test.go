@@ -94,3 +94,32 @@ func TestLimiterBadInputAndClose(t *testing.T) {
 	_, err = limiter.Metrics()
 	wantErr(t, err, breakwater.ErrClosed, "")
 }
+
+// A Reservation outliving its limiter's Close answers as Allow does after Close: false,
+// nothing given back, no crash; so does a nil one (what a failed Reserve returns).
+func TestReservationCancelAfterClose(t *testing.T) {
+	clock := breakwater.NewManualClock(time.Second)
+	defer clock.Close()
+	limiter, err := breakwater.NewRateLimiter(breakwater.RateLimiterConfig{Rate: 1, Period: time.Hour}, breakwater.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reservation, err := limiter.Reserve()
+	if err != nil || reservation.Delay() != 0 {
+		t.Fatalf("reservation %v, %v", reservation, err)
+	}
+	limiter.Close()
+	if reservation.Cancel() {
+		t.Fatal("Cancel after Close gave the permit back")
+	}
+	if reservation.Cancel() {
+		t.Fatal("a second Cancel after Close")
+	}
+	if limiter.Available() != 0 {
+		t.Fatalf("the permit went back to the closed limiter: %d available", limiter.Available())
+	}
+	var none *breakwater.Reservation
+	if none.Cancel() {
+		t.Fatal("Cancel of a nil Reservation")
+	}
+}

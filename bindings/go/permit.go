@@ -41,6 +41,6 @@ func (p *Policy) Admit(priority Priority) (*Permit, error) {
 	if permit.flags&C.BW_PERMIT_INJECTED_LATENCY != 0 {
 		out.latency = time.Duration(permit.injected_latency_ns)
 	}
-	out.done = holdPermit(&policyPermit{policy: p, permit: permit})
+	out.done = holdPermit(&policyPermit{policy: p, permit: C.bw_keyed_permit{permit: permit}})
 	return out, nil
 }

@@ -70,6 +70,9 @@ type policySettings struct {
 	timeout  time.Duration
 	retryOn  uint32
 	hasRetry bool
+	// bulkheadWait: the bulkhead's max_wait, which Execute waits out in ctx-aware
+	// slices (execute_wait.go); 0 when the acquire never blocks.
+	bulkheadWait time.Duration
 	// plain: no retries, no timeout, no listener, so Execute may take its plain path
 	// (execute_plain.go).
 	plain bool
@@ -127,6 +130,10 @@ func (p *Policy) refresh() *policySettings {
 	if C.bw_policy_retry_on(p.ptr, &mask) == C.BW_OK {
 		s.retryOn, s.hasRetry = uint32(mask), true
 	}
+	var maxWait C.uint64_t
+	if C.bw_policy_bulkhead_max_wait(p.ptr, &maxWait) == C.BW_OK {
+		s.bulkheadWait = nsDuration(maxWait)
+	}
 	s.plain = !s.hasRetry && s.timeout == 0 && !p.shared.listening
 	runtime.KeepAlive(p)
 	p.settings.Store(s)
@@ -182,6 +189,19 @@ func (p *Policy) completeListening(permit *C.bw_permit, outcome Outcome) C.bw_st
 	return status
 }
 
+// completePermit completes a permit: as the permit of a keyed call when keyed (else
+// its inner policy permit), with the trace context when trace is not nil.
+func (p *Policy) completePermit(permit *C.bw_keyed_permit, keyed bool, outcome Outcome, trace *TraceContext) C.bw_status {
+	switch {
+	case keyed:
+		return p.completeKeyed(permit, outcome, trace)
+	case trace != nil:
+		return p.completeTraced(&permit.permit, outcome, trace)
+	default:
+		return p.complete(&permit.permit, outcome)
+	}
+}
+
 // Done reports how a call admitted by Allow went. Call it exactly once; a second call
 // returns ErrPermitUsed, an unknown outcome ErrInvalidArgument (the permit stays live).
 // A Done dropped without being called releases its permit as Ignored when the garbage
@@ -211,7 +231,7 @@ func (p *Policy) AllowPriority(priority Priority) (Done, error) {
 	if status != C.BW_OK {
 		return nil, p.rejection("Policy.Allow", status, retryAfter)
 	}
-	box := &policyPermit{policy: p, permit: permit}
+	box := &policyPermit{policy: p, permit: C.bw_keyed_permit{permit: permit}}
 	return holdPermit(box), nil
 }
 
@@ -242,23 +262,16 @@ func (h *permitHolder) done(outcome Outcome) error {
 	return err
 }
 
+// policyPermit is the permit behind the Done of Allow, AllowKey (keyed) and Admit.
 type policyPermit struct {
 	policy *Policy
-	permit C.bw_permit
+	permit C.bw_keyed_permit
+	keyed  bool
 	guard  completionGuard
 }
 
 func (b *policyPermit) complete(outcome Outcome) error {
-	return b.guard.complete(func() C.bw_status {
-		var status C.bw_status
-		if b.policy.shared.listening {
-			status = C.bw_policy_complete(b.policy.ptr, &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN)
-		} else {
-			C.bwgo_policy_complete_quiet(handle(unsafe.Pointer(b.policy.ptr)), &b.permit, C.int32_t(outcome), C.BW_DURATION_UNKNOWN, &status)
-		}
-		runtime.KeepAlive(b)
-		return status
-	})
+	return b.guard.complete(func() C.bw_status { return b.policy.completePermit(&b.permit, b.keyed, outcome, nil) })
 }
 
 func (b *policyPermit) abandon() { b.guard.abandon(b.complete) }

@@ -16,6 +16,7 @@ import "sync"
 type callScratch struct {
 	permit     C.bw_keyed_permit
 	retryAfter C.uint64_t
+	maxWait    C.uint64_t
 	trace      C.bw_trace_context
 }
 

@@ -34,6 +34,9 @@ const ABI_FINGERPRINTS: &[(u32, u64)] = &[
     // Trace context on keyed calls: `bw_policy_acquire_keyed_traced`,
     // `bw_policy_complete_keyed_traced`.
     (7, 0xd528_69f2_618c_ca2c),
+    // A bulkhead wait a binding can cancel: `bw_policy_acquire_within` (waits in
+    // slices the caller chooses, counts the call once), `bw_policy_bulkhead_max_wait`.
+    (8, 0x3001_4262_968c_47b1),
 ];
 
 fn header() -> String {

@@ -7,6 +7,7 @@ use super::codes::parse_priority;
 use super::policy::{bw_permit, bw_policy, completion, words::KEYED};
 use super::status::{bw_status, fail, write_rejection};
 use crate::keyed::KeySlot;
+use crate::policy::RawPolicyPermit;
 
 /// A permit of a keyed call: the policy permit, and the key's slot in the policy's
 /// per-key table. Filled by `bw_policy_acquire_keyed`; give it back exactly once to
@@ -23,6 +24,23 @@ pub struct bw_keyed_permit {
     pub permit: bw_permit,
     /// The library's words for the key's slot (identity, place). Never change them.
     pub key_opaque: [u64; 2],
+}
+
+impl bw_keyed_permit {
+    /// The keyed permit C receives for `raw`: the policy permit, marked as holding a
+    /// key's slot when it does.
+    pub(super) fn issue(raw: RawPolicyPermit) -> bw_keyed_permit {
+        let slot = raw.key_slot();
+        let mut permit = bw_permit::issue(raw);
+        let key_opaque = match slot {
+            Some(slot) => {
+                permit.opaque[5] |= KEYED;
+                slot.to_parts()
+            }
+            None => [0; 2],
+        };
+        bw_keyed_permit { permit, key_opaque }
+    }
 }
 
 /// Asks the per-key limits of `key` (`key_len` bytes, any bytes; the empty key is a
@@ -77,17 +95,8 @@ pub unsafe extern "C" fn bw_policy_acquire_keyed(
         let policy = unsafe { bw_policy::borrow(policy) };
         match policy.acquire_keyed_raw(key, priority) {
             Ok(raw) => {
-                let slot = raw.key_slot();
-                let mut permit = bw_permit::issue(raw);
-                let key_opaque = match slot {
-                    Some(slot) => {
-                        permit.opaque[5] |= KEYED;
-                        slot.to_parts()
-                    }
-                    None => [0; 2],
-                };
                 // SAFETY: non-NULL and writable by contract.
-                unsafe { write_out(out_permit, bw_keyed_permit { permit, key_opaque }) };
+                unsafe { write_out(out_permit, bw_keyed_permit::issue(raw)) };
                 bw_status::BW_OK
             }
             // SAFETY: NULL or writable by contract.

@@ -11,6 +11,8 @@
 //! - `policy`: `bw_policy` and `bw_permit`, acquire and complete; run-time controls.
 //! - `keyed`: `bw_keyed_permit`, acquire and complete with a key (per-key limits).
 //! - `policy_retry`: a policy's retry loop driven from C (`bw_policy_retry_*`).
+//! - `policy_wait`: an acquire whose bulkhead wait the caller can cancel between
+//!   slices (`bw_policy_acquire_within`), and `bw_policy_bulkhead_max_wait`.
 //! - `breaker`, `limiter`, `bulkhead`: standalone handles with config builders.
 //! - `metrics`: `bw_metrics`, the exact counters each standalone handle keeps (a core
 //!   `Metered` primitive).
@@ -41,6 +43,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod policy;
 pub mod policy_retry;
+pub mod policy_wait;
 pub mod retry;
 pub mod status;
 pub mod strings;

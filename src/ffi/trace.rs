@@ -81,7 +81,7 @@ unsafe fn read_trace(trace: *const bw_trace_context) -> Result<Option<TraceConte
 ///
 /// # Safety
 /// `trace` must be NULL or valid for reads.
-unsafe fn with_cause(
+pub(super) unsafe fn with_cause(
     trace: *const bw_trace_context,
     call: impl FnOnce() -> bw_status,
 ) -> bw_status {

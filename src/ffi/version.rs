@@ -12,7 +12,7 @@ use std::os::raw::c_char;
 /// The ABI version: bumped on every change of the header's declarations (types,
 /// fields, constants, signatures). Bindings compare it with the `BW_ABI_VERSION` they
 /// were built against and refuse to load otherwise.
-pub const BW_ABI_VERSION: u32 = 7;
+pub const BW_ABI_VERSION: u32 = 8;
 
 /// The library version as a static NUL-terminated string ("0.1.0"); never free it.
 /// Thread-safe.

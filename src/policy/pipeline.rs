@@ -594,6 +594,21 @@ impl Policy {
         self.stages().acquire(priority, &self.shared, &self.clock)
     }
 
+    /// The C ABI's cancellable acquire (`bw_policy_acquire_within`): the per-key stage
+    /// for `key` when given, then every stage, a full bulkhead waiting at most `wait`;
+    /// its refusal is left uncounted unless `count_full` (see `Stages::acquire_within`).
+    #[cfg(all(feature = "capi", not(loom)))]
+    pub(crate) fn acquire_raw_within(
+        &self,
+        key: Option<&[u8]>,
+        priority: Priority,
+        wait: Duration,
+        count_full: bool,
+    ) -> Result<RawPolicyPermit, super::NoWait> {
+        self.stages()
+            .acquire_within(key, priority, wait, count_full, &self.shared, &self.clock)
+    }
+
     /// [`Policy::acquire_raw`] handing the permit to `ok` or the rejection to `err`
     /// (see `Stages::acquire_then`: the C ABI writes the permit straight to C).
     #[cfg(all(feature = "capi", not(loom)))]

@@ -238,6 +238,84 @@ void test_policy_timeout(void) {
     bw_engine_free(engine);
 }
 
+/* bw_policy_acquire_within: a full bulkhead with a max_wait refuses uncounted while the
+ * caller waits in slices; the call is counted once (here: by the last ask). */
+void test_policy_acquire_within(void) {
+    bw_engine *engine = engine_with(
+        "[policies.w.bulkhead]\nmax_concurrent = 1\nmax_wait = \"1h\"\n"
+        "[policies.k.per_key]\nrate = 100\nperiod = \"1s\"\nmax_concurrent = 1\nmax_keys = 8\n"
+        "[policies.k.bulkhead]\nmax_concurrent = 4\nmax_wait = \"1h\"\n"
+        "[policies.n.bulkhead]\nmax_concurrent = 1\n", NULL);
+    bw_policy *w = policy_of(engine, "w");
+    bw_policy *k = policy_of(engine, "k");
+    bw_policy *n = policy_of(engine, "n");
+    uint64_t max_wait = 7, retry_after = 7;
+    CHECK_OK(bw_policy_bulkhead_max_wait(w, &max_wait));
+    CHECK(max_wait == 3600000000000u);
+    CHECK_OK(bw_policy_bulkhead_max_wait(n, &max_wait));
+    CHECK(max_wait == 0); /* a bulkhead that never waits */
+    max_wait = 7;
+    CHECK_STATUS(bw_policy_bulkhead_max_wait(NULL, &max_wait), BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_bulkhead_max_wait(w, NULL), BW_NULL_POINTER);
+    CHECK(max_wait == 7);
+
+    bw_keyed_permit held, waiter;
+    CHECK_OK(bw_policy_acquire_within(w, NULL, 0, false, BW_PRIORITY_DEFAULT, NULL, 0, false,
+                                      &held, &retry_after, &max_wait));
+    CHECK(max_wait == 0);
+    /* Full: two slices refused uncounted, then the last ask counts the call once. */
+    for (int i = 0; i < 2; i++) {
+        CHECK_STATUS(bw_policy_acquire_within(w, NULL, 0, false, BW_PRIORITY_DEFAULT, NULL,
+                                              1000000u, false, &waiter, &retry_after, &max_wait),
+                     BW_BULKHEAD_FULL);
+        CHECK(max_wait == 3600000000000u);
+    }
+    bw_policy_stats stats;
+    CHECK_OK(bw_policy_get_stats(w, &stats));
+    CHECK(stats.rejected_bulkhead_full == 0 && stats.permitted == 1);
+    CHECK_STATUS(bw_policy_acquire_within(w, NULL, 0, false, BW_PRIORITY_DEFAULT, NULL, 0, true,
+                                          &waiter, &retry_after, &max_wait),
+                 BW_BULKHEAD_FULL);
+    CHECK(max_wait == 0);
+    CHECK_OK(bw_policy_get_stats(w, &stats));
+    CHECK(stats.rejected_bulkhead_full == 1 && stats.permitted == 1);
+    CHECK_OK(bw_policy_complete(w, &held.permit, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_OK(bw_policy_get_stats(w, &stats));
+    CHECK(stats.bulkhead_in_flight == 0);
+
+    /* Keyed: the key's own max_concurrent is a counted refusal, never a wait. */
+    CHECK_OK(bw_policy_acquire_within(k, (const uint8_t *)"a", 1, true, BW_PRIORITY_DEFAULT,
+                                      NULL, 0, false, &held, &retry_after, &max_wait));
+    CHECK_STATUS(bw_policy_acquire_within(k, (const uint8_t *)"a", 1, true, BW_PRIORITY_DEFAULT,
+                                          NULL, 0, false, &waiter, &retry_after, &max_wait),
+                 BW_BULKHEAD_FULL);
+    CHECK(max_wait == 0);
+    CHECK_OK(bw_policy_get_stats(k, &stats));
+    CHECK(stats.rejected_bulkhead_full == 1);
+    CHECK_OK(bw_policy_complete_keyed(k, &held, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+    CHECK_OK(bw_policy_acquire_within(k, (const uint8_t *)"a", 1, true, BW_PRIORITY_DEFAULT,
+                                      NULL, 0, false, &held, &retry_after, &max_wait));
+    CHECK_OK(bw_policy_complete_keyed(k, &held, BW_OUTCOME_SUCCESS, BW_DURATION_UNKNOWN));
+
+    CHECK_STATUS(bw_policy_acquire_within(NULL, NULL, 0, false, BW_PRIORITY_DEFAULT, NULL, 0,
+                                          false, &held, NULL, NULL),
+                 BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_acquire_within(k, NULL, 3, true, BW_PRIORITY_DEFAULT, NULL, 0,
+                                          false, &held, NULL, NULL),
+                 BW_NULL_POINTER);
+    CHECK_STATUS(bw_policy_acquire_within(w, NULL, 0, false, 99, NULL, 0, false, &held, NULL,
+                                          NULL),
+                 BW_INVALID_ARGUMENT);
+    bw_trace_context zero = {0};
+    CHECK_STATUS(bw_policy_acquire_within(w, NULL, 0, false, BW_PRIORITY_DEFAULT, &zero, 0,
+                                          false, &held, NULL, NULL),
+                 BW_INVALID_ARGUMENT);
+    bw_policy_free(n);
+    bw_policy_free(k);
+    bw_policy_free(w);
+    bw_engine_free(engine);
+}
+
 /* The permit's layout is the stable one the bindings copy: 64 bytes, opaque words, then
  * the caller-visible fields at fixed offsets. */
 void test_policy_permit_layout(void) {

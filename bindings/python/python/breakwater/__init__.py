@@ -35,7 +35,7 @@ from ._retry import Retry
 __version__ = "0.1.0"
 
 # The ABI this package speaks; the engine linked into the native module must agree.
-ABI_VERSION = 7
+ABI_VERSION = 8
 
 
 def _check_abi() -> None:
