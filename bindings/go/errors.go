@@ -59,6 +59,11 @@ var (
 	ErrIO = errors.New("breakwater: cannot read file")
 	// ErrNoStage: the policy has no such stage (e.g. no circuit breaker to force open).
 	ErrNoStage = errors.New("breakwater: policy has no such stage")
+	// ErrHostSegment: a host-wide segment (scope = "host") could not be used: another
+	// configuration or layout under the same segment name, a corrupt or foreign
+	// segment. The message starts with the cause (config_mismatch, not_owner, ...). It
+	// is also an ErrInvalidConfig for errors.Is.
+	ErrHostSegment = fmt.Errorf("breakwater: host segment unusable: %w", ErrInvalidConfig)
 	// ErrInternal: the library caught a panic or answered with an unexpected status.
 	ErrInternal = errors.New("breakwater: internal error")
 )
@@ -174,6 +179,8 @@ func statusKind(status C.bw_status) error {
 		return ErrIO
 	case C.BW_NO_STAGE:
 		return ErrNoStage
+	case C.BW_HOST_SEGMENT:
+		return ErrHostSegment
 	}
 	if reason := rejectionReason(status); reason != nil {
 		return reason
