@@ -13,6 +13,12 @@
 //! `snapshot` reads a policy one thread recorded on (one shard).
 //!
 //! Run: `cargo bench --bench metrics -- --warm-up-time 1 --measurement-time 3`
+//!
+//! With `BW_CALLGRIND=<baseline|with_metrics|snapshot>/ours` the binary runs that case
+//! `BW_CALLS` times (a million by default) on one thread and exits: the driver for
+//! `valgrind --tool=callgrind` instruction counts (the metrics cost per call is
+//! `with_metrics − baseline`). `BW_CALLGRIND=min` prints each case's fastest batch,
+//! the cases alternating.
 use breakwater::metrics::PolicyMetrics;
 use breakwater::Outcome;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -133,7 +139,74 @@ fn run(threads: usize, variant: Variant, iters: u64) -> Duration {
     })
 }
 
+/// A policy's metrics after 10 000 recorded calls on this thread: what `snapshot` reads.
+fn recorded() -> PolicyMetrics {
+    let m = PolicyMetrics::new();
+    for i in 0..10_000 {
+        m.on_permitted();
+        m.on_complete(Outcome::Success, Some(duration_of(i)), false);
+    }
+    m
+}
+
+/// The callgrind and fastest-batch drivers (see the module docs); false when not asked for.
+fn callgrind_driver() -> bool {
+    let shared = Shared {
+        permits: Permits::default(),
+        metrics: PolicyMetrics::new(),
+        mutex: MutexCounters::new(),
+        extra: AtomicU64::new(0),
+    };
+    let m = recorded();
+    let (case, calls) = match common::driver("BW_CALLGRIND=<baseline|with_metrics|snapshot>/ours") {
+        None => return false,
+        Some(common::Driver::Loop { case, calls, .. }) => (case, calls),
+        Some(common::Driver::Min) => {
+            let (mut base, mut with, mut snap) = (f64::MAX, f64::MAX, f64::MAX);
+            let i = AtomicU64::new(0);
+            for _ in 0..300 {
+                base = base.min(common::batch_ns(1, 20_000, &|| {
+                    one_call(
+                        &shared,
+                        Variant::Baseline,
+                        i.fetch_add(1, Ordering::Relaxed),
+                    )
+                }));
+                with = with.min(common::batch_ns(1, 20_000, &|| {
+                    one_call(
+                        &shared,
+                        Variant::WithMetrics,
+                        i.fetch_add(1, Ordering::Relaxed),
+                    )
+                }));
+                snap = snap.min(common::batch_ns(1, 200, &|| {
+                    black_box(m.snapshot());
+                }));
+            }
+            println!(
+                "min/metrics/1t: baseline {base:.2} ns, with_metrics {with:.2} ns, cost {:.2} ns; snapshot {snap:.0} ns",
+                with - base
+            );
+            return true;
+        }
+    };
+    for i in 0..calls {
+        match case.as_str() {
+            "baseline" => one_call(&shared, Variant::Baseline, i),
+            "with_metrics" => one_call(&shared, Variant::WithMetrics, i),
+            "snapshot" => {
+                black_box(m.snapshot());
+            }
+            other => panic!("no case {other} in benches/metrics.rs"),
+        }
+    }
+    true
+}
+
 fn overhead(c: &mut Criterion) {
+    if callgrind_driver() {
+        std::process::exit(0);
+    }
     for threads in [1usize, 2] {
         let mut group = c.benchmark_group(format!("acquire_complete/{threads}_thread"));
         for (name, variant) in [
@@ -151,11 +224,7 @@ fn overhead(c: &mut Criterion) {
 }
 
 fn snapshot(c: &mut Criterion) {
-    let m = PolicyMetrics::new();
-    for i in 0..10_000 {
-        m.on_permitted();
-        m.on_complete(Outcome::Success, Some(duration_of(i)), false);
-    }
+    let m = recorded();
     c.bench_function("snapshot", |b| b.iter(|| black_box(m.snapshot())));
 }
 

@@ -353,7 +353,7 @@ nightly() {
   if [ "$NIGHTLY" -eq 1 ]; then
     run "$@"
   else
-    skip "$1" "no nightly toolchain"
+    skip "$1" "no nightly toolchain: rustup toolchain install nightly"
   fi
 }
 

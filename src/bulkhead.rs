@@ -20,7 +20,7 @@
 use crate::clock::{duration_to_nanos, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::rejection::{RejectReason, Rejection};
-use crate::shm::segment::{Segment, RECLAIM_INTERVAL_NANOS};
+use crate::shm::{Segment, RECLAIM_INTERVAL_NANOS};
 use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
@@ -352,20 +352,27 @@ impl<C: Clock> Bulkhead<C> {
         // Relaxed load: only a guess for the compare-exchange, which re-checks it.
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            if word >= max {
-                return false;
-            }
-            // Acquire on success: as in `try_acquire_raw`. Failure only retries: Relaxed.
-            match self.state.compare_exchange_weak(
-                word,
-                word + 1,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
+            match self.try_increment(word, max) {
+                Ok(taken) => return taken,
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// One step of taking a permit exactly (the mirror of [`try_decrement`](Self::try_decrement)):
+    /// `Ok(false)` if `word` has none free (`word >= max`: every permit out, or waiters
+    /// queued, see the invariant), `Ok(true)` once taken, `Err(actual)` to retry with the
+    /// word another thread wrote meanwhile.
+    #[inline]
+    fn try_increment(&self, word: u64, max: u64) -> Result<bool, u64> {
+        if word >= max {
+            return Ok(false);
+        }
+        // Acquire on success: as in `try_take`, pairs with the Release of the
+        // `release_raw` that freed this permit. Failure only retries: Relaxed.
+        self.state
+            .compare_exchange_weak(word, word + 1, Ordering::Acquire, Ordering::Relaxed)
+            .map(|_| true)
     }
 
     /// [`try_acquire_for`](Self::try_acquire_for) without a guard: on `Ok`, call
@@ -488,19 +495,14 @@ impl<C: Clock> Bulkhead<C> {
         let max = self.max();
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            if word < max {
-                // A permit came free and nobody is queued: take it (Acquire, as in
-                // `try_acquire_raw`).
-                match self.state.compare_exchange_weak(
-                    word,
-                    word + 1,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return Ok(()),
-                    Err(actual) => word = actual,
+            // A permit came free and nobody is queued: take it.
+            match self.try_increment(word, max) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(actual) => {
+                    word = actual;
+                    continue;
                 }
-                continue;
             }
             if waiters_of(word) == u32::MAX {
                 return Err(Self::full());

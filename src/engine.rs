@@ -43,8 +43,6 @@ use crate::sync::Arc;
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::sync::Lazy;
-
 use crate::clock::AnyClock;
 use crate::config::{FieldError, PolicyFile, PolicyFileError};
 use crate::metrics::{Event, EventSink};
@@ -318,7 +316,9 @@ impl Engine {
     }
 }
 
-static GLOBAL: Lazy<Arc<Engine>> = Lazy::new(|| Arc::new(Engine::new()));
+crate::sync::lazy_static! {
+    static ref GLOBAL: Arc<Engine> = Arc::new(Engine::new());
+}
 
 /// The process-wide default engine, empty until configured with
 /// [`Engine::reload`] (for example from a policy file at start-up).

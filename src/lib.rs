@@ -51,6 +51,10 @@
 //! - [`engine`]: the registry of named policies, loading, reload, the global engine, and
 //!   its reports (Prometheus text, health).
 //! - [`config`]: the policy file (TOML): schema, reader, `explain`.
+//! - [`shm`]: host scope, one breaker, limiter and bulkhead shared by every process on a
+//!   machine through shared memory (pre-fork servers).
+//! - [`fleet`]: fleet scope, limits shared by every host through Redis (feature
+//!   `fleet`; without it, the configuration and snapshot types only).
 //!
 //! Around them:
 //! - [`metrics`]: exact counters, latency histograms, Prometheus text, health, events.

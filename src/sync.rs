@@ -7,13 +7,16 @@
 //! never from `std::sync` directly. What loom cannot model is named here too, so nothing
 //! concurrent escapes unnoticed:
 //!
-//! - `OnceCell` and `Lazy` (once_cell, in both builds: loom has none) publish a value
-//!   once: an event listener, the global engine. No decision a model checks goes
-//!   through them.
-//! - Thread-locals: the metrics' thread slot (`metrics/thread_slot.rs`) declares a
-//!   `loom::thread_local!` and a `loom::lazy_static!` under loom and the std ones
-//!   otherwise, and so does the cause of events (`telemetry/trace.rs`); the C ABI's
-//!   last-error message (`ffi/status.rs`) is not built under loom.
+//! - Set-once values: [`OnceCell`] is once_cell's normally and, in models, a cell of
+//!   one pointer published by a compare-exchange on the shim's `AtomicPtr` (as
+//!   `once_cell::race::OnceBox`), so loom checks what a `get` sees of a `set`. Statics
+//!   initialized on first use are declared with [`lazy_static!`]: once_cell's `Lazy`
+//!   (or a plain static, for a `const { .. }` initializer) normally, `loom::lazy_static!`
+//!   in models, which gives each execution its own value. `Lazy` itself is exported only
+//!   outside loom, for statics no model reaches (the fleet's scripts).
+//! - Thread-locals are declared with [`thread_locals!`]: std's normally, loom's in
+//!   models (one value per model thread). The C ABI's last-error message
+//!   (`ffi/status.rs`) is not built under loom.
 //!
 //! `Mutex` and `Condvar` have a poison-free, std-like shape in both builds:
 //! `lock()` returns a guard, `Condvar::wait_timeout(&mut guard, dur)` returns whether the
@@ -57,8 +60,133 @@ pub(crate) use loom::thread;
 #[allow(unused_imports)]
 pub(crate) use std::thread;
 
-/// Set-once cells (see the module docs for why they are once_cell's under loom too).
-pub(crate) use once_cell::sync::{Lazy, OnceCell};
+#[cfg(loom)]
+pub(crate) use once::OnceCell;
+/// Statics initialized on first use, for code no model builds (see [`lazy_static!`]).
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use once_cell::sync::Lazy;
+/// A cell set at most once, read without a lock (once_cell's).
+#[cfg(not(loom))]
+pub(crate) use once_cell::sync::OnceCell;
+
+/// once_cell's `OnceCell` for models: `new`, `get`, `set`, built on the shim's atomics.
+#[cfg(loom)]
+mod once {
+    use super::{AtomicPtr, Ordering};
+    use std::marker::PhantomData;
+
+    /// A value set at most once: a pointer to it, published by one compare-exchange. A
+    /// `set` that loses the race returns its value, and the winner's is already visible
+    /// (no thread waits for another, unlike once_cell's blocking cell, which the code
+    /// using it never relies on: it only `set`s and `get`s).
+    pub(crate) struct OnceCell<T> {
+        value: AtomicPtr<T>,
+        // An `AtomicPtr` is `Send` and `Sync` whatever it points to; the cell owns a `T`
+        // and hands it between threads (`set` on one, `get` or drop on another), so it is
+        // `Send` only if `T: Send` and `Sync` only if `T: Send + Sync`, as once_cell's.
+        _owns: PhantomData<(T, std::sync::Mutex<T>)>,
+    }
+
+    impl<T> OnceCell<T> {
+        pub(crate) fn new() -> Self {
+            Self {
+                value: AtomicPtr::new(std::ptr::null_mut()),
+                _owns: PhantomData,
+            }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            // Acquire: pairs with the Release of the `set` that published the pointer,
+            // so the value it points to is seen whole.
+            let value = self.value.load(Ordering::Acquire);
+            // SAFETY: (1) a non-null pointer here came from `Box::into_raw` in `set` and
+            // is valid and aligned; (2) it is never replaced once published and freed
+            // only in `drop`, which needs `&mut self`, so it outlives this `&self`;
+            // (3) nothing mutates the value after publication, so shared references are
+            // all there are.
+            unsafe { value.as_ref() }
+        }
+
+        pub(crate) fn set(&self, value: T) -> Result<(), T> {
+            let boxed = Box::into_raw(Box::new(value));
+            // Release on success: publishes the boxed value to `get`'s Acquire. Failure
+            // reads nothing through the pointer it sees: Relaxed.
+            match self.value.compare_exchange(
+                std::ptr::null_mut(),
+                boxed,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => Ok(()),
+                // SAFETY: `boxed` came from `Box::into_raw` just above and, the exchange
+                // having failed, was never published: this is its only owner.
+                Err(_) => Err(*unsafe { Box::from_raw(boxed) }),
+            }
+        }
+    }
+
+    impl<T> Default for OnceCell<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl<T> Drop for OnceCell<T> {
+        fn drop(&mut self) {
+            // Relaxed: `&mut self` means every `set` happened-before this drop.
+            let value = self.value.load(Ordering::Relaxed);
+            if !value.is_null() {
+                // SAFETY: a non-null pointer came from `Box::into_raw` in `set`; no
+                // reference from `get` outlives `&mut self`, and this is the only free.
+                drop(unsafe { Box::from_raw(value) });
+            }
+        }
+    }
+}
+
+/// A static initialized on first use: `static ref NAME: T = init;` (once_cell's `Lazy`)
+/// or, where `init` is const in the normal build, `static ref NAME: T = const { init };`
+/// (a plain static). In models both are `loom::lazy_static!`: loom's atomics are not
+/// const, and each execution needs its own value.
+#[cfg(not(loom))]
+macro_rules! lazy_static {
+    ($(#[$attr:meta])* static ref $name:ident: $t:ty = const { $init:expr };) => {
+        $(#[$attr])* static $name: $t = $init;
+    };
+    ($(#[$attr:meta])* static ref $name:ident: $t:ty = $init:expr;) => {
+        $(#[$attr])* static $name: once_cell::sync::Lazy<$t> = once_cell::sync::Lazy::new(|| $init);
+    };
+}
+/// A static initialized on first use (see the normal build's doc): `loom::lazy_static!`.
+#[cfg(loom)]
+macro_rules! lazy_static {
+    ($(#[$attr:meta])* static ref $name:ident: $t:ty = const { $init:expr };) => {
+        loom::lazy_static! { $(#[$attr])* static ref $name: $t = $init; }
+    };
+    ($(#[$attr:meta])* static ref $name:ident: $t:ty = $init:expr;) => {
+        loom::lazy_static! { $(#[$attr])* static ref $name: $t = $init; }
+    };
+}
+pub(crate) use lazy_static;
+
+/// Thread-locals, declared in std's `const { .. }` form: `std::thread_local!`, or in
+/// models `loom::thread_local!` (which has no const form, and runs no destructor once
+/// the thread left the model: models call what a destructor would do themselves).
+#[cfg(not(loom))]
+macro_rules! thread_locals {
+    ($($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };)+) => {
+        std::thread_local! { $($(#[$attr])* static $name: $t = const { $init };)+ }
+    };
+}
+/// Thread-locals (see the normal build's doc): `loom::thread_local!`.
+#[cfg(loom)]
+macro_rules! thread_locals {
+    ($($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };)+) => {
+        loom::thread_local! { $($(#[$attr])* static $name: $t = $init;)+ }
+    };
+}
+pub(crate) use thread_locals;
 
 #[cfg(not(loom))]
 mod blocking {

@@ -342,7 +342,7 @@ fn killed_holders_bulkhead_permits_return_over_100_kill_cycles() {
     let body = "[policies.p.bulkhead]\nmax_concurrent = 4\n";
     let (_engine, policy) = engine(&seg.0, body);
     let bulkhead = policy.bulkhead().unwrap();
-    let interval = Duration::from_nanos(shm::segment::RECLAIM_INTERVAL_NANOS);
+    let interval = Duration::from_nanos(shm::RECLAIM_INTERVAL_NANOS);
     for cycle in 0..100 {
         let mut kid = Kid::spawn("hold", &seg.0, body, &[("BW_N", "4".into())]);
         assert_eq!(kid.said(), "held 4");
@@ -371,7 +371,7 @@ fn killed_holders_bulkhead_permits_return_over_100_kill_cycles() {
     )
     .unwrap();
     assert_eq!(
-        segment.leases().processes(&shm::process::is_alive),
+        segment.leases().processes(&shm::is_alive),
         1,
         "only this process is registered"
     );
@@ -397,7 +397,7 @@ fn a_killed_probe_holder_gives_its_probe_back() {
             // The breaker reads the coarse clock, which may lag by `COARSE_LAG_TICKS`
             // ticks: the reclaim interval on that clock (the documented bound).
             let lag = CoarseClock::resolution() * COARSE_LAG_TICKS as u32;
-            let interval = Duration::from_nanos(shm::segment::RECLAIM_INTERVAL_NANOS);
+            let interval = Duration::from_nanos(shm::RECLAIM_INTERVAL_NANOS);
             std::thread::sleep(interval + lag + Duration::from_millis(1));
         }
         let probe = policy
@@ -460,11 +460,11 @@ fn bad_segments_are_refused_with_named_errors() {
         host_error(good.clone()),
         HostError::VersionMismatch {
             found: 99,
-            expected: shm::segment::LAYOUT_VERSION,
+            expected: shm::LAYOUT_VERSION,
             ..
         }
     ));
-    write_word(&seg, 1, shm::segment::LAYOUT_VERSION);
+    write_word(&seg, 1, shm::LAYOUT_VERSION);
     write_word(&seg, 11, 1 << 40); // bulkhead slots: untrusted, never used as a length
     assert!(matches!(
         host_error(good.clone()),
@@ -481,7 +481,7 @@ fn bad_segments_are_refused_with_named_errors() {
             ..
         }
     ));
-    write_word(&seg, 0, shm::segment::MAGIC);
+    write_word(&seg, 0, shm::MAGIC);
 
     let total = std::fs::metadata(seg.path()).unwrap().len();
     for size in [total - 8, 64] {
@@ -490,7 +490,7 @@ fn bad_segments_are_refused_with_named_errors() {
             .open(seg.path())
             .unwrap();
         file.set_len(size).unwrap();
-        write_word(&seg, 0, shm::segment::MAGIC);
+        write_word(&seg, 0, shm::MAGIC);
         file.set_len(size).unwrap();
         let error = host_error(good.clone());
         assert!(

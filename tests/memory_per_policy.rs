@@ -1,7 +1,9 @@
 //! What a policy costs in memory, measured by a byte-counting global allocator (bytes
 //! requested from the allocator, without its own per-block overhead): 1,000 small
 //! policies (breaker + bulkhead) built in one engine, idle and after 8 threads have each
-//! called the same 10 of them; and the same for 1,000 bare `PolicyMetrics`.
+//! called the same 10 of them; the same for 1,000 bare `PolicyMetrics`; and 1,000 idle
+//! policies with every common stage (breaker, rate limiter, bulkhead, retry with a
+//! budget, adaptive limit, timeout).
 //!
 //! Nothing here depends on the core count: a policy has 64 thread slots on every
 //! machine (the count a 64-core machine used to get) and allocates a slot's shard only
@@ -73,6 +75,22 @@ fn policy_file() -> String {
         .collect()
 }
 
+/// A policy with every common stage, each as configured in `examples/policies.toml`.
+fn every_stage_file() -> String {
+    (0..POLICIES)
+        .map(|i| {
+            format!(
+                "[policies.f{i}]\ntimeout = \"3s\"\n\
+                 [policies.f{i}.circuit_breaker]\n\
+                 [policies.f{i}.rate_limiter]\nrate = 100\n\
+                 [policies.f{i}.bulkhead]\nmax_concurrent = 32\n\
+                 [policies.f{i}.retry]\nbudget = {{ ratio = 0.2, min_per_second = 10 }}\n\
+                 [policies.f{i}.adaptive]\n"
+            )
+        })
+        .collect()
+}
+
 /// Bytes the heap grew by while `f` ran (live bytes after minus before).
 fn growth(f: impl FnOnce()) -> i64 {
     let before = live();
@@ -125,23 +143,54 @@ fn a_policy_costs_kilobytes_idle_and_about_one_more_per_calling_thread() {
         })
     });
 
+    // Every common stage, idle (a second engine, so its names do not replace the first's).
+    let full = Engine::new();
+    let file = every_stage_file();
+    let idle_full = growth(|| {
+        full.reload_str(&file).unwrap();
+    });
+    assert_eq!(full.names().len(), POLICIES);
+
     let per_policy = |bytes: i64| bytes / POLICIES as i64;
     let per_thread_and_policy = |bytes: i64| bytes / (THREADS * CALLED) as i64;
+    // The README's table. The layout has no part that depends on the core count (64
+    // thread slots on every machine, a slot's shard allocated on its first record), so
+    // the 2-core and 64-core columns are one measurement; "in use" is a policy that
+    // THREADS threads have called.
     println!(
         "cores seen: {}; thread slots per policy: 64 on every machine",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("| bytes | idle, per policy | added per calling thread, per policy |");
-    println!("|---|---|---|");
     println!(
-        "| policy (breaker + bulkhead) | {} | {} |",
-        per_policy(idle_policies),
-        per_thread_and_policy(used_policies)
+        "| bytes per policy | idle, 2 cores | idle, 64 cores | in use ({THREADS} threads call it), 2 cores | in use, 64 cores | added per calling thread |"
     );
-    println!(
-        "| its `PolicyMetrics` | {} | {} |",
-        per_policy(idle_metrics),
-        per_thread_and_policy(used_metrics)
+    println!("|---|---:|---:|---:|---:|---:|");
+    let row = |what: &str, idle: i64, used: Option<i64>| {
+        let (in_use, per_thread) = match used {
+            Some(used) => {
+                let per_thread = per_thread_and_policy(used);
+                let in_use = per_policy(idle) + THREADS as i64 * per_thread;
+                (in_use.to_string(), per_thread.to_string())
+            }
+            None => ("—".to_string(), "—".to_string()),
+        };
+        let idle = per_policy(idle);
+        println!("| {what} | {idle} | {idle} | {in_use} | {in_use} | {per_thread} |");
+    };
+    row(
+        "policy (breaker + bulkhead)",
+        idle_policies,
+        Some(used_policies),
+    );
+    row(
+        "its counters (`PolicyMetrics`)",
+        idle_metrics,
+        Some(used_metrics),
+    );
+    row(
+        "policy with every common stage (breaker, limiter, bulkhead, retry budget, adaptive, timeout)",
+        idle_full,
+        None,
     );
 
     // Issue 26: the counters of an idle policy take well under 4 KiB, and a calling
@@ -150,6 +199,8 @@ fn a_policy_costs_kilobytes_idle_and_about_one_more_per_calling_thread() {
     // And a whole idle policy (stages, configuration, handle, counters, name, the
     // engine's entry) at most 4 KiB.
     assert!(per_policy(idle_policies) <= 4 * 1024, "{idle_policies}");
+    // So does an idle policy with every common stage.
+    assert!(per_policy(idle_full) <= 4 * 1024, "{idle_full}");
     assert!(
         (1_024..=1_200).contains(&per_thread_and_policy(used_metrics)),
         "{used_metrics}"

@@ -17,7 +17,7 @@
 
 use super::config::{MAX_COUNT_WINDOW, MAX_TIME_BUCKETS};
 use super::state::tag_newer;
-use crate::shm::place::Place;
+use crate::shm::Place;
 use crate::sync::{AtomicU64, Ordering};
 
 /// What a window holds for one generation at one moment.

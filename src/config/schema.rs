@@ -179,7 +179,7 @@ const SEGMENT: Field<PolicyConfig> = Field {
                 return;
             };
             let line = r.key_line(t, "segment");
-            match (&mut policy.host, crate::shm::segment::check_name(segment)) {
+            match (&mut policy.host, crate::shm::check_name(segment)) {
                 (None, _) => r.error(join(p, "segment"), line, "only with `scope = \"host\"`"),
                 (Some(_), Err(e)) => r.error(join(p, "segment"), line, e.to_string()),
                 (Some(host), Ok(())) => host.segment = segment.to_string(),
@@ -362,6 +362,18 @@ fn write_window(c: &BreakerConfig) -> Rendered {
     })
 }
 
+/// The `finish` of a section with `rate` and `burst` (the limiter, per-key limits): a
+/// file that sets `rate` but not `burst` gets `burst = rate`, as `new` gives.
+macro_rules! burst_defaults_to_rate {
+    () => {
+        |c, t| {
+            if !t.contains_key("burst") {
+                c.burst = c.rate;
+            }
+        }
+    };
+}
+
 static LIMITER: Section<RateLimiterConfig> = Section {
     doc: "Stage 2: the client-side quota toward the dependency (GCRA).",
     fields: &[
@@ -389,11 +401,7 @@ static LIMITER: Section<RateLimiterConfig> = Section {
         "rate",
         "missing: a rate limiter needs `rate` (permits per period)",
     )],
-    finish: |c, t| {
-        if !t.contains_key("burst") {
-            c.burst = c.rate;
-        }
-    },
+    finish: burst_defaults_to_rate!(),
     validate: RateLimiterConfig::validate,
 };
 
@@ -898,11 +906,7 @@ static PER_KEY: Section<PerKeyConfig> = Section {
         "rate",
         "missing: per-key limits need `rate` (permits per period for each key)",
     )],
-    finish: |c, t| {
-        if !t.contains_key("burst") {
-            c.burst = c.rate;
-        }
-    },
+    finish: burst_defaults_to_rate!(),
     validate: PerKeyConfig::validate,
 };
 

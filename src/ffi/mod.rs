@@ -29,6 +29,9 @@
 //! generated header is `include/breakwater.h`.
 #![allow(non_camel_case_types)]
 
+// Public submodules, unlike the crate's other facades (private submodules plus
+// re-exports): C reaches these items by symbol (`bw_*`), not by Rust path, so there is
+// nothing to re-export; the modules only group the rustdoc as the core's files do.
 pub(crate) mod boundary;
 pub mod breaker;
 pub mod bulkhead;

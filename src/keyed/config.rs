@@ -34,6 +34,7 @@ pub const MAX_TOP_KEYS: u32 = 64;
 ///     .validate().unwrap_err().field, "max_keys");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct PerKeyConfig {
     /// Permits per `period` for each key (at least 1).
     pub rate: u64,

@@ -855,6 +855,15 @@ mod tests {
         n << ID_SHIFT
     }
 
+    /// A bucket under the rule of `burst` and `max_held` whose first slot holds key 1,
+    /// admitted once at time 100.
+    fn key_1_admitted(burst: u64, max_held: u64) -> ([Slot; WAYS], Rule) {
+        let mut b = [Slot::default(); WAYS];
+        let r = rule(burst, max_held);
+        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        (b, r)
+    }
+
     fn admitted(a: Answer) -> (u8, u64) {
         match a {
             Answer::Admitted {
@@ -866,9 +875,7 @@ mod tests {
 
     #[test]
     fn a_key_gets_its_burst_then_its_rate() {
-        let mut b = [Slot::default(); WAYS];
-        let r = rule(2, 0);
-        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        let (mut b, r) = key_1_admitted(2, 0);
         admitted(decide_in(&mut b, id(1), 100, &r, 0));
         assert_eq!(
             decide_in(&mut b, id(1), 100, &r, 0),
@@ -885,9 +892,7 @@ mod tests {
 
     #[test]
     fn concurrency_is_checked_before_the_rate_is_spent() {
-        let mut b = [Slot::default(); WAYS];
-        let r = rule(5, 1);
-        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        let (mut b, r) = key_1_admitted(5, 1);
         let tat = b[0].tat;
         assert_eq!(
             decide_in(&mut b, id(1), 100, &r, 0),
@@ -918,9 +923,7 @@ mod tests {
 
     #[test]
     fn an_expired_key_keeps_its_slot_while_an_empty_one_is_left() {
-        let mut b = [Slot::default(); WAYS];
-        let r = rule(1, 0);
-        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        let (mut b, r) = key_1_admitted(1, 0);
         // At 200 key 1 has expired; the newcomer takes an empty slot all the same.
         assert_eq!(admitted(decide_in(&mut b, id(2), 200, &r, 0)), (1, 0));
         assert_eq!(b[0].id(), id(1));
@@ -956,9 +959,7 @@ mod tests {
 
     #[test]
     fn rejections_go_to_the_sketch_first_at_once_then_in_batches() {
-        let mut b = [Slot::default(); WAYS];
-        let r = rule(1, 0);
-        admitted(decide_in(&mut b, id(1), 100, &r, 0));
+        let (mut b, r) = key_1_admitted(1, 0);
         // A refusal the caller will ask again about is not counted.
         assert_eq!(report(decide_in(&mut b, id(1), 100, &r, I)), 0);
         assert_eq!(b[0].pending(), 0);

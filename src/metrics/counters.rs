@@ -72,10 +72,11 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 ///
 /// Shards are created lazily (`src/metrics/shard.rs`): a thread's first record on a
 /// policy allocates its slot's shard (1,152 bytes, cache-padded) and publishes it; nothing
-/// else ever allocates, and later threads in the same slot continue in the same shard.
-/// An idle `PolicyMetrics` is its slot table (65 pointers), its carries and `cold`
-/// block: about 1.8 KiB on every machine, and 1.1 KiB more for each thread slot that
-/// records on it.
+/// else ever allocates (but the policy's first carry, once, for its 1 KiB of carry
+/// counters), and later threads in the same slot continue in the same shard. An idle
+/// `PolicyMetrics` is its slot table (65 pointers), its carries' two counters and
+/// pointer, and `cold` block: 768 bytes on every machine, and 1.1 KiB more for each
+/// thread slot that records on it.
 ///
 /// # The snapshot invariant
 ///

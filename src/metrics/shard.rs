@@ -6,7 +6,8 @@
 //!
 //! A new policy has no shard. It has a [`ShardTable`] of null pointers, one per thread
 //! slot ([`SLOTS`] = 64 on every machine) plus one for threads without a slot, and its
-//! [`Carries`]: about 1.6 KiB, whatever the core count. The first record of a thread on a
+//! [`Carries`] (two counters and a null pointer): about 0.75 KiB with the other
+//! counters, whatever the core count. The first record of a thread on a
 //! policy allocates the shard of the thread's slot (1,152 bytes with its cache padding)
 //! and publishes it with a compare-exchange. Every later record of that thread finds it
 //! there, and so does the next thread that takes the slot over when this one exits: it
@@ -23,7 +24,9 @@
 //!
 //! A shard's latency buckets are 32-bit, so a shard is 1 KiB rather than 2. When one
 //! would reach 2^32 (under loom: 2, so models reach it), its writer resets it to 0 and
-//! adds one to the policy's carry counter of that bucket. A bucket's count is then the sum
+//! adds one to the policy's carry counter of that bucket. The carry counters (1 KiB) are
+//! allocated by the policy's first carry, published as a shard is: most policies never
+//! carry, and they would be most of an idle policy's counters. A bucket's count is then the sum
 //! over the shards plus 2^32 × its carries, exact up to 2^64 like every other counter.
 //!
 //! A snapshot must never see half a carry: the reset without the carry loses 2^32 counts
@@ -46,8 +49,8 @@
 //!
 //! # Why `unsafe`
 //!
-//! A published shard is reached through an `AtomicPtr` of the `src/sync.rs` shim, so loom
-//! checks its publication. `once_cell::race::OnceBox` does the same safely, but with
+//! A published shard (and the carry counters) is reached through an `AtomicPtr` of the
+//! `src/sync.rs` shim, so loom checks its publication (`published`, `get_or_publish`). `once_cell::race::OnceBox` does the same safely, but with
 //! atomics loom cannot see. The two `unsafe` uses (dereferencing a published pointer, and
 //! freeing a box never published or at drop) state their conditions below.
 
@@ -168,16 +171,19 @@ pub(crate) struct Carries {
     /// Carries finished (incremented after the carry is added).
     ended: AtomicU64,
     /// Per bucket, the number of `CARRY` units moved out of shards (wrapping: the count
-    /// is exact up to 2^64).
-    counts: [AtomicU32; LatencyHistogram::BUCKETS],
+    /// is exact up to 2^64). Null until the first carry (see the module docs).
+    counts: AtomicPtr<CarryCounts>,
 }
+
+/// The carry counter of every latency bucket.
+type CarryCounts = [AtomicU32; LatencyHistogram::BUCKETS];
 
 impl Carries {
     pub(super) fn new() -> Self {
         Self {
             begun: AtomicU64::new(0),
             ended: AtomicU64::new(0),
-            counts: std::array::from_fn(|_| AtomicU32::new(0)),
+            counts: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -196,7 +202,8 @@ impl Carries {
 
     /// The second half of a carry: add it, and close the bracket.
     fn finish(&self, index: usize) {
-        if let Some(carried) = self.counts.get(index) {
+        let counts = get_or_publish(&self.counts, || std::array::from_fn(|_| AtomicU32::new(0)));
+        if let Some(carried) = counts.get(index) {
             // Release: a reader that sees the carry sees `begun`, the reset and the
             // completions of the records it stands for.
             carried.fetch_add(1, Ordering::Release);
@@ -268,7 +275,13 @@ impl Carries {
                 // Relaxed: a statistic, not tied to the buckets (documented as such).
                 sum = sum.wrapping_add(shard.latency_sum.load(Ordering::Relaxed));
             }
-            for (total, carried) in counts.iter_mut().zip(self.counts.iter()) {
+            // Null: no carry yet, or one not ended (it was published before the Release
+            // increment of `ended` of the carry that made it, so a carry counted in
+            // `ended` finds it; one not counted makes `begun` differ below).
+            for (total, carried) in counts
+                .iter_mut()
+                .zip(published(&self.counts).into_iter().flatten())
+            {
                 // Acquire: pairs with the Release increment in `finish`.
                 let units = u64::from(carried.load(Ordering::Acquire));
                 *total = total.wrapping_add(units.wrapping_mul(CARRY));
@@ -281,6 +294,69 @@ impl Carries {
             // A carry is half done on another thread: let it finish.
             crate::sync::thread::yield_now();
         }
+    }
+}
+
+impl Drop for Carries {
+    fn drop(&mut self) {
+        free_published(&mut self.counts);
+    }
+}
+
+/// What `entry` points to, if published (by [`get_or_publish`]).
+#[inline]
+fn published<T>(entry: &AtomicPtr<T>) -> Option<&T> {
+    // Acquire: pairs with the Release of the compare-exchange that published the value,
+    // so it is seen initialized before any load of it.
+    let ptr = entry.load(Ordering::Acquire);
+    // SAFETY: `ptr` is null or came from `Box::into_raw` in `get_or_publish` and was
+    // published by a compare-exchange (Release, acquired above, so the box is fully
+    // written). Published pointers are never replaced or freed before `free_published`,
+    // which takes `&mut` of the entry's owner, so the value lives at least as long as
+    // this borrow. Only shared references to it exist (its fields are atomics).
+    unsafe { ptr.as_ref() }
+}
+
+/// What `entry` points to, publishing `make()` there first if nothing is yet. Racing
+/// creators: one wins the compare-exchange, the others free theirs and use the winner's.
+#[cold]
+fn get_or_publish<T>(entry: &AtomicPtr<T>, make: impl FnOnce() -> T) -> &T {
+    if let Some(value) = published(entry) {
+        return value;
+    }
+    let fresh = Box::into_raw(Box::new(make()));
+    // Release on success: publishes the initialized value to every Acquire load of the
+    // entry. Acquire on failure: another thread published first, and its value must be
+    // visible before we use it.
+    let ptr = match entry.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::Release,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => fresh,
+        Err(winner) => {
+            // SAFETY: `fresh` came from `Box::into_raw` just above and was never
+            // published, so this is its only owner.
+            drop(unsafe { Box::from_raw(fresh) });
+            winner
+        }
+    };
+    // SAFETY: `ptr` is now the entry's published pointer (ours, or the winner's, which
+    // the failed compare-exchange acquired): non-null, from `Box::into_raw`, and never
+    // freed before `free_published` (`&mut`), so it outlives this borrow.
+    unsafe { &*ptr }
+}
+
+/// Frees what `entry` points to, if anything (its owner being dropped).
+fn free_published<T>(entry: &mut AtomicPtr<T>) {
+    // Acquire: with `&mut` nothing races; any ordering would do.
+    let ptr = entry.swap(std::ptr::null_mut(), Ordering::Acquire);
+    if !ptr.is_null() {
+        // SAFETY: a non-null entry holds a pointer from `Box::into_raw` in
+        // `get_or_publish`; swapping null in makes this the only owner, and no borrow of
+        // the value outlives the `&mut`.
+        drop(unsafe { Box::from_raw(ptr) });
     }
 }
 
@@ -312,15 +388,7 @@ impl ShardTable {
     /// The shard an entry points to, if published.
     #[inline]
     fn published(entry: &AtomicPtr<CachePadded<Shard>>) -> Option<&Shard> {
-        // Acquire: pairs with the Release of the compare-exchange that published the
-        // shard, so its initialized counters are visible before any load of them.
-        let ptr = entry.load(Ordering::Acquire);
-        // SAFETY: `ptr` is null or came from `Box::into_raw` in `get_or_create` and was
-        // published by a compare-exchange (Release, acquired above, so the box is fully
-        // written). Published pointers are never replaced or freed before `Drop`, which
-        // takes `&mut self`, so the shard lives at least as long as this `&self` borrow.
-        // Only shared references to it exist (all its fields are atomics).
-        unsafe { ptr.as_ref() }.map(|padded| &**padded)
+        published(entry).map(|padded| &**padded)
     }
 
     /// The shard a thread in `slot` writes, created now if it has none yet, and how it
@@ -332,33 +400,10 @@ impl ShardTable {
         } else {
             (SHARED, Writer::Shared)
         };
-        let entry = &self.entries[index];
-        if let Some(shard) = Self::published(entry) {
-            return (shard, writer);
-        }
-        let fresh = Box::into_raw(Box::new(CachePadded::new(Shard::new())));
-        // Release on success: publishes the initialized shard to every Acquire load of
-        // the entry. Acquire on failure: another thread published first (only possible
-        // for the shared entry; a slot's entry has one writer at a time), and its shard
-        // must be visible before we use it.
-        let ptr = match entry.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            Ordering::Release,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => fresh,
-            Err(winner) => {
-                // SAFETY: `fresh` came from `Box::into_raw` just above and was never
-                // published, so this is its only owner.
-                drop(unsafe { Box::from_raw(fresh) });
-                winner
-            }
-        };
-        // SAFETY: `ptr` is now the entry's published pointer (ours, or the winner's,
-        // which the failed compare-exchange acquired): non-null, from `Box::into_raw`,
-        // and never freed before `Drop` (`&mut self`), so it outlives this borrow.
-        (unsafe { &**ptr }, writer)
+        // Only the shared entry can have racing creators: a slot's has one writer at a
+        // time.
+        let shard = get_or_publish(&self.entries[index], || CachePadded::new(Shard::new()));
+        (shard, writer)
     }
 
     /// The shard of threads without a slot, if one of them recorded.
@@ -375,15 +420,8 @@ impl ShardTable {
 
 impl Drop for ShardTable {
     fn drop(&mut self) {
-        for entry in &self.entries {
-            // Acquire: with `&mut self` nothing races; any ordering would do.
-            let ptr = entry.swap(std::ptr::null_mut(), Ordering::Acquire);
-            if !ptr.is_null() {
-                // SAFETY: a non-null entry holds a pointer from `Box::into_raw` in
-                // `get_or_create`; swapping null in makes this the only owner, and no
-                // borrow of the shard outlives `&mut self`.
-                drop(unsafe { Box::from_raw(ptr) });
-            }
+        for entry in &mut self.entries {
+            free_published(entry);
         }
     }
 }
@@ -410,7 +448,10 @@ mod tests {
         }
         assert_eq!(total(&table, &carries, index), u64::from(u32::MAX) + 2);
         assert_eq!(shard.latency[index].load(Ordering::Relaxed), 1);
-        assert_eq!(carries.counts[index].load(Ordering::Relaxed), 1);
+        assert_eq!(
+            published(&carries.counts).unwrap()[index].load(Ordering::Relaxed),
+            1
+        );
     }
 
     #[test]
@@ -433,7 +474,10 @@ mod tests {
             total(&table, &carries, index),
             u64::from(u32::MAX) - 100 + 4_000
         );
-        assert_eq!(carries.counts[index].load(Ordering::Relaxed), 1);
+        assert_eq!(
+            published(&carries.counts).unwrap()[index].load(Ordering::Relaxed),
+            1
+        );
         assert_eq!(shard.latency_sum.load(Ordering::Relaxed), 4_000 * 2_000_000);
     }
 

@@ -111,27 +111,16 @@ impl SlotMap {
     }
 }
 
-#[cfg(not(loom))]
-static CLAIMED: SlotMap = SlotMap::new();
-
-#[cfg(loom)]
-loom::lazy_static! {
-    static ref CLAIMED: SlotMap = SlotMap::new();
+crate::sync::lazy_static! {
+    static ref CLAIMED: SlotMap = const { SlotMap::new() };
 }
 
-#[cfg(not(loom))]
-std::thread_local! {
+crate::sync::thread_locals! {
     // No destructor, so reading it is a plain thread-local load with no registration
     // check: this is the hot path.
     static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
     // Registered only when a slot is claimed; gives the slot back at thread exit.
     static GIVE_BACK: SlotGuard = const { SlotGuard(Cell::new(NO_SLOT)) };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    static SLOT: Cell<usize> = Cell::new(UNCLAIMED);
-    static GIVE_BACK: SlotGuard = SlotGuard(Cell::new(NO_SLOT));
 }
 
 /// Gives the thread's slot (the one it holds, if any) back when the thread exits.

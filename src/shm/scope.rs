@@ -14,6 +14,7 @@ use crate::sync::Arc;
 /// process on this machine that loads a policy with the same segment name and the same
 /// configuration of those three stages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct HostScope {
     /// The segment's name (`/dev/shm/breakwater.<segment>`): 1–200 characters of
     /// `A-Z a-z 0-9 . _ -`.

@@ -20,7 +20,7 @@
 //!
 //! let engine = Arc::new(Engine::from_toml_str("[policies.search]\n").unwrap());
 //! // The application's meter (here the global one, a no-op until an SDK is installed).
-//! let meter = opentelemetry::global::meter(breakwater::telemetry::names::METER_NAME);
+//! let meter = opentelemetry::global::meter(breakwater::telemetry::METER_NAME);
 //! let _registration = breakwater::telemetry::register(&meter, &engine);
 //! # }
 //! ```

@@ -185,15 +185,9 @@ fn decode_hex(text: &[u8], out: &mut [u8]) -> bool {
     true
 }
 
-#[cfg(not(loom))]
-std::thread_local! {
+crate::sync::thread_locals! {
     /// The trace context of the call running on this thread, while it is traced.
     static CAUSE: Cell<Option<TraceContext>> = const { Cell::new(None) };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    static CAUSE: Cell<Option<TraceContext>> = Cell::new(None);
 }
 
 /// Runs `f` with `trace` as the cause of every event emitted on this thread meanwhile

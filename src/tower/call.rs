@@ -29,19 +29,26 @@ use super::classify::Classify;
 use super::error::PolicyError;
 use super::layer::Shared;
 
-/// Runs `request` through the policy on `service` (already ready).
+/// Runs `request` through the policy on `service` (already ready). `copy` makes the
+/// request of a further attempt (a retry or a hedge); without it the call is one
+/// attempt, neither retried nor hedged (the layer's
+/// [`SingleAttempt`](super::SingleAttempt)).
 pub(super) async fn run<S, Req, C>(
     shared: Arc<Shared<C>>,
     service: S,
     request: Req,
+    copy: Option<fn(&Req) -> Req>,
 ) -> Result<S::Response, PolicyError<S::Error>>
 where
     S: Service<Req> + Clone,
-    Req: Clone,
     C: Classify<S::Response, S::Error>,
 {
     let policy = &shared.policy;
     let deadline = shared.deadline.map(|d| after(policy.now(), d));
+    let Some(copy) = copy else {
+        // One attempt: no retry state begun, so no budget or seed drawn.
+        return into_result(attempt(&shared, service, true, request, deadline).await);
+    };
     let mut retry = policy.retry_begin(shared.seeds.next_u64(), deadline);
     if retry.is_none() && shared.hedge.is_none() {
         // One attempt, nothing to clone.
@@ -57,16 +64,16 @@ where
             None => (spare.clone(), false),
         };
         let end = match shared.hedge.is_some() {
-            false => attempt(&shared, this, was_ready, request.clone(), deadline).await,
+            false => attempt(&shared, this, was_ready, copy(&request), deadline).await,
             true => {
                 // Boxed: the two attempts in flight would otherwise double the size of
                 // every call's future, hedged or not.
-                let second = (spare.clone(), request.clone());
+                let second = (spare.clone(), copy(&request));
                 Box::pin(hedged(
                     &shared,
                     this,
                     was_ready,
-                    request.clone(),
+                    copy(&request),
                     second,
                     deadline,
                 ))
@@ -93,21 +100,6 @@ where
     }
 }
 
-/// Runs `request` once through the policy on `service` (already ready): no retry, no
-/// hedge.
-pub(super) async fn run_once<S, Req, C>(
-    shared: Arc<Shared<C>>,
-    service: S,
-    request: Req,
-) -> Result<S::Response, PolicyError<S::Error>>
-where
-    S: Service<Req>,
-    C: Classify<S::Response, S::Error>,
-{
-    let deadline = shared.deadline.map(|d| after(shared.policy.now(), d));
-    into_result(attempt(&shared, service, true, request, deadline).await)
-}
-
 /// An attempt, and a second one if the first has not answered after the hedge delay and
 /// the retry budget grants it. The first to answer wins (a refused attempt does not
 /// answer: the other one is awaited); the other is dropped, its permit completed as
@@ -123,7 +115,6 @@ async fn hedged<S, Req, C>(
 ) -> AttemptEnd<S::Response, S::Error>
 where
     S: Service<Req> + Clone,
-    Req: Clone,
     C: Classify<S::Response, S::Error>,
 {
     let mut primary = pin!(attempt(shared, first, ready, request, deadline));

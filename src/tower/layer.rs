@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::clock::duration_to_nanos;
 use crate::policy::Policy;
-use crate::rng::{mix64, SharedRng};
+use crate::rng::{mix64, SharedRng, GOLDEN_GAMMA};
 use crate::sync::{AtomicU64, Ordering};
 
 use super::classify::{Classify, HttpClassifier};
@@ -87,7 +87,7 @@ impl PolicyLayer<HttpClassifier> {
         let seed = policy
             .name()
             .bytes()
-            .fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix64(h ^ u64::from(b)));
+            .fold(GOLDEN_GAMMA, |h, b| mix64(h ^ u64::from(b)));
         Self {
             attempts: PhantomData,
             policy,
@@ -261,14 +261,42 @@ impl<S, C, A> PolicyService<S, C, A> {
 /// The future of a [`PolicyService`] call.
 pub type PolicyFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, PolicyError<E>>> + Send>>;
 
-impl<S, Req, C> Service<Req> for PolicyService<S, C, Retrying>
+/// What an attempt mode asks of requests: [`Retrying`] copies them (`Clone`) for
+/// retries and hedges, [`SingleAttempt`] never does. Sealed: these two are all.
+pub trait Attempts<Req>: sealed::Sealed {
+    /// How a request is copied for a further attempt; `None`: one attempt per call.
+    #[doc(hidden)]
+    fn copy() -> Option<fn(&Req) -> Req>;
+}
+
+mod sealed {
+    /// Keeps [`Attempts`](super::Attempts) to the layer's two modes.
+    pub trait Sealed {}
+    impl Sealed for super::Retrying {}
+    impl Sealed for super::SingleAttempt {}
+}
+
+impl<Req: Clone> Attempts<Req> for Retrying {
+    fn copy() -> Option<fn(&Req) -> Req> {
+        Some(Req::clone)
+    }
+}
+
+impl<Req> Attempts<Req> for SingleAttempt {
+    fn copy() -> Option<fn(&Req) -> Req> {
+        None
+    }
+}
+
+impl<S, Req, C, A> Service<Req> for PolicyService<S, C, A>
 where
     S: Service<Req> + Clone + Send + 'static,
     S::Future: Send,
     S::Response: Send + 'static,
     S::Error: Send + 'static,
-    Req: Clone + Send + 'static,
+    Req: Send + 'static,
     C: Classify<S::Response, S::Error>,
+    A: Attempts<Req>,
 {
     type Response = S::Response;
     type Error = PolicyError<S::Error>;
@@ -283,30 +311,11 @@ where
         // driven ready before its next call (tower's usual hand-off).
         let fresh = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, fresh);
-        Box::pin(super::call::run(self.shared.clone(), ready, request))
-    }
-}
-
-impl<S, Req, C> Service<Req> for PolicyService<S, C, SingleAttempt>
-where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Response: Send + 'static,
-    S::Error: Send + 'static,
-    Req: Send + 'static,
-    C: Classify<S::Response, S::Error>,
-{
-    type Response = S::Response;
-    type Error = PolicyError<S::Error>;
-    type Future = PolicyFuture<S::Response, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(PolicyError::Inner)
-    }
-
-    fn call(&mut self, request: Req) -> Self::Future {
-        let fresh = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, fresh);
-        Box::pin(super::call::run_once(self.shared.clone(), ready, request))
+        Box::pin(super::call::run(
+            self.shared.clone(),
+            ready,
+            request,
+            A::copy(),
+        ))
     }
 }

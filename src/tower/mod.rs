@@ -31,4 +31,4 @@ pub use classify::{Classification, Classify, HttpClassifier, ResultClassifier};
 pub use clock::TokioClock;
 pub use error::PolicyError;
 pub use hedge::Hedge;
-pub use layer::{PolicyFuture, PolicyLayer, PolicyService, Retrying, SingleAttempt};
+pub use layer::{Attempts, PolicyFuture, PolicyLayer, PolicyService, Retrying, SingleAttempt};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use breakwater::engine::Engine;
-use breakwater::telemetry::{self, names::METER_NAME};
+use breakwater::telemetry::{self, METER_NAME};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 

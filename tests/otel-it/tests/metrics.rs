@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
 
 use breakwater::engine::Engine;
-use breakwater::telemetry::names::{self, InstrumentKind, METER_NAME};
+use breakwater::telemetry::{InstrumentKind, INSTRUMENTS, METER_NAME, STATE_VALUES};
 use breakwater::{Outcome, RejectReason};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
@@ -108,7 +108,7 @@ fn every_instrument_equals_the_snapshot_after_a_multi_threaded_run() {
         .build();
     let engine = Arc::new(Engine::from_toml_str(POLICIES).unwrap());
     let registration = breakwater::telemetry::register(&provider.meter(METER_NAME), &engine);
-    assert_eq!(registration.instruments(), names::INSTRUMENTS.len());
+    assert_eq!(registration.instruments(), INSTRUMENTS.len());
 
     let threads = 4;
     let barrier = Arc::new(Barrier::new(threads));
@@ -154,7 +154,7 @@ fn every_instrument_equals_the_snapshot_after_a_multi_threaded_run() {
     let _ = search.retry_next(&mut state, breakwater::policy::RetryOn::FAILURE, None);
 
     let (points, shapes) = collect(&provider, &exporter);
-    for instrument in names::INSTRUMENTS {
+    for instrument in INSTRUMENTS {
         let (kind, unit) = &shapes[instrument.name];
         let expected = match instrument.kind {
             InstrumentKind::Counter => "counter",
@@ -207,7 +207,7 @@ fn every_instrument_equals_the_snapshot_after_a_multi_threaded_run() {
             s.retries.into(),
         );
         if let Some(breaker) = policy.breaker() {
-            for (code, state) in names::STATE_VALUES.iter().enumerate() {
+            for (code, state) in STATE_VALUES.iter().enumerate() {
                 expected.insert(
                     key(
                         "breakwater.breaker.transitions",

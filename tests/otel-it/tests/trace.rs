@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use breakwater::adaptive::Priority;
 use breakwater::engine::Engine;
 use breakwater::metrics::Event;
-use breakwater::telemetry::{add_rejection_event, current_trace_context, names, TraceContext};
+use breakwater::telemetry::{
+    add_rejection_event, current_trace_context, TraceContext, REJECTION_SPAN_EVENT,
+};
 use breakwater::RejectReason;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::Context;
@@ -75,7 +77,7 @@ fn the_trip_carries_the_trace_of_the_failing_span_and_a_rejection_is_a_span_even
     let rejected = spans.iter().find(|s| s.name == "charge rejected").unwrap();
     let events: Vec<_> = rejected.events.iter().collect();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].name, names::REJECTION_SPAN_EVENT);
+    assert_eq!(events[0].name, REJECTION_SPAN_EVENT);
     let attributes: Vec<(String, String)> = events[0]
         .attributes
         .iter()
