@@ -2,7 +2,7 @@
 //! complete (plain and keyed) and the retry step.
 //!
 //! A traced function is its untraced twin run with the caller's trace context as the
-//! *cause* of every event it emits (see `telemetry::trace` in the Rust docs): a breaker
+//! *cause* of every event it emits (see the `telemetry` module in the Rust docs): a breaker
 //! transition, a budget exhaustion, a load-shed rejection. A listener reads it from
 //! `bw_event.trace`. The context is held by the library only for the length of the
 //! call, so a Go caller whose goroutine moves between threads loses nothing. A NULL
