@@ -77,3 +77,18 @@ fn shm_segment_timing_newer_than_state_does_not_hang() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/shm_segment");
     invariants::shm_segment(&fs::read(root.join("hang-timing-newer-than-state")).unwrap());
 }
+
+/// policy_file_structured's first find: host scope without `segment` names the segment
+/// after the policy, and a policy's name may hold `:`, which a segment's may not. The
+/// reader took the file, but `explain` wrote the segment out and the reader refused
+/// that; the implicit name is now refused like the written one, on the `scope` line.
+#[test]
+fn a_host_policy_named_what_no_segment_may_be_is_refused() {
+    use breakwater::config::PolicyFile;
+    let error = PolicyFile::parse("[policies.\"a.b:c\"]\n\nscope = \"host\"\n").unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("line 3") && text.contains("`segment`"), "{text}");
+    let named = "[policies.\"a.b:c\"]\nscope = \"host\"\nsegment = \"a.b_c\"\n";
+    PolicyFile::parse(named).expect("an explicit segment name serves such a policy");
+    invariants::policy_file(named.as_bytes());
+}
