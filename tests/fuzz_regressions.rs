@@ -87,7 +87,10 @@ fn a_host_policy_named_what_no_segment_may_be_is_refused() {
     use breakwater::config::PolicyFile;
     let error = PolicyFile::parse("[policies.\"a.b:c\"]\n\nscope = \"host\"\n").unwrap_err();
     let text = error.to_string();
-    assert!(text.contains("line 3") && text.contains("`segment`"), "{text}");
+    assert!(
+        text.contains("line 3") && text.contains("`segment`"),
+        "{text}"
+    );
     let named = "[policies.\"a.b:c\"]\nscope = \"host\"\nsegment = \"a.b_c\"\n";
     PolicyFile::parse(named).expect("an explicit segment name serves such a policy");
     invariants::policy_file(named.as_bytes());

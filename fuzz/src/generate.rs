@@ -22,7 +22,9 @@ use arbitrary::{Result, Unstructured};
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
     /// A duration string from a microsecond to ten minutes (or `0s` when zero is allowed).
-    Duration { zero: bool },
+    Duration {
+        zero: bool,
+    },
     /// A duration string within these milliseconds (a range other keys depend on).
     Span(u64, u64),
     /// An integer in the range.
@@ -114,7 +116,10 @@ fn named_kind(section: &str, key: &str) -> Option<Kind> {
             ("initial", Sub::Span(1, 999)),
             ("multiplier", Sub::Float(1.0, 4.0)),
             ("max", Sub::Span(1000, 60_000)),
-            ("jitter", Sub::Word(&["none", "full", "equal", "decorrelated"])),
+            (
+                "jitter",
+                Sub::Word(&["none", "full", "equal", "decorrelated"]),
+            ),
         ]),
         ("retry", "budget") => Kind::Table(&[
             ("ratio", Sub::Float(0.01, 1.0)),
@@ -137,7 +142,10 @@ fn omitted(section: &str, key: &str) -> bool {
     matches!(
         (section, key),
         ("", "scope" | "segment")
-            | ("fleet", "password_file" | "ca_file" | "cert_file" | "key_file")
+            | (
+                "fleet",
+                "password_file" | "ca_file" | "cert_file" | "key_file"
+            )
     )
 }
 
@@ -445,7 +453,11 @@ fn policy(u: &mut Unstructured<'_>, out: &mut String, name: &str, plan: &mut Pla
             } else if (section.as_str(), key.key.as_str()) == ("circuit_breaker", "window") {
                 window(u)?
             } else if (section.as_str(), key.key.as_str()) == ("rate_limiter", "scope") {
-                let words = if fleet { &["local", "fleet"][..] } else { &["local"] };
+                let words = if fleet {
+                    &["local", "fleet"][..]
+                } else {
+                    &["local"]
+                };
                 format!("\"{}\"", u.choose(words)?)
             } else {
                 value(u, &key.kind)?
@@ -473,7 +485,9 @@ pub fn policy_file(u: &mut Unstructured<'_>) -> Result<String> {
         let mut name = names.remove(u.choose_index(names.len())?).to_string();
         if plan.wrong_now() {
             // A name the reader refuses, or the same policy twice.
-            name = u.choose(&["", "bad name", "x\u{7f}", "payments"])?.to_string();
+            name = u
+                .choose(&["", "bad name", "x\u{7f}", "payments"])?
+                .to_string();
             if name == "payments" {
                 let _ = writeln!(out, "[policies.payments]");
             }
@@ -536,7 +550,13 @@ mod tests {
     #[test]
     fn every_schema_section_is_generated() {
         let sections = sections();
-        for expected in ["circuit_breaker", "rate_limiter", "retry", "per_key", "chaos"] {
+        for expected in [
+            "circuit_breaker",
+            "rate_limiter",
+            "retry",
+            "per_key",
+            "chaos",
+        ] {
             assert!(sections.iter().any(|s| s == expected), "{sections:?}");
         }
         assert!(schema().len() > 40, "{} keys", schema().len());

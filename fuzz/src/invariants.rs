@@ -110,7 +110,10 @@ pub fn shm_segment(data: &[u8]) {
     let policy = match Policy::new(f.config.clone()) {
         Ok(policy) => policy,
         Err(e) => {
-            assert!(e.host_error().is_some(), "a segment error is a named one: {e}");
+            assert!(
+                e.host_error().is_some(),
+                "a segment error is a named one: {e}"
+            );
             return;
         }
     };
@@ -134,7 +137,11 @@ pub fn shm_segment(data: &[u8]) {
     }
     // Each permit holds its own slot word: never more than the bulkhead's size, whatever
     // the words held before (a reclaim may free garbage tokens of "dead" owners).
-    assert!(permits.len() <= 3, "{} permits out of 3 slots", permits.len());
+    assert!(
+        permits.len() <= 3,
+        "{} permits out of 3 slots",
+        permits.len()
+    );
     for p in permits {
         p.record(Outcome::Success);
     }
