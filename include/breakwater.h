@@ -477,7 +477,8 @@ typedef struct {
   uint64_t tat;
   // Live/used marker, owned by the library.
   uint32_t state;
-  // Reserved, zero.
+  // The library's check word over the other words (written by `bw_limiter_reserve`,
+  // verified by `bw_limiter_cancel`). Never change it.
   uint32_t reserved;
 } bw_reservation;
 
@@ -1177,7 +1178,8 @@ bw_status bw_limiter_reserve(const bw_limiter *limiter,
 //
 // Returns `BW_OK`; `BW_NULL_POINTER`; `BW_PERMIT_ALREADY_USED` (cancelled before);
 // `BW_WRONG_HANDLE` (another limiter's; it stays live); `BW_INVALID_ARGUMENT` (not
-// filled by `bw_limiter_reserve`). Thread-safe.
+// filled by `bw_limiter_reserve`, or its words changed since; nothing goes back).
+// Thread-safe.
 //
 // # Safety
 // `limiter` must be NULL or live; `reservation` NULL or valid for reads and writes

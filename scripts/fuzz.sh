@@ -41,10 +41,15 @@ for target in "${targets[@]}"; do
   for seeds in "${seed_dirs[@]}"; do
     [ -d "$seeds" ] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
   done
+  # The generator of policy_file_structured needs room: a few KB of choices make a
+  # file of several policies (libFuzzer's default is the largest seed's length).
+  extra=()
+  [ "$target" = policy_file_structured ] && extra+=(-max_len=4096)
   echo "== $target: ${per}s"
   log="$ROOT/target/fuzz-$target.log"
   if cargo +nightly fuzz run --target-dir "$ROOT/target/fuzz" "$target" "$corpus" -- \
-      -max_total_time="$per" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+      -max_total_time="$per" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      ${extra[@]+"${extra[@]}"} >"$log" 2>&1; then
     passed=$((passed + 1))
     grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb|cov: ' "$log" | tail -n 3
   else

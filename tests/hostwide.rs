@@ -665,3 +665,36 @@ fn reload_of_a_host_policy() {
     assert_eq!(policy.bulkhead().unwrap().available(), 3);
     held.record(Outcome::Success); // completes against the stages that issued it
 }
+
+/// Breaker words that never agree, written after attach (a stray write: the attach check
+/// refuses them in a segment being attached): half-open in generation 5 with its trial
+/// deadline an hour ahead, but a probe word of generation 6. No probe can be admitted
+/// (the trial is "newer"), and no transition will come to change the state word, so the
+/// slow path would wait for progress forever; its bounded retries (1,024) refuse the
+/// caller instead, as an open circuit. Without the bound this test never returns.
+#[test]
+fn a_breaker_whose_words_never_agree_refuses_instead_of_spinning() {
+    let seg = Seg::new("disagree");
+    let config = PolicyConfig::new("p")
+        .with_circuit_breaker(BreakerConfig::default().with_half_open_permits(2))
+        .with_host_scope(&seg.0);
+    let policy = Policy::new(config.clone()).unwrap();
+    policy.acquire().unwrap().record(Outcome::Success);
+    let core = shm::layout_for(&config).unwrap().breaker as u64 / 8;
+    let generation = 5;
+    let deadline = now() + 3_600_000_000_000;
+    write_word(&seg, core, (generation << 19) | 2); // half-open, generation 5
+    write_word(&seg, core + 1, (deadline & !0xFF) | generation); // its trial deadline
+    write_word(&seg, core + 2, (generation + 1) << 40); // a trial of generation 6
+    for _ in 0..3 {
+        assert_eq!(
+            policy.acquire().unwrap_err().reason,
+            RejectReason::CircuitOpen
+        );
+    }
+    // Words that agree again admit again: the refusal came from the words, not a latch.
+    write_word(&seg, core, 0);
+    write_word(&seg, core + 1, 0);
+    write_word(&seg, core + 2, 0);
+    policy.acquire().unwrap().record(Outcome::Success);
+}

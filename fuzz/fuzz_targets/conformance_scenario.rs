@@ -2,7 +2,8 @@
 //! scenario (`tests/conformance/README.md`) and, when they are one, run against a fresh
 //! engine. A malformed scenario or a scenario whose expectations fail is an answer; a
 //! panic anywhere (the reader, the interpreter, the library under it) is a bug. Seeds:
-//! the suite's scenarios (`fuzz/corpus/conformance_scenario/`).
+//! the suite's own scenarios, `tests/conformance/scenarios/` (`scripts/fuzz.sh` copies
+//! them into the run's corpus), so they are not duplicated under `fuzz/corpus/`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

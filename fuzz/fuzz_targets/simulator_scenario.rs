@@ -28,12 +28,17 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Ok(spec) => {
-            assert!(spec.seconds > 0.0 && spec.seconds <= 600.0, "{}", spec.seconds);
+            assert!(
+                spec.seconds > 0.0 && spec.seconds <= 600.0,
+                "{}",
+                spec.seconds
+            );
             let peak = spec.phases.iter().map(|p| p.traffic).fold(1.0, f64::max);
             assert!(spec.rate > 0.0 && spec.rate * peak * spec.seconds <= 2_000_000.0);
             assert!((0.0..=1.0).contains(&spec.checkout_share));
             assert!(spec.workers >= 1 && spec.client_timeout > 0.0);
-            let behaviours = std::iter::once(&spec.payment).chain(spec.phases.iter().map(|p| &p.payment));
+            let behaviours =
+                std::iter::once(&spec.payment).chain(spec.phases.iter().map(|p| &p.payment));
             for b in behaviours {
                 assert!((0.0..=1.0).contains(&b.errors), "{b:?}");
                 assert!(0.0 <= b.latency.0 && b.latency.0 <= b.latency.1, "{b:?}");

@@ -175,6 +175,19 @@ const SEGMENT: Field<PolicyConfig> = Field {
           under the same name is refused.",
     kind: Kind::Custom {
         read: |r, t, p, policy| {
+            if t.get("segment").is_none() {
+                // Host scope without `segment` names the segment after the policy, and a
+                // policy's name may hold what a segment's may not (`:`): refused here as
+                // the same name written out is (`explain` writes it out).
+                if let Some(host) = &policy.host {
+                    if let Err(e) = crate::shm::segment::check_name(&host.segment) {
+                        let line = r.key_line(t, "scope");
+                        let why = format!("{e} (the policy's name: set `segment`)");
+                        r.error(join(p, "segment"), line, why);
+                    }
+                }
+                return;
+            }
             let Some(segment) = r.string(t, p, "segment") else {
                 return;
             };

@@ -71,8 +71,36 @@ pub struct bw_reservation {
     pub tat: u64,
     /// Live/used marker, owned by the library.
     pub state: u32,
-    /// Reserved, zero.
+    /// The library's check word over the other words (written by `bw_limiter_reserve`,
+    /// verified by `bw_limiter_cancel`). Never change it.
     pub reserved: u32,
+}
+
+/// The check word of a reservation's words (`bw_reservation::reserved`): a keyed hash
+/// (SipHash, with a key drawn at random once per process) of everything
+/// `bw_limiter_cancel` trusts. A cancel gives back as much as its words say (up to a
+/// whole burst for a slot that claims to end far ahead), so words no reservation had
+/// must not reach the limiter: forging them means guessing 32 bits of a keyed hash.
+/// (A byte-for-byte copy of a live reservation is still one: cancel each at most once.)
+fn check_word(instance: u64, wait_ns: u64, permits: u64, tat: u64) -> u32 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    let mut hasher = KEY.get_or_init(RandomState::new).build_hasher();
+    for word in [instance, wait_ns, permits, tat] {
+        hasher.write_u64(word);
+    }
+    let hash = hasher.finish();
+    (hash ^ (hash >> 32)) as u32
+}
+
+/// Whether `r` carries the check word of its own words. The words are compared through
+/// their difference, so the expected word itself never takes part in a comparison (a
+/// fuzzer's comparison tracing would otherwise hand it to the next input, and forge).
+fn checked(r: &bw_reservation) -> bool {
+    let expected = check_word(r.instance, r.wait_ns, r.permits, r.tat);
+    std::hint::black_box(r.reserved ^ expected) == 0
 }
 
 /// Creates a limiter configuration builder (rate unset) and writes it to `*out` (free
@@ -275,13 +303,14 @@ pub unsafe extern "C" fn bw_limiter_reserve(
         match l.reserve(n, Duration::from_nanos(max_wait_ns)) {
             Ok(reservation) => {
                 let raw = reservation.into_raw();
+                let instance = handle_id(limiter);
                 let r = bw_reservation {
-                    instance: handle_id(limiter),
+                    instance,
                     wait_ns: raw.wait_ns,
                     permits: raw.permits,
                     tat: raw.tat,
                     state: PERMIT_LIVE,
-                    reserved: 0,
+                    reserved: check_word(instance, raw.wait_ns, raw.permits, raw.tat),
                 };
                 // SAFETY: non-NULL and writable by contract.
                 unsafe { write_out(out_reservation, r) };
@@ -299,7 +328,8 @@ pub unsafe extern "C" fn bw_limiter_reserve(
 ///
 /// Returns `BW_OK`; `BW_NULL_POINTER`; `BW_PERMIT_ALREADY_USED` (cancelled before);
 /// `BW_WRONG_HANDLE` (another limiter's; it stays live); `BW_INVALID_ARGUMENT` (not
-/// filled by `bw_limiter_reserve`). Thread-safe.
+/// filled by `bw_limiter_reserve`, or its words changed since; nothing goes back).
+/// Thread-safe.
 ///
 /// # Safety
 /// `limiter` must be NULL or live; `reservation` NULL or valid for reads and writes
@@ -317,6 +347,12 @@ pub unsafe extern "C" fn bw_limiter_cancel(
         let r = unsafe { &mut *reservation };
         if let Err(status) = check_permit(r.state, r.instance, handle_id(limiter), "reservation") {
             return status;
+        }
+        if !checked(r) {
+            return fail(
+                bw_status::BW_INVALID_ARGUMENT,
+                "the reservation's words were changed after bw_limiter_reserve",
+            );
         }
         // SAFETY: non-NULL and live by contract.
         let l = unsafe { bw_limiter::borrow(limiter) };
@@ -391,4 +427,107 @@ pub unsafe extern "C" fn bw_limiter_get_metrics(
         // SAFETY: non-NULL here; live and writable by contract.
         unsafe { write_metrics(limiter, out) }
     })
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ffi::clock::{bw_clock_advance, bw_clock_free, bw_clock_new_manual};
+    use std::ptr;
+
+    /// A limiter of 10 a second, burst 10, on a manual clock (freed by the caller).
+    fn limiter() -> (*mut bw_limiter, *mut bw_clock) {
+        let (mut config, mut clock, mut limiter) =
+            (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        // SAFETY: valid out-pointers, live handles, each builder freed once.
+        unsafe {
+            assert_eq!(bw_clock_new_manual(1, &mut clock), bw_status::BW_OK);
+            assert_eq!(bw_limiter_config_new(&mut config), bw_status::BW_OK);
+            bw_limiter_config_set_rate(config, 10, 1_000_000_000);
+            assert_eq!(
+                bw_limiter_new(config, clock, &mut limiter),
+                bw_status::BW_OK
+            );
+            bw_limiter_config_free(config);
+        }
+        (limiter, clock)
+    }
+
+    fn reserve(limiter: *mut bw_limiter, n: u64) -> bw_reservation {
+        // SAFETY: bw_reservation is plain integers: all zeroes is a value.
+        let mut r: bw_reservation = unsafe { std::mem::zeroed() };
+        // SAFETY: live limiter, valid out-pointers.
+        let status = unsafe { bw_limiter_reserve(limiter, n, 0, &mut r, ptr::null_mut()) };
+        assert_eq!(status, bw_status::BW_OK);
+        r
+    }
+
+    fn cancel(limiter: *mut bw_limiter, r: &mut bw_reservation) -> bw_status {
+        // SAFETY: live limiter, a reservation valid for reads and writes.
+        unsafe { bw_limiter_cancel(limiter, r, ptr::null_mut()) }
+    }
+
+    fn try_acquire(limiter: *mut bw_limiter, n: u64) -> bw_status {
+        // SAFETY: live limiter.
+        unsafe { bw_limiter_try_acquire(limiter, n, ptr::null_mut()) }
+    }
+
+    /// A reservation whose words no reserve wrote (a forged slot far ahead, or a real
+    /// one's permit count raised) is refused: before the check word, its cancel gave
+    /// back a whole burst, and the limiter admitted a second burst at once.
+    #[test]
+    fn forged_reservations_give_nothing_back() {
+        let (limiter, clock) = limiter();
+        let mut real = reserve(limiter, 10);
+        assert_eq!(try_acquire(limiter, 1), bw_status::BW_RATE_LIMITED);
+        let far_ahead = bw_reservation {
+            tat: u64::MAX,
+            ..real
+        };
+        let raised = bw_reservation {
+            permits: 10,
+            ..reserve_after(limiter, clock)
+        };
+        for mut forged in [
+            far_ahead,
+            raised,
+            bw_reservation {
+                reserved: 0,
+                ..real
+            },
+        ] {
+            let status = cancel(limiter, &mut forged);
+            assert_eq!(
+                try_acquire(limiter, 1),
+                bw_status::BW_RATE_LIMITED,
+                "{forged:?}"
+            );
+            assert_eq!(status, bw_status::BW_INVALID_ARGUMENT);
+        }
+        // The real one still goes back, once.
+        let mut copy = real;
+        assert_eq!(cancel(limiter, &mut real), bw_status::BW_OK);
+        assert_eq!(
+            cancel(limiter, &mut real),
+            bw_status::BW_PERMIT_ALREADY_USED
+        );
+        assert_eq!(try_acquire(limiter, 9), bw_status::BW_OK);
+        copy.state = PERMIT_USED;
+        assert_eq!(
+            cancel(limiter, &mut copy),
+            bw_status::BW_PERMIT_ALREADY_USED
+        );
+        // SAFETY: the handles made above, freed once.
+        unsafe {
+            bw_limiter_free(limiter);
+            bw_clock_free(clock);
+        }
+    }
+
+    /// One permit reserved after 100 ms (the burst spent, one permit back).
+    fn reserve_after(limiter: *mut bw_limiter, clock: *mut bw_clock) -> bw_reservation {
+        // SAFETY: live clock.
+        unsafe { bw_clock_advance(clock, 100_000_000) };
+        reserve(limiter, 1)
+    }
 }

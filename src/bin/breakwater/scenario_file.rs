@@ -374,6 +374,19 @@ mod tests {
         assert_eq!(spec.phases[0].payment.errors, 0.1);
     }
 
+    /// A zero client timeout would time every request out at its arrival; it is refused
+    /// with the line it is on (the simulator_scenario fuzz target's invariant that an
+    /// accepted scenario has `client_timeout > 0`).
+    #[test]
+    fn a_zero_client_timeout_is_refused_with_its_line() {
+        let text = "[scenario]\nrate = 10\n\nclient_timeout = \"0s\"\n";
+        let errors = parse("s.toml", text, 16).expect_err("invalid");
+        assert_eq!(
+            errors,
+            ["s.toml:4: `scenario.client_timeout`: must be greater than 0"]
+        );
+    }
+
     #[test]
     fn errors_name_the_line_and_field() {
         let text = "[scenario]\nrate = -1\nworkrs = 3\n\n[[phase]]\nfrom = \"5s\"\nto = \"2s\"\n";
