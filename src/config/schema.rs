@@ -180,7 +180,7 @@ const SEGMENT: Field<PolicyConfig> = Field {
                 // policy's name may hold what a segment's may not (`:`): refused here as
                 // the same name written out is (`explain` writes it out).
                 if let Some(host) = &policy.host {
-                    if let Err(e) = crate::shm::segment::check_name(&host.segment) {
+                    if let Err(e) = crate::shm::check_name(&host.segment) {
                         let line = r.key_line(t, "scope");
                         let why = format!("{e} (the policy's name: set `segment`)");
                         r.error(join(p, "segment"), line, why);
