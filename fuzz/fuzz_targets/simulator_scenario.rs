@@ -15,6 +15,8 @@ mod scenario;
 #[allow(dead_code)]
 #[path = "../../src/bin/breakwater/scenario_file.rs"]
 mod scenario_file;
+#[path = "../../src/bin/breakwater/shorten.rs"]
+mod shorten;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -59,15 +59,6 @@ struct Key {
     kind: Kind,
 }
 
-const OUTCOMES: &[&str] = &[
-    "failure",
-    "timeout",
-    "circuit_open",
-    "rate_limited",
-    "bulkhead_full",
-    "load_shed",
-];
-
 /// The kinds a default cannot show, by `section.key` (or `key` alone).
 fn named_kind(section: &str, key: &str) -> Option<Kind> {
     Some(match (section, key) {
@@ -111,7 +102,7 @@ fn named_kind(section: &str, key: &str) -> Option<Kind> {
             ("long_window", Sub::Int(1, 1000)),
             ("queue_size", Sub::Int(0, 100)),
         ]),
-        ("retry", "retry_on") => Kind::Words(OUTCOMES),
+        ("retry", "retry_on") => Kind::Words(breakwater::policy::RetryOn::NAMES),
         ("retry", "backoff") => Kind::Table(&[
             ("initial", Sub::Span(1, 999)),
             ("multiplier", Sub::Float(1.0, 4.0)),

@@ -31,6 +31,8 @@ mod progress;
 mod scenario;
 #[path = "breakwater/scenario_file.rs"]
 mod scenario_file;
+#[path = "breakwater/shorten.rs"]
+mod shorten;
 #[path = "breakwater/sim_command.rs"]
 mod sim_command;
 #[path = "breakwater/simulate.rs"]

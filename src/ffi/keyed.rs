@@ -74,22 +74,14 @@ pub unsafe extern "C" fn bw_policy_acquire_keyed(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out_permit);
-        if key.is_null() && key_len != 0 {
-            return fail(
-                bw_status::BW_NULL_POINTER,
-                "`key` is NULL and `key_len` > 0",
-            );
-        }
+        // SAFETY: `key` is valid for reads of `key_len` bytes by contract.
+        let key = match unsafe { key_bytes(key, key_len) } {
+            Ok(key) => key,
+            Err(status) => return status,
+        };
         let priority = match parse_priority(priority) {
             Ok(p) => p,
             Err(status) => return status,
-        };
-        let key: &[u8] = if key_len == 0 {
-            &[]
-        } else {
-            // SAFETY: `key` is non-NULL (checked) and valid for reads of `key_len`
-            // bytes by contract; the bytes are only read during the call.
-            unsafe { std::slice::from_raw_parts(key, key_len) }
         };
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };
@@ -161,6 +153,27 @@ pub unsafe extern "C" fn bw_policy_complete_keyed(
         policy.complete_raw(raw, outcome, duration);
         bw_status::BW_OK
     })
+}
+
+/// The key a caller passed as a pointer and a length: empty for a length of 0 (the
+/// pointer may then be NULL), `BW_NULL_POINTER` (reported) for a NULL pointer with a
+/// length.
+///
+/// # Safety
+/// When `key` is not NULL, it must be valid for reads of `key_len` bytes for `'a`.
+pub(crate) unsafe fn key_bytes<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], bw_status> {
+    if key_len == 0 {
+        return Ok(&[]);
+    }
+    if key.is_null() {
+        return Err(fail(
+            bw_status::BW_NULL_POINTER,
+            "`key` is NULL and `key_len` > 0",
+        ));
+    }
+    // SAFETY: non-NULL (checked) and valid for reads of `key_len` bytes (the caller's
+    // promise); the bytes are only read while the borrow lives.
+    Ok(unsafe { std::slice::from_raw_parts(key, key_len) })
 }
 
 #[cfg(test)]

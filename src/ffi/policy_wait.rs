@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::boundary::{ensure_non_null, ffi_status, write_out, ArcHandle};
 use super::codes::parse_priority;
-use super::keyed::bw_keyed_permit;
+use super::keyed::{bw_keyed_permit, key_bytes};
 use super::policy::bw_policy;
-use super::status::{bw_status, fail, write_rejection};
+use super::status::{bw_status, write_rejection};
 use super::trace::{bw_trace_context, with_cause};
 use crate::policy::NoWait;
 
@@ -89,22 +89,17 @@ pub unsafe extern "C" fn bw_policy_acquire_within(
 ) -> bw_status {
     ffi_status!({
         ensure_non_null!(policy, out_permit);
-        if keyed && key.is_null() && key_len != 0 {
-            return fail(
-                bw_status::BW_NULL_POINTER,
-                "`key` is NULL and `key_len` > 0",
-            );
-        }
+        let key = match keyed {
+            false => None,
+            // SAFETY: `key` is valid for reads of `key_len` bytes by contract.
+            true => match unsafe { key_bytes(key, key_len) } {
+                Ok(key) => Some(key),
+                Err(status) => return status,
+            },
+        };
         let priority = match parse_priority(priority) {
             Ok(p) => p,
             Err(status) => return status,
-        };
-        let key: Option<&[u8]> = match keyed {
-            false => None,
-            true if key_len == 0 => Some(&[]),
-            // SAFETY: `key` is non-NULL (checked) and valid for reads of `key_len`
-            // bytes by contract; the bytes are only read during the call.
-            true => Some(unsafe { std::slice::from_raw_parts(key, key_len) }),
         };
         // SAFETY: non-NULL and live by contract.
         let policy = unsafe { bw_policy::borrow(policy) };

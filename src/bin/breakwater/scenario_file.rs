@@ -50,12 +50,12 @@ impl Reader<'_> {
 
     fn error(&mut self, line: Option<usize>, field: &str, reason: impl std::fmt::Display) {
         let at = line.map_or(String::new(), |l| format!(":{l}"));
-        // A huge value echoed back is shortened where it stands (see `check::shorten`).
+        // A huge value echoed back is shortened where it stands (see `shorten`).
         self.errors.push(format!(
             "{}{at}: `{}`: {}",
             self.file,
-            crate::check::shorten_part(field),
-            crate::check::shorten(&reason.to_string())
+            crate::shorten::shorten_part(field),
+            crate::shorten::shorten(&reason.to_string())
         ));
     }
 
@@ -202,7 +202,7 @@ impl Reader<'_> {
 /// count. Errors are complete lines: `FILE:LINE: `field`: reason`.
 pub(crate) fn parse(file: &str, text: &str, workers: u32) -> Result<Spec, Vec<String>> {
     let document = toml_edit::ImDocument::parse(text).map_err(|e| {
-        let reason = crate::check::shorten(e.message());
+        let reason = crate::shorten::shorten(e.message());
         vec![format!("{file}: invalid TOML: {reason}")]
     })?;
     let mut r = Reader {
