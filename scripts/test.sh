@@ -186,8 +186,8 @@ python_suite() {
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" || return 1
   fi
-  if ! "$venv/bin/python" -c 'import maturin, mypy, prometheus_client, pytest, opentelemetry.sdk' 2>/dev/null; then
-    "$venv/bin/pip" install -q maturin mypy prometheus_client pytest opentelemetry-api \
+  if ! "$venv/bin/python" -c 'import auditwheel, maturin, mypy, prometheus_client, pytest, opentelemetry.sdk' 2>/dev/null; then
+    "$venv/bin/pip" install -q auditwheel maturin mypy prometheus_client pytest opentelemetry-api \
       opentelemetry-sdk || return 1
   fi
   # The extension builds under target/python-ext (bindings/python/.cargo/config.toml),
@@ -200,7 +200,25 @@ python_suite() {
     echo "the OpenTelemetry console example printed no breakwater.calls"
     return 1
   }
-  "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests || return 1
+  # What a user runs: `pip install ./bindings/python` into a fresh environment with no
+  # environment variable (an optimised build), then the release wheel of the same build
+  # checked by auditwheel (the manylinux tag it is consistent with).
+  local fresh="$ROOT/target/venv-install"
+  rm -rf "$fresh" "$ROOT/target/wheels"
+  python3 -m venv "$fresh" || return 1
+  (cd "$ROOT/target" && env -u VIRTUAL_ENV "$fresh/bin/pip" install -q "$ROOT/bindings/python") || return 1
+  "$fresh/bin/python" -c 'import breakwater as bw
+p = bw.Policy.from_toml("[policies.p.circuit_breaker]\n")
+p.acquire().complete("success")
+print("pip install ./bindings/python: imported, one call through", p.snapshot().name)' || return 1
+  (cd bindings/python && "$venv/bin/maturin" build --release -q -o "$ROOT/target/wheels") || return 1
+  local shown
+  shown=$("$venv/bin/auditwheel" show "$ROOT"/target/wheels/breakwater-*.whl) || return 1
+  grep -q 'consistent *with the following platform tag: "manylinux' <<<"$(tr '\n' ' ' <<<"$shown")" || {
+    echo "auditwheel does not accept the release wheel:"; echo "$shown"; return 1
+  }
+  echo "auditwheel show: $(grep -o '"manylinux[^"]*"' <<<"$shown" | head -1) accepted"
 }
 
 # 6b. Go: the module's format, vet, race tests (every handle, 16 goroutines), the
