@@ -188,6 +188,47 @@ impl Subjects {
             peers: PeerStack::new(),
         }
     }
+
+    /// One acquire + complete of the policy with no stages.
+    #[inline(always)]
+    fn empty_policy(&self) {
+        let p = black_box(&self.empty)
+            .acquire_raw(Priority::Default)
+            .unwrap();
+        self.empty.complete_raw(p, Outcome::Success, None);
+    }
+
+    /// One acquire + complete of the policy of the three stages.
+    #[inline(always)]
+    fn policy(&self) {
+        let p = black_box(&self.policy)
+            .acquire_raw(Priority::Default)
+            .unwrap();
+        self.policy.complete_raw(p, Outcome::Success, None);
+    }
+
+    /// The same three stages called by hand.
+    #[inline(always)]
+    fn sum_of_parts(&self) {
+        let p = black_box(&self.breaker).try_acquire_raw().unwrap();
+        black_box(&self.limiter).try_acquire().unwrap();
+        black_box(&self.bulkhead).try_acquire_raw().unwrap();
+        self.breaker.complete_raw(p, Outcome::Success, None);
+        self.bulkhead.release_raw();
+    }
+
+    /// The peer stack's call.
+    #[inline(always)]
+    fn peer_stack(&self) {
+        assert!(black_box(&self.peers).call());
+    }
+
+    /// The policy through the C ABI.
+    #[cfg(feature = "capi")]
+    #[inline(always)]
+    fn policy_capi(&self) {
+        assert!(black_box(&self.c_policy).call());
+    }
 }
 
 /// The callgrind driver (see the module docs); false when not asked for.
@@ -200,57 +241,22 @@ fn callgrind_driver() -> bool {
         }
         None => return false,
     };
-    let Subjects {
-        breaker,
-        limiter,
-        bulkhead,
-        policy,
-        #[cfg(feature = "capi")]
-        c_policy,
-        empty,
-        peers,
-    } = Subjects::new();
+    let s = Subjects::new();
     match name.as_str() {
-        "empty_policy" => {
-            for _ in 0..calls {
-                let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
-                empty.complete_raw(p, Outcome::Success, None);
-            }
-        }
+        "empty_policy" => (0..calls).for_each(|_| s.empty_policy()),
         "empty_policy_match" => {
             for _ in 0..calls {
-                match black_box(&empty).acquire_raw(Priority::Default) {
-                    Ok(p) => empty.complete_raw(p, Outcome::Success, None),
+                match black_box(&s.empty).acquire_raw(Priority::Default) {
+                    Ok(p) => s.empty.complete_raw(p, Outcome::Success, None),
                     Err(r) => panic!("{}", r.reason as u8),
                 }
             }
         }
-        "policy" => {
-            for _ in 0..calls {
-                let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
-                policy.complete_raw(p, Outcome::Success, None);
-            }
-        }
+        "policy" => (0..calls).for_each(|_| s.policy()),
         #[cfg(feature = "capi")]
-        "policy_capi" => {
-            for _ in 0..calls {
-                assert!(black_box(&c_policy).call());
-            }
-        }
-        "sum_of_parts" => {
-            for _ in 0..calls {
-                let p = black_box(&breaker).try_acquire_raw().unwrap();
-                black_box(&limiter).try_acquire().unwrap();
-                black_box(&bulkhead).try_acquire_raw().unwrap();
-                breaker.complete_raw(p, Outcome::Success, None);
-                bulkhead.release_raw();
-            }
-        }
-        "peer_stack" => {
-            for _ in 0..calls {
-                assert!(black_box(&peers).call());
-            }
-        }
+        "policy_capi" => (0..calls).for_each(|_| s.policy_capi()),
+        "sum_of_parts" => (0..calls).for_each(|_| s.sum_of_parts()),
+        "peer_stack" => (0..calls).for_each(|_| s.peer_stack()),
         other => panic!("no case {other} in benches/pipeline.rs"),
     }
     true
@@ -261,38 +267,17 @@ fn callgrind_driver() -> bool {
 /// being preempted shows the cost, where criterion's mean shows the load.
 fn min_batches() {
     let fastest = |f: &(dyn Fn() + Sync)| common::batch_ns(1, 20_000, f);
-    let Subjects {
-        breaker,
-        limiter,
-        bulkhead,
-        policy,
-        #[cfg(feature = "capi")]
-        c_policy,
-        empty,
-        peers,
-    } = Subjects::new();
+    let s = Subjects::new();
     let fixed: [(&str, &(dyn Fn() + Sync)); 4] = [
-        ("empty_policy", &|| {
-            let p = black_box(&empty).acquire_raw(Priority::Default).unwrap();
-            empty.complete_raw(p, Outcome::Success, None);
-        }),
-        ("policy", &|| {
-            let p = black_box(&policy).acquire_raw(Priority::Default).unwrap();
-            policy.complete_raw(p, Outcome::Success, None);
-        }),
-        ("sum_of_parts", &|| {
-            let p = black_box(&breaker).try_acquire_raw().unwrap();
-            black_box(&limiter).try_acquire().unwrap();
-            black_box(&bulkhead).try_acquire_raw().unwrap();
-            breaker.complete_raw(p, Outcome::Success, None);
-            bulkhead.release_raw();
-        }),
-        ("peer_stack", &|| assert!(black_box(&peers).call())),
+        ("empty_policy", &|| s.empty_policy()),
+        ("policy", &|| s.policy()),
+        ("sum_of_parts", &|| s.sum_of_parts()),
+        ("peer_stack", &|| s.peer_stack()),
     ];
     #[allow(unused_mut)] // without capi nothing is added
     let mut cases = fixed.to_vec();
     #[cfg(feature = "capi")]
-    let c_call = || assert!(black_box(&c_policy).call());
+    let c_call = || s.policy_capi();
     #[cfg(feature = "capi")]
     cases.push(("policy_capi", &c_call));
     let mut best = vec![f64::MAX; cases.len()];
@@ -321,84 +306,44 @@ fn bench(c: &mut Criterion) {
     if callgrind_driver() {
         std::process::exit(0);
     }
-    let Subjects {
-        breaker,
-        limiter,
-        bulkhead,
-        policy,
-        #[cfg(feature = "capi")]
-        c_policy,
-        empty,
-        peers,
-    } = Subjects::new();
+    let s = Subjects::new();
 
     let mut g = c.benchmark_group("pipeline/1t");
     g.bench_function("breaker", |b| {
         b.iter(|| {
-            let p = breaker.try_acquire_raw().unwrap();
-            breaker.complete_raw(p, Outcome::Success, None);
+            let p = s.breaker.try_acquire_raw().unwrap();
+            s.breaker.complete_raw(p, Outcome::Success, None);
         })
     });
     g.bench_function("limiter", |b| {
-        b.iter(|| black_box(limiter.try_acquire()).unwrap())
+        b.iter(|| black_box(s.limiter.try_acquire()).unwrap())
     });
     g.bench_function("bulkhead", |b| {
         b.iter(|| {
-            bulkhead.try_acquire_raw().unwrap();
-            bulkhead.release_raw();
+            s.bulkhead.try_acquire_raw().unwrap();
+            s.bulkhead.release_raw();
         })
     });
-    g.bench_function("sum_of_parts", |b| {
-        b.iter(|| {
-            let p = breaker.try_acquire_raw().unwrap();
-            limiter.try_acquire().unwrap();
-            bulkhead.try_acquire_raw().unwrap();
-            breaker.complete_raw(p, Outcome::Success, None);
-            bulkhead.release_raw();
-        })
-    });
-    g.bench_function("policy", |b| {
-        b.iter(|| {
-            let p = policy.acquire_raw(Priority::Default).unwrap();
-            policy.complete_raw(p, Outcome::Success, None);
-        })
-    });
+    g.bench_function("sum_of_parts", |b| b.iter(|| s.sum_of_parts()));
+    g.bench_function("policy", |b| b.iter(|| s.policy()));
     g.bench_function("policy_guard", |b| {
-        b.iter(|| policy.acquire().unwrap().success())
+        b.iter(|| s.policy.acquire().unwrap().success())
     });
-    g.bench_function("empty_policy", |b| {
-        b.iter(|| {
-            let p = empty.acquire_raw(Priority::Default).unwrap();
-            empty.complete_raw(p, Outcome::Success, None);
-        })
-    });
+    g.bench_function("empty_policy", |b| b.iter(|| s.empty_policy()));
     #[cfg(feature = "capi")]
-    g.bench_function("policy_capi", |b| b.iter(|| assert!(c_policy.call())));
-    g.bench_function("peer_stack", |b| b.iter(|| assert!(peers.call())));
+    g.bench_function("policy_capi", |b| b.iter(|| s.policy_capi()));
+    g.bench_function("peer_stack", |b| b.iter(|| s.peer_stack()));
     g.finish();
 
     let mut g = c.benchmark_group("pipeline/2t");
     g.bench_function("sum_of_parts", |b| {
-        b.iter_custom(|iters| {
-            threaded(2, iters, &|| {
-                let p = breaker.try_acquire_raw().unwrap();
-                limiter.try_acquire().unwrap();
-                bulkhead.try_acquire_raw().unwrap();
-                breaker.complete_raw(p, Outcome::Success, None);
-                bulkhead.release_raw();
-            })
-        })
+        b.iter_custom(|iters| threaded(2, iters, &|| s.sum_of_parts()))
     });
     g.bench_function("policy", |b| {
-        b.iter_custom(|iters| {
-            threaded(2, iters, &|| {
-                let p = policy.acquire_raw(Priority::Default).unwrap();
-                policy.complete_raw(p, Outcome::Success, None);
-            })
-        })
+        b.iter_custom(|iters| threaded(2, iters, &|| s.policy()))
     });
     g.bench_function("peer_stack", |b| {
-        b.iter_custom(|iters| threaded(2, iters, &|| assert!(peers.call())))
+        b.iter_custom(|iters| threaded(2, iters, &|| s.peer_stack()))
     });
     g.finish();
 }

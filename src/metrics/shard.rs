@@ -24,7 +24,7 @@
 //!
 //! A shard's latency buckets are 32-bit, so a shard is 1 KiB rather than 2. When one
 //! would reach 2^32 (under loom: 2, so models reach it), its writer resets it to 0 and
-//! adds one to the policy's carry counter of that bucket. The carry counters (1 KiB) are
+//! adds one to the policy's carry counter of that bucket. The carry counters (260 × 4 bytes) are
 //! allocated by the policy's first carry, published as a shard is: most policies never
 //! carry, and they would be most of an idle policy's counters. A bucket's count is then the sum
 //! over the shards plus 2^32 × its carries, exact up to 2^64 like every other counter.

@@ -81,7 +81,14 @@ impl Policy {
         priority: Priority,
     ) -> Result<OwnedPolicyPermit, NoWait> {
         self.stages()
-            .acquire_nowait(priority, self.metrics())
+            .acquire_within(
+                None,
+                priority,
+                Duration::ZERO,
+                false,
+                &self.shared,
+                &self.clock,
+            )
             .map(|raw| OwnedPolicyPermit::new(self.clone(), raw))
     }
 

@@ -416,46 +416,16 @@ impl Stages {
         }
     }
 
-    /// Like [`acquire`](Self::acquire), but a full bulkhead never makes it wait: when
-    /// the bulkhead's configuration allows a wait, its refusal is left uncounted and
-    /// answered as [`NoWait::BulkheadFull`], for an asynchronous caller to wait and ask
-    /// again (nothing is held meanwhile). Every other answer is counted as `acquire`
-    /// counts it.
-    #[inline]
-    pub(super) fn acquire_nowait(
-        &self,
-        priority: Priority,
-        metrics: &PolicyMetrics,
-    ) -> Result<RawPolicyPermit, NoWait> {
-        match self.acquire_stages(priority, Duration::ZERO) {
-            Ok(permit) => {
-                metrics.on_permitted();
-                Ok(permit)
-            }
-            Err(rejection) => {
-                let max_wait = self
-                    .bulkhead
-                    .as_ref()
-                    .map_or(Duration::ZERO, |b| b.config().max_wait);
-                if rejection.reason == RejectReason::BulkheadFull && !max_wait.is_zero() {
-                    return Err(NoWait::BulkheadFull { max_wait });
-                }
-                metrics.on_rejected(rejection.reason);
-                Err(NoWait::Rejected(rejection))
-            }
-        }
-    }
-
-    /// For a caller that can be cancelled while it waits for a full bulkhead (a Go
-    /// `context`): asks the per-key stage for `key` when given (as
+    /// For a caller that waits for a full bulkhead itself, so that it can be cancelled
+    /// (an async task, a Go `context`): asks the per-key stage for `key` when given (as
     /// [`acquire_keyed`](Self::acquire_keyed)), then every stage, with the bulkhead
-    /// waiting at most `wait` (and never past its configured `max_wait`). When the
-    /// bulkhead's configuration allows a wait and `count_full` is false, its refusal is
-    /// left uncounted and answered as [`NoWait::BulkheadFull`]: the caller asks again
-    /// for the next slice, or gives up, and counts the call once — by asking a last
-    /// time with `count_full`, or not at all when it was cancelled. Every other answer
-    /// is counted (and a load-shed one emitted) as [`acquire`](Self::acquire) does.
-    #[cfg(all(feature = "capi", not(loom)))]
+    /// waiting at most `wait` (zero: never; never past its configured `max_wait`). When
+    /// the bulkhead's configuration allows a wait and `count_full` is false, its refusal
+    /// is left uncounted and answered as [`NoWait::BulkheadFull`]: the caller asks again
+    /// after waiting, or gives up, and counts the call once — by asking a last time
+    /// with `count_full`, or with `Policy::count_rejection`, or not at all when it was
+    /// cancelled. Every other answer is counted (and a load-shed one emitted) as
+    /// [`acquire`](Self::acquire) does.
     pub(super) fn acquire_within(
         &self,
         key: Option<&[u8]>,
@@ -501,9 +471,8 @@ impl Stages {
     }
 
     /// A full bulkhead whose configuration allows a wait blocks the thread for it, but
-    /// for at most `wait_cap`: `Duration::MAX` for the synchronous API, zero to refuse
-    /// at once (`acquire_nowait`), a slice for a caller that waits in cancellable steps
-    /// (`acquire_within`).
+    /// for at most `wait_cap`: `Duration::MAX` for the synchronous API, zero or a slice
+    /// for a caller that waits in cancellable steps (`acquire_within`).
     #[inline(always)]
     fn acquire_stages(
         &self,
