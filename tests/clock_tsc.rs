@@ -9,6 +9,7 @@
 #![cfg(not(loom))]
 
 use breakwater::clock::{AnyClock, Calibration, Clock, TscClock};
+use breakwater::keyed::{KeyedLimiter, PerKeyConfig};
 use breakwater::limiter::{RateLimiter, RateLimiterConfig};
 use proptest::prelude::*;
 use std::time::Duration;
@@ -93,6 +94,32 @@ fn limiters_take_the_tsc_only_for_buckets_inside_the_coarse_lag_and_in_process()
     assert!(matches!(AnyClock::Coarse.precise(), AnyClock::Monotonic));
     assert!(!matches!(
         AnyClock::Monotonic.precise_local(),
+        AnyClock::Coarse
+    ));
+}
+
+#[test]
+fn per_key_limits_take_the_coarse_clock_when_it_delivers_their_rate_exactly() {
+    // A gateway's usual quota: each key's bucket (the default burst, the rate) spans
+    // far more than four kernel ticks.
+    let generous = PerKeyConfig::new(1_000, Duration::from_secs(1));
+    assert!(matches!(
+        KeyedLimiter::clock_for(&generous),
+        AnyClock::Coarse
+    ));
+    assert!(matches!(
+        KeyedLimiter::new(generous).unwrap().clock(),
+        AnyClock::Coarse
+    ));
+    // A bucket of one permit a millisecond: the cheapest precise clock, as before.
+    let tight = PerKeyConfig::new(1_000, Duration::from_secs(1)).with_burst(1);
+    let precise = AnyClock::Monotonic.precise_local();
+    assert_eq!(
+        format!("{:?}", KeyedLimiter::clock_for(&tight)),
+        format!("{precise:?}")
+    );
+    assert!(!matches!(
+        KeyedLimiter::new(tight).unwrap().clock(),
         AnyClock::Coarse
     ));
 }

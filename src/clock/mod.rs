@@ -47,8 +47,8 @@
 //!   `Type<C: Clock = AnyClock>`. `Type::new(config)` runs on the system clock the type
 //!   needs ([`AnyClock::Coarse`] for millisecond rules: breaker, throttle, retry budget;
 //!   [`AnyClock::Monotonic`] where nanoseconds matter: adaptive limit, bulkhead waits;
-//!   the rate limiter picks by its rule, see `RateLimiter::clock_for`, and per-key
-//!   limits run on [`AnyClock::precise_local`]).
+//!   the rate limiter and per-key limits pick by their rule, see
+//!   `RateLimiter::clock_for` and `KeyedLimiter::clock_for`).
 //!   `Type::with_clock(config, clock)` takes any `C: Clock`.
 //! - [`Policy`](crate::policy::Policy) and [`Engine`](crate::engine::Engine) are not
 //!   generic: they run on [`AnyClock`], one concrete type for the C ABI and for

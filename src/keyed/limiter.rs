@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::clock::{AnyClock, Clock};
+use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock};
 use crate::error::ConfigError;
 use crate::limiter::config::Quota;
+use crate::limiter::RateLimiter;
 use crate::sync::{AtomicU64, Ordering};
 use crate::{RejectReason, Rejection};
 
@@ -87,11 +88,26 @@ pub struct KeyedSnapshot {
 }
 
 impl KeyedLimiter<AnyClock> {
-    /// A limiter on the cheapest precise system clock ([`AnyClock::precise_local`]:
-    /// the TSC where it is invariant, else `CLOCK_MONOTONIC` read coarse first), with
-    /// a random seed.
+    /// A limiter on the system clock [`clock_for`](Self::clock_for) picks for this
+    /// quota, with a random seed.
     pub fn new(config: PerKeyConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, AnyClock::Monotonic.precise_local())
+        Self::with_clock(config, Self::clock_for(&config))
+    }
+
+    /// The system clock [`new`](Self::new) uses for `config`: the coarse clock when each
+    /// key's bucket spans enough of its ticks to deliver the rate exactly (the rate
+    /// limiter's rule, [`RateLimiter::coarse_is_exact`](crate::limiter::RateLimiter::coarse_is_exact)
+    /// with the kernel's tick; about half the price of a TSC reading), else the cheapest
+    /// precise clock ([`AnyClock::precise_local`]: the TSC where it is invariant, else
+    /// `CLOCK_MONOTONIC` read coarse first). Per-key state never leaves this process,
+    /// so the TSC's per-process calibration is no concern here.
+    pub fn clock_for(config: &PerKeyConfig) -> AnyClock {
+        let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
+        if RateLimiter::coarse_is_exact(&config.quota(), tick) {
+            AnyClock::Coarse
+        } else {
+            AnyClock::Monotonic.precise_local()
+        }
     }
 }
 

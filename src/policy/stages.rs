@@ -164,12 +164,20 @@ impl Stages {
             Some(c) => Some(Chaos::new(*c).map_err(|e| e.within("chaos"))?),
             None => None,
         };
-        // Per-key limits stay in this process: they run on its cheapest precise clock
-        // (the TSC where it is invariant, see `AnyClock::precise_local`).
+        // Per-key limits stay in this process: on the system clocks they pick coarse
+        // time or its cheapest precise clock by their rule (`KeyedLimiter::clock_for`);
+        // any other clock they read as given.
         let keyed = match &config.per_key {
             Some(c) => Some(
-                KeyedLimiter::with_clock(**c, clock.precise_local())
-                    .map_err(|e| e.within("per_key"))?,
+                KeyedLimiter::with_clock(
+                    **c,
+                    if clock.is_system() {
+                        KeyedLimiter::clock_for(c)
+                    } else {
+                        clock.clone()
+                    },
+                )
+                .map_err(|e| e.within("per_key"))?,
             ),
             None => None,
         };
