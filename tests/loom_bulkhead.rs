@@ -169,3 +169,104 @@ fn an_overshoot_never_strands_a_waiter_nor_doubles_a_permit() {
         assert!(b.try_acquire_raw().is_ok());
     });
 }
+
+/// A dropped permit (one fetch-sub, even with a caller queued) and a waiter: the waiter
+/// always gets the permit, and a racing `try_acquire` never takes it from the waiter.
+#[test]
+fn a_dropped_permit_goes_to_the_waiter() {
+    loom::model(|| {
+        let b = Arc::new(Bulkhead::new(BulkheadConfig::new(1)).unwrap());
+        let inside = Arc::new(AtomicU32::new(1));
+        b.try_acquire_raw().unwrap();
+        let waiter = {
+            let (b, inside) = (b.clone(), inside.clone());
+            thread::spawn(move || {
+                // Loom never times out a wait: a stranded waiter is a deadlock it reports.
+                b.try_acquire_raw_for(Duration::from_secs(1)).unwrap();
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(now <= 1, "{now} inside");
+                inside.fetch_sub(1, Ordering::SeqCst);
+                b.release_held_for_model();
+            })
+        };
+        let prober = {
+            let (b, inside) = (b.clone(), inside.clone());
+            thread::spawn(move || {
+                if let Ok(permit) = b.try_acquire() {
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= 1, "{now} inside");
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    drop(permit);
+                }
+            })
+        };
+        inside.fetch_sub(1, Ordering::SeqCst);
+        b.release_held_for_model();
+        waiter.join().unwrap();
+        prober.join().unwrap();
+        assert_eq!((b.snapshot().in_flight, b.waiting()), (0, 0));
+        assert!(b.try_acquire_raw().is_ok());
+    });
+}
+
+/// A dropped permit while its only waiter times out: either the waiter got the permit,
+/// or it left and the permit is free; never lost, never counted twice.
+#[test]
+fn a_dropped_permit_during_a_timeout_is_kept() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let b = Arc::new(Bulkhead::with_clock(BulkheadConfig::new(1), clock.clone()).unwrap());
+        b.try_acquire_raw().unwrap();
+        let waiter = {
+            let b = b.clone();
+            thread::spawn(move || b.try_acquire_raw_for(Duration::from_nanos(10)))
+        };
+        let timer = {
+            let (b, clock) = (b.clone(), clock.clone());
+            thread::spawn(move || {
+                clock.advance(Duration::from_nanos(100));
+                b.fire_wait_timers_for_model();
+            })
+        };
+        b.release_held_for_model();
+        timer.join().unwrap();
+        let got = waiter.join().unwrap().is_ok();
+        assert_eq!(b.waiting(), 0);
+        if got {
+            assert_eq!(b.in_flight(), 1, "the waiter holds it");
+            b.release_held_for_model();
+        }
+        assert_eq!(b.in_flight(), 0);
+        assert!(b.try_acquire_raw().is_ok(), "the permit is free to someone");
+    });
+}
+
+/// Two waiters and two permits dropped at once on a bulkhead of 2: each waiter gets
+/// one, whichever drop hands over which.
+#[test]
+fn dropped_permits_serve_every_waiter() {
+    loom::model(|| {
+        let b = Arc::new(Bulkhead::new(BulkheadConfig::new(2)).unwrap());
+        b.try_acquire_raw().unwrap();
+        b.try_acquire_raw().unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    b.try_acquire_raw_for(Duration::from_secs(1)).unwrap();
+                    b.release_held_for_model();
+                })
+            })
+            .collect();
+        let releaser = {
+            let b = b.clone();
+            thread::spawn(move || b.release_held_for_model())
+        };
+        b.release_held_for_model();
+        releaser.join().unwrap();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!((b.snapshot().in_flight, b.waiting()), (0, 0));
+    });
+}
