@@ -415,15 +415,15 @@ impl<C: Clock> Bulkhead<C> {
         }
     }
 
-    /// Returns a permit the caller is known to hold (a [`BulkheadPermit`] being dropped):
-    /// one fetch-sub. [`release_raw`](Self::release_raw) must also refuse a release with
+    /// Returns a permit the caller is known to hold (a [`BulkheadPermit`] being dropped,
+    /// a Rust policy permit's slot): one fetch-sub. [`release_raw`](Self::release_raw) must also refuse a release with
     /// nothing out, so it reads the word and then exchanges it, which with two threads
     /// on one bulkhead moves the word's line between their cores twice (measured: the
     /// median 2-thread acquire + release fell from 117 to 42 ns with the fetch-sub).
     /// Here `in_flight ≥ 1` holds by construction, so the subtraction cannot borrow
     /// from `waiters`.
     #[inline]
-    fn release_held(&self) {
+    pub(crate) fn release_held(&self) {
         if let Some(segment) = &self.host {
             self.host_release(segment);
             return;

@@ -115,6 +115,7 @@ impl bw_permit {
     #[inline]
     pub(super) fn issue(raw: RawPolicyPermit) -> bw_permit {
         use words::*;
+        debug_assert_eq!(raw.held & crate::policy::held::COPIED, 0, "a fresh permit");
         let stages = u64::from(raw.held);
         let packed = u64::from(PERMIT_LIVE) << MARKER_SHIFT
             | stages << FLAGS_SHIFT
@@ -173,8 +174,9 @@ impl bw_permit {
             injected_latency_ns: 0,
             keyed: None,
             adaptive_in_flight: (packed & IN_FLIGHT_MASK) as u32,
-            // Five bits (`FLAGS_MASK`): the truncation keeps them all.
-            held: ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u8,
+            // Five bits (`FLAGS_MASK`): the truncation keeps them all. Words a caller
+            // may have copied: its bulkhead slot goes back by the checked release.
+            held: ((packed >> FLAGS_SHIFT) & FLAGS_MASK) as u8 | crate::policy::held::COPIED,
             // Codes 0–2 are all priorities (checked by the callers and in the tests).
             adaptive_priority: Priority::from_code(priority as i64).unwrap_or_default(),
         }
@@ -677,6 +679,38 @@ mod tests {
                 seen
             })
             .collect()
+    }
+
+    /// A C caller may copy a permit's words and complete both copies: the second
+    /// finds its bulkhead slot already back and must change nothing (a Rust permit's
+    /// slot goes back by a fetch-sub that would take it from the waiters' count).
+    #[test]
+    fn a_copied_permit_completed_twice_leaves_the_bulkhead_whole() {
+        use crate::bulkhead::BulkheadConfig;
+        use crate::ffi::codes::BW_OUTCOME_SUCCESS;
+        let config = PolicyConfig::new("copied").with_bulkhead(BulkheadConfig::new(1));
+        let policy = bw_policy::into_handle(Policy::new(config).unwrap());
+        let acquire = |permit: &mut bw_permit| {
+            // SAFETY: a live policy and valid out-pointers.
+            unsafe { bw_policy_acquire(policy, BW_PRIORITY_DEFAULT, permit, std::ptr::null_mut()) }
+        };
+        let complete = |permit: &mut bw_permit| {
+            // SAFETY: as above; the permit's words came from an acquire.
+            unsafe { bw_policy_complete(policy, permit, BW_OUTCOME_SUCCESS, 0) }
+        };
+        // SAFETY: all-zero bytes are a valid `bw_permit` (plain integers).
+        let mut permit: bw_permit = unsafe { std::mem::zeroed() };
+        assert_eq!(acquire(&mut permit), bw_status::BW_OK);
+        let mut copy = permit;
+        assert_eq!(complete(&mut permit), bw_status::BW_OK);
+        assert_eq!(complete(&mut copy), bw_status::BW_OK);
+        for _ in 0..3 {
+            assert_eq!(acquire(&mut permit), bw_status::BW_OK);
+            assert_eq!(acquire(&mut copy), bw_status::BW_BULKHEAD_FULL, "one slot");
+            assert_eq!(complete(&mut permit), bw_status::BW_OK);
+        }
+        // SAFETY: the handle came from `into_handle` and is freed once.
+        unsafe { bw_policy_free(policy) };
     }
 
     #[test]

@@ -205,6 +205,12 @@ pub(crate) mod held {
     pub(crate) const BULKHEAD: u8 = 1 << 3;
     /// The chaos stage decided that this call fails.
     pub(crate) const INJECTED_FAILURE: u8 = 1 << 4;
+    /// Not a C flag: the permit came back through the C ABI, as words a caller may have
+    /// copied and completed twice, so its bulkhead slot is returned by the release that
+    /// refuses when nothing is out ([`Bulkhead::release_raw`](crate::bulkhead::Bulkhead::release_raw)).
+    /// A Rust permit is a value that is completed once, so its holder is known and the
+    /// slot goes back by one fetch-sub.
+    pub(crate) const COPIED: u8 = 1 << 7;
     /// Every bit (the C ABI's flag mask is checked against it).
     #[cfg(all(feature = "capi", not(loom)))]
     pub(crate) const ALL: u8 = BREAKER | PROBE | ADAPTIVE | BULKHEAD | INJECTED_FAILURE;
@@ -290,6 +296,12 @@ impl RawPolicyPermit {
     #[inline(always)]
     pub(crate) fn holds_bulkhead(&self) -> bool {
         self.held & held::BULKHEAD != 0
+    }
+
+    /// Whether the permit came back as plain words through the C ABI ([`held::COPIED`]).
+    #[inline(always)]
+    pub(crate) fn copied(&self) -> bool {
+        self.held & held::COPIED != 0
     }
 
     /// Whether fault injection decided that this call fails: skip the real call and

@@ -572,17 +572,29 @@ impl Stages {
         None
     }
 
+    /// Returns the permit's bulkhead slot, if it holds one: by one fetch-sub for a Rust
+    /// permit (completed once by construction), by the checked release for words that
+    /// came back through the C ABI ([`held::COPIED`](super::pipeline::held::COPIED)).
+    #[inline(always)]
+    fn return_bulkhead_slot(&self, permit: &RawPolicyPermit) {
+        if permit.holds_bulkhead() {
+            if let Some(b) = &self.bulkhead {
+                if permit.copied() {
+                    b.release_raw();
+                } else {
+                    b.release_held();
+                }
+            }
+        }
+    }
+
     /// Gives back what a permit holds without judging the dependency (`Ignored`).
     #[cold]
     fn release(&self, permit: RawPolicyPermit) {
         if let (Some(a), Some(p)) = (&self.adaptive, permit.adaptive()) {
             a.complete_raw(p, Outcome::Ignored, None);
         }
-        if permit.holds_bulkhead() {
-            if let Some(b) = &self.bulkhead {
-                b.release_raw();
-            }
-        }
+        self.return_bulkhead_slot(&permit);
         if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, Outcome::Ignored, None);
         }
@@ -632,11 +644,7 @@ impl Stages {
         if let (Some(b), Some(p)) = (&self.breaker, permit.breaker()) {
             b.complete_raw(p, outcome, None);
         }
-        if permit.holds_bulkhead() {
-            if let Some(b) = &self.bulkhead {
-                b.release_raw();
-            }
-        }
+        self.return_bulkhead_slot(&permit);
         metrics.on_complete(outcome, None, false);
     }
 
@@ -692,11 +700,7 @@ impl Stages {
                 t.record_accepted();
             }
         }
-        if permit.holds_bulkhead() {
-            if let Some(b) = &self.bulkhead {
-                b.release_raw();
-            }
-        }
+        self.return_bulkhead_slot(&permit);
         // Every permit these stages issued took one fleet admission (see src/fleet/stage.rs).
         #[cfg(all(feature = "fleet", not(loom)))]
         if let Some(f) = &self.fleet_limiter {
