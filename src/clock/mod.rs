@@ -477,6 +477,19 @@ pub fn duration_to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// `Duration::from_nanos` without its division when under a second, the usual wait of
+/// a refusal (the rate limiter's and the per-key limits'): the division is a chain of
+/// multiplies fed by the clock reading.
+#[inline(always)]
+pub(crate) fn nanos_to_duration(nanos: u64) -> Duration {
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
+    if nanos < NANOS_PER_SEC {
+        Duration::new(0, nanos as u32)
+    } else {
+        Duration::from_nanos(nanos)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -1,9 +1,7 @@
 //! [`KeyedLimiter`]: the table of key states on a clock, with its counters and its
 //! heavy-hitter sketch.
 
-use std::time::Duration;
-
-use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock};
+use crate::clock::{duration_to_nanos, nanos_to_duration, AnyClock, Clock, CoarseClock};
 use crate::error::ConfigError;
 use crate::limiter::config::Quota;
 use crate::limiter::RateLimiter;
@@ -275,7 +273,7 @@ impl<C: Clock> KeyedLimiter<C> {
         }
         Rejection::new(
             reason,
-            retry_after.map(|u| Duration::from_nanos(self.quota.units_to_nanos_ceil(u))),
+            retry_after.map(|u| nanos_to_duration(self.quota.units_to_nanos_ceil(u))),
         )
     }
 
@@ -355,6 +353,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::keyed::table::REJECTION_BATCH;
+    use std::time::Duration;
 
     const SEED_KNOWN: [u64; 2] = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
 

@@ -5,7 +5,7 @@ use super::error::LimiterError;
 use super::gcra::{self, Decision};
 use super::refund;
 use super::reservation::{RawReservation, Reservation};
-use crate::clock::{duration_to_nanos, AnyClock, Clock, CoarseClock, TscClock};
+use crate::clock::{duration_to_nanos, nanos_to_duration, AnyClock, Clock, CoarseClock, TscClock};
 use crate::error::ConfigError;
 use crate::rejection::{RejectReason, Rejection};
 use crate::shm::{Place, Segment};
@@ -696,18 +696,6 @@ impl<C: Clock> RateLimiter<C> {
             RejectReason::RateLimited,
             retry_after.map(|u| nanos_to_duration(self.quota.units_to_nanos_ceil(u))),
         )
-    }
-}
-
-/// `Duration::from_nanos` without its division when under a second, the usual wait of
-/// a refusal: the division is a chain of multiplies fed by the clock reading.
-#[inline(always)]
-fn nanos_to_duration(nanos: u64) -> Duration {
-    const NANOS_PER_SEC: u64 = 1_000_000_000;
-    if nanos < NANOS_PER_SEC {
-        Duration::new(0, nanos as u32)
-    } else {
-        Duration::from_nanos(nanos)
     }
 }
 
