@@ -98,7 +98,20 @@ fn waiter_is_woken_by_release() {
 /// and the permit is free for someone else. Never lost, never double-counted.
 #[test]
 fn release_during_timeout_keeps_the_permit() {
-    loom::model(|| {
+    release_during_timeout(|b| assert!(b.release_raw()));
+}
+
+/// The same with the permit dropped (one fetch-sub, even with the waiter queued, then
+/// the hand-over under the queue's lock).
+#[test]
+fn a_dropped_permit_during_a_timeout_is_kept() {
+    release_during_timeout(|b| b.release_held_for_model());
+}
+
+/// A permit out, a waiter with a short wait, its timer firing, and `release` returning
+/// the permit meanwhile: the permit ends with the waiter or free, never lost.
+fn release_during_timeout(release: fn(&Bulkhead<ManualClock>)) {
+    loom::model(move || {
         let clock = ManualClock::new();
         let b = Arc::new(Bulkhead::with_clock(BulkheadConfig::new(1), clock.clone()).unwrap());
         b.try_acquire_raw().unwrap();
@@ -113,13 +126,13 @@ fn release_during_timeout_keeps_the_permit() {
                 b.fire_wait_timers_for_model();
             })
         };
-        assert!(b.release_raw());
+        release(&b);
         timer.join().unwrap();
         let got = waiter.join().unwrap().is_ok();
         assert_eq!(b.waiting(), 0);
         if got {
             assert_eq!(b.in_flight(), 1, "the waiter holds it");
-            assert!(b.release_raw());
+            release(&b);
         }
         assert_eq!(b.in_flight(), 0);
         assert!(
@@ -134,7 +147,21 @@ fn release_during_timeout_keeps_the_permit() {
 /// made it queue hands over when it gives back), and never two permits are out.
 #[test]
 fn an_overshoot_never_strands_a_waiter_nor_doubles_a_permit() {
-    loom::model(|| {
+    overshoot_beside_a_waiter(|b| assert!(b.release_raw()));
+}
+
+/// The same with every permit dropped (one fetch-sub, even with a caller queued, then
+/// the hand-over under the queue's lock): the waiter always gets the permit, and the
+/// racing `try_acquire` never takes it from the waiter.
+#[test]
+fn a_dropped_permit_goes_to_the_waiter() {
+    overshoot_beside_a_waiter(|b| b.release_held_for_model());
+}
+
+/// One permit out of one; a prober's `try_acquire`, a waiter and the holder's
+/// `release` race: never two inside, and everyone ends with the permit back.
+fn overshoot_beside_a_waiter(release: fn(&Bulkhead)) {
+    loom::model(move || {
         let b = Arc::new(Bulkhead::new(BulkheadConfig::new(1)).unwrap());
         let inside = Arc::new(AtomicU32::new(1));
         b.try_acquire_raw().unwrap();
@@ -145,7 +172,7 @@ fn an_overshoot_never_strands_a_waiter_nor_doubles_a_permit() {
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                     assert!(now <= 1, "{now} inside");
                     inside.fetch_sub(1, Ordering::SeqCst);
-                    assert!(b.release_raw());
+                    release(&b);
                 }
             })
         };
@@ -157,87 +184,16 @@ fn an_overshoot_never_strands_a_waiter_nor_doubles_a_permit() {
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 assert!(now <= 1, "{now} inside");
                 inside.fetch_sub(1, Ordering::SeqCst);
-                assert!(b.release_raw());
+                release(&b);
             })
         };
         inside.fetch_sub(1, Ordering::SeqCst);
-        assert!(b.release_raw());
+        release(&b);
         prober.join().unwrap();
         waiter.join().unwrap();
         assert_eq!(b.snapshot().in_flight, 0);
         assert_eq!(b.waiting(), 0);
         assert!(b.try_acquire_raw().is_ok());
-    });
-}
-
-/// A dropped permit (one fetch-sub, even with a caller queued) and a waiter: the waiter
-/// always gets the permit, and a racing `try_acquire` never takes it from the waiter.
-#[test]
-fn a_dropped_permit_goes_to_the_waiter() {
-    loom::model(|| {
-        let b = Arc::new(Bulkhead::new(BulkheadConfig::new(1)).unwrap());
-        let inside = Arc::new(AtomicU32::new(1));
-        b.try_acquire_raw().unwrap();
-        let waiter = {
-            let (b, inside) = (b.clone(), inside.clone());
-            thread::spawn(move || {
-                // Loom never times out a wait: a stranded waiter is a deadlock it reports.
-                b.try_acquire_raw_for(Duration::from_secs(1)).unwrap();
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                assert!(now <= 1, "{now} inside");
-                inside.fetch_sub(1, Ordering::SeqCst);
-                b.release_held_for_model();
-            })
-        };
-        let prober = {
-            let (b, inside) = (b.clone(), inside.clone());
-            thread::spawn(move || {
-                if let Ok(permit) = b.try_acquire() {
-                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                    assert!(now <= 1, "{now} inside");
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                    drop(permit);
-                }
-            })
-        };
-        inside.fetch_sub(1, Ordering::SeqCst);
-        b.release_held_for_model();
-        waiter.join().unwrap();
-        prober.join().unwrap();
-        assert_eq!((b.snapshot().in_flight, b.waiting()), (0, 0));
-        assert!(b.try_acquire_raw().is_ok());
-    });
-}
-
-/// A dropped permit while its only waiter times out: either the waiter got the permit,
-/// or it left and the permit is free; never lost, never counted twice.
-#[test]
-fn a_dropped_permit_during_a_timeout_is_kept() {
-    loom::model(|| {
-        let clock = ManualClock::new();
-        let b = Arc::new(Bulkhead::with_clock(BulkheadConfig::new(1), clock.clone()).unwrap());
-        b.try_acquire_raw().unwrap();
-        let waiter = {
-            let b = b.clone();
-            thread::spawn(move || b.try_acquire_raw_for(Duration::from_nanos(10)))
-        };
-        let timer = {
-            let (b, clock) = (b.clone(), clock.clone());
-            thread::spawn(move || {
-                clock.advance(Duration::from_nanos(100));
-                b.fire_wait_timers_for_model();
-            })
-        };
-        b.release_held_for_model();
-        timer.join().unwrap();
-        let got = waiter.join().unwrap().is_ok();
-        assert_eq!(b.waiting(), 0);
-        if got {
-            assert_eq!(b.in_flight(), 1, "the waiter holds it");
-            b.release_held_for_model();
-        }
-        assert_eq!(b.in_flight(), 0);
-        assert!(b.try_acquire_raw().is_ok(), "the permit is free to someone");
     });
 }
 
