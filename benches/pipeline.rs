@@ -161,6 +161,13 @@ fn policy() -> Policy {
     .unwrap()
 }
 
+/// One acquire + complete of `policy`, a success.
+#[inline(always)]
+fn acquire_complete(policy: &Policy) {
+    let p = black_box(policy).acquire_raw(Priority::Default).unwrap();
+    policy.complete_raw(p, Outcome::Success, None);
+}
+
 /// Everything the benches time: the three stages alone, the policy of the three (also
 /// through the C ABI), a policy with no stages and the peer stack.
 struct Subjects {
@@ -192,19 +199,13 @@ impl Subjects {
     /// One acquire + complete of the policy with no stages.
     #[inline(always)]
     fn empty_policy(&self) {
-        let p = black_box(&self.empty)
-            .acquire_raw(Priority::Default)
-            .unwrap();
-        self.empty.complete_raw(p, Outcome::Success, None);
+        acquire_complete(&self.empty);
     }
 
     /// One acquire + complete of the policy of the three stages.
     #[inline(always)]
     fn policy(&self) {
-        let p = black_box(&self.policy)
-            .acquire_raw(Priority::Default)
-            .unwrap();
-        self.policy.complete_raw(p, Outcome::Success, None);
+        acquire_complete(&self.policy);
     }
 
     /// The same three stages called by hand.

@@ -150,6 +150,18 @@ struct WaitQueue {
     next_id: u64,
 }
 
+impl WaitQueue {
+    /// Grants a permit (already counted out in the word) to the oldest caller still
+    /// waiting and wakes it. Called with `waiters > 0` taken off the word under the
+    /// lock, so such a caller exists.
+    fn grant_oldest(&mut self) {
+        if let Some(waiter) = self.waiters.iter_mut().find(|w| !w.granted) {
+            waiter.granted = true;
+            waiter.wake.notify_one();
+        }
+    }
+}
+
 /// A concurrency limit: at most `max_concurrent` permits out at once.
 ///
 /// * [`try_acquire`](Self::try_acquire) never blocks: a free permit (and nobody queued
@@ -462,11 +474,7 @@ impl<C: Clock> Bulkhead<C> {
             ) {
                 Ok(_) => {
                     word = granted;
-                    // `waiters` was > 0 under the lock, so an ungranted entry exists.
-                    if let Some(waiter) = queue.waiters.iter_mut().find(|w| !w.granted) {
-                        waiter.granted = true;
-                        waiter.wake.notify_one();
-                    }
+                    queue.grant_oldest();
                 }
                 Err(actual) => word = actual,
             }
@@ -552,11 +560,7 @@ impl<C: Clock> Bulkhead<C> {
                 Err(actual) => word = actual,
             }
         }
-        // `waiters` was > 0 under the lock, so an ungranted entry exists.
-        if let Some(waiter) = queue.waiters.iter_mut().find(|w| !w.granted) {
-            waiter.granted = true;
-            waiter.wake.notify_one();
-        }
+        queue.grant_oldest();
         true
     }
 

@@ -1,7 +1,7 @@
 //! [`KeyedLimiter`]: the table of key states on a clock, with its counters and its
 //! heavy-hitter sketch.
 
-use crate::clock::{duration_to_nanos, nanos_to_duration, AnyClock, Clock, CoarseClock};
+use crate::clock::{nanos_to_duration, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::limiter::config::Quota;
 use crate::limiter::RateLimiter;
@@ -94,14 +94,13 @@ impl KeyedLimiter<AnyClock> {
 
     /// The system clock [`new`](Self::new) uses for `config`: the coarse clock when each
     /// key's bucket spans enough of its ticks to deliver the rate exactly (the rate
-    /// limiter's rule, [`RateLimiter::coarse_is_exact`](crate::limiter::RateLimiter::coarse_is_exact)
-    /// with the kernel's tick; about half the price of a TSC reading), else the cheapest
+    /// limiter's rule, [`RateLimiter::coarse_suffices`]; about half the price of a TSC
+    /// reading), else the cheapest
     /// precise clock ([`AnyClock::precise_local`]: the TSC where it is invariant, else
     /// `CLOCK_MONOTONIC` read coarse first). Per-key state never leaves this process,
     /// so the TSC's per-process calibration is no concern here.
     pub fn clock_for(config: &PerKeyConfig) -> AnyClock {
-        let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
-        if RateLimiter::coarse_is_exact(&config.quota(), tick) {
+        if RateLimiter::coarse_suffices(&config.quota()) {
             AnyClock::Coarse
         } else {
             AnyClock::Monotonic.precise_local()

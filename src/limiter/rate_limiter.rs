@@ -237,8 +237,7 @@ impl RateLimiter<AnyClock> {
     /// processes when `host_wide`: then only the kernel's clocks, which every process
     /// reads on one time base (never the TSC clock, calibrated per process).
     pub fn clock_for_scope(config: &RateLimiterConfig, host_wide: bool) -> AnyClock {
-        let tick = duration_to_nanos(CoarseClock::resolution()).max(1);
-        if Self::coarse_is_exact(config, tick) {
+        if Self::coarse_suffices(config) {
             AnyClock::Coarse
         } else if !host_wide && Self::coarse_never_decides(config, AnyClock::Monotonic.coarse_lag())
         {
@@ -254,6 +253,12 @@ impl RateLimiter<AnyClock> {
     pub fn coarse_never_decides(config: &RateLimiterConfig, lag_ns: u64) -> bool {
         let span = u128::from(config.burst) * config.period.as_nanos();
         span <= u128::from(lag_ns) * u128::from(config.rate.max(1))
+    }
+
+    /// Whether the kernel's coarse clock ([`CoarseClock::resolution`] a tick) delivers
+    /// `config` exactly: [`coarse_is_exact`](Self::coarse_is_exact) with that tick.
+    pub fn coarse_suffices(config: &RateLimiterConfig) -> bool {
+        Self::coarse_is_exact(config, duration_to_nanos(CoarseClock::resolution()).max(1))
     }
 
     /// Whether a clock stepping in `tick_ns` ticks delivers `config` exactly (the rule of
