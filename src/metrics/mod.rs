@@ -28,6 +28,7 @@ mod metered;
 mod per_key;
 mod prometheus;
 pub(crate) mod shard;
+pub(crate) mod slot_table;
 pub(crate) mod thread_slot;
 
 pub use counters::{MetricsSnapshot, PolicyMetrics};

@@ -47,24 +47,18 @@
 //! A carry happens once per 2^32 records of one bucket in one shard, so a retry is rare;
 //! a reader that meets one waits (yielding) until the carrier's next two instructions run.
 //!
-//! # Why `unsafe`
-//!
-//! A published shard (and the carry counters) is reached through an `AtomicPtr` of the
-//! `src/sync.rs` shim, so loom checks its publication (`published`, `get_or_publish`). `once_cell::race::OnceBox` does the same safely, but with
-//! atomics loom cannot see. The two `unsafe` uses (dereferencing a published pointer, and
-//! freeing a box never published or at drop) state their conditions below.
+//! The table of shards and the publication of the carry counters are `slot_table`'s
+//! (published once by a compare-exchange, freed with the policy).
 
 use super::counters::OUTCOMES;
 use super::histogram::LatencyHistogram;
-use super::thread_slot::{Writer, SLOTS};
+use super::slot_table::{free_published, get_or_publish, published, SlotTable};
+use super::thread_slot::Writer;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::Outcome;
-use crossbeam_utils::CachePadded;
 
-/// Index of the shard of threads without a slot.
-const SHARED: usize = SLOTS;
-/// Entries of a [`ShardTable`]: one per slot and the shared one.
-const TABLE_LEN: usize = SLOTS + 1;
+/// A policy's shards: one per thread slot and one shared, each created on first use.
+pub(crate) type ShardTable = SlotTable<Shard>;
 
 /// A bucket carries when its count would reach this.
 #[cfg(not(loom))]
@@ -85,8 +79,8 @@ pub(crate) struct Shard {
     latency: [AtomicU32; LatencyHistogram::BUCKETS],
 }
 
-impl Shard {
-    fn new() -> Self {
+impl Default for Shard {
+    fn default() -> Self {
         Self {
             permitted: AtomicU64::new(0),
             completed: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -95,7 +89,9 @@ impl Shard {
             latency: std::array::from_fn(|_| AtomicU32::new(0)),
         }
     }
+}
 
+impl Shard {
     #[inline]
     pub(super) fn on_permitted(&self, writer: Writer) {
         // Relaxed: this increment publishes nothing by itself. It must happen-before the
@@ -303,132 +299,11 @@ impl Drop for Carries {
     }
 }
 
-/// What `entry` points to, if published (by [`get_or_publish`]).
-#[inline]
-fn published<T>(entry: &AtomicPtr<T>) -> Option<&T> {
-    // Acquire: pairs with the Release of the compare-exchange that published the value,
-    // so it is seen initialized before any load of it.
-    let ptr = entry.load(Ordering::Acquire);
-    // SAFETY: `ptr` is null or came from `Box::into_raw` in `get_or_publish` and was
-    // published by a compare-exchange (Release, acquired above, so the box is fully
-    // written). Published pointers are never replaced or freed before `free_published`,
-    // which takes `&mut` of the entry's owner, so the value lives at least as long as
-    // this borrow. Only shared references to it exist (its fields are atomics).
-    unsafe { ptr.as_ref() }
-}
-
-/// What `entry` points to, publishing `make()` there first if nothing is yet. Racing
-/// creators: one wins the compare-exchange, the others free theirs and use the winner's.
-#[cold]
-fn get_or_publish<T>(entry: &AtomicPtr<T>, make: impl FnOnce() -> T) -> &T {
-    if let Some(value) = published(entry) {
-        return value;
-    }
-    let fresh = Box::into_raw(Box::new(make()));
-    // Release on success: publishes the initialized value to every Acquire load of the
-    // entry. Acquire on failure: another thread published first, and its value must be
-    // visible before we use it.
-    let ptr = match entry.compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::Release,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => fresh,
-        Err(winner) => {
-            // SAFETY: `fresh` came from `Box::into_raw` just above and was never
-            // published, so this is its only owner.
-            drop(unsafe { Box::from_raw(fresh) });
-            winner
-        }
-    };
-    // SAFETY: `ptr` is now the entry's published pointer (ours, or the winner's, which
-    // the failed compare-exchange acquired): non-null, from `Box::into_raw`, and never
-    // freed before `free_published` (`&mut`), so it outlives this borrow.
-    unsafe { &*ptr }
-}
-
-/// Frees what `entry` points to, if anything (its owner being dropped).
-fn free_published<T>(entry: &mut AtomicPtr<T>) {
-    // Acquire: with `&mut` nothing races; any ordering would do.
-    let ptr = entry.swap(std::ptr::null_mut(), Ordering::Acquire);
-    if !ptr.is_null() {
-        // SAFETY: a non-null entry holds a pointer from `Box::into_raw` in
-        // `get_or_publish`; swapping null in makes this the only owner, and no borrow of
-        // the value outlives the `&mut`.
-        drop(unsafe { Box::from_raw(ptr) });
-    }
-}
-
-/// A policy's shards, one per thread slot and one shared, each created on first use.
-pub(crate) struct ShardTable {
-    /// Null until the slot's first record; then a pointer from `Box::into_raw`, never
-    /// changed again until the table is dropped.
-    entries: [AtomicPtr<CachePadded<Shard>>; TABLE_LEN],
-}
-
-impl ShardTable {
-    pub(super) fn new() -> Self {
-        Self {
-            entries: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
-        }
-    }
-
-    /// The shard of slot `slot`, if the slot owns one here (the fast path): one
-    /// comparison (`SLOTS < TABLE_LEN`, so the index needs no second check), one load.
-    #[inline(always)]
-    pub(super) fn owned(&self, slot: usize) -> Option<&Shard> {
-        if slot < SLOTS {
-            Self::published(&self.entries[slot])
-        } else {
-            None
-        }
-    }
-
-    /// The shard an entry points to, if published.
-    #[inline]
-    fn published(entry: &AtomicPtr<CachePadded<Shard>>) -> Option<&Shard> {
-        published(entry).map(|padded| &**padded)
-    }
-
-    /// The shard a thread in `slot` writes, created now if it has none yet, and how it
-    /// writes it: its slot's own shard, or the shared one when `slot ≥ SLOTS`.
-    #[cold]
-    pub(super) fn get_or_create(&self, slot: usize) -> (&Shard, Writer) {
-        let (index, writer) = if slot < SLOTS {
-            (slot, Writer::Owner)
-        } else {
-            (SHARED, Writer::Shared)
-        };
-        // Only the shared entry can have racing creators: a slot's has one writer at a
-        // time.
-        let shard = get_or_publish(&self.entries[index], || CachePadded::new(Shard::new()));
-        (shard, writer)
-    }
-
-    /// The shard of threads without a slot, if one of them recorded.
-    #[cfg(all(test, not(loom)))]
-    pub(super) fn shared(&self) -> Option<&Shard> {
-        Self::published(&self.entries[SHARED])
-    }
-
-    /// Every published shard.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Shard> + Clone {
-        self.entries.iter().filter_map(Self::published)
-    }
-}
-
-impl Drop for ShardTable {
-    fn drop(&mut self) {
-        for entry in &mut self.entries {
-            free_published(entry);
-        }
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::thread_slot::SLOTS;
+    use crossbeam_utils::CachePadded;
 
     fn total(table: &ShardTable, carries: &Carries, index: usize) -> u64 {
         let mut counts = vec![0u64; LatencyHistogram::BUCKETS];
