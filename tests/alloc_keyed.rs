@@ -1,7 +1,8 @@
 //! Per-key limits allocate nothing once the policy is built (the table and the
 //! heavy-hitter sketch are allocated up front for `max_keys` and `top_keys`): after the
 //! first call on a thread (which creates that thread's metrics shard in the policy,
-//! once), new keys, rejections, the heavy-hitter records they make, evictions, load
+//! once) and its first rejection read without the bucket's lock (which creates the
+//! thread's rejection tally, once), new keys, rejections, the heavy-hitter records they make, evictions, load
 //! shedding, and the slots given back allocate nothing, through `acquire_keyed` and the
 //! raw calls alike.
 #![cfg(not(loom))]
@@ -48,6 +49,18 @@ fn keyed_acquire_and_complete_allocate_nothing() {
     assert_eq!(
         first, 1,
         "the first call allocates only this thread's shard"
+    );
+    // The key's first rejection is decided under the lock and reported to the sketch;
+    // the next is read without it and counted in the thread's tally, created now.
+    let tally = allocations_in(|| {
+        for _ in 0..2 {
+            let refused = policy.acquire_keyed(b"warm-up").unwrap_err();
+            assert_eq!(refused.reason, RejectReason::RateLimited);
+        }
+    });
+    assert_eq!(
+        tally, 2,
+        "the first unlocked rejection allocates the tally (its words and its header)"
     );
 
     assert_no_alloc("new keys, then each key's rejection", || {

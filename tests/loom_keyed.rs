@@ -1,7 +1,8 @@
 //! Loom models of the per-key table: racing inserts of one key never make two slots
 //! (in one bucket, and across a key's two buckets whichever order they are locked
 //! in), an insert that evicts races a release without losing or inventing a permit,
-//! and a key's concurrency limit holds while its permits come and go.
+//! a key's concurrency limit holds while its permits come and go, and a refusal read
+//! without the lock never decides on a slot a writer is replacing.
 #![cfg(loom)]
 
 use breakwater::clock::ManualClock;
@@ -132,6 +133,67 @@ fn racing_calls_of_one_key_spend_exactly_its_burst() {
             (&s.top_rejected[0].key[..], s.top_rejected[0].rejections),
             (&b"k"[..], 1)
         );
+    });
+}
+
+/// A refusal is decided from the bucket without its lock (after the key's first
+/// rejection). Here the key `a` has expired in a full bucket, so it passes whenever it
+/// asks; meanwhile `h` takes `a`'s slot (word, then TAT). A reader that paired `a`'s
+/// identity with `h`'s fresh TAT would refuse `a`: the bucket's version must send it to
+/// the lock instead. (Without the version check loom finds that interleaving.) Every
+/// rejection is counted once, in the thread's tally or the slot.
+#[test]
+fn a_refusal_without_the_lock_never_reads_a_slot_being_replaced() {
+    loom::model(|| {
+        let l = limiter(PerKeyConfig::new(1, Duration::from_secs(60)));
+        l.try_acquire_raw(b"a").expect("a fresh key passes");
+        assert!(
+            l.try_acquire_raw(b"a").is_err(),
+            "its first rejection, reported"
+        );
+        l.clock().advance(Duration::from_secs(61));
+        for k in 1..7u8 {
+            l.try_acquire_raw(&[k]).expect("a free slot");
+        }
+        let newcomer = {
+            let l = l.clone();
+            thread::spawn(move || l.try_acquire_raw(b"h").map_err(|r| r.reason))
+        };
+        let expired = {
+            let l = l.clone();
+            thread::spawn(move || l.try_acquire_raw(b"a").map_err(|r| r.reason))
+        };
+        assert!(newcomer.join().unwrap().is_ok());
+        assert!(expired.join().unwrap().is_ok(), "an expired key passes");
+        let s = l.snapshot();
+        assert_eq!(s.top_rejected.len(), 1);
+        assert_eq!(s.top_rejected[0].rejections, 1);
+    });
+}
+
+/// A key refused again and again while another key's admission writes the same
+/// bucket: every refusal after the first is read without the lock, by a thread with
+/// a tally (the first to record owns loom's one thread slot) or without one (its
+/// rejections go to the sketch), and the snapshot counts each exactly once.
+#[test]
+fn refusals_without_the_lock_are_each_counted_once() {
+    loom::model(|| {
+        let l = limiter(PerKeyConfig::new(1, Duration::from_secs(60)));
+        l.try_acquire_raw(b"k").expect("a fresh key passes");
+        assert!(l.try_acquire_raw(b"k").is_err());
+        let refused = {
+            let l = l.clone();
+            thread::spawn(move || l.try_acquire_raw(b"k").map_err(|r| r.reason))
+        };
+        assert!(l.try_acquire_raw(b"other").is_ok());
+        assert_eq!(
+            l.try_acquire_raw(b"k").map_err(|r| r.reason),
+            Err(RejectReason::RateLimited)
+        );
+        assert_eq!(refused.join().unwrap(), Err(RejectReason::RateLimited));
+        let s = l.snapshot();
+        assert_eq!(s.top_rejected.len(), 1);
+        assert_eq!(s.top_rejected[0].rejections, 3);
     });
 }
 

@@ -8,10 +8,13 @@
 //! of distinct keys costs `N` counters, never a label per key.
 //!
 //! Only rejections reach it, in weighted steps: the table counts a key's rejections in
-//! its slot and hands them over the first at once, then in batches (see `table`), and
+//! its slot and hands them over the first at once, then in batches (see `table`; those
+//! decided without the bucket's lock are counted in the rejecting thread's tally and
+//! handed over in batches of 64, see `tally`), and
 //! the weighted step is the same with `w` for one: a counted key adds `w`, a new one
 //! starts at `m + w` with overestimate `m`. The guarantee holds for the counts handed
-//! over; [`HeavyHitters::top`] adds each reported key's count still in the table.
+//! over; [`HeavyHitters::top`] adds each reported key's count still in the table and
+//! the tallies.
 //!
 //! The sketch is split by key into [`SHARDS`] sketches of
 //! `N` counters each, every one behind its own lock (held for a scan of at most `N`
@@ -181,6 +184,12 @@ impl HeavyHitters {
                 .collect(),
             capacity,
         }
+    }
+
+    /// Whether the sketch counts anything (`top_keys` > 0).
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.capacity != 0
     }
 
     /// The shard of identity `id`.

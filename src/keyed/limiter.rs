@@ -5,6 +5,8 @@ use crate::clock::{nanos_to_duration, AnyClock, Clock};
 use crate::error::ConfigError;
 use crate::limiter::config::Quota;
 use crate::limiter::RateLimiter;
+use crate::metrics::slot_table::SlotTable;
+use crate::metrics::thread_slot;
 use crate::sync::{AtomicU64, Ordering};
 use crate::{RejectReason, Rejection};
 
@@ -12,12 +14,15 @@ use super::config::PerKeyConfig;
 use super::hash::KeyHasher;
 use super::heavy::{HeavyHitter, HeavyHitters};
 use super::table::{Answer, KeySlot, Rule, Table};
+use super::tally::{Counted, Tally};
 
 /// A rate limit (and optionally a concurrency limit) for every key, in a table of fixed
 /// size (see the `keyed` module and `docs/design.md`, "Per-key limits").
 ///
-/// Thread-safe and allocation-free per call; a call takes its key's first bucket's lock
-/// for a few nanoseconds (and its second's too when the key is not in its first). Keys are bytes of any length, hashed with a seed drawn for this
+/// Thread-safe and allocation-free per call (a thread's first refusal on a limiter
+/// allocates that thread's rejection tally, once); a refusal reads its key's bucket
+/// without a lock, and any other call takes the bucket's lock for a few nanoseconds
+/// (and its second bucket's too when the key is not in its first). Keys are bytes of any length, hashed with a seed drawn for this
 /// limiter.
 ///
 /// ```
@@ -51,6 +56,8 @@ pub struct KeyedLimiter<C: Clock = AnyClock> {
     evicted_debt: AtomicU64,
     shed: AtomicU64,
     heavy: HeavyHitters,
+    /// The rejections each thread counted itself (see `tally`).
+    tallies: SlotTable<Tally>,
 }
 
 impl<C: Clock> std::fmt::Debug for KeyedLimiter<C> {
@@ -147,6 +154,7 @@ impl<C: Clock> KeyedLimiter<C> {
             evicted_debt: AtomicU64::new(0),
             shed: AtomicU64::new(0),
             heavy: HeavyHitters::new(config.top_keys as usize),
+            tallies: SlotTable::new(),
         })
     }
 
@@ -233,8 +241,48 @@ impl<C: Clock> KeyedLimiter<C> {
                 reason,
                 retry_after,
                 report,
-            } => Err(self.refuse(bucket, id, key, reason, retry_after, report)),
+                caller_counts,
+            } => {
+                if caller_counts {
+                    self.tally_rejection(bucket, id, key);
+                }
+                Err(self.refuse(bucket, id, key, reason, retry_after, report))
+            }
         }
+    }
+
+    /// Counts a rejection the table decided without writing: in this thread's tally, or
+    /// in the sketch when the thread has none or its tally has no room.
+    #[inline]
+    fn tally_rejection(&self, bucket: u32, id: u64, key: &[u8]) {
+        if !self.heavy.enabled() {
+            return;
+        }
+        let tally = match self.tallies.owned(thread_slot::peek()) {
+            Some(tally) => Some(tally),
+            None => self.first_tally(),
+        };
+        let weight = match tally.map(|tally| tally.count(id)) {
+            Some(Counted::Here) => return,
+            Some(Counted::Batch(weight)) => weight,
+            Some(Counted::NoRoom) | None => 1,
+        };
+        self.heavy.record(id, bucket, key, weight);
+    }
+
+    /// The current thread's tally, created now (its first rejection counted without the
+    /// lock); `None` for a thread without a slot.
+    #[cold]
+    #[inline(never)]
+    fn first_tally(&self) -> Option<&Tally> {
+        let slot = thread_slot::current();
+        if slot >= thread_slot::SLOTS {
+            return None;
+        }
+        let (tally, _owner) = self
+            .tallies
+            .get_or_create_with(slot, || Tally::for_keys(self.config.max_keys));
+        Some(tally)
     }
 
     #[cold]
@@ -304,7 +352,10 @@ impl<C: Clock> KeyedLimiter<C> {
             evictions: self.evictions.load(Ordering::Relaxed),
             evicted_debt: self.evicted_debt.load(Ordering::Relaxed),
             shed: self.shed.load(Ordering::Relaxed),
-            top_rejected: self.heavy.top(|bucket, id| self.table.pending(bucket, id)),
+            top_rejected: self.heavy.top(|bucket, id| {
+                self.table.pending(bucket, id)
+                    + self.tallies.iter().map(|t| t.pending(id)).sum::<u64>()
+            }),
         }
     }
 }

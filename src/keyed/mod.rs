@@ -8,6 +8,7 @@
 //!   lock, a key in either of two; what is dropped, what is evicted and what is refused
 //!   when both are full.
 //! - `heavy`: [`HeavyHitter`], the space-saving sketch of the keys rejected most.
+//! - `tally`: the rejections a thread counts itself before they go to the sketch.
 //! - `limiter`: [`KeyedLimiter`], the table on a clock, with [`KeyedPermit`] and the
 //!   plain-data [`KeySlot`]; [`KeyedSnapshot`].
 
@@ -16,6 +17,7 @@ mod hash;
 mod heavy;
 mod limiter;
 mod table;
+mod tally;
 
 pub use config::{PerKeyConfig, MAX_CONCURRENT_PER_KEY, MAX_KEYS, MAX_TOP_KEYS};
 pub use heavy::HeavyHitter;

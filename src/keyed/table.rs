@@ -4,7 +4,7 @@
 //!
 //! `buckets` is a power of two of buckets (at least `1.6 × max_keys` slots), allocated
 //! when the limiter is built and never resized. A bucket is one 128-byte block (two cache lines, which x86 fetches as a
-//! pair) holding a one-byte lock and [`WAYS`] slots of two words:
+//! pair) holding a version word (its lock) and [`WAYS`] slots of two words:
 //!
 //! | word | bits | meaning |
 //! |------|------|---------|
@@ -35,8 +35,9 @@
 //! (1 000 to 1 000 000 keys) this left no key without a slot up to 65% of the slots
 //! used, as always taking the emptier did (past 70% both start to fail).
 //!
-//! A call locks its key's first bucket and decides there when the key is in it (the
-//! common case: one lock, as with one bucket per key). Otherwise it also locks the
+//! A refusal is decided without a lock when it can be (see "Refusals without the lock"
+//! below). Otherwise a call locks its key's first bucket and decides there when the
+//! key is in it (the common case: one lock, as with one bucket per key). Otherwise it also locks the
 //! second, the lower index first (holding the higher, it only tries the lower; when
 //! that fails it lets go and takes both in order, then looks in the first again), and
 //! decides in whichever holds the key, or inserts it. Holding both locks for the
@@ -45,15 +46,38 @@
 //! first's slot (`tests/loom_keyed.rs` models both lock orders). A permit names the
 //! bucket and way of its slot, so giving it back takes one lock, as before.
 //!
+//! # Refusals without the lock
+//!
+//! A refusal changes nothing of its key's state, and on a hot table most calls are
+//! refusals. Each bucket's lock is a sequence lock: its version is odd while a writer
+//! holds it, and each writer moves it up by two. A call reads the version, then the
+//! key's slot, decides, and reads the version again: unchanged (and even), the slot
+//! read was one state of the bucket, and a refusal from it stands as if decided under
+//! the lock at that moment; otherwise, or when the rules admit the call, the lock
+//! decides. A key not in its first bucket is looked for in its second the same way: a
+//! key lives in one of its buckets at a time and every move holds both locks, so one
+//! consistent reading of the second that finds the key is the key's state then. The
+//! writer's side is a compare-exchange to take the lock (Acquire) followed by a Release
+//! fence, so a reader that sees any of the writer's slot writes also sees its odd
+//! version; the unlock is a Release store (`tests/loom_keyed.rs` fails without the
+//! version check, and without the fence).
+//!
+//! Such a refusal writes nothing: two threads refusing the same keys keep the bucket's
+//! lines shared instead of passing them back and forth (at 1 000 keys and 2 threads,
+//! 63 ns a call before, 30 after; governor takes 105). The key's first rejection
+//! since it took its slot is still decided under the lock (below), and a refusal read
+//! without it is counted by the calling thread (`tally`).
+//!
 //! # Rejections counted in the slot
 //!
 //! The heavy-hitter sketch (`heavy`) is a scan under a lock of its own; paying it on
-//! every rejection made a rejection about a third dearer. A key's rejections are counted
-//! in its slot instead, under the bucket's lock already held: the first one since the
-//! key took the slot goes to the sketch at once (so every rejected key reaches it, as
-//! before), later ones in batches of [`REJECTION_BATCH`]. The snapshot adds the count
-//! still in the slot to each key the sketch reports, so a key that keeps its slot is
-//! counted exactly; a key that leaves its slot hands its count to the sketch's counter
+//! every rejection made a rejection about a third dearer. A key's rejections decided
+//! under the lock are counted in its slot instead, under the bucket's lock already
+//! held: the first one since the key took the slot goes to the sketch at once (so every
+//! rejected key reaches it, as before; a slot whose count field is still 0 sends its
+//! key's refusals to the lock), later ones in batches of [`REJECTION_BATCH`]. The snapshot adds the count
+//! still in the slot, and in every thread's tally, to each key the sketch reports, so a
+//! key that keeps its slot is counted exactly; a key that leaves its slot hands its count to the sketch's counter
 //! for it, or loses it (fewer than [`REJECTION_BATCH`]) when it has none.
 //!
 //! # Why a lock per bucket, and why this one
@@ -64,14 +88,15 @@
 //! a key in its second bucket) keeps the critical section at a few nanoseconds, and two
 //! threads contend only when their keys share a bucket.
 //!
-//! The lock is a test-and-test-and-set spin lock (spinning briefly, then yielding the
-//! thread), not parking_lot's mutex: taking it is one compare-exchange and releasing it
-//! one plain release store, where parking_lot's release is a second compare-exchange (it
-//! must look for parked threads). Sampled on a table in cache, the two locked
+//! The lock is a test-and-test-and-set spin lock on the version (spinning briefly, then
+//! yielding the thread), not parking_lot's mutex: taking it is one compare-exchange and
+//! releasing it one plain release store, where parking_lot's release is a second
+//! compare-exchange (it must look for parked threads), and the version lets refusals
+//! read without it. Sampled on a table in cache, the two locked
 //! instructions were a quarter of a decision's time, about half of it each; the
 //! critical section is too short for parking to pay. The slots' words are atomics read
-//! and written with relaxed order under the lock (its Acquire and Release order them):
-//! no `unsafe`, and loom sees every access (`tests/loom_keyed.rs`; with a relaxed
+//! and written with relaxed order (under the lock, its Acquire and Release order them;
+//! without it, the version check validates them): no `unsafe`, and loom sees every access (`tests/loom_keyed.rs`; with a relaxed
 //! release, three of its models fail).
 //!
 //! # Dropping, evicting, refusing (a new key whose buckets are full)
@@ -111,7 +136,7 @@ use crossbeam_utils::CachePadded;
 use crate::limiter::gcra::{decide, Decision};
 #[cfg(not(loom))]
 use crate::sync::thread;
-use crate::sync::{spin_loop, AtomicBool, AtomicU64, Ordering};
+use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
 use crate::RejectReason;
 
 use super::hash::KeyHasher;
@@ -284,11 +309,14 @@ pub(crate) enum Answer {
         left: (u64, u64),
     },
     /// Refused; `retry_after` in units where known; `report` rejections of the key to
-    /// give the heavy-hitter sketch now (see the module docs).
+    /// give the heavy-hitter sketch now (see the module docs); `caller_counts` when the
+    /// refusal was read without the lock and the slot did not count it: the caller
+    /// counts it (in its thread's tally).
     Refused {
         reason: RejectReason,
         retry_after: Option<u64>,
         report: u64,
+        caller_counts: bool,
     },
 }
 
@@ -321,41 +349,133 @@ fn decide_at<S: Slots>(
     rule: &Rule,
     retry_within: u64,
 ) -> Answer {
-    let pin = u64::from(rule.max_held != 0);
     let mut slot = slots.get(way);
-    if pin == 1 && slot.held() >= rule.max_held {
-        let report = slot.note_rejection();
-        slots.set_word(way, slot.word);
-        return Answer::Refused {
-            reason: RejectReason::BulkheadFull,
-            retry_after: None,
-            report,
-        };
-    }
-    match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
-        Decision::Admit { new_tat, .. } => {
+    let (reason, retry_after) = match verdict(slot, now, rule) {
+        Verdict::Admit { new_tat } => {
             slot.tat = new_tat;
-            slot.word += pin;
+            slot.word += u64::from(rule.max_held != 0);
             slots.set(way, slot);
-            Answer::Admitted {
+            return Answer::Admitted {
                 way: way as u8,
                 evicted_debt: 0,
                 left: (0, 0),
-            }
+            };
         }
-        Decision::Deny { retry_after } => Answer::Refused {
+        Verdict::Refuse {
+            reason,
+            retry_after,
+        } => (reason, retry_after),
+    };
+    let report = if counts(reason, retry_after, retry_within) {
+        let report = slot.note_rejection();
+        slots.set_word(way, slot.word);
+        report
+    } else {
+        0
+    };
+    Answer::Refused {
+        reason,
+        retry_after,
+        report,
+        caller_counts: false,
+    }
+}
+
+/// What the rules say of the key in `slot` at `now`, before anything is written.
+enum Verdict {
+    Admit {
+        new_tat: u64,
+    },
+    Refuse {
+        reason: RejectReason,
+        retry_after: Option<u64>,
+    },
+}
+
+#[inline]
+fn verdict(slot: Slot, now: u64, rule: &Rule) -> Verdict {
+    if rule.max_held != 0 && slot.held() >= rule.max_held {
+        return Verdict::Refuse {
+            reason: RejectReason::BulkheadFull,
+            retry_after: None,
+        };
+    }
+    match decide(slot.tat, now, rule.interval, rule.tolerance, 0) {
+        Decision::Admit { new_tat, .. } => Verdict::Admit { new_tat },
+        Decision::Deny { retry_after } => Verdict::Refuse {
             reason: RejectReason::RateLimited,
             retry_after,
-            report: match retry_after {
-                Some(after) if after <= retry_within => 0,
-                _ => {
-                    let report = slot.note_rejection();
-                    slots.set_word(way, slot.word);
-                    report
-                }
-            },
         },
     }
+}
+
+/// Whether a refusal counts as a rejection of its key: all do but a `RateLimited` one
+/// whose wait is at most `retry_within` units (the caller asks again with a later
+/// reading).
+#[inline]
+fn counts(reason: RejectReason, retry_after: Option<u64>, retry_within: u64) -> bool {
+    !(reason == RejectReason::RateLimited
+        && matches!(retry_after, Some(after) if after <= retry_within))
+}
+
+/// What a reading of a bucket without its lock found for a key.
+enum Unlocked {
+    /// The key is refused: the answer stands.
+    Refused(Answer),
+    /// The key was not in the bucket as read (it may be in its other bucket).
+    Absent,
+    /// The lock must decide: the key is there but the rules may admit it, or its first
+    /// rejection since it took the slot is not reported yet, or a writer took the
+    /// bucket meanwhile.
+    Lock,
+}
+
+/// The refusal of key `id` decided from `bucket` without its lock, at version `seen`
+/// (even: no writer held it then): when the bucket holds the key, its first rejection
+/// since it took the slot is already reported (the sketch then knows the key), the
+/// rules refuse it, and no writer took the bucket meanwhile. Then the slots read were
+/// one state of the bucket, which refused the key at the moment `now` was read.
+/// Nothing is written.
+#[inline]
+fn refuse_unlocked(
+    bucket: &Bucket,
+    seen: u64,
+    id: u64,
+    now: u64,
+    rule: &Rule,
+    retry_within: u64,
+) -> Unlocked {
+    // Relaxed: the version check below validates every value read here.
+    let Some(cell) = bucket
+        .slots
+        .iter()
+        .find(|cell| cell.word.load(Ordering::Relaxed) & !LOW_MASK == id)
+    else {
+        return Unlocked::Absent;
+    };
+    let slot = Slot {
+        word: cell.word.load(Ordering::Relaxed),
+        tat: cell.tat.load(Ordering::Relaxed),
+    };
+    if slot.id() != id || slot.word & PENDING_MASK == 0 {
+        return Unlocked::Lock;
+    }
+    let Verdict::Refuse {
+        reason,
+        retry_after,
+    } = verdict(slot, now, rule)
+    else {
+        return Unlocked::Lock;
+    };
+    if !bucket.unchanged_since(seen) {
+        return Unlocked::Lock;
+    }
+    Unlocked::Refused(Answer::Refused {
+        reason,
+        retry_after,
+        report: 0,
+        caller_counts: counts(reason, retry_after, retry_within),
+    })
 }
 
 /// The slots of a bucket free for a new key (empty, or no information left: TAT not
@@ -406,6 +526,7 @@ const SHED: Answer = Answer::Refused {
     reason: RejectReason::LoadShed,
     retry_after: None,
     report: 1,
+    caller_counts: false,
 };
 
 #[cfg(test)]
@@ -464,6 +585,7 @@ fn take<S: Slots>(
             reason: RejectReason::RateLimited,
             retry_after,
             report: 1,
+            caller_counts: false,
         },
     }
 }
@@ -478,16 +600,17 @@ struct SlotCell {
 #[cfg(not(loom))]
 const SPINS: u32 = 64;
 
-/// A bucket: its lock and its slots.
+/// A bucket: its version (a sequence lock) and its slots.
 struct Bucket {
-    locked: AtomicBool,
+    /// Odd while a writer holds the bucket; each writer moves it up by two.
+    version: AtomicU64,
     slots: [SlotCell; WAYS],
 }
 
 impl Bucket {
     fn new() -> Bucket {
         Bucket {
-            locked: AtomicBool::new(false),
+            version: AtomicU64::new(0),
             slots: std::array::from_fn(|_| SlotCell {
                 word: AtomicU64::new(0),
                 tat: AtomicU64::new(0),
@@ -495,81 +618,127 @@ impl Bucket {
         }
     }
 
+    /// The version, read before slots are read without the lock.
+    #[inline]
+    fn version(&self) -> u64 {
+        // Acquire: pairs with the Release of the unlock that wrote it, so the slots
+        // read after it hold at least that writer's values.
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Whether no writer took the bucket since version `seen` was read: then the slots
+    /// read in between were one state of the bucket.
+    #[inline]
+    fn unchanged_since(&self, seen: u64) -> bool {
+        // Acquire fence: had a slot read returned a later writer's value, this fence
+        // synchronizes with that writer's Release fence (after its lock), so the load
+        // below sees the writer's odd version or a later one.
+        fence(Ordering::Acquire);
+        // Relaxed: ordered after the slot reads by the fence.
+        self.version.load(Ordering::Relaxed) == seen
+    }
+
     #[inline]
     fn lock(&self) -> Locked<'_> {
-        // Acquire: every slot write of the previous holder (made before its Release
-        // store) is seen by this one. A compare-exchange rather than a swap: a swap
-        // that finds the lock taken writes `true` again, a store loom's bounded
-        // history of the word mishandles (the models then spin for ever).
-        if self
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            self.lock_contended();
-        }
-        Locked(self)
+        // Relaxed: only the compare-exchange's expected value; it is the Acquire.
+        self.lock_from(self.version.load(Ordering::Relaxed))
+    }
+
+    /// The lock, expecting version `seen` (the compare-exchange's first guess).
+    #[inline]
+    fn lock_from(&self, seen: u64) -> Locked<'_> {
+        let seen = if seen & 1 == 0 {
+            match self.take(seen) {
+                Ok(locked) => return locked,
+                Err(actual) => actual,
+            }
+        } else {
+            seen
+        };
+        self.lock_contended(seen)
     }
 
     /// The lock if it is free now; `None` without waiting otherwise.
     #[inline]
     fn try_lock(&self) -> Option<Locked<'_>> {
-        // Acquire: as in `lock`. (Not `bool::then_some(Locked(self))`: that builds the
-        // guard, and drops it, unlocking another holder's lock, when the try fails.)
-        if self
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            Some(Locked(self))
+        // Relaxed: as in `lock`.
+        let seen = self.version.load(Ordering::Relaxed);
+        if seen & 1 == 0 {
+            self.take(seen).ok()
         } else {
             None
         }
     }
 
+    /// Takes the lock if the version is still `seen` (even); else the version found.
+    #[inline]
+    fn take(&self, seen: u64) -> Result<Locked<'_>, u64> {
+        // Acquire: every slot write of the previous holder (made before its Release
+        // store) is seen by this one.
+        self.version
+            .compare_exchange(seen, seen + 1, Ordering::Acquire, Ordering::Relaxed)?;
+        // Release fence: orders the odd version before this holder's slot writes, for a
+        // reader without the lock that sees one of them (see `unchanged_since`).
+        fence(Ordering::Release);
+        Ok(Locked {
+            bucket: self,
+            version: seen + 1,
+        })
+    }
+
     #[cold]
     #[inline(never)]
-    fn lock_contended(&self) {
+    fn lock_contended(&self, mut seen: u64) -> Locked<'_> {
         #[cfg(not(loom))]
         let mut spins = 0;
         loop {
-            // Relaxed: only a hint to try again; the compare-exchange below is the
-            // Acquire. Waiting on a read keeps the line shared instead of bouncing it
-            // between waiters. (Not under loom, where a relaxed load may return the
-            // stale `true` for ever: there every try is the compare-exchange, which
-            // reads the latest value, after a yield.)
-            #[cfg(not(loom))]
-            while self.locked.load(Ordering::Relaxed) {
-                if spins < SPINS {
-                    spins += 1;
+            if seen & 1 == 1 {
+                // Relaxed: only a hint of when to try; the compare-exchange is the
+                // Acquire. Waiting on a read keeps the line shared instead of bouncing it
+                // between waiters. (Not under loom, where a relaxed load may return a
+                // stale version for ever: there the compare-exchange for the version
+                // the holder's unlock writes reads the latest value, after a yield.)
+                #[cfg(not(loom))]
+                while seen & 1 == 1 {
+                    if spins < SPINS {
+                        spins += 1;
+                        spin_loop();
+                    } else {
+                        // The holder may have been preempted: let it run.
+                        thread::yield_now();
+                    }
+                    seen = self.version.load(Ordering::Relaxed);
+                }
+                #[cfg(loom)]
+                {
                     spin_loop();
-                } else {
-                    // The holder may have been preempted: let it run.
-                    thread::yield_now();
+                    seen += 1;
                 }
             }
-            #[cfg(loom)]
-            spin_loop();
-            // Acquire: as in `lock`.
-            if self
-                .locked
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
+            match self.take(seen) {
+                Ok(locked) => return locked,
+                // The latest version (a failed compare-exchange reads it).
+                Err(actual) => seen = actual,
             }
         }
     }
 }
 
-/// A locked bucket; unlocks when dropped.
-struct Locked<'a>(&'a Bucket);
+/// A locked bucket (at its odd `version`); unlocks when dropped.
+struct Locked<'a> {
+    bucket: &'a Bucket,
+    version: u64,
+}
 
 impl Drop for Locked<'_> {
     #[inline]
     fn drop(&mut self) {
-        // Release: this holder's slot writes happen before the next holder's Acquire.
-        self.0.locked.store(false, Ordering::Release);
+        // Release: this holder's slot writes happen before the next holder's Acquire,
+        // and before the slot reads of a reader without the lock that reads this
+        // version.
+        self.bucket
+            .version
+            .store(self.version + 1, Ordering::Release);
     }
 }
 
@@ -578,12 +747,12 @@ impl Drop for Locked<'_> {
 impl Slots for Locked<'_> {
     #[inline]
     fn word(&self, way: usize) -> u64 {
-        self.0.slots[way].word.load(Ordering::Relaxed)
+        self.bucket.slots[way].word.load(Ordering::Relaxed)
     }
 
     #[inline]
     fn get(&self, way: usize) -> Slot {
-        let cell = &self.0.slots[way];
+        let cell = &self.bucket.slots[way];
         Slot {
             word: cell.word.load(Ordering::Relaxed),
             tat: cell.tat.load(Ordering::Relaxed),
@@ -592,12 +761,12 @@ impl Slots for Locked<'_> {
 
     #[inline]
     fn set_word(&mut self, way: usize, word: u64) {
-        self.0.slots[way].word.store(word, Ordering::Relaxed);
+        self.bucket.slots[way].word.store(word, Ordering::Relaxed);
     }
 
     #[inline]
     fn set(&mut self, way: usize, slot: Slot) {
-        let cell = &self.0.slots[way];
+        let cell = &self.bucket.slots[way];
         cell.word.store(slot.word, Ordering::Relaxed);
         cell.tat.store(slot.tat, Ordering::Relaxed);
     }
@@ -662,7 +831,9 @@ impl Table {
     #[inline]
     pub(crate) fn touch(&self, bucket: u32) {
         // Relaxed: the value is not used; only the line's arrival matters.
-        let _ = self.buckets[bucket as usize].locked.load(Ordering::Relaxed);
+        let _ = self.buckets[bucket as usize]
+            .version
+            .load(Ordering::Relaxed);
     }
 
     /// Decides for key `id` of first bucket `bucket` at `now`: the bucket that decided
@@ -677,7 +848,36 @@ impl Table {
         rule: &Rule,
         retry_within: u64,
     ) -> (u32, Answer) {
-        let mut slots = self.buckets[bucket as usize].lock();
+        let first = &self.buckets[bucket as usize];
+        let seen = first.version();
+        // Most calls to a hot table are refusals: those need no write, so they are read
+        // without the lock and leave the bucket's lines shared between cores.
+        let in_first = if seen & 1 == 0 {
+            refuse_unlocked(first, seen, id, now, rule, retry_within)
+        } else {
+            Unlocked::Lock
+        };
+        match in_first {
+            Unlocked::Refused(answer) => return (bucket, answer),
+            // A key not in its first bucket is looked for in its second the same way.
+            // (Only there: a key lives in one of its buckets at a time, every move
+            // holding both locks, so one consistent reading of the second finding the
+            // key is the key's state then, whatever the first held.)
+            Unlocked::Absent => {
+                let other = self.second(id);
+                let second = &self.buckets[other as usize];
+                let seen = second.version();
+                if other != bucket && seen & 1 == 0 {
+                    if let Unlocked::Refused(answer) =
+                        refuse_unlocked(second, seen, id, now, rule, retry_within)
+                    {
+                        return (other, answer);
+                    }
+                }
+            }
+            Unlocked::Lock => {}
+        }
+        let mut slots = first.lock_from(seen);
         match find(&slots, id) {
             Some(way) => (bucket, decide_at(&mut slots, way, now, rule, retry_within)),
             None => self.acquire_missed(slots, bucket, id, now, rule, retry_within),
@@ -883,6 +1083,7 @@ mod tests {
                 reason: RejectReason::RateLimited,
                 retry_after: Some(I),
                 report: 1,
+                caller_counts: false,
             }
         );
         // Another key is untouched.
@@ -900,6 +1101,7 @@ mod tests {
                 reason: RejectReason::BulkheadFull,
                 retry_after: None,
                 report: 1,
+                caller_counts: false,
             }
         );
         assert_eq!(b[0].tat, tat, "a concurrency refusal spends no quota");
@@ -946,6 +1148,7 @@ mod tests {
                 reason: RejectReason::LoadShed,
                 retry_after: None,
                 report: 1,
+                caller_counts: false,
             }
         );
     }
@@ -1083,9 +1286,30 @@ mod tests {
             )
         ));
         assert_eq!(table.count_live(100), (5, 0));
-        // Refused rejections in the second bucket are found from the first's index.
+        // Its first rejection went to the sketch; the next is read without a lock in
+        // the second bucket too, and left to the caller to count.
         assert_eq!(table.pending(b, id), 0);
-        let _ = table.acquire(b, id, 100, &r, 0);
+        assert!(matches!(
+            table.acquire(b, id, 100, &r, 0),
+            (
+                1,
+                Answer::Refused {
+                    report: 0,
+                    caller_counts: true,
+                    ..
+                }
+            )
+        ));
+        assert_eq!(table.pending(b, id), 0);
+        // Rejections counted in a slot of the second bucket (under its lock, as when a
+        // writer held it) are found from the first's index.
+        {
+            let mut slots = table.buckets[1].lock();
+            let way = find(&slots, id).expect("the key is in its second bucket");
+            let mut slot = slots.get(way);
+            assert_eq!(slot.note_rejection(), 0);
+            slots.set_word(way, slot.word);
+        }
         assert_eq!(table.pending(b, id), 1);
     }
 

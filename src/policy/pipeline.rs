@@ -30,7 +30,8 @@
 //! What a retained stage set costs, per changing reload: a few hundred bytes of stage
 //! structs, plus the breaker's window (one slot per call of a count window, one bucket
 //! per time slice), plus a per-key table if it has one (29–59 bytes per key, allocated
-//! up front for `max_keys`: 3–6 MB at 100 000 keys) with its heavy-hitter sketch. Its
+//! up front for `max_keys`: 3–6 MB at 100 000 keys) with its heavy-hitter sketch and
+//! the rejection tallies of the threads that refused there (at most 32 KiB each). Its
 //! fleet stages are the only part that does work: [`Policy::install`] retires the
 //! replaced set, so their background threads stop (the rate limit's at once, since no
 //! acquire reaches it again; the lease thread once the slots of the permits still out
