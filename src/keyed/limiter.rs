@@ -213,9 +213,7 @@ impl<C: Clock> KeyedLimiter<C> {
         } = answer
         {
             if after <= self.lag {
-                (at, answer) =
-                    self.table
-                        .acquire(bucket, id, self.units(self.clock.now()), &self.rule, 0);
+                (at, answer) = self.ask_precisely(bucket, id);
             }
         }
         match answer {
@@ -249,6 +247,15 @@ impl<C: Clock> KeyedLimiter<C> {
                 Err(self.refuse(bucket, id, key, reason, retry_after, report))
             }
         }
+    }
+
+    /// The decision on the precise reading, after a refusal the coarse one's lag could
+    /// explain (out of line: the table's decision is inlined once, for the coarse one).
+    #[cold]
+    #[inline(never)]
+    fn ask_precisely(&self, bucket: u32, id: u64) -> (u32, Answer) {
+        self.table
+            .acquire(bucket, id, self.units(self.clock.now()), &self.rule, 0)
     }
 
     /// Counts a rejection the table decided without writing: in this thread's tally, or

@@ -838,8 +838,9 @@ impl Table {
 
     /// Decides for key `id` of first bucket `bucket` at `now`: the bucket that decided
     /// (where an admitted call's slot is) and the answer (`retry_within`: see
-    /// [`decide_at`]).
-    #[inline]
+    /// [`decide_at`]). Inlined into its hot caller: it returns a large value, which an
+    /// out-of-line call passes through memory.
+    #[inline(always)]
     pub(crate) fn acquire(
         &self,
         bucket: u32,

@@ -37,3 +37,13 @@ func BenchmarkFloorTwoNoops(b *testing.B) {
 		cgoNoop()
 	}
 }
+
+// BenchmarkFloorTwoCrossingsOneAdd adds the one atomic read-modify-write a breaker's
+// completion needs at least (its window of recent calls is shared by every caller),
+// uncontended: the floor of Execute on a breaker policy.
+func BenchmarkFloorTwoCrossingsOneAdd(b *testing.B) {
+	for b.Loop() {
+		cgoNoop()
+		cgoSharedAdd()
+	}
+}
