@@ -10,6 +10,7 @@
 //! pass: 0) and the two limiters' decisions are the same. At 1 000 000 keys a key's
 //! state has expired by its next visit; it is found in its slot all the same (a new
 //! key takes an empty slot before an expired one), so most calls take one bucket lock.
+//! At 1 000 keys most calls are refusals, read without a lock.
 //!
 //! With `BW_CALLGRIND=<keys>/<ours|governor>` set, the binary warms that one limiter
 //! with every key, runs `BW_CALLS` calls (a million) and exits: the driver to run under

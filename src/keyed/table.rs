@@ -590,7 +590,8 @@ fn take<S: Slots>(
     }
 }
 
-/// One slot's words (see the module docs: relaxed atomics, ordered by the bucket's lock).
+/// One slot's words (see the module docs: relaxed atomics, ordered by the bucket's lock,
+/// or read without it and validated by its version).
 struct SlotCell {
     word: AtomicU64,
     tat: AtomicU64,
