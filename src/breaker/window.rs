@@ -249,21 +249,27 @@ impl CountWindow {
             return false;
         }
         let bits_tag = generation & ((1 << BITS_TAG_BITS) - 1);
-        let clear = |word: &AtomicU64| {
-            // SeqCst: see the module docs.
-            let w = word.load(Ordering::SeqCst);
-            let theirs = w >> BITS_TAG_SHIFT;
-            // Empty for `generation`, as `counts` reads it: its tag with no bits, or an
-            // older tag. A newer tag: the window is being taken over, so claim a slot
-            // as before and let `record` sort it out.
-            if theirs == bits_tag {
-                w & SLOT_MASK == 0
-            } else {
-                !tag_newer(theirs, bits_tag, BITS_TAG_BITS)
+        // Empty for `generation`, as `counts` reads it: its tag with no bits (the
+        // steady state, one comparison), or an older tag. A newer tag: the window is
+        // being taken over, so claim a slot as before and let `record` sort it out.
+        let clear = |w: u64| {
+            w == bits_tag << BITS_TAG_SHIFT || {
+                let theirs = w >> BITS_TAG_SHIFT;
+                theirs != bits_tag && !tag_newer(theirs, bits_tag, BITS_TAG_BITS)
             }
         };
-        let failures = self.failures.iter().take(words).all(clear);
-        failures && (slow.is_none() || self.slow.iter().take(words).all(clear))
+        // A plain loop over at most `QUIET_WORDS` words: the iterator adapters it
+        // replaces cost about 90 instructions a completion (callgrind).
+        let all_clear = |bits: &[AtomicU64; BIT_WORDS]| {
+            for word in &bits[..words] {
+                // SeqCst: see the module docs.
+                if !clear(word.load(Ordering::SeqCst)) {
+                    return false;
+                }
+            }
+            true
+        };
+        all_clear(&self.failures) && (slow.is_none() || all_clear(&self.slow))
     }
 
     /// Writes the outcome of `generation` into `slot`.
