@@ -83,10 +83,11 @@
 //! # Why a lock per bucket, and why this one
 //!
 //! A decision reads and writes two words of one slot, and an insert may replace another
-//! key's slot; doing that lock-free would need a double-word compare-exchange. A lock of
-//! one byte held for a scan of seven slots and one GCRA step (fourteen, on an insert or
-//! a key in its second bucket) keeps the critical section at a few nanoseconds, and two
-//! threads contend only when their keys share a bucket.
+//! key's slot; doing that lock-free would need a double-word compare-exchange. A lock
+//! word held for a scan of seven slots and one GCRA step (fourteen, on an insert or a
+//! key in its second bucket) keeps the critical section at a few nanoseconds, and two
+//! threads contend only when their keys share a bucket (and only when one of them
+//! writes: refusals read without it).
 //!
 //! The lock is a test-and-test-and-set spin lock on the version (spinning briefly, then
 //! yielding the thread), not parking_lot's mutex: taking it is one compare-exchange and
