@@ -241,6 +241,54 @@ fn the_most_rejected_keys_reach_the_snapshot_and_prometheus_with_bounded_labels(
 /// keys' other bucket instead of evicting. 1 000 keys (256 buckets, 56% of the slots
 /// used), 4 480 (1 024 buckets, 62.5%, the most loaded a table gets) and 100 000, under
 /// many seeds.
+/// Threads refusing the same keys at once, most refusals read without the bucket's
+/// lock and counted in each thread's tally, the rest in the slot or the sketch: once
+/// they are done, the snapshot counts every rejection of every key exactly.
+#[test]
+fn rejections_from_many_threads_are_counted_exactly() {
+    const THREADS: usize = 4;
+    const CALLS: usize = 3_000;
+    let limiter = Arc::new(
+        KeyedLimiter::with_clock(
+            PerKeyConfig::new(1, Duration::from_secs(3600)).with_top_keys(8),
+            ManualClock::new(),
+        )
+        .unwrap(),
+    );
+    let keys: Vec<Vec<u8>> = (0..5).map(|k| format!("tenant-{k}").into_bytes()).collect();
+    for key in &keys {
+        assert!(
+            limiter.try_acquire_raw(key).is_ok(),
+            "each key's one permit"
+        );
+    }
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (limiter, keys) = (limiter.clone(), keys.clone());
+            std::thread::spawn(move || {
+                for i in 0..CALLS {
+                    let key = &keys[(i + t) % keys.len()];
+                    let refused = limiter.try_acquire_raw(key).unwrap_err();
+                    assert_eq!(refused.reason, RejectReason::RateLimited);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let top = limiter.snapshot().top_rejected;
+    assert_eq!(top.len(), keys.len());
+    for hitter in &top {
+        assert_eq!(
+            (hitter.rejections, hitter.overestimate),
+            ((THREADS * CALLS / keys.len()) as u64, 0),
+            "{}",
+            hitter.display_key()
+        );
+    }
+}
+
 #[test]
 fn max_keys_active_keys_cause_no_eviction() {
     for (max_keys, seeds) in [(1_000u32, 64u64), (4_480, 16), (100_000, 2)] {
