@@ -156,8 +156,9 @@ const HELD_MASK: u64 = (1 << HELD_BITS) - 1;
 const PENDING_SHIFT: u32 = HELD_BITS;
 const PENDING_MASK: u64 = 0xF << PENDING_SHIFT;
 /// The identity is the word above the held count and the pending rejections.
-const ID_SHIFT: u32 = HELD_BITS + 4;
-const LOW_MASK: u64 = (1 << ID_SHIFT) - 1;
+pub(crate) const ID_SHIFT: u32 = HELD_BITS + 4;
+/// The bits of the first word below the identity (a thread's tally keeps a count there).
+pub(crate) const LOW_MASK: u64 = (1 << ID_SHIFT) - 1;
 /// The identity given to a key whose hash has no identity bits set (0 means empty).
 const ID_ZERO_STANDIN: u64 = 1 << ID_SHIFT;
 
@@ -447,20 +448,19 @@ fn refuse_unlocked(
     retry_within: u64,
 ) -> Unlocked {
     // Relaxed: the version check below validates every value read here.
-    let Some(cell) = bucket
-        .slots
-        .iter()
-        .find(|cell| cell.word.load(Ordering::Relaxed) & !LOW_MASK == id)
-    else {
+    let Some((cell, word)) = bucket.slots.iter().find_map(|cell| {
+        let word = cell.word.load(Ordering::Relaxed);
+        (word & !LOW_MASK == id).then_some((cell, word))
+    }) else {
         return Unlocked::Absent;
     };
-    let slot = Slot {
-        word: cell.word.load(Ordering::Relaxed),
-        tat: cell.tat.load(Ordering::Relaxed),
-    };
-    if slot.id() != id || slot.word & PENDING_MASK == 0 {
+    if word & PENDING_MASK == 0 {
         return Unlocked::Lock;
     }
+    let slot = Slot {
+        word,
+        tat: cell.tat.load(Ordering::Relaxed),
+    };
     let Verdict::Refuse {
         reason,
         retry_after,
@@ -675,6 +675,7 @@ impl Bucket {
     /// Takes the lock if the version is still `seen` (even); else the version found.
     #[inline]
     fn take(&self, seen: u64) -> Result<Locked<'_>, u64> {
+        debug_assert_eq!(seen & 1, 0, "an odd version is a held lock");
         // Acquire: every slot write of the previous holder (made before its Release
         // store) is seen by this one.
         self.version

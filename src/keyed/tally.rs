@@ -26,7 +26,7 @@
 //! read-modify-write), and a snapshot reads it. Threads without a slot give each
 //! rejection to the sketch directly. A tally has `4 × max_keys` words rounded up to a
 //! power of two, between 64 and 4 096 (512 B to 32 KiB): with every key of a full
-//! table refused at once, a set of 8 is then full for about one key in 5 000 (a
+//! table refused at once, a set of 8 overflows for about one key in 8 000 (a
 //! Poisson load of 2 per set) up to 1 000 keys; past 1 000 keys the tally stops
 //! growing and holds the 4 096 keys refused most recently at most.
 //!
@@ -41,14 +41,15 @@
 
 use crate::sync::{AtomicU64, Ordering};
 
+use super::table::{ID_SHIFT, LOW_MASK as COUNT_MASK};
+
 /// Words per set: one cache line.
 const WAYS: usize = 8;
 
 /// Counts go to the sketch this many at a time (see the module docs).
 pub(crate) const BATCH: u64 = 64;
 
-/// The bits of a word below the identity (see `table`'s layout): the count.
-const COUNT_MASK: u64 = (1 << 20) - 1;
+// The count lives in the bits below the identity (`table`'s layout).
 const _: () = assert!(BATCH < COUNT_MASK);
 
 /// Where a rejection was counted.
@@ -91,9 +92,8 @@ impl Tally {
     /// The words of key `id`'s set.
     #[inline]
     fn set(&self, id: u64) -> &[AtomicU64] {
-        // The identity's lowest bits (above the count's) are hash bits the table's
-        // bucket indices do not use.
-        &self.sets[((id >> 20) & self.set_mask) as usize].0
+        // The identity's lowest bits: hash bits, spread like the keys.
+        &self.sets[((id >> ID_SHIFT) & self.set_mask) as usize].0
     }
 
     /// Counts one rejection of key `id` (a table identity: low 20 bits zero, not 0).
@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     fn id(n: u64) -> u64 {
-        n << 20
+        n << ID_SHIFT
     }
 
     #[test]
